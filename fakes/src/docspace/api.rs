@@ -1,0 +1,536 @@
+//! DocSpace API routes on the portal origin and the gate every API call passes: statistics,
+//! latency, API-key auth, concurrency limits, scripted and random failures.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::envelope::{self, bad_request, not_found};
+use super::{control, routes, stream, Inner};
+
+pub fn router(inner: Arc<Inner>) -> Router {
+    let api = Router::new()
+        .route("/api/2.0/group", get(list_groups).post(create_group))
+        .route(
+            "/api/2.0/group/{id}",
+            get(get_group).put(update_group).delete(delete_group),
+        )
+        .route("/api/2.0/people/@self", get(get_self))
+        .route("/api/2.0/people/{id}", get(get_person))
+        .route("/api/2.0/files/file/{id}", get(get_file))
+        .route("/api/2.0/files/file/{id}/presigneduri", get(presigned_uri))
+        .route("/api/2.0/files/folder/{id}", get(get_folder))
+        .route("/api/2.0/files/rooms", get(list_rooms))
+        .route("/api/2.0/files/{folder_id}", get(list_folder))
+        .route("/filehandler.ashx", get(stream::portal_handler))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&inner), gate))
+        .with_state(Arc::clone(&inner));
+    api.merge(control::router(inner)).fallback(fallback)
+}
+
+async fn fallback(uri: Uri) -> Response {
+    not_found(&format!("No route for {}", uri.path()))
+}
+
+fn route_name(method: &Method, path: &str) -> &'static str {
+    match (method.as_str(), path) {
+        ("GET", "/api/2.0/group") => routes::GROUP_LIST,
+        ("POST", "/api/2.0/group") => routes::GROUP_CREATE,
+        ("GET", "/api/2.0/group/{id}") => routes::GROUP_GET,
+        ("PUT", "/api/2.0/group/{id}") => routes::GROUP_UPDATE,
+        ("DELETE", "/api/2.0/group/{id}") => routes::GROUP_DELETE,
+        ("GET", "/api/2.0/people/@self") => routes::PEOPLE_SELF,
+        ("GET", "/api/2.0/people/{id}") => routes::PEOPLE_GET,
+        ("GET", "/api/2.0/files/file/{id}") => routes::FILE_GET,
+        ("GET", "/api/2.0/files/file/{id}/presigneduri") => routes::FILE_PRESIGNED_URI,
+        ("GET", "/api/2.0/files/folder/{id}") => routes::FOLDER_GET,
+        ("GET", "/api/2.0/files/rooms") => routes::ROOMS_LIST,
+        ("GET", "/api/2.0/files/{folder_id}") => routes::FOLDER_LIST,
+        (_, "/filehandler.ashx") => routes::STREAM,
+        _ => "other",
+    }
+}
+
+/// `429` as the DocSpace rate limiter sends it: empty body, `X-Ratelimit-*` headers, and
+/// `Retry-After` only when the knob asks for it.
+pub(crate) fn too_many(inner: &Inner) -> Response {
+    let knobs = inner.knobs();
+    let mut resp = StatusCode::TOO_MANY_REQUESTS.into_response();
+    let h = resp.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(1500u32));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
+    h.insert(
+        "x-ratelimit-reset",
+        HeaderValue::from(knobs.ratelimit_reset_secs),
+    );
+    if let Some(secs) = knobs.retry_after_secs {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+fn injected(inner: &Inner, status: u16) -> Response {
+    match StatusCode::from_u16(status) {
+        Ok(StatusCode::TOO_MANY_REQUESTS) => too_many(inner),
+        Ok(s) => envelope::error(
+            s,
+            "Injected failure (fake DocSpace knob)",
+            "System.Exception",
+        ),
+        Err(_) => envelope::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Injected failure (fake DocSpace knob)",
+            "System.Exception",
+        ),
+    }
+}
+
+/// Takes one scripted failure matching `route`, if any.
+fn take_scripted(inner: &Inner, route: &str) -> Option<u16> {
+    let mut list = inner.failures.lock().ok()?;
+    let idx = list
+        .iter()
+        .position(|f| f.times > 0 && f.route.as_deref().map(|r| r == route).unwrap_or(true))?;
+    let status = list[idx].status;
+    list[idx].times -= 1;
+    if list[idx].times == 0 {
+        list.remove(idx);
+    }
+    Some(status)
+}
+
+async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let route = route_name(req.method(), &path);
+    inner.stats.count(route);
+    let knobs = inner.knobs();
+    if knobs.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
+    }
+    // The stream handler has its own rules (stream_auth or the key); everything else needs the key.
+    if route != routes::STREAM {
+        let auth = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match auth {
+            // Missing credentials: bare 401 (the reference says the body may be empty).
+            None => return StatusCode::UNAUTHORIZED.into_response(),
+            Some(a) if !inner.is_api_key(Some(a)) => {
+                return envelope::error(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "System.Security.Authentication.AuthenticationException",
+                )
+            }
+            Some(_) => {}
+        }
+    }
+    let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
+    let (guard, in_flight) = inner.stats.enter();
+    let limit = if is_get {
+        knobs.max_concurrent_gets
+    } else {
+        knobs.max_concurrent_writes
+    };
+    if limit.map(|l| in_flight > l).unwrap_or(false) {
+        return too_many(&inner);
+    }
+    if let Some(status) = take_scripted(&inner, route) {
+        return injected(&inner, status);
+    }
+    if knobs.rate_429 > 0.0 && rand::random::<f64>() < knobs.rate_429 {
+        return too_many(&inner);
+    }
+    if knobs.rate_5xx > 0.0 && rand::random::<f64>() < knobs.rate_5xx {
+        return injected(&inner, 500);
+    }
+    let resp = next.run(req).await;
+    if route == routes::STREAM {
+        // A download stays "in flight" until its body is finished or dropped.
+        let (parts, body) = resp.into_parts();
+        let body = body.into_data_stream().map(move |chunk| {
+            let _keep = &guard;
+            chunk
+        });
+        return Response::from_parts(parts, Body::from_stream(body));
+    }
+    drop(guard);
+    resp
+}
+
+/// Query parameters, names matched case-insensitively (ASP.NET binding).
+pub(crate) struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn parse(raw: Option<String>) -> Params {
+        let raw = raw.unwrap_or_default();
+        Params(
+            url::form_urlencoded::parse(raw.as_bytes())
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    /// `Ok(None)` when absent; `Err` (400) when present but not a non-negative integer.
+    pub fn usize(&self, name: &str) -> Result<Option<usize>, Response> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse::<usize>()
+                .map(Some)
+                .map_err(|_| bad_request(&format!("The value '{v}' is not valid for {name}."))),
+        }
+    }
+
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, Response> {
+        match self.get(name) {
+            None | Some("") => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(bad_request(&format!(
+                "The value '{v}' is not valid for {name}."
+            ))),
+        }
+    }
+
+    /// `count` (1..=100, default 100) and `startIndex` (default 0).
+    pub fn page(&self) -> Result<(usize, usize), Response> {
+        let count = self.usize("count")?.unwrap_or(100);
+        if !(1..=100).contains(&count) {
+            return Err(bad_request("The field Count must be between 1 and 100."));
+        }
+        let start = self.usize("startIndex")?.unwrap_or(0);
+        Ok((count, start))
+    }
+}
+
+fn href(inner: &Inner, uri: &Uri) -> String {
+    format!(
+        "{}{}",
+        inner.base_url,
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    )
+}
+
+fn parse_guid(raw: &str) -> Option<Uuid> {
+    Uuid::parse_str(raw).ok()
+}
+
+fn group_not_found() -> Response {
+    envelope::error(
+        StatusCode::NOT_FOUND,
+        "The group could not be found",
+        "System.Collections.Generic.KeyNotFoundException",
+    )
+}
+
+fn user_not_found() -> Response {
+    envelope::error(
+        StatusCode::NOT_FOUND,
+        "The user could not be found",
+        "System.Collections.Generic.KeyNotFoundException",
+    )
+}
+
+fn file_not_found() -> Response {
+    not_found("The required file was not found")
+}
+
+fn folder_not_found() -> Response {
+    not_found("The required folder was not found")
+}
+
+macro_rules! try_resp {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(resp) => return resp,
+        }
+    };
+}
+
+async fn list_groups(State(inner): State<Arc<Inner>>, uri: Uri, RawQuery(q): RawQuery) -> Response {
+    let params = Params::parse(q);
+    let (count, start) = try_resp!(params.page());
+    let filter = params.get("filterValue").map(str::to_lowercase);
+    let descending = params.get("sortOrder") == Some("1");
+    let state = inner.read();
+    let mut groups: Vec<_> = state
+        .groups
+        .values()
+        .filter(|g| {
+            filter
+                .as_deref()
+                .map(|f| g.name.to_lowercase().contains(f))
+                .unwrap_or(true)
+        })
+        .collect();
+    groups.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    if descending {
+        groups.reverse();
+    }
+    let total = groups.len();
+    let render = inner.render(&state);
+    let page: Vec<Value> = groups
+        .into_iter()
+        .skip(start)
+        .take(count)
+        .map(|g| render.group(g, false))
+        .collect();
+    envelope::ok_paged(page, total, &href(&inner, &uri))
+}
+
+async fn get_group(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params = Params::parse(q);
+    let include = try_resp!(params.bool("includeMembers", true));
+    let Some(id) = parse_guid(&id) else {
+        return group_not_found();
+    };
+    let state = inner.read();
+    match state.groups.get(&id) {
+        Some(g) => envelope::ok(
+            inner.render(&state).group(g, include),
+            &href(&inner, &uri),
+            "GET",
+        ),
+        None => group_not_found(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupRequest {
+    group_name: Option<String>,
+    group_manager: Option<Uuid>,
+    #[serde(default)]
+    members: Vec<Uuid>,
+    #[serde(default)]
+    members_to_add: Vec<Uuid>,
+    #[serde(default)]
+    members_to_remove: Vec<Uuid>,
+}
+
+fn parse_body(body: &Bytes) -> Result<GroupRequest, Response> {
+    serde_json::from_slice(body).map_err(|e| bad_request(&format!("Invalid request body: {e}")))
+}
+
+async fn create_group(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Response {
+    let req = try_resp!(parse_body(&body));
+    let Some(name) = req.group_name.filter(|n| !n.trim().is_empty()) else {
+        return bad_request("groupName is required");
+    };
+    let mut state = inner.write();
+    let id = match state.create_group(&name, req.group_manager, &req.members) {
+        Ok(id) => id,
+        Err(e) => return bad_request(&e.to_string()),
+    };
+    let render = inner.render(&state);
+    match state.groups.get(&id) {
+        Some(g) => envelope::ok(render.group(g, true), &href(&inner, &uri), "POST"),
+        None => group_not_found(),
+    }
+}
+
+async fn update_group(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let req = try_resp!(parse_body(&body));
+    let Some(id) = parse_guid(&id) else {
+        return group_not_found();
+    };
+    let mut state = inner.write();
+    if !state.groups.contains_key(&id) {
+        return group_not_found();
+    }
+    let result = (|| {
+        if let Some(name) = req.group_name.as_deref().filter(|n| !n.trim().is_empty()) {
+            state.rename_group(id, name)?;
+        }
+        if req.group_manager.is_some() {
+            state.set_group_manager(id, req.group_manager)?;
+        }
+        for m in &req.members_to_add {
+            state.add_group_member(id, *m)?;
+        }
+        for m in &req.members_to_remove {
+            state.remove_group_member(id, *m)?;
+        }
+        Ok::<_, super::StateError>(())
+    })();
+    if let Err(e) = result {
+        return bad_request(&e.to_string());
+    }
+    let render = inner.render(&state);
+    match state.groups.get(&id) {
+        Some(g) => envelope::ok(render.group(g, true), &href(&inner, &uri), "PUT"),
+        None => group_not_found(),
+    }
+}
+
+async fn delete_group(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Response {
+    let Some(id) = parse_guid(&id) else {
+        return group_not_found();
+    };
+    let mut state = inner.write();
+    let rendered = match state.groups.get(&id) {
+        Some(g) => inner.render(&state).group(g, false),
+        None => return group_not_found(),
+    };
+    let _ = state.delete_group(id);
+    envelope::ok(rendered, &href(&inner, &uri), "DELETE")
+}
+
+async fn get_self(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
+    let state = inner.read();
+    match state.users.get(&state.self_user) {
+        Some(u) => envelope::ok(
+            inner.render(&state).employee_full(u),
+            &href(&inner, &uri),
+            "GET",
+        ),
+        None => user_not_found(),
+    }
+}
+
+async fn get_person(State(inner): State<Arc<Inner>>, Path(id): Path<String>, uri: Uri) -> Response {
+    let state = inner.read();
+    match parse_guid(&id).and_then(|id| state.users.get(&id)) {
+        Some(u) => envelope::ok(
+            inner.render(&state).employee_full(u),
+            &href(&inner, &uri),
+            "GET",
+        ),
+        None => user_not_found(),
+    }
+}
+
+async fn get_file(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params = Params::parse(q);
+    let version = try_resp!(params.usize("version"));
+    let Ok(id) = id.parse::<i64>() else {
+        return file_not_found();
+    };
+    let state = inner.read();
+    let Some(file) = state.files.get(&id) else {
+        return file_not_found();
+    };
+    let version = match version {
+        None => file.version(),
+        Some(v) => match u32::try_from(v)
+            .ok()
+            .filter(|v| file.version_info(*v).is_some())
+        {
+            Some(v) => v,
+            None => return file_not_found(),
+        },
+    };
+    envelope::ok(
+        inner.render(&state).file(file, version),
+        &href(&inner, &uri),
+        "GET",
+    )
+}
+
+async fn presigned_uri(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return file_not_found();
+    };
+    let version = match inner.read().files.get(&id) {
+        Some(f) => f.version(),
+        None => return file_not_found(),
+    };
+    let origin = if inner.knobs().foreign_origin {
+        &inner.foreign_url
+    } else {
+        &inner.base_url
+    };
+    let token = inner.stream_token(id, version);
+    let url = format!(
+        "{origin}/filehandler.ashx?action=stream&fileid={id}&version={version}&stream_auth={token}"
+    );
+    envelope::ok(Value::String(url), &href(&inner, &uri), "GET")
+}
+
+async fn get_folder(State(inner): State<Arc<Inner>>, Path(id): Path<String>, uri: Uri) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return folder_not_found();
+    };
+    let state = inner.read();
+    match state.folders.get(&id) {
+        Some(f) => envelope::ok(inner.render(&state).folder(f), &href(&inner, &uri), "GET"),
+        None => folder_not_found(),
+    }
+}
+
+fn folder_content(inner: &Inner, id: i64, uri: &Uri, params: &Params) -> Response {
+    let (count, start) = try_resp!(params.page());
+    let state = inner.read();
+    match state.folders.get(&id) {
+        Some(f) => envelope::ok(
+            inner
+                .render(&state)
+                .folder_content(f, start, count, params.get("filterValue")),
+            &href(inner, uri),
+            "GET",
+        ),
+        None => folder_not_found(),
+    }
+}
+
+async fn list_folder(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return folder_not_found();
+    };
+    folder_content(&inner, id, &uri, &Params::parse(q))
+}
+
+async fn list_rooms(State(inner): State<Arc<Inner>>, uri: Uri, RawQuery(q): RawQuery) -> Response {
+    folder_content(&inner, super::ROOMS_ROOT_ID, &uri, &Params::parse(q))
+}

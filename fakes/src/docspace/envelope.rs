@@ -1,0 +1,83 @@
+//! The DocSpace response envelope (reference 2.2): every API answer, success or error, is wrapped,
+//! and the HTTP status mirrors `statusCode`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// `{"response": .., "count": N, "links": [..], "status": 0, "statusCode": 200}`; `count` is the
+/// array length for arrays, 1 for anything else (0 for null).
+pub fn ok(response: Value, href: &str, method: &str) -> Response {
+    let count = match &response {
+        Value::Array(items) => items.len(),
+        Value::Null => 0,
+        _ => 1,
+    };
+    envelope(response, count, None, href, method)
+}
+
+/// A page of a list endpoint that also reports `total` in the envelope (e.g. `GET group`).
+pub fn ok_paged(items: Vec<Value>, total: usize, href: &str) -> Response {
+    let count = items.len();
+    envelope(Value::Array(items), count, Some(total), href, "GET")
+}
+
+fn envelope(
+    response: Value,
+    count: usize,
+    total: Option<usize>,
+    href: &str,
+    method: &str,
+) -> Response {
+    let mut body = json!({
+        "response": response,
+        "count": count,
+        "links": [{"href": href, "action": method}],
+        "status": 0,
+        "statusCode": 200,
+    });
+    if let Some(total) = total {
+        body["total"] = json!(total);
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+/// `{"error": {"message","type","stack","hresult"}, "status": 1, "statusCode": N}` with HTTP N.
+pub fn error(status: StatusCode, message: &str, kind: &str) -> Response {
+    let body = json!({
+        "error": {
+            "message": message,
+            "type": kind,
+            "stack": Value::Null,
+            "hresult": -2146233088,
+        },
+        "status": 1,
+        "statusCode": status.as_u16(),
+    });
+    json_response(status, &body)
+}
+
+pub fn not_found(message: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        message,
+        "System.IO.FileNotFoundException",
+    )
+}
+
+pub fn bad_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, message, "System.ArgumentException")
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        bytes,
+    )
+        .into_response()
+}

@@ -1,0 +1,271 @@
+//! `sharing/*` routes: share/unshare, members (add, remove, list with paging), folder metadata,
+//! and the async-job pollers.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::args::{
+    self, AddFolderMemberArg, CursorArg, ListFolderMembersArgs, PollArg, RemoveFolderMemberArg,
+    ShareFolderArg, SharedFolderIdArg, UnshareFolderArg,
+};
+use super::error::{ApiError, ApiResult};
+use super::model::AccessLevel;
+use super::paths::PathPattern;
+use super::routes_files::resolve;
+use super::server::Call;
+use super::sharing::ShareOptions;
+use super::state::{Job, JobKind, State};
+
+fn new_job(st: &mut State, kind: JobKind, polls: u32) -> String {
+    let id = st.new_opaque("dbjid:");
+    st.jobs.insert(
+        id.clone(),
+        Job {
+            kind,
+            polls_left: polls,
+        },
+    );
+    id
+}
+
+fn policy(
+    route: &str,
+    field: &str,
+    v: &Option<Value>,
+    allowed: &[&str],
+) -> Result<Option<String>, ApiError> {
+    v.as_ref()
+        .map(|v| args::void_union(route, field, v, allowed))
+        .transpose()
+}
+
+/// `sharing/share_folder`.
+pub(crate) fn share_folder(call: &Call<'_>, arg: Value) -> ApiResult {
+    let route = call.route;
+    let a: ShareFolderArg = args::parse(route, "request body", arg)?;
+    let opts = ShareOptions {
+        acl_update_policy: policy(
+            route,
+            "acl_update_policy",
+            &a.acl_update_policy,
+            &["owner", "editors"],
+        )?,
+        member_policy: policy(
+            route,
+            "member_policy",
+            &a.member_policy,
+            &["team", "anyone", "team_and_approved"],
+        )?,
+        shared_link_policy: policy(
+            route,
+            "shared_link_policy",
+            &a.shared_link_policy,
+            &["anyone", "team", "members"],
+        )?,
+        viewer_info_policy: policy(
+            route,
+            "viewer_info_policy",
+            &a.viewer_info_policy,
+            &["enabled", "disabled"],
+        )?,
+        access_inheritance: policy(
+            route,
+            "access_inheritance",
+            &a.access_inheritance,
+            &["inherit", "no_inherit"],
+        )?,
+    };
+    let knobs = call.shared.knobs();
+    let mut st = call.shared.state();
+    let display = resolve(call, &st, "path", &a.path, PathPattern::WriteOrId)?.map_err(|_| {
+        ApiError::route(json!({".tag": "bad_path", "bad_path": {".tag": "invalid_path"}}))
+    })?;
+    if display.is_empty() {
+        return Err(ApiError::route(
+            json!({".tag": "bad_path", "bad_path": {".tag": "invalid_path"}}),
+        ));
+    }
+    let sf_id = st.share_folder(&display, &opts)?;
+    if a.force_async || knobs.share_folder_async {
+        let job = new_job(&mut st, JobKind::Share(sf_id), knobs.async_job_polls);
+        return Ok(json!({".tag": "async_job_id", "async_job_id": job}));
+    }
+    let mut out = json!({".tag": "complete"});
+    if let (Some(obj), Some(Value::Object(meta))) = (
+        out.as_object_mut(),
+        st.shared_folder_metadata(&sf_id, a.actions.is_some()),
+    ) {
+        obj.extend(meta);
+    }
+    Ok(out)
+}
+
+/// `sharing/check_share_job_status`, `check_remove_member_job_status`, `check_job_status`.
+pub(crate) fn check_job(call: &Call<'_>, arg: Value) -> ApiResult {
+    let a: PollArg = args::parse(call.route, "request body", arg)?;
+    let mut st = call.shared.state();
+    let invalid = || ApiError::tag("invalid_async_job_id");
+    let Some(job) = st.jobs.get_mut(&a.async_job_id) else {
+        return Err(invalid());
+    };
+    let fits = matches!(
+        (&job.kind, call.route),
+        (JobKind::Share(_), "sharing/check_share_job_status")
+            | (
+                JobKind::RemoveMember,
+                "sharing/check_remove_member_job_status"
+            )
+            | (
+                JobKind::RemoveMember | JobKind::Unshare,
+                "sharing/check_job_status"
+            )
+    );
+    if !fits {
+        return Err(invalid());
+    }
+    if job.polls_left > 0 {
+        job.polls_left -= 1;
+        return Ok(json!({".tag": "in_progress"}));
+    }
+    match job.kind.clone() {
+        JobKind::Share(sf_id) => {
+            let mut out = json!({".tag": "complete"});
+            match st.shared_folder_metadata(&sf_id, false) {
+                Some(Value::Object(meta)) => {
+                    if let Some(obj) = out.as_object_mut() {
+                        obj.extend(meta);
+                    }
+                    Ok(out)
+                }
+                // The folder went away while the job ran.
+                _ => Ok(
+                    json!({".tag": "failed", "failed": {".tag": "bad_path", "bad_path": {".tag": "invalid_path"}}}),
+                ),
+            }
+        }
+        // MemberAccessLevelResult with nothing left: the member has no other access.
+        JobKind::RemoveMember | JobKind::Unshare => Ok(json!({".tag": "complete"})),
+    }
+}
+
+/// `sharing/add_folder_member`.
+pub(crate) fn add_folder_member(call: &Call<'_>, arg: Value) -> ApiResult {
+    let route = call.route;
+    let a: AddFolderMemberArg = args::parse(route, "request body", arg)?;
+    if a.custom_message.as_deref() == Some("") {
+        return Err(ApiError::bad_input(
+            route,
+            "request body: custom_message: length must be at least 1",
+        ));
+    }
+    let mut members = Vec::with_capacity(a.members.len());
+    for (i, m) in a.members.iter().enumerate() {
+        let sel = args::member_selector(route, &format!("members[{i}].member"), &m.member)?;
+        // Older spec default; the current spec leaves it unspecified.
+        let access = match &m.access_level {
+            None => AccessLevel::Viewer,
+            Some(v) => args::access_level(route, &format!("members[{i}].access_level"), v)?,
+        };
+        members.push((sel, access));
+    }
+    call.shared
+        .state()
+        .add_members(&a.shared_folder_id, &members, a.quiet)?;
+    Ok(Value::Null)
+}
+
+/// `sharing/remove_folder_member` (always answers with an async job id).
+pub(crate) fn remove_folder_member(call: &Call<'_>, arg: Value) -> ApiResult {
+    let a: RemoveFolderMemberArg = args::parse(call.route, "request body", arg)?;
+    let sel = args::member_selector(call.route, "member", &a.member)?;
+    let polls = call.shared.knobs().async_job_polls;
+    let mut st = call.shared.state();
+    st.remove_member(&a.shared_folder_id, &sel)?;
+    let job = new_job(&mut st, JobKind::RemoveMember, polls);
+    Ok(json!({".tag": "async_job_id", "async_job_id": job}))
+}
+
+/// Position in a member listing.
+#[derive(Serialize, Deserialize)]
+struct MembersCursor {
+    f: String,
+    o: usize,
+    n: usize,
+}
+
+fn members_page(st: &State, sf_id: &str, offset: usize, limit: usize) -> Option<Value> {
+    let (users, invitees) = st.membership_entries(sf_id)?;
+    let total = users.len() + invitees.len();
+    let end = (offset + limit).min(total);
+    let (mut page_users, mut page_invitees) = (Vec::new(), Vec::new());
+    for i in offset..end {
+        if i < users.len() {
+            page_users.push(users[i].clone());
+        } else {
+            page_invitees.push(invitees[i - users.len()].clone());
+        }
+    }
+    let mut out = json!({"users": page_users, "groups": [], "invitees": page_invitees});
+    if end < total {
+        let c = MembersCursor {
+            f: sf_id.to_string(),
+            o: end,
+            n: limit,
+        };
+        out["cursor"] = json!(format!(
+            "ZtkX{}",
+            hex::encode(serde_json::to_vec(&c).unwrap_or_default())
+        ));
+    }
+    Some(out)
+}
+
+/// `sharing/list_folder_members`.
+pub(crate) fn list_folder_members(call: &Call<'_>, arg: Value) -> ApiResult {
+    let a: ListFolderMembersArgs = args::parse(call.route, "request body", arg)?;
+    let limit = a.limit.unwrap_or(1000);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_input(
+            call.route,
+            format!("request body: limit: {limit} is not within range [1, 1000]"),
+        ));
+    }
+    let st = call.shared.state();
+    members_page(&st, &a.shared_folder_id, 0, limit as usize)
+        .ok_or_else(|| ApiError::tag("invalid_id"))
+}
+
+/// `sharing/list_folder_members/continue`.
+pub(crate) fn list_folder_members_continue(call: &Call<'_>, arg: Value) -> ApiResult {
+    let a: CursorArg = args::parse(call.route, "request body", arg)?;
+    let cursor: Option<MembersCursor> = a
+        .cursor
+        .strip_prefix("ZtkX")
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(c) = cursor else {
+        return Err(ApiError::tag("invalid_cursor"));
+    };
+    let st = call.shared.state();
+    members_page(&st, &c.f, c.o, c.n).ok_or_else(|| {
+        ApiError::route(json!({".tag": "access_error", "access_error": {".tag": "invalid_id"}}))
+    })
+}
+
+/// `sharing/get_folder_metadata`.
+pub(crate) fn get_folder_metadata(call: &Call<'_>, arg: Value) -> ApiResult {
+    let a: SharedFolderIdArg = args::parse(call.route, "request body", arg)?;
+    let st = call.shared.state();
+    st.shared_folder_metadata(&a.shared_folder_id, a.actions.is_some())
+        .ok_or_else(|| ApiError::tag("invalid_id"))
+}
+
+/// `sharing/unshare_folder` (applied at once; answers with an async job id like Dropbox does).
+pub(crate) fn unshare_folder(call: &Call<'_>, arg: Value) -> ApiResult {
+    let a: UnshareFolderArg = args::parse(call.route, "request body", arg)?;
+    let polls = call.shared.knobs().async_job_polls;
+    let mut st = call.shared.state();
+    st.unshare(&a.shared_folder_id)?;
+    let job = new_job(&mut st, JobKind::Unshare, polls);
+    Ok(json!({".tag": "async_job_id", "async_job_id": job}))
+}

@@ -1,0 +1,365 @@
+//! Shared folders on `State`: share/unshare, members and invitees, and the
+//! `SharedFolderMetadata` / membership wire shapes.
+
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::model::{AccessLevel, InviteeInfo, MemberError, MemberInfo};
+use super::paths;
+use super::state::{Kind, Node, SharedFolder, State};
+
+/// `sharing.MemberSelector`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Selector {
+    Email(String),
+    DropboxId(String),
+}
+
+/// Policies given to `share_folder` (all optional on the wire).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ShareOptions {
+    pub acl_update_policy: Option<String>,
+    pub member_policy: Option<String>,
+    pub shared_link_policy: Option<String>,
+    pub viewer_info_policy: Option<String>,
+    pub access_inheritance: Option<String>,
+}
+
+fn access_error(tag: &str) -> ApiError {
+    ApiError::route(json!({".tag": "access_error", "access_error": {".tag": tag}}))
+}
+
+impl MemberError {
+    /// The `AddFolderMemberError` this knob produces for `email`.
+    pub(crate) fn to_wire(self, email: &str) -> Value {
+        match self {
+            MemberError::InvalidEmail => json!({".tag": "bad_member",
+                "bad_member": {".tag": "invalid_email", "invalid_email": email}}),
+            MemberError::CantShareOutsideTeam => json!({".tag": "cant_share_outside_team"}),
+            MemberError::EmailUnverified => json!({".tag": "email_unverified"}),
+            MemberError::TooManyMembers => {
+                json!({".tag": "too_many_members", "too_many_members": 1000})
+            }
+            MemberError::TooManyPendingInvites => {
+                json!({".tag": "too_many_pending_invites", "too_many_pending_invites": 1000})
+            }
+            MemberError::BannedMember => json!({".tag": "banned_member"}),
+            MemberError::RateLimit => json!({".tag": "rate_limit"}),
+            MemberError::TooManyInvitees => json!({".tag": "too_many_invitees"}),
+            MemberError::InsufficientPlan => json!({".tag": "insufficient_plan"}),
+        }
+    }
+}
+
+impl State {
+    /// `SharedFolderMetadata` (untagged) as the owner sees it.
+    pub fn shared_folder_metadata(&self, sf_id: &str, with_permissions: bool) -> Option<Value> {
+        let sf = self.shared.get(sf_id)?;
+        let display = self.shared_folder_path(sf_id)?;
+        let mut policy = json!({
+            "acl_update_policy": {".tag": sf.acl_update_policy},
+            "shared_link_policy": {".tag": sf.shared_link_policy},
+        });
+        if let Some(mp) = &sf.member_policy {
+            policy["member_policy"] = json!({".tag": mp});
+            policy["resolved_member_policy"] = json!({".tag": mp});
+        }
+        if let Some(vp) = &sf.viewer_info_policy {
+            policy["viewer_info_policy"] = json!({".tag": vp});
+        }
+        let mut m = json!({
+            "access_type": {".tag": "owner"},
+            "is_inside_team_folder": false,
+            "is_team_folder": false,
+            "owner_display_names": [self.owner.display_name],
+            "path_display": display,
+            "path_lower": paths::lower(&display),
+            "name": paths::name_of(&display),
+            "policy": policy,
+            "preview_url": format!("https://www.dropbox.com/scl/fo/{}", sf.id),
+            "shared_folder_id": sf.id,
+            "time_invited": sf.time_invited,
+            "access_inheritance": {".tag": sf.access_inheritance},
+            "folder_id": sf.folder_id,
+        });
+        if let Some(parent) = self.parent_shared_folder(&paths::lower(&display)) {
+            m["parent_shared_folder_id"] = json!(parent);
+        }
+        if with_permissions {
+            m["permissions"] = json!([]);
+        }
+        Some(m)
+    }
+
+    /// `sharing/share_folder` without the async wrapper. Ok: the shared folder id.
+    pub fn share_folder(&mut self, display: &str, opts: &ShareOptions) -> Result<String, ApiError> {
+        let bad_path =
+            |tag: &str| ApiError::route(json!({".tag": "bad_path", "bad_path": {".tag": tag}}));
+        let lower = paths::lower(display);
+        match self.nodes.get(&lower) {
+            Some(Node {
+                kind: Kind::File(_),
+                ..
+            }) => return Err(bad_path("is_file")),
+            Some(Node {
+                kind: Kind::Folder { shared: Some(sf) },
+                ..
+            }) => {
+                let sf = sf.clone();
+                let mut err = json!({".tag": "already_shared"});
+                if let (Some(obj), Some(Value::Object(meta))) =
+                    (err.as_object_mut(), self.shared_folder_metadata(&sf, false))
+                {
+                    obj.extend(meta);
+                }
+                return Err(ApiError::route_with_summary(
+                    json!({".tag": "bad_path", "bad_path": err}),
+                    "bad_path/already_shared",
+                ));
+            }
+            _ => {}
+        }
+        if self.parent_shared_folder(&lower).is_some() {
+            return Err(bad_path("inside_shared_folder"));
+        }
+        let contains_shared = self.subtree_keys(&lower).iter().any(|k| {
+            matches!(
+                self.nodes.get(k),
+                Some(Node {
+                    kind: Kind::Folder { shared: Some(_) },
+                    ..
+                })
+            )
+        });
+        if contains_shared {
+            return Err(bad_path("contains_shared_folder"));
+        }
+        if !self.nodes.contains_key(&lower) {
+            // "If the folder does not exist, it is created."
+            self.create_folder(display, false)
+                .map_err(|_| bad_path("invalid_path"))?;
+        }
+        let n = self.next();
+        let sf_id = format!("{}", 84_528_192_421u64 + n);
+        let folder_id = self
+            .nodes
+            .get(&lower)
+            .map(|n| n.id.clone())
+            .ok_or(ApiError::Server(500))?;
+        if let Some(node) = self.nodes.get_mut(&lower) {
+            node.kind = Kind::Folder {
+                shared: Some(sf_id.clone()),
+            };
+        }
+        let owner = MemberInfo {
+            account_id: self.owner.account_id.clone(),
+            email: self.owner.email.clone(),
+            display_name: self.owner.display_name.clone(),
+            access: AccessLevel::Owner,
+            notified: false,
+        };
+        self.shared.insert(
+            sf_id.clone(),
+            SharedFolder {
+                id: sf_id.clone(),
+                folder_id,
+                time_invited: paths::now_timestamp(),
+                acl_update_policy: opts.acl_update_policy.clone().unwrap_or("editors".into()),
+                shared_link_policy: opts.shared_link_policy.clone().unwrap_or("anyone".into()),
+                member_policy: opts.member_policy.clone(),
+                viewer_info_policy: opts.viewer_info_policy.clone(),
+                access_inheritance: opts.access_inheritance.clone().unwrap_or("inherit".into()),
+                members: vec![owner],
+                invitees: Vec::new(),
+            },
+        );
+        // Sharing changes sharing_info of the folder and everything inside it.
+        self.record_subtree(&lower);
+        Ok(sf_id)
+    }
+
+    /// `sharing/unshare_folder` (members lose access; the owner keeps the folder).
+    pub fn unshare(&mut self, sf_id: &str) -> Result<(), ApiError> {
+        let Some(sf) = self.shared.remove(sf_id) else {
+            return Err(access_error("invalid_id"));
+        };
+        if let Some(lower) = self.ids.get(&sf.folder_id).cloned() {
+            if let Some(node) = self.nodes.get_mut(&lower) {
+                node.kind = Kind::Folder { shared: None };
+            }
+            self.record_subtree(&lower);
+        }
+        Ok(())
+    }
+
+    /// `sharing/add_folder_member`: all-or-nothing, like Dropbox.
+    pub fn add_members(
+        &mut self,
+        sf_id: &str,
+        members: &[(Selector, AccessLevel)],
+        quiet: bool,
+    ) -> Result<(), ApiError> {
+        if !self.shared.contains_key(sf_id) {
+            return Err(access_error("invalid_id"));
+        }
+        enum Add {
+            User(MemberInfo),
+            Invitee(InviteeInfo),
+        }
+        let mut adds = Vec::new();
+        for (sel, access) in members {
+            if *access == AccessLevel::Owner {
+                return Err(ApiError::tag("no_permission"));
+            }
+            match sel {
+                Selector::Email(email) => {
+                    if let Some(err) = self.member_errors.get(&email.to_lowercase()) {
+                        return Err(ApiError::route(err.to_wire(email)));
+                    }
+                    match self.user_by_email(email) {
+                        Some(acc) => adds.push(Add::User(MemberInfo {
+                            account_id: acc.account_id.clone(),
+                            email: acc.email.clone(),
+                            display_name: acc.display_name.clone(),
+                            access: *access,
+                            notified: !quiet,
+                        })),
+                        None => adds.push(Add::Invitee(InviteeInfo {
+                            email: email.clone(),
+                            access: *access,
+                            notified: !quiet,
+                        })),
+                    }
+                }
+                Selector::DropboxId(id) => {
+                    let bad = |tag: &str| {
+                        let mut inner = json!({".tag": tag});
+                        if tag != "invalid_group" {
+                            inner[tag] = json!(id);
+                        }
+                        ApiError::route(json!({".tag": "bad_member", "bad_member": inner}))
+                    };
+                    if id.starts_with("g:") {
+                        return Err(bad("invalid_group"));
+                    }
+                    match self.user_by_id(id) {
+                        Some(acc) => adds.push(Add::User(MemberInfo {
+                            account_id: acc.account_id.clone(),
+                            email: acc.email.clone(),
+                            display_name: acc.display_name.clone(),
+                            access: *access,
+                            notified: !quiet,
+                        })),
+                        None => return Err(bad("invalid_dropbox_id")),
+                    }
+                }
+            }
+        }
+        let Some(sf) = self.shared.get_mut(sf_id) else {
+            return Err(access_error("invalid_id"));
+        };
+        for add in adds {
+            match add {
+                // Already a member: not an error, nothing changes.
+                Add::User(u) => {
+                    if !sf.members.iter().any(|m| m.account_id == u.account_id) {
+                        let lower = u.email.to_lowercase();
+                        sf.invitees.retain(|i| i.email.to_lowercase() != lower);
+                        sf.members.push(u);
+                    }
+                }
+                Add::Invitee(i) => {
+                    let lower = i.email.to_lowercase();
+                    if !sf.invitees.iter().any(|x| x.email.to_lowercase() == lower) {
+                        sf.invitees.push(i);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `sharing/remove_folder_member` (applied at once; the job only reports completion).
+    pub fn remove_member(&mut self, sf_id: &str, sel: &Selector) -> Result<(), ApiError> {
+        let owner_id = self.owner.account_id.clone();
+        let Some(sf) = self.shared.get_mut(sf_id) else {
+            return Err(access_error("invalid_id"));
+        };
+        let member_error = |tag: &str| {
+            ApiError::route(json!({".tag": "member_error", "member_error": {".tag": tag}}))
+        };
+        match sel {
+            Selector::Email(email) => {
+                let lower = email.to_lowercase();
+                if let Some(pos) = sf
+                    .members
+                    .iter()
+                    .position(|m| m.email.to_lowercase() == lower)
+                {
+                    if sf.members[pos].account_id == owner_id {
+                        return Err(ApiError::tag("folder_owner"));
+                    }
+                    sf.members.remove(pos);
+                } else if let Some(pos) = sf
+                    .invitees
+                    .iter()
+                    .position(|i| i.email.to_lowercase() == lower)
+                {
+                    sf.invitees.remove(pos);
+                } else {
+                    return Err(member_error("not_a_member"));
+                }
+            }
+            Selector::DropboxId(id) => {
+                if *id == owner_id {
+                    return Err(ApiError::tag("folder_owner"));
+                }
+                match sf.members.iter().position(|m| m.account_id == *id) {
+                    Some(pos) => {
+                        sf.members.remove(pos);
+                    }
+                    None if id.starts_with("dbid:") || id.starts_with("g:") => {
+                        return Err(member_error("not_a_member"))
+                    }
+                    None => return Err(member_error("invalid_dropbox_id")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// All membership entries of a shared folder: users (owner first), then invitees.
+    pub fn membership_entries(&self, sf_id: &str) -> Option<(Vec<Value>, Vec<Value>)> {
+        let sf = self.shared.get(sf_id)?;
+        let users = sf
+            .members
+            .iter()
+            .map(|m| {
+                json!({
+                    "access_type": {".tag": m.access.tag()},
+                    "user": {
+                        "account_id": m.account_id,
+                        "email": m.email,
+                        "display_name": m.display_name,
+                        "same_team": false,
+                    },
+                    "permissions": [],
+                    "is_inherited": false,
+                })
+            })
+            .collect();
+        let invitees = sf
+            .invitees
+            .iter()
+            .map(|i| {
+                json!({
+                    "access_type": {".tag": i.access.tag()},
+                    "invitee": {".tag": "email", "email": i.email},
+                    "permissions": [],
+                    "is_inherited": false,
+                })
+            })
+            .collect();
+        Some((users, invitees))
+    }
+}

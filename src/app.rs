@@ -1,0 +1,161 @@
+//! Wires the pieces into a running service: store, HTTP server, workers, scheduler, and a
+//! graceful shutdown (stop accepting, stop claiming, let running jobs finish, release the rest).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::jobs::JobContext;
+use crate::queue::scheduler::{run_scheduler, Schedule};
+use crate::queue::{run_workers, QueueSettings, Wake};
+use crate::store::{self, DynStore};
+use crate::telemetry;
+
+/// A started service. Dropping it does not stop it; call [`Application::shutdown`].
+pub struct Application {
+    pub addr: SocketAddr,
+    pub store: DynStore,
+    shutdown: CancellationToken,
+    server: JoinHandle<()>,
+    workers: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
+}
+
+impl Application {
+    /// Opens the store (running migrations), binds the listener and starts everything.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let store = store::connect(&config.database_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open database: {e}"))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        Self::start_with(config, store, listener).await
+    }
+
+    pub async fn start_with(
+        config: Config,
+        store: DynStore,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let addr = listener.local_addr()?;
+        let config = Arc::new(config);
+        let shutdown = CancellationToken::new();
+        let wake = Wake::default();
+        let state = AppState {
+            config: config.clone(),
+            store: store.clone(),
+            wake: wake.clone(),
+            metrics: telemetry::metrics_handle(),
+            self_user: Arc::new(RwLock::new(None)),
+        };
+
+        let ctx = Arc::new(JobContext {
+            config: config.clone(),
+            store: store.clone(),
+        });
+        let settings = QueueSettings {
+            concurrency: config.worker_concurrency,
+            max_attempts: config.job_max_attempts,
+            tuning: config.tuning.clone(),
+        };
+        let workers = if config.tuning.run_workers {
+            tokio::spawn(run_workers(
+                store.clone(),
+                ctx,
+                settings,
+                wake.clone(),
+                shutdown.clone(),
+            ))
+        } else {
+            tracing::info!("BRIDGE_WORKERS=false: this replica runs no jobs");
+            tokio::spawn(async {})
+        };
+        let scheduler = if config.tuning.run_scheduler {
+            tokio::spawn(run_scheduler(
+                store.clone(),
+                Schedule {
+                    reconcile_interval: config.reconcile_interval,
+                    changes_poll_interval: config.tuning.changes_poll_interval,
+                    delivery_retention: config.tuning.delivery_retention,
+                },
+                wake,
+                shutdown.clone(),
+            ))
+        } else {
+            tokio::spawn(async {})
+        };
+
+        let router = http::router(state);
+        let stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            let res = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = res {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        tracing::info!(%addr, database = %redact_url(&config.database_url), "bridge listening");
+        Ok(Self {
+            addr,
+            store,
+            shutdown,
+            server,
+            workers,
+            scheduler,
+        })
+    }
+
+    /// Cancels on SIGTERM / SIGINT, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        self.shutdown().await;
+    }
+
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+        let _ = self.scheduler.await;
+        let _ = self.workers.await;
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

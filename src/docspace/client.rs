@@ -1,0 +1,482 @@
+//! `DocSpaceClient`: the one place that talks HTTP to DocSpace. Every API call goes through
+//! [`DocSpaceClient::get`], which owns the API-key header, the 10-in-flight cap, the
+//! provider-wide pause on 429, timeouts, bounded retries, envelope and error decoding, and
+//! metrics. Downloads send the API key only to the portal's own origin.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use backon::Retryable;
+use bytes::Bytes;
+use futures::stream::{BoxStream, Stream, StreamExt};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, USER_AGENT};
+use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use url::Url;
+
+use super::error::DocSpaceError;
+use super::types::{FileInfo, Group, GroupWithMembers, Page, PathPart, User};
+use super::wire::{self, Envelope, ErrorEnvelope, PathPartDto};
+use crate::config::{Config, Secret};
+use crate::pacing::{describe_reqwest, record, redact, retry_after_header, Pacer, RetryPolicy};
+
+const PROVIDER: &str = "docspace";
+const UA: &str = concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION"));
+/// DESIGN: at most 10 concurrent requests to DocSpace per process.
+pub const MAX_IN_FLIGHT: usize = 10;
+/// Page size for group listings (DocSpace's maximum).
+const PAGE_SIZE: u32 = 100;
+
+type Result<T> = std::result::Result<T, DocSpaceError>;
+
+/// DocSpace REST client. Cheap to clone; clones share the concurrency cap and the pause.
+#[derive(Clone)]
+pub struct DocSpaceClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    origin: url::Origin,
+    api_key: Secret,
+    permits: Arc<Semaphore>,
+    pacer: Pacer,
+    retry: RetryPolicy,
+    timeout: Duration,
+}
+
+/// A download in progress: the body as a stream of chunks, and its length when announced.
+/// Holds one of the 10 DocSpace request slots until dropped.
+pub struct Download {
+    pub content_length: Option<u64>,
+    stream: BoxStream<'static, Result<Bytes>>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for Download {
+    type Item = Result<Bytes>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.stream.as_mut().poll_next(cx)
+    }
+}
+
+impl DocSpaceClient {
+    pub fn new(cfg: &Config, http: reqwest::Client) -> Self {
+        Self::with_retry_policy(cfg, http, RetryPolicy::default())
+    }
+
+    /// Like [`DocSpaceClient::new`] with a custom in-client retry policy (tests shorten delays).
+    pub fn with_retry_policy(cfg: &Config, http: reqwest::Client, retry: RetryPolicy) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                http,
+                base: cfg.docspace_url.clone(),
+                origin: cfg.docspace_origin(),
+                api_key: cfg.docspace_api_key.clone(),
+                permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+                pacer: Pacer::new(PROVIDER),
+                retry,
+                timeout: cfg.tuning.http_timeout,
+            }),
+        }
+    }
+
+    /// The provider-wide pause shared by every caller of this client.
+    pub fn pacer(&self) -> &Pacer {
+        &self.inner.pacer
+    }
+
+    // --- groups and people -----------------------------------------------------------------
+
+    /// `GET group?count&startIndex`: one page of groups (without members).
+    pub async fn list_groups_page(&self, start_index: u32, count: u32) -> Result<Page<Group>> {
+        let count = count.clamp(1, PAGE_SIZE);
+        let url = self.api_url(
+            &["group"],
+            &[
+                ("count", count.to_string()),
+                ("startIndex", start_index.to_string()),
+            ],
+        )?;
+        let env: Envelope<Vec<wire::GroupDto>> = self.get("group", url).await?;
+        Ok(Page {
+            items: env
+                .response
+                .unwrap_or_default()
+                .into_iter()
+                .map(Group::from)
+                .collect(),
+            start_index,
+            total: env.total.and_then(|t| u64::try_from(t).ok()),
+        })
+    }
+
+    /// Every group, page by page until `startIndex + count >= total` (or a short page when
+    /// DocSpace sends no total).
+    pub async fn list_all_groups(&self) -> Result<Vec<Group>> {
+        let mut all: Vec<Group> = Vec::new();
+        let mut start = 0u32;
+        loop {
+            let page = self.list_groups_page(start, PAGE_SIZE).await?;
+            let n = page.items.len() as u32;
+            all.extend(page.items);
+            start += n;
+            let done = match page.total {
+                Some(total) => u64::from(start) >= total,
+                None => n < PAGE_SIZE,
+            };
+            if done || n == 0 {
+                break;
+            }
+        }
+        // A group created or deleted between pages can shift one across a page boundary.
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|g| seen.insert(g.id.clone()));
+        Ok(all)
+    }
+
+    /// `GET group/{id}?includeMembers=true`; `None` when the group does not exist.
+    pub async fn group_with_members(&self, id: &str) -> Result<Option<GroupWithMembers>> {
+        let url = self.api_url(&["group", id], &[("includeMembers", "true".into())])?;
+        match self.get::<wire::GroupDto>("group/{id}", url).await {
+            Ok(env) => Ok(env.response.map(GroupWithMembers::from)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET people/@self`: the API key's own user (the loop guard compares `event.createBy`).
+    pub async fn me(&self) -> Result<User> {
+        let url = self.api_url(&["people", "@self"], &[])?;
+        let env: Envelope<wire::EmployeeDto> = self.get("people/@self", url).await?;
+        required("people/@self", env.response).map(User::from)
+    }
+
+    // --- files -----------------------------------------------------------------------------
+
+    /// `GET files/file/{id}`; `None` when the file does not exist.
+    pub async fn file_info(&self, id: &str) -> Result<Option<FileInfo>> {
+        let url = self.api_url(&["files", "file", id], &[])?;
+        match self.get::<wire::FileDto>("files/file/{id}", url).await {
+            Ok(env) => Ok(env.response.map(FileInfo::from)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Folders from the section root (e.g. "Rooms") down to and including `folder_id`, from
+    /// `GET files/{folderId}` `pathParts`. Older servers send bare ids; their titles are then
+    /// read with `GET files/folder/{id}`.
+    pub async fn folder_path(&self, folder_id: &str) -> Result<Vec<PathPart>> {
+        const ROUTE: &str = "files/{folderId}";
+        let url = self.api_url(&["files", folder_id], &[("count", "1".into())])?;
+        let env: Envelope<wire::FolderContentDto> = self.get(ROUTE, url).await?;
+        let content = required(ROUTE, env.response)?;
+        let mut out = Vec::with_capacity(content.path_parts.len());
+        for part in content.path_parts {
+            let (id, title) = match part {
+                PathPartDto::Full {
+                    id, title: Some(t), ..
+                } => (id, t),
+                PathPartDto::Full {
+                    id, title: None, ..
+                }
+                | PathPartDto::Id(id) => {
+                    let title = match &content.current {
+                        Some(cur) if cur.id == id => cur.title.clone(),
+                        _ => self.folder_title(&id).await?,
+                    };
+                    (id, title)
+                }
+            };
+            out.push(PathPart { id, title });
+        }
+        Ok(out)
+    }
+
+    async fn folder_title(&self, id: &str) -> Result<String> {
+        const ROUTE: &str = "files/folder/{id}";
+        let url = self.api_url(&["files", "folder", id], &[])?;
+        let env: Envelope<wire::FolderDto> = self.get(ROUTE, url).await?;
+        required(ROUTE, env.response).map(|f| f.title)
+    }
+
+    /// `GET files/file/{id}/presigneduri`: a download URL valid for about 16 minutes.
+    pub async fn presigned_uri(&self, file_id: &str) -> Result<String> {
+        const ROUTE: &str = "files/file/{id}/presigneduri";
+        let url = self.api_url(&["files", "file", file_id, "presigneduri"], &[])?;
+        let env: Envelope<String> = self.get(ROUTE, url).await?;
+        required(ROUTE, env.response)
+    }
+
+    /// Starts downloading `url` (a presigned URL). Sends `Authorization: Bearer <API key>` only
+    /// when the URL's origin is the portal's (reqwest drops it on cross-host redirects). A 403
+    /// is [`DocSpaceError::PresignedExpired`]: ask for a fresh URL. Retries transient failures
+    /// before the body starts; a body that breaks off mid-way surfaces as a stream error.
+    pub async fn download(&self, url: &str) -> Result<Download> {
+        const ROUTE: &str = "download";
+        let url = self
+            .inner
+            .base
+            .join(url)
+            .map_err(|e| DocSpaceError::InvalidArgument {
+                route: ROUTE,
+                message: format!("download URL: {e}"),
+            })?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(DocSpaceError::InvalidArgument {
+                route: ROUTE,
+                message: "download URL must be http(s)".into(),
+            });
+        }
+        let send_key = url.origin() == self.inner.origin;
+        let policy = self.inner.retry;
+        let (resp, permit) = (|| self.start_download(&url, send_key))
+            .retry(policy.backoff())
+            .when(|e: &DocSpaceError| {
+                !matches!(e, DocSpaceError::PresignedExpired)
+                    && policy.should_retry(e.is_retryable(), e.retry_after())
+            })
+            .notify(|e: &DocSpaceError, d: Duration| {
+                tracing::warn!(provider = PROVIDER, route = ROUTE, error = %e, delay_ms = d.as_millis() as u64, "transient docspace failure; retrying");
+            })
+            .await?;
+        let content_length = resp.content_length();
+        let idle = self.inner.timeout;
+        let body = resp.bytes_stream();
+        let stream =
+            futures::stream::unfold((body, Some(permit)), move |(mut body, permit)| async move {
+                permit.as_ref()?;
+                match tokio::time::timeout(idle, body.next()).await {
+                    Ok(Some(Ok(b))) => Some((Ok(b), (body, permit))),
+                    Ok(Some(Err(e))) => Some((Err(transport_error(ROUTE, &e)), (body, None))),
+                    Ok(None) => None,
+                    Err(_) => Some((Err(DocSpaceError::Timeout { route: ROUTE }), (body, None))),
+                }
+            });
+        Ok(Download {
+            content_length,
+            stream: stream.boxed(),
+        })
+    }
+
+    async fn start_download(
+        &self,
+        url: &Url,
+        send_key: bool,
+    ) -> Result<(reqwest::Response, OwnedSemaphorePermit)> {
+        const ROUTE: &str = "download";
+        let inner = &self.inner;
+        inner.pacer.ready().await;
+        let permit =
+            inner
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| DocSpaceError::Network {
+                    route: ROUTE,
+                    message: "client shut down".into(),
+                })?;
+        let mut req = inner.http.get(url.clone()).header(USER_AGENT, UA);
+        if send_key {
+            req = req.header(AUTHORIZATION, format!("Bearer {}", inner.api_key.expose()));
+        }
+        let started = std::time::Instant::now();
+        let sent = tokio::time::timeout(inner.timeout, req.send()).await;
+        let result = match sent {
+            Err(_) => Err(DocSpaceError::Timeout { route: ROUTE }),
+            Ok(Err(e)) => Err(transport_error(ROUTE, &e)),
+            Ok(Ok(resp)) if resp.status().is_success() => Ok(resp),
+            Ok(Ok(resp)) if resp.status().as_u16() == 403 => Err(DocSpaceError::PresignedExpired),
+            Ok(Ok(resp)) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let body = tokio::time::timeout(inner.timeout, resp.bytes())
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or_default();
+                Err(self.decode_failure(ROUTE, status, &headers, &body))
+            }
+        };
+        self.finish_attempt(ROUTE, &result, started);
+        result.map(|r| (r, permit))
+    }
+
+    // --- the call path ---------------------------------------------------------------------
+
+    /// `api/2.0/<segments>?<query>`, segments percent-encoded.
+    fn api_url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url> {
+        let mut url = self.inner.base.clone();
+        {
+            let mut p = url
+                .path_segments_mut()
+                .map_err(|_| DocSpaceError::InvalidArgument {
+                    route: "url",
+                    message: "DOCSPACE_URL cannot be a base".into(),
+                })?;
+            p.pop_if_empty().extend(["api", "2.0"]).extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        Ok(url)
+    }
+
+    /// GETs an enveloped JSON answer, retrying transient failures.
+    async fn get<T: DeserializeOwned>(&self, route: &'static str, url: Url) -> Result<Envelope<T>> {
+        let policy = self.inner.retry;
+        let url = &url;
+        (|| self.get_once(route, url))
+            .retry(policy.backoff())
+            .when(|e: &DocSpaceError| policy.should_retry(e.is_retryable(), e.retry_after()))
+            .notify(|e: &DocSpaceError, d: Duration| {
+                tracing::warn!(provider = PROVIDER, route, error = %e, delay_ms = d.as_millis() as u64, "transient docspace failure; retrying");
+            })
+            .await
+    }
+
+    async fn get_once<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        url: &Url,
+    ) -> Result<Envelope<T>> {
+        let inner = &self.inner;
+        inner.pacer.ready().await;
+        let _permit = inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| DocSpaceError::Network {
+                route,
+                message: "client shut down".into(),
+            })?;
+        let started = std::time::Instant::now();
+        let result = self.exchange(route, url).await;
+        self.finish_attempt(route, &result, started);
+        result
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        url: &Url,
+    ) -> Result<Envelope<T>> {
+        let inner = &self.inner;
+        let resp = inner
+            .http
+            .get(url.clone())
+            .timeout(inner.timeout)
+            .header(AUTHORIZATION, format!("Bearer {}", inner.api_key.expose()))
+            .header(ACCEPT, "application/json")
+            .header(USER_AGENT, UA)
+            .send()
+            .await
+            .map_err(|e| transport_error(route, &e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| transport_error(route, &e))?;
+        if !(200..300).contains(&status) {
+            return Err(self.decode_failure(route, status, &headers, &body));
+        }
+        // Some endpoints report errors with a 2xx status: look at the envelope first.
+        if let Ok(env) = serde_json::from_slice::<ErrorEnvelope>(&body) {
+            if env.error.is_some() || env.status == Some(1) {
+                let code = env
+                    .status_code
+                    .and_then(|c| u16::try_from(c).ok())
+                    .filter(|c| *c >= 400)
+                    .unwrap_or(500);
+                return Err(self.decode_failure(route, code, &headers, &body));
+            }
+        }
+        serde_json::from_slice(&body).map_err(|e| DocSpaceError::Decode {
+            route,
+            message: e.to_string(),
+        })
+    }
+
+    fn finish_attempt<T>(
+        &self,
+        route: &'static str,
+        result: &Result<T>,
+        started: std::time::Instant,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) => e.class(),
+        };
+        record(PROVIDER, route, outcome, started.elapsed());
+        if let Some(d) = result.as_ref().err().and_then(DocSpaceError::retry_after) {
+            self.inner.pacer.pause_for(d);
+        }
+    }
+
+    /// Error of a failed answer: 429 with its wait (`Retry-After`, else `X-Ratelimit-Reset`,
+    /// else 2 s); otherwise the envelope's message.
+    fn decode_failure(
+        &self,
+        route: &'static str,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> DocSpaceError {
+        if status == 429 {
+            let reset = headers
+                .get("x-ratelimit-reset")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return DocSpaceError::RateLimited {
+                route,
+                retry_after: retry_after_header(headers)
+                    .or(reset)
+                    .unwrap_or(Duration::from_secs(2)),
+            };
+        }
+        let message = match serde_json::from_slice::<ErrorEnvelope>(body) {
+            Ok(env) => env
+                .error
+                .and_then(|e| e.message)
+                .or(env.title)
+                .or(env.message)
+                .unwrap_or_default(),
+            Err(_) => String::from_utf8_lossy(body).into_owned(),
+        };
+        DocSpaceError::Api {
+            route,
+            status,
+            message: redact(message.trim(), &[self.inner.api_key.expose()]),
+        }
+    }
+}
+
+fn required<T>(route: &'static str, v: Option<T>) -> Result<T> {
+    v.ok_or_else(|| DocSpaceError::Decode {
+        route,
+        message: "envelope has no response".into(),
+    })
+}
+
+fn transport_error(route: &'static str, e: &reqwest::Error) -> DocSpaceError {
+    if e.is_timeout() {
+        DocSpaceError::Timeout { route }
+    } else {
+        DocSpaceError::Network {
+            route,
+            message: describe_reqwest(e),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::AppState;
+
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    match st.store.ping().await {
+        Ok(()) => Ok(Json(json!({ "status": "ready" }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database does not answer",
+            ))
+        }
+    }
+}
+
+pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    // Queue depth is read at scrape time so the gauge is right whichever replica answers.
+    if let Ok(depth) = st.store.queue_depth().await {
+        for (state, n) in depth {
+            metrics::gauge!("bridge_queue_depth", "state" => state.as_str()).set(n as f64);
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+}

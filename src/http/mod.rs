@@ -1,0 +1,132 @@
+//! HTTP surface (DESIGN section 2): webhook receivers, the operator API, health and metrics.
+//! Handlers enqueue through the store and never call the providers.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::config::Config;
+use crate::queue::Wake;
+use crate::store::DynStore;
+
+pub mod api;
+pub mod error;
+pub mod health;
+pub mod webhooks;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: DynStore,
+    pub wake: Wake,
+    pub metrics: PrometheusHandle,
+    /// The DocSpace user the API key acts as, once known (loop guard).
+    pub self_user: Arc<RwLock<Option<String>>>,
+}
+
+impl AppState {
+    pub fn self_user_id(&self) -> Option<String> {
+        self.self_user.read().ok().and_then(|g| g.clone())
+    }
+}
+
+/// Every route as (methods, path, handler). The router is built from this list and the OpenAPI
+/// test compares the list with `openapi.yaml`, so the two cannot drift apart silently.
+pub fn routes() -> Vec<(
+    &'static [&'static str],
+    &'static str,
+    MethodRouter<AppState>,
+    bool,
+)> {
+    // The last field: whether the route needs the API bearer token.
+    vec![
+        (
+            &["POST", "HEAD"],
+            "/webhooks/docspace",
+            post(webhooks::docspace).head(webhooks::docspace_head),
+            false,
+        ),
+        (
+            &["GET", "POST"],
+            "/webhooks/dropbox",
+            get(webhooks::dropbox_challenge).post(webhooks::dropbox),
+            false,
+        ),
+        (
+            &["POST"],
+            "/api/v1/groups/sync",
+            post(api::sync_groups),
+            true,
+        ),
+        (
+            &["POST"],
+            "/api/v1/groups/{group_id}/sync",
+            post(api::sync_group),
+            true,
+        ),
+        (
+            &["POST"],
+            "/api/v1/files/{file_id}/export",
+            post(api::export_file),
+            true,
+        ),
+        (&["GET"], "/api/v1/jobs", get(api::list_jobs), true),
+        (&["GET"], "/api/v1/jobs/{id}", get(api::get_job), true),
+        (
+            &["POST"],
+            "/api/v1/jobs/{id}/retry",
+            post(api::retry_job),
+            true,
+        ),
+        (&["GET"], "/healthz", get(health::healthz), false),
+        (&["GET"], "/readyz", get(health::readyz), false),
+        (&["GET"], "/metrics", get(health::metrics), false),
+    ]
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut public = Router::new();
+    let mut private = Router::new();
+    for (_, path, handler, auth) in routes() {
+        if auth {
+            private = private.route(path, handler);
+        } else {
+            public = public.route(path, handler);
+        }
+    }
+    let private = private.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        api::require_token,
+    ));
+    let request_id = HeaderName::from_static("x-request-id");
+    public
+        .merge(private)
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            })
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

@@ -1,0 +1,69 @@
+//! Job implementations (DESIGN section 4). The queue runtime calls [`run`] with a claimed job;
+//! each kind reads its payload, calls the providers through their clients, records mappings in
+//! the store, and returns a JSON result summary. Jobs know nothing of HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::store::{kinds, DynStore, Job};
+
+/// Why a run did not succeed, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Transient (5xx, timeout, rate limit, lock contention): retry with backoff, not before `after`.
+    #[error("{message}")]
+    Retry {
+        message: String,
+        after: Option<Duration>,
+    },
+    /// Cannot succeed by retrying (bad input, no permission, unknown kind): the job goes `dead`.
+    #[error("{message}")]
+    Permanent {
+        message: String,
+        result: Option<serde_json::Value>,
+    },
+}
+
+impl JobError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        JobError::Permanent {
+            message: message.into(),
+            result: None,
+        }
+    }
+    pub fn retry(message: impl Into<String>) -> Self {
+        JobError::Retry {
+            message: message.into(),
+            after: None,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for JobError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(_) | crate::store::StoreError::Other(_) => {
+                JobError::retry(format!("store: {e}"))
+            }
+            _ => JobError::permanent(format!("store: {e}")),
+        }
+    }
+}
+
+/// What every job may use.
+pub struct JobContext {
+    pub config: Arc<Config>,
+    pub store: DynStore,
+}
+
+/// Runs one claimed job to completion (or error).
+pub async fn run(job: &Job, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
+    let _ = ctx;
+    match job.kind.as_str() {
+        k if kinds::ALL.contains(&k) => Err(JobError::permanent(format!(
+            "job kind {k} is not implemented in this build"
+        ))),
+        other => Err(JobError::permanent(format!("unknown job kind {other}"))),
+    }
+}

@@ -1,0 +1,42 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use docspace_dropbox_bridge::app::Application;
+use docspace_dropbox_bridge::cli::{Cli, Command};
+use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::{store, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(config.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => match Application::start(config).await {
+            Ok(app) => {
+                app.run_until_signal().await;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Migrate => match store::connect(&config.database_url).await {
+            Ok(_) => {
+                println!("database is up to date");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot migrate: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

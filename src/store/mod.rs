@@ -1,0 +1,277 @@
+//! Durable state: the job queue, webhook deliveries seen, and the mappings the jobs keep
+//! (group ↔ shared folder, members the bridge added, exported files, Dropbox cursors).
+//!
+//! One trait, [`Store`], with an SQLite implementation (embedded default) and a PostgreSQL one
+//! (several replicas). The store knows nothing of HTTP or of the providers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            sqlx::Error::Database(db)
+                if db.message().contains("locked") || db.message().contains("busy") =>
+            {
+                StoreError::Unavailable(db.message().to_string())
+            }
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    /// Failed and waiting for its next attempt.
+    Failed,
+    Dead,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Dead,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// Job kinds of DESIGN section 4.
+pub mod kinds {
+    pub const GROUP_SYNC: &str = "group.sync";
+    pub const GROUP_DELETE: &str = "group.delete";
+    pub const GROUPS_SYNC_ALL: &str = "groups.sync_all";
+    pub const FILE_EXPORT: &str = "file.export";
+    pub const DROPBOX_CHANGES: &str = "dropbox.changes";
+    pub const ALL: [&str; 5] = [
+        GROUP_SYNC,
+        GROUP_DELETE,
+        GROUPS_SYNC_ALL,
+        FILE_EXPORT,
+        DROPBOX_CHANGES,
+    ];
+}
+
+/// A job to enqueue. `dedupe_key` coalesces it with a queued job of the same key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub kind: String,
+    pub dedupe_key: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+impl NewJob {
+    pub fn new(kind: &str, dedupe_key: Option<String>, payload: serde_json::Value) -> Self {
+        Self {
+            kind: kind.to_string(),
+            dedupe_key,
+            payload,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub state: JobState,
+    pub attempts: i32,
+    pub dedupe_key: Option<String>,
+    pub payload: serde_json::Value,
+    pub last_error: Option<String>,
+    pub result: Option<serde_json::Value>,
+    pub run_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One webhook delivery to commit atomically: remember it (when it has a delivery id) and enqueue
+/// its jobs. A delivery whose id was seen before enqueues nothing.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// `docspace:<event.id>`; `None` for sources without delivery ids (Dropbox).
+    pub delivery_id: Option<String>,
+    pub jobs: Vec<NewJob>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryOutcome {
+    pub duplicate: bool,
+    pub jobs: Vec<Job>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub kind: Option<String>,
+    pub limit: u32,
+    /// Return jobs with an id lower than this (listing is newest first).
+    pub before_id: Option<i64>,
+}
+
+/// How a run ended, as recorded by the worker.
+#[derive(Debug, Clone)]
+pub enum JobOutcome {
+    Succeeded {
+        result: serde_json::Value,
+    },
+    /// Retry at `run_at`.
+    Retry {
+        error: String,
+        run_at: DateTime<Utc>,
+    },
+    Dead {
+        error: String,
+        result: Option<serde_json::Value>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupFolder {
+    pub group_id: String,
+    pub group_name: String,
+    /// Display path as created, e.g. `/DocSpace Groups/Marketing`.
+    pub path: String,
+    pub shared_folder_id: Option<String>,
+    /// `true` while the group exists in DocSpace; `false` after `group.deleted`.
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportRecord {
+    pub file_id: String,
+    pub docspace_version: i64,
+    pub dropbox_path: String,
+    pub dropbox_id: Option<String>,
+    pub rev: String,
+    pub content_hash: String,
+    pub size: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip for readiness.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- queue -------------------------------------------------------------------------------
+
+    /// Commits a delivery (dedupe + jobs) durably. Implementations may group-commit concurrent
+    /// calls into one transaction; none returns before its transaction has committed.
+    async fn ingest(&self, delivery: Delivery) -> StoreResult<DeliveryOutcome>;
+
+    /// Enqueues jobs (coalescing on dedupe key with queued jobs); returns the job each maps to.
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> StoreResult<Vec<Job>> {
+        Ok(self
+            .ingest(Delivery {
+                delivery_id: None,
+                jobs,
+            })
+            .await?
+            .jobs)
+    }
+
+    /// Claims up to `limit` due jobs for `worker`, leasing them for `lease` and counting an attempt.
+    async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Job>>;
+
+    /// Extends the lease of a job this worker still holds; `false` if it lost the lease.
+    async fn renew_lease(&self, job_id: i64, worker: &str, lease: Duration) -> StoreResult<bool>;
+
+    /// Records the end of a run; ignored (returns `false`) if `worker` no longer holds the lease.
+    async fn finish(&self, job_id: i64, worker: &str, outcome: JobOutcome) -> StoreResult<bool>;
+
+    /// Gives a claimed job back without counting the attempt (graceful shutdown).
+    async fn release(&self, job_id: i64, worker: &str) -> StoreResult<()>;
+
+    /// Returns jobs whose lease expired to the queue; the number returned.
+    async fn requeue_expired(&self) -> StoreResult<u64>;
+
+    async fn get_job(&self, id: i64) -> StoreResult<Option<Job>>;
+    async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;
+    /// Re-drives a dead job: queued again with attempts reset. `NotFound` / `Conflict` (not dead).
+    async fn retry_dead(&self, id: i64) -> StoreResult<Job>;
+    async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>>;
+    /// Forgets deliveries older than `retention`.
+    async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64>;
+
+    // --- group folders -----------------------------------------------------------------------
+
+    async fn group_folder(&self, group_id: &str) -> StoreResult<Option<GroupFolder>>;
+    async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>>;
+    /// Inserts or replaces the mapping of `folder.group_id`. `Conflict` if another group already
+    /// maps to the same path (case-insensitive).
+    async fn put_group_folder(&self, folder: &GroupFolder) -> StoreResult<()>;
+    /// Emails (lower-case) the bridge invited to this group's folder and has not removed since.
+    async fn added_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
+    async fn record_member_added(&self, group_id: &str, email: &str) -> StoreResult<()>;
+    async fn record_member_removed(&self, group_id: &str, email: &str) -> StoreResult<()>;
+
+    // --- exports -----------------------------------------------------------------------------
+
+    async fn export(&self, file_id: &str) -> StoreResult<Option<ExportRecord>>;
+    async fn export_by_path(&self, dropbox_path: &str) -> StoreResult<Option<ExportRecord>>;
+    async fn put_export(&self, record: &ExportRecord) -> StoreResult<()>;
+
+    // --- Dropbox cursors ---------------------------------------------------------------------
+
+    async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>>;
+    async fn put_cursor(&self, account_id: &str, cursor: &str) -> StoreResult<()>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store named by `database_url` and runs migrations.
+pub async fn connect(database_url: &str) -> StoreResult<DynStore> {
+    if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(database_url).await?))
+    } else {
+        Ok(Arc::new(postgres::PgStore::open(database_url).await?))
+    }
+}

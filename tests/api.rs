@@ -1,0 +1,288 @@
+//! Operator API, health and the worker runtime, through HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use docspace_dropbox_bridge::store::{kinds, NewJob};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn api_requires_the_bearer_token() {
+    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let url = format!("{}/api/v1/jobs", app.url);
+    let missing = app.http.get(&url).send().await.expect("req");
+    assert_eq!(missing.status(), 401);
+    let v: Value = missing.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "missing_token");
+    let wrong = app
+        .http
+        .get(&url)
+        .bearer_auth("nope")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(wrong.status(), 401);
+    let v: Value = wrong.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "invalid_token");
+    let right = app
+        .http
+        .get(&url)
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(right.status(), 200);
+}
+
+#[tokio::test]
+async fn api_without_configured_token_answers_503() {
+    let app = spawn_app(&[("BRIDGE_WORKERS", "false"), ("BRIDGE_API_TOKEN", "")]).await;
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/groups/sync", app.url))
+        .bearer_auth("anything")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(resp.status(), 503);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "api_disabled");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("BRIDGE_API_TOKEN"));
+}
+
+#[tokio::test]
+async fn manual_triggers_enqueue_and_coalesce() {
+    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let (s, all) = app.api(Method::POST, "/api/v1/groups/sync", None).await;
+    assert_eq!(s, 202);
+    assert_eq!(all["job"]["kind"], "groups.sync_all");
+    let (s, again) = app
+        .api(Method::POST, "/api/v1/groups/sync", Some(json!({})))
+        .await;
+    assert_eq!(s, 202);
+    assert_eq!(
+        again["job"]["id"], all["job"]["id"],
+        "coalesced while queued"
+    );
+
+    let (s, some) = app
+        .api(
+            Method::POST,
+            "/api/v1/groups/sync",
+            Some(json!({ "group_ids": ["a", "b"] })),
+        )
+        .await;
+    assert_eq!(s, 202);
+    assert_eq!(some["jobs"].as_array().map(Vec::len), Some(2));
+    let (s, one) = app.api(Method::POST, "/api/v1/groups/a/sync", None).await;
+    assert_eq!(s, 202);
+    assert_eq!(one["job"]["id"], some["jobs"][0]["id"]);
+
+    let (s, exp) = app
+        .api(
+            Method::POST,
+            "/api/v1/files/4711/export",
+            Some(json!({ "folder": "/Reports/2026" })),
+        )
+        .await;
+    assert_eq!(s, 202);
+    assert_eq!(exp["job"]["kind"], "file.export");
+    assert_eq!(exp["job"]["payload"]["folder"], "/Reports/2026");
+    for key in [
+        "id",
+        "kind",
+        "state",
+        "attempts",
+        "dedupe_key",
+        "payload",
+        "last_error",
+        "result",
+        "run_at",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(exp["job"].get(key).is_some(), "job JSON lacks {key}");
+    }
+
+    let (s, bad) = app
+        .api(
+            Method::POST,
+            "/api/v1/files/4711/export",
+            Some(json!({ "folder": "relative/x" })),
+        )
+        .await;
+    assert_eq!(s, 400, "{bad}");
+    let (s, _) = app
+        .api(
+            Method::POST,
+            "/api/v1/groups/sync",
+            Some(json!({ "group_idz": [] })),
+        )
+        .await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn jobs_are_listed_paginated_and_filtered() {
+    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    for i in 0..7 {
+        let (s, _) = app
+            .api(Method::POST, &format!("/api/v1/groups/g{i}/sync"), None)
+            .await;
+        assert_eq!(s, 202);
+    }
+    app.api(Method::POST, "/api/v1/files/1/export", None).await;
+    let (_, p1) = app
+        .api(Method::GET, "/api/v1/jobs?limit=3&kind=group.sync", None)
+        .await;
+    let ids1: Vec<i64> = p1["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["id"].as_i64())
+        .collect();
+    assert_eq!(ids1.len(), 3);
+    let cursor = p1["next_cursor"].as_str().expect("cursor").to_string();
+    let (_, p2) = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/jobs?limit=3&kind=group.sync&cursor={cursor}"),
+            None,
+        )
+        .await;
+    let (_, p3) = app
+        .api(
+            Method::GET,
+            &format!(
+                "/api/v1/jobs?limit=3&kind=group.sync&cursor={}",
+                p2["next_cursor"].as_str().expect("c")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(p3["jobs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(p3["next_cursor"], Value::Null);
+    let (_, queued) = app
+        .api(Method::GET, "/api/v1/jobs?state=queued&limit=500", None)
+        .await;
+    assert_eq!(queued["jobs"].as_array().map(Vec::len), Some(8));
+    let (s, _) = app.api(Method::GET, "/api/v1/jobs?state=bogus", None).await;
+    assert_eq!(s, 400);
+    let (s, _) = app.api(Method::GET, "/api/v1/jobs?limit=0", None).await;
+    assert_eq!(s, 400);
+    let (s, _) = app.api(Method::GET, "/api/v1/jobs/999999", None).await;
+    assert_eq!(s, 404);
+    let (s, _) = app.api(Method::GET, "/api/v1/jobs/abc", None).await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn permanent_failure_goes_dead_and_retry_redrives_it() {
+    // DocSpace at 127.0.0.1:9 refuses connections; a job kind without a provider answer still
+    // ends in a definite state, and only dead jobs can be re-driven.
+    let app = spawn_app(&[("JOB_MAX_ATTEMPTS", "2")]).await;
+    let (_, j) = app.api(Method::POST, "/api/v1/groups/gx/sync", None).await;
+    let id = j["job"]["id"].as_i64().expect("id");
+    let dead = app.wait_job(id, 20, |j| j["state"] == "dead").await;
+    assert!(dead["last_error"].as_str().is_some_and(|e| !e.is_empty()));
+    let attempts = dead["attempts"].as_i64().expect("attempts");
+    assert!((1..=2).contains(&attempts), "{dead}");
+    let (s, r) = app
+        .api(Method::POST, &format!("/api/v1/jobs/{id}/retry"), None)
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["job"]["attempts"], 0);
+    let again = app
+        .wait_job(id, 20, |j| {
+            j["state"] == "dead" && j["attempts"].as_i64() >= Some(1)
+        })
+        .await;
+    assert_eq!(again["id"], id);
+    let (s, r) = app
+        .api(Method::POST, "/api/v1/jobs/999999/retry", None)
+        .await;
+    assert_eq!(s, 404, "{r}");
+}
+
+#[tokio::test]
+async fn retry_of_a_job_that_is_not_dead_is_409() {
+    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let (_, j) = app.api(Method::POST, "/api/v1/groups/q/sync", None).await;
+    let (s, v) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/jobs/{}/retry", j["job"]["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+}
+
+#[tokio::test]
+async fn health_ready_and_metrics() {
+    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let get = |p: &str| app.http.get(format!("{}{p}", app.url)).send();
+    assert_eq!(get("/healthz").await.expect("req").status(), 200);
+    assert_eq!(get("/readyz").await.expect("req").status(), 200);
+    app.api(Method::POST, "/api/v1/groups/m/sync", None).await;
+    let m = get("/metrics").await.expect("req");
+    assert!(m.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/plain"));
+    let text = m.text().await.expect("text");
+    assert!(
+        text.contains(r#"bridge_queue_depth{state="queued"}"#),
+        "{text}"
+    );
+    let nf = get("/nope").await.expect("req");
+    assert_eq!(nf.status(), 404);
+    let v: Value = nf.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "not_found");
+    // Every response carries a request id.
+    let resp = get("/healthz").await.expect("req");
+    assert!(resp.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}", dir.path().join("lease.db").display());
+    let store = docspace_dropbox_bridge::store::connect(&url)
+        .await
+        .expect("store");
+    let job = store
+        .enqueue(vec![NewJob::new(
+            kinds::GROUP_SYNC,
+            Some("group.sync:lease".into()),
+            json!({ "group_id": "lease" }),
+        )])
+        .await
+        .expect("enqueue")
+        .remove(0);
+    // A worker claims it and dies without finishing or renewing.
+    let claimed = store
+        .claim("worker-that-died", 10, Duration::from_millis(300))
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts, 1);
+    drop(store);
+
+    let app = spawn_app(&[("BRIDGE_DATABASE_URL", &url), ("BRIDGE_LEASE", "2s")]).await;
+    let j = app
+        .wait_job(job.id, 20, |j| {
+            j["attempts"].as_i64() >= Some(2) && j["state"] != "running"
+        })
+        .await;
+    assert_eq!(
+        j["attempts"], 2,
+        "run once more after the lease expired: {j}"
+    );
+}

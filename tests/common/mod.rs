@@ -1,0 +1,217 @@
+//! Test harness: starts the real service on 127.0.0.1:0 with a fresh SQLite database (or the
+//! PostgreSQL database in `TEST_DATABASE_URL` when a test asks for it) and talks to it over HTTP.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use docspace_dropbox_bridge::app::Application;
+use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::signature::sign_hex;
+use docspace_dropbox_bridge::store::{self, DynStore};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub const API_TOKEN: &str = "test-api-token";
+pub const DOCSPACE_SECRET: &str = "docspace-webhook-secret";
+pub const DROPBOX_SECRET: &str = "dropbox-app-secret";
+
+pub fn base_env() -> HashMap<String, String> {
+    [
+        ("BRIDGE_LISTEN", "127.0.0.1:0"),
+        ("BRIDGE_API_TOKEN", API_TOKEN),
+        ("DOCSPACE_URL", "http://127.0.0.1:9"),
+        ("DOCSPACE_API_KEY", "sk-0123456789abcdef"),
+        ("DOCSPACE_WEBHOOK_SECRET", DOCSPACE_SECRET),
+        ("DROPBOX_APP_KEY", "app-key"),
+        ("DROPBOX_APP_SECRET", DROPBOX_SECRET),
+        ("DROPBOX_ACCESS_TOKEN", "access-token"),
+        ("DROPBOX_API_URL", "http://127.0.0.1:9"),
+        ("DROPBOX_CONTENT_URL", "http://127.0.0.1:9"),
+        ("LOG_FORMAT", "json"),
+        ("BRIDGE_POLL_INTERVAL", "50ms"),
+        ("BRIDGE_BACKOFF_BASE", "100ms"),
+        ("BRIDGE_BACKOFF_MAX", "1s"),
+        ("BRIDGE_SHUTDOWN_GRACE", "2s"),
+        ("BRIDGE_SCHEDULER", "false"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub store: DynStore,
+    pub config: Config,
+    pub app: Option<Application>,
+    pub dir: TempDir,
+}
+
+/// Starts the bridge with `base_env()` plus `overrides` (a value of "" removes the variable).
+pub async fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = base_env();
+    env.insert(
+        "BRIDGE_DATABASE_URL".into(),
+        format!("sqlite://{}", dir.path().join("bridge.db").display()),
+    );
+    for (k, v) in overrides {
+        if v.is_empty() {
+            env.remove(*k);
+        } else {
+            env.insert(k.to_string(), v.to_string());
+        }
+    }
+    let config = Config::from_map(&env).expect("test config is valid");
+    let store = store::connect(&config.database_url).await.expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = Application::start_with(config.clone(), store.clone(), listener)
+        .await
+        .expect("app starts");
+    TestApp {
+        url: format!("http://{}", app.addr),
+        http: reqwest::Client::new(),
+        store,
+        config,
+        app: Some(app),
+        dir,
+    }
+}
+
+pub fn docspace_signature_upper(body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        sign_hex(DOCSPACE_SECRET.as_bytes(), body).to_uppercase()
+    )
+}
+
+pub fn docspace_event(id: i64, trigger: &str, payload: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event": { "id": id, "createOn": "2026-05-20T10:15:30Z", "createBy": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "trigger": trigger, "triggerId": 32 },
+        "payload": payload,
+        "webhook": { "id": 3, "name": "bridge", "url": "https://bridge.example.com/webhooks/docspace", "triggers": ["*"] }
+    }))
+    .expect("json")
+}
+
+impl TestApp {
+    pub async fn post_docspace(&self, body: &[u8], signature: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/webhooks/docspace", self.url))
+            .header("content-type", "application/json; charset=utf-8")
+            .body(body.to_vec());
+        if let Some(s) = signature {
+            req = req.header("x-docspace-signature-256", s);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn post_dropbox(&self, body: &[u8], signature: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/webhooks/dropbox", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(s) = signature {
+            req = req.header("X-Dropbox-Signature", s);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.url, path))
+            .bearer_auth(API_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let v = resp.json::<Value>().await.unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    /// Every job, oldest first, through the API.
+    pub async fn all_jobs(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/jobs?limit=500&cursor={c}"),
+                None => "/api/v1/jobs?limit=500".to_string(),
+            };
+            let (status, v) = self.api(reqwest::Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{v}");
+            out.extend(v["jobs"].as_array().cloned().unwrap_or_default());
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    /// Polls until `f` holds for the job, or panics after `secs`.
+    pub async fn wait_job(&self, id: i64, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (_, v) = self
+                .api(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"), None)
+                .await;
+            if f(&v["job"]) {
+                return v["job"].clone();
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("job {id} did not reach the expected state: {v}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+    }
+}
+
+/// A fresh, empty PostgreSQL database on the server named by `TEST_DATABASE_URL`, or `None` when
+/// the variable is unset (PostgreSQL tests are then skipped; CI always sets it).
+pub async fn fresh_postgres_url() -> Option<String> {
+    use sqlx::Connection;
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("TEST_DATABASE_URL is set but PostgreSQL does not answer");
+    let name = format!("bridge_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut url = url::Url::parse(&admin).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}
+
+/// The store URLs a backend-independent test runs against: SQLite always, PostgreSQL when
+/// `TEST_DATABASE_URL` is set.
+pub async fn store_urls(dir: &std::path::Path) -> Vec<String> {
+    let mut urls = vec![format!("sqlite://{}", dir.join("store.db").display())];
+    if let Some(pg) = fresh_postgres_url().await {
+        urls.push(pg);
+    }
+    urls
+}

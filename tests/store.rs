@@ -1,0 +1,294 @@
+//! The storage contract, run against SQLite and (with TEST_DATABASE_URL) PostgreSQL.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use docspace_dropbox_bridge::store::{
+    self, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobState, NewJob, StoreError,
+};
+use serde_json::json;
+
+fn job(key: &str) -> NewJob {
+    NewJob::new(
+        "group.sync",
+        Some(key.to_string()),
+        json!({ "group_id": key }),
+    )
+}
+
+async fn each_store(f: impl Fn(DynStore, String) -> futures::future::BoxFuture<'static, ()>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    for url in common::store_urls(dir.path()).await {
+        let s = store::connect(&url).await.expect("connect");
+        let backend = url.split(':').next().unwrap_or("").to_string();
+        f(s, backend).await;
+    }
+}
+
+#[tokio::test]
+async fn queued_jobs_coalesce_until_claimed() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let a = s.enqueue(vec![job("k")]).await.expect("enqueue").remove(0);
+            let a2 = s.enqueue(vec![job("k")]).await.expect("enqueue").remove(0);
+            assert_eq!(a.id, a2.id, "{b}: coalesced");
+            let claimed = s
+                .claim("w1", 10, Duration::from_secs(30))
+                .await
+                .expect("claim");
+            assert_eq!(claimed.len(), 1);
+            assert_eq!(claimed[0].state, JobState::Running);
+            let c = s.enqueue(vec![job("k")]).await.expect("enqueue").remove(0);
+            assert_ne!(
+                c.id, a.id,
+                "{b}: a running job does not absorb new requests"
+            );
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deliveries_are_deduplicated() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let d = Delivery {
+                delivery_id: Some("docspace:1".into()),
+                jobs: vec![job("x")],
+            };
+            let first = s.ingest(d.clone()).await.expect("ingest");
+            assert!(!first.duplicate);
+            let second = s.ingest(d).await.expect("ingest");
+            assert!(second.duplicate, "{b}");
+            assert!(second.jobs.is_empty());
+            assert_eq!(s.queue_depth().await.expect("depth")[&JobState::Queued], 1);
+            assert_eq!(s.prune_deliveries(Duration::ZERO).await.expect("prune"), 1);
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leases_retries_and_releases() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let j = s.enqueue(vec![job("r")]).await.expect("enqueue").remove(0);
+            let c = s
+                .claim("w1", 10, Duration::from_secs(30))
+                .await
+                .expect("claim");
+            assert_eq!(c[0].attempts, 1);
+            assert!(
+                !s.finish(
+                    j.id,
+                    "intruder",
+                    JobOutcome::Succeeded { result: json!({}) }
+                )
+                .await
+                .expect("finish"),
+                "{b}: only the lease holder may finish"
+            );
+            let later = Utc::now() + chrono::Duration::seconds(60);
+            assert!(s
+                .finish(
+                    j.id,
+                    "w1",
+                    JobOutcome::Retry {
+                        error: "5xx".into(),
+                        run_at: later
+                    }
+                )
+                .await
+                .expect("finish"));
+            assert!(
+                s.claim("w2", 10, Duration::from_secs(30))
+                    .await
+                    .expect("claim")
+                    .is_empty(),
+                "{b}: not due yet"
+            );
+            let got = s.get_job(j.id).await.expect("get").expect("job");
+            assert_eq!(got.state, JobState::Failed);
+            assert_eq!(got.last_error.as_deref(), Some("5xx"));
+
+            let k = s
+                .enqueue(vec![job("rel")])
+                .await
+                .expect("enqueue")
+                .remove(0);
+            let c = s
+                .claim("w3", 10, Duration::from_secs(30))
+                .await
+                .expect("claim");
+            assert_eq!(c.len(), 1);
+            s.release(k.id, "w3").await.expect("release");
+            let again = s
+                .claim("w4", 10, Duration::from_secs(30))
+                .await
+                .expect("claim");
+            assert_eq!(again.len(), 1);
+            assert_eq!(again[0].attempts, 1, "{b}: a released run is not counted");
+            assert!(s
+                .renew_lease(k.id, "w4", Duration::from_secs(30))
+                .await
+                .expect("renew"));
+            assert!(!s
+                .renew_lease(k.id, "w3", Duration::from_secs(30))
+                .await
+                .expect("renew"));
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn expired_leases_return_to_the_queue_and_dead_jobs_can_be_redriven() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let j = s.enqueue(vec![job("e")]).await.expect("enqueue").remove(0);
+            s.claim("dies", 1, Duration::from_millis(1))
+                .await
+                .expect("claim");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(s.requeue_expired().await.expect("requeue"), 1, "{b}");
+            let c = s
+                .claim("w", 1, Duration::from_secs(30))
+                .await
+                .expect("claim");
+            assert_eq!(c[0].id, j.id);
+            assert_eq!(c[0].attempts, 2);
+            assert!(matches!(
+                s.retry_dead(j.id).await,
+                Err(StoreError::Conflict(_))
+            ));
+            s.finish(
+                j.id,
+                "w",
+                JobOutcome::Dead {
+                    error: "path/malformed_path".into(),
+                    result: None,
+                },
+            )
+            .await
+            .expect("finish");
+            let r = s.retry_dead(j.id).await.expect("retry");
+            assert_eq!(r.attempts, 0);
+            assert!(matches!(
+                s.retry_dead(424242).await,
+                Err(StoreError::NotFound)
+            ));
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_get_the_same_job() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let jobs: Vec<NewJob> = (0..200).map(|i| job(&format!("c{i}"))).collect();
+            s.enqueue(jobs).await.expect("enqueue");
+            let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let mut tasks = Vec::new();
+            for w in 0..4 {
+                let s = s.clone();
+                let seen = seen.clone();
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let c = s
+                            .claim(&format!("w{w}"), 7, Duration::from_secs(30))
+                            .await
+                            .expect("claim");
+                        if c.is_empty() {
+                            break;
+                        }
+                        seen.lock()
+                            .expect("lock")
+                            .extend(c.into_iter().map(|j| j.id));
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.expect("task");
+            }
+            let seen = seen.lock().expect("lock").clone();
+            let unique: HashSet<i64> = seen.iter().copied().collect();
+            assert_eq!(seen.len(), 200, "{b}");
+            assert_eq!(unique.len(), 200, "{b}: a job was claimed twice");
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mappings_and_cursors_round_trip() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let f = GroupFolder {
+                group_id: "g1".into(),
+                group_name: "Sales".into(),
+                path: "/DocSpace Groups/Sales".into(),
+                shared_folder_id: Some("123".into()),
+                active: true,
+            };
+            s.put_group_folder(&f).await.expect("put");
+            assert_eq!(s.group_folder("g1").await.expect("get"), Some(f.clone()));
+            let clash = GroupFolder {
+                group_id: "g2".into(),
+                path: "/docspace groups/SALES".into(),
+                ..f.clone()
+            };
+            assert!(
+                matches!(
+                    s.put_group_folder(&clash).await,
+                    Err(StoreError::Conflict(_))
+                ),
+                "{b}: paths are unique case-insensitively"
+            );
+            s.record_member_added("g1", "A@Example.com")
+                .await
+                .expect("add");
+            s.record_member_added("g1", "a@example.com")
+                .await
+                .expect("add again");
+            assert_eq!(
+                s.added_members("g1").await.expect("list"),
+                vec!["a@example.com".to_string()]
+            );
+            s.record_member_removed("g1", "A@EXAMPLE.COM")
+                .await
+                .expect("rm");
+            assert!(s.added_members("g1").await.expect("list").is_empty());
+
+            let e = ExportRecord {
+                file_id: "42".into(),
+                docspace_version: 3,
+                dropbox_path: "/DocSpace Export/Finance/Q1.xlsx".into(),
+                dropbox_id: Some("id:abc".into()),
+                rev: "015f".into(),
+                content_hash: "ab".repeat(32),
+                size: 10,
+            };
+            s.put_export(&e).await.expect("put");
+            assert_eq!(s.export("42").await.expect("get"), Some(e.clone()));
+            assert_eq!(
+                s.export_by_path("/docspace export/finance/q1.XLSX")
+                    .await
+                    .expect("by path"),
+                Some(e)
+            );
+            assert_eq!(s.cursor("dbid:a").await.expect("cursor"), None);
+            s.put_cursor("dbid:a", "c1").await.expect("put");
+            s.put_cursor("dbid:a", "c2").await.expect("put");
+            assert_eq!(
+                s.cursor("dbid:a").await.expect("cursor").as_deref(),
+                Some("c2")
+            );
+        })
+    })
+    .await;
+}

@@ -1,0 +1,341 @@
+//! Webhook ingestion through HTTP: signatures, parsing, dedupe, coalescing, limits.
+
+mod common;
+
+use common::*;
+use docspace_dropbox_bridge::signature::sign_hex;
+use serde_json::{json, Value};
+
+const NO_WORKERS: &[(&str, &str)] = &[("BRIDGE_WORKERS", "false")];
+
+fn group_payload(id: &str) -> Value {
+    json!({ "id": id, "name": "Marketing", "authenticationType": "ASC", "key": id })
+}
+
+#[tokio::test]
+async fn docspace_signature_matrix_only_valid_deliveries_enqueue() {
+    let app = spawn_app(NO_WORKERS).await;
+    let body = docspace_event(1, "group.updated", group_payload("g-upper"));
+    let upper = docspace_signature_upper(&body);
+    assert_eq!(app.post_docspace(&body, Some(&upper)).await.status(), 200);
+
+    let body2 = docspace_event(2, "group.updated", group_payload("g-lower"));
+    let lower = format!("sha256={}", sign_hex(DOCSPACE_SECRET.as_bytes(), &body2));
+    assert_eq!(app.post_docspace(&body2, Some(&lower)).await.status(), 200);
+
+    let body3 = docspace_event(3, "group.updated", group_payload("g-bad"));
+    let wrong_secret = format!(
+        "sha256={}",
+        sign_hex(b"not-the-secret", &body3).to_uppercase()
+    );
+    let tampered = {
+        let mut t = body3.clone();
+        let pos = t.len() - 3;
+        t[pos] = b' ';
+        t
+    };
+    let good3 = docspace_signature_upper(&body3);
+    let cases: Vec<(&str, Vec<u8>, Option<String>, &str)> = vec![
+        (
+            "wrong secret",
+            body3.clone(),
+            Some(wrong_secret),
+            "invalid_signature",
+        ),
+        (
+            "tampered body",
+            tampered,
+            Some(good3.clone()),
+            "invalid_signature",
+        ),
+        ("missing header", body3.clone(), None, "missing_signature"),
+        (
+            "no sha256= prefix",
+            body3.clone(),
+            Some(good3.trim_start_matches("sha256=").to_string()),
+            "malformed_signature",
+        ),
+        (
+            "not hex",
+            body3.clone(),
+            Some("sha256=XYZ".to_string()),
+            "malformed_signature",
+        ),
+        (
+            "empty body",
+            vec![],
+            Some(good3.clone()),
+            "invalid_signature",
+        ),
+    ];
+    for (name, body, sig, code) in cases {
+        let resp = app.post_docspace(&body, sig.as_deref()).await;
+        assert_eq!(resp.status(), 401, "{name}");
+        let v: Value = resp.json().await.expect("json error");
+        assert_eq!(v["error"]["code"], code, "{name}");
+    }
+    let jobs = app.all_jobs().await;
+    let keys: Vec<&str> = jobs
+        .iter()
+        .filter_map(|j| j["dedupe_key"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        vec!["group.sync:g-upper", "group.sync:g-lower"],
+        "only valid deliveries enqueue"
+    );
+}
+
+#[tokio::test]
+async fn dropbox_signature_matrix_only_valid_notifications_enqueue() {
+    let app = spawn_app(NO_WORKERS).await;
+    let body = br#"{"list_folder":{"accounts":["dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"]},"delta":{"users":[12345]}}"#;
+    let good = sign_hex(DROPBOX_SECRET.as_bytes(), body);
+    let cases: Vec<(&str, &[u8], Option<String>)> = vec![
+        ("wrong secret", body, Some(sign_hex(b"other", body))),
+        (
+            "tampered",
+            br#"{"list_folder":{"accounts":["dbid:someone-else"]}}"#,
+            Some(good.clone()),
+        ),
+        ("missing", body, None),
+        ("malformed", body, Some("sha256=abc".into())),
+        ("empty body", b"", Some(good.clone())),
+    ];
+    for (name, b, sig) in cases {
+        assert_eq!(
+            app.post_dropbox(b, sig.as_deref()).await.status(),
+            401,
+            "{name}"
+        );
+    }
+    assert!(app.all_jobs().await.is_empty());
+    // Upper-case hex is accepted too.
+    assert_eq!(
+        app.post_dropbox(body, Some(&good.to_uppercase()))
+            .await
+            .status(),
+        200
+    );
+    let jobs = app.all_jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["kind"], "dropbox.changes");
+    assert_eq!(
+        jobs[0]["payload"]["account_id"],
+        "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"
+    );
+}
+
+#[tokio::test]
+async fn dropbox_notification_for_two_accounts_makes_two_jobs_and_coalesces() {
+    let app = spawn_app(NO_WORKERS).await;
+    let body = br#"{"list_folder":{"accounts":["dbid:a","dbid:b","dbid:a"]}}"#;
+    let sig = sign_hex(DROPBOX_SECRET.as_bytes(), body);
+    for _ in 0..3 {
+        assert_eq!(app.post_dropbox(body, Some(&sig)).await.status(), 200);
+    }
+    let jobs = app.all_jobs().await;
+    let keys: Vec<&str> = jobs
+        .iter()
+        .filter_map(|j| j["dedupe_key"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        vec!["dropbox.changes:dbid:a", "dropbox.changes:dbid:b"]
+    );
+}
+
+#[tokio::test]
+async fn dropbox_challenge_is_echoed_as_plain_text() {
+    let app = spawn_app(NO_WORKERS).await;
+    for challenge in ["abc123", "<script>alert(1)</script>"] {
+        let resp = app
+            .http
+            .get(format!("{}/webhooks/dropbox", app.url))
+            .query(&[("challenge", challenge)])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/plain");
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(resp.text().await.expect("body"), challenge);
+    }
+    let resp = app
+        .http
+        .get(format!("{}/webhooks/dropbox", app.url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn docspace_head_answers_200_empty() {
+    let app = spawn_app(NO_WORKERS).await;
+    let resp = app
+        .http
+        .head(format!("{}/webhooks/docspace", app.url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.bytes().await.expect("body").is_empty());
+}
+
+#[tokio::test]
+async fn duplicate_event_id_makes_one_job() {
+    let app = spawn_app(NO_WORKERS).await;
+    let body = docspace_event(77, "group.created", group_payload("g1"));
+    let sig = docspace_signature_upper(&body);
+    let first: Value = app
+        .post_docspace(&body, Some(&sig))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(first["status"], "accepted");
+    let second = app.post_docspace(&body, Some(&sig)).await;
+    assert_eq!(second.status(), 200);
+    let second: Value = second.json().await.expect("json");
+    assert_eq!(second["status"], "duplicate");
+    assert_eq!(app.all_jobs().await.len(), 1);
+}
+
+#[tokio::test]
+async fn many_updates_for_one_group_coalesce_while_queued() {
+    let app = spawn_app(NO_WORKERS).await;
+    for id in 100..120 {
+        let body = docspace_event(id, "group.updated", group_payload("g-busy"));
+        let sig = docspace_signature_upper(&body);
+        assert_eq!(app.post_docspace(&body, Some(&sig)).await.status(), 200);
+    }
+    let body = docspace_event(200, "group.updated", group_payload("g-other"));
+    app.post_docspace(&body, Some(&docspace_signature_upper(&body)))
+        .await;
+    let jobs = app.all_jobs().await;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert_eq!(jobs[0]["dedupe_key"], "group.sync:g-busy");
+    assert_eq!(jobs[0]["state"], "queued");
+}
+
+#[tokio::test]
+async fn triggers_map_to_jobs_and_unknown_ones_are_acknowledged() {
+    let app = spawn_app(NO_WORKERS).await;
+    let file = json!({ "id": 4711, "title": "Budget.xlsx", "parentId": 12, "rootId": 5, "fileEntryType": 2 });
+    let events = [
+        (1, "group.deleted", group_payload("g-del")),
+        (2, "file.updated", file.clone()),
+        (3, "room.created", json!({ "id": 9, "title": "Room" })),
+        (4, "file.trashed", file.clone()),
+    ];
+    for (id, trigger, payload) in events {
+        let body = docspace_event(id, trigger, payload);
+        let resp = app
+            .post_docspace(&body, Some(&docspace_signature_upper(&body)))
+            .await;
+        assert_eq!(resp.status(), 200, "{trigger}");
+    }
+    let jobs = app.all_jobs().await;
+    let kinds: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j["kind"].as_str().unwrap_or(""),
+                j["dedupe_key"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("group.delete", "group.delete:g-del"),
+            ("file.export", "file.export:4711")
+        ]
+    );
+    assert_eq!(
+        jobs[1]["payload"]["created_by"],
+        "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+    );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"bridge_webhooks_total{source="docspace",outcome="ignored"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_and_nothing_is_stored() {
+    let app = spawn_app(&[
+        ("BRIDGE_WORKERS", "false"),
+        ("BRIDGE_WEBHOOK_BODY_LIMIT", "2048"),
+    ])
+    .await;
+    let big = docspace_event(
+        1,
+        "group.updated",
+        json!({ "id": "g", "name": "x".repeat(4096) }),
+    );
+    let resp = app
+        .post_docspace(&big, Some(&docspace_signature_upper(&big)))
+        .await;
+    assert_eq!(resp.status(), 413);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "payload_too_large");
+    let big_dropbox = format!(
+        r#"{{"list_folder":{{"accounts":["{}"]}}}}"#,
+        "a".repeat(4096)
+    );
+    let sig = sign_hex(DROPBOX_SECRET.as_bytes(), big_dropbox.as_bytes());
+    assert_eq!(
+        app.post_dropbox(big_dropbox.as_bytes(), Some(&sig))
+            .await
+            .status(),
+        413
+    );
+    assert!(app.all_jobs().await.is_empty());
+}
+
+#[tokio::test]
+async fn signed_but_malformed_bodies_are_400_and_nothing_is_stored() {
+    let app = spawn_app(NO_WORKERS).await;
+    let bodies: Vec<Vec<u8>> = vec![
+        b"not json at all".to_vec(),
+        br#"{"event":{"id":1},"payload":{"id":"g"}}"#.to_vec(),
+        br#"{"event":{"trigger":"group.updated"},"payload":{"id":"g"}}"#.to_vec(),
+        br#"{"event":{"id":1,"trigger":"group.updated"},"payload":{"name":"no id"}}"#.to_vec(),
+        br#"[1,2,3]"#.to_vec(),
+    ];
+    for b in bodies {
+        let resp = app
+            .post_docspace(&b, Some(&docspace_signature_upper(&b)))
+            .await;
+        assert_eq!(resp.status(), 400, "{}", String::from_utf8_lossy(&b));
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["error"]["code"], "invalid_body");
+    }
+    let b = br#"{"delta":{"users":[1]}}"#;
+    assert_eq!(
+        app.post_dropbox(b, Some(&sign_hex(DROPBOX_SECRET.as_bytes(), b)))
+            .await
+            .status(),
+        400
+    );
+    // Extra unknown fields are fine.
+    let ok = br#"{"event":{"id":9,"trigger":"group.updated","extra":true},"payload":{"id":"g9","x":[1]},"more":{}}"#;
+    assert_eq!(
+        app.post_docspace(ok, Some(&docspace_signature_upper(ok)))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.all_jobs().await.len(), 1);
+}
