@@ -55,10 +55,7 @@ impl Application {
             self_user: Arc::new(RwLock::new(None)),
         };
 
-        let ctx = Arc::new(JobContext {
-            config: config.clone(),
-            store: store.clone(),
-        });
+        let ctx = Arc::new(JobContext::new(config.clone(), store.clone()));
         let settings = QueueSettings {
             concurrency: config.worker_concurrency,
             max_attempts: config.job_max_attempts,

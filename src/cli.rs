@@ -1,6 +1,6 @@
 //! Command line (DESIGN section 6).
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -19,4 +19,38 @@ pub enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Validate the configuration and call DocSpace and Dropbox once each.
+    Check,
+    /// One-shot reconcile of group folders, with a progress bar.
+    SyncGroups(SyncGroupsArgs),
+    /// One-shot export of one DocSpace file, with a progress bar.
+    Export(ExportArgs),
+    /// Run the bridge against built-in DocSpace and Dropbox stand-ins and show what it does.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SyncGroupsArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this DocSpace group id (repeatable).
+    #[arg(long = "group", value_name = "ID")]
+    pub groups: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// DocSpace file id.
+    pub file_id: String,
+    /// Dropbox folder to export into (default: mirrored under EXPORT_ROOT).
+    #[arg(long, value_name = "PATH")]
+    pub folder: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Keep the bridge and stand-ins running after the walkthrough (Ctrl-C to stop).
+    #[arg(long)]
+    pub keep_running: bool,
 }

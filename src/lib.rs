@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod docspace;
 pub mod dropbox;

@@ -4,11 +4,16 @@ use clap::Parser;
 use docspace_dropbox_bridge::app::Application;
 use docspace_dropbox_bridge::cli::{Cli, Command};
 use docspace_dropbox_bridge::config::Config;
-use docspace_dropbox_bridge::{store, telemetry};
+use docspace_dropbox_bridge::{commands, store, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    // `demo` brings its own configuration (stand-ins, temporary database).
+    if let Command::Demo(args) = command {
+        return commands::demo::run(args).await;
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(errors) => {
@@ -17,7 +22,7 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init_logging(config.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => match Application::start(config).await {
             Ok(app) => {
                 app.run_until_signal().await;
@@ -38,5 +43,9 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Check => commands::check::run(config).await,
+        Command::SyncGroups(args) => commands::sync_groups::run(config, args).await,
+        Command::Export(args) => commands::export::run(config, args).await,
+        Command::Demo(_) => unreachable!("handled above"),
     }
 }

@@ -197,30 +197,19 @@ pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Durati
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn pause_holds_every_caller_and_never_shortens() {
         let p = std::sync::Arc::new(Pacer::new("test"));
-        p.pause_for(Duration::from_secs(5));
-        p.pause_for(Duration::from_secs(1));
+        p.pause_for(Duration::from_millis(300));
+        p.pause_for(Duration::from_millis(50));
         let start = Instant::now();
-        let (a, b) = tokio::join!(
-            {
-                let p = p.clone();
-                async move {
-                    p.ready().await;
-                    Instant::now()
-                }
-            },
-            {
-                let p = p.clone();
-                async move {
-                    p.ready().await;
-                    Instant::now()
-                }
-            }
-        );
-        assert!(a - start >= Duration::from_secs(5));
-        assert!(b - start >= Duration::from_secs(5));
+        let wait = |p: std::sync::Arc<Pacer>| async move {
+            p.ready().await;
+            Instant::now()
+        };
+        let (a, b) = tokio::join!(wait(p.clone()), wait(p.clone()));
+        assert!(a - start >= Duration::from_millis(280));
+        assert!(b - start >= Duration::from_millis(280));
         assert!(p.remaining().is_none());
     }
 

@@ -1246,3 +1246,46 @@ async fn control_api_drives_knobs_and_reports_counters() {
     fake.reset_counters();
     assert_eq!(fake.total_calls(), 0);
 }
+
+#[tokio::test]
+async fn writes_send_signed_webhooks_when_configured() {
+    use axum::{body::Bytes, http::HeaderMap, routing::post, Router};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Bytes)>();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let sig = headers["x-dropbox-signature"].to_str().unwrap().to_string();
+                let _ = tx.send((sig, body));
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (fake, c) = start().await;
+    let url = format!("http://{addr}/hook");
+    fake.update_knobs(|k| k.webhook_url = Some(url.clone()));
+    c.rpc("files/list_folder", json!({"path": ""})).await.ok(); // reads send nothing
+    c.rpc("files/create_folder_v2", json!({"path": "/hooked"}))
+        .await
+        .ok();
+    let (sig, body) = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("webhook in time")
+        .expect("webhook");
+    assert_eq!(
+        sig,
+        bridge_fakes::dropbox::webhook_signature("fake-app-secret", &body)
+    );
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v["list_folder"]["accounts"][0],
+        fake.options().owner_account_id.as_str()
+    );
+    assert!(rx.try_recv().is_err());
+    assert_eq!(fake.send_webhook(&url).await, Ok(200));
+}

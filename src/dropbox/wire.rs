@@ -428,6 +428,7 @@ pub struct UploadSessionFinishBatchResult {
 /// `UploadSessionFinishError` union under `failure` (kept raw so its tag path can be reported).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = ".tag", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // short-lived decode type; boxing buys nothing
 pub enum UploadSessionFinishBatchResultEntry {
     Success(FileMetadata),
     Failure {

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::docspace::DocSpaceClient;
+use crate::dropbox::DropboxClient;
 use crate::store::{kinds, DynStore, Job};
 
 /// Why a run did not succeed, and whether trying again can help.
@@ -55,6 +57,24 @@ impl From<crate::store::StoreError> for JobError {
 pub struct JobContext {
     pub config: Arc<Config>,
     pub store: DynStore,
+    pub docspace: DocSpaceClient,
+    pub dropbox: DropboxClient,
+}
+
+impl JobContext {
+    pub fn new(config: Arc<Config>, store: DynStore) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self {
+            docspace: DocSpaceClient::new(&config, http.clone()),
+            dropbox: DropboxClient::new(&config, http),
+            config,
+            store,
+        }
+    }
 }
 
 /// Runs one claimed job to completion (or error).

@@ -215,3 +215,79 @@ pub async fn store_urls(dir: &std::path::Path) -> Vec<String> {
     }
     urls
 }
+
+/// The bridge wired to fresh DocSpace and Dropbox stand-ins.
+pub struct World {
+    pub app: TestApp,
+    pub docspace: bridge_fakes::docspace::FakeDocSpace,
+    pub dropbox: bridge_fakes::dropbox::FakeDropbox,
+}
+
+/// Environment that points the bridge at the given stand-ins (refresh-token auth).
+pub fn fakes_env(
+    docspace: &bridge_fakes::docspace::FakeDocSpace,
+    dropbox: &bridge_fakes::dropbox::FakeDropbox,
+) -> Vec<(String, String)> {
+    let d = dropbox.options();
+    vec![
+        ("DOCSPACE_URL".into(), docspace.url()),
+        ("DOCSPACE_API_KEY".into(), docspace.api_key().to_string()),
+        ("DROPBOX_API_URL".into(), dropbox.api_url()),
+        ("DROPBOX_CONTENT_URL".into(), dropbox.content_url()),
+        ("DROPBOX_APP_KEY".into(), d.app_key.clone()),
+        ("DROPBOX_APP_SECRET".into(), d.app_secret.clone()),
+        ("DROPBOX_REFRESH_TOKEN".into(), d.refresh_token.clone()),
+        ("DROPBOX_ACCESS_TOKEN".into(), String::new()),
+    ]
+}
+
+/// Starts both stand-ins and the bridge pointed at them; `overrides` as in [`spawn_app`].
+pub async fn spawn_world(overrides: &[(&str, &str)]) -> World {
+    let docspace = bridge_fakes::docspace::FakeDocSpace::start(Default::default())
+        .await
+        .expect("fake DocSpace starts");
+    let dropbox = bridge_fakes::dropbox::FakeDropbox::start(Default::default())
+        .await
+        .expect("fake Dropbox starts");
+    let env = fakes_env(&docspace, &dropbox);
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.extend_from_slice(overrides);
+    let app = spawn_app(&all).await;
+    World { app, docspace, dropbox }
+}
+
+impl World {
+    /// A DocSpace webhook sender signing with the bridge's secret.
+    pub fn docspace_sender(&self) -> bridge_fakes::webhooks::DocSpaceWebhookSender {
+        bridge_fakes::webhooks::DocSpaceWebhookSender::new(
+            format!("{}/webhooks/docspace", self.app.url),
+            DOCSPACE_SECRET,
+        )
+    }
+
+    /// A Dropbox notification sender signing with the bridge's app secret.
+    pub fn dropbox_sender(&self) -> bridge_fakes::webhooks::DropboxWebhookSender {
+        bridge_fakes::webhooks::DropboxWebhookSender::new(
+            format!("{}/webhooks/dropbox", self.app.url),
+            self.dropbox.options().app_secret.clone(),
+        )
+    }
+
+    /// Waits until no job is queued, running or failed (retrying); panics after `secs`.
+    pub async fn settle(&self, secs: u64) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let jobs = self.app.all_jobs().await;
+            let busy = jobs.iter().any(|j| {
+                matches!(j["state"].as_str(), Some("queued") | Some("running") | Some("failed"))
+            });
+            if !busy {
+                return jobs;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("jobs did not settle: {jobs:#?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

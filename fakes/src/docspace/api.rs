@@ -120,9 +120,6 @@ async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Resp
     let route = route_name(req.method(), &path);
     inner.stats.count(route);
     let knobs = inner.knobs();
-    if knobs.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
-    }
     // The stream handler has its own rules (stream_auth or the key); everything else needs the key.
     if route != routes::STREAM {
         let auth = req
@@ -151,6 +148,10 @@ async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Resp
     };
     if limit.map(|l| in_flight > l).unwrap_or(false) {
         return too_many(&inner);
+    }
+    // Latency counts as time in flight, like a slow server.
+    if knobs.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
     }
     if let Some(status) = take_scripted(&inner, route) {
         return injected(&inner, status);

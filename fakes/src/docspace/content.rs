@@ -106,6 +106,9 @@ pub fn stream(
         }
         if let Some(cut) = cut_at {
             if pos >= cut {
+                // Pause first so the server flushes the bytes already produced (it flushes when
+                // the body is pending); otherwise the client might not even see the headers.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 let err = std::io::Error::new(
                     std::io::ErrorKind::ConnectionAborted,
                     "fake DocSpace: download cut by knob",

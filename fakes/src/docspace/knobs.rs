@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Knobs {
-    /// Added before every API call (not the control API).
+    /// Added to every API call, inside its in-flight window (not the control API).
     pub latency_ms: u64,
     /// Probability (0..=1) that an API call is answered `429` instead.
     pub rate_429: f64,

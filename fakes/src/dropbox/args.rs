@@ -25,12 +25,15 @@ pub(crate) fn parse<T: DeserializeOwned>(
     serde_json::from_value(v).map_err(|e| ApiError::bad_input(route, format!("{where_}: {e}")))
 }
 
+/// A union member as sent: its tag and, for non-Void members, the whole object.
+pub(crate) type Tagged<'a> = (&'a str, Option<&'a serde_json::Map<String, Value>>);
+
 /// A union value's tag and (for non-Void members) its object.
 pub(crate) fn union_tag<'a>(
     route: &str,
     field: &str,
     v: &'a Value,
-) -> Result<(&'a str, Option<&'a serde_json::Map<String, Value>>), ApiError> {
+) -> Result<Tagged<'a>, ApiError> {
     match v {
         Value::String(s) => Ok((s.as_str(), None)),
         Value::Object(o) => match o.get(".tag").and_then(Value::as_str) {

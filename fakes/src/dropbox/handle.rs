@@ -171,6 +171,17 @@ impl FakeDropboxHandle {
         self.shared.state().cursor_epoch += 1;
     }
 
+    /// The signed notification Dropbox would send for the owner's account.
+    pub fn webhook_notification(&self) -> super::webhook::WebhookNotification {
+        let st = self.shared.state();
+        super::webhook::notification(&st.owner.account_id, &st.app_secret)
+    }
+
+    /// POSTs a signed notification to `url` now; returns the HTTP status it answered.
+    pub async fn send_webhook(&self, url: &str) -> Result<u16, String> {
+        super::webhook::deliver(url, &self.webhook_notification()).await
+    }
+
     // ---- counters ---------------------------------------------------------------------------
 
     /// Calls received on a route (e.g. `"files/upload"`, `"oauth2/token"`), failed ones included.

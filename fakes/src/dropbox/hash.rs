@@ -7,6 +7,12 @@ use sha2::{Digest, Sha256};
 /// Size of one content-hash block (and the granularity of concurrent upload sessions).
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
 
+/// Whether `n` is a whole number of blocks. (A bitmask because `BLOCK_SIZE` is a power of two;
+/// `u64::is_multiple_of` would need Rust 1.87.)
+pub fn is_block_aligned(n: u64) -> bool {
+    n & (BLOCK_SIZE as u64 - 1) == 0
+}
+
 /// Splits a byte stream into 4 MiB blocks and yields the raw SHA-256 of each full block.
 #[derive(Clone, Default)]
 pub struct BlockSplitter {

@@ -13,7 +13,8 @@
 //! check), `routes_files` / `routes_upload` / `routes_sharing` (handlers), `args` (wire
 //! arguments), `state` + `tree` + `sharing` + `sessions` (the account's state and rules),
 //! `hash` (content hash), `paths` (path/name/e-mail/timestamp rules), `error` (responses),
-//! `knobs` (fault injection, counters), `handle` (test control surface), `control` (`/_fake`).
+//! `knobs` (fault injection, counters), `handle` (test control surface), `control` (`/_fake`),
+//! `webhook` (signed change notifications).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -42,6 +43,7 @@ mod sessions;
 mod sharing;
 mod state;
 mod tree;
+mod webhook;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -61,6 +63,7 @@ pub use model::{
 pub use server::route_names;
 pub use sessions::{MAX_REQUEST_BYTES, MAX_SESSION_SIZE};
 pub use state::account_id_for;
+pub use webhook::{sign as webhook_signature, WebhookNotification};
 
 /// A running fake Dropbox. Dropping it stops both servers. Derefs to [`FakeDropboxHandle`] for
 /// knobs, counters, inspection and state mutators.

@@ -79,6 +79,9 @@ pub struct Knobs {
     pub async_job_polls: u32,
     /// Page size of `list_folder` when the call gives no `limit`.
     pub list_folder_page_size: usize,
+    /// When set, a signed webhook notification is POSTed here after every successful
+    /// namespace write (fire and forget).
+    pub webhook_url: Option<String>,
 }
 
 impl Default for Knobs {
@@ -96,6 +99,7 @@ impl Default for Knobs {
             share_folder_async: false,
             async_job_polls: 1,
             list_folder_page_size: 2000,
+            webhook_url: None,
         }
     }
 }

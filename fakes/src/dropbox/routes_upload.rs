@@ -14,7 +14,9 @@ use super::args::{
     UploadArg,
 };
 use super::error::{ApiError, ApiResult};
-use super::hash::{hash_from_block_digests, BlockSplitter, ContentHasher, BLOCK_SIZE};
+use super::hash::{
+    hash_from_block_digests, is_block_aligned, BlockSplitter, ContentHasher, BLOCK_SIZE,
+};
 use super::paths::{self, PathPattern, PathRef};
 use super::server::{drain, Call};
 use super::sessions::{
@@ -238,7 +240,7 @@ async fn append(call: &Call<'_>, arg: Value, body: Body) -> ApiResult {
         return Err(ApiError::tag("payload_too_large"));
     }
     if let AppendData::Concurrent { digests, partial } = &new_kind {
-        if !a.close && read.len % BLOCK_SIZE as u64 != 0 {
+        if !a.close && !is_block_aligned(read.len) {
             return Err(ApiError::tag("concurrent_session_invalid_data_size"));
         }
         if let Some(want) = &a.content_hash {

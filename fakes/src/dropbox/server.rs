@@ -153,6 +153,25 @@ impl Shared {
         self.faults().pick_scripted(route, false)
     }
 
+    /// Fires the `webhook_url` notification after a successful namespace write.
+    fn after_write(&self, route: &str) {
+        if !super::knobs::WRITE_ROUTES.contains(&route) {
+            return;
+        }
+        let Some(url) = self.knobs().webhook_url else {
+            return;
+        };
+        let n = {
+            let st = self.state();
+            super::webhook::notification(&st.owner.account_id, &st.app_secret)
+        };
+        tokio::spawn(async move {
+            if let Err(e) = super::webhook::deliver(&url, &n).await {
+                tracing::debug!(error = %e, "fake dropbox webhook delivery failed");
+            }
+        });
+    }
+
     fn request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed) + 1;
         format!("{n:032x}")
@@ -232,6 +251,7 @@ async fn dispatch(
     let mut resp = match handle(&ctx, &route, query, &headers, body).await {
         Ok(v) => {
             shared.count_ok(&route);
+            shared.after_write(&route);
             ok_json(&v)
         }
         Err(e) => e.into_response(),

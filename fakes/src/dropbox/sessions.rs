@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::hash::{hash_from_block_digests, ContentHasher, BLOCK_SIZE};
+use super::hash::{hash_from_block_digests, is_block_aligned, ContentHasher, BLOCK_SIZE};
 
 /// Largest file a session may build: 2^41 − 2^22 bytes (current spec).
 pub const MAX_SESSION_SIZE: u64 = (1 << 41) - (1 << 22);
@@ -81,7 +81,7 @@ impl Session {
         }
         match &self.kind {
             SessionKind::Sequential(h) if h.len() != offset => Err(incorrect_offset(h.len())),
-            SessionKind::Concurrent { .. } if offset % BLOCK_SIZE as u64 != 0 => {
+            SessionKind::Concurrent { .. } if !is_block_aligned(offset) => {
                 Err(json!({".tag": "concurrent_session_invalid_offset"}))
             }
             _ => Ok(()),

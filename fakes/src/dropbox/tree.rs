@@ -310,8 +310,7 @@ impl State {
             self.nodes.insert(lower, n);
         }
         self.record_subtree(&dest_lower);
-        self.render(&dest_lower, true)
-            .ok_or_else(|| ApiError::Server(500))
+        self.render(&dest_lower, true).ok_or(ApiError::Server(500))
     }
 
     /// `display` with its parent in stored case and its own name as given.
