@@ -47,6 +47,7 @@ impl Application {
         let config = Arc::new(config);
         let shutdown = CancellationToken::new();
         let wake = Wake::default();
+        let ctx = Arc::new(JobContext::new(config.clone(), store.clone()));
         let state = AppState {
             config: config.clone(),
             store: store.clone(),
@@ -55,7 +56,11 @@ impl Application {
             self_user: Arc::new(RwLock::new(None)),
         };
 
-        let ctx = Arc::new(JobContext::new(config.clone(), store.clone()));
+        tokio::spawn(learn_self_user(
+            ctx.clone(),
+            state.self_user.clone(),
+            shutdown.clone(),
+        ));
         let settings = QueueSettings {
             concurrency: config.worker_concurrency,
             max_attempts: config.job_max_attempts,
@@ -121,6 +126,36 @@ impl Application {
         let _ = self.server.await;
         let _ = self.scheduler.await;
         let _ = self.workers.await;
+    }
+}
+
+/// Learns which DocSpace user the API key acts as, for the webhook loop guard. Retries with
+/// backoff while DocSpace is unreachable; until then file jobs apply the guard themselves.
+async fn learn_self_user(
+    ctx: Arc<JobContext>,
+    slot: Arc<RwLock<Option<String>>>,
+    stop: CancellationToken,
+) {
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            me = ctx.docspace.me() => match me {
+                Ok(user) => {
+                    tracing::info!(user = %user.id, "DocSpace API key acts as this user; its events are ignored");
+                    if let Ok(mut g) = slot.write() {
+                        *g = Some(user.id);
+                    }
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "cannot read the DocSpace API key's user yet"),
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(300));
     }
 }
 

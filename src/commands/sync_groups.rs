@@ -1,8 +1,201 @@
-//! `sync-groups` subcommand.
+//! `sync-groups` subcommand: a one-shot reconcile of every group (or of the `--group` ids) run
+//! straight through the group job code, a few groups at a time, with a progress bar and a summary
+//! table. `--dry-run` only reads: it prints the plan and calls no write route. It never goes
+//! through the job queue or HTTP.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-pub async fn run(_config: crate::config::Config, _args: crate::cli::SyncGroupsArgs) -> ExitCode {
-    eprintln!("error: this command is not available in this build");
-    ExitCode::FAILURE
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::SyncGroupsArgs;
+use crate::config::Config;
+use crate::jobs::groups::{self, GroupRun, Report};
+use crate::jobs::JobContext;
+
+pub async fn run(config: Config, args: SyncGroupsArgs) -> ExitCode {
+    let store = match crate::store::connect(&config.database_url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = JobContext::new(Arc::new(config), store);
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} groups {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let ids = (!args.groups.is_empty()).then(|| args.groups.clone());
+    let result = groups::reconcile_groups(
+        &ctx,
+        ids,
+        args.dry_run,
+        groups::DEFAULT_CONCURRENCY,
+        |n| bar.set_length(n as u64),
+        |run| {
+            bar.inc(1);
+            if let Ok(r) = &run.result {
+                bar.set_message(r.group.clone());
+            }
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    let mut runs = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot list DocSpace groups: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runs.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    if args.dry_run {
+        print!("{}", render_plan(&runs));
+    } else {
+        print!("{}", render_changes(&runs));
+    }
+    print!("{}", render_summary(&runs, args.dry_run));
+    if runs.iter().any(|r| r.result.is_err()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn sort_key(run: &GroupRun) -> (String, String) {
+    let name = match &run.result {
+        Ok(r) => r.group.to_lowercase(),
+        Err(_) => String::new(),
+    };
+    (name, run.group_id.clone())
+}
+
+fn title(r: &Report) -> String {
+    if r.group.is_empty() {
+        r.group_id.clone()
+    } else {
+        format!("{} ({})", r.group, r.group_id)
+    }
+}
+
+fn member_lines(out: &mut String, r: &Report, verbs: [&str; 2]) {
+    for e in &r.added {
+        let _ = writeln!(out, "    + {} {e}", verbs[0]);
+    }
+    for e in &r.removed {
+        let _ = writeln!(out, "    - {} {e}", verbs[1]);
+    }
+    for f in &r.errors {
+        let _ = writeln!(out, "    ! {} ({})", f.email, f.tag);
+    }
+}
+
+/// The dry-run plan, one block per group that would change.
+fn render_plan(runs: &[GroupRun]) -> String {
+    let mut out = String::from("Plan (dry run: nothing is changed)\n");
+    let mut unchanged = 0;
+    for run in runs {
+        let r = match &run.result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(out, "  {}: cannot plan: {e}", run.group_id);
+                continue;
+            }
+        };
+        let folder = r.folder.as_deref().unwrap_or("(no folder)");
+        if r.deleted {
+            let _ = writeln!(
+                out,
+                "  {}: deleted in DocSpace, ON_GROUP_DELETED={} on {folder}",
+                title(r),
+                r.policy.unwrap_or("?")
+            );
+        } else if r.created || r.moved_from.is_some() || !r.added.is_empty() || !r.removed.is_empty() || !r.errors.is_empty() {
+            let _ = writeln!(out, "  {} → {folder}", title(r));
+            if r.created {
+                let _ = writeln!(out, "    * share the folder (created if absent)");
+            }
+            if let Some(from) = &r.moved_from {
+                let _ = writeln!(out, "    * move from {from}");
+            }
+        } else {
+            unchanged += 1;
+            continue;
+        }
+        member_lines(&mut out, r, ["invite", "remove"]);
+    }
+    if unchanged > 0 {
+        let _ = writeln!(out, "  {unchanged} group(s) already in step");
+    }
+    out
+}
+
+/// What changed, one block per group that changed or failed.
+fn render_changes(runs: &[GroupRun]) -> String {
+    let mut out = String::new();
+    for run in runs {
+        match &run.result {
+            Err(e) => {
+                let _ = writeln!(out, "  {}: failed: {e}", run.group_id);
+            }
+            Ok(r) => {
+                let changed = r.created
+                    || r.moved_from.is_some()
+                    || !r.added.is_empty()
+                    || !r.removed.is_empty()
+                    || !r.errors.is_empty()
+                    || r.deleted;
+                if !changed {
+                    continue;
+                }
+                let folder = r.folder.as_deref().unwrap_or("(no folder)");
+                let _ = writeln!(out, "  {} → {folder}", title(r));
+                if r.deleted {
+                    let _ = writeln!(
+                        out,
+                        "    * deleted in DocSpace (ON_GROUP_DELETED={})",
+                        r.policy.unwrap_or("?")
+                    );
+                }
+                if r.created {
+                    let _ = writeln!(out, "    * folder shared");
+                }
+                if let Some(from) = &r.moved_from {
+                    let _ = writeln!(out, "    * moved from {from}");
+                }
+                member_lines(&mut out, r, ["invited", "removed"]);
+            }
+        }
+    }
+    out
+}
+
+fn render_summary(runs: &[GroupRun], dry_run: bool) -> String {
+    let ok: Vec<&Report> = runs.iter().filter_map(|r| r.result.as_ref().ok()).collect();
+    let count = |f: &dyn Fn(&Report) -> usize| ok.iter().map(|r| f(r)).sum::<usize>();
+    let rows = [
+        ("groups", runs.len()),
+        ("folders created", count(&|r| usize::from(r.created))),
+        ("folders moved", count(&|r| usize::from(r.moved_from.is_some()))),
+        ("members added", count(&|r| r.added.len())),
+        ("members removed", count(&|r| r.removed.len())),
+        ("groups deleted", count(&|r| usize::from(r.deleted))),
+        ("member errors", count(&|r| r.errors.len())),
+        ("failed groups", runs.len() - ok.len()),
+    ];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nSummary{}",
+        if dry_run { " (dry run: would be)" } else { "" }
+    );
+    let _ = writeln!(out, "  {:<18} {:>7}", "", "count");
+    for (label, n) in rows {
+        let _ = writeln!(out, "  {label:<18} {n:>7}");
+    }
+    out
 }

@@ -154,17 +154,9 @@ impl TokenSource {
                     route: TOKEN_ROUTE,
                     message: e.to_string(),
                 })
-                .map(|t| {
-                    let life = Duration::from_secs(t.expires_in.unwrap_or(14_400));
-                    let early = if life > EXPIRY_MARGIN * 2 {
-                        life - EXPIRY_MARGIN
-                    } else {
-                        life / 2
-                    };
-                    Token {
-                        access: Secret::new(t.access_token),
-                        refresh_at: Some(Instant::now() + early),
-                    }
+                .map(|t| Token {
+                    access: Secret::new(t.access_token),
+                    refresh_at: Some(Instant::now() + use_for(t.expires_in)),
                 })
         } else if status.is_server_error() {
             Err(DropboxError::Server {
@@ -209,6 +201,17 @@ impl TokenSource {
     }
 }
 
+/// How long a fresh token is used before refreshing: its lifetime minus 300 s, or half of it
+/// for tokens shorter than 10 minutes. Missing `expires_in`: the usual 4 hours.
+fn use_for(expires_in: Option<u64>) -> Duration {
+    let life = Duration::from_secs(expires_in.unwrap_or(14_400));
+    if life > EXPIRY_MARGIN * 2 {
+        life - EXPIRY_MARGIN
+    } else {
+        life / 2
+    }
+}
+
 trait StillValid {
     fn still_valid(&self) -> bool;
 }
@@ -231,5 +234,18 @@ pub(crate) fn transport_error(route: &'static str, e: &reqwest::Error) -> Dropbo
             route,
             message: crate::pacing::describe_reqwest(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_refreshed_300_s_early() {
+        assert_eq!(use_for(Some(14_400)), Duration::from_secs(14_100));
+        assert_eq!(use_for(None), Duration::from_secs(14_100));
+        assert_eq!(use_for(Some(400)), Duration::from_secs(200));
+        assert_eq!(use_for(Some(0)), Duration::ZERO);
     }
 }

@@ -13,7 +13,7 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE, USER_AGENT};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 use url::Url;
 
 use super::auth::{transport_error, TokenSource};
@@ -39,7 +39,8 @@ pub(super) struct Inner {
     content_url: Url,
     tokens: TokenSource,
     path_root: PathRoot,
-    root_namespace: OnceCell<String>,
+    /// Root namespace id for `Dropbox-API-Path-Root`; cleared when Dropbox says it changed.
+    root_namespace: Mutex<Option<String>>,
     pacer: Pacer,
     retry: RetryPolicy,
     timeout: Duration,
@@ -78,7 +79,7 @@ impl DropboxClient {
                 content_url: cfg.dropbox_content_url.clone(),
                 tokens,
                 path_root: cfg.dropbox_path_root,
-                root_namespace: OnceCell::new(),
+                root_namespace: Mutex::new(None),
                 pacer: Pacer::new(PROVIDER),
                 retry,
                 timeout: cfg.tuning.http_timeout,
@@ -227,6 +228,10 @@ impl DropboxClient {
                     if let Some(d) = e.retry_after() {
                         inner.pacer.pause_for(d);
                     }
+                    if e.has_tag("invalid_root") {
+                        // The user's root moved (e.g. joined a team): look it up again on retry.
+                        *inner.root_namespace.lock().await = None;
+                    }
                     return Err(e);
                 }
                 Ok(b) => return Ok(b),
@@ -259,15 +264,16 @@ impl DropboxClient {
     }
 
     /// `Dropbox-API-Path-Root` value for `DROPBOX_PATH_ROOT=root`: the root namespace id from
-    /// `users/get_current_account`, fetched once per process.
+    /// `users/get_current_account`, fetched once and again after a 422 `invalid_root`.
     async fn path_root_header(&self) -> Result<Option<String>, DropboxError> {
         if self.inner.path_root == PathRoot::Home {
             return Ok(None);
         }
-        let ns = self
-            .inner
-            .root_namespace
-            .get_or_try_init(|| async {
+        // Held across the fetch so that concurrent first callers share one lookup.
+        let mut cached = self.inner.root_namespace.lock().await;
+        let ns = match cached.as_ref() {
+            Some(ns) => ns.clone(),
+            None => {
                 // Boxed: `execute` → `attempt` → here is recursive in type (never at run time,
                 // since this call asks for no path root).
                 let out = Box::pin(self.execute(
@@ -278,10 +284,13 @@ impl DropboxClient {
                 ))
                 .await?;
                 let acct: wire::FullAccount = decode("users/get_current_account", &out)?;
-                Ok::<_, DropboxError>(acct.root_info.root_namespace_id)
-            })
-            .await?;
-        let header = PathRootHeader::Root { root: ns.clone() };
+                let ns = acct.root_info.root_namespace_id;
+                *cached = Some(ns.clone());
+                ns
+            }
+        };
+        drop(cached);
+        let header = PathRootHeader::Root { root: ns };
         to_header_json(&header)
             .map(Some)
             .map_err(|e| DropboxError::InvalidArgument {

@@ -104,8 +104,9 @@ pub enum DropboxError {
 }
 
 impl DropboxError {
-    /// Transient: 429, 5xx, timeouts, connection errors, `too_many_write_operations`, and a
-    /// broken source stream (the job re-reads it).
+    /// Transient: 429, 5xx, timeouts, connection errors, `too_many_write_operations`, a 422
+    /// `invalid_root` (the root namespace is re-read), and a broken source stream (the job
+    /// re-reads it).
     pub fn is_retryable(&self) -> bool {
         match self {
             DropboxError::RateLimited { .. }
@@ -117,6 +118,8 @@ impl DropboxError {
             DropboxError::Route { tag, .. } => tag
                 .split('/')
                 .any(|t| t == "too_many_write_operations" || t == "internal_error"),
+            // The root namespace is looked up again before the next attempt.
+            DropboxError::PathRoot { tag, .. } => tag.split('/').next() == Some("invalid_root"),
             _ => false,
         }
     }
@@ -289,6 +292,24 @@ mod tests {
         assert_eq!(e.tag(), Some("bad_member/invalid_email"));
         let e = route(json!({".tag":"path","path":{".tag":"too_many_write_operations"}}));
         assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn invalid_root_is_retried_after_a_fresh_lookup() {
+        let error = json!({".tag":"invalid_root","invalid_root":{".tag":"team","root_namespace_id":"9","home_namespace_id":"8"}});
+        let e = DropboxError::PathRoot {
+            route: "r",
+            tag: tag_path(&error).unwrap_or_default(),
+            error,
+        };
+        assert!(e.has_tag("invalid_root"));
+        assert!(e.is_retryable());
+        let e = DropboxError::PathRoot {
+            route: "r",
+            tag: "no_permission".into(),
+            error: json!({".tag":"no_permission"}),
+        };
+        assert!(!e.is_retryable());
     }
 
     #[test]

@@ -10,6 +10,10 @@ use crate::docspace::DocSpaceClient;
 use crate::dropbox::DropboxClient;
 use crate::store::{kinds, DynStore, Job};
 
+pub mod changes;
+pub mod export;
+pub mod groups;
+
 /// Why a run did not succeed, and whether trying again can help.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -53,6 +57,33 @@ impl From<crate::store::StoreError> for JobError {
     }
 }
 
+impl From<crate::dropbox::DropboxError> for JobError {
+    fn from(e: crate::dropbox::DropboxError) -> Self {
+        if e.is_retryable() {
+            JobError::Retry {
+                after: e.retry_after(),
+                message: e.to_string(),
+            }
+        } else {
+            // Display carries route, status and the `.tag` path (`bad_path/is_file`).
+            JobError::permanent(e.to_string())
+        }
+    }
+}
+
+impl From<crate::docspace::DocSpaceError> for JobError {
+    fn from(e: crate::docspace::DocSpaceError) -> Self {
+        if e.is_retryable() {
+            JobError::Retry {
+                after: e.retry_after(),
+                message: e.to_string(),
+            }
+        } else {
+            JobError::permanent(e.to_string())
+        }
+    }
+}
+
 /// What every job may use.
 pub struct JobContext {
     pub config: Arc<Config>,
@@ -79,8 +110,12 @@ impl JobContext {
 
 /// Runs one claimed job to completion (or error).
 pub async fn run(job: &Job, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
-    let _ = ctx;
     match job.kind.as_str() {
+        kinds::GROUP_SYNC => groups::run_sync(job, ctx).await,
+        kinds::GROUP_DELETE => groups::run_delete(job, ctx).await,
+        kinds::GROUPS_SYNC_ALL => groups::run_sync_all(ctx).await,
+        kinds::DROPBOX_CHANGES => changes::run(job, ctx).await,
+        kinds::FILE_EXPORT => export::run(job, ctx).await,
         k if kinds::ALL.contains(&k) => Err(JobError::permanent(format!(
             "job kind {k} is not implemented in this build"
         ))),

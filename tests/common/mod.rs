@@ -253,7 +253,11 @@ pub async fn spawn_world(overrides: &[(&str, &str)]) -> World {
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     all.extend_from_slice(overrides);
     let app = spawn_app(&all).await;
-    World { app, docspace, dropbox }
+    World {
+        app,
+        docspace,
+        dropbox,
+    }
 }
 
 impl World {
@@ -279,7 +283,10 @@ impl World {
         loop {
             let jobs = self.app.all_jobs().await;
             let busy = jobs.iter().any(|j| {
-                matches!(j["state"].as_str(), Some("queued") | Some("running") | Some("failed"))
+                matches!(
+                    j["state"].as_str(),
+                    Some("queued") | Some("running") | Some("failed")
+                )
             });
             if !busy {
                 return jobs;

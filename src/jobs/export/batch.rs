@@ -1,0 +1,208 @@
+//! Commit batching for concurrent exports. Exports upload their bytes into closed upload
+//! sessions in parallel (data transfer takes no namespace lock) and hand the commit to the
+//! [`Batcher`], which collects closed sessions for a short window and commits them in one
+//! `upload_session/finish_batch_v2`, one batch at a time per Dropbox endpoint, then answers each
+//! waiter with its own entry. That keeps concurrent exports from fighting over the namespace lock
+//! (`too_many_write_operations`).
+//!
+//! A batch closes early when every export currently transferring is waiting for its commit, so
+//! a lone export (the CLI) pays no window. Entries that fail with lock contention are put back
+//! for the next batch a few times before their export is told to retry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+
+use crate::dropbox::{CommitInfo, DropboxClient, FileMetadata, UploadedSession, MAX_BATCH};
+use crate::jobs::JobError;
+
+/// How long a batch stays open for more entries after its first one arrives.
+const WINDOW: Duration = Duration::from_millis(100);
+/// How often one entry is put back after a retryable per-entry failure.
+const ENTRY_RETRIES: u32 = 3;
+
+type Answer = Result<FileMetadata, JobError>;
+
+struct Pending {
+    client: DropboxClient,
+    session: UploadedSession,
+    commit: CommitInfo,
+    attempts: u32,
+    reply: oneshot::Sender<Answer>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: Vec<Pending>,
+    /// Exports between the start of their transfer and their commit answer.
+    active: usize,
+    flusher_running: bool,
+}
+
+/// Collects closed sessions and commits them in batches. One per Dropbox endpoint per process.
+#[derive(Default)]
+pub struct Batcher {
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+/// Registration of an export that will commit through the batcher; unregisters on drop.
+pub struct Active {
+    batcher: Arc<Batcher>,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        {
+            let mut st = self.batcher.lock();
+            st.active = st.active.saturating_sub(1);
+        }
+        // The flusher may have been waiting for this export.
+        self.batcher.wake.notify_one();
+    }
+}
+
+impl Batcher {
+    /// The batcher for this Dropbox endpoint (keyed by API URL, so that tests running several
+    /// bridges against several stand-ins in one process keep them apart).
+    pub fn for_endpoint(key: &str) -> Arc<Batcher> {
+        static ALL: OnceLock<Mutex<HashMap<String, Arc<Batcher>>>> = OnceLock::new();
+        let all = ALL.get_or_init(Default::default);
+        let mut map = all.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_string()).or_default().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Announces an export that is about to transfer and will later call [`Batcher::commit`].
+    pub fn register(self: &Arc<Self>) -> Active {
+        self.lock().active += 1;
+        Active {
+            batcher: Arc::clone(self),
+        }
+    }
+
+    /// Commits `session` at `commit` in the next batch and waits for its own result.
+    pub async fn commit(
+        self: &Arc<Self>,
+        client: &DropboxClient,
+        session: UploadedSession,
+        commit: CommitInfo,
+    ) -> Answer {
+        let (tx, rx) = oneshot::channel();
+        self.push(Pending {
+            client: client.clone(),
+            session,
+            commit,
+            attempts: 0,
+            reply: tx,
+        });
+        rx.await
+            .unwrap_or_else(|_| Err(JobError::retry("export commit batcher stopped")))
+    }
+
+    fn push(self: &Arc<Self>, p: Pending) {
+        let start = {
+            let mut st = self.lock();
+            st.pending.push(p);
+            !std::mem::replace(&mut st.flusher_running, true)
+        };
+        if start {
+            let me = Arc::clone(self);
+            tokio::spawn(async move { me.flush_loop().await });
+        } else {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Runs while there is anything to commit; exactly one per batcher at a time.
+    async fn flush_loop(self: Arc<Self>) {
+        loop {
+            let deadline = Instant::now() + WINDOW;
+            loop {
+                {
+                    let mut st = self.lock();
+                    if st.pending.is_empty() {
+                        st.flusher_running = false;
+                        return;
+                    }
+                    let everyone_waiting = st.pending.len() >= st.active.max(1);
+                    if everyone_waiting || st.pending.len() >= MAX_BATCH {
+                        break;
+                    }
+                }
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            let batch: Vec<Pending> = {
+                let mut st = self.lock();
+                let n = st.pending.len().min(MAX_BATCH);
+                st.pending.drain(..n).collect()
+            };
+            self.commit_batch(batch).await;
+        }
+    }
+
+    async fn commit_batch(&self, batch: Vec<Pending>) {
+        let Some(client) = batch.first().map(|p| p.client.clone()) else {
+            return;
+        };
+        let entries = batch
+            .iter()
+            .map(|p| (p.session.clone(), p.commit.clone()))
+            .collect();
+        let n = batch.len();
+        tracing::debug!(entries = n, "committing export batch");
+        match client.finish_sessions(entries).await {
+            Ok(results) => {
+                let mut again = Vec::new();
+                for (p, r) in batch.into_iter().zip(results) {
+                    match r {
+                        Err(e) if e.is_retryable() && p.attempts < ENTRY_RETRIES => {
+                            tracing::info!(path = %p.commit.path, error = %e, "batch entry will be retried");
+                            again.push(Pending {
+                                attempts: p.attempts + 1,
+                                ..p
+                            });
+                        }
+                        r => {
+                            let _ = p.reply.send(r.map_err(JobError::from));
+                        }
+                    }
+                }
+                if !again.is_empty() {
+                    // Give the namespace a moment before the entries join the next batch.
+                    tokio::time::sleep(WINDOW).await;
+                    self.lock().pending.extend(again);
+                }
+            }
+            Err(e) => {
+                let err = JobError::from(e);
+                for p in batch {
+                    let _ = p.reply.send(Err(copy(&err)));
+                }
+            }
+        }
+    }
+}
+
+/// `JobError` is not `Clone` (its payload is plain data, so this is exact).
+fn copy(e: &JobError) -> JobError {
+    match e {
+        JobError::Retry { message, after } => JobError::Retry {
+            message: message.clone(),
+            after: *after,
+        },
+        JobError::Permanent { message, result } => JobError::Permanent {
+            message: message.clone(),
+            result: result.clone(),
+        },
+    }
+}

@@ -1,0 +1,347 @@
+//! Group folders (DESIGN section 4: `group.sync`, `group.delete`, `groups.sync_all`).
+//!
+//! Every run is a reconcile, never a replay: read the group from DocSpace, the folder and its
+//! members from Dropbox and the bridge's own records from the store, plan the difference
+//! ([`plan`]), apply it ([`apply`]). A second run over an unchanged world makes no write call.
+//! This module owns the job entry points, observing the current state, and the one-shot
+//! reconcile used by the `sync-groups` command and the benchmark. It never deletes a folder or
+//! its files, never removes the folder owner or people someone added by hand.
+
+pub mod apply;
+pub mod plan;
+pub mod safe_name;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{JobContext, JobError};
+use crate::config::OnGroupDeleted;
+use crate::dropbox::DropboxError;
+use crate::store::{GroupFolder, Job};
+use crate::triggers;
+use plan::{FolderState, MemberFailure, Observed, Plan, Removal};
+
+/// How many groups the one-shot reconcile works on at once (DocSpace stays under its own cap of 10).
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// What one group run did (or, in a dry run, would do); the job's result JSON.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub group_id: String,
+    pub group: String,
+    /// The group's folder path.
+    pub folder: Option<String>,
+    pub shared_folder_id: Option<String>,
+    /// The folder was (re)shared: created, or restored after it was deleted or unshared.
+    pub created: bool,
+    pub moved_from: Option<String>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Members that could not be invited or removed, with the provider's tag.
+    pub errors: Vec<MemberFailure>,
+    /// The group is gone from DocSpace and `ON_GROUP_DELETED` was applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// A group's planned work: a reconcile, or the deletion policy for a group DocSpace no longer has.
+#[derive(Debug, Clone)]
+pub enum GroupPlan {
+    Sync(Box<Observed>, Plan),
+    Delete(DeletePlan),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletePlan {
+    pub group_id: String,
+    pub mapping: Option<GroupFolderView>,
+    pub policy: &'static str,
+    pub remove: Vec<Removal>,
+    pub forget: Vec<String>,
+}
+
+/// The stored mapping, as shown in plans.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupFolderView {
+    pub group_name: String,
+    pub path: String,
+    pub shared_folder_id: Option<String>,
+    pub active: bool,
+}
+
+impl From<&GroupFolder> for GroupFolderView {
+    fn from(m: &GroupFolder) -> Self {
+        Self {
+            group_name: m.group_name.clone(),
+            path: m.path.clone(),
+            shared_folder_id: m.shared_folder_id.clone(),
+            active: m.active,
+        }
+    }
+}
+
+// --- job entry points ------------------------------------------------------------------------
+
+fn group_id_of(job: &Job) -> Result<String, JobError> {
+    job.payload
+        .get("group_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| JobError::permanent("payload has no group_id"))
+}
+
+fn to_json(report: &Report) -> Value {
+    serde_json::to_value(report).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+}
+
+/// `group.sync`. A group DocSpace no longer has (404) is treated like `group.deleted`, so a
+/// late or missed deletion event converges to the same state.
+pub async fn run_sync(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
+    let id = group_id_of(job)?;
+    Ok(to_json(&sync_group(ctx, &id).await?))
+}
+
+/// `group.delete`. DocSpace is the truth: if the group still exists (a stale or replayed event)
+/// it is reconciled instead of revoked.
+pub async fn run_delete(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
+    let id = group_id_of(job)?;
+    Ok(to_json(&sync_group(ctx, &id).await?))
+}
+
+/// `groups.sync_all`: one `group.sync` per DocSpace group, plus one per mapped group DocSpace no
+/// longer lists (a deletion whose webhook never came). Dedupe keys coalesce them with queued runs.
+pub async fn run_sync_all(ctx: &JobContext) -> Result<Value, JobError> {
+    let targets = all_targets(ctx).await?;
+    let jobs: Vec<_> = targets
+        .ids
+        .iter()
+        .map(|id| triggers::group_sync(id))
+        .collect();
+    for chunk in jobs.chunks(500) {
+        ctx.store.enqueue(chunk.to_vec()).await?;
+    }
+    Ok(json!({
+        "groups": targets.listed,
+        "orphans": targets.ids.len() - targets.listed,
+        "enqueued": targets.ids.len(),
+    }))
+}
+
+struct Targets {
+    ids: Vec<String>,
+    /// How many of `ids` DocSpace listed (the rest are mapped groups it no longer has).
+    listed: usize,
+}
+
+async fn all_targets(ctx: &JobContext) -> Result<Targets, JobError> {
+    let groups = ctx.docspace.list_all_groups().await?;
+    let mut ids: Vec<String> = groups
+        .iter()
+        .filter(|g| !g.is_system)
+        .map(|g| g.id.clone())
+        .collect();
+    let listed = ids.len();
+    let known: HashSet<String> = groups.into_iter().map(|g| g.id.to_lowercase()).collect();
+    for m in ctx.store.group_folders().await? {
+        if m.active && !known.contains(&m.group_id.to_lowercase()) {
+            ids.push(m.group_id);
+        }
+    }
+    Ok(Targets { ids, listed })
+}
+
+// --- observe and plan ------------------------------------------------------------------------
+
+/// The shared folder no longer exists for us (deleted, unshared, or never ours).
+pub(crate) fn folder_gone(e: &DropboxError) -> bool {
+    ["invalid_id", "access_error/invalid_id", "access_error/not_a_member"]
+        .iter()
+        .any(|t| e.has_tag(t))
+}
+
+/// Where the mapped shared folder is and who is in it.
+async fn observe_folder(
+    ctx: &JobContext,
+    mapping: Option<&GroupFolder>,
+) -> Result<(FolderState, BTreeMap<String, plan::FolderMember>), JobError> {
+    let Some(sf) = mapping.and_then(|m| m.shared_folder_id.clone()) else {
+        return Ok((FolderState::Missing, BTreeMap::new()));
+    };
+    let meta = match ctx.dropbox.get_folder_metadata(&sf).await {
+        Ok(m) => m,
+        Err(e) if folder_gone(&e) => return Ok((FolderState::Missing, BTreeMap::new())),
+        Err(e) => return Err(e.into()),
+    };
+    let members = match ctx.dropbox.list_folder_members(&sf).await {
+        Ok(m) => plan::folder_members(&m),
+        Err(e) if folder_gone(&e) => return Ok((FolderState::Missing, BTreeMap::new())),
+        Err(e) => return Err(e.into()),
+    };
+    let state = FolderState::Shared {
+        shared_folder_id: sf,
+        path: meta.path_display.filter(|p| !p.is_empty()),
+    };
+    Ok((state, members))
+}
+
+async fn added_set(ctx: &JobContext, group_id: &str) -> Result<BTreeSet<String>, JobError> {
+    Ok(ctx
+        .store
+        .added_members(group_id)
+        .await?
+        .into_iter()
+        .map(|e| e.to_lowercase())
+        .collect())
+}
+
+/// Reads DocSpace, Dropbox and the store (no write anywhere) and plans one group.
+/// `taken(path)`: whether another group's mapping owns `path`; jobs pass `|_| false` and let
+/// the store's unique path decide when they claim it.
+pub async fn plan_group(
+    ctx: &JobContext,
+    group_id: &str,
+    taken: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<GroupPlan, JobError> {
+    let group = ctx.docspace.group_with_members(group_id).await?;
+    let mapping = ctx.store.group_folder(group_id).await?;
+    let added = added_set(ctx, group_id).await?;
+    let Some(group) = group else {
+        return plan_delete(ctx, group_id, mapping, added).await;
+    };
+    let (folder, members) = observe_folder(ctx, mapping.as_ref()).await?;
+    let obs = Observed {
+        group,
+        mapping,
+        folder,
+        members,
+        added,
+    };
+    let p = plan::plan_sync(&ctx.config.groups_root, &obs, taken);
+    Ok(GroupPlan::Sync(Box::new(obs), p))
+}
+
+async fn plan_delete(
+    ctx: &JobContext,
+    group_id: &str,
+    mapping: Option<GroupFolder>,
+    added: BTreeSet<String>,
+) -> Result<GroupPlan, JobError> {
+    let policy = match ctx.config.on_group_deleted {
+        OnGroupDeleted::Revoke => "revoke",
+        OnGroupDeleted::Keep => "keep",
+    };
+    let (mut remove, mut forget) = (Vec::new(), Vec::new());
+    if policy == "revoke" && !added.is_empty() {
+        // Only the folder's members matter; nobody is wanted any more.
+        let (_, members) = observe_folder(ctx, mapping.as_ref()).await?;
+        (remove, forget) = plan::departures(&members, &added, &BTreeSet::new());
+    }
+    Ok(GroupPlan::Delete(DeletePlan {
+        group_id: group_id.to_string(),
+        mapping: mapping.as_ref().map(GroupFolderView::from),
+        policy,
+        remove,
+        forget,
+    }))
+}
+
+/// Reconciles one group now (the body of `group.sync` and `group.delete`).
+pub async fn sync_group(ctx: &JobContext, group_id: &str) -> Result<Report, JobError> {
+    let p = plan_group(ctx, group_id, &|_| false).await?;
+    apply::apply(ctx, p).await
+}
+
+// --- one-shot reconcile (CLI, benchmark) -----------------------------------------------------
+
+/// One group's outcome in a one-shot reconcile.
+#[derive(Debug)]
+pub struct GroupRun {
+    pub group_id: String,
+    pub plan: Option<GroupPlan>,
+    pub result: Result<Report, JobError>,
+}
+
+/// Reconciles `ids` (or every group, plus mapped groups DocSpace no longer has) directly, at most
+/// `concurrency` groups at a time, calling `on_done` as each finishes. With `dry_run` it only
+/// reads and plans; reports then say what would happen.
+pub async fn reconcile_groups(
+    ctx: &JobContext,
+    ids: Option<Vec<String>>,
+    dry_run: bool,
+    concurrency: usize,
+    on_start: impl FnOnce(usize),
+    on_done: impl Fn(&GroupRun),
+) -> Result<Vec<GroupRun>, JobError> {
+    let ids = match ids {
+        Some(ids) if !ids.is_empty() => ids,
+        _ => all_targets(ctx).await?.ids,
+    };
+    on_start(ids.len());
+    // Dry runs simulate path claims so that two new groups with colliding names plan two folders.
+    let claims: Arc<Mutex<HashMap<String, String>>> = Arc::new(Mutex::new(HashMap::new()));
+    if dry_run {
+        let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
+        for m in ctx.store.group_folders().await? {
+            c.insert(m.path.to_lowercase(), m.group_id);
+        }
+    }
+    let on_done = &on_done;
+    let runs = stream::iter(ids)
+        .map(|id| {
+            let claims = claims.clone();
+            async move {
+                let run = if dry_run {
+                    dry_run_one(ctx, &id, &claims).await
+                } else {
+                    GroupRun {
+                        result: sync_group(ctx, &id).await,
+                        group_id: id,
+                        plan: None,
+                    }
+                };
+                on_done(&run);
+                run
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    Ok(runs)
+}
+
+async fn dry_run_one(
+    ctx: &JobContext,
+    id: &str,
+    claims: &Mutex<HashMap<String, String>>,
+) -> GroupRun {
+    let taken = |path: &str| {
+        let c = claims.lock().unwrap_or_else(|e| e.into_inner());
+        c.get(&path.to_lowercase()).is_some_and(|owner| owner != id)
+    };
+    let planned = plan_group(ctx, id, &taken).await;
+    if let Ok(GroupPlan::Sync(_, p)) = &planned {
+        let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
+        c.insert(p.path.to_lowercase(), id.to_string());
+    }
+    match planned {
+        Ok(p) => GroupRun {
+            group_id: id.to_string(),
+            result: Ok(apply::report_of_plan(&p)),
+            plan: Some(p),
+        },
+        Err(e) => GroupRun {
+            group_id: id.to_string(),
+            plan: None,
+            result: Err(e),
+        },
+    }
+}

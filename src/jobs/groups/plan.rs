@@ -1,0 +1,430 @@
+//! The difference between what DocSpace wants (a group and its members) and what Dropbox has (a
+//! shared folder and its members), as plain data. Pure: no I/O, no clock. The job applies a
+//! [`Plan`]; `sync-groups --dry-run` prints it. Owns the rules for who is invited, who is removed
+//! (only members the bridge added) and which folder path a group gets.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::safe_name::{disambiguated_name, safe_name};
+use crate::docspace::{GroupWithMembers, USER_STATUS_ACTIVE};
+use crate::dropbox::{is_valid_email, AccessLevel, SharedFolderMembers};
+use crate::store::GroupFolder;
+
+/// A member in a shared folder, keyed by lower-cased email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderMember {
+    /// `dbid:` for users with a Dropbox account; `None` for invitees.
+    pub account_id: Option<String>,
+    pub access: AccessLevel,
+    /// Access through a parent folder: not ours to remove.
+    pub inherited: bool,
+}
+
+/// Where the group's shared folder is now, as Dropbox reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderState {
+    /// Shared, at `path` (`None` when Dropbox did not say).
+    Shared {
+        shared_folder_id: String,
+        path: Option<String>,
+    },
+    /// Never created, deleted or unshared: share (and so create) it again.
+    Missing,
+}
+
+/// What the bridge observed about one group before acting.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub group: GroupWithMembers,
+    pub mapping: Option<GroupFolder>,
+    pub folder: FolderState,
+    /// Lower-cased email → member (users and invitees). Empty when the folder is missing.
+    pub members: BTreeMap<String, FolderMember>,
+    /// Lower-cased emails the bridge invited earlier and has not removed since.
+    pub added: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum FolderStep {
+    /// The folder is where it should be.
+    Keep { shared_folder_id: String },
+    /// Renamed group (or folder moved by hand): move it back to the group's path.
+    Move {
+        shared_folder_id: String,
+        from: String,
+    },
+    /// Share the folder at the group's path (`share_folder` creates it when absent).
+    Share,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Removal {
+    pub email: String,
+    /// Preferred selector for users; invitees are removed by email.
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberFailure {
+    pub email: String,
+    pub tag: String,
+}
+
+/// Everything one `group.sync` will do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub group_id: String,
+    pub group_name: String,
+    /// The folder path the group gets (display case).
+    pub path: String,
+    /// The alternative path if another group claims `path` first.
+    pub fallback_path: String,
+    pub folder: FolderStep,
+    /// Lower-cased emails to invite, sorted.
+    pub add: Vec<String>,
+    pub remove: Vec<Removal>,
+    /// Recorded as added but gone from the folder and no longer wanted: forget, no call.
+    pub forget: Vec<String>,
+    /// Members that cannot be invited (address Dropbox would reject), reported, not sent.
+    pub skipped: Vec<MemberFailure>,
+    /// The stored mapping must be written (new group, new path, new shared folder, reactivated).
+    pub store_mapping: bool,
+}
+
+impl Plan {
+    pub fn is_noop(&self) -> bool {
+        matches!(self.folder, FolderStep::Keep { .. })
+            && self.add.is_empty()
+            && self.remove.is_empty()
+    }
+}
+
+/// Who should be in the folder: active DocSpace members with an email, lower-cased, deduplicated.
+/// Disabled (terminated) and pending users are left out.
+pub fn desired_emails(group: &GroupWithMembers) -> BTreeSet<String> {
+    group
+        .members
+        .iter()
+        .filter(|u| u.status == Some(USER_STATUS_ACTIVE))
+        .filter_map(|u| u.email.as_deref())
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+/// Folder members keyed by lower-cased email (groups are Dropbox's, never ours: ignored).
+pub fn folder_members(m: &SharedFolderMembers) -> BTreeMap<String, FolderMember> {
+    let mut out = BTreeMap::new();
+    for u in &m.users {
+        out.insert(
+            u.user.email.trim().to_lowercase(),
+            FolderMember {
+                account_id: Some(u.user.account_id.clone()).filter(|s| !s.is_empty()),
+                access: u.access_type,
+                inherited: u.is_inherited,
+            },
+        );
+    }
+    for i in &m.invitees {
+        let email = match &i.invitee {
+            crate::dropbox::wire::InviteeInfo::Email { email } => email.trim().to_lowercase(),
+            _ => continue,
+        };
+        out.entry(email).or_insert(FolderMember {
+            account_id: None,
+            access: i.access_type,
+            inherited: i.is_inherited,
+        });
+    }
+    out.retain(|email, _| !email.is_empty());
+    out
+}
+
+/// Whether Dropbox's `current` display path is `wanted`: case-insensitive, except that the last
+/// component must match exactly (a case-only rename is a rename; Dropbox only guarantees the case
+/// of the last component of `path_display`).
+pub fn same_place(current: &str, wanted: &str) -> bool {
+    let last = |p: &str| p.rsplit('/').next().unwrap_or("").to_string();
+    current.to_lowercase() == wanted.to_lowercase() && last(current) == last(wanted)
+}
+
+/// `root` + `/` + `name`, with `root` given without a trailing slash.
+pub fn join(root: &str, name: &str) -> String {
+    format!("{}/{name}", root.trim_end_matches('/'))
+}
+
+/// The two candidate paths of a group: the plain safe name and the disambiguated one.
+pub fn candidate_paths(root: &str, group_id: &str, name: &str) -> (String, String) {
+    (
+        join(root, &safe_name(name, group_id)),
+        join(root, &disambiguated_name(name, group_id)),
+    )
+}
+
+/// Chooses the group's path. A mapping already at one of the candidates keeps it (stable across
+/// runs, even after the other group is gone); otherwise the plain name unless `taken` says another
+/// group owns it.
+pub fn choose_path(
+    root: &str,
+    group_id: &str,
+    name: &str,
+    mapping: Option<&GroupFolder>,
+    taken: &dyn Fn(&str) -> bool,
+) -> (String, String) {
+    let (plain, fallback) = candidate_paths(root, group_id, name);
+    if let Some(m) = mapping {
+        if m.path == plain || m.path == fallback {
+            let other = if m.path == plain { fallback } else { plain };
+            return (m.path.clone(), other);
+        }
+    }
+    if taken(&plain) {
+        (fallback, plain)
+    } else {
+        (plain, fallback)
+    }
+}
+
+/// Plans one group. `taken(path)`: whether another group's mapping owns `path` (case-insensitive).
+pub fn plan_sync(root: &str, obs: &Observed, taken: &dyn Fn(&str) -> bool) -> Plan {
+    let g = &obs.group.group;
+    let (path, fallback_path) = choose_path(root, &g.id, &g.name, obs.mapping.as_ref(), taken);
+    let folder = match &obs.folder {
+        FolderState::Shared {
+            shared_folder_id,
+            path: Some(current),
+        } if !same_place(current, &path) => FolderStep::Move {
+            shared_folder_id: shared_folder_id.clone(),
+            from: current.clone(),
+        },
+        FolderState::Shared {
+            shared_folder_id, ..
+        } => FolderStep::Keep {
+            shared_folder_id: shared_folder_id.clone(),
+        },
+        FolderState::Missing => FolderStep::Share,
+    };
+
+    let changes = member_changes(
+        &desired_emails(&obs.group),
+        &obs.members,
+        &obs.added,
+    );
+    let shared_id = match &folder {
+        FolderStep::Keep { shared_folder_id } | FolderStep::Move { shared_folder_id, .. } => {
+            Some(shared_folder_id.as_str())
+        }
+        FolderStep::Share => None,
+    };
+    let store_mapping = match &obs.mapping {
+        None => true,
+        Some(m) => {
+            !m.active
+                || m.path != path
+                || m.group_name != g.name
+                || m.shared_folder_id.as_deref() != shared_id
+        }
+    };
+    Plan {
+        group_id: g.id.clone(),
+        group_name: g.name.clone(),
+        path,
+        fallback_path,
+        folder,
+        add: changes.add,
+        remove: changes.remove,
+        forget: changes.forget,
+        skipped: changes.skipped,
+        store_mapping,
+    }
+}
+
+/// Member changes of one folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberChanges {
+    pub add: Vec<String>,
+    pub skipped: Vec<MemberFailure>,
+    pub remove: Vec<Removal>,
+    pub forget: Vec<String>,
+}
+
+/// Who to invite (wanted, absent, with an address Dropbox accepts) and who leaves.
+pub fn member_changes(
+    desired: &BTreeSet<String>,
+    members: &BTreeMap<String, FolderMember>,
+    added: &BTreeSet<String>,
+) -> MemberChanges {
+    let mut out = MemberChanges::default();
+    for email in desired {
+        if members.contains_key(email) {
+            continue;
+        }
+        if is_valid_email(email) {
+            out.add.push(email.clone());
+        } else {
+            out.skipped.push(MemberFailure {
+                email: email.clone(),
+                tag: "invalid_email".into(),
+            });
+        }
+    }
+    (out.remove, out.forget) = departures(members, added, desired);
+    out
+}
+
+/// Members to remove (the bridge added them, they are in the folder, they are not wanted; never
+/// the owner, never inherited access) and records to forget (added earlier, gone from the folder).
+pub fn departures(
+    members: &BTreeMap<String, FolderMember>,
+    added: &BTreeSet<String>,
+    desired: &BTreeSet<String>,
+) -> (Vec<Removal>, Vec<String>) {
+    let mut remove = Vec::new();
+    let mut forget = Vec::new();
+    for email in added.difference(desired) {
+        match members.get(email) {
+            Some(m) if m.access == AccessLevel::Owner || m.inherited => {}
+            Some(m) => remove.push(Removal {
+                email: email.clone(),
+                account_id: m.account_id.clone(),
+            }),
+            None => forget.push(email.clone()),
+        }
+    }
+    (remove, forget)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docspace::{Group, User};
+
+    fn user(email: &str, status: i64) -> User {
+        User {
+            id: email.into(),
+            display_name: email.into(),
+            email: Some(email.into()),
+            status: Some(status),
+            is_owner: false,
+            is_admin: false,
+            is_visitor: false,
+        }
+    }
+
+    fn obs(name: &str, members: Vec<User>) -> Observed {
+        Observed {
+            group: GroupWithMembers {
+                group: Group {
+                    id: "abcdef12-3456".into(),
+                    name: name.into(),
+                    is_system: false,
+                    is_ldap: false,
+                    members_count: None,
+                    manager_id: None,
+                },
+                members,
+            },
+            mapping: None,
+            folder: FolderState::Missing,
+            members: BTreeMap::new(),
+            added: BTreeSet::new(),
+        }
+    }
+
+    fn member(access: AccessLevel) -> FolderMember {
+        FolderMember {
+            account_id: Some("dbid:x".into()),
+            access,
+            inherited: false,
+        }
+    }
+
+    #[test]
+    fn new_group_shares_and_invites_only_active_members_with_valid_email() {
+        let o = obs(
+            "Sales",
+            vec![
+                user("Ann@Example.com", 1),
+                user("pending@example.com", 4),
+                user("gone@example.com", 2),
+                user("jürgen@example.com", 1),
+            ],
+        );
+        let p = plan_sync("/G", &o, &|_| false);
+        assert_eq!(p.path, "/G/Sales");
+        assert_eq!(p.folder, FolderStep::Share);
+        assert_eq!(p.add, vec!["ann@example.com".to_string()]);
+        assert_eq!(p.skipped.len(), 1);
+        assert!(p.store_mapping);
+    }
+
+    #[test]
+    fn removes_only_what_the_bridge_added() {
+        let mut o = obs("Sales", vec![user("stay@example.com", 1)]);
+        o.folder = FolderState::Shared {
+            shared_folder_id: "1".into(),
+            path: Some("/G/Sales".into()),
+        };
+        o.mapping = Some(GroupFolder {
+            group_id: o.group.group.id.clone(),
+            group_name: "Sales".into(),
+            path: "/G/Sales".into(),
+            shared_folder_id: Some("1".into()),
+            active: true,
+        });
+        for e in ["stay@example.com", "left@example.com", "hand@example.com"] {
+            o.members.insert(e.into(), member(AccessLevel::Editor));
+        }
+        o.members
+            .insert("owner@example.com".into(), member(AccessLevel::Owner));
+        o.added = ["stay@example.com", "left@example.com", "owner@example.com", "old@example.com"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let p = plan_sync("/G", &o, &|_| false);
+        assert_eq!(
+            p.remove.iter().map(|r| r.email.as_str()).collect::<Vec<_>>(),
+            vec!["left@example.com"]
+        );
+        assert_eq!(p.forget, vec!["old@example.com".to_string()]);
+        assert!(p.add.is_empty());
+        assert!(!p.store_mapping);
+        assert!(!p.is_noop());
+    }
+
+    #[test]
+    fn renamed_group_moves_and_taken_paths_fall_back() {
+        let mut o = obs("New", vec![]);
+        o.folder = FolderState::Shared {
+            shared_folder_id: "1".into(),
+            path: Some("/G/Old".into()),
+        };
+        let p = plan_sync("/G", &o, &|_| false);
+        assert_eq!(
+            p.folder,
+            FolderStep::Move {
+                shared_folder_id: "1".into(),
+                from: "/G/Old".into()
+            }
+        );
+        let p = plan_sync("/G", &o, &|p| p.eq_ignore_ascii_case("/g/new"));
+        assert_eq!(p.path, "/G/New (abcdef12)");
+    }
+
+    #[test]
+    fn mapping_on_fallback_path_is_stable() {
+        let mut o = obs("a/b", vec![]);
+        o.mapping = Some(GroupFolder {
+            group_id: o.group.group.id.clone(),
+            group_name: "a/b".into(),
+            path: "/G/a_b (abcdef12)".into(),
+            shared_folder_id: None,
+            active: true,
+        });
+        let p = plan_sync("/G", &o, &|_| false);
+        assert_eq!(p.path, "/G/a_b (abcdef12)");
+    }
+}

@@ -1,0 +1,77 @@
+//! Shared setup for the provider-client tests: configs pointing at the fakes and a fast retry
+//! policy so retry paths take milliseconds.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bridge_fakes::docspace::FakeDocSpace;
+use bridge_fakes::dropbox::FakeDropbox;
+use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::docspace::DocSpaceClient;
+use docspace_dropbox_bridge::dropbox::DropboxClient;
+use docspace_dropbox_bridge::pacing::RetryPolicy;
+
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 4,
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(200),
+        max_inline_wait: Duration::from_secs(10),
+    }
+}
+
+pub fn env(
+    dropbox_api: &str,
+    dropbox_content: &str,
+    docspace: &str,
+    docspace_key: &str,
+) -> HashMap<String, String> {
+    [
+        ("DOCSPACE_URL", docspace),
+        ("DOCSPACE_API_KEY", docspace_key),
+        ("DOCSPACE_WEBHOOK_SECRET", "whsecret"),
+        ("DROPBOX_APP_KEY", "fake-app-key"),
+        ("DROPBOX_APP_SECRET", "fake-app-secret"),
+        ("DROPBOX_REFRESH_TOKEN", "fake-refresh-token"),
+        ("DROPBOX_API_URL", dropbox_api),
+        ("DROPBOX_CONTENT_URL", dropbox_content),
+        ("BRIDGE_HTTP_TIMEOUT", "20s"),
+        ("LOG_FORMAT", "json"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub fn config(env: &HashMap<String, String>) -> Config {
+    Config::from_map(env).expect("test config is valid")
+}
+
+pub fn dropbox_client(fake: &FakeDropbox) -> DropboxClient {
+    dropbox_client_with(fake, |_| {})
+}
+
+pub fn dropbox_client_with(
+    fake: &FakeDropbox,
+    tweak: impl FnOnce(&mut HashMap<String, String>),
+) -> DropboxClient {
+    let mut e = env(
+        &fake.api_url(),
+        &fake.content_url(),
+        "http://127.0.0.1:9",
+        "sk-unused",
+    );
+    tweak(&mut e);
+    DropboxClient::with_retry_policy(&config(&e), reqwest::Client::new(), fast_retry())
+}
+
+pub fn docspace_client(fake: &FakeDocSpace) -> DocSpaceClient {
+    let e = env(
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        &fake.url(),
+        &fake.api_key(),
+    );
+    DocSpaceClient::with_retry_policy(&config(&e), reqwest::Client::new(), fast_retry())
+}

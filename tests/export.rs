@@ -1,0 +1,555 @@
+//! `file.export` end to end against the DocSpace and Dropbox stand-ins: exports started through
+//! the API, DocSpace webhooks and the CLI, asserted on the stand-ins' state and our job records.
+
+mod common;
+
+use std::time::Duration;
+
+use bridge_fakes::docspace::FakeDocSpace;
+use bridge_fakes::dropbox::{Fault, FakeDropbox};
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const MIB: u64 = 1024 * 1024;
+
+/// Enqueues an export through the API and waits until it succeeded or died.
+async fn export(w: &World, file_id: i64, body: Option<Value>, secs: u64) -> Value {
+    let (status, v) = w
+        .app
+        .api(
+            Method::POST,
+            &format!("/api/v1/files/{file_id}/export"),
+            body,
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["job"]["id"].as_i64().expect("job id");
+    w.app
+        .wait_job(id, secs, |j| {
+            matches!(j["state"].as_str(), Some("succeeded") | Some("dead"))
+        })
+        .await
+}
+
+fn succeeded(job: &Value) -> &Value {
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    &job["result"]
+}
+
+/// Asserts Dropbox holds exactly DocSpace's bytes of (file, version) at `path`.
+fn assert_same_content(w: &World, path: &str, file_id: i64, version: u32, size: u64) {
+    let f = w
+        .dropbox
+        .file(path)
+        .unwrap_or_else(|| panic!("{path} missing; tree: {:?}", w.dropbox.paths()));
+    assert_eq!(f.size, size, "{path}");
+    let want = w
+        .docspace
+        .dropbox_content_hash(file_id, version)
+        .expect("file exists");
+    assert_eq!(f.content_hash, want, "{path}");
+}
+
+fn room_folder(w: &World) -> i64 {
+    let room = w.docspace.create_room("Finance");
+    w.docspace.create_folder(room, "2026").expect("folder")
+}
+
+#[tokio::test]
+async fn small_and_empty_files_land_under_the_mirrored_folder_path() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let small = w
+        .docspace
+        .create_file(folder, "Budget.xlsx", 300 * 1024)
+        .expect("file");
+    let empty = w.docspace.create_file(folder, "empty.txt", 0).expect("file");
+
+    let job = export(&w, small, None, 30).await;
+    let r = succeeded(&job);
+    assert_eq!(r["dropbox_path"], "/DocSpace Export/Finance/2026/Budget.xlsx");
+    assert_eq!(r["size"], 300 * 1024);
+    assert_same_content(&w, "/DocSpace Export/Finance/2026/Budget.xlsx", small, 1, 300 * 1024);
+    assert_eq!(
+        r["rev"],
+        w.dropbox
+            .file("/DocSpace Export/Finance/2026/Budget.xlsx")
+            .expect("file")
+            .rev
+    );
+
+    let job = export(&w, empty, None, 30).await;
+    assert_eq!(
+        succeeded(&job)["dropbox_path"],
+        "/DocSpace Export/Finance/2026/empty.txt"
+    );
+    assert_same_content(&w, "/DocSpace Export/Finance/2026/empty.txt", empty, 1, 0);
+}
+
+#[tokio::test]
+async fn manual_export_into_an_explicit_folder() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "a.docx", 1000).expect("file");
+    let job = export(&w, id, Some(json!({"folder": "/X"})), 30).await;
+    assert_eq!(succeeded(&job)["dropbox_path"], "/X/a.docx");
+    assert_same_content(&w, "/X/a.docx", id, 1, 1000);
+}
+
+#[tokio::test]
+async fn non_ascii_and_emoji_titles_arrive_intact() {
+    let w = spawn_world(&[]).await;
+    let room = w.docspace.create_room("Финансы");
+    let titles = ["отчёт 📊.docx", "日本語のファイル.pdf", "👩‍👩‍👧 family ✨.txt"];
+    for t in titles {
+        let id = w.docspace.create_file(room, t, 2048).expect("file");
+        let job = export(&w, id, None, 30).await;
+        let path = format!("/DocSpace Export/Финансы/{t}");
+        assert_eq!(succeeded(&job)["dropbox_path"], path.as_str());
+        assert_same_content(&w, &path, id, 1, 2048);
+    }
+}
+
+#[tokio::test]
+async fn a_new_version_overwrites_the_same_file_with_a_new_rev() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "Plan.docx", 10_000).expect("file");
+    let path = "/DocSpace Export/Finance/2026/Plan.docx";
+    let first = export(&w, id, None, 30).await;
+    let rev1 = succeeded(&first)["rev"].clone();
+    assert_eq!(first["result"]["mode"], "add");
+
+    let v2 = w.docspace.new_version(id, 12_345).expect("version");
+    let second = export(&w, id, None, 30).await;
+    let r = succeeded(&second);
+    assert_eq!(r["dropbox_path"], path);
+    assert_eq!(r["mode"], "overwrite");
+    assert_ne!(r["rev"], rev1);
+    assert_same_content(&w, path, id, v2, 12_345);
+    let siblings: Vec<String> = w
+        .dropbox
+        .paths()
+        .into_iter()
+        .filter(|p| p.to_lowercase().contains("plan"))
+        .collect();
+    assert_eq!(siblings.len(), 1, "no `Plan (1).docx`: {siblings:?}");
+}
+
+#[tokio::test]
+async fn re_exporting_an_unchanged_version_uploads_nothing() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "same.pdf", 50_000).expect("file");
+    let first = export(&w, id, None, 30).await;
+    let rev = succeeded(&first)["rev"].clone();
+    w.dropbox.reset_counters();
+    w.docspace.reset_stats();
+
+    let again = export(&w, id, None, 30).await;
+    let r = succeeded(&again);
+    assert_eq!(r["rev"], rev);
+    assert!(r["skipped"].is_string(), "{r}");
+    for route in [
+        "files/upload",
+        "files/upload_session/start",
+        "files/upload_session/append_v2",
+        "files/upload_session/finish",
+        "files/upload_session/finish_batch_v2",
+    ] {
+        assert_eq!(w.dropbox.calls(route), 0, "{route}");
+    }
+    assert_eq!(w.docspace.calls("file.presigneduri"), 0);
+}
+
+#[tokio::test]
+async fn an_exported_file_deleted_in_dropbox_is_uploaded_again() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "gone.txt", 999).expect("file");
+    succeeded(&export(&w, id, None, 30).await);
+    let path = "/DocSpace Export/Finance/2026/gone.txt";
+    assert!(w.dropbox.delete(path));
+    let job = export(&w, id, None, 30).await;
+    assert_eq!(succeeded(&job)["dropbox_path"], path);
+    assert_same_content(&w, path, id, 1, 999);
+}
+
+#[tokio::test]
+async fn first_export_onto_a_taken_name_autorenames_and_keeps_that_path() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let taken = "/DocSpace Export/Finance/2026/Report.docx";
+    w.dropbox.put_file(taken, b"someone else's file").expect("put");
+    let id = w.docspace.create_file(folder, "Report.docx", 4000).expect("file");
+
+    let job = export(&w, id, None, 30).await;
+    let path = succeeded(&job)["dropbox_path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    assert_ne!(path, taken);
+    assert!(path.starts_with("/DocSpace Export/Finance/2026/Report"), "{path}");
+    assert_eq!(w.dropbox.file(taken).expect("untouched").size, 19);
+
+    let v2 = w.docspace.new_version(id, 5000).expect("version");
+    let job = export(&w, id, None, 30).await;
+    assert_eq!(succeeded(&job)["dropbox_path"], path.as_str());
+    assert_same_content(&w, &path, id, v2, 5000);
+    assert_eq!(w.dropbox.file(taken).expect("untouched").size, 19);
+}
+
+#[tokio::test]
+async fn a_presigned_url_on_a_foreign_origin_gets_no_authorization_header() {
+    let w = spawn_world(&[]).await;
+    w.docspace.update_knobs(|k| k.foreign_origin = true);
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "cdn.bin", 3 * MIB).expect("file");
+    let job = export(&w, id, None, 30).await;
+    succeeded(&job);
+    assert!(w.docspace.calls("foreign.stream") >= 1);
+    assert_eq!(w.docspace.foreign_auth_headers_seen(), 0);
+    assert_same_content(&w, "/DocSpace Export/Finance/2026/cdn.bin", id, 1, 3 * MIB);
+}
+
+#[tokio::test]
+async fn an_expired_presigned_url_is_replaced_by_a_fresh_one() {
+    let w = spawn_world(&[]).await;
+    // Storage URLs are checked on their own (no API key goes there): make the first one expired.
+    w.docspace.update_knobs(|k| {
+        k.foreign_origin = true;
+        k.presigned_lifetime_secs = 0;
+    });
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "late.bin", 100_000).expect("file");
+    let (status, v) = w
+        .app
+        .api(Method::POST, &format!("/api/v1/files/{id}/export"), None)
+        .await;
+    assert_eq!(status, 202, "{v}");
+    // Once the storage has refused the first URL, new ones live normally again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while w.docspace.calls("foreign.stream") == 0 {
+        assert!(std::time::Instant::now() < deadline, "no download attempt");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    w.docspace
+        .update_knobs(|k| k.presigned_lifetime_secs = 960);
+    let job = w
+        .app
+        .wait_job(v["job"]["id"].as_i64().expect("id"), 30, |j| {
+            j["state"] == "succeeded" || j["state"] == "dead"
+        })
+        .await;
+    succeeded(&job);
+    assert!(w.docspace.calls("file.presigneduri") >= 2);
+    assert_eq!(w.docspace.foreign_auth_headers_seen(), 0);
+    assert_same_content(&w, "/DocSpace Export/Finance/2026/late.bin", id, 1, 100_000);
+}
+
+#[tokio::test]
+async fn a_download_cut_midway_is_restarted_and_no_partial_file_appears() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let size = 20 * MIB + 123;
+    let id = w.docspace.create_file(folder, "big.iso", size).expect("file");
+    w.docspace
+        .update_knobs(|k| k.cut_after_bytes = Some(11 * MIB));
+    let job = export(&w, id, None, 60).await;
+    succeeded(&job);
+    assert!(w.docspace.calls("stream") >= 2);
+    assert_same_content(&w, "/DocSpace Export/Finance/2026/big.iso", id, 1, size);
+    assert_eq!(w.dropbox.paths().iter().filter(|p| p.contains("big")).count(), 1);
+}
+
+#[tokio::test]
+async fn a_download_that_always_breaks_never_leaves_a_partial_file() {
+    let w = spawn_world(&[("JOB_MAX_ATTEMPTS", "2")]).await;
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "never.iso", 9 * MIB).expect("file");
+    w.docspace.update_knobs(|k| {
+        k.cut_after_bytes = Some(5 * MIB);
+        k.cut_always = true;
+    });
+    let job = export(&w, id, None, 60).await;
+    assert_eq!(job["state"], "dead", "{job:#}");
+    assert!(!w.dropbox.exists("/DocSpace Export/Finance/2026/never.iso"));
+    assert_eq!(w.dropbox.calls("files/upload_session/finish_batch_v2"), 0);
+}
+
+#[tokio::test]
+async fn injected_429_and_5xx_from_both_providers_are_retried() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "flaky.docx", 6 * MIB).expect("file");
+    w.docspace.fail_next(Some("file.get"), 429, 1);
+    w.docspace.fail_next(Some("file.presigneduri"), 503, 2);
+    w.docspace.fail_next(Some("stream"), 500, 1);
+    w.dropbox
+        .fail_next("files/upload_session/start", Fault::ServerError { status: 503 }, 2);
+    w.dropbox.fail_next(
+        "files/upload_session/finish_batch_v2",
+        Fault::WriteContention { retry_after: 1 },
+        1,
+    );
+    w.dropbox.fail_next(
+        "files/upload_session/append_v2",
+        Fault::RateLimit { retry_after: 1 },
+        1,
+    );
+    let job = export(&w, id, None, 60).await;
+    succeeded(&job);
+    assert_same_content(&w, "/DocSpace Export/Finance/2026/flaky.docx", id, 1, 6 * MIB);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_exports_commit_in_batches_without_a_dead_job() {
+    let w = spawn_world(&[("WORKER_CONCURRENCY", "16")]).await;
+    let folder = room_folder(&w);
+    let ids: Vec<i64> = (0..50)
+        .map(|i| {
+            w.docspace
+                .create_file(folder, &format!("doc-{i:02}.txt"), 10_000 + i)
+                .expect("file")
+        })
+        .collect();
+    // One lock-contention answer on top: the batch entry or the job must absorb it.
+    w.dropbox.fail_next(
+        "files/upload_session/finish_batch_v2",
+        Fault::WriteContention { retry_after: 1 },
+        1,
+    );
+    for id in &ids {
+        let (status, _) = w
+            .app
+            .api(Method::POST, &format!("/api/v1/files/{id}/export"), None)
+            .await;
+        assert_eq!(status, 202);
+    }
+    let jobs = w.settle(90).await;
+    let exports: Vec<&Value> = jobs.iter().filter(|j| j["kind"] == "file.export").collect();
+    assert_eq!(exports.len(), 50);
+    assert!(
+        exports.iter().all(|j| j["state"] == "succeeded"),
+        "{exports:#?}"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let path = format!("/DocSpace Export/Finance/2026/doc-{i:02}.txt");
+        assert_same_content(&w, &path, *id, 1, 10_000 + i as u64);
+    }
+    let batches = w.dropbox.calls("files/upload_session/finish_batch_v2");
+    assert!(batches < 40, "commits were batched: {batches} batch calls");
+    assert_eq!(w.dropbox.calls("files/upload_session/finish"), 0);
+    assert_eq!(w.dropbox.calls("files/upload"), 0);
+}
+
+#[tokio::test]
+async fn file_updated_webhook_exports_end_to_end() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "Notes.md", 777).expect("file");
+    let v2 = w.docspace.new_version(id, 888).expect("version");
+    let file = w.docspace.file(id).expect("file");
+    let d = w
+        .docspace_sender()
+        .file_event("file.updated", &file)
+        .await
+        .expect("delivered");
+    assert_eq!(d.status, 200, "{}", d.response_body);
+    let jobs = w.settle(30).await;
+    let job = jobs
+        .iter()
+        .find(|j| j["kind"] == "file.export")
+        .expect("export job");
+    assert_eq!(job["payload"]["trigger"], "file.updated");
+    succeeded(job);
+    assert_same_content(&w, "/DocSpace Export/Finance/2026/Notes.md", id, v2, 888);
+}
+
+#[tokio::test]
+async fn events_caused_by_the_bridge_itself_export_nothing() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "mine.txt", 100).expect("file");
+    // Enqueue directly, as a webhook received before the bridge learnt its own id would.
+    let me = w.docspace.self_user_id().to_string();
+    let job = w
+        .app
+        .store
+        .enqueue(vec![docspace_dropbox_bridge::triggers::file_export(
+            &id.to_string(),
+            None,
+            Some("file.uploaded"),
+            Some(&me.to_uppercase()),
+        )])
+        .await
+        .expect("enqueue")
+        .remove(0);
+    let job = w
+        .app
+        .wait_job(job.id, 30, |j| j["state"] == "succeeded" || j["state"] == "dead")
+        .await;
+    assert!(succeeded(&job)["skipped"].is_string());
+    assert!(w.dropbox.paths().iter().all(|p| !p.contains("mine")));
+}
+
+#[tokio::test]
+async fn export_folder_ids_limit_event_driven_exports() {
+    // The filter names room ids, known only once the rooms exist: a second bridge is started on
+    // the same stand-ins with the filter set (the first one stays idle).
+    let w = spawn_world(&[]).await;
+    let finance = w.docspace.create_room("Finance");
+    let other = w.docspace.create_room("Other");
+    let sub = w.docspace.create_folder(finance, "2026").expect("folder");
+    let inside = w.docspace.create_file(sub, "in.txt", 10).expect("file");
+    let outside = w.docspace.create_file(other, "out.txt", 10).expect("file");
+    let ids = finance.to_string();
+    let mut env: Vec<(String, String)> = fakes_env(&w.docspace, &w.dropbox);
+    env.push(("EXPORT_FOLDER_IDS".into(), ids));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut app = spawn_app(&env).await;
+    for (id, trigger) in [(inside, "file.created"), (outside, "file.created")] {
+        app.store
+            .enqueue(vec![docspace_dropbox_bridge::triggers::file_export(
+                &id.to_string(),
+                None,
+                Some(trigger),
+                None,
+            )])
+            .await
+            .expect("enqueue");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let jobs = loop {
+        let jobs = app.all_jobs().await;
+        if jobs.iter().all(|j| j["state"] == "succeeded" || j["state"] == "dead") {
+            break jobs;
+        }
+        assert!(std::time::Instant::now() < deadline, "{jobs:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let by_file = |id: i64| {
+        jobs.iter()
+            .find(|j| j["payload"]["file_id"] == id.to_string())
+            .expect("job")
+    };
+    assert_eq!(succeeded(by_file(inside))["dropbox_path"], "/DocSpace Export/Finance/2026/in.txt");
+    assert!(succeeded(by_file(outside))["skipped"].is_string());
+    assert!(!w.dropbox.exists("/DocSpace Export/Other/out.txt"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_file_that_no_longer_exists_succeeds_as_skipped() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w.docspace.create_file(folder, "tmp.txt", 10).expect("file");
+    w.docspace.delete_file(id).expect("delete");
+    let job = export(&w, id, None, 30).await;
+    assert_eq!(succeeded(&job)["skipped"], "file no longer exists");
+}
+
+#[tokio::test]
+async fn files_of_exactly_150_mib_and_one_byte_more_are_exported_whole() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let a = w.docspace.create_file(folder, "exact.bin", 150 * MIB).expect("file");
+    let b = w
+        .docspace
+        .create_file(folder, "over.bin", 150 * MIB + 1)
+        .expect("file");
+    for (id, name, size) in [(a, "exact.bin", 150 * MIB), (b, "over.bin", 150 * MIB + 1)] {
+        let job = export(&w, id, None, 120).await;
+        assert_eq!(succeeded(&job)["size"], size);
+        assert_same_content(&w, &format!("/DocSpace Export/Finance/2026/{name}"), id, 1, size);
+    }
+    // Nothing over 150 MiB went into one request.
+    assert_eq!(w.dropbox.calls("files/upload"), 0);
+}
+
+/// Runs the CLI `export` in a child process against the stand-ins; returns (stdout, peak RSS in
+/// bytes, success).
+async fn cli_export(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64) -> (String, u64, bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = base_env();
+    for (k, v) in fakes_env(ds, db) {
+        if v.is_empty() {
+            env.remove(&k);
+        } else {
+            env.insert(k, v);
+        }
+    }
+    env.insert(
+        "BRIDGE_DATABASE_URL".into(),
+        format!("sqlite://{}", dir.path().join("cli.db").display()),
+    );
+    env.insert("LOG_FORMAT".into(), "json".into());
+    for kv in std::env::var("DIAG_CHILD_ENV").unwrap_or_default().split(',') {
+        if let Some((k, v)) = kv.split_once('=') {
+            env.insert(k.into(), v.into());
+        }
+    }
+    let out_path = dir.path().join("stdout.txt");
+    let out = std::fs::File::create(&out_path).expect("stdout file");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
+        .arg("export")
+        .arg(file_id.to_string())
+        .env_clear()
+        .envs(&env)
+        .stdout(out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn CLI");
+    let pid = child.id() as libc::pid_t;
+    let (status, maxrss_kib) = tokio::task::spawn_blocking(move || {
+        let mut status = 0;
+        // SAFETY: plain FFI call with valid pointers to locals; `pid` is our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(r, pid, "wait4");
+        (status, usage.ru_maxrss as u64)
+    })
+    .await
+    .expect("wait");
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    (stdout, maxrss_kib * 1024, ok)
+}
+
+async fn cli_export_with_bounded_memory(size: u64) {
+    let ds = FakeDocSpace::start(Default::default()).await.expect("ds");
+    let db = FakeDropbox::start(Default::default()).await.expect("db");
+    let room = ds.create_room("Media");
+    let id = ds.create_file(room, "video.mp4", size).expect("file");
+    let started = std::time::Instant::now();
+    let (stdout, peak, ok) = cli_export(&ds, &db, id).await;
+    let secs = started.elapsed().as_secs_f64();
+    assert!(ok, "CLI failed: {stdout}");
+    let path = "/DocSpace Export/Media/video.mp4";
+    assert!(stdout.contains(&format!("path: {path}")), "{stdout}");
+    let f = db.file(path).expect("exported");
+    assert!(stdout.contains(&format!("rev:  {}", f.rev)), "{stdout}");
+    assert!(stdout.contains(&format!("size: {size} bytes")), "{stdout}");
+    assert_eq!(f.size, size);
+    assert_eq!(Some(f.content_hash), ds.dropbox_content_hash(id, 1));
+    eprintln!(
+        "{} MiB exported by the CLI in {secs:.1}s, peak RSS {:.1} MiB",
+        size / MIB,
+        peak as f64 / MIB as f64
+    );
+    assert!(peak < 64 * MIB, "peak RSS {peak} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_export_of_256_mib_keeps_peak_memory_under_64_mib() {
+    cli_export_with_bounded_memory(256 * MIB).await;
+}
+
+/// The full-size variant of the test above. Ignored by default: in a debug build the stand-ins'
+/// hashing makes 1 GiB take minutes. Run with `cargo test --release --test export -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn cli_export_of_1_gib_keeps_peak_memory_under_64_mib() {
+    cli_export_with_bounded_memory(1024 * MIB).await;
+}

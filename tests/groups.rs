@@ -1,0 +1,602 @@
+//! Group folders end to end (DESIGN section 4: `group.sync`, `group.delete`, `groups.sync_all`):
+//! arranged through the stand-ins, driven through webhooks, the API and the `sync-groups`
+//! command, asserted on the Dropbox stand-in's state and on job records.
+
+mod common;
+
+use std::time::Duration;
+
+use bridge_fakes::docspace::{NewUser, UserStatus};
+use bridge_fakes::dropbox::{AccessLevel, MemberError, SharedFolderInfo};
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const ROOT: &str = "/DocSpace Groups";
+const OWNER: &str = "owner@example.com";
+
+/// Member emails of a shared folder (users and invitees), owner left out.
+fn people(sf: &SharedFolderInfo) -> Vec<String> {
+    sf.emails().into_iter().filter(|e| e != OWNER).collect()
+}
+
+fn folder(w: &World, name: &str) -> SharedFolderInfo {
+    let path = format!("{ROOT}/{name}");
+    w.dropbox
+        .shared_folder_by_path(&path)
+        .unwrap_or_else(|| panic!("no shared folder at {path}; have {:?}", w.dropbox.paths()))
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn assert_none_dead(jobs: &[Value]) {
+    let dead: Vec<&Value> = jobs.iter().filter(|j| j["state"] == "dead").collect();
+    assert!(dead.is_empty(), "dead jobs: {dead:#?}");
+}
+
+/// `POST /api/v1/groups/sync` and wait until every job has finished.
+async fn sync_all(w: &World) -> Vec<Value> {
+    let (status, body) = w.app.api(Method::POST, "/api/v1/groups/sync", None).await;
+    assert_eq!(status, 202, "{body}");
+    let jobs = w.settle(40).await;
+    assert_none_dead(&jobs);
+    jobs
+}
+
+/// `POST /api/v1/groups/{id}/sync`; the finished job.
+async fn sync_one(w: &World, id: Uuid) -> Value {
+    let (status, body) = w
+        .app
+        .api(Method::POST, &format!("/api/v1/groups/{id}/sync"), None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job"]["id"].as_i64().expect("job id");
+    let job = w
+        .app
+        .wait_job(job_id, 20, |j| {
+            matches!(j["state"].as_str(), Some("succeeded") | Some("dead"))
+        })
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    job
+}
+
+/// Sends a signed `group.*` webhook for the group as DocSpace has it now (or had it).
+async fn group_webhook(w: &World, trigger: &str, group: &bridge_fakes::docspace::Group) {
+    let d = w
+        .docspace_sender()
+        .group_event(trigger, group)
+        .await
+        .expect("webhook delivered");
+    assert_eq!(d.status, 200, "{}", d.response_body);
+}
+
+fn last_job_of<'a>(jobs: &'a [Value], kind: &str, group: Uuid) -> &'a Value {
+    jobs.iter()
+        .rev()
+        .find(|j| j["kind"] == kind && j["payload"]["group_id"] == group.to_string())
+        .unwrap_or_else(|| panic!("no {kind} job for {group}"))
+}
+
+struct Team {
+    group: Uuid,
+    ann: Uuid,
+    bob: Uuid,
+}
+
+/// "Marketing" with Ann and Bob (active), Pia (pending) and Ted (disabled).
+fn marketing(w: &World) -> Team {
+    let ds = &w.docspace;
+    let ann = ds.add_active_user("Ann", "Lee", "Ann.Lee@Example.com");
+    let bob = ds.add_active_user("Bob", "Ray", "bob@example.com");
+    let pia = ds.add_user(NewUser::new("Pia", "Nu", "pia@example.com").pending());
+    let ted = ds.add_user(NewUser::new("Ted", "Old", "ted@example.com").terminated());
+    let group = ds
+        .create_group("Marketing", &[ann, bob, pia, ted])
+        .expect("group");
+    Team { group, ann, bob }
+}
+
+#[tokio::test]
+async fn from_scratch_every_group_gets_a_shared_folder_with_its_active_members() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    let carl = w.docspace.add_active_user("Carl", "Fox", "carl@example.com");
+    w.docspace
+        .create_group("Finance / Ops", &[carl, t.ann])
+        .expect("group");
+    // More groups than one DocSpace page (100) so the listing is paged.
+    for i in 0..101 {
+        w.docspace
+            .create_group(&format!("Team {i:03}"), &[])
+            .expect("group");
+    }
+    w.dropbox.set_share_folder_async(true);
+
+    let jobs = sync_all(&w).await;
+
+    assert_eq!(w.dropbox.shared_folders().len(), 103);
+    assert!(w.docspace.calls("group.list") >= 2, "group listing was paged");
+    let m = folder(&w, "Marketing");
+    assert_eq!(
+        people(&m),
+        strs(&["ann.lee@example.com", "bob@example.com"]),
+        "only active members are invited; pending and disabled ones are not"
+    );
+    assert_eq!(m.access_of("bob@example.com"), Some(AccessLevel::Editor));
+    assert_eq!(m.access_of(OWNER), Some(AccessLevel::Owner));
+    assert!(m.invitees.iter().all(|i| i.notified), "invitations are sent");
+    let f = folder(&w, "Finance _ Ops");
+    assert_eq!(
+        people(&f),
+        strs(&["ann.lee@example.com", "carl@example.com"])
+    );
+    assert!(w.dropbox.exists(&format!("{ROOT}/Team 100")));
+    let job = last_job_of(&jobs, "group.sync", t.group);
+    assert_eq!(job["result"]["folder"], format!("{ROOT}/Marketing"));
+    assert_eq!(job["result"]["created"], true);
+    assert_eq!(
+        job["result"]["added"],
+        json!(["ann.lee@example.com", "bob@example.com"])
+    );
+    // One add_folder_member per group with members, none for empty groups.
+    assert_eq!(w.dropbox.calls("sharing/add_folder_member"), 2);
+}
+
+#[tokio::test]
+async fn second_run_makes_zero_write_calls() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    w.docspace.create_group("Sales", &[t.ann]).expect("group");
+    sync_all(&w).await;
+    let before = folder(&w, "Marketing");
+    w.dropbox.reset_counters();
+
+    let jobs = sync_all(&w).await;
+
+    assert_eq!(
+        w.dropbox.total_write_calls(),
+        0,
+        "{:?}",
+        w.dropbox.call_counts()
+    );
+    assert_eq!(folder(&w, "Marketing"), before);
+    let job = last_job_of(&jobs, "group.sync", t.group);
+    assert_eq!(job["result"]["created"], false);
+    assert_eq!(job["result"]["added"], json!([]));
+    assert_eq!(job["result"]["removed"], json!([]));
+}
+
+#[tokio::test]
+async fn member_added_in_docspace_is_invited_and_duplicate_events_change_nothing() {
+    let w = spawn_world(&[("GROUP_INVITE_QUIET", "true"), ("GROUP_MEMBER_ACCESS", "viewer")]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    let dan = w.docspace.add_active_user("Dan", "Moe", "DAN@example.com");
+    w.docspace.add_group_member(t.group, dan).expect("member");
+    let g = w.docspace.group(t.group).expect("group");
+
+    group_webhook(&w, "group.updated", &g).await;
+    w.settle(20).await;
+    w.dropbox.reset_counters();
+    group_webhook(&w, "group.updated", &g).await;
+    let jobs = w.settle(20).await;
+
+    let m = folder(&w, "Marketing");
+    assert!(people(&m).contains(&"dan@example.com".to_string()));
+    assert_eq!(m.access_of("dan@example.com"), Some(AccessLevel::Viewer));
+    assert!(
+        m.invitees.iter().all(|i| !i.notified),
+        "GROUP_INVITE_QUIET suppresses invitations"
+    );
+    assert_eq!(w.dropbox.total_write_calls(), 0, "the repeat changed nothing");
+    assert_none_dead(&jobs);
+}
+
+#[tokio::test]
+async fn member_who_left_loses_access_and_disabled_member_too() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    w.docspace.remove_group_member(t.group, t.bob).expect("remove");
+    let g = w.docspace.group(t.group).expect("group");
+    group_webhook(&w, "group.updated", &g).await;
+    let jobs = w.settle(20).await;
+    assert_none_dead(&jobs);
+    assert_eq!(people(&folder(&w, "Marketing")), strs(&["ann.lee@example.com"]));
+    let job = last_job_of(&jobs, "group.sync", t.group);
+    assert_eq!(job["result"]["removed"], json!(["bob@example.com"]));
+
+    // Disabling a user fires no group webhook: the periodic reconcile catches it.
+    w.docspace
+        .set_user_status(t.ann, UserStatus::Terminated)
+        .expect("status");
+    sync_all(&w).await;
+    assert!(people(&folder(&w, "Marketing")).is_empty());
+    assert!(w.dropbox.calls("sharing/check_remove_member_job_status") >= 2);
+}
+
+#[tokio::test]
+async fn member_added_by_hand_in_dropbox_survives_sync_and_revoke() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    let sf = folder(&w, "Marketing").shared_folder_id;
+    w.dropbox.add_user_auto("guest@partner.com");
+    w.dropbox
+        .add_member_by_hand(&sf, "guest@partner.com", AccessLevel::Viewer)
+        .expect("by hand");
+    sync_one(&w, t.group).await;
+    assert!(people(&folder(&w, "Marketing")).contains(&"guest@partner.com".to_string()));
+
+    let g = w.docspace.delete_group(t.group).expect("delete");
+    group_webhook(&w, "group.deleted", &g).await;
+    let jobs = w.settle(20).await;
+    assert_none_dead(&jobs);
+    let m = folder(&w, "Marketing");
+    assert_eq!(people(&m), strs(&["guest@partner.com"]));
+    assert_eq!(m.access_of(OWNER), Some(AccessLevel::Owner));
+}
+
+#[tokio::test]
+async fn renamed_group_folder_is_moved_not_duplicated() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    let before = folder(&w, "Marketing");
+    w.dropbox
+        .put_file(&format!("{ROOT}/Marketing/plan.docx"), b"plan")
+        .expect("file");
+
+    w.docspace
+        .rename_group(t.group, "Brand & Growth")
+        .expect("rename");
+    let g = w.docspace.group(t.group).expect("group");
+    group_webhook(&w, "group.updated", &g).await;
+    let jobs = w.settle(20).await;
+    assert_none_dead(&jobs);
+
+    let after = folder(&w, "Brand & Growth");
+    assert_eq!(after.shared_folder_id, before.shared_folder_id);
+    assert_eq!(people(&after), people(&before));
+    assert!(!w.dropbox.exists(&format!("{ROOT}/Marketing")));
+    assert!(w.dropbox.exists(&format!("{ROOT}/Brand & Growth/plan.docx")));
+    assert_eq!(w.dropbox.shared_folders().len(), 1);
+    let job = last_job_of(&jobs, "group.sync", t.group);
+    assert_eq!(job["result"]["moved_from"], format!("{ROOT}/Marketing"));
+
+    // A case-only rename is a rename too.
+    w.docspace
+        .rename_group(t.group, "brand & growth")
+        .expect("rename");
+    sync_one(&w, t.group).await;
+    assert_eq!(
+        folder(&w, "brand & growth").path_display,
+        format!("{ROOT}/brand & growth")
+    );
+}
+
+#[tokio::test]
+async fn deleted_group_with_revoke_removes_bridge_members_and_keeps_folder() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    w.dropbox
+        .put_file(&format!("{ROOT}/Marketing/notes.txt"), b"keep me")
+        .expect("file");
+    let g = w.docspace.delete_group(t.group).expect("delete");
+
+    // Out of order and twice: a late `group.updated` after the deletion converges too.
+    group_webhook(&w, "group.deleted", &g).await;
+    group_webhook(&w, "group.updated", &g).await;
+    group_webhook(&w, "group.deleted", &g).await;
+    let jobs = w.settle(20).await;
+    assert_none_dead(&jobs);
+
+    let m = folder(&w, "Marketing");
+    assert!(people(&m).is_empty(), "{:?}", people(&m));
+    assert!(w.dropbox.exists(&format!("{ROOT}/Marketing/notes.txt")));
+    let job = last_job_of(&jobs, "group.delete", t.group);
+    assert_eq!(job["result"]["deleted"], true);
+    assert_eq!(job["result"]["policy"], "revoke");
+    let mapping = w
+        .app
+        .store
+        .group_folder(&t.group.to_string())
+        .await
+        .expect("store")
+        .expect("mapping kept");
+    assert!(!mapping.active);
+}
+
+#[tokio::test]
+async fn deleted_group_with_keep_policy_changes_nothing_in_dropbox() {
+    let w = spawn_world(&[("ON_GROUP_DELETED", "keep")]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    let before = folder(&w, "Marketing");
+    let g = w.docspace.delete_group(t.group).expect("delete");
+    w.dropbox.reset_counters();
+
+    group_webhook(&w, "group.deleted", &g).await;
+    let jobs = w.settle(20).await;
+    assert_none_dead(&jobs);
+
+    assert_eq!(folder(&w, "Marketing"), before);
+    assert_eq!(w.dropbox.total_write_calls(), 0);
+    let job = last_job_of(&jobs, "group.delete", t.group);
+    assert_eq!(job["result"]["policy"], "keep");
+    // The periodic reconcile does not resurrect or revoke it either.
+    sync_all(&w).await;
+    assert_eq!(folder(&w, "Marketing"), before);
+}
+
+#[tokio::test]
+async fn missed_deletion_is_caught_by_the_periodic_reconcile() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_all(&w).await;
+    w.docspace.delete_group(t.group).expect("delete"); // no webhook
+    sync_all(&w).await;
+    assert!(people(&folder(&w, "Marketing")).is_empty());
+}
+
+#[tokio::test]
+async fn hostile_group_names_stay_inside_groups_root() {
+    let w = spawn_world(&[]).await;
+    let ann = w
+        .docspace
+        .add_active_user("Ann", "Lee", "ann@example.com");
+    let long = "x".repeat(300);
+    let names = [
+        "../x", "a/b", "a_b", "con", "name.", long.as_str(), "🚀 Launch", "🎉", "..", "a\\b",
+        "  ", "tab\there", "Sales", "sales", "/../../etc",
+    ];
+    for n in names {
+        w.docspace.create_group(n, &[ann]).expect("group");
+    }
+
+    let jobs = sync_all(&w).await;
+
+    let folders = w.dropbox.shared_folders();
+    assert_eq!(folders.len(), names.len(), "one distinct folder per group");
+    let mut lowers: Vec<String> = folders.iter().map(|f| f.path_lower.clone()).collect();
+    lowers.sort();
+    lowers.dedup();
+    assert_eq!(lowers.len(), names.len(), "colliding safe names got distinct folders");
+    for f in &folders {
+        let rest = f
+            .path_display
+            .strip_prefix(&format!("{ROOT}/"))
+            .unwrap_or_else(|| panic!("{} escaped {ROOT}", f.path_display));
+        assert!(!rest.contains('/') && !rest.contains('\\'), "{rest}");
+        assert!(!rest.ends_with(['.', ' ']), "{rest:?}");
+        assert!(rest.chars().count() <= 100, "{rest}");
+        assert_eq!(people(f), strs(&["ann@example.com"]));
+    }
+    assert!(w.dropbox.exists(&format!("{ROOT}/con_")));
+    assert!(w.dropbox.exists(&format!("{ROOT}/name")));
+    assert!(w.dropbox.exists(&format!("{ROOT}/.._x")));
+    // Every group reports where its folder went.
+    let synced = jobs
+        .iter()
+        .filter(|j| j["kind"] == "group.sync" && j["state"] == "succeeded")
+        .count();
+    assert_eq!(synced, names.len());
+}
+
+#[tokio::test]
+async fn folder_deleted_in_dropbox_is_recreated_on_next_reconcile() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_all(&w).await;
+    let old = folder(&w, "Marketing").shared_folder_id;
+    assert!(w.dropbox.delete(&format!("{ROOT}/Marketing")));
+
+    let jobs = sync_all(&w).await;
+
+    let m = folder(&w, "Marketing");
+    assert_ne!(m.shared_folder_id, old);
+    assert_eq!(
+        people(&m),
+        strs(&["ann.lee@example.com", "bob@example.com"])
+    );
+    let job = last_job_of(&jobs, "group.sync", t.group);
+    assert_eq!(job["result"]["created"], true);
+    let mapping = w
+        .app
+        .store
+        .group_folder(&t.group.to_string())
+        .await
+        .expect("store")
+        .expect("mapping");
+    assert_eq!(mapping.shared_folder_id, Some(m.shared_folder_id));
+}
+
+#[tokio::test]
+async fn per_member_permanent_error_does_not_block_other_members() {
+    let w = spawn_world(&[]).await;
+    let ds = &w.docspace;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(ds.add_active_user("U", &i.to_string(), &format!("user{i}@example.com")));
+    }
+    ids.push(ds.add_active_user("Bad", "Pattern", "jürgen@example.com"));
+    let g = ds.create_group("Big", &ids).expect("group");
+    w.dropbox
+        .set_member_error("user2@example.com", MemberError::InvalidEmail);
+    w.dropbox
+        .set_member_error("user5@example.com", MemberError::CantShareOutsideTeam);
+    w.dropbox
+        .set_member_error("user6@example.com", MemberError::EmailUnverified);
+
+    let job = sync_one(&w, g).await;
+
+    let got = people(&folder(&w, "Big"));
+    assert_eq!(
+        got,
+        strs(&[
+            "user0@example.com",
+            "user1@example.com",
+            "user3@example.com",
+            "user4@example.com",
+            "user7@example.com",
+        ])
+    );
+    let mut errors: Vec<(String, String)> = job["result"]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["email"].as_str().unwrap_or("").to_string(),
+                e["tag"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    errors.sort();
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert_eq!(errors[0].0, "jürgen@example.com");
+    assert!(errors[0].1.contains("invalid_email"));
+    assert_eq!(errors[1].0, "user2@example.com");
+    assert!(errors[1].1.contains("invalid_email"));
+    assert_eq!(errors[2], ("user5@example.com".into(), "cant_share_outside_team".into()));
+    assert_eq!(errors[3], ("user6@example.com".into(), "email_unverified".into()));
+    // Refused members are isolated by splitting the batch, not by one call per member; the
+    // address Dropbox's pattern rejects is never sent.
+    let calls = w.dropbox.calls("sharing/add_folder_member");
+    assert!(calls <= 10, "{calls} add_folder_member calls");
+}
+
+#[tokio::test]
+async fn transient_errors_at_20_percent_still_converge_with_no_dead_job() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    let mut all = vec![t.ann, t.bob];
+    for i in 0..6 {
+        let u = w
+            .docspace
+            .add_active_user("M", &i.to_string(), &format!("m{i}@example.com"));
+        all.push(u);
+        w.docspace
+            .create_group(&format!("Group {i}"), &all)
+            .expect("group");
+    }
+    w.dropbox.reseed(7);
+    w.dropbox.set_rate_limit(0.1, 0);
+    w.dropbox.set_server_error_rate(0.1);
+    w.docspace.update_knobs(|k| {
+        k.rate_429 = 0.1;
+        k.rate_5xx = 0.1;
+        k.ratelimit_reset_secs = 0;
+    });
+
+    sync_all(&w).await;
+    // Knock one member out and rename a group under the same weather.
+    w.docspace.remove_group_member(t.group, t.bob).expect("rm");
+    w.docspace.rename_group(t.group, "Marketing EU").expect("rename");
+    sync_all(&w).await;
+
+    w.dropbox.set_rate_limit(0.0, 0);
+    w.dropbox.set_server_error_rate(0.0);
+    w.docspace.update_knobs(|k| {
+        k.rate_429 = 0.0;
+        k.rate_5xx = 0.0;
+    });
+    assert_eq!(w.dropbox.shared_folders().len(), 7);
+    assert_eq!(people(&folder(&w, "Marketing EU")), strs(&["ann.lee@example.com"]));
+    assert_eq!(people(&folder(&w, "Group 5")).len(), 8);
+    w.dropbox.reset_counters();
+    sync_all(&w).await;
+    assert_eq!(w.dropbox.total_write_calls(), 0, "converged");
+}
+
+// --- CLI --------------------------------------------------------------------------------------
+
+async fn cli(w: &World, db: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let mut env = base_env();
+    env.extend(fakes_env(&w.docspace, &w.dropbox));
+    env.retain(|_, v| !v.is_empty());
+    env.insert(
+        "BRIDGE_DATABASE_URL".into(),
+        format!("sqlite://{}", db.join("cli.db").display()),
+    );
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
+        .arg("sync-groups")
+        .args(args)
+        .env_clear()
+        .envs(&env)
+        .current_dir(db)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .expect("cli finishes")
+        .expect("cli runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_dry_run_prints_the_plan_and_calls_no_write_route() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    w.docspace.create_group("a/b", &[t.ann]).expect("group");
+    w.docspace.create_group("a_b", &[t.bob]).expect("group");
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (code, stdout, stderr) = cli(&w, dir.path(), &["--dry-run"]).await;
+
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(w.dropbox.total_write_calls(), 0, "{:?}", w.dropbox.call_counts());
+    assert!(w.dropbox.shared_folders().is_empty());
+    assert!(stdout.contains("dry run"), "{stdout}");
+    assert!(stdout.contains(&format!("{ROOT}/Marketing")), "{stdout}");
+    assert!(stdout.contains("+ invite ann.lee@example.com"), "{stdout}");
+    assert!(!stdout.contains("pia@example.com"), "{stdout}");
+    assert!(stdout.contains(&format!("{ROOT}/a_b (")), "colliding names planned apart: {stdout}");
+    assert!(stdout.contains("members added"), "{stdout}");
+}
+
+#[tokio::test]
+async fn cli_sync_groups_reconciles_and_prints_a_summary() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    let other = w.docspace.create_group("Sales", &[t.bob]).expect("group");
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (code, stdout, stderr) =
+        cli(&w, dir.path(), &["--group", &t.group.to_string()]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(
+        people(&folder(&w, "Marketing")),
+        strs(&["ann.lee@example.com", "bob@example.com"])
+    );
+    assert!(w.dropbox.shared_folder_by_path(&format!("{ROOT}/Sales")).is_none());
+    let summary = |s: &str, label: &str| -> Option<u64> {
+        s.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|n| n.parse().ok())
+    };
+    assert_eq!(summary(&stdout, "folders created"), Some(1), "{stdout}");
+    assert_eq!(summary(&stdout, "members added"), Some(2), "{stdout}");
+
+    let (code, stdout, _) = cli(&w, dir.path(), &[]).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(people(&folder(&w, "Sales")), strs(&["bob@example.com"]));
+    assert_eq!(summary(&stdout, "groups"), Some(2), "{stdout}");
+    assert_eq!(summary(&stdout, "folders created"), Some(1), "{stdout}");
+    let _ = other;
+
+    w.dropbox.reset_counters();
+    let (code, stdout, _) = cli(&w, dir.path(), &[]).await;
+    assert_eq!(code, 0);
+    assert_eq!(w.dropbox.total_write_calls(), 0);
+    assert_eq!(summary(&stdout, "members added"), Some(0), "{stdout}");
+}
