@@ -485,11 +485,6 @@ async fn cli_export(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64) -> (Strin
         format!("sqlite://{}", dir.path().join("cli.db").display()),
     );
     env.insert("LOG_FORMAT".into(), "json".into());
-    for kv in std::env::var("DIAG_CHILD_ENV").unwrap_or_default().split(',') {
-        if let Some((k, v)) = kv.split_once('=') {
-            env.insert(k.into(), v.into());
-        }
-    }
     let out_path = dir.path().join("stdout.txt");
     let out = std::fs::File::create(&out_path).expect("stdout file");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
@@ -541,15 +536,10 @@ async fn cli_export_with_bounded_memory(size: u64) {
     assert!(peak < 64 * MIB, "peak RSS {peak} bytes");
 }
 
+/// DESIGN: memory stays flat whatever the file size. The CLI runs as a child process against the
+/// stand-ins (which live in this process), so its peak RSS is the bridge's alone. About 10-15 s in
+/// a debug build.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_export_of_256_mib_keeps_peak_memory_under_64_mib() {
-    cli_export_with_bounded_memory(256 * MIB).await;
-}
-
-/// The full-size variant of the test above. Ignored by default: in a debug build the stand-ins'
-/// hashing makes 1 GiB take minutes. Run with `cargo test --release --test export -- --ignored`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
 async fn cli_export_of_1_gib_keeps_peak_memory_under_64_mib() {
     cli_export_with_bounded_memory(1024 * MIB).await;
 }

@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_dedupe_and_never_run_a_job_twice() {
@@ -11,39 +10,33 @@ async fn two_replicas_share_dedupe_and_never_run_a_job_twice() {
         eprintln!("TEST_DATABASE_URL unset: PostgreSQL replica test skipped");
         return;
     };
-    let a = spawn_app(&[("BRIDGE_DATABASE_URL", &url)]).await;
-    let b = spawn_app(&[("BRIDGE_DATABASE_URL", &url)]).await;
-    // The same delivery reaches both replicas (DocSpace retry through a load balancer).
-    for id in 0..40 {
-        let body = docspace_event(
-            id,
-            "group.updated",
-            json!({ "id": format!("g{id}"), "name": "n" }),
-        );
-        let sig = docspace_signature_upper(&body);
-        let (ra, rb) = tokio::join!(
-            a.post_docspace(&body, Some(&sig)),
-            b.post_docspace(&body, Some(&sig))
-        );
-        assert_eq!(ra.status(), 200);
-        assert_eq!(rb.status(), 200);
+    let a = spawn_world(&[("BRIDGE_DATABASE_URL", &url)]).await;
+    let env = fakes_env(&a.docspace, &a.dropbox);
+    let mut overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    overrides.push(("BRIDGE_DATABASE_URL", &url));
+    let b = spawn_app(&overrides).await;
+
+    let member = a.docspace.add_active_user("Ada", "Lovelace", "ada@example.com");
+    let mut groups = Vec::new();
+    for i in 0..20 {
+        groups.push(a.docspace.create_group(&format!("Team {i}"), &[member]).expect("group"));
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let jobs = a.all_jobs().await;
-        let settled = jobs
-            .iter()
-            .all(|j| j["state"] == "dead" || j["state"] == "succeeded");
-        if jobs.len() == 40 && settled {
-            // Each ran exactly once, on one replica or the other.
-            assert!(jobs.iter().all(|j| j["attempts"] == 1), "{jobs:?}");
-            break;
-        }
-        assert!(jobs.len() <= 40, "a delivery was enqueued twice");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "jobs did not settle: {jobs:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Every delivery reaches both replicas (DocSpace retrying through a load balancer).
+    let sender_a = a.docspace_sender();
+    let sender_b = bridge_fakes::webhooks::DocSpaceWebhookSender::new(format!("{}/webhooks/docspace", b.url), DOCSPACE_SECRET);
+    for g in &groups {
+        let group = a.docspace.group(*g).expect("group exists");
+        let d = sender_a.group_event("group.updated", &group).await.expect("deliver to a");
+        assert_eq!(d.status, 200);
+        let again = sender_b.resend(&d).await.expect("deliver to b");
+        assert_eq!(again.status, 200);
     }
+    let jobs = a.settle(60).await;
+    assert_eq!(jobs.len(), 20, "one job per delivery: {jobs:#?}");
+    for j in &jobs {
+        assert_eq!(j["state"], "succeeded", "{j}");
+        assert_eq!(j["attempts"], 1, "ran once: {j}");
+    }
+    assert_eq!(a.dropbox.calls("sharing/share_folder"), 20, "each folder shared by exactly one replica");
+    assert_eq!(a.dropbox.shared_folders().len(), 20);
 }

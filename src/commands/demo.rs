@@ -97,12 +97,15 @@ async fn walkthrough(dir: &TempDir, keep_running: bool) -> DemoResult<()> {
     );
     println!();
     let mut demo = Demo::start(dir).await?;
-    let result = demo.story().await;
+    let result = tokio::select! {
+        r = demo.story() => r,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".to_string()),
+    };
     if result.is_ok() {
         println!();
         println!(
-            "Done in {:.1}s. Every step above was a signed webhook answered by the bridge and a job \
-             it ran; the results were read back from the stand-ins.",
+            "Done in {:.1}s. Every change reached the bridge as a signed webhook; what it did was \
+             read back from the stand-ins.",
             started.elapsed().as_secs_f64()
         );
         if keep_running {
@@ -247,7 +250,7 @@ impl Demo {
         self.file_webhook("file.updated", report).await?;
         self.settle().await?;
         let after = self.export_rev(report).await;
-        self.show_export(report, "overwritten in place").await?;
+        self.show_export(report, "overwrote the same file").await?;
         if let (Some(b), Some(a)) = (before, after) {
             say(&format!("Dropbox keeps the history: revision {b} -> {a}"));
         }
@@ -418,12 +421,22 @@ impl Demo {
             return Ok(());
         };
         match self.dropbox.file(&rec.dropbox_path) {
-            Some(f) => say(&format!(
-                "{verb} {title} (version {}) -> {} ({} KiB, content hash verified)",
-                rec.docspace_version,
-                f.path_display,
-                f.size / 1024
-            )),
+            Some(f) => {
+                let expected = u32::try_from(rec.docspace_version)
+                    .ok()
+                    .and_then(|v| self.docspace.dropbox_content_hash(file_id, v));
+                let check = if expected.as_deref() == Some(f.content_hash.as_str()) {
+                    "same content hash as in DocSpace"
+                } else {
+                    "content hash DIFFERS from DocSpace (unexpected)"
+                };
+                say(&format!(
+                    "{title} (version {}) {verb} -> {} ({} KiB, {check})",
+                    rec.docspace_version,
+                    f.path_display,
+                    f.size / 1024
+                ));
+            }
             None => say(&format!(
                 "{} is missing in Dropbox (unexpected)",
                 rec.dropbox_path

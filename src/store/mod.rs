@@ -256,7 +256,9 @@ pub trait Store: Send + Sync + 'static {
     // --- exports -----------------------------------------------------------------------------
 
     async fn export(&self, file_id: &str) -> StoreResult<Option<ExportRecord>>;
-    async fn export_by_path(&self, dropbox_path: &str) -> StoreResult<Option<ExportRecord>>;
+    /// Exports at `dropbox_path` or below it (case-insensitive): what a deletion of that path
+    /// removed from Dropbox.
+    async fn exports_under(&self, dropbox_path: &str) -> StoreResult<Vec<ExportRecord>>;
     async fn put_export(&self, record: &ExportRecord) -> StoreResult<()>;
 
     // --- Dropbox cursors ---------------------------------------------------------------------
@@ -266,6 +268,15 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// `LIKE` pattern matching everything below `path_lower` (wildcards in the path escaped with `\`).
+pub(crate) fn below_pattern(path_lower: &str) -> String {
+    let escaped = path_lower
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("{}/%", escaped.trim_end_matches('/'))
+}
 
 /// Opens the store named by `database_url` and runs migrations.
 pub async fn connect(database_url: &str) -> StoreResult<DynStore> {

@@ -369,12 +369,17 @@ impl Store for PgStore {
         row.as_ref().map(export_from_row).transpose()
     }
 
-    async fn export_by_path(&self, dropbox_path: &str) -> StoreResult<Option<ExportRecord>> {
-        let row = sqlx::query("SELECT * FROM exports WHERE dropbox_path_lower = $1 LIMIT 1")
-            .bind(dropbox_path.to_lowercase())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(export_from_row).transpose()
+    async fn exports_under(&self, dropbox_path: &str) -> StoreResult<Vec<ExportRecord>> {
+        let lower = dropbox_path.to_lowercase();
+        let rows = sqlx::query(
+            "SELECT * FROM exports WHERE dropbox_path_lower = $1 OR dropbox_path_lower LIKE $2 ESCAPE '\\'
+             ORDER BY file_id",
+        )
+        .bind(&lower)
+        .bind(below_pattern(&lower))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(export_from_row).collect()
     }
 
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {

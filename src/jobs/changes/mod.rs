@@ -215,7 +215,9 @@ async fn react(
                     }
                     acted = true;
                 }
-                if let Some(rec) = ctx.store.export_by_path(path).await? {
+                // The path itself or a folder above exported files (their deletion is not
+                // listed separately).
+                for rec in ctx.store.exports_under(path).await? {
                     count("exported_file_deleted", 1);
                     if tally.file_exports.insert(rec.file_id.clone()) {
                         jobs.push(triggers::file_export(

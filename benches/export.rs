@@ -1,0 +1,260 @@
+//! Export benchmark (not a test), against the DocSpace and Dropbox stand-ins started here:
+//!
+//! 1. One 1 GiB export by the real CLI (`export <file-id>`) in a child process: throughput and the
+//!    child's peak RSS (`wait4` rusage), beside the raw throughput of streaming the same number
+//!    of bytes from the DocSpace stand-in to the Dropbox stand-in with no bridge logic (one
+//!    pipelined download feeding upload-session appends, no hashing, no buffering), in the same
+//!    run.
+//! 2. 1,000 files of 100 KiB exported concurrently by the service's workers: files per second.
+//!
+//! Goals: peak RSS under 64 MiB; 1 GiB throughput at least 70% of the raw figure.
+//!
+//! `cargo bench --bench export [-- --mib 1024 --files 1000 --workers 32]`
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bridge_fakes::docspace::FakeDocSpace;
+use bridge_fakes::dropbox::FakeDropbox;
+use bytes::Bytes;
+use docspace_dropbox_bridge::app::Application;
+use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::store::{self, JobState};
+use docspace_dropbox_bridge::triggers;
+use futures::StreamExt;
+use serde_json::json;
+
+const MIB: u64 = 1024 * 1024;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Bridge environment pointing at the stand-ins, with its own SQLite file.
+fn bridge_env(ds: &FakeDocSpace, db: &FakeDropbox, dir: &std::path::Path) -> HashMap<String, String> {
+    let d = db.options();
+    [
+        ("BRIDGE_LISTEN", "127.0.0.1:0".to_string()),
+        ("BRIDGE_DATABASE_URL", format!("sqlite://{}", dir.join("bench.db").display())),
+        ("BRIDGE_API_TOKEN", "bench-token".into()),
+        ("BRIDGE_SCHEDULER", "false".into()),
+        ("BRIDGE_POLL_INTERVAL", "20ms".into()),
+        ("DOCSPACE_URL", ds.url()),
+        ("DOCSPACE_API_KEY", ds.api_key().to_string()),
+        ("DOCSPACE_WEBHOOK_SECRET", "bench-secret".into()),
+        ("DROPBOX_APP_KEY", d.app_key.clone()),
+        ("DROPBOX_APP_SECRET", d.app_secret.clone()),
+        ("DROPBOX_REFRESH_TOKEN", d.refresh_token.clone()),
+        ("DROPBOX_API_URL", db.api_url()),
+        ("DROPBOX_CONTENT_URL", db.content_url()),
+        ("LOG_FORMAT", "json".into()),
+        ("RUST_LOG", "warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The raw pipe: DocSpace presigned download → Dropbox upload session, segment by segment
+/// (each ≤ 128 MiB, one request body streamed straight from the download), then `finish`.
+async fn raw_stream(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64, path: &str) -> Duration {
+    let http = reqwest::Client::new();
+    let key = ds.api_key().to_string();
+    let token = db.issue_token();
+    let started = Instant::now();
+    let presigned: serde_json::Value = http
+        .get(format!("{}/api/2.0/files/file/{file_id}/presigneduri", ds.url()))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("presigneduri")
+        .json()
+        .await
+        .expect("json");
+    let url = presigned["response"].as_str().expect("url").to_string();
+    let download = http.get(url).bearer_auth(&key).send().await.expect("download");
+    let mut body = download.bytes_stream();
+    let content = |route: &str, arg: serde_json::Value| {
+        http.post(format!("{}/2/{route}", db.content_url()))
+            .bearer_auth(&token)
+            .header("Dropbox-API-Arg", arg.to_string())
+            .header("Content-Type", "application/octet-stream")
+    };
+    let start: serde_json::Value = content("files/upload_session/start", json!({}))
+        .body(Bytes::new())
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    let session = start["session_id"].as_str().expect("session").to_string();
+    const SEGMENT: u64 = 128 * MIB;
+    let mut offset = 0u64;
+    let mut carry: Option<Bytes> = None;
+    loop {
+        let (tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+        let req = content(
+            "files/upload_session/append_v2",
+            json!({"cursor": {"session_id": session, "offset": offset}, "close": false}),
+        )
+        .body(reqwest::Body::wrap_stream(rx))
+        .send();
+        let send = tokio::spawn(req);
+        let mut tx = tx;
+        let mut sent = 0u64;
+        let mut ended = false;
+        while sent < SEGMENT {
+            let item = match carry.take() {
+                Some(b) => b,
+                None => match body.next().await {
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => panic!("download broke: {e}"),
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                },
+            };
+            let room = (SEGMENT - sent) as usize;
+            let mut item = item;
+            if item.len() > room {
+                carry = Some(item.split_off(room));
+            }
+            sent += item.len() as u64;
+            futures::SinkExt::send(&mut tx, Ok(item)).await.expect("pipe");
+        }
+        drop(tx);
+        let resp = send.await.expect("join").expect("append");
+        assert!(resp.status().is_success(), "append: {}", resp.status());
+        offset += sent;
+        if ended || (carry.is_none() && sent < SEGMENT) {
+            break;
+        }
+    }
+    let resp = content(
+        "files/upload_session/finish",
+        json!({"cursor": {"session_id": session, "offset": offset},
+               "commit": {"path": path, "mode": {".tag": "overwrite"}}}),
+    )
+    .body(Bytes::new())
+    .send()
+    .await
+    .expect("finish");
+    assert!(resp.status().is_success(), "finish: {}", resp.status());
+    started.elapsed()
+}
+
+/// Runs the CLI export in a child process; (wall time, peak RSS bytes).
+fn cli_export(env: &HashMap<String, String>, file_id: i64) -> (Duration, u64) {
+    let started = Instant::now();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
+        .arg("export")
+        .arg(file_id.to_string())
+        .env_clear()
+        .envs(env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn CLI");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: FFI with pointers to locals; `pid` is our own child, reaped only here.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "CLI export failed"
+    );
+    (started.elapsed(), usage.ru_maxrss as u64 * 1024)
+}
+
+fn mib_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / MIB as f64 / d.as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let mib = arg("--mib", 1024);
+    let files = arg("--files", 1000);
+    let workers = arg("--workers", 32);
+    let size = mib * MIB;
+    let ds = FakeDocSpace::start(Default::default()).await.expect("DocSpace stand-in");
+    let db = FakeDropbox::start(Default::default()).await.expect("Dropbox stand-in");
+    let dir = tempfile::tempdir().expect("tmp");
+    let env = bridge_env(&ds, &db, dir.path());
+
+    // --- 1. one large file --------------------------------------------------------------------
+    let room = ds.create_room("Bench");
+    let raw_id = ds.create_file(room, "raw.bin", size).expect("file");
+    let cli_id = ds.create_file(room, "bridge.bin", size).expect("file");
+    let raw = raw_stream(&ds, &db, raw_id, "/raw/raw.bin").await;
+    assert_eq!(db.file("/raw/raw.bin").map(|f| f.size), Some(size));
+    let env2 = env.clone();
+    let (bridge, peak) = tokio::task::spawn_blocking(move || cli_export(&env2, cli_id))
+        .await
+        .expect("join");
+    let f = db.file("/DocSpace Export/Bench/bridge.bin").expect("exported");
+    assert_eq!(Some(f.content_hash), ds.dropbox_content_hash(cli_id, 1));
+    let (raw_rate, bridge_rate) = (mib_s(size, raw), mib_s(size, bridge));
+    println!("export of one {mib} MiB file");
+    println!("  raw stream (no bridge logic): {:>8.1} MiB/s  ({:.2} s)", raw_rate, raw.as_secs_f64());
+    println!(
+        "  bridge CLI export:            {:>8.1} MiB/s  ({:.2} s, incl. process start) = {:.0}% of raw (goal >= 70%)",
+        bridge_rate,
+        bridge.as_secs_f64(),
+        100.0 * bridge_rate / raw_rate
+    );
+    println!(
+        "  bridge peak RSS:              {:>8.1} MiB (goal < 64 MiB)",
+        peak as f64 / MIB as f64
+    );
+
+    // --- 2. many small files ------------------------------------------------------------------
+    let mut env = env;
+    env.insert("WORKER_CONCURRENCY".into(), workers.to_string());
+    let config = Config::from_map(&env).expect("config");
+    let st = store::connect(&config.database_url).await.expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let app = Application::start_with(config, st.clone(), listener)
+        .await
+        .expect("bridge starts");
+    let folder = ds.create_folder(room, "many").expect("folder");
+    let ids: Vec<i64> = (0..files)
+        .map(|i| ds.create_file(folder, &format!("f{i:04}.bin"), 100 * 1024).expect("file"))
+        .collect();
+    db.reset_counters();
+    let started = Instant::now();
+    let jobs = ids
+        .iter()
+        .map(|id| triggers::file_export(&id.to_string(), None, None, None))
+        .collect();
+    st.enqueue(jobs).await.expect("enqueue");
+    let (elapsed, depth) = loop {
+        let depth = st.queue_depth().await.expect("depth");
+        let busy: i64 = [JobState::Queued, JobState::Running, JobState::Failed]
+            .iter()
+            .map(|s| depth.get(s).copied().unwrap_or(0))
+            .sum();
+        if busy == 0 {
+            break (started.elapsed(), depth);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let ok = depth.get(&JobState::Succeeded).copied().unwrap_or(0);
+    let dead = depth.get(&JobState::Dead).copied().unwrap_or(0);
+    println!("{files} files of 100 KiB exported concurrently (WORKER_CONCURRENCY={workers})");
+    println!(
+        "  {:>8.1} files/s  ({:.2} s; succeeded {ok}, dead {dead}; {} finish_batch_v2 calls)",
+        files as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        db.calls("files/upload_session/finish_batch_v2")
+    );
+    app.shutdown().await;
+}
