@@ -9,7 +9,7 @@
 //!
 //! Goals: peak RSS under 64 MiB; 1 GiB throughput at least 70% of the raw figure.
 //!
-//! `cargo bench --bench export [-- --mib 1024 --files 1000 --workers 32]`
+//! `cargo bench --bench export [-- --mib 1024 --runs 3 --files 1000 --workers 32]`
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -36,11 +36,18 @@ fn arg(name: &str, default: u64) -> u64 {
 }
 
 /// Bridge environment pointing at the stand-ins, with its own SQLite file.
-fn bridge_env(ds: &FakeDocSpace, db: &FakeDropbox, dir: &std::path::Path) -> HashMap<String, String> {
+fn bridge_env(
+    ds: &FakeDocSpace,
+    db: &FakeDropbox,
+    dir: &std::path::Path,
+) -> HashMap<String, String> {
     let d = db.options();
     [
         ("BRIDGE_LISTEN", "127.0.0.1:0".to_string()),
-        ("BRIDGE_DATABASE_URL", format!("sqlite://{}", dir.join("bench.db").display())),
+        (
+            "BRIDGE_DATABASE_URL",
+            format!("sqlite://{}", dir.join("bench.db").display()),
+        ),
         ("BRIDGE_API_TOKEN", "bench-token".into()),
         ("BRIDGE_SCHEDULER", "false".into()),
         ("BRIDGE_POLL_INTERVAL", "20ms".into()),
@@ -68,7 +75,10 @@ async fn raw_stream(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64, path: &st
     let token = db.issue_token();
     let started = Instant::now();
     let presigned: serde_json::Value = http
-        .get(format!("{}/api/2.0/files/file/{file_id}/presigneduri", ds.url()))
+        .get(format!(
+            "{}/api/2.0/files/file/{file_id}/presigneduri",
+            ds.url()
+        ))
         .bearer_auth(&key)
         .send()
         .await
@@ -77,7 +87,12 @@ async fn raw_stream(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64, path: &st
         .await
         .expect("json");
     let url = presigned["response"].as_str().expect("url").to_string();
-    let download = http.get(url).bearer_auth(&key).send().await.expect("download");
+    let download = http
+        .get(url)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("download");
     let mut body = download.bytes_stream();
     let content = |route: &str, arg: serde_json::Value| {
         http.post(format!("{}/2/{route}", db.content_url()))
@@ -127,7 +142,9 @@ async fn raw_stream(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64, path: &st
                 carry = Some(item.split_off(room));
             }
             sent += item.len() as u64;
-            futures::SinkExt::send(&mut tx, Ok(item)).await.expect("pipe");
+            futures::SinkExt::send(&mut tx, Ok(item))
+                .await
+                .expect("pipe");
         }
         drop(tx);
         let resp = send.await.expect("join").expect("append");
@@ -150,9 +167,18 @@ async fn raw_stream(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64, path: &st
     started.elapsed()
 }
 
-/// Runs the CLI export in a child process; (wall time, peak RSS bytes).
-fn cli_export(env: &HashMap<String, String>, file_id: i64) -> (Duration, u64) {
+/// What one CLI run cost.
+struct ChildRun {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss: u64,
+}
+
+/// Runs the CLI export in a child process and reads its rusage.
+fn cli_export(env: &HashMap<String, String>, file_id: i64) -> ChildRun {
     let started = Instant::now();
+    // Reaped below with wait4, which also reports the child's rusage.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
         .arg("export")
         .arg(file_id.to_string())
@@ -172,7 +198,12 @@ fn cli_export(env: &HashMap<String, String>, file_id: i64) -> (Duration, u64) {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "CLI export failed"
     );
-    (started.elapsed(), usage.ru_maxrss as u64 * 1024)
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    ChildRun {
+        wall: started.elapsed(),
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        peak_rss: usage.ru_maxrss as u64 * 1024,
+    }
 }
 
 fn mib_s(bytes: u64, d: Duration) -> f64 {
@@ -184,35 +215,63 @@ async fn main() {
     let mib = arg("--mib", 1024);
     let files = arg("--files", 1000);
     let workers = arg("--workers", 32);
+    let runs = arg("--runs", 3).max(1);
     let size = mib * MIB;
-    let ds = FakeDocSpace::start(Default::default()).await.expect("DocSpace stand-in");
-    let db = FakeDropbox::start(Default::default()).await.expect("Dropbox stand-in");
+    let ds = FakeDocSpace::start(Default::default())
+        .await
+        .expect("DocSpace stand-in");
+    let db = FakeDropbox::start(Default::default())
+        .await
+        .expect("Dropbox stand-in");
     let dir = tempfile::tempdir().expect("tmp");
     let env = bridge_env(&ds, &db, dir.path());
 
     // --- 1. one large file --------------------------------------------------------------------
+    // Best of `runs` for each, interleaved, because the host may be shared.
     let room = ds.create_room("Bench");
-    let raw_id = ds.create_file(room, "raw.bin", size).expect("file");
-    let cli_id = ds.create_file(room, "bridge.bin", size).expect("file");
-    let raw = raw_stream(&ds, &db, raw_id, "/raw/raw.bin").await;
-    assert_eq!(db.file("/raw/raw.bin").map(|f| f.size), Some(size));
-    let env2 = env.clone();
-    let (bridge, peak) = tokio::task::spawn_blocking(move || cli_export(&env2, cli_id))
-        .await
-        .expect("join");
-    let f = db.file("/DocSpace Export/Bench/bridge.bin").expect("exported");
-    assert_eq!(Some(f.content_hash), ds.dropbox_content_hash(cli_id, 1));
-    let (raw_rate, bridge_rate) = (mib_s(size, raw), mib_s(size, bridge));
-    println!("export of one {mib} MiB file");
-    println!("  raw stream (no bridge logic): {:>8.1} MiB/s  ({:.2} s)", raw_rate, raw.as_secs_f64());
+    let mut raw = Duration::MAX;
+    let mut bridge: Option<ChildRun> = None;
+    let mut peak = 0;
+    for run in 0..runs {
+        let raw_id = ds
+            .create_file(room, &format!("raw{run}.bin"), size)
+            .expect("file");
+        let cli_id = ds
+            .create_file(room, &format!("bridge{run}.bin"), size)
+            .expect("file");
+        let raw_path = format!("/raw/raw{run}.bin");
+        raw = raw.min(raw_stream(&ds, &db, raw_id, &raw_path).await);
+        assert_eq!(db.file(&raw_path).map(|f| f.size), Some(size));
+        let env2 = env.clone();
+        let r = tokio::task::spawn_blocking(move || cli_export(&env2, cli_id))
+            .await
+            .expect("join");
+        let f = db
+            .file(&format!("/DocSpace Export/Bench/bridge{run}.bin"))
+            .expect("exported");
+        assert_eq!(Some(f.content_hash), ds.dropbox_content_hash(cli_id, 1));
+        peak = peak.max(r.peak_rss);
+        if bridge.as_ref().map_or(true, |b| r.wall < b.wall) {
+            bridge = Some(r);
+        }
+    }
+    let bridge = bridge.expect("at least one run");
+    let (raw_rate, bridge_rate) = (mib_s(size, raw), mib_s(size, bridge.wall));
+    println!("export of one {mib} MiB file (best of {runs})");
     println!(
-        "  bridge CLI export:            {:>8.1} MiB/s  ({:.2} s, incl. process start) = {:.0}% of raw (goal >= 70%)",
+        "  raw stream (no bridge logic): {:>8.1} MiB/s  ({:.2} s)",
+        raw_rate,
+        raw.as_secs_f64()
+    );
+    println!(
+        "  bridge CLI export:            {:>8.1} MiB/s  ({:.2} s incl. process start; {:.2} s CPU) = {:.0}% of raw (goal >= 70%)",
         bridge_rate,
-        bridge.as_secs_f64(),
+        bridge.wall.as_secs_f64(),
+        bridge.cpu.as_secs_f64(),
         100.0 * bridge_rate / raw_rate
     );
     println!(
-        "  bridge peak RSS:              {:>8.1} MiB (goal < 64 MiB)",
+        "  bridge peak RSS (max of runs): {:>7.1} MiB (goal < 64 MiB)",
         peak as f64 / MIB as f64
     );
 
@@ -221,13 +280,18 @@ async fn main() {
     env.insert("WORKER_CONCURRENCY".into(), workers.to_string());
     let config = Config::from_map(&env).expect("config");
     let st = store::connect(&config.database_url).await.expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let app = Application::start_with(config, st.clone(), listener)
         .await
         .expect("bridge starts");
     let folder = ds.create_folder(room, "many").expect("folder");
     let ids: Vec<i64> = (0..files)
-        .map(|i| ds.create_file(folder, &format!("f{i:04}.bin"), 100 * 1024).expect("file"))
+        .map(|i| {
+            ds.create_file(folder, &format!("f{i:04}.bin"), 100 * 1024)
+                .expect("file")
+        })
         .collect();
     db.reset_counters();
     let started = Instant::now();

@@ -143,13 +143,14 @@ pub fn record(
 /// Provider text (error bodies) may end up in job records: cut it short and blank out any secret
 /// it might echo.
 pub fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut out: String = text.chars().take(300).collect();
+    // Blank secrets before cutting: a secret crossing the cut would no longer match.
+    let mut out = text.to_string();
     for s in secrets {
         if s.len() >= 4 && out.contains(s) {
             out = out.replace(s, "***");
         }
     }
-    out
+    out.chars().take(300).collect()
 }
 
 /// An error and its sources on one line (reqwest's top-level message alone is often just

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use bridge_fakes::docspace::FakeDocSpace;
-use bridge_fakes::dropbox::{Fault, FakeDropbox};
+use bridge_fakes::dropbox::{FakeDropbox, Fault};
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -64,13 +64,25 @@ async fn small_and_empty_files_land_under_the_mirrored_folder_path() {
         .docspace
         .create_file(folder, "Budget.xlsx", 300 * 1024)
         .expect("file");
-    let empty = w.docspace.create_file(folder, "empty.txt", 0).expect("file");
+    let empty = w
+        .docspace
+        .create_file(folder, "empty.txt", 0)
+        .expect("file");
 
     let job = export(&w, small, None, 30).await;
     let r = succeeded(&job);
-    assert_eq!(r["dropbox_path"], "/DocSpace Export/Finance/2026/Budget.xlsx");
+    assert_eq!(
+        r["dropbox_path"],
+        "/DocSpace Export/Finance/2026/Budget.xlsx"
+    );
     assert_eq!(r["size"], 300 * 1024);
-    assert_same_content(&w, "/DocSpace Export/Finance/2026/Budget.xlsx", small, 1, 300 * 1024);
+    assert_same_content(
+        &w,
+        "/DocSpace Export/Finance/2026/Budget.xlsx",
+        small,
+        1,
+        300 * 1024,
+    );
     assert_eq!(
         r["rev"],
         w.dropbox
@@ -91,7 +103,10 @@ async fn small_and_empty_files_land_under_the_mirrored_folder_path() {
 async fn manual_export_into_an_explicit_folder() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "a.docx", 1000).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "a.docx", 1000)
+        .expect("file");
     let job = export(&w, id, Some(json!({"folder": "/X"})), 30).await;
     assert_eq!(succeeded(&job)["dropbox_path"], "/X/a.docx");
     assert_same_content(&w, "/X/a.docx", id, 1, 1000);
@@ -115,7 +130,10 @@ async fn non_ascii_and_emoji_titles_arrive_intact() {
 async fn a_new_version_overwrites_the_same_file_with_a_new_rev() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "Plan.docx", 10_000).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "Plan.docx", 10_000)
+        .expect("file");
     let path = "/DocSpace Export/Finance/2026/Plan.docx";
     let first = export(&w, id, None, 30).await;
     let rev1 = succeeded(&first)["rev"].clone();
@@ -141,7 +159,10 @@ async fn a_new_version_overwrites_the_same_file_with_a_new_rev() {
 async fn re_exporting_an_unchanged_version_uploads_nothing() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "same.pdf", 50_000).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "same.pdf", 50_000)
+        .expect("file");
     let first = export(&w, id, None, 30).await;
     let rev = succeeded(&first)["rev"].clone();
     w.dropbox.reset_counters();
@@ -167,7 +188,10 @@ async fn re_exporting_an_unchanged_version_uploads_nothing() {
 async fn an_exported_file_deleted_in_dropbox_is_uploaded_again() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "gone.txt", 999).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "gone.txt", 999)
+        .expect("file");
     succeeded(&export(&w, id, None, 30).await);
     let path = "/DocSpace Export/Finance/2026/gone.txt";
     assert!(w.dropbox.delete(path));
@@ -181,8 +205,13 @@ async fn first_export_onto_a_taken_name_autorenames_and_keeps_that_path() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
     let taken = "/DocSpace Export/Finance/2026/Report.docx";
-    w.dropbox.put_file(taken, b"someone else's file").expect("put");
-    let id = w.docspace.create_file(folder, "Report.docx", 4000).expect("file");
+    w.dropbox
+        .put_file(taken, b"someone else's file")
+        .expect("put");
+    let id = w
+        .docspace
+        .create_file(folder, "Report.docx", 4000)
+        .expect("file");
 
     let job = export(&w, id, None, 30).await;
     let path = succeeded(&job)["dropbox_path"]
@@ -190,7 +219,10 @@ async fn first_export_onto_a_taken_name_autorenames_and_keeps_that_path() {
         .expect("path")
         .to_string();
     assert_ne!(path, taken);
-    assert!(path.starts_with("/DocSpace Export/Finance/2026/Report"), "{path}");
+    assert!(
+        path.starts_with("/DocSpace Export/Finance/2026/Report"),
+        "{path}"
+    );
     assert_eq!(w.dropbox.file(taken).expect("untouched").size, 19);
 
     let v2 = w.docspace.new_version(id, 5000).expect("version");
@@ -205,7 +237,10 @@ async fn a_presigned_url_on_a_foreign_origin_gets_no_authorization_header() {
     let w = spawn_world(&[]).await;
     w.docspace.update_knobs(|k| k.foreign_origin = true);
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "cdn.bin", 3 * MIB).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "cdn.bin", 3 * MIB)
+        .expect("file");
     let job = export(&w, id, None, 30).await;
     succeeded(&job);
     assert!(w.docspace.calls("foreign.stream") >= 1);
@@ -222,7 +257,10 @@ async fn an_expired_presigned_url_is_replaced_by_a_fresh_one() {
         k.presigned_lifetime_secs = 0;
     });
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "late.bin", 100_000).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "late.bin", 100_000)
+        .expect("file");
     let (status, v) = w
         .app
         .api(Method::POST, &format!("/api/v1/files/{id}/export"), None)
@@ -234,8 +272,7 @@ async fn an_expired_presigned_url_is_replaced_by_a_fresh_one() {
         assert!(std::time::Instant::now() < deadline, "no download attempt");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    w.docspace
-        .update_knobs(|k| k.presigned_lifetime_secs = 960);
+    w.docspace.update_knobs(|k| k.presigned_lifetime_secs = 960);
     let job = w
         .app
         .wait_job(v["job"]["id"].as_i64().expect("id"), 30, |j| {
@@ -253,21 +290,34 @@ async fn a_download_cut_midway_is_restarted_and_no_partial_file_appears() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
     let size = 20 * MIB + 123;
-    let id = w.docspace.create_file(folder, "big.iso", size).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "big.iso", size)
+        .expect("file");
     w.docspace
         .update_knobs(|k| k.cut_after_bytes = Some(11 * MIB));
     let job = export(&w, id, None, 60).await;
     succeeded(&job);
     assert!(w.docspace.calls("stream") >= 2);
     assert_same_content(&w, "/DocSpace Export/Finance/2026/big.iso", id, 1, size);
-    assert_eq!(w.dropbox.paths().iter().filter(|p| p.contains("big")).count(), 1);
+    assert_eq!(
+        w.dropbox
+            .paths()
+            .iter()
+            .filter(|p| p.contains("big"))
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn a_download_that_always_breaks_never_leaves_a_partial_file() {
     let w = spawn_world(&[("JOB_MAX_ATTEMPTS", "2")]).await;
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "never.iso", 9 * MIB).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "never.iso", 9 * MIB)
+        .expect("file");
     w.docspace.update_knobs(|k| {
         k.cut_after_bytes = Some(5 * MIB);
         k.cut_always = true;
@@ -282,12 +332,18 @@ async fn a_download_that_always_breaks_never_leaves_a_partial_file() {
 async fn injected_429_and_5xx_from_both_providers_are_retried() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "flaky.docx", 6 * MIB).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "flaky.docx", 6 * MIB)
+        .expect("file");
     w.docspace.fail_next(Some("file.get"), 429, 1);
     w.docspace.fail_next(Some("file.presigneduri"), 503, 2);
     w.docspace.fail_next(Some("stream"), 500, 1);
-    w.dropbox
-        .fail_next("files/upload_session/start", Fault::ServerError { status: 503 }, 2);
+    w.dropbox.fail_next(
+        "files/upload_session/start",
+        Fault::ServerError { status: 503 },
+        2,
+    );
     w.dropbox.fail_next(
         "files/upload_session/finish_batch_v2",
         Fault::WriteContention { retry_after: 1 },
@@ -300,7 +356,13 @@ async fn injected_429_and_5xx_from_both_providers_are_retried() {
     );
     let job = export(&w, id, None, 60).await;
     succeeded(&job);
-    assert_same_content(&w, "/DocSpace Export/Finance/2026/flaky.docx", id, 1, 6 * MIB);
+    assert_same_content(
+        &w,
+        "/DocSpace Export/Finance/2026/flaky.docx",
+        id,
+        1,
+        6 * MIB,
+    );
 }
 
 #[tokio::test]
@@ -348,7 +410,10 @@ async fn fifty_concurrent_exports_commit_in_batches_without_a_dead_job() {
 async fn file_updated_webhook_exports_end_to_end() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "Notes.md", 777).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "Notes.md", 777)
+        .expect("file");
     let v2 = w.docspace.new_version(id, 888).expect("version");
     let file = w.docspace.file(id).expect("file");
     let d = w
@@ -371,7 +436,10 @@ async fn file_updated_webhook_exports_end_to_end() {
 async fn events_caused_by_the_bridge_itself_export_nothing() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
-    let id = w.docspace.create_file(folder, "mine.txt", 100).expect("file");
+    let id = w
+        .docspace
+        .create_file(folder, "mine.txt", 100)
+        .expect("file");
     // Enqueue directly, as a webhook received before the bridge learnt its own id would.
     let me = w.docspace.self_user_id().to_string();
     let job = w
@@ -388,7 +456,9 @@ async fn events_caused_by_the_bridge_itself_export_nothing() {
         .remove(0);
     let job = w
         .app
-        .wait_job(job.id, 30, |j| j["state"] == "succeeded" || j["state"] == "dead")
+        .wait_job(job.id, 30, |j| {
+            j["state"] == "succeeded" || j["state"] == "dead"
+        })
         .await;
     assert!(succeeded(&job)["skipped"].is_string());
     assert!(w.dropbox.paths().iter().all(|p| !p.contains("mine")));
@@ -423,18 +493,25 @@ async fn export_folder_ids_limit_event_driven_exports() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let jobs = loop {
         let jobs = app.all_jobs().await;
-        if jobs.iter().all(|j| j["state"] == "succeeded" || j["state"] == "dead") {
+        if jobs
+            .iter()
+            .all(|j| j["state"] == "succeeded" || j["state"] == "dead")
+        {
             break jobs;
         }
         assert!(std::time::Instant::now() < deadline, "{jobs:#?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let by_file = |id: i64| {
+        let want = id.to_string();
         jobs.iter()
-            .find(|j| j["payload"]["file_id"] == id.to_string())
+            .find(|j| j["payload"]["file_id"].as_str() == Some(want.as_str()))
             .expect("job")
     };
-    assert_eq!(succeeded(by_file(inside))["dropbox_path"], "/DocSpace Export/Finance/2026/in.txt");
+    assert_eq!(
+        succeeded(by_file(inside))["dropbox_path"],
+        "/DocSpace Export/Finance/2026/in.txt"
+    );
     assert!(succeeded(by_file(outside))["skipped"].is_string());
     assert!(!w.dropbox.exists("/DocSpace Export/Other/out.txt"));
     app.stop().await;
@@ -454,7 +531,10 @@ async fn a_file_that_no_longer_exists_succeeds_as_skipped() {
 async fn files_of_exactly_150_mib_and_one_byte_more_are_exported_whole() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
-    let a = w.docspace.create_file(folder, "exact.bin", 150 * MIB).expect("file");
+    let a = w
+        .docspace
+        .create_file(folder, "exact.bin", 150 * MIB)
+        .expect("file");
     let b = w
         .docspace
         .create_file(folder, "over.bin", 150 * MIB + 1)
@@ -462,7 +542,13 @@ async fn files_of_exactly_150_mib_and_one_byte_more_are_exported_whole() {
     for (id, name, size) in [(a, "exact.bin", 150 * MIB), (b, "over.bin", 150 * MIB + 1)] {
         let job = export(&w, id, None, 120).await;
         assert_eq!(succeeded(&job)["size"], size);
-        assert_same_content(&w, &format!("/DocSpace Export/Finance/2026/{name}"), id, 1, size);
+        assert_same_content(
+            &w,
+            &format!("/DocSpace Export/Finance/2026/{name}"),
+            id,
+            1,
+            size,
+        );
     }
     // Nothing over 150 MiB went into one request.
     assert_eq!(w.dropbox.calls("files/upload"), 0);
@@ -487,6 +573,8 @@ async fn cli_export(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64) -> (Strin
     env.insert("LOG_FORMAT".into(), "json".into());
     let out_path = dir.path().join("stdout.txt");
     let out = std::fs::File::create(&out_path).expect("stdout file");
+    // Reaped below with wait4, which also reports the child's peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
         .arg("export")
         .arg(file_id.to_string())

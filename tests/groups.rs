@@ -104,7 +104,9 @@ fn marketing(w: &World) -> Team {
 async fn from_scratch_every_group_gets_a_shared_folder_with_its_active_members() {
     let w = spawn_world(&[]).await;
     let t = marketing(&w);
-    let carl = w.docspace.add_active_user("Carl", "Fox", "carl@example.com");
+    let carl = w
+        .docspace
+        .add_active_user("Carl", "Fox", "carl@example.com");
     w.docspace
         .create_group("Finance / Ops", &[carl, t.ann])
         .expect("group");
@@ -119,7 +121,10 @@ async fn from_scratch_every_group_gets_a_shared_folder_with_its_active_members()
     let jobs = sync_all(&w).await;
 
     assert_eq!(w.dropbox.shared_folders().len(), 103);
-    assert!(w.docspace.calls("group.list") >= 2, "group listing was paged");
+    assert!(
+        w.docspace.calls("group.list") >= 2,
+        "group listing was paged"
+    );
     let m = folder(&w, "Marketing");
     assert_eq!(
         people(&m),
@@ -128,7 +133,10 @@ async fn from_scratch_every_group_gets_a_shared_folder_with_its_active_members()
     );
     assert_eq!(m.access_of("bob@example.com"), Some(AccessLevel::Editor));
     assert_eq!(m.access_of(OWNER), Some(AccessLevel::Owner));
-    assert!(m.invitees.iter().all(|i| i.notified), "invitations are sent");
+    assert!(
+        m.invitees.iter().all(|i| i.notified),
+        "invitations are sent"
+    );
     let f = folder(&w, "Finance _ Ops");
     assert_eq!(
         people(&f),
@@ -172,7 +180,11 @@ async fn second_run_makes_zero_write_calls() {
 
 #[tokio::test]
 async fn member_added_in_docspace_is_invited_and_duplicate_events_change_nothing() {
-    let w = spawn_world(&[("GROUP_INVITE_QUIET", "true"), ("GROUP_MEMBER_ACCESS", "viewer")]).await;
+    let w = spawn_world(&[
+        ("GROUP_INVITE_QUIET", "true"),
+        ("GROUP_MEMBER_ACCESS", "viewer"),
+    ])
+    .await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     let dan = w.docspace.add_active_user("Dan", "Moe", "DAN@example.com");
@@ -192,7 +204,11 @@ async fn member_added_in_docspace_is_invited_and_duplicate_events_change_nothing
         m.invitees.iter().all(|i| !i.notified),
         "GROUP_INVITE_QUIET suppresses invitations"
     );
-    assert_eq!(w.dropbox.total_write_calls(), 0, "the repeat changed nothing");
+    assert_eq!(
+        w.dropbox.total_write_calls(),
+        0,
+        "the repeat changed nothing"
+    );
     assert_none_dead(&jobs);
 }
 
@@ -201,12 +217,17 @@ async fn member_who_left_loses_access_and_disabled_member_too() {
     let w = spawn_world(&[]).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
-    w.docspace.remove_group_member(t.group, t.bob).expect("remove");
+    w.docspace
+        .remove_group_member(t.group, t.bob)
+        .expect("remove");
     let g = w.docspace.group(t.group).expect("group");
     group_webhook(&w, "group.updated", &g).await;
     let jobs = w.settle(20).await;
     assert_none_dead(&jobs);
-    assert_eq!(people(&folder(&w, "Marketing")), strs(&["ann.lee@example.com"]));
+    assert_eq!(
+        people(&folder(&w, "Marketing")),
+        strs(&["ann.lee@example.com"])
+    );
     let job = last_job_of(&jobs, "group.sync", t.group);
     assert_eq!(job["result"]["removed"], json!(["bob@example.com"]));
 
@@ -263,7 +284,9 @@ async fn renamed_group_folder_is_moved_not_duplicated() {
     assert_eq!(after.shared_folder_id, before.shared_folder_id);
     assert_eq!(people(&after), people(&before));
     assert!(!w.dropbox.exists(&format!("{ROOT}/Marketing")));
-    assert!(w.dropbox.exists(&format!("{ROOT}/Brand & Growth/plan.docx")));
+    assert!(w
+        .dropbox
+        .exists(&format!("{ROOT}/Brand & Growth/plan.docx")));
     assert_eq!(w.dropbox.shared_folders().len(), 1);
     let job = last_job_of(&jobs, "group.sync", t.group);
     assert_eq!(job["result"]["moved_from"], format!("{ROOT}/Marketing"));
@@ -347,13 +370,24 @@ async fn missed_deletion_is_caught_by_the_periodic_reconcile() {
 #[tokio::test]
 async fn hostile_group_names_stay_inside_groups_root() {
     let w = spawn_world(&[]).await;
-    let ann = w
-        .docspace
-        .add_active_user("Ann", "Lee", "ann@example.com");
+    let ann = w.docspace.add_active_user("Ann", "Lee", "ann@example.com");
     let long = "x".repeat(300);
     let names = [
-        "../x", "a/b", "a_b", "con", "name.", long.as_str(), "🚀 Launch", "🎉", "..", "a\\b",
-        "  ", "tab\there", "Sales", "sales", "/../../etc",
+        "../x",
+        "a/b",
+        "a_b",
+        "con",
+        "name.",
+        long.as_str(),
+        "🚀 Launch",
+        "🎉",
+        "..",
+        "a\\b",
+        "  ",
+        "tab\there",
+        "Sales",
+        "sales",
+        "/../../etc",
     ];
     for n in names {
         w.docspace.create_group(n, &[ann]).expect("group");
@@ -366,7 +400,11 @@ async fn hostile_group_names_stay_inside_groups_root() {
     let mut lowers: Vec<String> = folders.iter().map(|f| f.path_lower.clone()).collect();
     lowers.sort();
     lowers.dedup();
-    assert_eq!(lowers.len(), names.len(), "colliding safe names got distinct folders");
+    assert_eq!(
+        lowers.len(),
+        names.len(),
+        "colliding safe names got distinct folders"
+    );
     for f in &folders {
         let rest = f
             .path_display
@@ -417,6 +455,27 @@ async fn folder_deleted_in_dropbox_is_recreated_on_next_reconcile() {
 }
 
 #[tokio::test]
+async fn folder_unshared_in_dropbox_is_shared_again_with_its_files() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    w.dropbox
+        .put_file(&format!("{ROOT}/Marketing/keep.txt"), b"keep")
+        .expect("file");
+    assert!(w.dropbox.unshare_path(&format!("{ROOT}/Marketing")));
+
+    let job = sync_one(&w, t.group).await;
+
+    assert_eq!(
+        people(&folder(&w, "Marketing")),
+        strs(&["ann.lee@example.com", "bob@example.com"])
+    );
+    assert!(w.dropbox.exists(&format!("{ROOT}/Marketing/keep.txt")));
+    assert_eq!(job["result"]["created"], true);
+    assert_eq!(w.dropbox.shared_folders().len(), 1);
+}
+
+#[tokio::test]
 async fn per_member_permanent_error_does_not_block_other_members() {
     let w = spawn_world(&[]).await;
     let ds = &w.docspace;
@@ -463,8 +522,14 @@ async fn per_member_permanent_error_does_not_block_other_members() {
     assert!(errors[0].1.contains("invalid_email"));
     assert_eq!(errors[1].0, "user2@example.com");
     assert!(errors[1].1.contains("invalid_email"));
-    assert_eq!(errors[2], ("user5@example.com".into(), "cant_share_outside_team".into()));
-    assert_eq!(errors[3], ("user6@example.com".into(), "email_unverified".into()));
+    assert_eq!(
+        errors[2],
+        ("user5@example.com".into(), "cant_share_outside_team".into())
+    );
+    assert_eq!(
+        errors[3],
+        ("user6@example.com".into(), "email_unverified".into())
+    );
     // Refused members are isolated by splitting the batch, not by one call per member; the
     // address Dropbox's pattern rejects is never sent.
     let calls = w.dropbox.calls("sharing/add_folder_member");
@@ -497,7 +562,9 @@ async fn transient_errors_at_20_percent_still_converge_with_no_dead_job() {
     sync_all(&w).await;
     // Knock one member out and rename a group under the same weather.
     w.docspace.remove_group_member(t.group, t.bob).expect("rm");
-    w.docspace.rename_group(t.group, "Marketing EU").expect("rename");
+    w.docspace
+        .rename_group(t.group, "Marketing EU")
+        .expect("rename");
     sync_all(&w).await;
 
     w.dropbox.set_rate_limit(0.0, 0);
@@ -507,7 +574,10 @@ async fn transient_errors_at_20_percent_still_converge_with_no_dead_job() {
         k.rate_5xx = 0.0;
     });
     assert_eq!(w.dropbox.shared_folders().len(), 7);
-    assert_eq!(people(&folder(&w, "Marketing EU")), strs(&["ann.lee@example.com"]));
+    assert_eq!(
+        people(&folder(&w, "Marketing EU")),
+        strs(&["ann.lee@example.com"])
+    );
     assert_eq!(people(&folder(&w, "Group 5")).len(), 8);
     w.dropbox.reset_counters();
     sync_all(&w).await;
@@ -553,13 +623,21 @@ async fn cli_dry_run_prints_the_plan_and_calls_no_write_route() {
     let (code, stdout, stderr) = cli(&w, dir.path(), &["--dry-run"]).await;
 
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(w.dropbox.total_write_calls(), 0, "{:?}", w.dropbox.call_counts());
+    assert_eq!(
+        w.dropbox.total_write_calls(),
+        0,
+        "{:?}",
+        w.dropbox.call_counts()
+    );
     assert!(w.dropbox.shared_folders().is_empty());
     assert!(stdout.contains("dry run"), "{stdout}");
     assert!(stdout.contains(&format!("{ROOT}/Marketing")), "{stdout}");
     assert!(stdout.contains("+ invite ann.lee@example.com"), "{stdout}");
     assert!(!stdout.contains("pia@example.com"), "{stdout}");
-    assert!(stdout.contains(&format!("{ROOT}/a_b (")), "colliding names planned apart: {stdout}");
+    assert!(
+        stdout.contains(&format!("{ROOT}/a_b (")),
+        "colliding names planned apart: {stdout}"
+    );
     assert!(stdout.contains("members added"), "{stdout}");
 }
 
@@ -570,14 +648,16 @@ async fn cli_sync_groups_reconciles_and_prints_a_summary() {
     let other = w.docspace.create_group("Sales", &[t.bob]).expect("group");
     let dir = tempfile::tempdir().expect("tempdir");
 
-    let (code, stdout, stderr) =
-        cli(&w, dir.path(), &["--group", &t.group.to_string()]).await;
+    let (code, stdout, stderr) = cli(&w, dir.path(), &["--group", &t.group.to_string()]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_eq!(
         people(&folder(&w, "Marketing")),
         strs(&["ann.lee@example.com", "bob@example.com"])
     );
-    assert!(w.dropbox.shared_folder_by_path(&format!("{ROOT}/Sales")).is_none());
+    assert!(w
+        .dropbox
+        .shared_folder_by_path(&format!("{ROOT}/Sales"))
+        .is_none());
     let summary = |s: &str, label: &str| -> Option<u64> {
         s.lines()
             .find(|l| l.trim_start().starts_with(label))

@@ -52,7 +52,7 @@ pub async fn run(config: Config, args: SyncGroupsArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runs.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    runs.sort_by_key(sort_key);
     if args.dry_run {
         print!("{}", render_plan(&runs));
     } else {
@@ -114,7 +114,12 @@ fn render_plan(runs: &[GroupRun]) -> String {
                 title(r),
                 r.policy.unwrap_or("?")
             );
-        } else if r.created || r.moved_from.is_some() || !r.added.is_empty() || !r.removed.is_empty() || !r.errors.is_empty() {
+        } else if r.created
+            || r.moved_from.is_some()
+            || !r.added.is_empty()
+            || !r.removed.is_empty()
+            || !r.errors.is_empty()
+        {
             let _ = writeln!(out, "  {} → {folder}", title(r));
             if r.created {
                 let _ = writeln!(out, "    * share the folder (created if absent)");
@@ -180,7 +185,10 @@ fn render_summary(runs: &[GroupRun], dry_run: bool) -> String {
     let rows = [
         ("groups", runs.len()),
         ("folders created", count(&|r| usize::from(r.created))),
-        ("folders moved", count(&|r| usize::from(r.moved_from.is_some()))),
+        (
+            "folders moved",
+            count(&|r| usize::from(r.moved_from.is_some())),
+        ),
         ("members added", count(&|r| r.added.len())),
         ("members removed", count(&|r| r.removed.len())),
         ("groups deleted", count(&|r| usize::from(r.deleted))),

@@ -219,21 +219,20 @@ impl DropboxError {
     }
 }
 
-/// The value a union member nests: under the key named after its tag, or (for
-/// `UploadWriteFailed`-style structs) under `reason`.
+/// The value a union member nests: under the key named after its tag (unions, primitives), or,
+/// for struct members such as `UploadError.path: UploadWriteFailed`, which Stone inlines beside the
+/// tag, the struct's `reason` union: `{".tag":"path","reason":{".tag":"conflict",…},…}`.
 fn nested(v: &Value) -> Option<&Value> {
     let tag = v.get(".tag").and_then(Value::as_str)?;
+    let reason = |o: &'_ Value| -> Option<&'_ Value> {
+        o.get("reason").filter(|r| r.get(".tag").is_some())
+    };
     match v.get(tag) {
-        Some(inner) if inner.is_object() => Some(inner),
+        Some(inner) if inner.is_object() && inner.get(".tag").is_some() => Some(inner),
+        Some(inner) if inner.is_object() => reason(inner),
         _ => None,
     }
-    .and_then(|inner| {
-        if inner.get(".tag").is_some() {
-            Some(inner)
-        } else {
-            inner.get("reason").filter(|r| r.get(".tag").is_some())
-        }
-    })
+    .or_else(|| reason(v))
 }
 
 /// Joins the `.tag`s of a (nested) union value: `{".tag":"path","path":{".tag":"conflict",
@@ -275,8 +274,13 @@ mod tests {
         assert_eq!(e.tag(), Some("path/conflict/folder"));
         assert!(e.has_tag("path/conflict"));
         assert!(!e.has_tag("path/confl"));
+        // UploadError.path is the struct UploadWriteFailed: inlined beside the tag.
         let e = route(
-            json!({".tag":"path","path":{"reason":{".tag":"conflict","conflict":{".tag":"file"}},"upload_session_id":"s"}}),
+            json!({".tag":"path","reason":{".tag":"too_many_write_operations"},"upload_session_id":"s"}),
+        );
+        assert_eq!(e.tag(), Some("path/too_many_write_operations"));
+        let e = route(
+            json!({".tag":"path","reason":{".tag":"conflict","conflict":{".tag":"file"}},"upload_session_id":"s"}),
         );
         assert_eq!(e.tag(), Some("path/conflict/file"));
         let e = route(json!({".tag":"incorrect_offset","correct_offset":42}));

@@ -38,7 +38,8 @@ pub struct UploadOptions {
     /// (buffered); larger ones through an upload session. Default 150 MiB.
     pub upload_threshold: u64,
     /// Session chunk size; rounded down to a multiple of 4 MiB, between 4 MiB and 148 MiB.
-    /// Default 8 MiB. Memory use is about one chunk plus one item of the source stream.
+    /// Default 8 MiB. Memory use is about two chunks (one in flight, the next read and hashed
+    /// meanwhile) plus one item of the source stream.
     pub chunk_size: usize,
     pub progress: Option<Progress>,
 }
@@ -215,19 +216,27 @@ impl DropboxClient {
         let (digests, hash) = hash_chunk(first.clone()).await?;
         digests.iter().for_each(|d| whole.push_block_digest(d));
         let mut offset = first.len() as u64;
-        let session_id = self
-            .upload_session_start(first, first_is_last, Some(hash))
-            .await?;
+        // Each request overlaps with reading and hashing the next chunk (one chunk of memory
+        // more, and the upload no longer waits for the hash or the source between requests).
+        let start = self.upload_session_start(first, first_is_last, Some(hash));
+        let (session_id, mut next) = if first_is_last {
+            (start.await?, None)
+        } else {
+            let (s, n) = tokio::join!(start, next_chunk(reader, chunk));
+            (s?, Some(n?))
+        };
         opts.report(offset);
-        let mut closed = first_is_last;
-        while !closed {
-            let cur = reader.read_chunk(chunk).await?;
-            closed = cur.len() < chunk || reader.at_end().await?;
-            let len = cur.len() as u64;
-            let (digests, hash) = hash_chunk(cur.clone()).await?;
+        while let Some((cur, last, digests, hash)) = next.take() {
             digests.iter().for_each(|d| whole.push_block_digest(d));
-            self.append_chunk(&session_id, offset, cur, closed, hash)
-                .await?;
+            let len = cur.len() as u64;
+            let append = self.append_chunk(&session_id, offset, cur, last, hash);
+            if last {
+                append.await?;
+            } else {
+                let (a, n) = tokio::join!(append, next_chunk(reader, chunk));
+                a?;
+                next = Some(n?);
+            }
             offset += len;
             opts.report(offset);
         }
@@ -414,6 +423,21 @@ fn check_len(path: &str, known: Option<u64>, actual: u64) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// The next chunk of `reader`, whether it is the last, its block digests and request hash.
+async fn next_chunk<S, E>(
+    reader: &mut ChunkReader<'_, S>,
+    chunk: usize,
+) -> Result<(Bytes, bool, Vec<[u8; 32]>, String)>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+    E: Into<BoxError>,
+{
+    let cur = reader.read_chunk(chunk).await?;
+    let last = cur.len() < chunk || reader.at_end().await?;
+    let (digests, hash) = hash_chunk(cur.clone()).await?;
+    Ok((cur, last, digests, hash))
 }
 
 /// Dropbox's hash of the committed file must equal ours (absent hash: nothing to compare).

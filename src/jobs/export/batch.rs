@@ -172,6 +172,12 @@ impl Batcher {
                                 ..p
                             });
                         }
+                        // The session is gone, e.g. a batch retried after its first answer was
+                        // lost had already committed it: the export starts again (and finds
+                        // the same bytes in place).
+                        Err(e) if e.has_tag("lookup_failed") => {
+                            let _ = p.reply.send(Err(JobError::retry(e.to_string())));
+                        }
                         r => {
                             let _ = p.reply.send(r.map_err(JobError::from));
                         }

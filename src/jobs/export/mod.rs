@@ -135,11 +135,8 @@ pub async fn export(
     req: &ExportRequest,
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<Outcome, JobError> {
-    let _one_at_a_time = FileLock::acquire(&format!(
-        "{}#{}",
-        ctx.config.docspace_url, req.file_id
-    ))
-    .await;
+    let _one_at_a_time =
+        FileLock::acquire(&format!("{}#{}", ctx.config.docspace_url, req.file_id)).await;
 
     if let Some(by) = &req.created_by {
         // The webhook handler filters these too, but only once it knows its own user id.
@@ -162,7 +159,7 @@ pub async fn export(
     let filter = &ctx.config.export_folder_ids;
     if req.trigger.is_some()
         && !filter.is_empty()
-        && !folders.iter().any(|p| filter.iter().any(|id| *id == p.id))
+        && !folders.iter().any(|p| filter.contains(&p.id))
     {
         return Ok(skipped("not under any folder of EXPORT_FOLDER_IDS"));
     }
@@ -235,13 +232,15 @@ pub async fn export(
 
 /// The recorded export is still what Dropbox holds at its path (not deleted, not replaced).
 async fn still_in_dropbox(ctx: &JobContext, r: &ExportRecord) -> Result<bool, JobError> {
-    Ok(match ctx.dropbox.get_metadata(&r.dropbox_path, false).await? {
-        Some(Metadata::File(f)) => f
-            .content_hash
-            .as_deref()
-            .is_some_and(|h| h.eq_ignore_ascii_case(&r.content_hash)),
-        _ => false,
-    })
+    Ok(
+        match ctx.dropbox.get_metadata(&r.dropbox_path, false).await? {
+            Some(Metadata::File(f)) => f
+                .content_hash
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&r.content_hash)),
+            _ => false,
+        },
+    )
 }
 
 /// The API key's own DocSpace user id, asked once per portal per process.
@@ -249,11 +248,7 @@ async fn self_user_id(ctx: &JobContext) -> Result<String, JobError> {
     static CACHE: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = ctx.config.docspace_url.to_string();
-    if let Some(id) = cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&key)
-    {
+    if let Some(id) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(id.clone());
     }
     let me = ctx.docspace.me().await?;

@@ -60,7 +60,10 @@ fn safe_title(title: &str) -> String {
         return safe;
     }
     let safe_ext = safe_name(ext);
-    let budget = safe.chars().count().saturating_sub(safe_ext.chars().count());
+    let budget = safe
+        .chars()
+        .count()
+        .saturating_sub(safe_ext.chars().count());
     let stem: String = safe_name(stem).chars().take(budget.max(1)).collect();
     safe_name(&format!("{stem}{safe_ext}"))
 }
@@ -98,11 +101,7 @@ mod tests {
 
     #[test]
     fn components_cannot_escape_or_break_the_path() {
-        let p = mirrored(
-            "/E",
-            &v(&["Rooms", "..", "a/b", "trail. "]),
-            "x\\y.docx",
-        );
+        let p = mirrored("/E", &v(&["Rooms", "..", "a/b", "trail. "]), "x\\y.docx");
         assert!(p.starts_with("/E/"), "{p}");
         let parts: Vec<&str> = p.split('/').collect();
         assert_eq!(parts.len(), 6, "{p}");

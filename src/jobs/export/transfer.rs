@@ -65,7 +65,10 @@ pub async fn to_session(
             Ok(d) => d,
             Err(DocSpaceError::PresignedExpired) if refreshes < MAX_PRESIGN_REFRESH => {
                 refreshes += 1;
-                tracing::info!(file_id, "presigned URL refused (expired); asking for a fresh one");
+                tracing::info!(
+                    file_id,
+                    "presigned URL refused (expired); asking for a fresh one"
+                );
                 continue;
             }
             Err(e) if e.is_not_found() => return Err(TransferError::Gone),
@@ -140,4 +143,3 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
-

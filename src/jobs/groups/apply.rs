@@ -121,7 +121,11 @@ async fn apply_sync(ctx: &JobContext, obs: Observed, p: Plan) -> Result<Report, 
             let meta = ctx.dropbox.share_folder(&path).await?;
             report.created = true;
             // An existing folder shared earlier by someone may already have members.
-            let members = match ctx.dropbox.list_folder_members(&meta.shared_folder_id).await {
+            let members = match ctx
+                .dropbox
+                .list_folder_members(&meta.shared_folder_id)
+                .await
+            {
                 Ok(m) => plan::folder_members(&m),
                 Err(e) if folder_gone(&e) => {
                     return Err(JobError::retry("shared folder vanished while reconciling"))

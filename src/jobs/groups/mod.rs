@@ -163,9 +163,13 @@ async fn all_targets(ctx: &JobContext) -> Result<Targets, JobError> {
 
 /// The shared folder no longer exists for us (deleted, unshared, or never ours).
 pub(crate) fn folder_gone(e: &DropboxError) -> bool {
-    ["invalid_id", "access_error/invalid_id", "access_error/not_a_member"]
-        .iter()
-        .any(|t| e.has_tag(t))
+    [
+        "invalid_id",
+        "access_error/invalid_id",
+        "access_error/not_a_member",
+    ]
+    .iter()
+    .any(|t| e.has_tag(t))
 }
 
 /// Where the mapped shared folder is and who is in it.
@@ -176,15 +180,16 @@ async fn observe_folder(
     let Some(sf) = mapping.and_then(|m| m.shared_folder_id.clone()) else {
         return Ok((FolderState::Missing, BTreeMap::new()));
     };
-    let meta = match ctx.dropbox.get_folder_metadata(&sf).await {
-        Ok(m) => m,
-        Err(e) if folder_gone(&e) => return Ok((FolderState::Missing, BTreeMap::new())),
-        Err(e) => return Err(e.into()),
-    };
-    let members = match ctx.dropbox.list_folder_members(&sf).await {
-        Ok(m) => plan::folder_members(&m),
-        Err(e) if folder_gone(&e) => return Ok((FolderState::Missing, BTreeMap::new())),
-        Err(e) => return Err(e.into()),
+    let (meta, members) = tokio::join!(
+        ctx.dropbox.get_folder_metadata(&sf),
+        ctx.dropbox.list_folder_members(&sf)
+    );
+    let (meta, members) = match (meta, members) {
+        (Ok(meta), Ok(members)) => (meta, plan::folder_members(&members)),
+        (Err(e), _) | (_, Err(e)) if folder_gone(&e) => {
+            return Ok((FolderState::Missing, BTreeMap::new()))
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
     let state = FolderState::Shared {
         shared_folder_id: sf,
@@ -211,13 +216,17 @@ pub async fn plan_group(
     group_id: &str,
     taken: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<GroupPlan, JobError> {
-    let group = ctx.docspace.group_with_members(group_id).await?;
     let mapping = ctx.store.group_folder(group_id).await?;
     let added = added_set(ctx, group_id).await?;
-    let Some(group) = group else {
-        return plan_delete(ctx, group_id, mapping, added).await;
+    // DocSpace and Dropbox are read at the same time: most runs change nothing.
+    let (group, observed) = tokio::join!(
+        ctx.docspace.group_with_members(group_id),
+        observe_folder(ctx, mapping.as_ref())
+    );
+    let Some(group) = group? else {
+        return Ok(plan_delete(ctx, group_id, mapping, added, observed?));
     };
-    let (folder, members) = observe_folder(ctx, mapping.as_ref()).await?;
+    let (folder, members) = observed?;
     let obs = Observed {
         group,
         mapping,
@@ -229,29 +238,29 @@ pub async fn plan_group(
     Ok(GroupPlan::Sync(Box::new(obs), p))
 }
 
-async fn plan_delete(
+fn plan_delete(
     ctx: &JobContext,
     group_id: &str,
     mapping: Option<GroupFolder>,
     added: BTreeSet<String>,
-) -> Result<GroupPlan, JobError> {
+    (_, members): (FolderState, BTreeMap<String, plan::FolderMember>),
+) -> GroupPlan {
     let policy = match ctx.config.on_group_deleted {
         OnGroupDeleted::Revoke => "revoke",
         OnGroupDeleted::Keep => "keep",
     };
     let (mut remove, mut forget) = (Vec::new(), Vec::new());
-    if policy == "revoke" && !added.is_empty() {
-        // Only the folder's members matter; nobody is wanted any more.
-        let (_, members) = observe_folder(ctx, mapping.as_ref()).await?;
+    if policy == "revoke" {
+        // Nobody is wanted any more; only people the bridge added leave.
         (remove, forget) = plan::departures(&members, &added, &BTreeSet::new());
     }
-    Ok(GroupPlan::Delete(DeletePlan {
+    GroupPlan::Delete(DeletePlan {
         group_id: group_id.to_string(),
         mapping: mapping.as_ref().map(GroupFolderView::from),
         policy,
         remove,
         forget,
-    }))
+    })
 }
 
 /// Reconciles one group now (the body of `group.sync` and `group.delete`).
@@ -289,8 +298,9 @@ pub async fn reconcile_groups(
     // Dry runs simulate path claims so that two new groups with colliding names plan two folders.
     let claims: Arc<Mutex<HashMap<String, String>>> = Arc::new(Mutex::new(HashMap::new()));
     if dry_run {
+        let mappings = ctx.store.group_folders().await?;
         let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
-        for m in ctx.store.group_folders().await? {
+        for m in mappings {
             c.insert(m.path.to_lowercase(), m.group_id);
         }
     }

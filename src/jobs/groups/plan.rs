@@ -208,15 +208,12 @@ pub fn plan_sync(root: &str, obs: &Observed, taken: &dyn Fn(&str) -> bool) -> Pl
         FolderState::Missing => FolderStep::Share,
     };
 
-    let changes = member_changes(
-        &desired_emails(&obs.group),
-        &obs.members,
-        &obs.added,
-    );
+    let changes = member_changes(&desired_emails(&obs.group), &obs.members, &obs.added);
     let shared_id = match &folder {
-        FolderStep::Keep { shared_folder_id } | FolderStep::Move { shared_folder_id, .. } => {
-            Some(shared_folder_id.as_str())
-        }
+        FolderStep::Keep { shared_folder_id }
+        | FolderStep::Move {
+            shared_folder_id, ..
+        } => Some(shared_folder_id.as_str()),
         FolderStep::Share => None,
     };
     let store_mapping = match &obs.mapping {
@@ -380,13 +377,21 @@ mod tests {
         }
         o.members
             .insert("owner@example.com".into(), member(AccessLevel::Owner));
-        o.added = ["stay@example.com", "left@example.com", "owner@example.com", "old@example.com"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+        o.added = [
+            "stay@example.com",
+            "left@example.com",
+            "owner@example.com",
+            "old@example.com",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
         let p = plan_sync("/G", &o, &|_| false);
         assert_eq!(
-            p.remove.iter().map(|r| r.email.as_str()).collect::<Vec<_>>(),
+            p.remove
+                .iter()
+                .map(|r| r.email.as_str())
+                .collect::<Vec<_>>(),
             vec!["left@example.com"]
         );
         assert_eq!(p.forget, vec!["old@example.com".to_string()]);

@@ -150,7 +150,10 @@ mod tests {
         assert!(!n.starts_with(' '), "leading space in {n:?}");
         assert!(n != "." && n != "..");
         assert!(!n.chars().any(char::is_control), "control char in {n:?}");
-        assert!(n.encode_utf16().count() <= MAX_NAME_UNITS, "too long: {n:?}");
+        assert!(
+            n.encode_utf16().count() <= MAX_NAME_UNITS,
+            "too long: {n:?}"
+        );
     }
 
     #[test]
@@ -216,8 +219,21 @@ mod tests {
     fn every_hostile_name_is_valid() {
         let long = "x".repeat(300);
         for n in [
-            "../x", "a/b", "con", "name.", &long, "🚀", "..", " . ", "\\\\server\\share", "a\nb",
-            "nul.tar.gz", "~$lock", "COM9 ", "\u{0}", "/../../etc",
+            "../x",
+            "a/b",
+            "con",
+            "name.",
+            &long,
+            "🚀",
+            "..",
+            " . ",
+            "\\\\server\\share",
+            "a\nb",
+            "nul.tar.gz",
+            "~$lock",
+            "COM9 ",
+            "\u{0}",
+            "/../../etc",
         ] {
             ok_for_dropbox(&safe_name(n, ID));
             ok_for_dropbox(&disambiguated_name(n, ID));
