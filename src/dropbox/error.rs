@@ -224,9 +224,9 @@ impl DropboxError {
 /// tag, the struct's `reason` union: `{".tag":"path","reason":{".tag":"conflict",…},…}`.
 fn nested(v: &Value) -> Option<&Value> {
     let tag = v.get(".tag").and_then(Value::as_str)?;
-    let reason = |o: &'_ Value| -> Option<&'_ Value> {
+    fn reason(o: &Value) -> Option<&Value> {
         o.get("reason").filter(|r| r.get(".tag").is_some())
-    };
+    }
     match v.get(tag) {
         Some(inner) if inner.is_object() && inner.get(".tag").is_some() => Some(inner),
         Some(inner) if inner.is_object() => reason(inner),

@@ -420,6 +420,19 @@ mod tests {
     }
 
     #[test]
+    fn case_only_renames_move_but_parent_case_does_not() {
+        assert!(same_place(
+            "/docspace groups/Sales",
+            "/DocSpace Groups/Sales"
+        ));
+        assert!(!same_place(
+            "/DocSpace Groups/sales",
+            "/DocSpace Groups/Sales"
+        ));
+        assert!(!same_place("/Other/Sales", "/DocSpace Groups/Sales"));
+    }
+
+    #[test]
     fn mapping_on_fallback_path_is_stable() {
         let mut o = obs("a/b", vec![]);
         o.mapping = Some(GroupFolder {
