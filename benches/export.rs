@@ -251,7 +251,7 @@ async fn main() {
             .expect("exported");
         assert_eq!(Some(f.content_hash), ds.dropbox_content_hash(cli_id, 1));
         peak = peak.max(r.peak_rss);
-        if bridge.as_ref().map_or(true, |b| r.wall < b.wall) {
+        if bridge.as_ref().is_none_or(|b| r.wall < b.wall) {
             bridge = Some(r);
         }
     }

@@ -69,8 +69,18 @@ async fn load(
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
-    Stats { count: all.len(), errors, rate: all.len() as f64 / elapsed, p50: pct(0.50), p99: pct(0.99) }
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Stats {
+        count: all.len(),
+        errors,
+        rate: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
 }
 
 #[tokio::main]
@@ -79,7 +89,10 @@ async fn main() {
     let connections = arg("--connections", 64);
     let dir = tempfile::tempdir().expect("tmp");
     let env: std::collections::HashMap<String, String> = [
-        ("BRIDGE_DATABASE_URL", format!("sqlite://{}", dir.path().join("bench.db").display())),
+        (
+            "BRIDGE_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+        ),
         ("BRIDGE_WORKERS", "false".into()),
         ("BRIDGE_SCHEDULER", "false".into()),
         ("DOCSPACE_URL", "http://127.0.0.1:9".into()),
@@ -96,14 +109,27 @@ async fn main() {
     std::env::set_var("RUST_LOG", "warn");
     let config = Config::from_map(&env).expect("config");
     let st = store::connect(&config.database_url).await.expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let app = Application::start_with(config, st.clone(), listener).await.expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = Application::start_with(config, st.clone(), listener)
+        .await
+        .expect("start");
     let base = format!("http://{}", app.addr);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(connections as usize).build().expect("client");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections as usize)
+        .build()
+        .expect("client");
 
     let h = http.clone();
     let b = base.clone();
-    let health = load(http.clone(), connections, secs, Arc::new(move |_| h.get(format!("{b}/healthz")))).await;
+    let health = load(
+        http.clone(),
+        connections,
+        secs,
+        Arc::new(move |_| h.get(format!("{b}/healthz"))),
+    )
+    .await;
 
     let h = http.clone();
     let b = base.clone();
@@ -128,14 +154,31 @@ async fn main() {
     app.shutdown().await;
 
     println!("ingest benchmark: {connections} connections, {secs} s per phase, SQLite (WAL, synchronous=FULL, group commit)");
-    println!("{:<22} {:>10} {:>10} {:>10} {:>10} {:>8}", "target", "requests", "req/s", "p50 ms", "p99 ms", "errors");
-    for (name, s) in [("GET /healthz", &health), ("POST /webhooks/docspace", &webhooks)] {
+    println!(
+        "{:<22} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "target", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    for (name, s) in [
+        ("GET /healthz", &health),
+        ("POST /webhooks/docspace", &webhooks),
+    ] {
         println!(
             "{:<22} {:>10} {:>10.0} {:>10.2} {:>10.2} {:>8}",
-            name, s.count, s.rate, s.p50.as_secs_f64() * 1e3, s.p99.as_secs_f64() * 1e3, s.errors
+            name,
+            s.count,
+            s.rate,
+            s.p50.as_secs_f64() * 1e3,
+            s.p99.as_secs_f64() * 1e3,
+            s.errors
         );
     }
-    println!("webhook rate / healthz rate = {:.2}", webhooks.rate / health.rate.max(1.0));
+    println!(
+        "webhook rate / healthz rate = {:.2}",
+        webhooks.rate / health.rate.max(1.0)
+    );
     println!("jobs stored: {stored} (acknowledged: {})", webhooks.count);
-    assert!(stored as usize >= webhooks.count, "an acknowledged webhook is missing from the store");
+    assert!(
+        stored as usize >= webhooks.count,
+        "an acknowledged webhook is missing from the store"
+    );
 }

@@ -56,7 +56,7 @@ impl Pacer {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if g.map_or(true, |cur| cur < until) {
+        if g.is_none_or(|cur| cur < until) {
             *g = Some(until);
             metrics::counter!("bridge_provider_pauses_total", "provider" => self.provider)
                 .increment(1);
@@ -114,7 +114,7 @@ impl RetryPolicy {
 
     /// Whether an error that the provider says may be retried should be retried in-client.
     pub fn should_retry(&self, retryable: bool, retry_after: Option<Duration>) -> bool {
-        retryable && retry_after.map_or(true, |d| d <= self.max_inline_wait)
+        retryable && retry_after.is_none_or(|d| d <= self.max_inline_wait)
     }
 }
 

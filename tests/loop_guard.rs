@@ -21,22 +21,47 @@ async fn events_from_the_api_key_user_are_ignored() {
     let mut n = 1;
     loop {
         let b = body(n, &me.to_uppercase());
-        let v: Value = w.app.post_docspace(&b, Some(&docspace_signature_upper(&b))).await.json().await.expect("json");
+        let v: Value = w
+            .app
+            .post_docspace(&b, Some(&docspace_signature_upper(&b)))
+            .await
+            .json()
+            .await
+            .expect("json");
         n += 1;
         if v["status"] == "ignored" {
             assert_eq!(v["reason"], "event caused by the bridge");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "own events were never recognised: {v}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "own events were never recognised: {v}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let before = w.app.all_jobs().await.len();
     let b = body(9999, &me);
-    let v: Value = w.app.post_docspace(&b, Some(&docspace_signature_upper(&b))).await.json().await.expect("json");
+    let v: Value = w
+        .app
+        .post_docspace(&b, Some(&docspace_signature_upper(&b)))
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(v["status"], "ignored");
-    assert_eq!(w.app.all_jobs().await.len(), before, "own event enqueued a job");
+    assert_eq!(
+        w.app.all_jobs().await.len(),
+        before,
+        "own event enqueued a job"
+    );
     // Someone else's event is accepted.
     let b = body(10000, "7c9e6679-7425-40de-944b-e07fc1f90ae7");
-    let v: Value = w.app.post_docspace(&b, Some(&docspace_signature_upper(&b))).await.json().await.expect("json");
+    let v: Value = w
+        .app
+        .post_docspace(&b, Some(&docspace_signature_upper(&b)))
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(v["status"], "accepted");
 }

@@ -12,21 +12,34 @@ async fn two_replicas_share_dedupe_and_never_run_a_job_twice() {
     };
     let a = spawn_world(&[("BRIDGE_DATABASE_URL", &url)]).await;
     let env = fakes_env(&a.docspace, &a.dropbox);
-    let mut overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut overrides: Vec<(&str, &str)> =
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     overrides.push(("BRIDGE_DATABASE_URL", &url));
     let b = spawn_app(&overrides).await;
 
-    let member = a.docspace.add_active_user("Ada", "Lovelace", "ada@example.com");
+    let member = a
+        .docspace
+        .add_active_user("Ada", "Lovelace", "ada@example.com");
     let mut groups = Vec::new();
     for i in 0..20 {
-        groups.push(a.docspace.create_group(&format!("Team {i}"), &[member]).expect("group"));
+        groups.push(
+            a.docspace
+                .create_group(&format!("Team {i}"), &[member])
+                .expect("group"),
+        );
     }
     // Every delivery reaches both replicas (DocSpace retrying through a load balancer).
     let sender_a = a.docspace_sender();
-    let sender_b = bridge_fakes::webhooks::DocSpaceWebhookSender::new(format!("{}/webhooks/docspace", b.url), DOCSPACE_SECRET);
+    let sender_b = bridge_fakes::webhooks::DocSpaceWebhookSender::new(
+        format!("{}/webhooks/docspace", b.url),
+        DOCSPACE_SECRET,
+    );
     for g in &groups {
         let group = a.docspace.group(*g).expect("group exists");
-        let d = sender_a.group_event("group.updated", &group).await.expect("deliver to a");
+        let d = sender_a
+            .group_event("group.updated", &group)
+            .await
+            .expect("deliver to a");
         assert_eq!(d.status, 200);
         let again = sender_b.resend(&d).await.expect("deliver to b");
         assert_eq!(again.status, 200);
@@ -37,6 +50,10 @@ async fn two_replicas_share_dedupe_and_never_run_a_job_twice() {
         assert_eq!(j["state"], "succeeded", "{j}");
         assert_eq!(j["attempts"], 1, "ran once: {j}");
     }
-    assert_eq!(a.dropbox.calls("sharing/share_folder"), 20, "each folder shared by exactly one replica");
+    assert_eq!(
+        a.dropbox.calls("sharing/share_folder"),
+        20,
+        "each folder shared by exactly one replica"
+    );
     assert_eq!(a.dropbox.shared_folders().len(), 20);
 }

@@ -287,13 +287,32 @@ async fn mappings_and_cursors_round_trip() {
                     .expect("below a folder"),
                 vec![e.clone()]
             );
-            assert!(s.exports_under("/docspace export/fin").await.expect("prefix").is_empty());
+            assert!(s
+                .exports_under("/docspace export/fin")
+                .await
+                .expect("prefix")
+                .is_empty());
             // LIKE wildcards in paths are literal.
-            let under = |id: &str, p: &str| ExportRecord { file_id: id.into(), dropbox_path: p.into(), ..e.clone() };
-            s.put_export(&under("43", "/DocSpace Export/X_Y/f.txt")).await.expect("put");
-            s.put_export(&under("44", "/DocSpace Export/XzY/g.txt")).await.expect("put");
-            let got = s.exports_under("/docspace export/x_y").await.expect("wildcard");
-            assert_eq!(got.iter().map(|r| r.file_id.as_str()).collect::<Vec<_>>(), vec!["43"], "{b}");
+            let under = |id: &str, p: &str| ExportRecord {
+                file_id: id.into(),
+                dropbox_path: p.into(),
+                ..e.clone()
+            };
+            s.put_export(&under("43", "/DocSpace Export/X_Y/f.txt"))
+                .await
+                .expect("put");
+            s.put_export(&under("44", "/DocSpace Export/XzY/g.txt"))
+                .await
+                .expect("put");
+            let got = s
+                .exports_under("/docspace export/x_y")
+                .await
+                .expect("wildcard");
+            assert_eq!(
+                got.iter().map(|r| r.file_id.as_str()).collect::<Vec<_>>(),
+                vec!["43"],
+                "{b}"
+            );
             assert_eq!(s.cursor("dbid:a").await.expect("cursor"), None);
             s.put_cursor("dbid:a", "c1").await.expect("put");
             s.put_cursor("dbid:a", "c2").await.expect("put");

@@ -220,7 +220,7 @@ impl StillValid for Option<Instant> {
     /// True while the token may still be used: static tokens always, refreshed ones until
     /// their early-refresh instant.
     fn still_valid(&self) -> bool {
-        self.map_or(true, |at| Instant::now() < at)
+        self.is_none_or(|at| Instant::now() < at)
     }
 }
 

@@ -138,7 +138,7 @@ impl DropboxClient {
         let first = reader.read_chunk(chunk).await?;
         let last = first.len() < chunk || reader.at_end().await?;
         let small_enough = |n: u64| n <= opts.upload_threshold.min(MAX_REQUEST_BYTES);
-        if last && small_enough(first.len() as u64) && known_len.map_or(true, small_enough) {
+        if last && small_enough(first.len() as u64) && known_len.is_none_or(small_enough) {
             check_len(&commit.path, known_len, first.len() as u64)?;
             let meta = self.upload(commit, first).await?;
             opts.report(meta.size);

@@ -95,7 +95,10 @@ pub struct JobContext {
 impl JobContext {
     pub fn new(config: Arc<Config>, store: DynStore) -> Self {
         let http = reqwest::Client::builder()
-            .user_agent(concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "docspace-dropbox-bridge/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .connect_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
