@@ -11,6 +11,9 @@ async fn portal() -> (FakeDocSpace, reqwest::Client, i64) {
     let fake = FakeDocSpace::start(DocSpaceOptions::default())
         .await
         .unwrap();
+    // These tests exercise `stream_auth` itself, as on a portal without a Document Server secret;
+    // the default (API key required on the portal) is tested separately below.
+    fake.update_knobs(|k| k.require_api_key_on_stream = false);
     let room = fake.create_room("Room");
     let file = fake.create_file(room, "data.bin", 100_000).unwrap();
     (fake, reqwest::Client::new(), file)

@@ -53,7 +53,7 @@ impl Default for Knobs {
             foreign_origin: false,
             cut_after_bytes: None,
             cut_always: false,
-            require_api_key_on_stream: false,
+            require_api_key_on_stream: true,
         }
     }
 }
