@@ -3,17 +3,19 @@
 # --- build -------------------------------------------------------------------------------------
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild them.
+# Dependencies first, so source edits do not rebuild them: build once against stub targets.
 COPY Cargo.toml Cargo.lock ./
 COPY fakes/Cargo.toml fakes/Cargo.toml
-RUN mkdir -p src fakes/src \
- && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
- && echo 'fn main() {}' > fakes/src/main.rs && echo '' > fakes/src/lib.rs \
- && cargo build --release --locked --bin docspace-dropbox-bridge \
- && rm -rf src fakes/src
+RUN mkdir -p src fakes/src benches \
+ && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+ && echo 'fn main() {}' > fakes/src/main.rs && touch fakes/src/lib.rs \
+ && for b in ingest groups export; do echo 'fn main() {}' > "benches/$b.rs"; done \
+ && cargo build --release --locked --workspace --bins \
+ && rm -rf src fakes/src benches
 COPY . .
+# Touch the real sources so cargo does not reuse the stub builds.
 RUN touch src/main.rs src/lib.rs fakes/src/lib.rs fakes/src/main.rs \
- && cargo build --release --locked --bin docspace-dropbox-bridge --bin bridge-fakes
+ && cargo build --release --locked --workspace --bins
 
 # --- runtime -----------------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
