@@ -9,9 +9,11 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 
-use super::rows::{job_from_parts, now_ms, JobParts};
+use super::rows::now_ms;
 use super::sqlite::outcome_columns;
 use super::*;
+
+super::rows::row_mappers!(PgRow);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -32,44 +34,6 @@ impl PgStore {
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
-}
-
-fn job_from_row(r: &PgRow) -> StoreResult<Job> {
-    job_from_parts(JobParts {
-        id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
-        state: r.try_get("state")?,
-        attempts: r.try_get("attempts")?,
-        dedupe_key: r.try_get("dedupe_key")?,
-        payload: r.try_get("payload")?,
-        last_error: r.try_get("last_error")?,
-        result: r.try_get("result")?,
-        run_at: r.try_get("run_at")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-fn group_folder_from_row(r: &PgRow) -> StoreResult<GroupFolder> {
-    Ok(GroupFolder {
-        group_id: r.try_get("group_id")?,
-        group_name: r.try_get("group_name")?,
-        path: r.try_get("path")?,
-        shared_folder_id: r.try_get("shared_folder_id")?,
-        active: r.try_get::<i64, _>("active")? != 0,
-    })
-}
-
-fn export_from_row(r: &PgRow) -> StoreResult<ExportRecord> {
-    Ok(ExportRecord {
-        file_id: r.try_get("file_id")?,
-        docspace_version: r.try_get("docspace_version")?,
-        dropbox_path: r.try_get("dropbox_path")?,
-        dropbox_id: r.try_get("dropbox_id")?,
-        rev: r.try_get("rev")?,
-        content_hash: r.try_get("content_hash")?,
-        size: r.try_get("size")?,
-    })
 }
 
 async fn enqueue_one(c: &mut PgConnection, j: &NewJob, now: i64) -> StoreResult<Job> {

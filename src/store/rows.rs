@@ -51,3 +51,49 @@ pub fn job_from_parts(p: JobParts) -> StoreResult<Job> {
         updated_at: from_ms(p.updated_at),
     })
 }
+
+/// Defines `job_from_row`, `group_folder_from_row` and `export_from_row` for one backend's row
+/// type. A macro rather than generic functions: sqlx's per-database `Decode`/`ColumnIndex` bounds
+/// would make generic signatures longer than the bodies.
+macro_rules! row_mappers {
+    ($row:ty) => {
+        fn job_from_row(r: &$row) -> StoreResult<Job> {
+            super::rows::job_from_parts(super::rows::JobParts {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                state: r.try_get("state")?,
+                attempts: r.try_get("attempts")?,
+                dedupe_key: r.try_get("dedupe_key")?,
+                payload: r.try_get("payload")?,
+                last_error: r.try_get("last_error")?,
+                result: r.try_get("result")?,
+                run_at: r.try_get("run_at")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn group_folder_from_row(r: &$row) -> StoreResult<GroupFolder> {
+            Ok(GroupFolder {
+                group_id: r.try_get("group_id")?,
+                group_name: r.try_get("group_name")?,
+                path: r.try_get("path")?,
+                shared_folder_id: r.try_get("shared_folder_id")?,
+                active: r.try_get::<i64, _>("active")? != 0,
+            })
+        }
+
+        fn export_from_row(r: &$row) -> StoreResult<ExportRecord> {
+            Ok(ExportRecord {
+                file_id: r.try_get("file_id")?,
+                docspace_version: r.try_get("docspace_version")?,
+                dropbox_path: r.try_get("dropbox_path")?,
+                dropbox_id: r.try_get("dropbox_id")?,
+                rev: r.try_get("rev")?,
+                content_hash: r.try_get("content_hash")?,
+                size: r.try_get("size")?,
+            })
+        }
+    };
+}
+pub(crate) use row_mappers;

@@ -20,8 +20,10 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::rows::{job_from_parts, now_ms, JobParts};
+use super::rows::now_ms;
 use super::*;
+
+super::rows::row_mappers!(SqliteRow);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -216,44 +218,6 @@ async fn enqueue_one(c: &mut SqliteConnection, j: &NewJob, now: i64) -> StoreRes
     .fetch_one(&mut *c)
     .await?;
     job_from_row(&row)
-}
-
-fn job_from_row(r: &SqliteRow) -> StoreResult<Job> {
-    job_from_parts(JobParts {
-        id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
-        state: r.try_get("state")?,
-        attempts: r.try_get("attempts")?,
-        dedupe_key: r.try_get("dedupe_key")?,
-        payload: r.try_get("payload")?,
-        last_error: r.try_get("last_error")?,
-        result: r.try_get("result")?,
-        run_at: r.try_get("run_at")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-fn group_folder_from_row(r: &SqliteRow) -> StoreResult<GroupFolder> {
-    Ok(GroupFolder {
-        group_id: r.try_get("group_id")?,
-        group_name: r.try_get("group_name")?,
-        path: r.try_get("path")?,
-        shared_folder_id: r.try_get("shared_folder_id")?,
-        active: r.try_get::<i64, _>("active")? != 0,
-    })
-}
-
-fn export_from_row(r: &SqliteRow) -> StoreResult<ExportRecord> {
-    Ok(ExportRecord {
-        file_id: r.try_get("file_id")?,
-        docspace_version: r.try_get("docspace_version")?,
-        dropbox_path: r.try_get("dropbox_path")?,
-        dropbox_id: r.try_get("dropbox_id")?,
-        rev: r.try_get("rev")?,
-        content_hash: r.try_get("content_hash")?,
-        size: r.try_get("size")?,
-    })
 }
 
 #[async_trait]
