@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test]
 async fn events_from_the_api_key_user_are_ignored() {
@@ -21,13 +21,7 @@ async fn events_from_the_api_key_user_are_ignored() {
     let mut n = 1;
     loop {
         let b = body(n, &me.to_uppercase());
-        let v: Value = w
-            .app
-            .post_docspace(&b, Some(&docspace_signature_upper(&b)))
-            .await
-            .json()
-            .await
-            .expect("json");
+        let (_, v) = w.app.deliver_docspace(&b).await;
         n += 1;
         if v["status"] == "ignored" {
             assert_eq!(v["reason"], "event caused by the bridge");
@@ -41,13 +35,7 @@ async fn events_from_the_api_key_user_are_ignored() {
     }
     let before = w.app.all_jobs().await.len();
     let b = body(9999, &me);
-    let v: Value = w
-        .app
-        .post_docspace(&b, Some(&docspace_signature_upper(&b)))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let (_, v) = w.app.deliver_docspace(&b).await;
     assert_eq!(v["status"], "ignored");
     assert_eq!(
         w.app.all_jobs().await.len(),
@@ -56,12 +44,6 @@ async fn events_from_the_api_key_user_are_ignored() {
     );
     // Someone else's event is accepted.
     let b = body(10000, "7c9e6679-7425-40de-944b-e07fc1f90ae7");
-    let v: Value = w
-        .app
-        .post_docspace(&b, Some(&docspace_signature_upper(&b)))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let (_, v) = w.app.deliver_docspace(&b).await;
     assert_eq!(v["status"], "accepted");
 }

@@ -110,6 +110,15 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// Posts a DocSpace webhook signed as DocSpace does; returns the status and JSON answer.
+    pub async fn deliver_docspace(&self, body: &[u8]) -> (u16, Value) {
+        let resp = self
+            .post_docspace(body, Some(&docspace_signature_upper(body)))
+            .await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn post_dropbox(&self, body: &[u8], signature: Option<&str>) -> reqwest::Response {
         let mut req = self
             .http
