@@ -4,7 +4,8 @@
 //!    child's peak RSS (`wait4` rusage), beside the raw throughput of streaming the same number
 //!    of bytes from the DocSpace stand-in to the Dropbox stand-in with no bridge logic (one
 //!    pipelined download feeding upload-session appends, no hashing, no buffering), in the same
-//!    run.
+//!    run; and the same export through the service (`serve` in a child process, the job
+//!    enqueued by the API and run by a worker), timed from the API call to the job's success.
 //! 2. 1,000 files of 100 KiB exported concurrently by the service's workers: files per second.
 //!
 //! Goals: peak RSS under 64 MiB; 1 GiB throughput at least 70% of the raw figure.
@@ -167,6 +168,79 @@ async fn raw_stream(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64, path: &st
     started.elapsed()
 }
 
+/// One export through the service: `serve` in a child process, the job enqueued through the
+/// API and run by a worker. Wall time from the API call to the job's success; the service's
+/// CPU and peak RSS over its whole life.
+async fn service_export(env: &HashMap<String, String>, file_id: i64) -> ChildRun {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut env = env.clone();
+    env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
+    let db = env["BRIDGE_DATABASE_URL"].replace("bench.db", "service.db");
+    env.insert("BRIDGE_DATABASE_URL".into(), db);
+    #[allow(clippy::zombie_processes)] // reaped by `reap` with wait4
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
+        .arg("serve")
+        .env_clear()
+        .envs(&env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let pid = child.id() as libc::pid_t;
+    let http = reqwest::Client::new();
+    let ready = Instant::now();
+    while !http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            ready.elapsed() < Duration::from_secs(20),
+            "service did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let job: serde_json::Value = http
+        .post(format!("{base}/api/v1/files/{file_id}/export"))
+        .bearer_auth("bench-token")
+        .send()
+        .await
+        .expect("export")
+        .json()
+        .await
+        .expect("json");
+    let id = job["job"]["id"].as_i64().expect("job id");
+    let wall = loop {
+        let j: serde_json::Value = http
+            .get(format!("{base}/api/v1/jobs/{id}"))
+            .bearer_auth("bench-token")
+            .send()
+            .await
+            .expect("job")
+            .json()
+            .await
+            .expect("json");
+        match j["job"]["state"].as_str() {
+            Some("succeeded") => break started.elapsed(),
+            Some("dead") => panic!("export job died: {j}"),
+            _ => tokio::time::sleep(Duration::from_millis(2)).await,
+        }
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let mut run = tokio::task::spawn_blocking(move || reap(pid))
+        .await
+        .expect("join");
+    run.wall = wall;
+    run
+}
+
 /// What one CLI run cost.
 struct ChildRun {
     wall: Duration,
@@ -188,7 +262,13 @@ fn cli_export(env: &HashMap<String, String>, file_id: i64) -> ChildRun {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn CLI");
-    let pid = child.id() as libc::pid_t;
+    let mut run = reap(child.id() as libc::pid_t);
+    run.wall = started.elapsed();
+    run
+}
+
+/// Waits for a child to exit successfully and reads its rusage.
+fn reap(pid: libc::pid_t) -> ChildRun {
     let mut status = 0;
     // SAFETY: FFI with pointers to locals; `pid` is our own child, reaped only here.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -196,11 +276,11 @@ fn cli_export(env: &HashMap<String, String>, file_id: i64) -> ChildRun {
     assert_eq!(r, pid, "wait4");
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "CLI export failed"
+        "child failed"
     );
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     ChildRun {
-        wall: started.elapsed(),
+        wall: Duration::ZERO,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         peak_rss: usage.ru_maxrss as u64 * 1024,
     }
@@ -231,6 +311,7 @@ async fn main() {
     let room = ds.create_room("Bench");
     let mut raw = Duration::MAX;
     let mut bridge: Option<ChildRun> = None;
+    let mut service: Option<ChildRun> = None;
     let mut peak = 0;
     for run in 0..runs {
         let raw_id = ds
@@ -254,7 +335,19 @@ async fn main() {
         if bridge.as_ref().is_none_or(|b| r.wall < b.wall) {
             bridge = Some(r);
         }
+        let svc_id = ds
+            .create_file(room, &format!("service{run}.bin"), size)
+            .expect("file");
+        let r = service_export(&env, svc_id).await;
+        let f = db
+            .file(&format!("/DocSpace Export/Bench/service{run}.bin"))
+            .expect("exported");
+        assert_eq!(Some(f.content_hash), ds.dropbox_content_hash(svc_id, 1));
+        if service.as_ref().is_none_or(|b| r.wall < b.wall) {
+            service = Some(r);
+        }
     }
+    let service = service.expect("at least one run");
     let bridge = bridge.expect("at least one run");
     let (raw_rate, bridge_rate) = (mib_s(size, raw), mib_s(size, bridge.wall));
     println!("export of one {mib} MiB file (best of {runs})");
@@ -269,6 +362,13 @@ async fn main() {
         bridge.wall.as_secs_f64(),
         bridge.cpu.as_secs_f64(),
         100.0 * bridge_rate / raw_rate
+    );
+    println!(
+        "  service export (API -> worker): {:>7.1} MiB/s  ({:.2} s from the API call to success) = {:.0}% of raw; service peak RSS {:.1} MiB",
+        mib_s(size, service.wall),
+        service.wall.as_secs_f64(),
+        100.0 * mib_s(size, service.wall) / raw_rate,
+        service.peak_rss as f64 / MIB as f64
     );
     println!(
         "  bridge peak RSS (max of runs): {:>7.1} MiB (goal < 64 MiB)",

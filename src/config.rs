@@ -128,6 +128,9 @@ pub struct Tuning {
     pub changes_poll_interval: Duration,
     /// Timeout for one outgoing HTTP call (downloads/uploads use it per chunk).
     pub http_timeout: Duration,
+    /// Upload-session appends in flight at once for one export of several chunks (4 MiB each;
+    /// memory grows by a chunk per append).
+    pub export_parallel: usize,
     /// `false` runs a web-only replica: it accepts webhooks and API calls, other replicas work.
     pub run_workers: bool,
     /// `false` stops this replica from enqueueing the periodic jobs (another replica does).
@@ -146,6 +149,7 @@ impl Default for Tuning {
             delivery_retention: Duration::from_secs(7 * 24 * 3600),
             changes_poll_interval: Duration::from_secs(15 * 60),
             http_timeout: Duration::from_secs(60),
+            export_parallel: 4,
             run_workers: true,
             run_scheduler: true,
         }
@@ -302,6 +306,16 @@ impl Config {
                 defaults.changes_poll_interval,
             ),
             http_timeout: l.parse_dur_or("BRIDGE_HTTP_TIMEOUT", defaults.http_timeout),
+            export_parallel: l
+                .parse(
+                    "BRIDGE_EXPORT_PARALLEL",
+                    &defaults.export_parallel.to_string(),
+                    |s| match s.parse::<usize>() {
+                        Ok(n) if (1..=8).contains(&n) => Ok(n),
+                        _ => Err("must be a whole number from 1 to 8".into()),
+                    },
+                )
+                .unwrap_or(defaults.export_parallel),
             run_workers: l
                 .parse("BRIDGE_WORKERS", "true", parse_bool)
                 .unwrap_or(true),
@@ -499,6 +513,7 @@ mod tests {
         assert_eq!(c.worker_concurrency, 8);
         assert_eq!(c.job_max_attempts, 12);
         assert_eq!(c.export_triggers.len(), 3);
+        assert_eq!(c.tuning.export_parallel, 4);
     }
 
     #[test]
@@ -507,8 +522,10 @@ mod tests {
         env.remove("DOCSPACE_URL");
         env.insert("DOCSPACE_API_KEY".into(), "not-a-key-SECRETVALUE".into());
         env.insert("WORKER_CONCURRENCY".into(), "zero".into());
+        env.insert("BRIDGE_EXPORT_PARALLEL".into(), "9".into());
         let err = Config::from_map(&env).unwrap_err();
-        assert_eq!(err.0.len(), 3, "{err}");
+        assert_eq!(err.0.len(), 4, "{err}");
+        assert!(err.to_string().contains("BRIDGE_EXPORT_PARALLEL"), "{err}");
         assert!(!err.to_string().contains("SECRETVALUE"));
     }
 

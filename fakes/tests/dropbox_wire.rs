@@ -747,6 +747,52 @@ async fn sequential_session_offsets_and_hash() {
     assert_eq!(r.route_error(), json!({".tag": "closed"}));
 }
 
+/// An append starting on a block boundary is checked from the session's own block digests;
+/// the answer must be the same as for any other append.
+#[tokio::test]
+async fn block_aligned_append_checks_its_own_hash() {
+    let (_fake, c) = start().await;
+    let data: Vec<u8> = (0..(2 * BLOCK_SIZE + 1000))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let (a, b) = data.split_at(BLOCK_SIZE);
+    let sid = c
+        .upload("files/upload_session/start", json!({}), a.to_vec())
+        .await
+        .ok()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The hash of the whole file so far is not the hash of this request's bytes.
+    let r = c
+        .upload("files/upload_session/append_v2", json!({"cursor": {"session_id": sid, "offset": a.len()}, "content_hash": content_hash(&data)}), b.to_vec())
+        .await;
+    assert_eq!(r.route_error(), json!({".tag": "content_hash_mismatch"}));
+    // Nothing of the refused request was kept.
+    let r = c
+        .upload(
+            "files/upload_session/append_v2",
+            json!({"cursor": {"session_id": sid, "offset": data.len()}}),
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        r.route_error(),
+        json!({".tag": "incorrect_offset", "correct_offset": a.len()})
+    );
+    let v = c
+        .upload("files/upload_session/append_v2", json!({"cursor": {"session_id": sid, "offset": a.len()}, "content_hash": content_hash(b).to_uppercase()}), b.to_vec())
+        .await
+        .ok();
+    assert_eq!(v, Value::Null);
+    let v = c
+        .upload("files/upload_session/finish", json!({"cursor": {"session_id": sid, "offset": data.len()}, "commit": {"path": "/aligned.bin"}}), vec![])
+        .await
+        .ok();
+    assert_eq!(v["size"], data.len());
+    assert_eq!(v["content_hash"], content_hash(&data));
+}
+
 #[tokio::test]
 async fn concurrent_session_rules() {
     let (_fake, c) = start().await;

@@ -35,10 +35,10 @@ type Result<T> = std::result::Result<T, DocSpaceError>;
 #[derive(Clone)]
 pub struct DocSpaceClient {
     inner: Arc<Inner>,
+    http: reqwest::Client,
 }
 
 struct Inner {
-    http: reqwest::Client,
     base: Url,
     origin: url::Origin,
     api_key: Secret,
@@ -78,8 +78,8 @@ impl DocSpaceClient {
     /// Like [`DocSpaceClient::new`] with a custom in-client retry policy (tests shorten delays).
     pub fn with_retry_policy(cfg: &Config, http: reqwest::Client, retry: RetryPolicy) -> Self {
         Self {
+            http,
             inner: Arc::new(Inner {
-                http,
                 base: cfg.docspace_url.clone(),
                 origin: cfg.docspace_origin(),
                 api_key: cfg.docspace_api_key.clone(),
@@ -94,6 +94,15 @@ impl DocSpaceClient {
     /// The provider-wide pause shared by every caller of this client.
     pub fn pacer(&self) -> &Pacer {
         &self.inner.pacer
+    }
+
+    /// The same client (shared request slots, pause and key) sending through `http`'s
+    /// connections.
+    pub fn with_http(&self, http: reqwest::Client) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            http,
+        }
     }
 
     // --- groups and people -----------------------------------------------------------------
@@ -288,7 +297,7 @@ impl DocSpaceClient {
                     route: ROUTE,
                     message: "client shut down".into(),
                 })?;
-        let mut req = inner.http.get(url.clone()).header(USER_AGENT, UA);
+        let mut req = self.http.get(url.clone()).header(USER_AGENT, UA);
         if send_key {
             req = req.header(AUTHORIZATION, format!("Bearer {}", inner.api_key.expose()));
         }
@@ -375,7 +384,7 @@ impl DocSpaceClient {
         url: &Url,
     ) -> Result<Envelope<T>> {
         let inner = &self.inner;
-        let resp = inner
+        let resp = self
             .http
             .get(url.clone())
             .timeout(inner.timeout)

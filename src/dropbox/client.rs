@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use backon::Retryable;
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::auth::{transport_error, TokenSource};
+use super::chunk::Chunk;
 use super::error::{tag_path, DropboxError};
 use super::header_json::to_header_json;
 use super::wire::{self, ApiErrorBody, PathRootHeader, RateLimitError, RateLimitReason};
@@ -31,10 +32,10 @@ const UA: &str = concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION"));
 #[derive(Clone)]
 pub struct DropboxClient {
     pub(super) inner: Arc<Inner>,
+    http: reqwest::Client,
 }
 
 pub(super) struct Inner {
-    http: reqwest::Client,
     api_url: Url,
     content_url: Url,
     tokens: TokenSource,
@@ -55,7 +56,7 @@ enum Host {
 
 enum Payload {
     Rpc(Bytes),
-    Upload { arg: String, body: Bytes },
+    Upload { arg: String, body: Chunk },
 }
 
 impl DropboxClient {
@@ -73,8 +74,8 @@ impl DropboxClient {
         );
         let secrets = tokens.long_lived_secrets();
         Self {
+            http,
             inner: Arc::new(Inner {
-                http,
                 api_url: cfg.dropbox_api_url.clone(),
                 content_url: cfg.dropbox_content_url.clone(),
                 tokens,
@@ -91,6 +92,15 @@ impl DropboxClient {
     /// The provider-wide pause shared by every caller of this client.
     pub fn pacer(&self) -> &Pacer {
         &self.inner.pacer
+    }
+
+    /// The same client (shared token, root namespace and pause) sending through `http`'s
+    /// connections.
+    pub fn with_http(&self, http: reqwest::Client) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            http,
+        }
     }
 
     /// Calls an RPC-style route (JSON in, JSON out) on the API host. `R = ()` for `null` results.
@@ -110,13 +120,13 @@ impl DropboxClient {
     }
 
     /// Calls an upload-style route on the content host: argument in `Dropbox-API-Arg`
-    /// (header-safe JSON), `body` as raw bytes, JSON result. `body` is a cheap-to-clone buffer so
-    /// that retries resend it.
+    /// (header-safe JSON), `body` as raw bytes, JSON result. `body` is made of cheap-to-clone
+    /// buffers so that retries resend it.
     pub async fn call_upload<A, R>(
         &self,
         route: &'static str,
         arg: &A,
-        body: Bytes,
+        body: Chunk,
     ) -> Result<R, DropboxError>
     where
         A: Serialize + ?Sized,
@@ -185,8 +195,8 @@ impl DropboxClient {
         let mut refreshed = false;
         loop {
             inner.pacer.ready().await;
-            let token = inner.tokens.get(&inner.http, inner.timeout).await?;
-            let mut req = inner
+            let token = inner.tokens.get(&self.http, inner.timeout).await?;
+            let mut req = self
                 .http
                 .post(url.clone())
                 .timeout(inner.timeout)
@@ -202,7 +212,8 @@ impl DropboxClient {
                 Payload::Upload { arg, body } => req
                     .header("Dropbox-API-Arg", arg.as_str())
                     .header(CONTENT_TYPE, "application/octet-stream")
-                    .body(body.clone()),
+                    .header(CONTENT_LENGTH, body.len())
+                    .body(body.body()),
             };
             let started = std::time::Instant::now();
             let result = self.exchange(route, req, &token).await;
@@ -218,7 +229,7 @@ impl DropboxClient {
                     refreshed = true;
                     if !inner
                         .tokens
-                        .invalidate(&token, &inner.http, inner.timeout)
+                        .invalidate(&token, &self.http, inner.timeout)
                         .await?
                     {
                         return Err(DropboxError::Auth { route, tag });

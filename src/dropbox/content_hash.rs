@@ -24,16 +24,30 @@ impl ContentHasher {
         Self::default()
     }
 
-    pub fn update(&mut self, mut data: &[u8]) {
+    pub fn update(&mut self, data: &[u8]) {
+        self.update_with(data, |_| {});
+    }
+
+    /// Like [`ContentHasher::update`]; `on_block` also receives the digest of every block the
+    /// bytes complete, so that a block-aligned request's own hash costs no second pass.
+    pub fn update_with(&mut self, mut data: &[u8], mut on_block: impl FnMut(&[u8; 32])) {
         while !data.is_empty() {
             let take = (BLOCK_SIZE - self.block_len).min(data.len());
             self.block.update(&data[..take]);
             self.block_len += take;
             data = &data[take..];
             if self.block_len == BLOCK_SIZE {
-                self.flush_block();
+                let d: [u8; 32] = std::mem::take(&mut self.block).finalize().into();
+                on_block(&d);
+                self.overall.update(d);
+                self.block_len = 0;
             }
         }
+    }
+
+    /// Digest of the pending partial block, if any; the hasher is left as it was.
+    pub fn pending_block_digest(&self) -> Option<[u8; 32]> {
+        (self.block_len > 0).then(|| self.block.clone().finalize().into())
     }
 
     /// Folds an already computed block digest (of a full block, or the final short one) in.
@@ -43,15 +57,9 @@ impl ContentHasher {
         self.overall.update(digest);
     }
 
-    fn flush_block(&mut self) {
-        let d = std::mem::take(&mut self.block).finalize();
-        self.overall.update(d);
-        self.block_len = 0;
-    }
-
     pub fn finish(mut self) -> String {
-        if self.block_len > 0 {
-            self.flush_block();
+        if let Some(d) = self.pending_block_digest() {
+            self.overall.update(d);
         }
         hex::encode(self.overall.finalize())
     }
@@ -106,6 +114,26 @@ mod tests {
             outer.update(Sha256::digest(b));
         }
         assert_eq!(streamed, hex::encode(outer.finalize()));
+    }
+
+    #[test]
+    fn block_digests_seen_while_streaming_give_each_piece_its_hash() {
+        let data: Vec<u8> = (0..(BLOCK_SIZE * 3 + 99))
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let (a, b) = data.split_at(BLOCK_SIZE * 2);
+        let mut h = ContentHasher::new();
+        let mut first = Vec::new();
+        for piece in a.chunks(700_001) {
+            h.update_with(piece, |d| first.push(*d));
+        }
+        assert_eq!(h.pending_block_digest(), None);
+        assert_eq!(hash_of_digests(&first), content_hash(a));
+        let mut second = Vec::new();
+        h.update_with(b, |d| second.push(*d));
+        second.extend(h.pending_block_digest());
+        assert_eq!(hash_of_digests(&second), content_hash(b));
+        assert_eq!(h.finish(), content_hash(&data));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! so that a job can decide between retrying and giving up.
 
 mod auth;
+mod chunk;
 mod client;
 pub mod content_hash;
 mod error;
@@ -15,6 +16,7 @@ mod routes;
 mod upload;
 pub mod wire;
 
+pub use chunk::Chunk;
 pub use client::DropboxClient;
 pub use error::{tag_path, DropboxError};
 pub use routes::is_valid_email;

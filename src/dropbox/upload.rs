@@ -10,13 +10,13 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt};
+use bytes::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, Stream, StreamExt};
 
+use super::chunk::Chunk;
 use super::client::DropboxClient;
-use super::content_hash::{
-    block_digests, content_hash, hash_of_digests, ContentHasher, BLOCK_SIZE,
-};
+use super::content_hash::{content_hash, hash_of_digests, ContentHasher, BLOCK_SIZE};
 use super::error::{tag_path, DropboxError};
 use super::wire::*;
 
@@ -41,6 +41,11 @@ pub struct UploadOptions {
     /// Default 8 MiB. Memory use is about two chunks (one in flight, the next read and hashed
     /// meanwhile) plus one item of the source stream.
     pub chunk_size: usize,
+    /// Appends in flight at once for a body of several chunks. Above 1 such a body goes
+    /// through a concurrent session (reference 3.5): while some appends travel, the next
+    /// chunk is read and hashed, and no request waits for the previous one's answer. Memory
+    /// grows by one chunk per append in flight. Default 1: one sequential session.
+    pub parallel: usize,
     pub progress: Option<Progress>,
 }
 
@@ -49,6 +54,7 @@ impl Default for UploadOptions {
         Self {
             upload_threshold: MAX_REQUEST_BYTES,
             chunk_size: 2 * BLOCK_SIZE,
+            parallel: 1,
             progress: None,
         }
     }
@@ -59,6 +65,7 @@ impl std::fmt::Debug for UploadOptions {
         f.debug_struct("UploadOptions")
             .field("upload_threshold", &self.upload_threshold)
             .field("chunk_size", &self.chunk_size)
+            .field("parallel", &self.parallel)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -99,6 +106,13 @@ impl UploadedSession {
     }
 }
 
+/// One request's bytes, their content hash, and whether they end the file.
+struct Hashed {
+    body: Chunk,
+    hash: String,
+    last: bool,
+}
+
 impl DropboxClient {
     /// `files/upload` of a small body (≤ 150 MiB, already in memory), with its content hash sent
     /// for verification and the committed file's hash checked.
@@ -109,7 +123,16 @@ impl DropboxClient {
                 message: "body over 150 MiB; use an upload session".into(),
             });
         }
-        let hash = hash_chunk(body.clone()).await?.1;
+        let hash = hash_off_thread(body.clone()).await?;
+        self.upload_hashed(commit, body.into(), hash).await
+    }
+
+    async fn upload_hashed(
+        &self,
+        commit: &CommitInfo,
+        body: Chunk,
+        hash: String,
+    ) -> Result<FileMetadata> {
         let arg = UploadArg {
             commit,
             content_hash: hash.clone(),
@@ -133,19 +156,18 @@ impl DropboxClient {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: Into<BoxError>,
     {
-        let chunk = opts.chunk();
         let mut reader = ChunkReader::new(body, &commit.path);
-        let first = reader.read_chunk(chunk).await?;
-        let last = first.len() < chunk || reader.at_end().await?;
+        let first = reader.next_chunk(opts.chunk()).await?;
         let small_enough = |n: u64| n <= opts.upload_threshold.min(MAX_REQUEST_BYTES);
-        if last && small_enough(first.len() as u64) && known_len.is_none_or(small_enough) {
-            check_len(&commit.path, known_len, first.len() as u64)?;
-            let meta = self.upload(commit, first).await?;
+        let len = first.body.len() as u64;
+        if first.last && small_enough(len) && known_len.is_none_or(small_enough) {
+            check_len(&commit.path, known_len, len)?;
+            let meta = self.upload_hashed(commit, first.body, first.hash).await?;
             opts.report(meta.size);
             return Ok(meta);
         }
         let session = self
-            .session_from(&mut reader, first, last, known_len, opts)
+            .session_from(&mut reader, first, known_len, opts)
             .await?;
         let meta = self
             .upload_session_finish(
@@ -173,12 +195,9 @@ impl DropboxClient {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: Into<BoxError>,
     {
-        let chunk = opts.chunk();
         let mut reader = ChunkReader::new(body, "upload session");
-        let first = reader.read_chunk(chunk).await?;
-        let last = first.len() < chunk || reader.at_end().await?;
-        self.session_from(&mut reader, first, last, known_len, opts)
-            .await
+        let first = reader.next_chunk(opts.chunk()).await?;
+        self.session_from(&mut reader, first, known_len, opts).await
     }
 
     /// Commits closed sessions in one `finish_batch_v2`, checking each file's content hash.
@@ -202,8 +221,7 @@ impl DropboxClient {
     async fn session_from<S, E>(
         &self,
         reader: &mut ChunkReader<'_, S>,
-        first: Bytes,
-        first_is_last: bool,
+        first: Hashed,
         known_len: Option<u64>,
         opts: &UploadOptions,
     ) -> Result<UploadedSession>
@@ -211,29 +229,30 @@ impl DropboxClient {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: Into<BoxError>,
     {
+        if !first.last && opts.parallel > 1 {
+            return self
+                .concurrent_session_from(reader, first, known_len, opts)
+                .await;
+        }
         let chunk = opts.chunk();
-        let mut whole = ContentHasher::new();
-        let (digests, hash) = hash_chunk(first.clone()).await?;
-        digests.iter().for_each(|d| whole.push_block_digest(d));
-        let mut offset = first.len() as u64;
-        // Each request overlaps with reading and hashing the next chunk (one chunk of memory
-        // more, and the upload no longer waits for the hash or the source between requests).
-        let start = self.upload_session_start(first, first_is_last, Some(hash));
-        let (session_id, mut next) = if first_is_last {
+        let mut offset = first.body.len() as u64;
+        // Each request overlaps with reading (and hashing) the next chunk, so the upload does
+        // not wait for the source between requests.
+        let start = self.upload_session_start(first.body, first.last, Some(first.hash));
+        let (session_id, mut next) = if first.last {
             (start.await?, None)
         } else {
-            let (s, n) = tokio::join!(start, next_chunk(reader, chunk));
+            let (s, n) = tokio::join!(start, reader.next_chunk(chunk));
             (s?, Some(n?))
         };
         opts.report(offset);
-        while let Some((cur, last, digests, hash)) = next.take() {
-            digests.iter().for_each(|d| whole.push_block_digest(d));
-            let len = cur.len() as u64;
-            let append = self.append_chunk(&session_id, offset, cur, last, hash);
-            if last {
+        while let Some(cur) = next.take() {
+            let len = cur.body.len() as u64;
+            let append = self.append_chunk(&session_id, offset, cur.body, cur.last, cur.hash);
+            if cur.last {
                 append.await?;
             } else {
-                let (a, n) = tokio::join!(append, next_chunk(reader, chunk));
+                let (a, n) = tokio::join!(append, reader.next_chunk(chunk));
                 a?;
                 next = Some(n?);
             }
@@ -244,7 +263,97 @@ impl DropboxClient {
         Ok(UploadedSession {
             session_id,
             size: offset,
-            content_hash: whole.finish(),
+            content_hash: reader.file_hash(),
+        })
+    }
+
+    /// A body of several chunks through a concurrent session: up to `opts.parallel` appends in
+    /// flight while the next chunk is read and hashed; the last chunk (short, or empty when the
+    /// size is a multiple of the chunk) closes the session once every other append has landed,
+    /// as the SDKs do. `first` is not the last chunk.
+    async fn concurrent_session_from<S, E>(
+        &self,
+        reader: &mut ChunkReader<'_, S>,
+        first: Hashed,
+        known_len: Option<u64>,
+        opts: &UploadOptions,
+    ) -> Result<UploadedSession>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: Into<BoxError>,
+    {
+        let chunk = opts.chunk();
+        let arg = UploadSessionStartArg {
+            close: false,
+            session_type: Some(UploadSessionType::Concurrent),
+            content_hash: None,
+        };
+        let started: UploadSessionStartResult = self
+            .call_upload("files/upload_session/start", &arg, Chunk::default())
+            .await?;
+        let session_id = started.session_id.as_str();
+        // Reading runs beside sending in this task; the channel hands over one chunk at a time
+        // (and is cancel-safe, unlike a half-read chunk).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Hashed>(1);
+        let source = &mut *reader;
+        let read = async move {
+            let mut next = first;
+            loop {
+                let last = next.last;
+                if tx.send(next).await.is_err() || last {
+                    return Ok(());
+                }
+                next = source.next_chunk(chunk).await?;
+            }
+        };
+        let send = async {
+            let mut in_flight = FuturesUnordered::new();
+            let (mut offset, mut acked) = (0u64, 0u64);
+            let mut closing: Option<Hashed> = None;
+            loop {
+                if in_flight.is_empty() {
+                    if let Some(c) = closing.take() {
+                        let len = c.body.len() as u64;
+                        self.append_chunk(session_id, offset, c.body, true, c.hash)
+                            .await?;
+                        opts.report(offset + len);
+                        return Ok(offset + len);
+                    }
+                }
+                tokio::select! {
+                    c = rx.recv(), if closing.is_none() && in_flight.len() < opts.parallel => {
+                        let Some(c) = c else {
+                            // Unreachable: the reader only stops early with an error, which
+                            // try_join returns first.
+                            return Err(DropboxError::Source {
+                                path: "upload session".into(),
+                                source: "the source stopped before its last chunk".into(),
+                            });
+                        };
+                        if c.last {
+                            closing = Some(c);
+                        } else {
+                            let len = c.body.len() as u64;
+                            in_flight.push(
+                                self.append_chunk(session_id, offset, c.body, false, c.hash)
+                                    .map(move |r| r.map(|()| len)),
+                            );
+                            offset += len;
+                        }
+                    }
+                    Some(r) = in_flight.next(), if !in_flight.is_empty() => {
+                        acked += r?;
+                        opts.report(acked);
+                    }
+                }
+            }
+        };
+        let ((), size) = tokio::try_join!(read, send)?;
+        check_len(reader.label, known_len, size)?;
+        Ok(UploadedSession {
+            session_id: started.session_id,
+            size,
+            content_hash: reader.file_hash(),
         })
     }
 
@@ -254,7 +363,7 @@ impl DropboxClient {
         &self,
         session_id: &str,
         offset: u64,
-        chunk: Bytes,
+        chunk: Chunk,
         close: bool,
         hash: String,
     ) -> Result<()> {
@@ -286,8 +395,8 @@ impl DropboxClient {
                     correct_offset = c,
                     "resyncing upload session"
                 );
-                let rest = chunk.slice((c - offset) as usize..);
-                let hash = content_hash(&rest);
+                let rest = chunk.slice_from((c - offset) as usize);
+                let hash = rest.content_hash();
                 self.upload_session_append_v2(cursor(c), rest, close, Some(hash))
                     .await
             }
@@ -301,7 +410,7 @@ impl DropboxClient {
     /// `files/upload_session/start` with the first chunk (may be empty). Returns the session id.
     pub async fn upload_session_start(
         &self,
-        body: Bytes,
+        body: impl Into<Chunk>,
         close: bool,
         content_hash: Option<String>,
     ) -> Result<String> {
@@ -311,7 +420,7 @@ impl DropboxClient {
             content_hash,
         };
         let r: UploadSessionStartResult = self
-            .call_upload("files/upload_session/start", &arg, body)
+            .call_upload("files/upload_session/start", &arg, body.into())
             .await?;
         Ok(r.session_id)
     }
@@ -321,7 +430,7 @@ impl DropboxClient {
     pub async fn upload_session_append_v2(
         &self,
         cursor: UploadSessionCursor,
-        body: Bytes,
+        body: impl Into<Chunk>,
         close: bool,
         content_hash: Option<String>,
     ) -> Result<()> {
@@ -330,7 +439,7 @@ impl DropboxClient {
             close,
             content_hash,
         };
-        self.call_upload("files/upload_session/append_v2", &arg, body)
+        self.call_upload("files/upload_session/append_v2", &arg, body.into())
             .await
     }
 
@@ -347,7 +456,7 @@ impl DropboxClient {
             commit: commit.clone(),
             content_hash,
         };
-        self.call_upload("files/upload_session/finish", &arg, body)
+        self.call_upload("files/upload_session/finish", &arg, body.into())
             .await
     }
 
@@ -425,21 +534,6 @@ fn check_len(path: &str, known: Option<u64>, actual: u64) -> Result<()> {
     }
 }
 
-/// The next chunk of `reader`, whether it is the last, its block digests and request hash.
-async fn next_chunk<S, E>(
-    reader: &mut ChunkReader<'_, S>,
-    chunk: usize,
-) -> Result<(Bytes, bool, Vec<[u8; 32]>, String)>
-where
-    S: Stream<Item = std::result::Result<Bytes, E>> + Send,
-    E: Into<BoxError>,
-{
-    let cur = reader.read_chunk(chunk).await?;
-    let last = cur.len() < chunk || reader.at_end().await?;
-    let (digests, hash) = hash_chunk(cur.clone()).await?;
-    Ok((cur, last, digests, hash))
-}
-
 /// Dropbox's hash of the committed file must equal ours (absent hash: nothing to compare).
 fn verify(path: &str, ours: &str, meta: &FileMetadata) -> Result<()> {
     match meta.content_hash.as_deref() {
@@ -454,33 +548,28 @@ fn verify(path: &str, ours: &str, meta: &FileMetadata) -> Result<()> {
     }
 }
 
-/// Block digests and request hash of one block-aligned chunk, off the async threads.
-async fn hash_chunk(chunk: Bytes) -> Result<(Vec<[u8; 32]>, String)> {
-    let large = chunk.len() >= 1 << 20;
-    let work = move || {
-        let d = block_digests(&chunk);
-        let h = hash_of_digests(&d);
-        (d, h)
-    };
-    if large {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| DropboxError::InvalidArgument {
-                route: "content_hash",
-                message: e.to_string(),
-            })
-    } else {
-        Ok(work())
+/// Content hash of a body already in memory, off the async threads when it is large.
+async fn hash_off_thread(body: Bytes) -> Result<String> {
+    if body.len() < 1 << 20 {
+        return Ok(content_hash(&body));
     }
+    tokio::task::spawn_blocking(move || content_hash(&body))
+        .await
+        .map_err(|e| DropboxError::InvalidArgument {
+            route: "content_hash",
+            message: e.to_string(),
+        })
 }
 
-/// Cuts a byte stream into chunks of an exact size (the last may be shorter), holding at most
-/// one chunk and one stream item.
+/// Cuts a byte stream into request-sized [`Chunk`]s without copying, hashing every byte once
+/// as it passes: the block digests give each chunk its request hash and the whole file's hash.
 struct ChunkReader<'a, S> {
     stream: Pin<Box<S>>,
     leftover: Bytes,
     eof: bool,
     label: &'a str,
+    /// Every byte handed out so far.
+    whole: ContentHasher,
 }
 
 impl<'a, S, E> ChunkReader<'a, S>
@@ -494,6 +583,7 @@ where
             leftover: Bytes::new(),
             eof: false,
             label,
+            whole: ContentHasher::new(),
         }
     }
 
@@ -517,23 +607,38 @@ where
         Ok(None)
     }
 
-    /// Up to `n` bytes; fewer only at the end of the stream.
-    async fn read_chunk(&mut self, n: usize) -> Result<Bytes> {
-        let mut buf = BytesMut::new();
-        while buf.len() < n {
+    /// Up to `n` bytes (fewer only at the end of the stream) and their content hash. `n` is a
+    /// multiple of the 4 MiB block, so every chunk but the last ends on a block boundary and
+    /// its hash comes from the block digests the whole-file hash needs anyway. Hashing here,
+    /// piece by piece as the download delivers them, costs one network read's worth of CPU
+    /// between awaits and leaves no hashing to do once the chunk is complete.
+    async fn read_chunk(&mut self, n: usize) -> Result<(Chunk, String)> {
+        debug_assert_eq!(n % BLOCK_SIZE, 0, "chunks are whole blocks");
+        let mut chunk = Chunk::default();
+        let mut digests = Vec::new();
+        while chunk.len() < n {
             let Some(mut item) = self.next_item().await? else {
                 break;
             };
-            let want = n - buf.len();
+            let want = n - chunk.len();
             if item.len() > want {
                 self.leftover = item.split_off(want);
             }
-            if buf.is_empty() && item.len() == n {
-                return Ok(item); // whole chunk in one item: no copy
-            }
-            buf.extend_from_slice(&item);
+            self.whole.update_with(&item, |d| digests.push(*d));
+            chunk.push(item);
         }
-        Ok(buf.freeze())
+        if chunk.len() % BLOCK_SIZE != 0 {
+            // The stream ended inside this chunk's last block.
+            digests.extend(self.whole.pending_block_digest());
+        }
+        Ok((chunk, hash_of_digests(&digests)))
+    }
+
+    /// The next request's worth, and whether it is the last (pulls at most one item ahead).
+    async fn next_chunk(&mut self, n: usize) -> Result<Hashed> {
+        let (body, hash) = self.read_chunk(n).await?;
+        let last = body.len() < n || self.at_end().await?;
+        Ok(Hashed { body, hash, last })
     }
 
     /// True when no byte is left (pulls at most one item ahead).
@@ -546,27 +651,49 @@ where
             }
         }
     }
+
+    /// Content hash of everything read.
+    fn file_hash(&mut self) -> String {
+        std::mem::take(&mut self.whole).finish()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn stream_of(
-        parts: Vec<&'static [u8]>,
-    ) -> impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send {
-        futures::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p))))
+    fn pieces(data: &[u8], size: usize) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
+        let parts: Vec<_> = data
+            .chunks(size)
+            .map(|p| Ok(Bytes::copy_from_slice(p)))
+            .collect();
+        futures::stream::iter(parts)
     }
 
     #[tokio::test]
-    async fn chunk_reader_cuts_exact_sizes() {
-        let mut r = ChunkReader::new(stream_of(vec![b"abc", b"", b"defgh", b"ij"]), "t");
-        assert_eq!(&r.read_chunk(4).await.expect("read")[..], b"abcd");
-        assert!(!r.at_end().await.expect("peek"));
-        assert_eq!(&r.read_chunk(4).await.expect("read")[..], b"efgh");
-        assert_eq!(&r.read_chunk(4).await.expect("read")[..], b"ij");
+    async fn chunk_reader_cuts_exact_sizes_and_hashes_each_chunk() {
+        let data: Vec<u8> = (0..2 * BLOCK_SIZE + 10).map(|i| (i % 251) as u8).collect();
+        let mut r = ChunkReader::new(pieces(&data, 999_983), "t");
+        let mut seen = Vec::new();
+        for want in [BLOCK_SIZE, BLOCK_SIZE, 10, 0] {
+            let (c, h) = r.read_chunk(BLOCK_SIZE).await.expect("read");
+            assert_eq!(c.len(), want);
+            assert_eq!(h, c.content_hash());
+            seen.extend(c.to_vec());
+        }
+        assert_eq!(seen, data);
         assert!(r.at_end().await.expect("peek"));
-        assert!(r.read_chunk(4).await.expect("read").is_empty());
+        assert_eq!(r.file_hash(), content_hash(&data));
+    }
+
+    #[tokio::test]
+    async fn last_chunk_is_known_without_an_empty_request() {
+        let data = vec![9u8; 2 * BLOCK_SIZE];
+        let mut r = ChunkReader::new(pieces(&data, BLOCK_SIZE), "t");
+        assert!(!r.next_chunk(BLOCK_SIZE).await.expect("read").last);
+        let second = r.next_chunk(BLOCK_SIZE).await.expect("read");
+        assert!(second.last, "exactly full and nothing after it");
+        assert_eq!(second.body.len(), BLOCK_SIZE);
     }
 
     #[tokio::test]
@@ -576,7 +703,7 @@ mod tests {
             Err(std::io::Error::other("download broke")),
         ]);
         let mut r = ChunkReader::new(s, "/x");
-        let e = r.read_chunk(10).await.expect_err("error");
+        let e = r.read_chunk(BLOCK_SIZE).await.expect_err("error");
         assert!(e.is_retryable());
         assert!(e.to_string().contains("download broke"));
     }

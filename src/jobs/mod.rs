@@ -92,16 +92,21 @@ pub struct JobContext {
     pub dropbox: DropboxClient,
 }
 
+/// The HTTP client (and connection pool) every provider client is built on.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!(
+            "docspace-dropbox-bridge/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
 impl JobContext {
     pub fn new(config: Arc<Config>, store: DynStore) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!(
-                "docspace-dropbox-bridge/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
+        let http = http_client();
         Self {
             docspace: DocSpaceClient::new(&config, http.clone()),
             dropbox: DropboxClient::new(&config, http),

@@ -58,9 +58,23 @@ impl ContentHasher {
 
     /// Feeds the next bytes of the stream.
     pub fn update(&mut self, data: &[u8]) {
+        self.update_with(data, |_| {});
+    }
+
+    /// Feeds the next bytes; `on_block` also receives the digest of every block they complete
+    /// (so a caller checking a block-aligned request's own hash needs no second pass).
+    pub fn update_with(&mut self, data: &[u8], mut on_block: impl FnMut(&[u8; 32])) {
         self.len += data.len() as u64;
         let outer = &mut self.outer;
-        self.splitter.update(data, |d| outer.update(d));
+        self.splitter.update(data, |d| {
+            on_block(&d);
+            outer.update(d);
+        });
+    }
+
+    /// Digest of the pending partial block, if any (the hasher is left as it was).
+    pub fn pending_block_digest(&self) -> Option<[u8; 32]> {
+        self.splitter.clone().finish()
     }
 
     /// Number of bytes fed so far.

@@ -217,7 +217,18 @@ async fn append(call: &Call<'_>, arg: Value, body: Body) -> ApiResult {
     };
     let kind = or_drain!(body, snapshot);
     let mut req = request_hasher(&a.content_hash);
+    let mut aligned_hash = None;
     let (read, new_kind) = match kind {
+        // A request starting on a block boundary is checked from the block digests the session
+        // computes anyway: every byte is hashed once, as for a request without a hash.
+        SessionKind::Sequential(mut h) if req.is_some() && is_block_aligned(offset) => {
+            let mut digests = Vec::new();
+            let read = stream_body(body, |c| h.update_with(c, |d| digests.push(*d))).await?;
+            let partial = h.pending_block_digest();
+            aligned_hash = Some(hash_from_block_digests(digests.iter().chain(&partial)));
+            req = None;
+            (read, AppendData::Sequential(h))
+        }
         SessionKind::Sequential(mut h) => {
             let read = stream_body(body, |c| {
                 h.update(c);
@@ -250,6 +261,10 @@ async fn append(call: &Call<'_>, arg: Value, body: Body) -> ApiResult {
             if got != want.to_ascii_lowercase() {
                 return Err(ApiError::tag("content_hash_mismatch"));
             }
+        }
+    } else if let Some(got) = aligned_hash {
+        if a.content_hash.map(|w| w.to_ascii_lowercase()) != Some(got) {
+            return Err(ApiError::tag("content_hash_mismatch"));
         }
     } else if !hash_matches(&a.content_hash, req) {
         return Err(ApiError::tag("content_hash_mismatch"));

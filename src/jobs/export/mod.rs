@@ -11,6 +11,7 @@
 mod batch;
 pub mod path;
 mod safe;
+mod threads;
 mod transfer;
 
 use std::collections::HashMap;
