@@ -366,6 +366,41 @@ async fn injected_429_and_5xx_from_both_providers_are_retried() {
 }
 
 #[tokio::test]
+async fn a_commit_whose_answer_was_lost_leaves_one_file_not_a_renamed_copy() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w
+        .docspace
+        .create_file(folder, "ledger.xlsx", 9 * MIB)
+        .expect("file");
+    // Dropbox commits the first export (mode add + autorename), but the answer never arrives.
+    w.dropbox.fail_next(
+        "files/upload_session/finish_batch_v2",
+        Fault::ResponseLost { status: 504 },
+        1,
+    );
+    let job = export(&w, id, None, 60).await;
+    succeeded(&job);
+    let path = "/DocSpace Export/Finance/2026/ledger.xlsx";
+    assert_same_content(&w, path, id, 1, 9 * MIB);
+    assert_eq!(
+        w.dropbox
+            .paths()
+            .into_iter()
+            .filter(|p| p.contains("ledger"))
+            .collect::<Vec<_>>(),
+        vec![path.to_string()],
+        "no `ledger (1).xlsx`"
+    );
+    assert!(w.dropbox.calls("files/upload_session/finish_batch_v2") >= 2);
+    // The mapping points at that file: the next version overwrites it.
+    let v2 = w.docspace.new_version(id, 2 * MIB).expect("version");
+    let second = export(&w, id, None, 60).await;
+    assert_eq!(succeeded(&second)["dropbox_path"], path);
+    assert_same_content(&w, path, id, v2, 2 * MIB);
+}
+
+#[tokio::test]
 async fn fifty_concurrent_exports_commit_in_batches_without_a_dead_job() {
     let w = spawn_world(&[("WORKER_CONCURRENCY", "16")]).await;
     let folder = room_folder(&w);

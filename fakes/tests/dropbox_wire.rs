@@ -1187,6 +1187,26 @@ async fn rate_limits_faults_and_path_root() {
     assert_eq!(fake.calls("files/create_folder_v2"), 3);
     assert_eq!(fake.ok_calls("files/create_folder_v2"), 1);
 
+    // A lost response: the folder is created, the caller sees a 504, and a repeat conflicts.
+    fake.fail_next(
+        "files/create_folder_v2",
+        Fault::ResponseLost { status: 504 },
+        1,
+    );
+    let r = c
+        .rpc("files/create_folder_v2", json!({"path": "/lost"}))
+        .await;
+    assert_eq!(r.status, 504);
+    let r = c
+        .rpc("files/get_metadata", json!({"path": "/lost"}))
+        .await
+        .ok();
+    assert_eq!(r[".tag"], "folder");
+    let r = c
+        .rpc("files/create_folder_v2", json!({"path": "/lost"}))
+        .await;
+    assert_eq!(r.route_error()["path"][".tag"], "conflict");
+
     // Concurrency cap: with latency, the second of two parallel calls is refused.
     fake.set_latency(Duration::from_millis(300));
     fake.set_max_concurrent_requests(Some(1));

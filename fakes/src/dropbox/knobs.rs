@@ -55,16 +55,32 @@ impl FaultBox {
 
     /// The next scripted fault for this route, if any (`*` matches when `wildcard`).
     pub fn pick_scripted(&mut self, route: &str, wildcard: bool) -> Option<ApiError> {
-        let pos = self
-            .scripted
-            .iter()
-            .position(|(r, _, _)| r == route || (wildcard && r == "*"))?;
+        let pos = self.scripted.iter().position(|(r, f, _)| {
+            (r == route || (wildcard && r == "*")) && !matches!(f, Fault::ResponseLost { .. })
+        })?;
         let fault = self.scripted[pos].1.clone();
         self.scripted[pos].2 -= 1;
         if self.scripted[pos].2 == 0 {
             self.scripted.remove(pos);
         }
         Some(fault_error(&fault))
+    }
+
+    /// The status that replaces this call's answer after it is carried out, if a
+    /// [`Fault::ResponseLost`] is scripted for the route.
+    pub fn take_lost(&mut self, route: &str) -> Option<u16> {
+        let pos = self
+            .scripted
+            .iter()
+            .position(|(r, f, _)| r == route && matches!(f, Fault::ResponseLost { .. }))?;
+        let Fault::ResponseLost { status } = self.scripted[pos].1 else {
+            return None;
+        };
+        self.scripted[pos].2 -= 1;
+        if self.scripted[pos].2 == 0 {
+            self.scripted.remove(pos);
+        }
+        Some(status)
     }
 
     /// The fault to apply to this call, if any: scripted ones first, then the random rates.
@@ -105,6 +121,8 @@ fn fault_error(f: &Fault) -> ApiError {
         },
         Fault::ServerError { status } => ApiError::Server(status),
         Fault::ExpiredToken => ApiError::Auth("expired_access_token"),
+        // Never picked before the call (see `take_lost`).
+        Fault::ResponseLost { status } => ApiError::Server(status),
     }
 }
 

@@ -130,6 +130,12 @@ pub enum Fault {
     },
     /// 401 `expired_access_token`, whatever token was sent.
     ExpiredToken,
+    /// The call is carried out (its effects stay), but its answer is replaced by this 5xx: a
+    /// response lost on the way back, as a client behind a failing proxy sees it.
+    ResponseLost {
+        /// HTTP status.
+        status: u16,
+    },
 }
 
 /// `sharing.AccessLevel`.

@@ -310,21 +310,28 @@ async fn handle(
         root,
         token,
     };
-    match style {
-        Style::Rpc | Style::RpcVoid => {
-            let arg = rpc_arg(name, style, headers, body).await?;
-            rpc(&call, arg)
+    let lost = shared.faults().take_lost(name);
+    let result = match style {
+        Style::Rpc | Style::RpcVoid => match rpc_arg(name, style, headers, body).await {
+            Ok(arg) => rpc(&call, arg),
+            Err(e) => Err(e),
+        },
+        Style::Upload => match upload_arg(name, headers, query.as_deref()) {
+            Ok(arg) => routes_upload::upload(&call, arg, body).await,
+            Err(e) => {
+                drain(body).await;
+                Err(e)
+            }
+        },
+    };
+    match lost {
+        Some(status) => {
+            if result.is_ok() {
+                shared.after_write(name);
+            }
+            Err(ApiError::Server(status))
         }
-        Style::Upload => {
-            let arg = match upload_arg(name, headers, query.as_deref()) {
-                Ok(a) => a,
-                Err(e) => {
-                    drain(body).await;
-                    return Err(e);
-                }
-            };
-            routes_upload::upload(&call, arg, body).await
-        }
+        None => result,
     }
 }
 
