@@ -10,7 +10,7 @@ use bytes::Bytes;
 use client_support::{dropbox_client, dropbox_client_with};
 use docspace_dropbox_bridge::dropbox::{
     wire, AccessLevel, CommitInfo, DropboxError, ListFolderArg, MemberSelector, Metadata,
-    UploadOptions, UploadSessionCursor, WriteMode,
+    UploadSessionCursor, WriteMode,
 };
 
 async fn fake() -> FakeDropbox {
@@ -197,67 +197,6 @@ async fn incorrect_offset_carries_the_correct_offset() {
         .expect_err("stale offset");
     assert_eq!(err.tag(), Some("incorrect_offset"));
     assert_eq!(err.correct_offset(), Some(4));
-}
-
-/// Streams `data` in pieces of an odd size, as a download delivers them.
-fn pieces(data: &[u8]) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send {
-    let parts: Vec<_> = data
-        .chunks(300_007)
-        .map(|p| Ok(Bytes::copy_from_slice(p)))
-        .collect();
-    futures::stream::iter(parts)
-}
-
-/// Uploads 10 MiB + 5 B in 4 MiB requests while Dropbox applies some requests but their
-/// answers are lost; the file must land whole, once, with the right hash.
-async fn upload_with_lost_answers(parallel: usize, lost_on: &[&str]) {
-    let fake = fake().await;
-    let client = dropbox_client(&fake);
-    for route in lost_on {
-        fake.fail_next(route, Fault::ResponseLost { status: 504 }, 1);
-    }
-    let data: Vec<u8> = (0..10 * 1024 * 1024 + 5).map(|i| (i % 249) as u8).collect();
-    let opts = UploadOptions {
-        chunk_size: 4 * 1024 * 1024,
-        parallel,
-        ..Default::default()
-    };
-    let commit = CommitInfo::new("/big.bin", WriteMode::Add);
-    let meta = client
-        .upload_stream(&commit, pieces(&data), Some(data.len() as u64), &opts)
-        .await
-        .expect("upload survives lost answers");
-    assert_eq!(meta.size, data.len() as u64);
-    let stored = fake.file("/big.bin").expect("file");
-    assert_eq!(
-        stored.content_hash,
-        bridge_fakes::dropbox::content_hash(&data)
-    );
-    assert_eq!(fake.paths().iter().filter(|p| p.contains("big")).count(), 1);
-    for route in lost_on {
-        assert!(
-            fake.calls(route) > fake.ok_calls(route),
-            "{route}: the fault fired"
-        );
-    }
-}
-
-#[tokio::test]
-async fn a_lost_append_answer_is_resynchronised_in_a_sequential_session() {
-    // The repeat finds the bytes already there (incorrect_offset = end of the chunk).
-    upload_with_lost_answers(1, &["files/upload_session/append_v2"]).await;
-}
-
-#[tokio::test]
-async fn lost_answers_in_a_concurrent_session_are_repeated_harmlessly() {
-    upload_with_lost_answers(
-        3,
-        &[
-            "files/upload_session/start",
-            "files/upload_session/append_v2",
-        ],
-    )
-    .await;
 }
 
 #[tokio::test]

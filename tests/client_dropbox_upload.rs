@@ -6,18 +6,18 @@
 mod client_support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bridge_fakes::docspace::{DocSpaceOptions, FakeDocSpace};
-use bridge_fakes::dropbox::{DropboxOptions, FakeDropbox};
+use bridge_fakes::dropbox::{DropboxOptions, FakeDropbox, Fault};
 use bytes::Bytes;
 use client_support::{config, docspace_client, dropbox_client, env, fast_retry};
 use docspace_dropbox_bridge::dropbox::content_hash::{ContentHasher, EMPTY_HASH};
 use docspace_dropbox_bridge::dropbox::{
-    CommitInfo, DropboxClient, DropboxError, UploadOptions, WriteMode,
+    CommitInfo, DropboxClient, DropboxError, Progress, UploadOptions, WriteMode,
 };
 use futures::Stream;
 
@@ -149,6 +149,112 @@ async fn just_over_150_mib_goes_through_a_session_with_progress() {
     // 8 MiB chunks: start + 18 appends (the last, 6 MiB + 1 B, closes the session).
     assert_eq!(fake.calls("files/upload_session/start"), 1);
     assert_eq!(fake.calls("files/upload_session/append_v2"), 18);
+}
+
+/// Progress values as reported.
+fn recorder() -> (Arc<Mutex<Vec<u64>>>, Option<Progress>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (
+        seen,
+        Some(Arc::new(move |n| s.lock().expect("lock").push(n))),
+    )
+}
+
+#[tokio::test]
+async fn concurrent_sessions_land_every_boundary_size_whole() {
+    let fake = fake().await;
+    let client = dropbox_client(&fake);
+    // (appends in flight, size): the closing append carries a full chunk, one byte, a short
+    // remainder; more appends allowed than there are chunks.
+    for (parallel, total) in [
+        (2, 8 * MIB),
+        (2, 12 * MIB),
+        (4, 4 * MIB + 1),
+        (8, 9 * MIB),
+        (3, 21 * MIB + 7),
+    ] {
+        let (seen, progress) = recorder();
+        let opts = UploadOptions {
+            chunk_size: 4 * MIB as usize,
+            parallel,
+            progress,
+            ..Default::default()
+        };
+        let before = fake.calls("files/upload_session/append_v2");
+        let path = format!("/c/{parallel}-{total}.bin");
+        upload_and_check(&client, &fake, &path, total, &opts).await;
+        // A concurrent session: the start carries no data, every chunk is its own append.
+        assert_eq!(
+            fake.calls("files/upload_session/append_v2") - before,
+            total.div_ceil(4 * MIB),
+            "{path}"
+        );
+        let seen = seen.lock().expect("lock").clone();
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{path}: {seen:?}");
+        assert_eq!(seen.last(), Some(&total), "{path}");
+    }
+    assert_eq!(fake.open_sessions(), 0);
+}
+
+#[tokio::test]
+async fn lost_answers_in_a_concurrent_session_are_repeated_harmlessly() {
+    let fake = fake().await;
+    let client = dropbox_client(&fake);
+    for route in [
+        "files/upload_session/start",
+        "files/upload_session/append_v2",
+    ] {
+        fake.fail_next(route, Fault::ResponseLost { status: 504 }, 1);
+    }
+    let opts = UploadOptions {
+        chunk_size: 4 * MIB as usize,
+        parallel: 3,
+        ..Default::default()
+    };
+    upload_and_check(&client, &fake, "/lost.bin", 10 * MIB + 5, &opts).await;
+    for route in [
+        "files/upload_session/start",
+        "files/upload_session/append_v2",
+    ] {
+        assert_eq!(fake.calls(route), fake.ok_calls(route) + 1, "{route}");
+    }
+}
+
+#[tokio::test]
+async fn a_failure_while_appends_are_in_flight_commits_nothing() {
+    let fake = fake().await;
+    let client = dropbox_client(&fake);
+    let opts = UploadOptions {
+        chunk_size: 4 * MIB as usize,
+        parallel: 2,
+        ..Default::default()
+    };
+    let commit = CommitInfo::new("/broken.bin", WriteMode::Add);
+    // Dropbox keeps failing one append: the error comes out once the retries are spent.
+    fake.fail_next(
+        "files/upload_session/append_v2",
+        Fault::ServerError { status: 500 },
+        10,
+    );
+    let err = client
+        .upload_stream(&commit, generated(20 * MIB, 999_983), None, &opts)
+        .await
+        .expect_err("appends keep failing");
+    assert!(matches!(err, DropboxError::Server { .. }), "{err:?}");
+    fake.clear_faults();
+    // The download breaks after two chunks while their appends travel.
+    let broken = futures::StreamExt::chain(
+        generated(9 * MIB, 999_983),
+        futures::stream::iter([Err(std::io::Error::other("connection reset"))]),
+    );
+    let err = client
+        .upload_stream(&commit, broken, None, &opts)
+        .await
+        .expect_err("source broke");
+    assert!(matches!(err, DropboxError::Source { .. }), "{err:?}");
+    assert!(fake.file("/broken.bin").is_none());
+    assert_eq!(fake.calls("files/upload_session/finish"), 0);
 }
 
 #[tokio::test]

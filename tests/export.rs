@@ -366,6 +366,31 @@ async fn injected_429_and_5xx_from_both_providers_are_retried() {
 }
 
 #[tokio::test]
+async fn export_parallel_picks_a_concurrent_or_a_sequential_session() {
+    // 9 MiB in 4 MiB chunks. Concurrent (the default): an empty start and three appends.
+    // Sequential (`BRIDGE_EXPORT_PARALLEL=1`): the start carries the first chunk.
+    for (parallel, appends) in [(None, 3), (Some("1"), 2)] {
+        let env: Vec<(&str, &str)> = parallel
+            .map(|p| vec![("BRIDGE_EXPORT_PARALLEL", p)])
+            .unwrap_or_default();
+        let w = spawn_world(&env).await;
+        let folder = room_folder(&w);
+        let id = w
+            .docspace
+            .create_file(folder, "scan.pdf", 9 * MIB)
+            .expect("file");
+        succeeded(&export(&w, id, None, 60).await);
+        assert_same_content(&w, "/DocSpace Export/Finance/2026/scan.pdf", id, 1, 9 * MIB);
+        assert_eq!(w.dropbox.calls("files/upload_session/start"), 1);
+        assert_eq!(
+            w.dropbox.calls("files/upload_session/append_v2"),
+            appends,
+            "BRIDGE_EXPORT_PARALLEL={parallel:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_commit_whose_answer_was_lost_leaves_one_file_not_a_renamed_copy() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);

@@ -13,7 +13,7 @@ use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 use url::Url;
 
 use super::auth::{transport_error, TokenSource};
@@ -25,6 +25,10 @@ use crate::config::{Config, PathRoot, Secret};
 use crate::pacing::{record, redact, retry_after_header, Pacer, RetryPolicy};
 
 const PROVIDER: &str = "dropbox";
+/// Upload requests carrying data in flight at once, per process. Each is timed out as a whole
+/// (`BRIDGE_HTTP_TIMEOUT`), so they must not split a slow uplink so many ways that none of
+/// them can finish in time: 8 × 4 MiB in 60 s needs about 0.55 MiB/s.
+const MAX_UPLOADS_IN_FLIGHT: usize = 8;
 const UA: &str = concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION"));
 
 /// Dropbox API client. Cheap to clone (one `Arc`); all clones share the token, the root
@@ -46,6 +50,7 @@ pub(super) struct Inner {
     retry: RetryPolicy,
     timeout: Duration,
     secrets: Vec<String>,
+    upload_slots: Semaphore,
 }
 
 #[derive(Clone, Copy)]
@@ -85,6 +90,7 @@ impl DropboxClient {
                 retry,
                 timeout: cfg.tuning.http_timeout,
                 secrets,
+                upload_slots: Semaphore::new(MAX_UPLOADS_IN_FLIGHT),
             }),
         }
     }
@@ -214,6 +220,12 @@ impl DropboxClient {
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, body.len())
                     .body(body.body()),
+            };
+            let _slot = match payload {
+                Payload::Upload { body, .. } if !body.is_empty() => {
+                    inner.upload_slots.acquire().await.ok()
+                }
+                _ => None,
             };
             let started = std::time::Instant::now();
             let result = self.exchange(route, req, &token).await;

@@ -314,7 +314,7 @@ impl DropboxClient {
                 if in_flight.is_empty() {
                     if let Some(c) = closing.take() {
                         let len = c.body.len() as u64;
-                        self.append_chunk(session_id, offset, c.body, true, c.hash)
+                        self.append_concurrent(session_id, offset, c.body, true, c.hash)
                             .await?;
                         opts.report(offset + len);
                         return Ok(offset + len);
@@ -335,7 +335,7 @@ impl DropboxClient {
                         } else {
                             let len = c.body.len() as u64;
                             in_flight.push(
-                                self.append_chunk(session_id, offset, c.body, false, c.hash)
+                                self.append_concurrent(session_id, offset, c.body, false, c.hash)
                                     .map(move |r| r.map(|()| len)),
                             );
                             offset += len;
@@ -357,8 +357,8 @@ impl DropboxClient {
         })
     }
 
-    /// Appends one chunk, resynchronising on `incorrect_offset` when Dropbox already holds part
-    /// or all of it (a retried request whose first answer was lost).
+    /// Appends one chunk to a sequential session, resynchronising on `incorrect_offset` when
+    /// Dropbox already holds part or all of it (a retried request whose first answer was lost).
     async fn append_chunk(
         &self,
         session_id: &str,
@@ -404,6 +404,32 @@ impl DropboxClient {
             // closed; the final content-hash check catches any other cause.
             None if close && err.has_tag("closed") => Ok(()),
             _ => Err(err),
+        }
+    }
+
+    /// Appends one chunk to a concurrent session. A repeated request (its first answer lost)
+    /// just writes the same blocks again, so there is nothing to resynchronise: a partial
+    /// resend would not start on a 4 MiB boundary, and what `correct_offset` would mean for a
+    /// session filled out of order is not documented. Only a repeated closing append that finds
+    /// the session closed is taken as done; the commit's content-hash check catches the rest.
+    async fn append_concurrent(
+        &self,
+        session_id: &str,
+        offset: u64,
+        chunk: Chunk,
+        close: bool,
+        hash: String,
+    ) -> Result<()> {
+        let cursor = UploadSessionCursor {
+            session_id: session_id.to_string(),
+            offset,
+        };
+        match self
+            .upload_session_append_v2(cursor, chunk, close, Some(hash))
+            .await
+        {
+            Err(e) if close && e.has_tag("closed") => Ok(()),
+            r => r,
         }
     }
 

@@ -23,6 +23,8 @@ struct Threads {
     /// Each thread's runtime and the HTTP client whose connections live on it.
     threads: Vec<(Handle, reqwest::Client)>,
     next: AtomicUsize,
+    /// For transfers on the caller's runtime when no thread could be started.
+    fallback: reqwest::Client,
 }
 
 static THREADS: OnceLock<Threads> = OnceLock::new();
@@ -34,6 +36,7 @@ fn threads() -> &'static Threads {
         Threads {
             threads,
             next: AtomicUsize::new(0),
+            fallback: crate::jobs::http_client(),
         }
     })
 }
@@ -72,7 +75,7 @@ where
 {
     let t = threads();
     let handle = if t.threads.is_empty() {
-        tokio::spawn(make(crate::jobs::http_client()))
+        tokio::spawn(make(t.fallback.clone()))
     } else {
         let (rt, http) = &t.threads[t.next.fetch_add(1, Ordering::Relaxed) % t.threads.len()];
         rt.spawn(make(http.clone()))
