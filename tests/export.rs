@@ -417,7 +417,10 @@ async fn a_commit_whose_answer_was_lost_leaves_one_file_not_a_renamed_copy() {
         vec![path.to_string()],
         "no `ledger (1).xlsx`"
     );
-    assert!(w.dropbox.calls("files/upload_session/finish_batch_v2") >= 2);
+    // The repeated batch finds the session committed and the bytes in place: no second upload.
+    assert_eq!(w.dropbox.calls("files/upload_session/finish_batch_v2"), 2);
+    assert_eq!(w.docspace.calls("stream"), 1);
+    assert_eq!(job["attempts"], 1, "{job:#}");
     // The mapping points at that file: the next version overwrites it.
     let v2 = w.docspace.new_version(id, 2 * MIB).expect("version");
     let second = export(&w, id, None, 60).await;

@@ -7,7 +7,8 @@
 //!
 //! A batch closes early when every export currently transferring is waiting for its commit, so
 //! a lone export (the CLI) pays no window. Entries that fail with lock contention are put back
-//! for the next batch a few times before their export is told to retry.
+//! for the next batch a few times before their export is told to retry. An entry whose session
+//! is gone because a repeated batch had already committed it is answered with the file in place.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,7 +17,9 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use crate::dropbox::{CommitInfo, DropboxClient, FileMetadata, UploadedSession, MAX_BATCH};
+use crate::dropbox::{
+    CommitInfo, DropboxClient, FileMetadata, Metadata, UploadedSession, MAX_BATCH,
+};
 use crate::jobs::JobError;
 
 /// How long a batch stays open for more entries after its first one arrives.
@@ -172,11 +175,18 @@ impl Batcher {
                                 ..p
                             });
                         }
-                        // The session is gone, e.g. a batch retried after its first answer was
-                        // lost had already committed it: the export starts again (and finds
-                        // the same bytes in place).
+                        // The session is gone: a batch repeated after its first answer was
+                        // lost had already committed it. If our bytes are at the path, that
+                        // is the answer; otherwise the export starts again.
                         Err(e) if e.has_tag("lookup_failed") => {
-                            let _ = p.reply.send(Err(JobError::retry(e.to_string())));
+                            let answer = match already_committed(&client, &p).await {
+                                Some(meta) => {
+                                    tracing::info!(path = %p.commit.path, "commit answer was lost; the file is in place");
+                                    Ok(meta)
+                                }
+                                None => Err(JobError::retry(e.to_string())),
+                            };
+                            let _ = p.reply.send(answer);
                         }
                         r => {
                             let _ = p.reply.send(r.map_err(JobError::from));
@@ -196,6 +206,20 @@ impl Batcher {
                 }
             }
         }
+    }
+}
+
+/// The file at the entry's path, if it holds exactly the session's bytes.
+async fn already_committed(client: &DropboxClient, p: &Pending) -> Option<FileMetadata> {
+    match client.get_metadata(&p.commit.path, false).await {
+        Ok(Some(Metadata::File(f)))
+            if f.content_hash
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&p.session.content_hash)) =>
+        {
+            Some(f)
+        }
+        _ => None,
     }
 }
 
