@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use bridge_fakes::docspace::{routes, DocSpaceOptions, FakeDocSpace, NewUser};
 use bytes::Bytes;
 use client_support::docspace_client;
-use docspace_dropbox_bridge::docspace::DocSpaceError;
-use futures::TryStreamExt;
+use docspace_dropbox_bridge::docspace::{DocSpaceError, MAX_DOWNLOADS, MAX_IN_FLIGHT};
+use futures::stream::FuturesUnordered;
+use futures::{StreamExt, TryStreamExt};
 
 async fn fake() -> FakeDocSpace {
     FakeDocSpace::start(DocSpaceOptions::default())
@@ -160,6 +161,47 @@ async fn at_most_ten_requests_are_in_flight() {
     }
     let seen = fake.max_concurrency_seen();
     assert!((1..=10).contains(&seen), "max in flight {seen}");
+}
+
+#[tokio::test]
+async fn downloads_leave_request_slots_for_api_calls() {
+    let fake = fake().await;
+    let room = fake.create_room("Media");
+    let client = docspace_client(&fake);
+    let mut urls = Vec::new();
+    for i in 0..MAX_IN_FLIGHT {
+        let id = fake
+            .create_file(room, &format!("take{i}.mov"), 64 << 20)
+            .expect("file");
+        urls.push(client.presigned_uri(&id.to_string()).await.expect("url"));
+    }
+    // As many downloads as there are request slots, none of them read: only some may start.
+    let mut pending: FuturesUnordered<_> = urls.iter().map(|u| client.download(u)).collect();
+    let mut held = Vec::new();
+    while held.len() < MAX_DOWNLOADS {
+        held.push(
+            pending
+                .next()
+                .await
+                .expect("more")
+                .expect("download starts"),
+        );
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), pending.next())
+            .await
+            .is_err(),
+        "more than {MAX_DOWNLOADS} downloads started"
+    );
+    // An API call still gets a slot (it would wait forever if downloads held all ten).
+    tokio::time::timeout(Duration::from_secs(10), client.me())
+        .await
+        .expect("API call not starved by downloads")
+        .expect("me");
+    held.clear();
+    let rest: Vec<_> = pending.collect().await;
+    assert_eq!(rest.len(), MAX_IN_FLIGHT - MAX_DOWNLOADS);
+    assert!(rest.iter().all(Result::is_ok));
 }
 
 #[tokio::test]

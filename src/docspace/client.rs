@@ -26,6 +26,9 @@ const PROVIDER: &str = "docspace";
 const UA: &str = concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION"));
 /// DESIGN: at most 10 concurrent requests to DocSpace per process.
 pub const MAX_IN_FLIGHT: usize = 10;
+/// Downloads in flight at once: a download holds a request slot while its body streams, so
+/// two of the ten stay free for API calls (group syncs are not starved by slow exports).
+pub const MAX_DOWNLOADS: usize = MAX_IN_FLIGHT - 2;
 /// Page size for group listings (DocSpace's maximum).
 const PAGE_SIZE: u32 = 100;
 
@@ -43,13 +46,14 @@ struct Inner {
     origin: url::Origin,
     api_key: Secret,
     permits: Arc<Semaphore>,
+    downloads: Arc<Semaphore>,
     pacer: Pacer,
     retry: RetryPolicy,
     timeout: Duration,
 }
 
 /// A download in progress: the body as a stream of chunks, and its length when announced.
-/// Holds one of the 10 DocSpace request slots until dropped.
+/// Holds one of the 10 DocSpace request slots and one of the 8 download slots until dropped.
 pub struct Download {
     pub content_length: Option<u64>,
     stream: BoxStream<'static, Result<Bytes>>,
@@ -84,6 +88,7 @@ impl DocSpaceClient {
                 origin: cfg.docspace_origin(),
                 api_key: cfg.docspace_api_key.clone(),
                 permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+                downloads: Arc::new(Semaphore::new(MAX_DOWNLOADS)),
                 pacer: Pacer::new(PROVIDER),
                 retry,
                 timeout: cfg.tuning.http_timeout,
@@ -283,20 +288,28 @@ impl DocSpaceClient {
         &self,
         url: &Url,
         send_key: bool,
-    ) -> Result<(reqwest::Response, OwnedSemaphorePermit)> {
+    ) -> Result<(reqwest::Response, [OwnedSemaphorePermit; 2])> {
         const ROUTE: &str = "download";
         let inner = &self.inner;
         inner.pacer.ready().await;
-        let permit =
-            inner
-                .permits
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| DocSpaceError::Network {
-                    route: ROUTE,
-                    message: "client shut down".into(),
-                })?;
+        let closed = |_| DocSpaceError::Network {
+            route: ROUTE,
+            message: "client shut down".into(),
+        };
+        // The download slot first, so that waiting downloads hold no request slot.
+        let download = inner
+            .downloads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(closed)?;
+        let permit = inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(closed)?;
+        let permit = [download, permit];
         let mut req = self.http.get(url.clone()).header(USER_AGENT, UA);
         if send_key {
             req = req.header(AUTHORIZATION, format!("Bearer {}", inner.api_key.expose()));

@@ -11,7 +11,7 @@ mod error;
 mod types;
 pub mod wire;
 
-pub use client::{DocSpaceClient, Download, MAX_IN_FLIGHT};
+pub use client::{DocSpaceClient, Download, MAX_DOWNLOADS, MAX_IN_FLIGHT};
 pub use error::DocSpaceError;
 pub use types::{
     FileInfo, Group, GroupWithMembers, Page, PathPart, User, USER_STATUS_ACTIVE,
