@@ -306,6 +306,26 @@ async fn retry_after_pauses_every_caller() {
 }
 
 #[tokio::test]
+async fn a_429_from_the_token_endpoint_pauses_callers_for_its_retry_after() {
+    let fake = fake().await;
+    let client = dropbox_client(&fake);
+    fake.fail_next("oauth2/token", Fault::RateLimit { retry_after: 1 }, 1);
+    let start = Instant::now();
+    let a = {
+        let c = client.clone();
+        tokio::spawn(async move { c.get_current_account().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(client.pacer().remaining().is_some(), "provider paused");
+    a.await.expect("join").expect("token after the pause");
+    let waited = start.elapsed();
+    // `Retry-After: 1` was obeyed (the fallback without the header is 5 s).
+    assert!(waited >= Duration::from_millis(950), "{waited:?}");
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+    assert_eq!(fake.calls("oauth2/token"), 2);
+}
+
+#[tokio::test]
 async fn plain_text_429_and_5xx_are_retried_then_returned() {
     let fake = fake().await;
     let client = dropbox_client(&fake);

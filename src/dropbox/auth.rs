@@ -12,7 +12,7 @@ use url::Url;
 use super::error::DropboxError;
 use super::wire::{OAuthErrorBody, TokenResponse};
 use crate::config::{DropboxAuth, Secret};
-use crate::pacing::{record, redact};
+use crate::pacing::{record, redact, retry_after_header};
 
 /// Refresh this long before the token's stated expiry (as the official SDKs do).
 const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
@@ -137,6 +137,7 @@ impl TokenSource {
             }
         };
         let status = resp.status();
+        let retry_after = retry_after_header(resp.headers());
         let body = resp
             .bytes()
             .await
@@ -167,7 +168,7 @@ impl TokenSource {
             Err(DropboxError::RateLimited {
                 route: TOKEN_ROUTE,
                 reason: "too_many_requests".into(),
-                retry_after: Duration::from_secs(5),
+                retry_after: retry_after.unwrap_or(Duration::from_secs(5)),
             })
         } else {
             match serde_json::from_slice::<OAuthErrorBody>(&body) {

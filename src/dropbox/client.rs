@@ -201,7 +201,16 @@ impl DropboxClient {
         let mut refreshed = false;
         loop {
             inner.pacer.ready().await;
-            let token = inner.tokens.get(&self.http, inner.timeout).await?;
+            let token = match inner.tokens.get(&self.http, inner.timeout).await {
+                Ok(t) => t,
+                Err(e) => {
+                    // A rate-limited token endpoint holds back every caller, as any 429 does.
+                    if let Some(d) = e.retry_after() {
+                        inner.pacer.pause_for(d);
+                    }
+                    return Err(e);
+                }
+            };
             let mut req = self
                 .http
                 .post(url.clone())
