@@ -188,6 +188,56 @@ async fn cursor_reset_starts_over_and_reconciles_every_group() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursor_reset_re_exports_files_deleted_or_replaced_in_between() {
+    let world = spawn_world(&[("JOB_MAX_ATTEMPTS", "1")]).await;
+    // Three exported files, mapped with the hash Dropbox holds for them.
+    let files = [
+        ("111", "Intact.txt"),
+        ("222", "Deleted.txt"),
+        ("333", "Edited.txt"),
+    ];
+    for (id, name) in files {
+        let path = format!("/DocSpace Export/Finance/{name}");
+        world.dropbox.put_file(&path, name.as_bytes()).expect("put");
+        let hash = world.dropbox.file(&path).expect("file").content_hash;
+        world
+            .app
+            .store
+            .put_export(&ExportRecord {
+                file_id: id.into(),
+                docspace_version: 1,
+                dropbox_path: path,
+                dropbox_id: None,
+                rev: "015f0000000001".into(),
+                content_hash: hash,
+                size: name.len() as i64,
+            })
+            .await
+            .expect("mapping");
+    }
+    notify_and_settle(&world).await;
+    // While the cursor is lost, one file is deleted and one replaced by hand.
+    world.dropbox.reset_cursors();
+    world.dropbox.delete("/DocSpace Export/Finance/Deleted.txt");
+    world
+        .dropbox
+        .put_file("/DocSpace Export/Finance/Edited.txt", b"other bytes")
+        .expect("put");
+    let jobs = notify_and_settle(&world).await;
+    let result = last_changes_result(&jobs);
+    assert_eq!(result["roots"][1]["cursor"], "reset", "{result:#}");
+    let mut exported: Vec<&str> = jobs_of(&jobs, "file.export")
+        .iter()
+        .map(|j| {
+            assert_eq!(j["payload"]["trigger"], "dropbox.deleted");
+            j["payload"]["file_id"].as_str().expect("id")
+        })
+        .collect();
+    exported.sort();
+    assert_eq!(exported, ["222", "333"], "{jobs:#?}");
+}
+
 /// Users known to both stand-ins; returns their DocSpace ids.
 fn people(world: &World, names: &[(&str, &str, &str)]) -> Vec<uuid::Uuid> {
     names

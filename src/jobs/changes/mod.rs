@@ -18,8 +18,9 @@
 //!   that happened in between (exports are not reconciled periodically, so it would be lost).
 //! - **Paging.** Each page is reacted to (jobs enqueued in one transaction) and only then its
 //!   cursor stored: a crash replays at most one page, whose reactions coalesce while queued.
-//! - **`reset`.** The cursor is replaced by a fresh one and a full group reconcile
-//!   (`groups.sync_all`) is enqueued, since the changes in between are unknown.
+//! - **`reset`.** The cursor is replaced by a fresh one and, since the changes in between are
+//!   unknown, a full group reconcile (`groups.sync_all`) is enqueued, and the root is listed to
+//!   re-export every exported file below it that is gone or holds other bytes.
 //! - **Reactions.** A deleted (or moved-away) path at or above an active group folder, or a
 //!   group folder that is no longer the mapped shared folder → `group.sync` of that group. A
 //!   deleted path that an exported file was mapped to → `file.export` of its DocSpace file
@@ -28,13 +29,13 @@
 
 mod scope;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 
 use super::{JobContext, JobError};
 use crate::dropbox::{FolderMetadata, ListFolderArg, Metadata};
-use crate::store::{GroupFolder, Job, NewJob};
+use crate::store::{ExportRecord, GroupFolder, Job, NewJob};
 use crate::triggers;
 
 /// Trigger recorded on `file.export` jobs enqueued because the exported copy was deleted.
@@ -75,6 +76,46 @@ pub async fn run(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
         "ignored": tally.ignored,
         "more": tally.more,
     }))
+}
+
+/// Exported files below `root` that Dropbox no longer holds as exported (deleted, or replaced
+/// by other bytes), found by listing the root: after a cursor reset, the changes that would
+/// have said so are unknown.
+async fn missing_exports(ctx: &JobContext, root: &str) -> Result<Vec<ExportRecord>, JobError> {
+    let records = ctx.store.exports_under(root).await?;
+    if records.is_empty() {
+        return Ok(records);
+    }
+    let mut present: HashMap<String, String> = HashMap::new();
+    let arg = ListFolderArg {
+        recursive: true,
+        ..ListFolderArg::new(root)
+    };
+    let mut page = match ctx.dropbox.list_folder(&arg).await {
+        Ok(p) => Some(p),
+        Err(e) if e.has_tag("path/not_found") => None,
+        Err(e) => return Err(e.into()),
+    };
+    while let Some(p) = page.take() {
+        for entry in p.entries {
+            if let Metadata::File(f) = entry {
+                if let (Some(path), Some(hash)) = (f.path_lower, f.content_hash) {
+                    present.insert(path, hash);
+                }
+            }
+        }
+        if p.has_more {
+            page = Some(ctx.dropbox.list_folder_continue(&p.cursor).await?);
+        }
+    }
+    Ok(records
+        .into_iter()
+        .filter(|r| {
+            present
+                .get(&r.dropbox_path.to_lowercase())
+                .is_none_or(|h| !h.eq_ignore_ascii_case(&r.content_hash))
+        })
+        .collect())
 }
 
 fn requested_account(payload: &Value) -> Result<Option<String>, JobError> {
@@ -139,10 +180,24 @@ async fn track_root(
                     "dropbox cursor reset; starting over with a full reconcile"
                 );
                 count("reset", 1);
+                // The fresh cursor first: what changes during the scan below, it sees.
                 let fresh = latest_cursor(ctx, root).await?;
+                let mut jobs = vec![triggers::groups_sync_all()];
+                let missing = missing_exports(ctx, root).await?;
+                count("exported_file_deleted", missing.len() as u64);
+                for rec in missing {
+                    if tally.file_exports.insert(rec.file_id.clone()) {
+                        jobs.push(triggers::file_export(
+                            &rec.file_id,
+                            None,
+                            Some(TRIGGER_DROPBOX_DELETED),
+                            None,
+                        ));
+                    }
+                }
                 // Enqueue before storing the fresh cursor: a crash in between resets again
                 // rather than losing the reconcile.
-                ctx.store.enqueue(vec![triggers::groups_sync_all()]).await?;
+                ctx.store.enqueue(jobs).await?;
                 ctx.store.put_cursor(&key, &fresh).await?;
                 return Ok(summary("reset", pages, entries));
             }
