@@ -285,6 +285,38 @@ def main():
         )
         assert err.is_too_many_members()
 
+    @check("sharing/update_folder_member decodes MemberAccessLevelResult, member_error/not_a_member")
+    def _():
+        sfid = state["sfid"]
+        users = dbx.sharing_list_folder_members(sfid).users
+        bob = [u.user.account_id for u in users if u.user.email == "bob@example.com"][0]
+        res = dbx.sharing_update_folder_member(sfid, sharing.MemberSelector.dropbox_id(bob), sharing.AccessLevel.viewer)
+        assert isinstance(res, sharing.MemberAccessLevelResult)
+        assert res.access_level is None and res.warning is None and res.access_details is None
+        levels = {u.user.email: u.access_type for u in dbx.sharing_list_folder_members(sfid).users}
+        assert levels["bob@example.com"].is_viewer(), levels
+        stranger = control("POST", "users", {"email": "stranger@example.com"})["account_id"]
+        err = expect_api_error(
+            lambda: dbx.sharing_update_folder_member(
+                sfid, sharing.MemberSelector.dropbox_id(stranger), sharing.AccessLevel.editor
+            )
+        )
+        assert isinstance(err, sharing.UpdateFolderMemberError)
+        assert err.is_member_error() and err.get_member_error().is_not_a_member()
+        owner = users[0].user.account_id
+        err = expect_api_error(
+            lambda: dbx.sharing_update_folder_member(
+                sfid, sharing.MemberSelector.dropbox_id(owner), sharing.AccessLevel.viewer
+            )
+        )
+        assert err.is_no_permission()
+        err = expect_api_error(
+            lambda: dbx.sharing_update_folder_member(
+                "999", sharing.MemberSelector.dropbox_id(bob), sharing.AccessLevel.viewer
+            )
+        )
+        assert err.is_access_error() and err.get_access_error().is_invalid_id()
+
     @check("sharing/remove_folder_member + check_remove_member_job_status, folder_owner")
     def _():
         sfid = state["sfid"]

@@ -9,6 +9,9 @@ use std::time::Duration;
 use bridge_fakes::docspace::{NewUser, UserStatus};
 use bridge_fakes::dropbox::{AccessLevel, MemberError, SharedFolderInfo};
 use common::*;
+use docspace_dropbox_bridge::app::Application;
+use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::store;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -584,6 +587,192 @@ async fn transient_errors_at_20_percent_still_converge_with_no_dead_job() {
     assert_eq!(w.dropbox.total_write_calls(), 0, "converged");
 }
 
+// --- access level ----------------------------------------------------------------------------
+
+/// Stops the bridge and starts it again on the same database and stand-ins, with `overrides`
+/// applied to the environment (an operator changing the configuration and restarting).
+async fn restart_with(w: &mut World, overrides: &[(&str, &str)]) {
+    w.app.stop().await;
+    let mut env = base_env();
+    env.extend(fakes_env(&w.docspace, &w.dropbox));
+    env.insert(
+        "BRIDGE_DATABASE_URL".into(),
+        w.app.config.database_url.clone(),
+    );
+    for (k, v) in overrides {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env.retain(|_, v| !v.is_empty());
+    let config = Config::from_map(&env).expect("reconfigured bridge is valid");
+    let store = store::connect(&config.database_url)
+        .await
+        .expect("store reopens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = Application::start_with(config.clone(), store.clone(), listener)
+        .await
+        .expect("app restarts");
+    w.app.url = format!("http://{}", app.addr);
+    w.app.store = store;
+    w.app.config = config;
+    w.app.app = Some(app);
+}
+
+/// `(email, from, to)` of a job result's `updated` list.
+fn updated(job: &Value) -> Vec<(String, String, String)> {
+    job["result"]["updated"]
+        .as_array()
+        .expect("updated")
+        .iter()
+        .map(|u| {
+            let s = |k: &str| u[k].as_str().unwrap_or("").to_string();
+            (s("email"), s("from"), s("to"))
+        })
+        .collect()
+}
+
+fn change(email: &str, from: &str, to: &str) -> (String, String, String) {
+    (email.into(), from.into(), to.into())
+}
+
+/// Ann and Bob get Dropbox accounts, so they join as users (with account ids), not invitees.
+fn with_accounts(w: &World) {
+    w.dropbox.add_user_auto("ann.lee@example.com");
+    w.dropbox.add_user_auto("bob@example.com");
+}
+
+#[tokio::test]
+async fn members_follow_group_member_access_after_a_reconfigured_restart() {
+    let mut w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    with_accounts(&w);
+    // Carl has no Dropbox account: he stays a pending invitee.
+    let carl = w
+        .docspace
+        .add_active_user("Carl", "Fox", "carl@example.com");
+    w.docspace.add_group_member(t.group, carl).expect("member");
+    sync_one(&w, t.group).await;
+    let m = folder(&w, "Marketing");
+    assert_eq!(m.access_of("bob@example.com"), Some(AccessLevel::Editor));
+    assert_eq!(m.invitees.len(), 1);
+
+    restart_with(&mut w, &[("GROUP_MEMBER_ACCESS", "viewer")]).await;
+    let job = sync_one(&w, t.group).await;
+
+    let m = folder(&w, "Marketing");
+    assert_eq!(
+        m.access_of("ann.lee@example.com"),
+        Some(AccessLevel::Viewer)
+    );
+    assert_eq!(m.access_of("bob@example.com"), Some(AccessLevel::Viewer));
+    assert_eq!(m.access_of(OWNER), Some(AccessLevel::Owner));
+    assert_eq!(
+        m.access_of("carl@example.com"),
+        Some(AccessLevel::Editor),
+        "update_folder_member takes only account ids: a pending invitee waits until it accepts"
+    );
+    assert_eq!(
+        updated(&job),
+        vec![
+            change("ann.lee@example.com", "editor", "viewer"),
+            change("bob@example.com", "editor", "viewer"),
+        ]
+    );
+    assert_eq!(job["result"]["errors"], json!([]));
+    assert_eq!(job["result"]["added"], json!([]));
+    assert_eq!(job["result"]["removed"], json!([]));
+    assert_eq!(w.dropbox.calls("sharing/update_folder_member"), 2);
+
+    w.dropbox.reset_counters();
+    let job = sync_one(&w, t.group).await;
+    assert_eq!(w.dropbox.calls("sharing/update_folder_member"), 0);
+    assert_eq!(
+        w.dropbox.total_write_calls(),
+        0,
+        "{:?}",
+        w.dropbox.call_counts()
+    );
+    assert_eq!(job["result"]["updated"], json!([]));
+}
+
+#[tokio::test]
+async fn access_changed_by_hand_in_dropbox_is_set_back() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    with_accounts(&w);
+    sync_one(&w, t.group).await;
+    let sf = folder(&w, "Marketing").shared_folder_id;
+    w.dropbox
+        .set_member_access_by_hand(&sf, "bob@example.com", AccessLevel::ViewerNoComment)
+        .expect("by hand");
+    w.dropbox.reset_counters();
+
+    // The periodic reconcile (no webhook: Dropbox does not tell DocSpace anything).
+    let jobs = sync_all(&w).await;
+
+    let m = folder(&w, "Marketing");
+    assert_eq!(m.access_of("bob@example.com"), Some(AccessLevel::Editor));
+    assert_eq!(
+        m.access_of("ann.lee@example.com"),
+        Some(AccessLevel::Editor)
+    );
+    let job = last_job_of(&jobs, "group.sync", t.group);
+    assert_eq!(
+        updated(job),
+        vec![change("bob@example.com", "viewer_no_comment", "editor")]
+    );
+    assert_eq!(w.dropbox.calls("sharing/update_folder_member"), 1);
+    assert_eq!(w.dropbox.total_write_calls(), 1);
+}
+
+#[tokio::test]
+async fn hand_added_people_and_the_owner_are_never_updated() {
+    let w = spawn_world(&[("GROUP_MEMBER_ACCESS", "viewer")]).await;
+    let t = marketing(&w);
+    with_accounts(&w);
+    sync_one(&w, t.group).await;
+    let sf = folder(&w, "Marketing").shared_folder_id;
+    // A partner who is not in the group, added by hand as editor.
+    w.dropbox.add_user_auto("guest@partner.com");
+    w.dropbox
+        .add_member_by_hand(&sf, "guest@partner.com", AccessLevel::Editor)
+        .expect("by hand");
+    // A group member someone shared the folder with by hand before the bridge invited him.
+    let dan = w.docspace.add_active_user("Dan", "Moe", "dan@example.com");
+    w.docspace.add_group_member(t.group, dan).expect("member");
+    w.dropbox.add_user_auto("dan@example.com");
+    w.dropbox
+        .add_member_by_hand(&sf, "dan@example.com", AccessLevel::Editor)
+        .expect("by hand");
+    // And one the bridge invited, changed by hand, so the run has something to update.
+    w.dropbox
+        .set_member_access_by_hand(&sf, "ann.lee@example.com", AccessLevel::Editor)
+        .expect("by hand");
+    w.dropbox.reset_counters();
+
+    let job = sync_one(&w, t.group).await;
+
+    let m = folder(&w, "Marketing");
+    assert_eq!(m.access_of("guest@partner.com"), Some(AccessLevel::Editor));
+    assert_eq!(m.access_of("dan@example.com"), Some(AccessLevel::Editor));
+    assert_eq!(m.access_of(OWNER), Some(AccessLevel::Owner));
+    assert_eq!(
+        m.access_of("ann.lee@example.com"),
+        Some(AccessLevel::Viewer)
+    );
+    assert_eq!(
+        updated(&job),
+        vec![change("ann.lee@example.com", "editor", "viewer")]
+    );
+    assert_eq!(job["result"]["added"], json!([]), "Dan is already in");
+    assert_eq!(w.dropbox.calls("sharing/update_folder_member"), 1);
+
+    w.dropbox.reset_counters();
+    sync_one(&w, t.group).await;
+    assert_eq!(w.dropbox.total_write_calls(), 0);
+}
+
 // --- CLI --------------------------------------------------------------------------------------
 
 async fn cli(w: &World, db: &std::path::Path, args: &[&str]) -> (i32, String, String) {
@@ -679,4 +868,49 @@ async fn cli_sync_groups_reconciles_and_prints_a_summary() {
     assert_eq!(code, 0);
     assert_eq!(w.dropbox.total_write_calls(), 0);
     assert_eq!(summary(&stdout, "members added"), Some(0), "{stdout}");
+}
+
+#[tokio::test]
+async fn cli_dry_run_lists_access_updates_and_changes_nothing() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    with_accounts(&w);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stdout, stderr) = cli(&w, dir.path(), &["--group", &t.group.to_string()]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let sf = folder(&w, "Marketing").shared_folder_id;
+    w.dropbox
+        .set_member_access_by_hand(&sf, "bob@example.com", AccessLevel::Viewer)
+        .expect("by hand");
+    w.dropbox.reset_counters();
+
+    let (code, stdout, stderr) = cli(&w, dir.path(), &["--dry-run"]).await;
+
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(w.dropbox.total_write_calls(), 0);
+    assert!(
+        stdout.contains("~ set access of bob@example.com (viewer → editor)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("ann.lee@example.com ("), "{stdout}");
+    assert_eq!(
+        folder(&w, "Marketing").access_of("bob@example.com"),
+        Some(AccessLevel::Viewer)
+    );
+
+    let (code, stdout, _) = cli(&w, dir.path(), &["--group", &t.group.to_string()]).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("~ access set for bob@example.com (viewer → editor)"),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("access updated"))
+        .unwrap_or_default();
+    assert!(line.ends_with(" 1"), "{stdout}");
+    assert_eq!(
+        folder(&w, "Marketing").access_of("bob@example.com"),
+        Some(AccessLevel::Editor)
+    );
 }

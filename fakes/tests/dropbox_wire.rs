@@ -1141,6 +1141,197 @@ async fn sharing_lifecycle() {
     assert_eq!(fake.total_write_calls(), 15);
 }
 
+/// Access levels by e-mail, as `sharing/list_folder_members` reports them.
+async fn listed_access(c: &Client, sfid: &str) -> Vec<(String, String)> {
+    let v = c
+        .rpc(
+            "sharing/list_folder_members",
+            json!({"shared_folder_id": sfid}),
+        )
+        .await
+        .ok();
+    let mut out: Vec<(String, String)> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["user"]["email"].clone(), u["access_type"][".tag"].clone()))
+        .chain(v["invitees"].as_array().unwrap().iter().map(|i| {
+            (
+                i["invitee"]["email"].clone(),
+                i["access_type"][".tag"].clone(),
+            )
+        }))
+        .map(|(e, a)| {
+            (
+                e.as_str().unwrap().to_string(),
+                a.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn update_folder_member_changes_access_and_reports_errors() {
+    let (fake, c) = start().await;
+    let bob = fake.add_user_auto("bob@example.com");
+    let owner = fake.options().owner_account_id.clone();
+    let sfid = c
+        .rpc("sharing/share_folder", json!({"path": "/Team"}))
+        .await
+        .ok()["shared_folder_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.rpc(
+        "sharing/add_folder_member",
+        json!({"shared_folder_id": sfid, "members": [
+        {"member": {".tag": "email", "email": "bob@example.com"}, "access_level": "editor"},
+        {"member": {".tag": "email", "email": "carol@example.org"}, "access_level": "editor"}]}),
+    )
+    .await
+    .ok();
+    let update = |member: Value, level: Value| json!({"shared_folder_id": sfid, "member": member, "access_level": level});
+    let bob_sel = json!({".tag": "dropbox_id", "dropbox_id": bob});
+
+    // Success: MemberAccessLevelResult with nothing inherited, and the listing shows the change.
+    let v = c
+        .rpc(
+            "sharing/update_folder_member",
+            update(bob_sel.clone(), json!({".tag": "viewer"})),
+        )
+        .await
+        .ok();
+    assert_eq!(v, json!({}));
+    assert_eq!(
+        listed_access(&c, &sfid).await,
+        vec![
+            ("bob@example.com".into(), "viewer".into()),
+            ("carol@example.org".into(), "editor".into()),
+            ("owner@example.com".into(), "owner".into()),
+        ]
+    );
+    // A bare string is a valid Void union member too; the same level again is not an error.
+    c.rpc(
+        "sharing/update_folder_member",
+        update(bob_sel.clone(), json!("editor")),
+    )
+    .await
+    .ok();
+    c.rpc(
+        "sharing/update_folder_member",
+        update(bob_sel.clone(), json!("editor")),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        fake.shared_folder(&sfid)
+            .unwrap()
+            .access_of("bob@example.com"),
+        Some(AccessLevel::Editor)
+    );
+
+    // Errors, each with its UpdateFolderMemberError tag.
+    let stranger = fake.add_user_auto("stranger@example.com");
+    let r = c
+        .rpc(
+            "sharing/update_folder_member",
+            update(
+                json!({".tag": "dropbox_id", "dropbox_id": stranger}),
+                json!("viewer"),
+            ),
+        )
+        .await;
+    assert_eq!(
+        r.route_error(),
+        json!({".tag": "member_error", "member_error": {".tag": "not_a_member"}})
+    );
+    assert!(r.json()["error_summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("member_error/not_a_member/"));
+    let r = c
+        .rpc(
+            "sharing/update_folder_member",
+            update(
+                json!({".tag": "dropbox_id", "dropbox_id": "nonsense"}),
+                json!("viewer"),
+            ),
+        )
+        .await;
+    assert_eq!(
+        r.route_error(),
+        json!({".tag": "member_error", "member_error": {".tag": "invalid_dropbox_id"}})
+    );
+    let r = c
+        .rpc(
+            "sharing/update_folder_member",
+            update(
+                json!({".tag": "dropbox_id", "dropbox_id": owner}),
+                json!("viewer"),
+            ),
+        )
+        .await;
+    assert_eq!(r.route_error(), json!({".tag": "no_permission"}));
+    let r = c
+        .rpc(
+            "sharing/update_folder_member",
+            update(bob_sel.clone(), json!("owner")),
+        )
+        .await;
+    assert_eq!(r.route_error(), json!({".tag": "no_permission"}));
+    let r = c
+        .rpc(
+            "sharing/update_folder_member",
+            json!({"shared_folder_id": "999", "member": bob_sel, "access_level": "viewer"}),
+        )
+        .await;
+    assert_eq!(
+        r.route_error(),
+        json!({".tag": "access_error", "access_error": {".tag": "invalid_id"}})
+    );
+
+    // Bad input is a 400: e-mail selector (the spec allows only dropbox_id), unknown level,
+    // missing access_level, unknown field.
+    for bad in [
+        update(
+            json!({".tag": "email", "email": "carol@example.org"}),
+            json!("viewer"),
+        ),
+        update(bob_sel.clone(), json!("superuser")),
+        json!({"shared_folder_id": sfid, "member": bob_sel}),
+        json!({"shared_folder_id": sfid, "member": bob_sel, "access_level": "viewer", "x": 1}),
+    ] {
+        let r = c.rpc("sharing/update_folder_member", bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+        assert!(
+            r.text.contains("sharing/update_folder_member"),
+            "{}",
+            r.text
+        );
+    }
+
+    // None of the refusals changed anything; a change by hand reaches invitees too.
+    fake.set_member_access_by_hand(&sfid, "Carol@Example.org", AccessLevel::Viewer)
+        .unwrap();
+    assert_eq!(
+        listed_access(&c, &sfid).await,
+        vec![
+            ("bob@example.com".into(), "editor".into()),
+            ("carol@example.org".into(), "viewer".into()),
+            ("owner@example.com".into(), "owner".into()),
+        ]
+    );
+    assert!(fake
+        .set_member_access_by_hand(&sfid, "owner@example.com", AccessLevel::Viewer)
+        .is_err());
+    // Counted as a write call (a reconcile that changes nothing must make none).
+    assert_eq!(fake.calls("sharing/update_folder_member"), 12);
+    assert_eq!(fake.ok_calls("sharing/update_folder_member"), 3);
+    assert_eq!(fake.total_write_calls(), 2 + 12);
+}
+
 #[tokio::test]
 async fn rate_limits_faults_and_path_root() {
     let (fake, c) = start().await;

@@ -82,12 +82,19 @@ fn title(r: &Report) -> String {
     }
 }
 
-fn member_lines(out: &mut String, r: &Report, verbs: [&str; 2]) {
+fn member_lines(out: &mut String, r: &Report, verbs: [&str; 3]) {
     for e in &r.added {
         let _ = writeln!(out, "    + {} {e}", verbs[0]);
     }
     for e in &r.removed {
         let _ = writeln!(out, "    - {} {e}", verbs[1]);
+    }
+    for u in &r.updated {
+        let _ = writeln!(
+            out,
+            "    ~ {} {} ({} → {})",
+            verbs[2], u.email, u.from, u.to
+        );
     }
     for f in &r.errors {
         let _ = writeln!(out, "    ! {} ({})", f.email, f.tag);
@@ -118,6 +125,7 @@ fn render_plan(runs: &[GroupRun]) -> String {
             || r.moved_from.is_some()
             || !r.added.is_empty()
             || !r.removed.is_empty()
+            || !r.updated.is_empty()
             || !r.errors.is_empty()
         {
             let _ = writeln!(out, "  {} → {folder}", title(r));
@@ -131,7 +139,7 @@ fn render_plan(runs: &[GroupRun]) -> String {
             unchanged += 1;
             continue;
         }
-        member_lines(&mut out, r, ["invite", "remove"]);
+        member_lines(&mut out, r, ["invite", "remove", "set access of"]);
     }
     if unchanged > 0 {
         let _ = writeln!(out, "  {unchanged} group(s) already in step");
@@ -152,6 +160,7 @@ fn render_changes(runs: &[GroupRun]) -> String {
                     || r.moved_from.is_some()
                     || !r.added.is_empty()
                     || !r.removed.is_empty()
+                    || !r.updated.is_empty()
                     || !r.errors.is_empty()
                     || r.deleted;
                 if !changed {
@@ -172,7 +181,7 @@ fn render_changes(runs: &[GroupRun]) -> String {
                 if let Some(from) = &r.moved_from {
                     let _ = writeln!(out, "    * moved from {from}");
                 }
-                member_lines(&mut out, r, ["invited", "removed"]);
+                member_lines(&mut out, r, ["invited", "removed", "access set for"]);
             }
         }
     }
@@ -191,6 +200,7 @@ fn render_summary(runs: &[GroupRun], dry_run: bool) -> String {
         ),
         ("members added", count(&|r| r.added.len())),
         ("members removed", count(&|r| r.removed.len())),
+        ("access updated", count(&|r| r.updated.len())),
         ("groups deleted", count(&|r| usize::from(r.deleted))),
         ("member errors", count(&|r| r.errors.len())),
         ("failed groups", runs.len() - ok.len()),

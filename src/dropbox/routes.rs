@@ -223,6 +223,24 @@ impl DropboxClient {
         .await
     }
 
+    /// `sharing/update_folder_member`: sets an existing member's access level (synchronous).
+    /// Dropbox accepts only a `dropbox_id` selector here and never `owner` as the level.
+    /// Errors: 409 `wire::UpdateFolderMemberError` tags such as `member_error/not_a_member`,
+    /// `no_permission`, `insufficient_plan`. Returns access the member has through a parent.
+    pub async fn update_folder_member(
+        &self,
+        shared_folder_id: &str,
+        member: MemberSelector,
+        access_level: AccessLevel,
+    ) -> Result<MemberAccessLevelResult> {
+        let arg = UpdateFolderMemberArg {
+            shared_folder_id: shared_folder_id.to_string(),
+            member,
+            access_level,
+        };
+        self.call_rpc("sharing/update_folder_member", &arg).await
+    }
+
     /// `sharing/check_remove_member_job_status` (one poll).
     pub async fn check_remove_member_job_status(
         &self,

@@ -830,6 +830,35 @@ pub enum SharedFolderMemberError {
     Other,
 }
 
+/// `sharing.UpdateFolderMemberArg`. The spec allows only a `dropbox_id` selector here ("Only
+/// the `MemberSelector.dropbox_id` may be set at this time") and never `owner` as the level.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateFolderMemberArg {
+    pub shared_folder_id: String,
+    pub member: MemberSelector,
+    pub access_level: AccessLevel,
+}
+
+/// `sharing.UpdateFolderMemberError`. `no_explicit_access` carries the `AddFolderMemberError`
+/// Dropbox hit when the update needed the member to be added explicitly.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum UpdateFolderMemberError {
+    AccessError {
+        access_error: SharedFolderAccessError,
+    },
+    MemberError {
+        member_error: SharedFolderMemberError,
+    },
+    NoExplicitAccess {
+        no_explicit_access: AddFolderMemberError,
+    },
+    InsufficientPlan,
+    NoPermission,
+    #[serde(other)]
+    Other,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ListFolderMembersArgs {
     pub shared_folder_id: String,
@@ -995,6 +1024,49 @@ mod tests {
         );
         let v = serde_json::to_value(PathRootHeader::Root { root: "7".into() }).expect("ser");
         assert_eq!(v, json!({".tag":"root","root":"7"}));
+    }
+
+    #[test]
+    fn update_folder_member_wire() {
+        let v = serde_json::to_value(UpdateFolderMemberArg {
+            shared_folder_id: "84528192421".into(),
+            member: MemberSelector::DropboxId {
+                dropbox_id: "dbid:AAEufNrMPSPe0dMQijRP0N_aZtBJRm26W4Q".into(),
+            },
+            access_level: AccessLevel::Viewer,
+        })
+        .expect("ser");
+        assert_eq!(
+            v,
+            json!({"shared_folder_id":"84528192421",
+                "member":{".tag":"dropbox_id","dropbox_id":"dbid:AAEufNrMPSPe0dMQijRP0N_aZtBJRm26W4Q"},
+                "access_level":{".tag":"viewer"}})
+        );
+        let r: MemberAccessLevelResult = serde_json::from_value(json!({})).expect("decode");
+        assert!(r.access_level.is_none());
+        let e: UpdateFolderMemberError = serde_json::from_value(
+            json!({".tag":"member_error","member_error":{".tag":"not_a_member"}}),
+        )
+        .expect("decode");
+        assert!(matches!(
+            e,
+            UpdateFolderMemberError::MemberError {
+                member_error: SharedFolderMemberError::NotAMember
+            }
+        ));
+        let e: UpdateFolderMemberError = serde_json::from_value(
+            json!({".tag":"no_explicit_access","no_explicit_access":{".tag":"too_many_members","too_many_members":1000}}),
+        )
+        .expect("decode");
+        assert!(matches!(
+            e,
+            UpdateFolderMemberError::NoExplicitAccess {
+                no_explicit_access: AddFolderMemberError::TooManyMembers { .. }
+            }
+        ));
+        let e: UpdateFolderMemberError =
+            serde_json::from_value(json!({".tag":"insufficient_plan"})).expect("decode");
+        assert!(matches!(e, UpdateFolderMemberError::InsufficientPlan));
     }
 
     #[test]

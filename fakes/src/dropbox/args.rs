@@ -428,6 +428,15 @@ pub(crate) struct RemoveFolderMemberArg {
     pub leave_a_copy: bool,
 }
 
+/// `sharing.UpdateFolderMemberArg` (all three fields are required).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateFolderMemberArg {
+    pub shared_folder_id: String,
+    pub member: Value,
+    pub access_level: Value,
+}
+
 /// `sharing.ListFolderMembersArgs`.
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]

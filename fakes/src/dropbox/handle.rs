@@ -404,6 +404,23 @@ impl FakeDropboxHandle {
             .map_err(|e| format!("{e:?}"))
     }
 
+    /// Changes the access of a member or invitee by e-mail, as if done by hand in Dropbox.
+    pub fn set_member_access_by_hand(
+        &self,
+        shared_folder_id: &str,
+        email: &str,
+        access: AccessLevel,
+    ) -> Result<(), String> {
+        self.shared
+            .state()
+            .update_member(
+                shared_folder_id,
+                &Selector::Email(email.to_string()),
+                access,
+            )
+            .map_err(|e| format!("{e:?}"))
+    }
+
     /// Registers a Dropbox account: e-mails of known accounts become `users` when invited.
     pub fn add_user(&self, email: &str, account_id: &str) {
         let name = email.split('@').next().unwrap_or(email).to_string();

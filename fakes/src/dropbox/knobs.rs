@@ -22,6 +22,7 @@ pub const WRITE_ROUTES: &[&str] = &[
     "sharing/share_folder",
     "sharing/add_folder_member",
     "sharing/remove_folder_member",
+    "sharing/update_folder_member",
     "sharing/unshare_folder",
 ];
 

@@ -62,6 +62,7 @@ const ROUTES: &[(&str, Host, Style)] = &[
     ("sharing/check_job_status", Host::Api, Style::Rpc),
     ("sharing/add_folder_member", Host::Api, Style::Rpc),
     ("sharing/remove_folder_member", Host::Api, Style::Rpc),
+    ("sharing/update_folder_member", Host::Api, Style::Rpc),
     (
         "sharing/check_remove_member_job_status",
         Host::Api,
@@ -518,6 +519,7 @@ fn rpc(call: &Call<'_>, arg: Value) -> ApiResult {
         | "sharing/check_remove_member_job_status" => routes_sharing::check_job(call, arg),
         "sharing/add_folder_member" => routes_sharing::add_folder_member(call, arg),
         "sharing/remove_folder_member" => routes_sharing::remove_folder_member(call, arg),
+        "sharing/update_folder_member" => routes_sharing::update_folder_member(call, arg),
         "sharing/list_folder_members" => routes_sharing::list_folder_members(call, arg),
         "sharing/list_folder_members/continue" => {
             routes_sharing::list_folder_members_continue(call, arg)

@@ -328,6 +328,65 @@ impl State {
         Ok(())
     }
 
+    /// `sharing/update_folder_member`. The route sends only `dropbox_id` selectors; e-mails come
+    /// from the test handle (a change made by hand in Dropbox, invitees included). The owner
+    /// cannot be changed and nobody can be made owner: `no_permission` (UpdateFolderMemberError
+    /// has no `folder_owner` tag).
+    pub fn update_member(
+        &mut self,
+        sf_id: &str,
+        sel: &Selector,
+        access: AccessLevel,
+    ) -> Result<(), ApiError> {
+        let owner_id = self.owner.account_id.clone();
+        let Some(sf) = self.shared.get_mut(sf_id) else {
+            return Err(access_error("invalid_id"));
+        };
+        let member_error = |tag: &str| {
+            ApiError::route(json!({".tag": "member_error", "member_error": {".tag": tag}}))
+        };
+        if access == AccessLevel::Owner {
+            return Err(ApiError::tag("no_permission"));
+        }
+        let slot = match sel {
+            Selector::DropboxId(id) => {
+                if *id == owner_id {
+                    return Err(ApiError::tag("no_permission"));
+                }
+                match sf.members.iter_mut().find(|m| m.account_id == *id) {
+                    Some(m) => &mut m.access,
+                    None if id.starts_with("dbid:") || id.starts_with("g:") => {
+                        return Err(member_error("not_a_member"))
+                    }
+                    None => return Err(member_error("invalid_dropbox_id")),
+                }
+            }
+            Selector::Email(email) => {
+                let lower = email.to_lowercase();
+                if let Some(m) = sf
+                    .members
+                    .iter_mut()
+                    .find(|m| m.email.to_lowercase() == lower)
+                {
+                    if m.account_id == owner_id {
+                        return Err(ApiError::tag("no_permission"));
+                    }
+                    &mut m.access
+                } else if let Some(i) = sf
+                    .invitees
+                    .iter_mut()
+                    .find(|i| i.email.to_lowercase() == lower)
+                {
+                    &mut i.access
+                } else {
+                    return Err(member_error("not_a_member"));
+                }
+            }
+        };
+        *slot = access;
+        Ok(())
+    }
+
     /// All membership entries of a shared folder: users (owner first), then invitees.
     pub fn membership_entries(&self, sf_id: &str) -> Option<(Vec<Value>, Vec<Value>)> {
         let sf = self.shared.get(sf_id)?;

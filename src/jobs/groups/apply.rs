@@ -1,12 +1,13 @@
 //! Carries out a [`GroupPlan`]: claims the group's path in the store, moves or (re)shares the
-//! folder, invites missing members in as few `add_folder_member` calls as Dropbox accepts, and
-//! removes members the bridge added who left. Owns the per-member error handling: a member
-//! Dropbox refuses for good is reported with its tag and does not block the others; transient
-//! failures end the run with a retryable error (every step is safe to repeat).
+//! folder, invites missing members in as few `add_folder_member` calls as Dropbox accepts,
+//! removes members the bridge added who left, and sets the access level of members the bridge
+//! added back to `GROUP_MEMBER_ACCESS`. Owns the per-member error handling: a member Dropbox
+//! refuses for good is reported with its tag and does not block the others; transient failures
+//! end the run with a retryable error (every step is safe to repeat).
 
 use serde_json::Value;
 
-use super::plan::{self, FolderState, MemberFailure, Observed, Plan, Removal};
+use super::plan::{self, AccessUpdate, FolderState, MemberFailure, Observed, Plan, Removal};
 use super::{folder_gone, DeletePlan, GroupPlan, Report};
 use crate::dropbox::{AccessLevel, DropboxError, MemberSelector, Metadata};
 use crate::jobs::{JobContext, JobError};
@@ -55,6 +56,7 @@ pub fn report_of_plan(plan: &GroupPlan) -> Report {
             },
             added: p.add.clone(),
             removed: p.remove.iter().map(|r| r.email.clone()).collect(),
+            updated: p.update.clone(),
             errors: p.skipped.clone(),
             dry_run: true,
             ..Report::default()
@@ -151,15 +153,23 @@ async fn apply_sync(ctx: &JobContext, obs: Observed, p: Plan) -> Result<Report, 
     report.shared_folder_id = Some(sf.clone());
 
     // 4. Members, from what the folder holds now.
-    let changes = plan::member_changes(&plan::desired_emails(&obs.group), &members, &obs.added);
+    let access = AccessLevel::from(ctx.config.group_member_access);
+    let changes = plan::member_changes(
+        &plan::desired_emails(&obs.group),
+        &members,
+        &obs.added,
+        access,
+    );
     report.errors.extend(changes.skipped);
     for email in &changes.forget {
         ctx.store.record_member_removed(&g.id, email).await?;
     }
     remove_members(ctx, &g.id, &sf, &changes.remove, &mut report).await?;
+    update_members(ctx, &sf, access, &changes.update, &mut report).await?;
     add_members(ctx, &g.id, &sf, changes.add, &mut report).await?;
     report.added.sort();
     report.removed.sort();
+    report.updated.sort_by(|a, b| a.email.cmp(&b.email));
     Ok(report)
 }
 
@@ -298,6 +308,38 @@ async fn remove_members(
             Err(e) if e.is_retryable() => return Err(e.into()),
             Err(e) => report.errors.push(MemberFailure {
                 email: r.email.clone(),
+                tag: tag_of(&e),
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// Sets each member's access to `access`, one `update_folder_member` call per member.
+async fn update_members(
+    ctx: &JobContext,
+    sf: &str,
+    access: AccessLevel,
+    updates: &[AccessUpdate],
+    report: &mut Report,
+) -> Result<(), JobError> {
+    for u in updates {
+        let member = MemberSelector::DropboxId {
+            dropbox_id: u.account_id.clone(),
+        };
+        match ctx.dropbox.update_folder_member(sf, member, access).await {
+            Ok(_) => report.updated.push(u.clone()),
+            // Left the folder meanwhile, or only has access through a parent folder now: the
+            // next reconcile sees the folder as it is and invites or leaves them alone.
+            Err(e)
+                if e.has_tag("member_error/not_a_member")
+                    || e.has_tag("member_error/no_explicit_access") => {}
+            Err(e) if folder_gone(&e) => {
+                return Err(JobError::retry(format!("{e}: shared folder vanished")))
+            }
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) => report.errors.push(MemberFailure {
+                email: u.email.clone(),
                 tag: tag_of(&e),
             }),
         }

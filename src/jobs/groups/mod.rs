@@ -5,7 +5,8 @@
 //! ([`plan`]), apply it ([`apply`]). A second run over an unchanged world makes no write call.
 //! This module owns the job entry points, observing the current state, and the one-shot
 //! reconcile used by the `sync-groups` command and the benchmark. It never deletes a folder or
-//! its files, never removes the folder owner or people someone added by hand.
+//! its files, never removes or changes the access of the folder owner or people someone added
+//! by hand.
 
 pub mod apply;
 pub mod plan;
@@ -20,10 +21,10 @@ use serde_json::{json, Value};
 
 use super::{JobContext, JobError};
 use crate::config::OnGroupDeleted;
-use crate::dropbox::DropboxError;
+use crate::dropbox::{AccessLevel, DropboxError};
 use crate::store::{GroupFolder, Job};
 use crate::triggers;
-use plan::{FolderState, MemberFailure, Observed, Plan, Removal};
+use plan::{AccessUpdate, FolderState, MemberFailure, Observed, Plan, Removal};
 
 /// How many groups the one-shot reconcile works on at once (DocSpace stays under its own cap of 10).
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -41,7 +42,9 @@ pub struct Report {
     pub moved_from: Option<String>,
     pub added: Vec<String>,
     pub removed: Vec<String>,
-    /// Members that could not be invited or removed, with the provider's tag.
+    /// Members the bridge added whose access level was set to `GROUP_MEMBER_ACCESS`.
+    pub updated: Vec<AccessUpdate>,
+    /// Members that could not be invited, removed or updated, with the provider's tag.
     pub errors: Vec<MemberFailure>,
     /// The group is gone from DocSpace and `ON_GROUP_DELETED` was applied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -234,7 +237,8 @@ pub async fn plan_group(
         members,
         added,
     };
-    let p = plan::plan_sync(&ctx.config.groups_root, &obs, taken);
+    let access = AccessLevel::from(ctx.config.group_member_access);
+    let p = plan::plan_sync(&ctx.config.groups_root, access, &obs, taken);
     Ok(GroupPlan::Sync(Box::new(obs), p))
 }
 

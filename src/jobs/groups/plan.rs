@@ -1,7 +1,8 @@
 //! The difference between what DocSpace wants (a group and its members) and what Dropbox has (a
 //! shared folder and its members), as plain data. Pure: no I/O, no clock. The job applies a
 //! [`Plan`]; `sync-groups --dry-run` prints it. Owns the rules for who is invited, who is removed
-//! (only members the bridge added) and which folder path a group gets.
+//! and whose access level is set back to `GROUP_MEMBER_ACCESS` (both only members the bridge
+//! added) and which folder path a group gets.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,6 +68,19 @@ pub struct Removal {
     pub account_id: Option<String>,
 }
 
+/// A member the bridge added whose access differs from `GROUP_MEMBER_ACCESS`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessUpdate {
+    pub email: String,
+    /// `update_folder_member` accepts only a `dropbox_id` selector, so only members who joined
+    /// are updated; a pending invitee is updated once it has accepted.
+    #[serde(skip_serializing)]
+    pub account_id: String,
+    /// Access level tags, as Dropbox names them (`editor`, `viewer`, ...).
+    pub from: String,
+    pub to: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MemberFailure {
     pub email: String,
@@ -86,6 +100,8 @@ pub struct Plan {
     /// Lower-cased emails to invite, sorted.
     pub add: Vec<String>,
     pub remove: Vec<Removal>,
+    /// Members the bridge added whose access level must be set to the configured one.
+    pub update: Vec<AccessUpdate>,
     /// Recorded as added but gone from the folder and no longer wanted: forget, no call.
     pub forget: Vec<String>,
     /// Members that cannot be invited (address Dropbox would reject), reported, not sent.
@@ -99,6 +115,7 @@ impl Plan {
         matches!(self.folder, FolderStep::Keep { .. })
             && self.add.is_empty()
             && self.remove.is_empty()
+            && self.update.is_empty()
     }
 }
 
@@ -134,6 +151,8 @@ pub fn folder_members(m: &SharedFolderMembers) -> BTreeMap<String, FolderMember>
             _ => continue,
         };
         out.entry(email).or_insert(FolderMember {
+            // Invitees are addressed by email (removal), even when Dropbox already matched
+            // the address to an account: whether it takes their id is not documented.
             account_id: None,
             access: i.access_type,
             inherited: i.is_inherited,
@@ -188,8 +207,14 @@ pub fn choose_path(
     }
 }
 
-/// Plans one group. `taken(path)`: whether another group's mapping owns `path` (case-insensitive).
-pub fn plan_sync(root: &str, obs: &Observed, taken: &dyn Fn(&str) -> bool) -> Plan {
+/// Plans one group: its folder under `root`, members at `access`. `taken(path)`: whether another
+/// group's mapping owns `path` (case-insensitive).
+pub fn plan_sync(
+    root: &str,
+    access: AccessLevel,
+    obs: &Observed,
+    taken: &dyn Fn(&str) -> bool,
+) -> Plan {
     let g = &obs.group.group;
     let (path, fallback_path) = choose_path(root, &g.id, &g.name, obs.mapping.as_ref(), taken);
     let folder = match &obs.folder {
@@ -208,7 +233,12 @@ pub fn plan_sync(root: &str, obs: &Observed, taken: &dyn Fn(&str) -> bool) -> Pl
         FolderState::Missing => FolderStep::Share,
     };
 
-    let changes = member_changes(&desired_emails(&obs.group), &obs.members, &obs.added);
+    let changes = member_changes(
+        &desired_emails(&obs.group),
+        &obs.members,
+        &obs.added,
+        access,
+    );
     let shared_id = match &folder {
         FolderStep::Keep { shared_folder_id }
         | FolderStep::Move {
@@ -233,6 +263,7 @@ pub fn plan_sync(root: &str, obs: &Observed, taken: &dyn Fn(&str) -> bool) -> Pl
         folder,
         add: changes.add,
         remove: changes.remove,
+        update: changes.update,
         forget: changes.forget,
         skipped: changes.skipped,
         store_mapping,
@@ -245,14 +276,17 @@ pub struct MemberChanges {
     pub add: Vec<String>,
     pub skipped: Vec<MemberFailure>,
     pub remove: Vec<Removal>,
+    pub update: Vec<AccessUpdate>,
     pub forget: Vec<String>,
 }
 
-/// Who to invite (wanted, absent, with an address Dropbox accepts) and who leaves.
+/// Who to invite (wanted, absent, with an address Dropbox accepts), who leaves, and whose access
+/// is set back to `access`.
 pub fn member_changes(
     desired: &BTreeSet<String>,
     members: &BTreeMap<String, FolderMember>,
     added: &BTreeSet<String>,
+    access: AccessLevel,
 ) -> MemberChanges {
     let mut out = MemberChanges::default();
     for email in desired {
@@ -269,7 +303,48 @@ pub fn member_changes(
         }
     }
     (out.remove, out.forget) = departures(members, added, desired);
+    out.update = access_updates(members, added, desired, access);
     out
+}
+
+/// Members whose access is not `access`: only those the bridge added, that are in the folder and
+/// still wanted; never the owner, never inherited access (not ours to change), never people added
+/// by hand. Pending invitees are left until they accept: Dropbox takes only a `dropbox_id`
+/// selector on `update_folder_member`.
+pub fn access_updates(
+    members: &BTreeMap<String, FolderMember>,
+    added: &BTreeSet<String>,
+    desired: &BTreeSet<String>,
+    access: AccessLevel,
+) -> Vec<AccessUpdate> {
+    added
+        .intersection(desired)
+        .filter_map(|email| {
+            let m = members.get(email)?;
+            if m.access == access || m.access == AccessLevel::Owner || m.inherited {
+                return None;
+            }
+            Some(AccessUpdate {
+                email: email.clone(),
+                account_id: m.account_id.clone()?,
+                from: access_tag(m.access).to_string(),
+                to: access_tag(access).to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Dropbox's tag for an access level, for plans and reports.
+pub fn access_tag(level: AccessLevel) -> &'static str {
+    match level {
+        AccessLevel::Owner => "owner",
+        AccessLevel::Editor => "editor",
+        AccessLevel::Viewer => "viewer",
+        AccessLevel::ViewerNoComment => "viewer_no_comment",
+        AccessLevel::Traverse => "traverse",
+        AccessLevel::NoAccess => "no_access",
+        AccessLevel::Other => "other",
+    }
 }
 
 /// Members to remove (the bridge added them, they are in the folder, they are not wanted; never
@@ -350,7 +425,7 @@ mod tests {
                 user("jürgen@example.com", 1),
             ],
         );
-        let p = plan_sync("/G", &o, &|_| false);
+        let p = plan_sync("/G", AccessLevel::Editor, &o, &|_| false);
         assert_eq!(p.path, "/G/Sales");
         assert_eq!(p.folder, FolderStep::Share);
         assert_eq!(p.add, vec!["ann@example.com".to_string()]);
@@ -386,7 +461,7 @@ mod tests {
         .into_iter()
         .map(String::from)
         .collect();
-        let p = plan_sync("/G", &o, &|_| false);
+        let p = plan_sync("/G", AccessLevel::Editor, &o, &|_| false);
         assert_eq!(
             p.remove
                 .iter()
@@ -400,6 +475,149 @@ mod tests {
         assert!(!p.is_noop());
     }
 
+    fn set(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn at(access: AccessLevel, account: Option<&str>, inherited: bool) -> FolderMember {
+        FolderMember {
+            account_id: account.map(String::from),
+            access,
+            inherited,
+        }
+    }
+
+    #[test]
+    fn access_is_set_back_only_for_members_the_bridge_added() {
+        let mut members = BTreeMap::new();
+        members.insert(
+            "ann@example.com".to_string(),
+            at(AccessLevel::Editor, Some("dbid:ann"), false),
+        );
+        members.insert(
+            "bob@example.com".to_string(),
+            at(AccessLevel::Viewer, Some("dbid:bob"), false),
+        );
+        members.insert(
+            "hand@example.com".to_string(),
+            at(AccessLevel::Editor, Some("dbid:hand"), false),
+        );
+        members.insert(
+            "owner@example.com".to_string(),
+            at(AccessLevel::Owner, Some("dbid:owner"), false),
+        );
+        members.insert(
+            "parent@example.com".to_string(),
+            at(AccessLevel::Editor, Some("dbid:parent"), true),
+        );
+        members.insert(
+            "invited@example.com".to_string(),
+            at(AccessLevel::Editor, None, false),
+        );
+        members.insert(
+            "matched@example.com".to_string(),
+            at(AccessLevel::ViewerNoComment, Some("dbid:matched"), false),
+        );
+        members.insert(
+            "left@example.com".to_string(),
+            at(AccessLevel::Editor, Some("dbid:left"), false),
+        );
+        // Everyone is wanted except `left`; the bridge added all but `hand`.
+        let desired = set(&[
+            "ann@example.com",
+            "bob@example.com",
+            "hand@example.com",
+            "owner@example.com",
+            "parent@example.com",
+            "invited@example.com",
+            "matched@example.com",
+            "new@example.com",
+        ]);
+        let added = set(&[
+            "ann@example.com",
+            "bob@example.com",
+            "owner@example.com",
+            "parent@example.com",
+            "invited@example.com",
+            "matched@example.com",
+            "left@example.com",
+        ]);
+
+        let c = member_changes(&desired, &members, &added, AccessLevel::Viewer);
+
+        assert_eq!(
+            c.update,
+            vec![
+                AccessUpdate {
+                    email: "ann@example.com".into(),
+                    account_id: "dbid:ann".into(),
+                    from: "editor".into(),
+                    to: "viewer".into(),
+                },
+                AccessUpdate {
+                    email: "matched@example.com".into(),
+                    account_id: "dbid:matched".into(),
+                    from: "viewer_no_comment".into(),
+                    to: "viewer".into(),
+                },
+            ],
+            "not bob (already viewer), hand (added by hand), owner, parent (inherited), \
+             invited (no account), left (removed instead), new (invited instead)"
+        );
+        assert_eq!(c.add, vec!["new@example.com".to_string()]);
+        assert_eq!(c.remove.len(), 1);
+        assert_eq!(c.remove[0].email, "left@example.com");
+
+        let c = member_changes(&desired, &members, &added, AccessLevel::Editor);
+        let updated: Vec<&str> = c.update.iter().map(|u| u.email.as_str()).collect();
+        assert_eq!(updated, vec!["bob@example.com", "matched@example.com"]);
+        assert!(c.update.iter().all(|u| u.to == "editor"));
+    }
+
+    #[test]
+    fn access_update_alone_makes_the_plan_a_change() {
+        let mut o = obs("Sales", vec![user("ann@example.com", 1)]);
+        o.folder = FolderState::Shared {
+            shared_folder_id: "1".into(),
+            path: Some("/G/Sales".into()),
+        };
+        o.members.insert(
+            "ann@example.com".into(),
+            at(AccessLevel::Editor, Some("dbid:ann"), false),
+        );
+        o.added = set(&["ann@example.com"]);
+        let p = plan_sync("/G", AccessLevel::Editor, &o, &|_| false);
+        assert!(p.update.is_empty() && p.is_noop());
+        let p = plan_sync("/G", AccessLevel::Viewer, &o, &|_| false);
+        assert_eq!(p.update.len(), 1);
+        assert!(p.add.is_empty() && p.remove.is_empty());
+        assert!(!p.is_noop());
+    }
+
+    #[test]
+    fn invitees_are_addressed_by_email_and_wait_for_access_updates() {
+        let m: SharedFolderMembers = serde_json::from_value(serde_json::json!({
+            "users": [{"access_type": {".tag": "owner"}, "is_inherited": false,
+                "user": {"account_id": "dbid:o", "email": "Owner@Example.com"}}],
+            "groups": [],
+            "invitees": [
+                {"access_type": {".tag": "editor"}, "is_inherited": false,
+                 "invitee": {".tag": "email", "email": "Known@Example.com"},
+                 "user": {"account_id": "dbid:k", "email": "known@example.com"}},
+                {"access_type": {".tag": "editor"}, "is_inherited": false,
+                 "invitee": {".tag": "email", "email": "pending@example.com"}}
+            ]
+        }))
+        .expect("decode");
+        let members = folder_members(&m);
+        assert_eq!(members["known@example.com"].account_id, None);
+        assert_eq!(members["pending@example.com"].account_id, None);
+        assert_eq!(members["owner@example.com"].access, AccessLevel::Owner);
+        let everyone = set(&["known@example.com", "pending@example.com"]);
+        let c = member_changes(&everyone, &members, &everyone, AccessLevel::Viewer);
+        assert!(c.update.is_empty(), "{:?}", c.update);
+    }
+
     #[test]
     fn renamed_group_moves_and_taken_paths_fall_back() {
         let mut o = obs("New", vec![]);
@@ -407,7 +625,7 @@ mod tests {
             shared_folder_id: "1".into(),
             path: Some("/G/Old".into()),
         };
-        let p = plan_sync("/G", &o, &|_| false);
+        let p = plan_sync("/G", AccessLevel::Editor, &o, &|_| false);
         assert_eq!(
             p.folder,
             FolderStep::Move {
@@ -415,7 +633,9 @@ mod tests {
                 from: "/G/Old".into()
             }
         );
-        let p = plan_sync("/G", &o, &|p| p.eq_ignore_ascii_case("/g/new"));
+        let p = plan_sync("/G", AccessLevel::Editor, &o, &|p| {
+            p.eq_ignore_ascii_case("/g/new")
+        });
         assert_eq!(p.path, "/G/New (abcdef12)");
     }
 
@@ -442,7 +662,7 @@ mod tests {
             shared_folder_id: None,
             active: true,
         });
-        let p = plan_sync("/G", &o, &|_| false);
+        let p = plan_sync("/G", AccessLevel::Editor, &o, &|_| false);
         assert_eq!(p.path, "/G/a_b (abcdef12)");
     }
 }
