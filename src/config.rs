@@ -128,6 +128,8 @@ pub struct Tuning {
     pub changes_poll_interval: Duration,
     /// Timeout for one outgoing HTTP call (downloads/uploads use it per chunk).
     pub http_timeout: Duration,
+    /// How long a member Dropbox refused for good is left out before being invited again.
+    pub refusal_retry: Duration,
     /// Upload-session appends in flight at once for one export of several chunks (4 MiB each;
     /// memory grows by a chunk per append).
     pub export_parallel: usize,
@@ -149,6 +151,7 @@ impl Default for Tuning {
             delivery_retention: Duration::from_secs(7 * 24 * 3600),
             changes_poll_interval: Duration::from_secs(15 * 60),
             http_timeout: Duration::from_secs(60),
+            refusal_retry: Duration::from_secs(24 * 3600),
             export_parallel: 4,
             run_workers: true,
             run_scheduler: true,
@@ -306,6 +309,7 @@ impl Config {
                 defaults.changes_poll_interval,
             ),
             http_timeout: l.parse_dur_or("BRIDGE_HTTP_TIMEOUT", defaults.http_timeout),
+            refusal_retry: l.parse_dur_or("BRIDGE_REFUSAL_RETRY", defaults.refusal_retry),
             export_parallel: l
                 .parse(
                     "BRIDGE_EXPORT_PARALLEL",

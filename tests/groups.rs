@@ -539,6 +539,48 @@ async fn per_member_permanent_error_does_not_block_other_members() {
     assert!(calls <= 10, "{calls} add_folder_member calls");
 }
 
+fn errors_of(job: &Value) -> Vec<(String, String)> {
+    job["result"]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| (e["email"].to_string(), e["tag"].to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_member_dropbox_refused_is_asked_again_only_after_the_retry_window() {
+    let mut w = spawn_world(&[]).await;
+    let ann = w.docspace.add_active_user("Ann", "A", "ann@example.com");
+    let bob = w.docspace.add_active_user("Bob", "B", "bob@example.com");
+    let g = w.docspace.create_group("Team", &[ann, bob]).expect("group");
+    w.dropbox
+        .set_member_error("bob@example.com", MemberError::EmailUnverified);
+    let refusal = vec![(
+        "\"bob@example.com\"".to_string(),
+        "\"email_unverified\"".to_string(),
+    )];
+
+    let first = sync_one(&w, g).await;
+    assert_eq!(errors_of(&first), refusal);
+    let calls = w.dropbox.calls("sharing/add_folder_member");
+    // Nothing changed: the refusal is reported again, Dropbox is not asked again.
+    let second = sync_one(&w, g).await;
+    assert_eq!(errors_of(&second), refusal);
+    assert_eq!(w.dropbox.calls("sharing/add_folder_member"), calls);
+    assert_eq!(people(&folder(&w, "Team")), strs(&["ann@example.com"]));
+
+    // Bob verifies his address; once the window is over he is invited.
+    w.dropbox.clear_member_error("bob@example.com");
+    restart_with(&mut w, &[("BRIDGE_REFUSAL_RETRY", "0s")]).await;
+    let third = sync_one(&w, g).await;
+    assert!(errors_of(&third).is_empty(), "{third:#}");
+    assert_eq!(
+        people(&folder(&w, "Team")),
+        strs(&["ann@example.com", "bob@example.com"])
+    );
+}
+
 #[tokio::test]
 async fn transient_errors_at_20_percent_still_converge_with_no_dead_job() {
     let w = spawn_world(&[]).await;

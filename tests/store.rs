@@ -267,6 +267,32 @@ async fn mappings_and_cursors_round_trip() {
                 .expect("rm");
             assert!(s.added_members("g1").await.expect("list").is_empty());
 
+            // Refusals: kept per group, newest tag wins, filtered by age, forgotten on add.
+            s.record_member_refused("g1", "Bob@Example.com", "bad_member")
+                .await
+                .expect("refuse");
+            s.record_member_refused("g1", "bob@example.com", "email_unverified")
+                .await
+                .expect("refuse again");
+            let bob = vec![(
+                "bob@example.com".to_string(),
+                "email_unverified".to_string(),
+            )];
+            assert_eq!(s.member_refusals("g1", 0).await.expect("list"), bob);
+            assert!(s.member_refusals("g2", 0).await.expect("list").is_empty());
+            assert!(s
+                .member_refusals("g1", i64::MAX)
+                .await
+                .expect("list")
+                .is_empty());
+            s.record_member_added("g1", "BOB@example.com")
+                .await
+                .expect("add");
+            assert!(
+                s.member_refusals("g1", 0).await.expect("list").is_empty(),
+                "{b}: an invited member is no longer refused"
+            );
+
             let e = ExportRecord {
                 file_id: "42".into(),
                 docspace_version: 3,

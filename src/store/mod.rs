@@ -252,6 +252,20 @@ pub trait Store: Send + Sync + 'static {
     async fn added_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
     async fn record_member_added(&self, group_id: &str, email: &str) -> StoreResult<()>;
     async fn record_member_removed(&self, group_id: &str, email: &str) -> StoreResult<()>;
+    /// Remembers that Dropbox refused to have `email` invited to the group's folder, and why.
+    /// [`Store::record_member_added`] forgets it again.
+    async fn record_member_refused(
+        &self,
+        group_id: &str,
+        email: &str,
+        tag: &str,
+    ) -> StoreResult<()>;
+    /// `(email, tag)` of the refusals recorded at or after `since_ms` (Unix milliseconds).
+    async fn member_refusals(
+        &self,
+        group_id: &str,
+        since_ms: i64,
+    ) -> StoreResult<Vec<(String, String)>>;
 
     // --- exports -----------------------------------------------------------------------------
 

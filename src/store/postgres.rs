@@ -304,8 +304,12 @@ impl Store for PgStore {
     }
 
     async fn record_member_added(&self, group_id: &str, email: &str) -> StoreResult<()> {
+        // One statement, so that the two tables cannot disagree after a crash.
         sqlx::query(
-            "INSERT INTO group_members_added (group_id, email, added_at) VALUES ($1, $2, $3)
+            "WITH forgotten AS (
+                 DELETE FROM group_member_refusals WHERE group_id = $1 AND email = $2
+             )
+             INSERT INTO group_members_added (group_id, email, added_at) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
         )
         .bind(group_id)
@@ -314,6 +318,43 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn record_member_refused(
+        &self,
+        group_id: &str,
+        email: &str,
+        tag: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO group_member_refusals (group_id, email, tag, refused_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (group_id, email) DO UPDATE SET tag = EXCLUDED.tag, refused_at = EXCLUDED.refused_at",
+        )
+        .bind(group_id)
+        .bind(email.to_lowercase())
+        .bind(tag)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn member_refusals(
+        &self,
+        group_id: &str,
+        since_ms: i64,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT email, tag FROM group_member_refusals
+             WHERE group_id = $1 AND refused_at >= $2 ORDER BY email",
+        )
+        .bind(group_id)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("email")?, r.try_get("tag")?)))
+            .collect()
     }
 
     async fn record_member_removed(&self, group_id: &str, email: &str) -> StoreResult<()> {

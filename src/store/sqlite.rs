@@ -469,15 +469,59 @@ impl Store for SqliteStore {
 
     async fn record_member_added(&self, group_id: &str, email: &str) -> StoreResult<()> {
         let mut c = self.writer.lock().await;
+        let email = email.to_lowercase();
         sqlx::query(
             "INSERT OR IGNORE INTO group_members_added (group_id, email, added_at) VALUES (?, ?, ?)",
         )
         .bind(group_id)
+        .bind(&email)
+        .bind(now_ms())
+        .execute(&mut *c)
+        .await?;
+        sqlx::query("DELETE FROM group_member_refusals WHERE group_id = ? AND email = ?")
+            .bind(group_id)
+            .bind(&email)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_member_refused(
+        &self,
+        group_id: &str,
+        email: &str,
+        tag: &str,
+    ) -> StoreResult<()> {
+        let mut c = self.writer.lock().await;
+        sqlx::query(
+            "INSERT INTO group_member_refusals (group_id, email, tag, refused_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (group_id, email) DO UPDATE SET tag = excluded.tag, refused_at = excluded.refused_at",
+        )
+        .bind(group_id)
         .bind(email.to_lowercase())
+        .bind(tag)
         .bind(now_ms())
         .execute(&mut *c)
         .await?;
         Ok(())
+    }
+
+    async fn member_refusals(
+        &self,
+        group_id: &str,
+        since_ms: i64,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT email, tag FROM group_member_refusals
+             WHERE group_id = ? AND refused_at >= ? ORDER BY email",
+        )
+        .bind(group_id)
+        .bind(since_ms)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("email")?, r.try_get("tag")?)))
+            .collect()
     }
 
     async fn record_member_removed(&self, group_id: &str, email: &str) -> StoreResult<()> {

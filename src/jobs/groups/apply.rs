@@ -158,6 +158,7 @@ async fn apply_sync(ctx: &JobContext, obs: Observed, p: Plan) -> Result<Report, 
         &plan::desired_emails(&obs.group),
         &members,
         &obs.added,
+        &obs.refused,
         access,
     );
     report.errors.extend(changes.skipped);
@@ -419,9 +420,20 @@ async fn add_members(
     }
     for f in refused {
         ctx.store.record_member_removed(group_id, &f.email).await?;
+        if lasting(&f.tag) {
+            ctx.store
+                .record_member_refused(group_id, &f.email, &f.tag)
+                .await?;
+        }
         report.errors.push(f);
     }
     Ok(())
+}
+
+/// A refusal about the member itself (address, team, verification), worth remembering; not
+/// one about the folder's capacity or the moment (those are asked again on the next run).
+fn lasting(tag: &str) -> bool {
+    !["too_many_", "rate_limit"].iter().any(|t| tag.contains(t))
 }
 
 fn is_member_error(e: &DropboxError) -> bool {

@@ -45,6 +45,9 @@ pub struct Observed {
     pub members: BTreeMap<String, FolderMember>,
     /// Lower-cased emails the bridge invited earlier and has not removed since.
     pub added: BTreeSet<String>,
+    /// Lower-cased email → tag of members Dropbox refused for good recently
+    /// (`BRIDGE_REFUSAL_RETRY`): reported, not invited again yet.
+    pub refused: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -237,6 +240,7 @@ pub fn plan_sync(
         &desired_emails(&obs.group),
         &obs.members,
         &obs.added,
+        &obs.refused,
         access,
     );
     let shared_id = match &folder {
@@ -280,12 +284,13 @@ pub struct MemberChanges {
     pub forget: Vec<String>,
 }
 
-/// Who to invite (wanted, absent, with an address Dropbox accepts), who leaves, and whose access
-/// is set back to `access`.
+/// Who to invite (wanted, absent, with an address Dropbox accepts, not refused recently), who
+/// leaves, and whose access is set back to `access`.
 pub fn member_changes(
     desired: &BTreeSet<String>,
     members: &BTreeMap<String, FolderMember>,
     added: &BTreeSet<String>,
+    refused: &BTreeMap<String, String>,
     access: AccessLevel,
 ) -> MemberChanges {
     let mut out = MemberChanges::default();
@@ -293,7 +298,12 @@ pub fn member_changes(
         if members.contains_key(email) {
             continue;
         }
-        if is_valid_email(email) {
+        if let Some(tag) = refused.get(email) {
+            out.skipped.push(MemberFailure {
+                email: email.clone(),
+                tag: tag.clone(),
+            });
+        } else if is_valid_email(email) {
             out.add.push(email.clone());
         } else {
             out.skipped.push(MemberFailure {
@@ -403,6 +413,7 @@ mod tests {
             folder: FolderState::Missing,
             members: BTreeMap::new(),
             added: BTreeSet::new(),
+            refused: BTreeMap::new(),
         }
     }
 
@@ -543,7 +554,13 @@ mod tests {
             "left@example.com",
         ]);
 
-        let c = member_changes(&desired, &members, &added, AccessLevel::Viewer);
+        let c = member_changes(
+            &desired,
+            &members,
+            &added,
+            &BTreeMap::new(),
+            AccessLevel::Viewer,
+        );
 
         assert_eq!(
             c.update,
@@ -568,10 +585,41 @@ mod tests {
         assert_eq!(c.remove.len(), 1);
         assert_eq!(c.remove[0].email, "left@example.com");
 
-        let c = member_changes(&desired, &members, &added, AccessLevel::Editor);
+        let c = member_changes(
+            &desired,
+            &members,
+            &added,
+            &BTreeMap::new(),
+            AccessLevel::Editor,
+        );
         let updated: Vec<&str> = c.update.iter().map(|u| u.email.as_str()).collect();
         assert_eq!(updated, vec!["bob@example.com", "matched@example.com"]);
         assert!(c.update.iter().all(|u| u.to == "editor"));
+    }
+
+    #[test]
+    fn recently_refused_members_are_reported_not_invited() {
+        let desired = set(&["ann@example.com", "bob@example.com"]);
+        let refused: BTreeMap<String, String> = [(
+            "bob@example.com".to_string(),
+            "email_unverified".to_string(),
+        )]
+        .into();
+        let c = member_changes(
+            &desired,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+            &refused,
+            AccessLevel::Editor,
+        );
+        assert_eq!(c.add, vec!["ann@example.com".to_string()]);
+        assert_eq!(
+            c.skipped,
+            vec![MemberFailure {
+                email: "bob@example.com".into(),
+                tag: "email_unverified".into()
+            }]
+        );
     }
 
     #[test]
@@ -614,7 +662,13 @@ mod tests {
         assert_eq!(members["pending@example.com"].account_id, None);
         assert_eq!(members["owner@example.com"].access, AccessLevel::Owner);
         let everyone = set(&["known@example.com", "pending@example.com"]);
-        let c = member_changes(&everyone, &members, &everyone, AccessLevel::Viewer);
+        let c = member_changes(
+            &everyone,
+            &members,
+            &everyone,
+            &BTreeMap::new(),
+            AccessLevel::Viewer,
+        );
         assert!(c.update.is_empty(), "{:?}", c.update);
     }
 
