@@ -57,30 +57,27 @@ impl From<crate::store::StoreError> for JobError {
     }
 }
 
+impl JobError {
+    /// A provider error: retried (after its `Retry-After`, if any) when transient, final
+    /// otherwise. The message is the error's Display (route, status, `.tag` path).
+    fn from_provider(retryable: bool, after: Option<Duration>, message: String) -> Self {
+        if retryable {
+            JobError::Retry { after, message }
+        } else {
+            JobError::permanent(message)
+        }
+    }
+}
+
 impl From<crate::dropbox::DropboxError> for JobError {
     fn from(e: crate::dropbox::DropboxError) -> Self {
-        if e.is_retryable() {
-            JobError::Retry {
-                after: e.retry_after(),
-                message: e.to_string(),
-            }
-        } else {
-            // Display carries route, status and the `.tag` path (`bad_path/is_file`).
-            JobError::permanent(e.to_string())
-        }
+        Self::from_provider(e.is_retryable(), e.retry_after(), e.to_string())
     }
 }
 
 impl From<crate::docspace::DocSpaceError> for JobError {
     fn from(e: crate::docspace::DocSpaceError) -> Self {
-        if e.is_retryable() {
-            JobError::Retry {
-                after: e.retry_after(),
-                message: e.to_string(),
-            }
-        } else {
-            JobError::permanent(e.to_string())
-        }
+        Self::from_provider(e.is_retryable(), e.retry_after(), e.to_string())
     }
 }
 

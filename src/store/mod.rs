@@ -260,11 +260,11 @@ pub trait Store: Send + Sync + 'static {
         email: &str,
         tag: &str,
     ) -> StoreResult<()>;
-    /// `(email, tag)` of the refusals recorded at or after `since_ms` (Unix milliseconds).
+    /// `(email, tag)` of the refusals recorded within `max_age`.
     async fn member_refusals(
         &self,
         group_id: &str,
-        since_ms: i64,
+        max_age: Duration,
     ) -> StoreResult<Vec<(String, String)>>;
 
     // --- exports -----------------------------------------------------------------------------

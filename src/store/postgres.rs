@@ -342,8 +342,9 @@ impl Store for PgStore {
     async fn member_refusals(
         &self,
         group_id: &str,
-        since_ms: i64,
+        max_age: Duration,
     ) -> StoreResult<Vec<(String, String)>> {
+        let since_ms = now_ms().saturating_sub(max_age.as_millis().try_into().unwrap_or(i64::MAX));
         let rows = sqlx::query(
             "SELECT email, tag FROM group_member_refusals
              WHERE group_id = $1 AND refused_at >= $2 ORDER BY email",

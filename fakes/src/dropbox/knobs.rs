@@ -56,32 +56,30 @@ impl FaultBox {
 
     /// The next scripted fault for this route, if any (`*` matches when `wildcard`).
     pub fn pick_scripted(&mut self, route: &str, wildcard: bool) -> Option<ApiError> {
-        let pos = self.scripted.iter().position(|(r, f, _)| {
+        let fault = self.take(|r, f| {
             (r == route || (wildcard && r == "*")) && !matches!(f, Fault::ResponseLost { .. })
         })?;
-        let fault = self.scripted[pos].1.clone();
-        self.scripted[pos].2 -= 1;
-        if self.scripted[pos].2 == 0 {
-            self.scripted.remove(pos);
-        }
         Some(fault_error(&fault))
     }
 
     /// The status that replaces this call's answer after it is carried out, if a
     /// [`Fault::ResponseLost`] is scripted for the route.
     pub fn take_lost(&mut self, route: &str) -> Option<u16> {
-        let pos = self
-            .scripted
-            .iter()
-            .position(|(r, f, _)| r == route && matches!(f, Fault::ResponseLost { .. }))?;
-        let Fault::ResponseLost { status } = self.scripted[pos].1 else {
-            return None;
-        };
+        match self.take(|r, f| r == route && matches!(f, Fault::ResponseLost { .. }))? {
+            Fault::ResponseLost { status } => Some(status),
+            _ => None,
+        }
+    }
+
+    /// Uses up one of the first scripted fault that `matches` (route, fault).
+    fn take(&mut self, matches: impl Fn(&str, &Fault) -> bool) -> Option<Fault> {
+        let pos = self.scripted.iter().position(|(r, f, _)| matches(r, f))?;
+        let fault = self.scripted[pos].1.clone();
         self.scripted[pos].2 -= 1;
         if self.scripted[pos].2 == 0 {
             self.scripted.remove(pos);
         }
-        Some(status)
+        Some(fault)
     }
 
     /// The fault to apply to this call, if any: scripted ones first, then the random rates.

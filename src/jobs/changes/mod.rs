@@ -138,6 +138,20 @@ struct Tally {
     more: bool,
 }
 
+impl Tally {
+    /// Queues one re-export of a file whose exported copy is gone (once per run).
+    fn re_export(&mut self, file_id: &str, jobs: &mut Vec<NewJob>) {
+        if self.file_exports.insert(file_id.to_string()) {
+            jobs.push(triggers::file_export(
+                file_id,
+                None,
+                Some(TRIGGER_DROPBOX_DELETED),
+                None,
+            ));
+        }
+    }
+}
+
 fn count(reaction: &'static str, n: u64) {
     metrics::counter!("bridge_dropbox_changes_total", "reaction" => reaction).increment(n);
 }
@@ -186,14 +200,7 @@ async fn track_root(
                 let missing = missing_exports(ctx, root).await?;
                 count("exported_file_deleted", missing.len() as u64);
                 for rec in missing {
-                    if tally.file_exports.insert(rec.file_id.clone()) {
-                        jobs.push(triggers::file_export(
-                            &rec.file_id,
-                            None,
-                            Some(TRIGGER_DROPBOX_DELETED),
-                            None,
-                        ));
-                    }
+                    tally.re_export(&rec.file_id, &mut jobs);
                 }
                 // Enqueue before storing the fresh cursor: a crash in between resets again
                 // rather than losing the reconcile.
@@ -274,14 +281,7 @@ async fn react(
                 // listed separately).
                 for rec in ctx.store.exports_under(path).await? {
                     count("exported_file_deleted", 1);
-                    if tally.file_exports.insert(rec.file_id.clone()) {
-                        jobs.push(triggers::file_export(
-                            &rec.file_id,
-                            None,
-                            Some(TRIGGER_DROPBOX_DELETED),
-                            None,
-                        ));
-                    }
+                    tally.re_export(&rec.file_id, &mut jobs);
                     acted = true;
                 }
                 if !acted {

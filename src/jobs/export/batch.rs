@@ -17,9 +17,8 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use crate::dropbox::{
-    CommitInfo, DropboxClient, FileMetadata, Metadata, UploadedSession, MAX_BATCH,
-};
+use super::file_holding;
+use crate::dropbox::{CommitInfo, DropboxClient, FileMetadata, UploadedSession, MAX_BATCH};
 use crate::jobs::JobError;
 
 /// How long a batch stays open for more entries after its first one arrives.
@@ -179,7 +178,9 @@ impl Batcher {
                         // lost had already committed it. If our bytes are at the path, that
                         // is the answer; otherwise the export starts again.
                         Err(e) if e.has_tag("lookup_failed") => {
-                            let answer = match already_committed(&client, &p).await {
+                            let in_place =
+                                file_holding(&client, &p.commit.path, &p.session.content_hash);
+                            let answer = match in_place.await.ok().flatten() {
                                 Some(meta) => {
                                     tracing::info!(path = %p.commit.path, "commit answer was lost; the file is in place");
                                     Ok(meta)
@@ -206,20 +207,6 @@ impl Batcher {
                 }
             }
         }
-    }
-}
-
-/// The file at the entry's path, if it holds exactly the session's bytes.
-async fn already_committed(client: &DropboxClient, p: &Pending) -> Option<FileMetadata> {
-    match client.get_metadata(&p.commit.path, false).await {
-        Ok(Some(Metadata::File(f)))
-            if f.content_hash
-                .as_deref()
-                .is_some_and(|h| h.eq_ignore_ascii_case(&p.session.content_hash)) =>
-        {
-            Some(f)
-        }
-        _ => None,
     }
 }
 

@@ -21,7 +21,9 @@ use serde_json::{json, Value};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::docspace::FileInfo;
-use crate::dropbox::{CommitInfo, Metadata, Progress, WriteMode};
+use crate::dropbox::{
+    CommitInfo, DropboxClient, DropboxError, FileMetadata, Metadata, Progress, WriteMode,
+};
 use crate::store::{ExportRecord, Job};
 
 use super::{JobContext, JobError};
@@ -233,15 +235,27 @@ pub async fn export(
 
 /// The recorded export is still what Dropbox holds at its path (not deleted, not replaced).
 async fn still_in_dropbox(ctx: &JobContext, r: &ExportRecord) -> Result<bool, JobError> {
-    Ok(
-        match ctx.dropbox.get_metadata(&r.dropbox_path, false).await? {
-            Some(Metadata::File(f)) => f
-                .content_hash
+    Ok(file_holding(&ctx.dropbox, &r.dropbox_path, &r.content_hash)
+        .await?
+        .is_some())
+}
+
+/// The file at `path`, if it holds exactly the bytes whose Dropbox content hash is `hash`.
+async fn file_holding(
+    dropbox: &DropboxClient,
+    path: &str,
+    hash: &str,
+) -> Result<Option<FileMetadata>, DropboxError> {
+    Ok(match dropbox.get_metadata(path, false).await? {
+        Some(Metadata::File(f))
+            if f.content_hash
                 .as_deref()
-                .is_some_and(|h| h.eq_ignore_ascii_case(&r.content_hash)),
-            _ => false,
-        },
-    )
+                .is_some_and(|h| h.eq_ignore_ascii_case(hash)) =>
+        {
+            Some(f)
+        }
+        _ => None,
+    })
 }
 
 /// The API key's own DocSpace user id, asked once per portal per process.

@@ -291,26 +291,15 @@ async fn remove_members(
                 email: r.email.clone(),
             },
         };
-        match ctx.dropbox.remove_folder_member(sf, member).await {
-            Ok(_) => {
+        let result = ctx.dropbox.remove_folder_member(sf, member).await;
+        match settle(result, &r.email, report)? {
+            MemberCall::Done => {
                 ctx.store.record_member_removed(group_id, &r.email).await?;
                 report.removed.push(r.email.clone());
             }
             // Already gone (e.g. our own earlier attempt): nothing left to do.
-            Err(e)
-                if e.has_tag("member_error/not_a_member")
-                    || e.has_tag("member_error/no_explicit_access") =>
-            {
-                ctx.store.record_member_removed(group_id, &r.email).await?;
-            }
-            Err(e) if folder_gone(&e) => {
-                return Err(JobError::retry(format!("{e}: shared folder vanished")))
-            }
-            Err(e) if e.is_retryable() => return Err(e.into()),
-            Err(e) => report.errors.push(MemberFailure {
-                email: r.email.clone(),
-                tag: tag_of(&e),
-            }),
+            MemberCall::NotThere => ctx.store.record_member_removed(group_id, &r.email).await?,
+            MemberCall::Refused => {}
         }
     }
     Ok(())
@@ -328,24 +317,51 @@ async fn update_members(
         let member = MemberSelector::DropboxId {
             dropbox_id: u.account_id.clone(),
         };
-        match ctx.dropbox.update_folder_member(sf, member, access).await {
-            Ok(_) => report.updated.push(u.clone()),
-            // Left the folder meanwhile, or only has access through a parent folder now: the
-            // next reconcile sees the folder as it is and invites or leaves them alone.
-            Err(e)
-                if e.has_tag("member_error/not_a_member")
-                    || e.has_tag("member_error/no_explicit_access") => {}
-            Err(e) if folder_gone(&e) => {
-                return Err(JobError::retry(format!("{e}: shared folder vanished")))
-            }
-            Err(e) if e.is_retryable() => return Err(e.into()),
-            Err(e) => report.errors.push(MemberFailure {
-                email: u.email.clone(),
-                tag: tag_of(&e),
-            }),
+        let result = ctx.dropbox.update_folder_member(sf, member, access).await;
+        // Not there any more (left, or only inherited access now): the next reconcile sees the
+        // folder as it is and invites or leaves them alone.
+        if settle(result, &u.email, report)? == MemberCall::Done {
+            report.updated.push(u.clone());
         }
     }
     Ok(())
+}
+
+/// How a call about one member of the folder ended.
+#[derive(PartialEq, Eq)]
+enum MemberCall {
+    Done,
+    /// Not (explicitly) a member of the folder.
+    NotThere,
+    /// Dropbox refused it for this member; reported in `report.errors`.
+    Refused,
+}
+
+/// The per-member rules shared by removals and access updates: a refusal is reported and does
+/// not stop the others; a vanished folder or a transient error ends the run (retried).
+fn settle<T>(
+    result: Result<T, DropboxError>,
+    email: &str,
+    report: &mut Report,
+) -> Result<MemberCall, JobError> {
+    match result {
+        Ok(_) => Ok(MemberCall::Done),
+        Err(e)
+            if e.has_tag("member_error/not_a_member")
+                || e.has_tag("member_error/no_explicit_access") =>
+        {
+            Ok(MemberCall::NotThere)
+        }
+        Err(e) if folder_gone(&e) => Err(JobError::retry(format!("{e}: shared folder vanished"))),
+        Err(e) if e.is_retryable() => Err(e.into()),
+        Err(e) => {
+            report.errors.push(MemberFailure {
+                email: email.to_string(),
+                tag: tag_of(&e),
+            });
+            Ok(MemberCall::Refused)
+        }
+    }
 }
 
 /// Invites `emails` in one call; when Dropbox refuses the call because of some members, splits

@@ -211,23 +211,6 @@ async fn added_set(ctx: &JobContext, group_id: &str) -> Result<BTreeSet<String>,
         .collect())
 }
 
-/// Members Dropbox refused for good within `BRIDGE_REFUSAL_RETRY`: email → tag.
-async fn refused_map(
-    ctx: &JobContext,
-    group_id: &str,
-) -> Result<BTreeMap<String, String>, JobError> {
-    let window = i64::try_from(ctx.config.tuning.refusal_retry.as_millis()).unwrap_or(i64::MAX);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Ok(ctx
-        .store
-        .member_refusals(group_id, now.saturating_sub(window))
-        .await?
-        .into_iter()
-        .collect())
-}
-
 /// Reads DocSpace, Dropbox and the store (no write anywhere) and plans one group.
 /// `taken(path)`: whether another group's mapping owns `path`; jobs pass `|_| false` and let
 /// the store's unique path decide when they claim it.
@@ -253,7 +236,12 @@ pub async fn plan_group(
         folder,
         members,
         added,
-        refused: refused_map(ctx, group_id).await?,
+        refused: ctx
+            .store
+            .member_refusals(group_id, ctx.config.tuning.refusal_retry)
+            .await?
+            .into_iter()
+            .collect(),
     };
     let access = AccessLevel::from(ctx.config.group_member_access);
     let p = plan::plan_sync(&ctx.config.groups_root, access, &obs, taken);
