@@ -11,7 +11,7 @@ use crate::cli::ExportArgs;
 use crate::config::Config;
 use crate::docspace::FileInfo;
 use crate::jobs::export::{self, ExportRequest, Observer, Outcome};
-use crate::jobs::{JobContext, JobError};
+use crate::jobs::JobError;
 
 struct Bar(ProgressBar);
 
@@ -29,14 +29,10 @@ impl Observer for Bar {
 }
 
 pub async fn run(config: Config, args: ExportArgs) -> ExitCode {
-    let store = match crate::store::connect(&config.database_url).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot open the database: {e}");
-            return ExitCode::FAILURE;
-        }
+    let ctx = match super::open_context(config).await {
+        Ok(ctx) => ctx,
+        Err(code) => return code,
     };
-    let ctx = JobContext::new(Arc::new(config), store);
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(

@@ -5,3 +5,21 @@ pub mod check;
 pub mod demo;
 pub mod export;
 pub mod sync_groups;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::jobs::JobContext;
+
+/// Opens the configured database (migrating it) and builds the job context a one-shot command
+/// works with; on failure says why on stderr.
+async fn open_context(config: Config) -> Result<JobContext, ExitCode> {
+    match crate::store::connect(&config.database_url).await {
+        Ok(store) => Ok(JobContext::new(Arc::new(config), store)),
+        Err(e) => {
+            eprintln!("error: cannot open the database: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}

@@ -5,24 +5,18 @@
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::SyncGroupsArgs;
 use crate::config::Config;
 use crate::jobs::groups::{self, GroupRun, Report};
-use crate::jobs::JobContext;
 
 pub async fn run(config: Config, args: SyncGroupsArgs) -> ExitCode {
-    let store = match crate::store::connect(&config.database_url).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot open the database: {e}");
-            return ExitCode::FAILURE;
-        }
+    let ctx = match super::open_context(config).await {
+        Ok(ctx) => ctx,
+        Err(code) => return code,
     };
-    let ctx = JobContext::new(Arc::new(config), store);
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} groups {wide_msg}")
