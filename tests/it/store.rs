@@ -1,6 +1,5 @@
 //! The storage contract, run against SQLite and (with TEST_DATABASE_URL) PostgreSQL.
 
-mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,7 +21,7 @@ fn job(key: &str) -> NewJob {
 
 async fn each_store(f: impl Fn(DynStore, String) -> futures::future::BoxFuture<'static, ()>) {
     let dir = tempfile::tempdir().expect("tmp");
-    for url in common::store_urls(dir.path()).await {
+    for url in crate::common::store_urls(dir.path()).await {
         let s = store::connect(&url).await.expect("connect");
         let backend = url.split(':').next().unwrap_or("").to_string();
         f(s, backend).await;

@@ -2,13 +2,12 @@
 //! arranged through the stand-ins, driven through webhooks, the API and the `sync-groups`
 //! command, asserted on the Dropbox stand-in's state and on job records.
 
-mod common;
 
 use std::time::Duration;
 
 use bridge_fakes::docspace::{NewUser, UserStatus};
 use bridge_fakes::dropbox::{AccessLevel, MemberError, SharedFolderInfo};
-use common::*;
+use crate::common::*;
 use docspace_dropbox_bridge::app::Application;
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::store;

@@ -3,7 +3,6 @@
 //! what Dropbox stored, recovery from a lost append response, batch commits, and a DocSpace
 //! download streamed straight into Dropbox.
 
-mod client_support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use bridge_fakes::docspace::{DocSpaceOptions, FakeDocSpace};
 use bridge_fakes::dropbox::{DropboxOptions, FakeDropbox, Fault};
 use bytes::Bytes;
-use client_support::{config, docspace_client, dropbox_client, env, fast_retry};
+use crate::client_support::{config, docspace_client, dropbox_client, env, fast_retry};
 use docspace_dropbox_bridge::dropbox::content_hash::{ContentHasher, EMPTY_HASH};
 use docspace_dropbox_bridge::dropbox::{
     CommitInfo, DropboxClient, DropboxError, Progress, UploadOptions, WriteMode,

@@ -1,8 +1,7 @@
 //! Several replicas on one PostgreSQL database (runs when TEST_DATABASE_URL is set).
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_dedupe_and_never_run_a_job_twice() {

@@ -1,13 +1,12 @@
 //! `file.export` end to end against the DocSpace and Dropbox stand-ins: exports started through
 //! the API, DocSpace webhooks and the CLI, asserted on the stand-ins' state and our job records.
 
-mod common;
 
 use std::time::Duration;
 
 use bridge_fakes::docspace::FakeDocSpace;
 use bridge_fakes::dropbox::{FakeDropbox, Fault};
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

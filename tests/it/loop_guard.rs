@@ -1,8 +1,7 @@
 //! Loop guard: DocSpace events caused by the bridge's own API-key user enqueue nothing.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

@@ -1,8 +1,7 @@
 //! Webhook ingestion through HTTP: signatures, parsing, dedupe, coalescing, limits.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use docspace_dropbox_bridge::signature::sign_hex;
 use serde_json::{json, Value};
 

@@ -1,13 +1,12 @@
 //! Dropbox client against the fake: error decoding per status and tag, token refresh
 //! (single-flight), Retry-After pausing every caller, header-safe arguments, path root, sharing.
 
-mod client_support;
 
 use std::time::{Duration, Instant};
 
 use bridge_fakes::dropbox::{DropboxOptions, FakeDropbox, Fault, MemberError};
 use bytes::Bytes;
-use client_support::{dropbox_client, dropbox_client_with};
+use crate::client_support::{dropbox_client, dropbox_client_with};
 use docspace_dropbox_bridge::dropbox::{
     wire, AccessLevel, CommitInfo, DropboxError, ListFolderArg, MemberSelector, Metadata,
     UploadSessionCursor, WriteMode,

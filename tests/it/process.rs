@@ -1,13 +1,12 @@
 //! The real binary: configuration errors, crash safety under `kill -9`, graceful SIGTERM.
 
-mod common;
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_docspace-dropbox-bridge");

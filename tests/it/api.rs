@@ -1,10 +1,9 @@
 //! Operator API, health and the worker runtime, through HTTP.
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use docspace_dropbox_bridge::store::{kinds, NewJob};
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -1,0 +1,21 @@
+//! Integration tests: the real service started per test against the stand-ins, driven through
+//! HTTP and the CLI. One binary, one module per area.
+
+mod client_support;
+mod common;
+
+mod api;
+mod changes;
+mod cli_check;
+mod cli_demo;
+mod client_docspace;
+mod client_dropbox;
+mod client_dropbox_upload;
+mod export;
+mod groups;
+mod loop_guard;
+mod openapi;
+mod process;
+mod replicas;
+mod store;
+mod webhooks;
