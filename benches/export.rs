@@ -20,8 +20,8 @@ use bridge_fakes::dropbox::FakeDropbox;
 use bytes::Bytes;
 use docspace_dropbox_bridge::app::Application;
 use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::jobs::{FileExport, JobKind};
 use docspace_dropbox_bridge::store::{self, JobState};
-use docspace_dropbox_bridge::triggers;
 use futures::StreamExt;
 use serde_json::json;
 
@@ -397,7 +397,7 @@ async fn main() {
     let started = Instant::now();
     let jobs = ids
         .iter()
-        .map(|id| triggers::file_export(&id.to_string(), None, None, None))
+        .map(|id| FileExport::manual(id.to_string(), None).to_new_job())
         .collect();
     st.enqueue(jobs).await.expect("enqueue");
     let (elapsed, depth) = loop {

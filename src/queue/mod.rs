@@ -2,22 +2,28 @@
 //! renews leases while they run, records success / retry (exponential backoff with jitter,
 //! honouring a provider's Retry-After) / dead, and returns expired leases to the queue.
 //!
+//! Workers look for due jobs when something is enqueued ([`Wake`]), when a running job ends
+//! (its slot claims the next due job at once), and every `BRIDGE_POLL_INTERVAL` (jobs whose retry
+//! time came, jobs of crashed workers, enqueues by other replicas). [`Idle`] lets a caller wait
+//! until the queue is drained.
+//!
 //! Shutdown: when the token is cancelled the runtime stops claiming, gives running jobs
 //! `shutdown_grace` to finish, then aborts the rest and releases them (not counted as attempts).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Tuning;
 use crate::jobs::{self, JobContext, JobError};
-use crate::store::{DynStore, Job, JobOutcome};
+use crate::store::{DynStore, Job, JobOutcome, JobState};
 
 pub mod scheduler;
 
@@ -36,6 +42,69 @@ pub struct Wake(Arc<Notify>);
 impl Wake {
     pub fn notify(&self) {
         self.0.notify_one();
+    }
+}
+
+/// Tells waiters when the workers found the queue drained: no job queued, running (in any
+/// process) or waiting for a retry. Each wait asks for a fresh look, so a job enqueued before
+/// [`Idle::wait`] is called is always waited for.
+#[derive(Clone)]
+pub struct Idle(Arc<IdleState>);
+
+struct IdleState {
+    /// Looks asked for so far.
+    asked: AtomicU64,
+    /// The newest ask a look answered with "drained".
+    answered: watch::Sender<u64>,
+}
+
+impl Default for Idle {
+    fn default() -> Self {
+        Self(Arc::new(IdleState {
+            asked: AtomicU64::new(0),
+            answered: watch::Sender::new(0),
+        }))
+    }
+}
+
+impl Idle {
+    /// Waits until the workers, looking after this call began, find the queue drained. Only
+    /// meaningful while workers run: without them nothing ever drains the queue.
+    pub async fn wait(&self, wake: &Wake) {
+        let mut answered = self.0.answered.subscribe();
+        let ticket = self.0.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        wake.notify();
+        // The sender lives as long as `self`, so this only returns once answered.
+        let _ = answered.wait_for(|a| *a >= ticket).await;
+    }
+
+    /// The newest ask not answered yet, if any.
+    fn pending(&self) -> Option<u64> {
+        let asked = self.0.asked.load(Ordering::SeqCst);
+        (asked > *self.0.answered.borrow()).then_some(asked)
+    }
+
+    fn answer(&self, ask: u64) {
+        self.0.answered.send_if_modified(|a| {
+            let newer = ask > *a;
+            if newer {
+                *a = ask;
+            }
+            newer
+        });
+    }
+}
+
+/// Whether nothing is queued, running or waiting for a retry.
+async fn drained(store: &DynStore) -> bool {
+    match store.queue_depth().await {
+        Ok(depth) => [JobState::Queued, JobState::Running, JobState::Failed]
+            .iter()
+            .all(|s| depth.get(s).copied().unwrap_or(0) == 0),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the queue depth failed");
+            false
+        }
     }
 }
 
@@ -91,6 +160,7 @@ pub async fn run_workers(
     ctx: Arc<JobContext>,
     settings: QueueSettings,
     wake: Wake,
+    idle: Idle,
     shutdown: CancellationToken,
 ) {
     let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
@@ -114,6 +184,8 @@ pub async fn run_workers(
             }
         }
         while tasks.try_join_next().is_some() {}
+        // Read before claiming: whatever was enqueued before the ask, this claim sees.
+        let ask = idle.pending();
 
         let free = permits.available_permits();
         let mut claimed = Vec::new();
@@ -153,9 +225,16 @@ pub async fn run_workers(
         if got > 0 && permits.available_permits() > 0 {
             continue; // there may be more due work
         }
+        if let Some(ask) = ask.filter(|_| got == 0 && tasks.is_empty()) {
+            if drained(&store).await {
+                idle.answer(ask);
+            }
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = wake.0.notified() => {},
+            // A slot came free: claim the next due job now, not at the next poll.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {},
             _ = tokio::time::sleep(settings.tuning.poll_interval) => {},
         }
     }

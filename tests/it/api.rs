@@ -1,10 +1,10 @@
 //! Operator API, health and the worker runtime, through HTTP.
 
-
 use std::time::Duration;
 
 use crate::common::*;
-use docspace_dropbox_bridge::store::{kinds, NewJob};
+use docspace_dropbox_bridge::jobs::{GroupSync, JobKind};
+use docspace_dropbox_bridge::store::NewJob;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -266,11 +266,7 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
         .await
         .expect("store");
     let job = store
-        .enqueue(vec![NewJob::new(
-            kinds::GROUP_SYNC,
-            Some("group.sync:lease".into()),
-            json!({ "group_id": "lease" }),
-        )])
+        .enqueue(vec![GroupSync::new("lease").to_new_job()])
         .await
         .expect("enqueue")
         .remove(0);
@@ -283,8 +279,10 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
     assert_eq!(claimed[0].attempts, 1);
     drop(store);
 
-    let app = spawn_app(&[("BRIDGE_DATABASE_URL", &url), ("BRIDGE_LEASE", "2s")]).await;
-    let j = app
+    // Against the stand-ins, so that the second run finishes (the group is unknown there).
+    let w = spawn_world(&[("BRIDGE_DATABASE_URL", &url), ("BRIDGE_LEASE", "2s")]).await;
+    let j = w
+        .app
         .wait_job(job.id, 20, |j| {
             j["attempts"].as_i64() >= Some(2) && j["state"] != "running"
         })
@@ -292,5 +290,31 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
     assert_eq!(
         j["attempts"], 2,
         "run once more after the lease expired: {j}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_of_an_unknown_kind_or_with_an_unreadable_payload_is_dead_saying_why() {
+    let app = spawn_app(&[]).await;
+    let jobs = app
+        .store
+        .enqueue(vec![
+            NewJob::new("group.rename", Some("r".into()), json!({ "group_id": "g" })),
+            NewJob::new("group.sync", Some("s".into()), json!({ "group": "g" })),
+        ])
+        .await
+        .expect("enqueue");
+    let dead = |j: &Value| j["state"] == "dead" && j["attempts"] == 1;
+    let unknown = app.wait_job(jobs[0].id, 20, dead).await;
+    let error = unknown["last_error"].as_str().unwrap_or("");
+    assert!(
+        error.contains(r#"unknown job kind "group.rename""#) && error.contains("group.sync"),
+        "{unknown}"
+    );
+    let unreadable = app.wait_job(jobs[1].id, 20, dead).await;
+    let error = unreadable["last_error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("group.sync job payload does not parse") && error.contains("group_id"),
+        "{unreadable}"
     );
 }

@@ -1,11 +1,10 @@
 //! Dropbox change tracking (`dropbox.changes`) end to end: signed notifications through HTTP,
 //! drift made by hand in the Dropbox stand-in, repairs asserted on the stand-ins' state.
 
-
 use crate::common::*;
 use docspace_dropbox_bridge::app::Application;
+use docspace_dropbox_bridge::jobs::{DropboxChanges, JobKind};
 use docspace_dropbox_bridge::store::{self, ExportRecord};
-use docspace_dropbox_bridge::triggers;
 use serde_json::Value;
 
 fn owner(world: &World) -> String {
@@ -119,7 +118,7 @@ async fn periodic_poll_reads_the_bridges_own_account() {
     let jobs = world
         .app
         .store
-        .enqueue(vec![triggers::dropbox_changes(None)])
+        .enqueue(vec![DropboxChanges::own_account().to_new_job()])
         .await
         .expect("enqueue");
     let job = world

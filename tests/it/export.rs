@@ -1,12 +1,12 @@
 //! `file.export` end to end against the DocSpace and Dropbox stand-ins: exports started through
 //! the API, DocSpace webhooks and the CLI, asserted on the stand-ins' state and our job records.
 
-
 use std::time::Duration;
 
+use crate::common::*;
 use bridge_fakes::docspace::FakeDocSpace;
 use bridge_fakes::dropbox::{FakeDropbox, Fault};
-use crate::common::*;
+use docspace_dropbox_bridge::jobs::{FileExport, JobKind};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -495,38 +495,6 @@ async fn file_updated_webhook_exports_end_to_end() {
 }
 
 #[tokio::test]
-async fn events_caused_by_the_bridge_itself_export_nothing() {
-    let w = spawn_world(&[]).await;
-    let folder = room_folder(&w);
-    let id = w
-        .docspace
-        .create_file(folder, "mine.txt", 100)
-        .expect("file");
-    // Enqueue directly, as a webhook received before the bridge learnt its own id would.
-    let me = w.docspace.self_user_id().to_string();
-    let job = w
-        .app
-        .store
-        .enqueue(vec![docspace_dropbox_bridge::triggers::file_export(
-            &id.to_string(),
-            None,
-            Some("file.uploaded"),
-            Some(&me.to_uppercase()),
-        )])
-        .await
-        .expect("enqueue")
-        .remove(0);
-    let job = w
-        .app
-        .wait_job(job.id, 30, |j| {
-            j["state"] == "succeeded" || j["state"] == "dead"
-        })
-        .await;
-    assert!(succeeded(&job)["skipped"].is_string());
-    assert!(w.dropbox.paths().iter().all(|p| !p.contains("mine")));
-}
-
-#[tokio::test]
 async fn export_folder_ids_limit_event_driven_exports() {
     // The filter names room ids, known only once the rooms exist: a second bridge is started on
     // the same stand-ins with the filter set (the first one stays idle).
@@ -543,27 +511,14 @@ async fn export_folder_ids_limit_event_driven_exports() {
     let mut app = spawn_app(&env).await;
     for (id, trigger) in [(inside, "file.created"), (outside, "file.created")] {
         app.store
-            .enqueue(vec![docspace_dropbox_bridge::triggers::file_export(
-                &id.to_string(),
-                None,
-                Some(trigger),
-                None,
-            )])
+            .enqueue(vec![
+                FileExport::event(id.to_string(), trigger, None).to_new_job()
+            ])
             .await
             .expect("enqueue");
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let jobs = loop {
-        let jobs = app.all_jobs().await;
-        if jobs
-            .iter()
-            .all(|j| j["state"] == "succeeded" || j["state"] == "dead")
-        {
-            break jobs;
-        }
-        assert!(std::time::Instant::now() < deadline, "{jobs:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    app.wait_idle(30).await;
+    let jobs = app.all_jobs().await;
     let by_file = |id: i64| {
         let want = id.to_string();
         jobs.iter()
