@@ -1,5 +1,7 @@
-//! Wires the pieces into a running service: store, HTTP server, workers, scheduler, and a
-//! graceful shutdown (stop accepting, stop claiming, let running jobs finish, release the rest).
+//! Wires the pieces into a running service: store, the job context (built once per process),
+//! HTTP server, workers, scheduler, and a graceful shutdown (stop accepting, stop claiming, let
+//! running jobs finish, release the rest). [`Application::wait_idle`] tells when the queue is
+//! drained.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

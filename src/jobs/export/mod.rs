@@ -4,13 +4,13 @@
 //! Owns the decisions of an export: the `EXPORT_FOLDER_IDS` filter, where the file goes
 //! ([`path`]), whether anything needs uploading (the stored mapping DocSpace file id → Dropbox
 //! path, rev, version, content hash), and how it is committed: `add` + autorename the first time,
-//! `overwrite` of the mapped file for later versions, always through the process's commit
-//! [`batch`]er. Who caused the event does not matter: the bridge never writes to DocSpace, so
-//! an event by the API key's own user is that person's own work and is exported like any other.
-//! The byte transfer lives in `transfer`, on the process's transfer [`threads`]. The state
-//! exports share within a process ([`Exports`]) lives in the job context. It uses the DocSpace
-//! and Dropbox clients and the store; it knows nothing of HTTP and must not touch group-folder
-//! or change-tracking state.
+//! `overwrite` of the mapped file for later versions, always through the commit batcher (`batch`).
+//! Who caused the event does not matter: the bridge never writes to DocSpace, so an event by the
+//! API key's own user is that person's own work and is exported like any other. The byte
+//! transfer lives in `transfer`, on the transfer threads (`threads`). What exports share within
+//! a process (`Exports`: batcher, per-file locks, threads) lives in the job context. It uses the
+//! DocSpace and Dropbox clients and the store; it knows nothing of HTTP and must not touch
+//! group-folder or change-tracking state.
 
 mod batch;
 mod locks;
