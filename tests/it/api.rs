@@ -318,3 +318,35 @@ async fn a_job_of_an_unknown_kind_or_with_an_unreadable_payload_is_dead_saying_w
         "{unreadable}"
     );
 }
+
+#[tokio::test]
+async fn a_slot_that_frees_up_claims_the_next_due_job_without_waiting_for_the_poll() {
+    // One slot, and a poll so slow that only the end of the first job can start the second.
+    let w = spawn_world(&[("WORKER_CONCURRENCY", "1"), ("BRIDGE_POLL_INTERVAL", "1h")]).await;
+    let (s, v) = w
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/groups/sync",
+            Some(json!({ "group_ids": ["first", "second"] })),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    // Watched through the API only: `wait_idle` would wake the workers itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, done) = w
+            .app
+            .api(Method::GET, "/api/v1/jobs?state=succeeded", None)
+            .await;
+        if done["jobs"].as_array().map(Vec::len) == Some(2) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second job waited for the poll: {:#?}",
+            w.app.all_jobs().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
