@@ -63,7 +63,7 @@ pub fn dropbox_client_with(
         "sk-unused",
     );
     tweak(&mut e);
-    DropboxClient::with_retry_policy(&config(&e), reqwest::Client::new(), fast_retry())
+    DropboxClient::with_retry_policy(&config(&e).dropbox, reqwest::Client::new(), fast_retry())
 }
 
 pub fn docspace_client(fake: &FakeDocSpace) -> DocSpaceClient {
@@ -73,5 +73,5 @@ pub fn docspace_client(fake: &FakeDocSpace) -> DocSpaceClient {
         &fake.url(),
         &fake.api_key(),
     );
-    DocSpaceClient::with_retry_policy(&config(&e), reqwest::Client::new(), fast_retry())
+    DocSpaceClient::with_retry_policy(&config(&e).docspace, reqwest::Client::new(), fast_retry())
 }
