@@ -230,6 +230,16 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+const TEN_MS: Duration = Duration::from_millis(10);
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Shortest secret the operator chooses (`BRIDGE_API_TOKEN`, `DOCSPACE_WEBHOOK_SECRET`). DocSpace
+/// accepts webhook secrets of up to 30 characters, so 16 to 30 works on both sides.
+pub const MIN_OPERATOR_SECRET_LEN: usize = 16;
+
 impl Config {
     /// Loads from the process environment, after merging a `.env` file if one exists
     /// (real environment variables win).
@@ -258,8 +268,8 @@ impl Config {
                 Err("must start with sqlite:// or postgres://".into())
             }
         });
-        let api_token = l.secret("BRIDGE_API_TOKEN", false);
-        let http_timeout = l.duration("BRIDGE_HTTP_TIMEOUT", "60s");
+        let api_token = l.operator_secret("BRIDGE_API_TOKEN", false);
+        let http_timeout = l.duration("BRIDGE_HTTP_TIMEOUT", "60s", SECOND, HOUR);
         let docspace = load_docspace(&mut l, http_timeout);
         let dropbox = load_dropbox(&mut l, http_timeout);
         let groups = load_groups(&mut l);
@@ -307,7 +317,7 @@ impl Config {
 
 fn load_docspace(l: &mut Loader, http_timeout: Option<Duration>) -> Option<DocSpaceConfig> {
     let url = l.provider_url("DOCSPACE_URL", None);
-    let api_key = l.secret("DOCSPACE_API_KEY", true).flatten();
+    let api_key = l.credential("DOCSPACE_API_KEY", true).flatten();
     if let Some(k) = &api_key {
         if !k.expose().starts_with("sk-") {
             l.problem("DOCSPACE_API_KEY must be a DocSpace API key starting with sk-");
@@ -321,10 +331,10 @@ fn load_docspace(l: &mut Loader, http_timeout: Option<Duration>) -> Option<DocSp
 }
 
 fn load_dropbox(l: &mut Loader, http_timeout: Option<Duration>) -> Option<DropboxConfig> {
-    let app_key = l.secret("DROPBOX_APP_KEY", true).flatten();
-    let app_secret = l.secret("DROPBOX_APP_SECRET", true).flatten();
-    let refresh = l.secret("DROPBOX_REFRESH_TOKEN", false);
-    let access = l.secret("DROPBOX_ACCESS_TOKEN", false);
+    let app_key = l.credential("DROPBOX_APP_KEY", true).flatten();
+    let app_secret = l.credential("DROPBOX_APP_SECRET", true).flatten();
+    let refresh = l.credential("DROPBOX_REFRESH_TOKEN", false);
+    let access = l.credential("DROPBOX_ACCESS_TOKEN", false);
     // `None`: the variable has a problem (already recorded); `Some(None)`: it is unset.
     let auth = match (refresh, access) {
         (None, _) | (_, None) => None,
@@ -369,8 +379,8 @@ fn load_groups(l: &mut Loader) -> Option<GroupsConfig> {
         "keep" => Ok(OnGroupDeleted::Keep),
         _ => Err("must be revoke or keep".into()),
     });
-    let reconcile_interval = l.duration("RECONCILE_INTERVAL", "15m");
-    let refusal_retry = l.duration("BRIDGE_REFUSAL_RETRY", "24h");
+    let reconcile_interval = l.duration("RECONCILE_INTERVAL", "15m", SECOND, YEAR);
+    let refusal_retry = l.duration("BRIDGE_REFUSAL_RETRY", "24h", Duration::ZERO, YEAR);
     Some(GroupsConfig {
         root: root?,
         member_access: member_access?,
@@ -397,7 +407,7 @@ fn load_export(l: &mut Loader) -> Option<ExportConfig> {
         },
     );
     let folder_ids = l.parse("EXPORT_FOLDER_IDS", "", |s| Ok(split_list(s)));
-    let reconcile_interval = l.duration("EXPORT_RECONCILE_INTERVAL", "1h");
+    let reconcile_interval = l.duration("EXPORT_RECONCILE_INTERVAL", "1h", SECOND, YEAR);
     let parallel = l.parse("BRIDGE_EXPORT_PARALLEL", "4", |s| {
         match s.parse::<usize>() {
             Ok(n) if (1..=8).contains(&n) => Ok(n),
@@ -422,12 +432,17 @@ fn load_queue(l: &mut Loader) -> Option<QueueConfig> {
         Ok(n) if (1..=1000).contains(&n) => Ok(n),
         _ => Err("must be a whole number from 1 to 1000".into()),
     });
-    let lease = l.duration("BRIDGE_LEASE", "60s");
-    let poll_interval = l.duration("BRIDGE_POLL_INTERVAL", "500ms");
-    let backoff_base = l.duration("BRIDGE_BACKOFF_BASE", "2s");
-    let backoff_max = l.duration("BRIDGE_BACKOFF_MAX", "1h");
-    let shutdown_grace = l.duration("BRIDGE_SHUTDOWN_GRACE", "25s");
-    let changes_poll_interval = l.duration("BRIDGE_CHANGES_POLL_INTERVAL", "15m");
+    let lease = l.duration("BRIDGE_LEASE", "60s", SECOND, DAY);
+    let poll_interval = l.duration("BRIDGE_POLL_INTERVAL", "500ms", TEN_MS, HOUR);
+    let backoff_base = l.duration("BRIDGE_BACKOFF_BASE", "2s", TEN_MS, HOUR);
+    let backoff_max = l.duration("BRIDGE_BACKOFF_MAX", "1h", TEN_MS, 7 * DAY);
+    if let (Some(base), Some(max)) = (backoff_base, backoff_max) {
+        if max < base {
+            l.problem("BRIDGE_BACKOFF_MAX must not be shorter than BRIDGE_BACKOFF_BASE");
+        }
+    }
+    let shutdown_grace = l.duration("BRIDGE_SHUTDOWN_GRACE", "25s", Duration::ZERO, HOUR);
+    let changes_poll_interval = l.duration("BRIDGE_CHANGES_POLL_INTERVAL", "15m", SECOND, YEAR);
     let run_workers = l.parse("BRIDGE_WORKERS", "true", parse_bool);
     let run_scheduler = l.parse("BRIDGE_SCHEDULER", "true", parse_bool);
     Some(QueueConfig {
@@ -447,12 +462,13 @@ fn load_queue(l: &mut Loader) -> Option<QueueConfig> {
 fn load_http(l: &mut Loader, dropbox_app_secret: Option<Secret>) -> Option<HttpConfig> {
     let webhook_body_limit = l.parse("BRIDGE_WEBHOOK_BODY_LIMIT", "1048576", |s| {
         match s.parse::<usize>() {
-            Ok(n) => Ok(n),
-            Err(_) => Err("must be a number of bytes".into()),
+            Ok(n) if (1024..=64 * 1024 * 1024).contains(&n) => Ok(n),
+            _ => Err("must be a number of bytes from 1024 to 67108864 (64 MiB)".into()),
         }
     });
-    let docspace_webhook_secret = l.secret("DOCSPACE_WEBHOOK_SECRET", true).flatten();
-    let delivery_retention = l.duration("BRIDGE_DELIVERY_RETENTION", "7d");
+    let docspace_webhook_secret = l.operator_secret("DOCSPACE_WEBHOOK_SECRET", true).flatten();
+    // DocSpace retries a delivery for about 31 s; dedupe must remember it well beyond that.
+    let delivery_retention = l.duration("BRIDGE_DELIVERY_RETENTION", "7d", HOUR, YEAR);
     Some(HttpConfig {
         webhook_body_limit: webhook_body_limit?,
         docspace_webhook_secret: docspace_webhook_secret?,
@@ -466,28 +482,69 @@ struct Loader<'a> {
     problems: Vec<String>,
 }
 
+/// One variable as found in the environment.
+enum Raw {
+    Unset,
+    Set(String),
+    /// Has a problem, already recorded.
+    Bad,
+}
+
 impl Loader<'_> {
     fn problem(&mut self, p: impl Into<String>) {
         self.problems.push(p.into());
     }
 
-    fn optional(&self, name: &str) -> Option<String> {
-        self.env
-            .get(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
+    /// The value of `name`; empty counts as unset. Whitespace around a value is refused rather
+    /// than trimmed: a secret pasted with a trailing newline would otherwise fail signatures or
+    /// logins without a word, and a path would silently differ from what was typed.
+    fn raw(&mut self, name: &str) -> Raw {
+        match self.env.get(name) {
+            None => Raw::Unset,
+            Some(v) if v.is_empty() => Raw::Unset,
+            Some(v) if v.trim() != v => {
+                self.problem(format!(
+                    "{name} has whitespace around its value; remove it (values are not trimmed)"
+                ));
+                Raw::Bad
+            }
+            Some(v) => Raw::Set(v.clone()),
+        }
     }
 
-    /// A secret: `Some(None)` when unset and not required, `None` when it has a problem (already
-    /// recorded).
-    fn secret(&mut self, name: &str, required: bool) -> Option<Option<Secret>> {
-        match self.optional(name) {
-            Some(v) => Some(Some(Secret::new(v))),
-            None if required => {
+    /// A secret as issued by a provider (API key, app key and secret, tokens): taken as it is,
+    /// whatever its length, unless it is still a placeholder. `Some(None)` when unset and not
+    /// required; `None` when it has a problem (already recorded).
+    fn credential(&mut self, name: &str, required: bool) -> Option<Option<Secret>> {
+        match self.raw(name) {
+            Raw::Bad => None,
+            Raw::Unset if required => {
                 self.problem(format!("{name} is required"));
                 None
             }
-            None => Some(None),
+            Raw::Unset => Some(None),
+            Raw::Set(v) if is_placeholder(&v) => {
+                self.problem(format!(
+                    "{name} is still a placeholder (as in .env.example); set the real value"
+                ));
+                None
+            }
+            Raw::Set(v) => Some(Some(Secret::new(v))),
+        }
+    }
+
+    /// A secret the operator makes up: like [`Loader::credential`], and at least
+    /// [`MIN_OPERATOR_SECRET_LEN`] characters.
+    fn operator_secret(&mut self, name: &str, required: bool) -> Option<Option<Secret>> {
+        let secret = self.credential(name, required)?;
+        match secret {
+            Some(s) if s.expose().chars().count() < MIN_OPERATOR_SECRET_LEN => {
+                self.problem(format!(
+                    "{name} must be at least {MIN_OPERATOR_SECRET_LEN} characters (a long random string)"
+                ));
+                None
+            }
+            s => Some(s),
         }
     }
 
@@ -499,7 +556,11 @@ impl Loader<'_> {
         default: &str,
         f: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        let raw = self.optional(name).unwrap_or_else(|| default.to_string());
+        let raw = match self.raw(name) {
+            Raw::Bad => return None,
+            Raw::Unset => default.to_string(),
+            Raw::Set(v) => v,
+        };
         match f(&raw) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -509,32 +570,92 @@ impl Loader<'_> {
         }
     }
 
-    fn duration(&mut self, name: &str, default: &str) -> Option<Duration> {
-        self.parse(name, default, parse_duration)
+    /// A duration from `min` to `max` inclusive (zero or absurd values would stall or spin the
+    /// loops they drive).
+    fn duration(
+        &mut self,
+        name: &str,
+        default: &str,
+        min: Duration,
+        max: Duration,
+    ) -> Option<Duration> {
+        self.parse(name, default, |s| {
+            let d = parse_duration(s)?;
+            if d < min || d > max {
+                return Err(format!("must be from {} to {}", short(min), short(max)));
+            }
+            Ok(d)
+        })
     }
 
-    /// An http(s) origin: required when there is no default.
+    /// A provider origin: required when there is no default.
     fn provider_url(&mut self, name: &str, default: Option<&str>) -> Option<Url> {
         match default {
             Some(d) => self.parse(name, d, check_url),
-            None => {
-                let Some(raw) = self.optional(name) else {
+            None => match self.raw(name) {
+                Raw::Bad => None,
+                Raw::Unset => {
                     self.problem(format!("{name} is required"));
-                    return None;
-                };
-                self.parse(name, &raw, check_url)
-            }
+                    None
+                }
+                Raw::Set(v) => self.parse(name, &v, check_url),
+            },
         }
     }
 }
 
-fn check_url(raw: &str) -> Result<Url, String> {
-    let u = Url::parse(raw).map_err(|_| "must be an absolute http(s) URL".to_string())?;
-    if u.scheme() != "http" && u.scheme() != "https" {
-        return Err("must be an http(s) URL".into());
+/// A bound in the largest unit that states it exactly: `10ms`, `1s`, `1h`, `365d`.
+fn short(d: Duration) -> String {
+    if d.subsec_nanos() != 0 {
+        return format!("{}ms", d.as_millis());
     }
-    if u.host_str().is_none() {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Placeholders as written in `.env.example` and in most setup guides: `...`, `<your key>`,
+/// `change-me...`.
+fn is_placeholder(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    v.contains("...")
+        || v.contains('…')
+        || (v.starts_with('<') && v.ends_with('>'))
+        || ["change-me", "changeme", "change_me"]
+            .iter()
+            .any(|p| lower.contains(p))
+}
+
+/// An origin of a provider: `https` (plain `http` only on a loopback host, where nothing crosses
+/// a network), no path, and no `user:pass@` (the bridge authenticates with its own credentials,
+/// and a password in a URL ends up in logs). Messages never repeat the URL.
+fn check_url(raw: &str) -> Result<Url, String> {
+    let u = Url::parse(raw).map_err(|_| "must be an absolute https URL".to_string())?;
+    let Some(host) = u.host() else {
         return Err("must name a host".into());
+    };
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("must not contain a user name or password (user:pass@)".into());
+    }
+    let loopback = match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    match u.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(
+                "must use https (plain http only on a loopback host such as 127.0.0.1)".into(),
+            )
+        }
+        _ => return Err("must be an https URL".into()),
     }
     if u.path() != "/" && !u.path().is_empty() {
         return Err("must be an origin without a path, e.g. https://example.onlyoffice.com".into());
@@ -587,7 +708,7 @@ mod tests {
         [
             ("DOCSPACE_URL", "https://portal.example.com"),
             ("DOCSPACE_API_KEY", "sk-abc"),
-            ("DOCSPACE_WEBHOOK_SECRET", "whsecret"),
+            ("DOCSPACE_WEBHOOK_SECRET", "whsecret-0123456789"),
             ("DROPBOX_APP_KEY", "key"),
             ("DROPBOX_APP_SECRET", "secret"),
             ("DROPBOX_REFRESH_TOKEN", "rt"),

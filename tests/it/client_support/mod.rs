@@ -30,7 +30,7 @@ pub fn env(
     [
         ("DOCSPACE_URL", docspace),
         ("DOCSPACE_API_KEY", docspace_key),
-        ("DOCSPACE_WEBHOOK_SECRET", "whsecret"),
+        ("DOCSPACE_WEBHOOK_SECRET", "client-webhook-secret"),
         ("DROPBOX_APP_KEY", "fake-app-key"),
         ("DROPBOX_APP_SECRET", "fake-app-secret"),
         ("DROPBOX_REFRESH_TOKEN", "fake-refresh-token"),
