@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::config::{Config, DocSpaceConfig, DropboxAuth, DropboxConfig, PathRoot};
 use crate::docspace::{DocSpaceClient, DocSpaceError};
 use crate::dropbox::{DropboxClient, DropboxError, ListFolderArg};
-use crate::pacing::RetryPolicy;
+use crate::provider::RetryPolicy;
 
 /// Runs the check; exit code 0 only when nothing failed.
 pub async fn run(config: Config) -> ExitCode {

@@ -20,7 +20,7 @@ use super::error::DocSpaceError;
 use super::types::{FileInfo, Group, GroupWithMembers, Page, PathPart, User};
 use super::wire::{self, Envelope, ErrorEnvelope, PathPartDto};
 use crate::config::{DocSpaceConfig, Secret};
-use crate::pacing::{describe_reqwest, record, redact, retry_after_header, Pacer, RetryPolicy};
+use crate::provider::{describe_reqwest, record, redact, retry_after_header, Pacer, RetryPolicy};
 
 const PROVIDER: &str = "docspace";
 const UA: &str = concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION"));

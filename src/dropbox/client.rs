@@ -22,7 +22,7 @@ use super::error::{tag_path, DropboxError};
 use super::header_json::to_header_json;
 use super::wire::{self, ApiErrorBody, PathRootHeader, RateLimitError, RateLimitReason};
 use crate::config::{DropboxConfig, PathRoot, Secret};
-use crate::pacing::{record, redact, retry_after_header, Pacer, RetryPolicy};
+use crate::provider::{record, redact, retry_after_header, Pacer, RetryPolicy};
 
 const PROVIDER: &str = "dropbox";
 /// Upload requests carrying data in flight at once, per process. Each is timed out as a whole

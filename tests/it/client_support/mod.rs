@@ -10,7 +10,7 @@ use bridge_fakes::dropbox::FakeDropbox;
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::docspace::DocSpaceClient;
 use docspace_dropbox_bridge::dropbox::DropboxClient;
-use docspace_dropbox_bridge::pacing::RetryPolicy;
+use docspace_dropbox_bridge::provider::RetryPolicy;
 
 pub fn fast_retry() -> RetryPolicy {
     RetryPolicy {
