@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::jobs::JobContext;
 use crate::queue::scheduler::{run_scheduler, Schedule};
-use crate::queue::{run_workers, Idle, QueueSettings, Wake};
+use crate::queue::{run_workers, Idle, Wake};
 use crate::store::{self, DynStore};
 use crate::telemetry;
 
@@ -59,17 +59,12 @@ impl Application {
             wake: wake.clone(),
             metrics: telemetry::metrics_handle(),
         };
-        let settings = QueueSettings {
-            concurrency: config.worker_concurrency,
-            max_attempts: config.job_max_attempts,
-            tuning: config.tuning.clone(),
-        };
-        let idle = config.tuning.run_workers.then(Idle::default);
+        let idle = config.queue.run_workers.then(Idle::default);
         let workers = match &idle {
             Some(idle) => tokio::spawn(run_workers(
                 store.clone(),
                 ctx,
-                settings,
+                config.queue.clone(),
                 wake.clone(),
                 idle.clone(),
                 shutdown.clone(),
@@ -79,13 +74,13 @@ impl Application {
                 tokio::spawn(async {})
             }
         };
-        let scheduler = if config.tuning.run_scheduler {
+        let scheduler = if config.queue.run_scheduler {
             tokio::spawn(run_scheduler(
                 store.clone(),
                 Schedule {
-                    reconcile_interval: config.reconcile_interval,
-                    changes_poll_interval: config.tuning.changes_poll_interval,
-                    delivery_retention: config.tuning.delivery_retention,
+                    reconcile_interval: config.groups.reconcile_interval,
+                    changes_poll_interval: config.queue.changes_poll_interval,
+                    delivery_retention: config.http.delivery_retention,
                 },
                 wake.clone(),
                 shutdown.clone(),

@@ -1,14 +1,20 @@
 //! docspace-dropbox-bridge: keeps Dropbox in step with an ONLYOFFICE DocSpace portal.
 //!
 //! Layout (code flows one way: `http` → `store`; `queue` → `jobs` → clients):
-//! - [`config`]: typed configuration, validated once.
-//! - [`docspace`], [`dropbox`]: provider clients (auth, retries, pacing, wire types).
-//! - [`http`]: webhook receivers and the operator API; they build jobs from the typed kinds of
-//!   [`jobs::kinds`] and enqueue them through [`store`].
-//! - [`queue`]: the worker runtime (claim, lease, retry) and the periodic scheduler.
-//! - [`jobs`]: one typed unit per job kind, the work behind them, and the per-process
-//!   [`jobs::JobContext`].
-//! - [`app`]: wires everything into a running service.
+//! - [`config`]: typed configuration in sections, validated once; each section goes to its owner.
+//! - [`app`]: wires store, job context, HTTP server, workers and scheduler into a running service.
+//! - [`http`]: webhook receivers, the operator API, health and metrics; they build jobs from the
+//!   typed kinds of [`jobs::kinds`] and enqueue them through [`store`].
+//! - [`signature`]: HMAC verification of both providers' webhooks.
+//! - [`store`]: durable jobs, deliveries and mappings (SQLite or PostgreSQL).
+//! - [`queue`]: the worker runtime (claim, lease, retry, idle signal) and the scheduler of
+//!   periodic jobs.
+//! - [`jobs`]: one typed unit per job kind ([`jobs::kinds`]), the work behind them, and the
+//!   per-process [`jobs::JobContext`].
+//! - [`docspace`], [`dropbox`]: provider clients (auth, routes, wire types, errors).
+//! - [`provider`]: what both clients share: provider-wide pause, retries, redaction, metrics.
+//! - [`cli`], [`commands`]: the command line and its one-shot subcommands.
+//! - [`telemetry`]: logging and the metrics recorder.
 
 pub mod app;
 pub mod cli;
@@ -18,7 +24,7 @@ pub mod docspace;
 pub mod dropbox;
 pub mod http;
 pub mod jobs;
-pub mod pacing;
+pub mod provider;
 pub mod queue;
 pub mod signature;
 pub mod store;

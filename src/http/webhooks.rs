@@ -186,12 +186,12 @@ pub async fn docspace(
     body: Body,
 ) -> Result<Response, ApiError> {
     const SRC: &str = "docspace";
-    let raw = read_limited(SRC, &headers, body, st.config.tuning.webhook_body_limit).await?;
+    let raw = read_limited(SRC, &headers, body, st.config.http.webhook_body_limit).await?;
     let sig = headers
         .get(DOCSPACE_SIGNATURE)
         .and_then(|v| v.to_str().ok());
     signature::verify_docspace(
-        st.config.docspace_webhook_secret.expose().as_bytes(),
+        st.config.http.docspace_webhook_secret.expose().as_bytes(),
         &raw,
         sig,
     )
@@ -211,7 +211,7 @@ pub async fn docspace(
         .and_then(Id::text)
         .ok_or_else(|| bad_body(SRC, "event.id is missing"))?;
 
-    let Some(wanted) = docspace_job(&trigger, &st.config.export_triggers) else {
+    let Some(wanted) = docspace_job(&trigger, &st.config.export.triggers) else {
         count(SRC, "ignored");
         return Ok(
             Json(json!({ "status": "ignored", "reason": "trigger not handled" })).into_response(),
@@ -277,10 +277,14 @@ pub async fn dropbox(
     body: Body,
 ) -> Result<Response, ApiError> {
     const SRC: &str = "dropbox";
-    let raw = read_limited(SRC, &headers, body, st.config.tuning.webhook_body_limit).await?;
+    let raw = read_limited(SRC, &headers, body, st.config.http.webhook_body_limit).await?;
     let sig = headers.get(DROPBOX_SIGNATURE).and_then(|v| v.to_str().ok());
-    signature::verify_dropbox(st.config.dropbox_app_secret.expose().as_bytes(), &raw, sig)
-        .map_err(|e| signature_error(SRC, e))?;
+    signature::verify_dropbox(
+        st.config.http.dropbox_app_secret.expose().as_bytes(),
+        &raw,
+        sig,
+    )
+    .map_err(|e| signature_error(SRC, e))?;
     let body: DropboxBody = parse(SRC, &raw)?;
     let accounts = body
         .list_folder

@@ -126,7 +126,7 @@ pub async fn export(
         None => Vec::new(),
     };
     // Manual exports (API, CLI) are explicit requests and are not filtered.
-    let filter = &ctx.config.export_folder_ids;
+    let filter = &ctx.config.export.folder_ids;
     if req.trigger.is_some()
         && !filter.is_empty()
         && !folders.iter().any(|p| filter.contains(&p.id))
@@ -137,7 +137,7 @@ pub async fn export(
         Some(folder) => path::in_folder(folder, &info.title),
         None => {
             let titles: Vec<String> = folders.into_iter().map(|p| p.title).collect();
-            path::mirrored(&ctx.config.export_root, &titles, &info.title)
+            path::mirrored(&ctx.config.export.root, &titles, &info.title)
         }
     };
 
