@@ -19,8 +19,9 @@
 //! - **Paging.** Each page is reacted to (jobs enqueued in one transaction) and only then its
 //!   cursor stored: a crash replays at most one page, whose reactions coalesce while queued.
 //! - **`reset`.** The cursor is replaced by a fresh one and, since the changes in between are
-//!   unknown, a full group reconcile (`groups.sync_all`) is enqueued, and the root is listed to
-//!   re-export every exported file below it that is gone or holds other bytes.
+//!   unknown, a full group reconcile (`groups.sync_all`) is enqueued (once per run, even when
+//!   both roots were reset), and the root is listed to re-export every exported file below it
+//!   that is gone or holds other bytes.
 //! - **Reactions.** A deleted (or moved-away) path at or above an active group folder, or a
 //!   group folder that is no longer the mapped shared folder → `group.sync` of that group. A
 //!   deleted path that an exported file was mapped to → `file.export` of its DocSpace file
@@ -123,6 +124,8 @@ struct Tally {
     pages: usize,
     /// The page budget ran out; a follow-up job continues.
     more: bool,
+    /// A full group reconcile was enqueued (once per run, however many roots were reset).
+    full_reconcile: bool,
 }
 
 impl Tally {
@@ -178,7 +181,10 @@ async fn track_root(
                 count("reset", 1);
                 // The fresh cursor first: what changes during the scan below, it sees.
                 let fresh = latest_cursor(ctx, root).await?;
-                let mut jobs = vec![GroupsSyncAll::new().to_new_job()];
+                let mut jobs = Vec::new();
+                if !std::mem::replace(&mut tally.full_reconcile, true) {
+                    jobs.push(GroupsSyncAll::new().to_new_job());
+                }
                 let missing = missing_exports(ctx, root).await?;
                 count("exported_file_deleted", missing.len() as u64);
                 for rec in missing {
