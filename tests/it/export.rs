@@ -590,7 +590,7 @@ async fn cli_export(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64) -> (Strin
     env.insert("LOG_FORMAT".into(), "json".into());
     let out_path = dir.path().join("stdout.txt");
     let out = std::fs::File::create(&out_path).expect("stdout file");
-    // Reaped below with wait4, which also reports the child's peak RSS.
+    // Reaped below with waitpid.
     #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
         .arg("export")
@@ -602,19 +602,41 @@ async fn cli_export(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64) -> (Strin
         .spawn()
         .expect("spawn CLI");
     let pid = child.id() as libc::pid_t;
-    let (status, maxrss_kib) = tokio::task::spawn_blocking(move || {
-        let mut status = 0;
-        // SAFETY: plain FFI call with valid pointers to locals; `pid` is our own child.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        assert_eq!(r, pid, "wait4");
-        (status, usage.ru_maxrss as u64)
-    })
-    .await
-    .expect("wait");
+    let (status, maxrss_kib) = tokio::task::spawn_blocking(move || peak_rss_until_exit(pid))
+        .await
+        .expect("wait");
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
     (stdout, maxrss_kib * 1024, ok)
+}
+
+/// Waits for the child `pid` to exit; returns its wait status and the peak RSS in KiB of its own
+/// memory, the `VmHWM` high-water mark in `/proc/<pid>/status`, read until it exits (the last
+/// reading comes from the final milliseconds of a process that is only printing by then).
+/// `wait4`'s `ru_maxrss` would not do: a child spawned with `posix_spawn` (a clone sharing the
+/// parent's memory until exec) is charged the parent's high-water mark at exec, so the test
+/// process's own peak, large while other tests run in it, would be counted as the bridge's.
+fn peak_rss_until_exit(pid: libc::pid_t) -> (i32, u64) {
+    let mut peak_kib = 0u64;
+    loop {
+        let status_file =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let hwm = status_file
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        if let Some(kib) = hwm {
+            peak_kib = peak_kib.max(kib);
+        }
+        let mut status = 0;
+        // SAFETY: plain FFI call with a valid pointer to a local; `pid` is our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r == 0 || r == pid, "waitpid: {r}");
+        if r == pid {
+            return (status, peak_kib);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 async fn cli_export_with_bounded_memory(size: u64) {
