@@ -1,6 +1,21 @@
 //! `/_fake/...`: an unauthenticated HTTP control API mirroring the Rust methods of `FakeDocSpace`,
 //! for the `bridge-fakes` binary (docker-compose, benchmarks, manual poking). JSON in and out,
 //! snake_case names; errors are `{"error": "..."}` with 400/404. Not subject to knobs or stats.
+//!
+//! Besides state (`/users`, `/groups`, `/rooms`, `/folders`, `/files`, `/seed`), knobs
+//! (`/knobs`: e.g. `ratelimit_reset_on_get`, `download_denied_file_ids`,
+//! `unreadable_folder_ids`), scripted failures (`/failures`) and stats (`/stats`):
+//!
+//! | Method, path | Body | Effect |
+//! |---|---|---|
+//! | `POST /_fake/api_keys` | `{"permissions": [..]}` | `{"key"}`: another key of the key's user |
+//! | `PUT /_fake/api_keys/{key}` | `{"permissions": [..]}` | new scopes for a key (empty = full) |
+//! | `POST /_fake/rooms/{id}/archive`, `/unarchive` | | move a room to or from the Archive |
+//! | `PUT /_fake/folders/{id}/readable` | `{"readable": bool}` | 403 on the folder and below |
+//! | `POST /_fake/files/bulk` | `{"folder_id","count","size"?,"prefix"?,"ext"?}` | `{"ids"}` |
+//! | `PUT /_fake/files/{id}/updated` | `{"updated": RFC 3339}` | the file's `updated` |
+//! | `POST /_fake/files/{id}/trash`, `/restore` | | to the trash and back |
+//! | `PUT /_fake/files/{id}/download` | `{"denied": bool}` | stream handler 403 with the key |
 
 use std::sync::Arc;
 

@@ -1,12 +1,18 @@
 //! Fake ONLYOFFICE DocSpace portal: a real HTTP server on loopback speaking the DocSpace API
-//! wire format (envelope, DTOs, dates as strings, enums as ints, 401/404/429 shapes), with
-//! deterministic file content, presigned stream URLs, a second "foreign" origin standing in for a
-//! storage/CDN host, runtime fault knobs and call statistics.
+//! wire format (envelope, DTOs, dates as strings, enums as ints, 401/403/404/429 shapes,
+//! model-validation errors), with deterministic file content, presigned stream URLs, a second
+//! "foreign" origin standing in for a storage/CDN host, runtime fault knobs and call statistics.
+//!
+//! What a file reconcile meets is modelled: API keys with permission scopes (`scopes`), the
+//! paged `files/rooms` (with `searchArea` and archived rooms) and `files/{folderId}` listings
+//! over nested folders (indexed, so 10,000 files cost nothing), the trash, folders the key's
+//! user cannot read, files it may not download, `updated` set by hand and new versions.
 //!
 //! Layout: `state` (data + mutations), `dto` (wire JSON), `envelope` (response wrapper), `api`
-//! (API routes and the gate that applies auth/knobs/stats), `stream` (file download handlers on
-//! both origins), `content` (deterministic bytes and hashes), `knobs` (knobs and stats),
-//! `control` (`/_fake/...` HTTP control API used by the `bridge-fakes` binary).
+//! (API routes and the gate that applies auth/scopes/knobs/stats), `scopes` (API-key scopes),
+//! `stream` (file download handlers on both origins), `content` (deterministic bytes and
+//! hashes), `knobs` (knobs and stats), `control` (`/_fake/...` HTTP control API used by the
+//! `bridge-fakes` binary).
 //!
 //! Tests change state through the methods of [`FakeDocSpace`] while the server runs.
 

@@ -1,5 +1,9 @@
-//! Shared folders on `State`: share/unshare, members and invitees, and the
+//! Shared folders on `State`: share/unshare, mount/unmount, members and invitees, and the
 //! `SharedFolderMetadata` / membership wire shapes.
+//!
+//! Deleting a shared folder (or a folder holding one) only unmounts it, as in Dropbox: it keeps
+//! its id, members and content, has no path for the owner, and `mount_folder` puts it back at
+//! the root. Unsharing ends it: the id is gone and members lose it.
 
 use serde_json::{json, Value};
 
