@@ -285,14 +285,14 @@ impl Params {
 }
 
 /// `searchArea` of `files/rooms` (`SearchArea` in the server: Active = 0, Archive = 1, Any = 2,
-/// RecentByLinks = 3, Templates = 4, Knowledge = 5, ResultStorage = 6), bound by name
-/// (case-insensitive) or number like any ASP.NET enum.
+/// RecentByLinks = 3, Templates = 4, Knowledge = 5, ResultStorage = 6, AiAgents = 7), bound by
+/// name (case-insensitive) or number like any ASP.NET enum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SearchArea {
     Active,
     Archive,
     Any,
-    /// The other areas (links, templates, AI storage): no rooms in this stand-in.
+    /// The other areas (links, templates, AI storage and agents): no rooms in this stand-in.
     Other,
 }
 
@@ -300,7 +300,7 @@ fn search_area(params: &Params) -> Result<SearchArea, (&'static str, String)> {
     let Some(raw) = params.get("searchArea").filter(|v| !v.is_empty()) else {
         return Ok(SearchArea::Active);
     };
-    const NAMES: [&str; 7] = [
+    const NAMES: [&str; 8] = [
         "active",
         "archive",
         "any",
@@ -308,6 +308,7 @@ fn search_area(params: &Params) -> Result<SearchArea, (&'static str, String)> {
         "templates",
         "knowledge",
         "resultstorage",
+        "aiagents",
     ];
     let lower = raw.trim().to_ascii_lowercase();
     let index = match lower.parse::<i64>() {
