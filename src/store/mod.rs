@@ -2,7 +2,8 @@
 //! (group ↔ shared folder, members the bridge added, exported files, Dropbox cursors).
 //!
 //! One trait, [`Store`], with an SQLite implementation (embedded default) and a PostgreSQL one
-//! (several replicas). The store knows nothing of HTTP or of the providers.
+//! (several replicas). The statements both run are written once in `sql.rs`; each backend keeps
+//! only what its engine does differently. The store knows nothing of HTTP or of the providers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod postgres;
 mod rows;
+mod sql;
 pub mod sqlite;
 
 #[derive(Debug, thiserror::Error)]
@@ -198,7 +200,8 @@ pub struct ExportRecord {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip for readiness.
+    /// Readiness: the database answers, and a store with a single writer (SQLite) proves that the
+    /// writer can write now. Bounded: answers within a few seconds either way.
     async fn ping(&self) -> StoreResult<()>;
 
     // --- queue -------------------------------------------------------------------------------

@@ -17,5 +17,6 @@ mod loop_guard;
 mod openapi;
 mod process;
 mod replicas;
+mod sqlite_writer;
 mod store;
 mod webhooks;
