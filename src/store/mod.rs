@@ -18,12 +18,15 @@ mod rows;
 mod sql;
 pub mod sqlite;
 
+/// Messages of `Unavailable` and `Other` may hold database text: log them, never send them.
+/// The message of `Conflict` is the store's own and safe to show to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("not found")]
     NotFound,
+    /// The write contradicts stored state (a unique key is taken, the job is not dead).
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("database error: {0}")]
@@ -39,7 +42,8 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.message().to_string())
+                tracing::debug!(error = %db.message(), "unique violation");
+                StoreError::Conflict("a record with the same key already exists".into())
             }
             sqlx::Error::Database(db)
                 if db.message().contains("locked") || db.message().contains("busy") =>

@@ -22,6 +22,9 @@ super::sql::shared_statements!(sqlx::Postgres);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Times a delivery is tried when it runs into a unique violation.
+const INGEST_ATTEMPTS: usize = 3;
+
 pub struct PgStore {
     pool: PgPool,
 }
@@ -43,16 +46,8 @@ impl PgStore {
     async fn conn(&self) -> StoreResult<PoolConnection<Postgres>> {
         Ok(self.pool.acquire().await?)
     }
-}
 
-#[async_trait]
-impl Store for PgStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn ingest(&self, d: Delivery) -> StoreResult<DeliveryOutcome> {
+    async fn ingest_once(&self, d: &Delivery) -> StoreResult<DeliveryOutcome> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         if let Some(id) = &d.delivery_id {
@@ -73,6 +68,29 @@ impl Store for PgStore {
             duplicate: false,
             jobs,
         })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ingest(&self, d: Delivery) -> StoreResult<DeliveryOutcome> {
+        // The statements coalesce with the rows they can see; a unique violation is a race with
+        // another replica's transaction that committed in between. Running the delivery again
+        // sees that row.
+        for _ in 0..INGEST_ATTEMPTS {
+            match self.ingest_once(&d).await {
+                Err(StoreError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "delivery hit a unique violation {INGEST_ATTEMPTS} times"
+        )))
     }
 
     async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Job>> {

@@ -11,6 +11,7 @@ mod cli_demo;
 mod client_docspace;
 mod client_dropbox;
 mod client_dropbox_upload;
+mod database_errors;
 mod export;
 mod groups;
 mod loop_guard;

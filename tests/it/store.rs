@@ -353,3 +353,28 @@ async fn mappings_and_cursors_round_trip() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn concurrent_enqueues_of_one_key_coalesce_into_one_queued_job() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let tasks: Vec<_> = (0..16)
+                .map(|_| {
+                    let s = s.clone();
+                    tokio::spawn(async move { s.enqueue(vec![job("same")]).await })
+                })
+                .collect();
+            let mut ids = HashSet::new();
+            for t in tasks {
+                let jobs = t
+                    .await
+                    .expect("task")
+                    .expect("enqueue never fails on a race");
+                ids.insert(jobs[0].id);
+            }
+            assert_eq!(ids.len(), 1, "{b}: {ids:?}");
+            assert_eq!(s.queue_depth().await.expect("depth")[&JobState::Queued], 1);
+        })
+    })
+    .await;
+}
