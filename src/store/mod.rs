@@ -180,6 +180,34 @@ pub enum JobOutcome {
     },
 }
 
+/// How long finished jobs are kept. Jobs that are still to run (queued, running, failed) are
+/// never pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobRetention {
+    /// Succeeded jobs, counted from when they finished (`BRIDGE_JOB_RETENTION`).
+    pub succeeded: Duration,
+    /// Dead jobs, counted from when they died; kept longer so an operator can still re-drive them.
+    pub dead: Duration,
+    /// Most rows one statement deletes; each batch is its own short write.
+    pub batch: u32,
+}
+
+impl JobRetention {
+    pub const DEFAULT_SUCCEEDED: Duration = Duration::from_secs(7 * 86_400);
+    pub const DEFAULT_DEAD: Duration = Duration::from_secs(30 * 86_400);
+    pub const DEFAULT_BATCH: u32 = 500;
+}
+
+impl Default for JobRetention {
+    fn default() -> Self {
+        Self {
+            succeeded: Self::DEFAULT_SUCCEEDED,
+            dead: Self::DEFAULT_DEAD,
+            batch: Self::DEFAULT_BATCH,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupFolder {
     pub group_id: String,
@@ -244,9 +272,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;
     /// Re-drives a dead job: queued again with attempts reset. `NotFound` / `Conflict` (not dead).
     async fn retry_dead(&self, id: i64) -> StoreResult<Job>;
+    /// Number of jobs in every state (succeeded and dead: those still retained).
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>>;
     /// Forgets deliveries older than `retention`.
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64>;
+    /// Deletes succeeded and dead jobs that finished longer ago than `retention` says, in
+    /// batches of `retention.batch` rows; the number deleted.
+    async fn prune_jobs(&self, retention: &JobRetention) -> StoreResult<u64>;
 
     // --- group folders -----------------------------------------------------------------------
 

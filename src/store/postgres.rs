@@ -147,6 +147,13 @@ impl Store for PgStore {
         shared::prune_deliveries(&mut *self.conn().await?, retention).await
     }
 
+    async fn prune_jobs(&self, retention: &JobRetention) -> StoreResult<u64> {
+        super::sql::prune_jobs_in_batches(retention, |state, cutoff, batch| async move {
+            shared::prune_jobs_batch(&mut *self.conn().await?, state, cutoff, batch).await
+        })
+        .await
+    }
+
     async fn group_folder(&self, group_id: &str) -> StoreResult<Option<GroupFolder>> {
         shared::group_folder(&mut *self.conn().await?, group_id).await
     }

@@ -9,7 +9,8 @@
 //! connection (SQLite: the writer for writes, the read pool for reads) and, where a function says
 //! so, wraps it in a transaction.
 
-use super::{JobOutcome, JobState};
+use super::rows::now_ms;
+use super::{JobOutcome, JobRetention, JobState, StoreResult};
 
 /// Column values for a finished run: (state, last_error, result JSON, run_at ms).
 pub(super) fn outcome_columns(
@@ -35,6 +36,34 @@ pub(super) fn outcome_columns(
             None,
         ),
     }
+}
+
+/// Runs `delete_batch(state, cutoff_ms, batch)` for succeeded and then dead jobs until a batch
+/// comes back short; the total deleted.
+pub(super) async fn prune_jobs_in_batches<F, Fut>(
+    retention: &JobRetention,
+    mut delete_batch: F,
+) -> StoreResult<u64>
+where
+    F: FnMut(&'static str, i64, i64) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<u64>>,
+{
+    let batch = i64::from(retention.batch.max(1));
+    let mut total = 0;
+    for (state, keep) in [
+        (JobState::Succeeded, retention.succeeded),
+        (JobState::Dead, retention.dead),
+    ] {
+        let cutoff = now_ms().saturating_sub(millis(keep));
+        loop {
+            let n = delete_batch(state.as_str(), cutoff, batch).await?;
+            total += n;
+            if n < batch as u64 {
+                break;
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// Milliseconds in `d`, saturating (a retention of "forever" must not wrap around).
@@ -263,6 +292,26 @@ macro_rules! shared_statements {
                     .execute(&mut *c)
                     .await?
                     .rows_affected())
+            }
+
+            /// One batch of [`Store::prune_jobs`](crate::store::Store::prune_jobs): at most `batch`
+            /// jobs in `state` last updated before `cutoff`.
+            pub(crate) async fn prune_jobs_batch(
+                c: &mut Conn,
+                state: &str,
+                cutoff: i64,
+                batch: i64,
+            ) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "DELETE FROM jobs WHERE id IN (
+                         SELECT id FROM jobs WHERE state = $1 AND updated_at < $2 ORDER BY id LIMIT $3)",
+                )
+                .bind(state)
+                .bind(cutoff)
+                .bind(batch)
+                .execute(&mut *c)
+                .await?
+                .rows_affected())
             }
 
             pub(crate) async fn group_folder(

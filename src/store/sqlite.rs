@@ -348,6 +348,15 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn prune_jobs(&self, retention: &JobRetention) -> StoreResult<u64> {
+        // Each batch is its own turn on the writer, so webhooks and workers get in between.
+        super::sql::prune_jobs_in_batches(retention, |state, cutoff, batch| {
+            self.writer
+                .run(move |c| Box::pin(shared::prune_jobs_batch(c, state, cutoff, batch)))
+        })
+        .await
+    }
+
     async fn group_folder(&self, group_id: &str) -> StoreResult<Option<GroupFolder>> {
         shared::group_folder(&mut *self.read.acquire().await?, group_id).await
     }
