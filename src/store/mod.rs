@@ -184,7 +184,7 @@ pub enum JobOutcome {
 /// never pruned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobRetention {
-    /// Succeeded jobs, counted from when they finished (`BRIDGE_JOB_RETENTION`).
+    /// Succeeded jobs, counted from when they finished.
     pub succeeded: Duration,
     /// Dead jobs, counted from when they died; kept longer so an operator can still re-drive them.
     pub dead: Duration,
