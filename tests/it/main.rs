@@ -13,6 +13,7 @@ mod client_dropbox;
 mod client_dropbox_upload;
 mod database_errors;
 mod export;
+mod files;
 mod groups;
 mod openapi;
 mod own_events;
