@@ -571,6 +571,31 @@ async fn the_api_checks_the_request_and_the_folders_it_names() {
 }
 
 #[tokio::test]
+async fn the_walk_stays_under_the_docspace_cap_and_waits_out_a_429() {
+    let w = spawn_world(&[]).await;
+    let room = w.docspace.create_room("Wide");
+    for i in 0..30 {
+        let sub = w
+            .docspace
+            .create_folder(room, &format!("sub{i:02}"))
+            .expect("folder");
+        w.docspace.create_file(sub, "x.txt", 4).expect("file");
+    }
+    let first = sync_files(&w, None).await;
+    assert_eq!(n(&first, "enqueued"), 30, "{first:#}");
+
+    w.docspace.update_knobs(|k| k.latency_ms = 20);
+    w.docspace.reset_stats();
+    w.docspace.fail_next(Some("folder.list"), 429, 2);
+    let result = sync_files(&w, None).await;
+    assert_eq!(n(&result, "files_seen"), 30, "{result:#}");
+    assert_eq!(n(&result, "already_exported"), 30, "{result:#}");
+    assert_eq!(w.docspace.calls("folder.list"), 31 + 2, "the refused pages are asked again");
+    let max = w.docspace.max_concurrency_seen();
+    assert!((1..=10).contains(&max), "{max} calls in flight");
+}
+
+#[tokio::test]
 async fn a_successful_reconcile_shows_in_the_metrics() {
     let w = spawn_world(&[]).await;
     let room = w.docspace.create_room("Metrics");
