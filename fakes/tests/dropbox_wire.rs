@@ -1631,7 +1631,10 @@ async fn get_temporary_link_names_the_file_and_refuses_folders_and_missing_paths
         .ok();
     assert_eq!(v["metadata"]["path_display"], "/Docs/a.txt");
     assert_eq!(v["metadata"]["size"], 5);
-    assert!(v["metadata"].get(".tag").is_none(), "FileMetadata is untagged");
+    assert!(
+        v["metadata"].get(".tag").is_none(),
+        "FileMetadata is untagged"
+    );
     assert!(v["link"].as_str().expect("link").starts_with("https://"));
 
     let e = c

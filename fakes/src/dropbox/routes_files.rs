@@ -104,8 +104,8 @@ pub(crate) fn get_temporary_link(call: &Call<'_>, arg: Value) -> ApiResult {
     let a: GetTemporaryLinkArg = args::parse(call.route, "request body", arg)?;
     let mut st = call.shared.state();
     let path_err = |lookup: Value| ApiError::route(json!({".tag": "path", "path": lookup}));
-    let display =
-        resolve(call, &st, "path", &a.path, PathPattern::Read)?.map_err(|e| path_err(e.lookup()))?;
+    let display = resolve(call, &st, "path", &a.path, PathPattern::Read)?
+        .map_err(|e| path_err(e.lookup()))?;
     let lower = paths::lower(&display);
     match st.nodes.get(&lower).map(|n| &n.kind) {
         Some(Kind::File(_)) => {}

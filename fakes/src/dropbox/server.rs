@@ -64,7 +64,12 @@ const ROUTES: &[(&str, Host, Style, Option<&str>)] = &[
         Some(CONTENT_READ),
     ),
     ("files/move_v2", Host::Api, Style::Rpc, Some(CONTENT_WRITE)),
-    ("files/delete_v2", Host::Api, Style::Rpc, Some(CONTENT_WRITE)),
+    (
+        "files/delete_v2",
+        Host::Api,
+        Style::Rpc,
+        Some(CONTENT_WRITE),
+    ),
     ("files/list_folder", Host::Api, Style::Rpc, Some(META_READ)),
     (
         "files/list_folder/continue",
@@ -168,7 +173,12 @@ const ROUTES: &[(&str, Host, Style, Option<&str>)] = &[
         Style::Rpc,
         Some(SHARING_WRITE),
     ),
-    ("files/upload", Host::Content, Style::Upload, Some(CONTENT_WRITE)),
+    (
+        "files/upload",
+        Host::Content,
+        Style::Upload,
+        Some(CONTENT_WRITE),
+    ),
     (
         "files/upload_session/start",
         Host::Content,
