@@ -357,7 +357,11 @@ async fn check_passes_with_exactly_the_docspace_permissions_the_bridge_needs() {
         "{}",
         out.stdout
     );
-    assert!(!out.stdout.contains("docspace: acting as"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("docspace: acting as"),
+        "{}",
+        out.stdout
+    );
     assert_no_secret(&out, &env);
 }
 
@@ -437,7 +441,11 @@ async fn check_says_which_database_it_uses_and_whether_it_answers() {
             env.insert("BRIDGE_DATABASE_URL".into(), pg);
             let out = run_check(&env).await;
             assert_eq!(out.code, Some(0), "{}", out.all());
-            assert!(out.stdout.contains("database: PostgreSQL"), "{}", out.stdout);
+            assert!(
+                out.stdout.contains("database: PostgreSQL"),
+                "{}",
+                out.stdout
+            );
             assert!(out.stdout.contains(" answers"), "{}", out.stdout);
         }
     }
