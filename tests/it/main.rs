@@ -16,6 +16,7 @@ mod groups;
 mod loop_guard;
 mod openapi;
 mod process;
+mod providers;
 mod replicas;
 mod store;
 mod webhooks;
