@@ -295,6 +295,18 @@ impl DropboxClient {
         };
         self.call_rpc("sharing/get_folder_metadata", &arg).await
     }
+
+    /// `sharing/mount_folder`: puts a shared folder the account has unmounted (deleted from its
+    /// Dropbox: same id, members and content) back at the root of its namespace, under its last
+    /// name (autorenamed on a clash); the answer has the new path. Errors: 409 tags such as
+    /// `already_mounted`, `insufficient_quota`, `access_error/invalid_id` (unshared for good).
+    pub async fn mount_folder(&self, shared_folder_id: &str) -> Result<SharedFolderMetadata> {
+        // MountFolderArg has the same one field.
+        let arg = GetFolderMetadataArg {
+            shared_folder_id: shared_folder_id.to_string(),
+        };
+        self.call_rpc("sharing/mount_folder", &arg).await
+    }
 }
 
 /// A failed async job reported like a 409 of the polling route.

@@ -518,3 +518,35 @@ async fn addresses_with_apostrophe_hash_and_ampersand_are_invited() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_shared_folder_deleted_by_hand_is_mounted_back_with_its_id_and_members() {
+    let fake = fake().await;
+    let client = dropbox_client(&fake);
+    let sf = client.share_folder("/Groups/Kept").await.expect("share");
+    let id = sf.shared_folder_id.as_str();
+    client
+        .add_folder_member(id, &[("mia@example.com".into(), AccessLevel::Editor)], true)
+        .await
+        .expect("invite");
+    assert!(fake.delete("/Groups/Kept"), "deleted by hand");
+
+    let meta = client.get_folder_metadata(id).await.expect("still known");
+    assert_eq!(meta.path_lower, None, "unmounted: no path");
+    let mounted = client.mount_folder(id).await.expect("mount");
+    assert_eq!(mounted.shared_folder_id, id);
+    assert_eq!(mounted.path_display.as_deref(), Some("/Kept"));
+    let members = client.list_folder_members(id).await.expect("members");
+    assert!(members.invitees.iter().any(|i| i.invitee
+        == wire::InviteeInfo::Email {
+            email: "mia@example.com".into()
+        }));
+
+    let e = client.mount_folder(id).await.expect_err("already mounted");
+    assert_eq!(e.tag(), Some("already_mounted"));
+    assert!(!e.is_shared_folder_gone());
+    assert!(fake.unshare_by_hand(id));
+    let e = client.mount_folder(id).await.expect_err("unshared");
+    assert_eq!(e.tag(), Some("access_error/invalid_id"));
+    assert!(e.is_shared_folder_gone());
+}
