@@ -136,6 +136,7 @@ async fn check_with_good_credentials_names_both_identities_and_exits_0() {
         out.stdout
     );
     assert!(has("check: everything works"), "{}", out.stdout);
+    assert!(!out.stdout.contains("warning:"), "{}", out.stdout);
     assert!(!out.stderr.contains("problem:"), "{}", out.stderr);
     assert_no_secret(&out, &env);
     // The probes changed nothing: no database was created, nothing in Dropbox.
