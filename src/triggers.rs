@@ -1,5 +1,5 @@
-//! Which jobs each event or request creates, with their payloads and dedupe keys (DESIGN
-//! section 4). Shared by the webhook handlers, the API and the scheduler so that a job built from
+//! Which jobs each event or request creates, with their payloads and dedupe keys.
+//! Shared by the webhook handlers, the API and the scheduler so that a job built from
 //! a webhook and one built from the API coalesce.
 
 use serde_json::json;

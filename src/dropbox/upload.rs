@@ -26,7 +26,7 @@ use super::wire::*;
 
 type Result<T> = std::result::Result<T, DropboxError>;
 
-/// Largest body one request may carry (reference 3.5).
+/// Largest body one request may carry (Dropbox refuses more than 150 MiB per request).
 pub const MAX_REQUEST_BYTES: u64 = 150 * 1024 * 1024;
 /// Largest number of entries in one `finish_batch_v2`.
 pub const MAX_BATCH: usize = 1000;
@@ -45,7 +45,7 @@ pub struct UploadOptions {
     /// meanwhile) plus one item of the source stream.
     pub chunk_size: usize,
     /// Appends in flight at once for a body of several chunks. Above 1 such a body goes
-    /// through a concurrent session (reference 3.5): while some appends travel, the next
+    /// through a concurrent session: while some appends travel, the next
     /// chunk is read and hashed, and no request waits for the previous one's answer. Memory
     /// grows by one chunk per append in flight. Default 1: one sequential session.
     pub parallel: usize,

@@ -1,4 +1,4 @@
-//! Job implementations (DESIGN section 4). The queue runtime calls [`run`] with a claimed job;
+//! Job implementations. The queue runtime calls [`run`] with a claimed job;
 //! each kind reads its payload, calls the providers through their clients, records mappings in
 //! the store, and returns a JSON result summary. Jobs know nothing of HTTP.
 

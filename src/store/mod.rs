@@ -84,7 +84,7 @@ impl JobState {
     }
 }
 
-/// Job kinds of DESIGN section 4.
+/// Job kinds, as stored and as the API shows them.
 pub mod kinds {
     pub const GROUP_SYNC: &str = "group.sync";
     pub const GROUP_DELETE: &str = "group.delete";

@@ -23,8 +23,8 @@ pub struct Knobs {
     pub max_concurrent_writes: Option<u64>,
     /// Value of `X-Ratelimit-Reset` (seconds) on every `429`.
     pub ratelimit_reset_secs: u64,
-    /// When set, `429`s also carry `Retry-After: <n>`. Off by default: the reference marks
-    /// DocSpace's `Retry-After` UNCONFIRMED, so clients must cope with `X-Ratelimit-Reset` alone.
+    /// When set, `429`s also carry `Retry-After: <n>`. Off by default: whether DocSpace
+    /// sends `Retry-After` is not confirmed, so clients must cope with `X-Ratelimit-Reset` alone.
     pub retry_after_secs: Option<u64>,
     /// Lifetime of `stream_auth` tokens handed out by `presigneduri` (DocSpace default 16 min).
     pub presigned_lifetime_secs: u64,

@@ -87,7 +87,7 @@ pub async fn portal_handler(
     };
     match params.get("action").unwrap_or_default() {
         "stream" => {
-            // With valid auth the handler skips stream_auth (reference 2.6).
+            // With valid auth the handler skips stream_auth.
             if !has_key {
                 if inner.knobs().require_api_key_on_stream {
                     return text(StatusCode::FORBIDDEN, "Access denied");

@@ -1,4 +1,4 @@
-//! `dropbox.changes` (DESIGN section 4): reads what changed in the bridge's Dropbox folders since
+//! `dropbox.changes`: reads what changed in the bridge's Dropbox folders since
 //! the stored cursor and repairs drift by enqueueing the jobs that own the repair. It never
 //! creates, shares or uploads anything itself (apart from creating a missing watched root, see
 //! below); `group.sync` restores group folders, `file.export` re-exports files.

@@ -1,4 +1,4 @@
-//! The `file.export` job (DESIGN section 4): one DocSpace file streamed to Dropbox.
+//! The `file.export` job: one DocSpace file streamed to Dropbox.
 //!
 //! Owns the decisions of an export: the loop guard (events caused by the bridge's own DocSpace
 //! user), the `EXPORT_FOLDER_IDS` filter, where the file goes ([`path`]), whether anything needs

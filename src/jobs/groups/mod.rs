@@ -1,4 +1,4 @@
-//! Group folders (DESIGN section 4: `group.sync`, `group.delete`, `groups.sync_all`).
+//! Group folders (`group.sync`, `group.delete`, `groups.sync_all`).
 //!
 //! Every run is a reconcile, never a replay: read the group from DocSpace, the folder and its
 //! members from Dropbox and the bridge's own records from the store, plan the difference
