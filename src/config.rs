@@ -775,6 +775,9 @@ mod tests {
     fn the_dropbox_app_secret_also_keys_dropbox_webhooks() {
         let c = Config::from_map(&base()).expect("valid");
         assert_eq!(c.http.dropbox_app_secret, c.dropbox.app_secret);
-        assert_eq!(c.http.docspace_webhook_secret.expose(), "whsecret-0123456789");
+        assert_eq!(
+            c.http.docspace_webhook_secret.expose(),
+            "whsecret-0123456789"
+        );
     }
 }
