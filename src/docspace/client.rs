@@ -29,7 +29,8 @@ use crate::provider::{
 
 const PROVIDER: &str = "docspace";
 const UA: &str = concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION"));
-/// DESIGN: at most 10 concurrent requests to DocSpace per process.
+/// At most 10 concurrent requests to DocSpace per process, so that the bridge never crowds the
+/// portal however many jobs run.
 pub const MAX_IN_FLIGHT: usize = 10;
 /// Downloads in flight at once: a download holds a request slot while its body streams, so
 /// two of the ten stay free for API calls (group syncs are not starved by slow exports).
@@ -186,8 +187,8 @@ impl DocSpaceClient {
         }
     }
 
-    /// `GET people/@self`: the API key's own user. Needs the separate `accounts.self:read`
-    /// permission; only `check` asks, no job depends on it.
+    /// `GET people/@self`: the API key's own user (what `check` prints). Needs the separate
+    /// `accounts.self:read` permission; no job depends on it.
     pub async fn me(&self) -> Result<User> {
         let url = self.api_url(&["people", "@self"], &[])?;
         let env: Envelope<wire::EmployeeDto> = self.get("people/@self", url).await?;

@@ -90,23 +90,8 @@ impl JobState {
     }
 }
 
-/// Job kinds of DESIGN section 4.
-pub mod kinds {
-    pub const GROUP_SYNC: &str = "group.sync";
-    pub const GROUP_DELETE: &str = "group.delete";
-    pub const GROUPS_SYNC_ALL: &str = "groups.sync_all";
-    pub const FILE_EXPORT: &str = "file.export";
-    pub const DROPBOX_CHANGES: &str = "dropbox.changes";
-    pub const ALL: [&str; 5] = [
-        GROUP_SYNC,
-        GROUP_DELETE,
-        GROUPS_SYNC_ALL,
-        FILE_EXPORT,
-        DROPBOX_CHANGES,
-    ];
-}
-
-/// A job to enqueue. `dedupe_key` coalesces it with a queued job of the same key.
+/// A job to enqueue. `dedupe_key` coalesces it with a queued job of the same key. The store
+/// treats `kind` and `payload` as opaque; the job layer (`jobs::kinds`) gives them meaning.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     pub kind: String,
