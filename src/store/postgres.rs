@@ -14,6 +14,7 @@ use super::sqlite::outcome_columns;
 use super::*;
 
 super::rows::row_mappers!(PgRow);
+super::overview::overview_statements!(sqlx::Postgres);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -248,6 +249,10 @@ impl Store for PgStore {
         Ok(out)
     }
 
+    async fn oldest_due_job(&self) -> StoreResult<Option<Job>> {
+        overview::oldest_due_job(&mut *self.pool.acquire().await?).await
+    }
+
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64> {
         let cutoff = now_ms() - retention.as_millis() as i64;
         Ok(sqlx::query("DELETE FROM deliveries WHERE received_at < $1")
@@ -270,6 +275,10 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(group_folder_from_row).collect()
+    }
+
+    async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>> {
+        overview::group_folder_summaries(&mut *self.pool.acquire().await?).await
     }
 
     async fn put_group_folder(&self, f: &GroupFolder) -> StoreResult<()> {
@@ -386,6 +395,10 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(export_from_row).collect()
+    }
+
+    async fn latest_exports(&self, limit: u32) -> StoreResult<Vec<ExportSummary>> {
+        overview::latest_exports(&mut *self.pool.acquire().await?, limit).await
     }
 
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {

@@ -24,6 +24,7 @@ use super::rows::now_ms;
 use super::*;
 
 super::rows::row_mappers!(SqliteRow);
+super::overview::overview_statements!(sqlx::Sqlite);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -410,6 +411,10 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    async fn oldest_due_job(&self) -> StoreResult<Option<Job>> {
+        overview::oldest_due_job(&mut *self.read.acquire().await?).await
+    }
+
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64> {
         let mut c = self.writer.lock().await;
         let cutoff = now_ms() - retention.as_millis() as i64;
@@ -433,6 +438,10 @@ impl Store for SqliteStore {
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(group_folder_from_row).collect()
+    }
+
+    async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>> {
+        overview::group_folder_summaries(&mut *self.read.acquire().await?).await
     }
 
     async fn put_group_folder(&self, f: &GroupFolder) -> StoreResult<()> {
@@ -554,6 +563,10 @@ impl Store for SqliteStore {
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(export_from_row).collect()
+    }
+
+    async fn latest_exports(&self, limit: u32) -> StoreResult<Vec<ExportSummary>> {
+        overview::latest_exports(&mut *self.read.acquire().await?, limit).await
     }
 
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {

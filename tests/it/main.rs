@@ -15,6 +15,7 @@ mod export;
 mod groups;
 mod loop_guard;
 mod openapi;
+mod page;
 mod process;
 mod replicas;
 mod store;
