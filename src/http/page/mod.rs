@@ -1,6 +1,6 @@
-//! The operator's status page: `GET /` serves a static HTML shell, `GET /ui/page.js` and
-//! `GET /ui/page.css` its script and style (embedded in the binary: no build step, nothing from
-//! another origin). The shell holds no data and needs no token; the script asks for the API token
+//! The operator's status page: `GET /` serves a static HTML shell, `GET /ui/page.js`,
+//! `GET /ui/page.css` and `GET /ui/icon.svg` its script, style and icon (embedded in the binary:
+//! no build step, nothing from another origin). The shell holds no data and needs no token; the script asks for the API token
 //! once, keeps it in the tab's `sessionStorage` and reads everything it shows from the
 //! token-protected JSON API: [`status::status`] (`GET /api/v1/status`) and the job routes of
 //! [`super::api`]. Read-only apart from the retry of dead jobs, which goes through the API.
@@ -19,6 +19,7 @@ pub mod status;
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const PAGE_JS: &str = include_str!("assets/page.js");
 const PAGE_CSS: &str = include_str!("assets/page.css");
+const ICON_SVG: &str = include_str!("assets/icon.svg");
 
 /// What the page may load: its own script and style, its own API; no inline code, no frames,
 /// no forms posting elsewhere, no plugins.
@@ -32,6 +33,7 @@ pub fn routes() -> Vec<Route> {
         (&["GET"], "/", get(index), false),
         (&["GET"], "/ui/page.js", get(script), false),
         (&["GET"], "/ui/page.css", get(style), false),
+        (&["GET"], "/ui/icon.svg", get(icon), false),
         (&["GET"], "/api/v1/status", get(status::status), true),
     ]
 }
@@ -46,6 +48,10 @@ async fn script() -> Response {
 
 async fn style() -> Response {
     asset("text/css; charset=utf-8", PAGE_CSS)
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", ICON_SVG)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

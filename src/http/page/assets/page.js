@@ -247,10 +247,15 @@
     button.disabled = true;
     const row = button.closest('tr');
     try {
+      // A 200 means the job is due now with its attempts reset, whatever state name the store
+      // gives a re-driven job: it waits for the next free worker.
       const answer = await api('POST', 'api/v1/jobs/' + encodeURIComponent(job.id) + '/retry');
-      row.querySelector('.state').textContent = answer.job.state;
+      row.querySelector('.state').textContent = 'queued';
       button.replaceWith('retried');
-      setText('notice', 'Job ' + answer.job.id + ' (' + answer.job.kind + ') is ' + answer.job.state + ' again.');
+      setText(
+        'notice',
+        'Job ' + answer.job.id + ' (' + answer.job.kind + ') is queued again: it runs as soon as a worker is free.',
+      );
     } catch (e) {
       if (e instanceof SignedOut) return;
       button.disabled = false;
