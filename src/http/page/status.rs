@@ -10,12 +10,13 @@ use serde_json::{json, Map, Value};
 
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::store::{kinds, Job, JobFilter, JobState};
+use crate::jobs::{GroupsSyncAll, JobKind};
+use crate::store::{Job, JobFilter, JobState};
 
 /// How many exports the answer lists, newest first.
 pub const LATEST_EXPORTS: u32 = 20;
 
-/// The periodic file reconcile's kind name.
+/// The file reconcile's kind name.
 const FILES_SYNC_ALL: &str = "files.sync_all";
 
 pub async fn status(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -23,7 +24,7 @@ pub async fn status(State(st): State<AppState>) -> Result<Json<Value>, ApiError>
     let (depth, oldest_due, groups, files, folders, exports) = tokio::try_join!(
         store.queue_depth(),
         store.oldest_due_job(),
-        last_succeeded(&st, kinds::GROUPS_SYNC_ALL),
+        last_succeeded(&st, GroupsSyncAll::NAME),
         last_succeeded(&st, FILES_SYNC_ALL),
         store.group_folder_summaries(),
         store.latest_exports(LATEST_EXPORTS),
