@@ -23,7 +23,7 @@ use crate::dropbox::{DropboxClient, DropboxError, ListFolderArg};
 use crate::provider::{redact, RetryPolicy};
 
 /// Where DocSpace's API keys are made.
-const DOCSPACE_KEYS: &str = "DocSpace: Developer Tools → API keys";
+const DOCSPACE_KEYS: &str = "DocSpace: Settings → Developer Tools → API keys";
 
 /// Runs the check; exit code 0 only when nothing failed.
 pub async fn run(config: Config) -> ExitCode {
