@@ -19,6 +19,7 @@ mod openapi;
 mod own_events;
 mod process;
 mod replicas;
+mod retention;
 mod sqlite_writer;
 mod store;
 mod webhooks;
