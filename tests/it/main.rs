@@ -13,6 +13,7 @@ mod client_dropbox;
 mod client_dropbox_upload;
 mod database_errors;
 mod export;
+mod faults;
 mod groups;
 mod leases;
 mod openapi;
