@@ -1,6 +1,5 @@
 //! Operator API, health and the worker runtime, through HTTP.
 
-
 use std::time::Duration;
 
 use crate::common::*;

@@ -1,7 +1,6 @@
 //! Dropbox change tracking (`dropbox.changes`) end to end: signed notifications through HTTP,
 //! drift made by hand in the Dropbox stand-in, repairs asserted on the stand-ins' state.
 
-
 use crate::common::*;
 use docspace_dropbox_bridge::app::Application;
 use docspace_dropbox_bridge::store::{self, ExportRecord};

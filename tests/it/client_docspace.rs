@@ -1,12 +1,11 @@
 //! DocSpace client against the fake portal: paging, error envelopes, 429 pacing, the
 //! concurrency cap, folder paths and where the API key may go.
 
-
 use std::time::{Duration, Instant};
 
+use crate::client_support::docspace_client;
 use bridge_fakes::docspace::{routes, DocSpaceOptions, FakeDocSpace, NewUser};
 use bytes::Bytes;
-use crate::client_support::docspace_client;
 use docspace_dropbox_bridge::docspace::{DocSpaceError, MAX_DOWNLOADS, MAX_IN_FLIGHT};
 use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt};

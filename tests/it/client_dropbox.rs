@@ -1,12 +1,11 @@
 //! Dropbox client against the fake: error decoding per status and tag, token refresh
 //! (single-flight), Retry-After pausing every caller, header-safe arguments, path root, sharing.
 
-
 use std::time::{Duration, Instant};
 
+use crate::client_support::{dropbox_client, dropbox_client_with};
 use bridge_fakes::dropbox::{DropboxOptions, FakeDropbox, Fault, MemberError};
 use bytes::Bytes;
-use crate::client_support::{dropbox_client, dropbox_client_with};
 use docspace_dropbox_bridge::dropbox::{
     wire, AccessLevel, CommitInfo, DropboxError, ListFolderArg, MemberSelector, Metadata,
     UploadSessionCursor, WriteMode,

@@ -3,17 +3,16 @@
 //! what Dropbox stored, recovery from a lost append response, batch commits, and a DocSpace
 //! download streamed straight into Dropbox.
 
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::client_support::{config, docspace_client, dropbox_client, env, fast_retry};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bridge_fakes::docspace::{DocSpaceOptions, FakeDocSpace};
 use bridge_fakes::dropbox::{DropboxOptions, FakeDropbox, Fault};
 use bytes::Bytes;
-use crate::client_support::{config, docspace_client, dropbox_client, env, fast_retry};
 use docspace_dropbox_bridge::dropbox::content_hash::{ContentHasher, EMPTY_HASH};
 use docspace_dropbox_bridge::dropbox::{
     CommitInfo, DropboxClient, DropboxError, Progress, UploadOptions, WriteMode,

@@ -1,12 +1,11 @@
 //! `file.export` end to end against the DocSpace and Dropbox stand-ins: exports started through
 //! the API, DocSpace webhooks and the CLI, asserted on the stand-ins' state and our job records.
 
-
 use std::time::Duration;
 
+use crate::common::*;
 use bridge_fakes::docspace::FakeDocSpace;
 use bridge_fakes::dropbox::{FakeDropbox, Fault};
-use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

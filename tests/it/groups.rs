@@ -2,12 +2,11 @@
 //! arranged through the stand-ins, driven through webhooks, the API and the `sync-groups`
 //! command, asserted on the Dropbox stand-in's state and on job records.
 
-
 use std::time::Duration;
 
+use crate::common::*;
 use bridge_fakes::docspace::{NewUser, UserStatus};
 use bridge_fakes::dropbox::{AccessLevel, MemberError, SharedFolderInfo};
-use crate::common::*;
 use docspace_dropbox_bridge::app::Application;
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::store;

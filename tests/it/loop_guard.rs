@@ -1,6 +1,5 @@
 //! Loop guard: DocSpace events caused by the bridge's own API-key user enqueue nothing.
 
-
 use crate::common::*;
 use serde_json::json;
 

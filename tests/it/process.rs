@@ -1,6 +1,5 @@
 //! The real binary: configuration errors, crash safety under `kill -9`, graceful SIGTERM.
 
-
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -1,6 +1,5 @@
 //! Several replicas on one PostgreSQL database (runs when TEST_DATABASE_URL is set).
 
-
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

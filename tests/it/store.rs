@@ -1,6 +1,5 @@
 //! The storage contract, run against SQLite and (with TEST_DATABASE_URL) PostgreSQL.
 
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! Webhook ingestion through HTTP: signatures, parsing, dedupe, coalescing, limits.
 
-
 use crate::common::*;
 use docspace_dropbox_bridge::signature::sign_hex;
 use serde_json::{json, Value};
