@@ -49,12 +49,12 @@ fn bridge_env(
             "BRIDGE_DATABASE_URL",
             format!("sqlite://{}", dir.join("bench.db").display()),
         ),
-        ("BRIDGE_API_TOKEN", "bench-token".into()),
+        ("BRIDGE_API_TOKEN", "bench-api-token-0123".into()),
         ("BRIDGE_SCHEDULER", "false".into()),
         ("BRIDGE_POLL_INTERVAL", "20ms".into()),
         ("DOCSPACE_URL", ds.url()),
         ("DOCSPACE_API_KEY", ds.api_key().to_string()),
-        ("DOCSPACE_WEBHOOK_SECRET", "bench-secret".into()),
+        ("DOCSPACE_WEBHOOK_SECRET", "bench-webhook-secret".into()),
         ("DROPBOX_APP_KEY", d.app_key.clone()),
         ("DROPBOX_APP_SECRET", d.app_secret.clone()),
         ("DROPBOX_REFRESH_TOKEN", d.refresh_token.clone()),
@@ -208,7 +208,7 @@ async fn service_export(env: &HashMap<String, String>, file_id: i64) -> ChildRun
     let started = Instant::now();
     let job: serde_json::Value = http
         .post(format!("{base}/api/v1/files/{file_id}/export"))
-        .bearer_auth("bench-token")
+        .bearer_auth("bench-api-token-0123")
         .send()
         .await
         .expect("export")
@@ -219,7 +219,7 @@ async fn service_export(env: &HashMap<String, String>, file_id: i64) -> ChildRun
     let wall = loop {
         let j: serde_json::Value = http
             .get(format!("{base}/api/v1/jobs/{id}"))
-            .bearer_auth("bench-token")
+            .bearer_auth("bench-api-token-0123")
             .send()
             .await
             .expect("job")

@@ -60,7 +60,7 @@ async fn world(groups: u64, members: u64, latency: Duration) -> World {
     let env: HashMap<String, String> = [
         ("DOCSPACE_URL", docspace.url()),
         ("DOCSPACE_API_KEY", docspace.api_key().to_string()),
-        ("DOCSPACE_WEBHOOK_SECRET", "bench-secret".into()),
+        ("DOCSPACE_WEBHOOK_SECRET", "bench-webhook-secret".into()),
         ("DROPBOX_API_URL", dropbox.api_url()),
         ("DROPBOX_CONTENT_URL", dropbox.content_url()),
         ("DROPBOX_APP_KEY", d.app_key.clone()),

@@ -13,7 +13,7 @@ use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::signature::sign_hex;
 use docspace_dropbox_bridge::store;
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-webhook-secret";
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();

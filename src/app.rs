@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::jobs::JobContext;
 use crate::queue::scheduler::{run_scheduler, Schedule};
-use crate::queue::{run_workers, QueueSettings, Wake};
+use crate::queue::{run_workers, Wake};
 use crate::store::{self, DynStore};
 use crate::telemetry;
 
@@ -61,16 +61,11 @@ impl Application {
             state.self_user.clone(),
             shutdown.clone(),
         ));
-        let settings = QueueSettings {
-            concurrency: config.worker_concurrency,
-            max_attempts: config.job_max_attempts,
-            tuning: config.tuning.clone(),
-        };
-        let workers = if config.tuning.run_workers {
+        let workers = if config.queue.run_workers {
             tokio::spawn(run_workers(
                 store.clone(),
                 ctx,
-                settings,
+                config.queue.clone(),
                 wake.clone(),
                 shutdown.clone(),
             ))
@@ -78,13 +73,13 @@ impl Application {
             tracing::info!("BRIDGE_WORKERS=false: this replica runs no jobs");
             tokio::spawn(async {})
         };
-        let scheduler = if config.tuning.run_scheduler {
+        let scheduler = if config.queue.run_scheduler {
             tokio::spawn(run_scheduler(
                 store.clone(),
                 Schedule {
-                    reconcile_interval: config.reconcile_interval,
-                    changes_poll_interval: config.tuning.changes_poll_interval,
-                    delivery_retention: config.tuning.delivery_retention,
+                    reconcile_interval: config.groups.reconcile_interval,
+                    changes_poll_interval: config.queue.changes_poll_interval,
+                    delivery_retention: config.http.delivery_retention,
                 },
                 wake,
                 shutdown.clone(),

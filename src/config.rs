@@ -78,85 +78,138 @@ pub enum DropboxAuth {
     Static(Secret),
 }
 
+/// The whole configuration: a few top-level items plus one section per owner. Each section goes
+/// only to the part of the bridge that uses it (the DocSpace client gets [`DocSpaceConfig`], the
+/// worker runtime [`QueueConfig`], ...); only the service wiring sees all of it.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `BRIDGE_LISTEN`.
     pub listen: SocketAddr,
+    /// `BRIDGE_DATABASE_URL`.
     pub database_url: String,
+    /// `BRIDGE_API_TOKEN`; `None` leaves the operator API answering 503.
     pub api_token: Option<Secret>,
-    pub docspace_url: Url,
-    pub docspace_api_key: Secret,
-    pub docspace_webhook_secret: Secret,
-    pub dropbox_app_key: String,
-    pub dropbox_app_secret: Secret,
-    pub dropbox_auth: DropboxAuth,
-    pub dropbox_api_url: Url,
-    pub dropbox_content_url: Url,
-    pub dropbox_path_root: PathRoot,
-    pub groups_root: String,
-    pub group_member_access: MemberAccess,
-    pub group_invite_quiet: bool,
-    pub on_group_deleted: OnGroupDeleted,
-    pub export_root: String,
-    pub export_triggers: Vec<String>,
-    pub export_folder_ids: Vec<String>,
-    pub reconcile_interval: Duration,
-    pub worker_concurrency: usize,
-    pub job_max_attempts: u32,
+    /// `LOG_FORMAT`.
     pub log_format: LogFormat,
-    /// Not part of the public contract: knobs with sane defaults that tests and benches tune.
-    pub tuning: Tuning,
+    pub docspace: DocSpaceConfig,
+    pub dropbox: DropboxConfig,
+    pub groups: GroupsConfig,
+    pub export: ExportConfig,
+    pub queue: QueueConfig,
+    pub http: HttpConfig,
 }
 
-/// Internal timing knobs. Read from `BRIDGE_*` variables so tests can shorten them; the defaults
-/// are what production wants.
+/// How the DocSpace client reaches and authenticates to the portal.
 #[derive(Debug, Clone)]
-pub struct Tuning {
-    /// How long a claimed job is leased before another worker may take it.
-    pub lease: Duration,
-    /// How often workers look for due jobs when idle.
-    pub poll_interval: Duration,
-    /// First retry delay; doubles per attempt, capped at `backoff_max`, with jitter.
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
-    /// How long running jobs may take to finish after SIGTERM before they are released.
-    pub shutdown_grace: Duration,
-    /// Webhook body limit in bytes.
-    pub webhook_body_limit: usize,
-    /// How long DocSpace deliveries are remembered for dedupe.
-    pub delivery_retention: Duration,
-    /// Periodic `dropbox.changes` poll (covers notifications that never arrive).
-    pub changes_poll_interval: Duration,
-    /// Timeout for one outgoing HTTP call (downloads/uploads use it per chunk).
+pub struct DocSpaceConfig {
+    /// `DOCSPACE_URL`: the portal origin.
+    pub url: Url,
+    /// `DOCSPACE_API_KEY`.
+    pub api_key: Secret,
+    /// `BRIDGE_HTTP_TIMEOUT`: timeout of one outgoing call (downloads: per chunk).
     pub http_timeout: Duration,
-    /// How long a member Dropbox refused for good is left out before being invited again.
+}
+
+impl DocSpaceConfig {
+    /// Origin (`scheme://host[:port]`) of the portal, used to decide where the API key may be sent.
+    pub fn origin(&self) -> url::Origin {
+        self.url.origin()
+    }
+}
+
+/// How the Dropbox client reaches and authenticates to Dropbox.
+#[derive(Debug, Clone)]
+pub struct DropboxConfig {
+    /// `DROPBOX_APP_KEY`.
+    pub app_key: String,
+    /// `DROPBOX_APP_SECRET` (used for token refresh).
+    pub app_secret: Secret,
+    /// `DROPBOX_REFRESH_TOKEN` or `DROPBOX_ACCESS_TOKEN`.
+    pub auth: DropboxAuth,
+    /// `DROPBOX_API_URL`: RPC host; also serves `/oauth2/token`.
+    pub api_url: Url,
+    /// `DROPBOX_CONTENT_URL`: upload/download host.
+    pub content_url: Url,
+    /// `DROPBOX_PATH_ROOT`.
+    pub path_root: PathRoot,
+    /// `BRIDGE_HTTP_TIMEOUT`: timeout of one outgoing call (uploads: per request).
+    pub http_timeout: Duration,
+}
+
+/// What the group-folder jobs need.
+#[derive(Debug, Clone)]
+pub struct GroupsConfig {
+    /// `GROUPS_ROOT`: where group folders live (absolute, no trailing slash).
+    pub root: String,
+    /// `GROUP_MEMBER_ACCESS`.
+    pub member_access: MemberAccess,
+    /// `GROUP_INVITE_QUIET`.
+    pub invite_quiet: bool,
+    /// `ON_GROUP_DELETED`.
+    pub on_deleted: OnGroupDeleted,
+    /// `RECONCILE_INTERVAL`: periodic reconcile of all groups.
+    pub reconcile_interval: Duration,
+    /// `BRIDGE_REFUSAL_RETRY`: how long a member Dropbox refused for good is left out before
+    /// being invited again (0 = ask on every reconcile).
     pub refusal_retry: Duration,
-    /// Upload-session appends in flight at once for one export of several chunks (4 MiB each;
-    /// memory grows by a chunk per append).
-    pub export_parallel: usize,
-    /// `false` runs a web-only replica: it accepts webhooks and API calls, other replicas work.
+}
+
+/// What the file-export jobs need.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// `EXPORT_ROOT`: export destination (absolute, no trailing slash).
+    pub root: String,
+    /// `EXPORT_TRIGGERS`: which DocSpace file events export.
+    pub triggers: Vec<String>,
+    /// `EXPORT_FOLDER_IDS`: only files under these folders/rooms (empty = all).
+    pub folder_ids: Vec<String>,
+    /// `EXPORT_RECONCILE_INTERVAL`: periodic file reconcile.
+    pub reconcile_interval: Duration,
+    /// `BRIDGE_EXPORT_PARALLEL`: upload-session appends in flight at once for one export of
+    /// several chunks (4 MiB each; memory grows by a chunk per append).
+    pub parallel: usize,
+}
+
+/// The worker runtime and the scheduler of periodic jobs.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// `WORKER_CONCURRENCY`: jobs run at once per process.
+    pub concurrency: usize,
+    /// `JOB_MAX_ATTEMPTS`: then the job is `dead`.
+    pub max_attempts: u32,
+    /// `BRIDGE_LEASE`: how long a claimed job is leased before another worker may take it.
+    pub lease: Duration,
+    /// `BRIDGE_POLL_INTERVAL`: how often workers look for due jobs when idle.
+    pub poll_interval: Duration,
+    /// `BRIDGE_BACKOFF_BASE`: first retry delay; doubles per attempt, capped at `backoff_max`,
+    /// with jitter.
+    pub backoff_base: Duration,
+    /// `BRIDGE_BACKOFF_MAX`.
+    pub backoff_max: Duration,
+    /// `BRIDGE_SHUTDOWN_GRACE`: how long running jobs may take to finish after SIGTERM before
+    /// they are released.
+    pub shutdown_grace: Duration,
+    /// `BRIDGE_CHANGES_POLL_INTERVAL`: periodic `dropbox.changes` poll (covers notifications
+    /// that never arrive).
+    pub changes_poll_interval: Duration,
+    /// `BRIDGE_WORKERS`: `false` runs a web-only replica (it accepts webhooks and API calls,
+    /// other replicas work).
     pub run_workers: bool,
-    /// `false` stops this replica from enqueueing the periodic jobs (another replica does).
+    /// `BRIDGE_SCHEDULER`: `false` stops this replica from enqueueing the periodic jobs.
     pub run_scheduler: bool,
 }
 
-impl Default for Tuning {
-    fn default() -> Self {
-        Self {
-            lease: Duration::from_secs(60),
-            poll_interval: Duration::from_millis(500),
-            backoff_base: Duration::from_secs(2),
-            backoff_max: Duration::from_secs(3600),
-            shutdown_grace: Duration::from_secs(25),
-            webhook_body_limit: 1024 * 1024,
-            delivery_retention: Duration::from_secs(7 * 24 * 3600),
-            changes_poll_interval: Duration::from_secs(15 * 60),
-            http_timeout: Duration::from_secs(60),
-            refusal_retry: Duration::from_secs(24 * 3600),
-            export_parallel: 4,
-            run_workers: true,
-            run_scheduler: true,
-        }
-    }
+/// What the HTTP edge needs to accept webhooks.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `BRIDGE_WEBHOOK_BODY_LIMIT`: webhook body limit in bytes.
+    pub webhook_body_limit: usize,
+    /// `DOCSPACE_WEBHOOK_SECRET`: key of `x-docspace-signature-256`.
+    pub docspace_webhook_secret: Secret,
+    /// `DROPBOX_APP_SECRET`: key of `X-Dropbox-Signature`.
+    pub dropbox_app_secret: Secret,
+    /// `BRIDGE_DELIVERY_RETENTION`: how long DocSpace deliveries are remembered for dedupe.
+    pub delivery_retention: Duration,
 }
 
 /// Every problem found while loading, one per line when displayed.
@@ -176,6 +229,16 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+const TEN_MS: Duration = Duration::from_millis(10);
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Shortest secret the operator chooses (`BRIDGE_API_TOKEN`, `DOCSPACE_WEBHOOK_SECRET`). DocSpace
+/// accepts webhook secrets of up to 30 characters, so 16 to 30 works on both sides.
+pub const MIN_OPERATOR_SECRET_LEN: usize = 16;
 
 impl Config {
     /// Loads from the process environment, after merging a `.env` file if one exists
@@ -205,75 +268,14 @@ impl Config {
                 Err("must start with sqlite:// or postgres://".into())
             }
         });
-        let api_token = l.optional("BRIDGE_API_TOKEN").map(Secret::new);
-        let docspace_url = l.required_url("DOCSPACE_URL", true);
-        let docspace_api_key = l.required_secret("DOCSPACE_API_KEY");
-        if let Some(k) = &docspace_api_key {
-            if !k.expose().starts_with("sk-") {
-                l.problems
-                    .push("DOCSPACE_API_KEY must be a DocSpace API key starting with sk-".into());
-            }
-        }
-        let docspace_webhook_secret = l.required_secret("DOCSPACE_WEBHOOK_SECRET");
-        let dropbox_app_key = l.required("DROPBOX_APP_KEY");
-        let dropbox_app_secret = l.required_secret("DROPBOX_APP_SECRET");
-        let refresh = l.optional("DROPBOX_REFRESH_TOKEN");
-        let access = l.optional("DROPBOX_ACCESS_TOKEN");
-        let dropbox_auth = match (refresh, access) {
-            (Some(r), _) => Some(DropboxAuth::Refresh(Secret::new(r))),
-            (None, Some(a)) => Some(DropboxAuth::Static(Secret::new(a))),
-            (None, None) => {
-                l.problems.push(
-                    "DROPBOX_REFRESH_TOKEN (or, for trials, DROPBOX_ACCESS_TOKEN) is required"
-                        .into(),
-                );
-                None
-            }
-        };
-        let dropbox_api_url = l.url_with_default("DROPBOX_API_URL", "https://api.dropboxapi.com");
-        let dropbox_content_url =
-            l.url_with_default("DROPBOX_CONTENT_URL", "https://content.dropboxapi.com");
-        let dropbox_path_root = l.parse("DROPBOX_PATH_ROOT", "home", |s| match s {
-            "home" => Ok(PathRoot::Home),
-            "root" => Ok(PathRoot::Root),
-            _ => Err("must be home or root".into()),
-        });
-        let groups_root = l.parse("GROUPS_ROOT", "/DocSpace Groups", dropbox_folder);
-        let group_member_access = l.parse("GROUP_MEMBER_ACCESS", "editor", |s| match s {
-            "editor" => Ok(MemberAccess::Editor),
-            "viewer" => Ok(MemberAccess::Viewer),
-            _ => Err("must be editor or viewer".into()),
-        });
-        let group_invite_quiet = l.parse("GROUP_INVITE_QUIET", "false", parse_bool);
-        let on_group_deleted = l.parse("ON_GROUP_DELETED", "revoke", |s| match s {
-            "revoke" => Ok(OnGroupDeleted::Revoke),
-            "keep" => Ok(OnGroupDeleted::Keep),
-            _ => Err("must be revoke or keep".into()),
-        });
-        let export_root = l.parse("EXPORT_ROOT", "/DocSpace Export", dropbox_folder);
-        let export_triggers = l.parse(
-            "EXPORT_TRIGGERS",
-            "file.created,file.uploaded,file.updated",
-            |s| {
-                let list = split_list(s);
-                for t in &list {
-                    if !t.starts_with("file.") {
-                        return Err(format!("{t} is not a file trigger (file.*)"));
-                    }
-                }
-                Ok(list)
-            },
-        );
-        let export_folder_ids = l.parse("EXPORT_FOLDER_IDS", "", |s| Ok(split_list(s)));
-        let reconcile_interval = l.parse("RECONCILE_INTERVAL", "15m", parse_duration);
-        let worker_concurrency = l.parse("WORKER_CONCURRENCY", "8", |s| match s.parse::<usize>() {
-            Ok(n) if (1..=256).contains(&n) => Ok(n),
-            _ => Err("must be a whole number from 1 to 256".into()),
-        });
-        let job_max_attempts = l.parse("JOB_MAX_ATTEMPTS", "12", |s| match s.parse::<u32>() {
-            Ok(n) if (1..=1000).contains(&n) => Ok(n),
-            _ => Err("must be a whole number from 1 to 1000".into()),
-        });
+        let api_token = l.operator_secret("BRIDGE_API_TOKEN", false);
+        let http_timeout = l.duration("BRIDGE_HTTP_TIMEOUT", "60s", SECOND, HOUR);
+        let docspace = load_docspace(&mut l, http_timeout);
+        let dropbox = load_dropbox(&mut l, http_timeout);
+        let groups = load_groups(&mut l);
+        let export = load_export(&mut l);
+        let queue = load_queue(&mut l);
+        let http = load_http(&mut l, dropbox.as_ref().map(|d| d.app_secret.clone()));
         let default_format = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             "pretty"
         } else {
@@ -285,87 +287,194 @@ impl Config {
             _ => Err("must be pretty or json".into()),
         });
 
-        let defaults = Tuning::default();
-        let tuning = Tuning {
-            lease: l.parse_dur_or("BRIDGE_LEASE", defaults.lease),
-            poll_interval: l.parse_dur_or("BRIDGE_POLL_INTERVAL", defaults.poll_interval),
-            backoff_base: l.parse_dur_or("BRIDGE_BACKOFF_BASE", defaults.backoff_base),
-            backoff_max: l.parse_dur_or("BRIDGE_BACKOFF_MAX", defaults.backoff_max),
-            shutdown_grace: l.parse_dur_or("BRIDGE_SHUTDOWN_GRACE", defaults.shutdown_grace),
-            webhook_body_limit: l
-                .parse(
-                    "BRIDGE_WEBHOOK_BODY_LIMIT",
-                    &defaults.webhook_body_limit.to_string(),
-                    |s| {
-                        s.parse::<usize>()
-                            .map_err(|_| "must be a number of bytes".into())
-                    },
-                )
-                .unwrap_or(defaults.webhook_body_limit),
-            delivery_retention: l
-                .parse_dur_or("BRIDGE_DELIVERY_RETENTION", defaults.delivery_retention),
-            changes_poll_interval: l.parse_dur_or(
-                "BRIDGE_CHANGES_POLL_INTERVAL",
-                defaults.changes_poll_interval,
-            ),
-            http_timeout: l.parse_dur_or("BRIDGE_HTTP_TIMEOUT", defaults.http_timeout),
-            refusal_retry: l.parse_dur_or("BRIDGE_REFUSAL_RETRY", defaults.refusal_retry),
-            export_parallel: l
-                .parse(
-                    "BRIDGE_EXPORT_PARALLEL",
-                    &defaults.export_parallel.to_string(),
-                    |s| match s.parse::<usize>() {
-                        Ok(n) if (1..=8).contains(&n) => Ok(n),
-                        _ => Err("must be a whole number from 1 to 8".into()),
-                    },
-                )
-                .unwrap_or(defaults.export_parallel),
-            run_workers: l
-                .parse("BRIDGE_WORKERS", "true", parse_bool)
-                .unwrap_or(true),
-            run_scheduler: l
-                .parse("BRIDGE_SCHEDULER", "true", parse_bool)
-                .unwrap_or(true),
-        };
-
-        if !l.problems.is_empty() {
-            return Err(ConfigErrors(l.problems));
+        let assembled = (|| {
+            Some(Config {
+                listen: listen?,
+                database_url: database_url?,
+                api_token: api_token?,
+                log_format: log_format?,
+                docspace: docspace?,
+                dropbox: dropbox?,
+                groups: groups?,
+                export: export?,
+                queue: queue?,
+                http: http?,
+            })
+        })();
+        match assembled {
+            Some(config) if l.problems.is_empty() => Ok(config),
+            // Every value is Some when no problem was recorded.
+            _ if l.problems.is_empty() => Err(ConfigErrors(vec![
+                "internal: incomplete configuration".into(),
+            ])),
+            _ => Err(ConfigErrors(l.problems)),
         }
-        // Every Option below is Some when no problem was recorded.
-        let missing = || ConfigErrors(vec!["internal: incomplete configuration".into()]);
-        Ok(Config {
-            listen: listen.ok_or_else(missing)?,
-            database_url: database_url.ok_or_else(missing)?,
-            api_token,
-            docspace_url: docspace_url.ok_or_else(missing)?,
-            docspace_api_key: docspace_api_key.ok_or_else(missing)?,
-            docspace_webhook_secret: docspace_webhook_secret.ok_or_else(missing)?,
-            dropbox_app_key: dropbox_app_key.ok_or_else(missing)?,
-            dropbox_app_secret: dropbox_app_secret.ok_or_else(missing)?,
-            dropbox_auth: dropbox_auth.ok_or_else(missing)?,
-            dropbox_api_url: dropbox_api_url.ok_or_else(missing)?,
-            dropbox_content_url: dropbox_content_url.ok_or_else(missing)?,
-            dropbox_path_root: dropbox_path_root.ok_or_else(missing)?,
-            groups_root: groups_root.ok_or_else(missing)?,
-            group_member_access: group_member_access.ok_or_else(missing)?,
-            group_invite_quiet: group_invite_quiet.ok_or_else(missing)?,
-            on_group_deleted: on_group_deleted.ok_or_else(missing)?,
-            export_root: export_root.ok_or_else(missing)?,
-            export_triggers: export_triggers.ok_or_else(missing)?,
-            export_folder_ids: export_folder_ids.ok_or_else(missing)?,
-            reconcile_interval: reconcile_interval.ok_or_else(missing)?,
-            worker_concurrency: worker_concurrency.ok_or_else(missing)?,
-            job_max_attempts: job_max_attempts.ok_or_else(missing)?,
-            log_format: log_format.ok_or_else(missing)?,
-            tuning,
-        })
     }
+}
 
-    /// Origin (`scheme://host[:port]`) of the DocSpace portal, used to decide where the API key
-    /// may be sent.
-    pub fn docspace_origin(&self) -> url::Origin {
-        self.docspace_url.origin()
+// Each loader evaluates every variable of its section before assembling it, so that one bad
+// value does not hide the problems of the next.
+
+fn load_docspace(l: &mut Loader, http_timeout: Option<Duration>) -> Option<DocSpaceConfig> {
+    let url = l.provider_url("DOCSPACE_URL", None);
+    let api_key = l.credential("DOCSPACE_API_KEY", true).flatten();
+    if let Some(k) = &api_key {
+        if !k.expose().starts_with("sk-") {
+            l.problem("DOCSPACE_API_KEY must be a DocSpace API key starting with sk-");
+        }
     }
+    Some(DocSpaceConfig {
+        url: url?,
+        api_key: api_key?,
+        http_timeout: http_timeout?,
+    })
+}
+
+fn load_dropbox(l: &mut Loader, http_timeout: Option<Duration>) -> Option<DropboxConfig> {
+    let app_key = l.credential("DROPBOX_APP_KEY", true).flatten();
+    let app_secret = l.credential("DROPBOX_APP_SECRET", true).flatten();
+    let refresh = l.credential("DROPBOX_REFRESH_TOKEN", false);
+    let access = l.credential("DROPBOX_ACCESS_TOKEN", false);
+    // `None`: the variable has a problem (already recorded); `Some(None)`: it is unset.
+    let auth = match (refresh, access) {
+        (None, _) | (_, None) => None,
+        (Some(Some(r)), _) => Some(DropboxAuth::Refresh(r)),
+        (Some(None), Some(Some(a))) => Some(DropboxAuth::Static(a)),
+        (Some(None), Some(None)) => {
+            l.problem("DROPBOX_REFRESH_TOKEN (or, for trials, DROPBOX_ACCESS_TOKEN) is required");
+            None
+        }
+    };
+    let api_url = l.provider_url("DROPBOX_API_URL", Some("https://api.dropboxapi.com"));
+    let content_url = l.provider_url(
+        "DROPBOX_CONTENT_URL",
+        Some("https://content.dropboxapi.com"),
+    );
+    let path_root = l.parse("DROPBOX_PATH_ROOT", "home", |s| match s {
+        "home" => Ok(PathRoot::Home),
+        "root" => Ok(PathRoot::Root),
+        _ => Err("must be home or root".into()),
+    });
+    Some(DropboxConfig {
+        app_key: app_key?.expose().to_string(),
+        app_secret: app_secret?,
+        auth: auth?,
+        api_url: api_url?,
+        content_url: content_url?,
+        path_root: path_root?,
+        http_timeout: http_timeout?,
+    })
+}
+
+fn load_groups(l: &mut Loader) -> Option<GroupsConfig> {
+    let root = l.parse("GROUPS_ROOT", "/DocSpace Groups", dropbox_folder);
+    let member_access = l.parse("GROUP_MEMBER_ACCESS", "editor", |s| match s {
+        "editor" => Ok(MemberAccess::Editor),
+        "viewer" => Ok(MemberAccess::Viewer),
+        _ => Err("must be editor or viewer".into()),
+    });
+    let invite_quiet = l.parse("GROUP_INVITE_QUIET", "false", parse_bool);
+    let on_deleted = l.parse("ON_GROUP_DELETED", "revoke", |s| match s {
+        "revoke" => Ok(OnGroupDeleted::Revoke),
+        "keep" => Ok(OnGroupDeleted::Keep),
+        _ => Err("must be revoke or keep".into()),
+    });
+    let reconcile_interval = l.duration("RECONCILE_INTERVAL", "15m", SECOND, YEAR);
+    let refusal_retry = l.duration("BRIDGE_REFUSAL_RETRY", "24h", Duration::ZERO, YEAR);
+    Some(GroupsConfig {
+        root: root?,
+        member_access: member_access?,
+        invite_quiet: invite_quiet?,
+        on_deleted: on_deleted?,
+        reconcile_interval: reconcile_interval?,
+        refusal_retry: refusal_retry?,
+    })
+}
+
+fn load_export(l: &mut Loader) -> Option<ExportConfig> {
+    let root = l.parse("EXPORT_ROOT", "/DocSpace Export", dropbox_folder);
+    let triggers = l.parse(
+        "EXPORT_TRIGGERS",
+        "file.created,file.uploaded,file.updated",
+        |s| {
+            let list = split_list(s);
+            for t in &list {
+                if !t.starts_with("file.") {
+                    return Err(format!("{t} is not a file trigger (file.*)"));
+                }
+            }
+            Ok(list)
+        },
+    );
+    let folder_ids = l.parse("EXPORT_FOLDER_IDS", "", |s| Ok(split_list(s)));
+    let reconcile_interval = l.duration("EXPORT_RECONCILE_INTERVAL", "1h", SECOND, YEAR);
+    let parallel = l.parse("BRIDGE_EXPORT_PARALLEL", "4", |s| {
+        match s.parse::<usize>() {
+            Ok(n) if (1..=8).contains(&n) => Ok(n),
+            _ => Err("must be a whole number from 1 to 8".into()),
+        }
+    });
+    Some(ExportConfig {
+        root: root?,
+        triggers: triggers?,
+        folder_ids: folder_ids?,
+        reconcile_interval: reconcile_interval?,
+        parallel: parallel?,
+    })
+}
+
+fn load_queue(l: &mut Loader) -> Option<QueueConfig> {
+    let concurrency = l.parse("WORKER_CONCURRENCY", "8", |s| match s.parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err("must be a whole number from 1 to 256".into()),
+    });
+    let max_attempts = l.parse("JOB_MAX_ATTEMPTS", "12", |s| match s.parse::<u32>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err("must be a whole number from 1 to 1000".into()),
+    });
+    let lease = l.duration("BRIDGE_LEASE", "60s", SECOND, DAY);
+    let poll_interval = l.duration("BRIDGE_POLL_INTERVAL", "500ms", TEN_MS, HOUR);
+    let backoff_base = l.duration("BRIDGE_BACKOFF_BASE", "2s", TEN_MS, HOUR);
+    let backoff_max = l.duration("BRIDGE_BACKOFF_MAX", "1h", TEN_MS, 7 * DAY);
+    if let (Some(base), Some(max)) = (backoff_base, backoff_max) {
+        if max < base {
+            l.problem("BRIDGE_BACKOFF_MAX must not be shorter than BRIDGE_BACKOFF_BASE");
+        }
+    }
+    let shutdown_grace = l.duration("BRIDGE_SHUTDOWN_GRACE", "25s", Duration::ZERO, HOUR);
+    let changes_poll_interval = l.duration("BRIDGE_CHANGES_POLL_INTERVAL", "15m", SECOND, YEAR);
+    let run_workers = l.parse("BRIDGE_WORKERS", "true", parse_bool);
+    let run_scheduler = l.parse("BRIDGE_SCHEDULER", "true", parse_bool);
+    Some(QueueConfig {
+        concurrency: concurrency?,
+        max_attempts: max_attempts?,
+        lease: lease?,
+        poll_interval: poll_interval?,
+        backoff_base: backoff_base?,
+        backoff_max: backoff_max?,
+        shutdown_grace: shutdown_grace?,
+        changes_poll_interval: changes_poll_interval?,
+        run_workers: run_workers?,
+        run_scheduler: run_scheduler?,
+    })
+}
+
+fn load_http(l: &mut Loader, dropbox_app_secret: Option<Secret>) -> Option<HttpConfig> {
+    let webhook_body_limit = l.parse("BRIDGE_WEBHOOK_BODY_LIMIT", "1048576", |s| {
+        match s.parse::<usize>() {
+            Ok(n) if (1024..=64 * 1024 * 1024).contains(&n) => Ok(n),
+            _ => Err("must be a number of bytes from 1024 to 67108864 (64 MiB)".into()),
+        }
+    });
+    let docspace_webhook_secret = l.operator_secret("DOCSPACE_WEBHOOK_SECRET", true).flatten();
+    // DocSpace retries a delivery for about 31 s; dedupe must remember it well beyond that.
+    let delivery_retention = l.duration("BRIDGE_DELIVERY_RETENTION", "7d", HOUR, YEAR);
+    Some(HttpConfig {
+        webhook_body_limit: webhook_body_limit?,
+        docspace_webhook_secret: docspace_webhook_secret?,
+        dropbox_app_secret: dropbox_app_secret?,
+        delivery_retention: delivery_retention?,
+    })
 }
 
 struct Loader<'a> {
@@ -373,24 +482,70 @@ struct Loader<'a> {
     problems: Vec<String>,
 }
 
+/// One variable as found in the environment.
+enum Raw {
+    Unset,
+    Set(String),
+    /// Has a problem, already recorded.
+    Bad,
+}
+
 impl Loader<'_> {
-    fn optional(&self, name: &str) -> Option<String> {
-        self.env
-            .get(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
+    fn problem(&mut self, p: impl Into<String>) {
+        self.problems.push(p.into());
     }
 
-    fn required(&mut self, name: &str) -> Option<String> {
-        let v = self.optional(name);
-        if v.is_none() {
-            self.problems.push(format!("{name} is required"));
+    /// The value of `name`; empty counts as unset. Whitespace around a value is refused rather
+    /// than trimmed: a secret pasted with a trailing newline would otherwise fail signatures or
+    /// logins without a word, and a path would silently differ from what was typed.
+    fn raw(&mut self, name: &str) -> Raw {
+        match self.env.get(name) {
+            None => Raw::Unset,
+            Some(v) if v.is_empty() => Raw::Unset,
+            Some(v) if v.trim() != v => {
+                self.problem(format!(
+                    "{name} has whitespace around its value; remove it (values are not trimmed)"
+                ));
+                Raw::Bad
+            }
+            Some(v) => Raw::Set(v.clone()),
         }
-        v
     }
 
-    fn required_secret(&mut self, name: &str) -> Option<Secret> {
-        self.required(name).map(Secret::new)
+    /// A secret as issued by a provider (API key, app key and secret, tokens): taken as it is,
+    /// whatever its length, unless it is still a placeholder. `Some(None)` when unset and not
+    /// required; `None` when it has a problem (already recorded).
+    fn credential(&mut self, name: &str, required: bool) -> Option<Option<Secret>> {
+        match self.raw(name) {
+            Raw::Bad => None,
+            Raw::Unset if required => {
+                self.problem(format!("{name} is required"));
+                None
+            }
+            Raw::Unset => Some(None),
+            Raw::Set(v) if is_placeholder(&v) => {
+                self.problem(format!(
+                    "{name} is still a placeholder (as in .env.example); set the real value"
+                ));
+                None
+            }
+            Raw::Set(v) => Some(Some(Secret::new(v))),
+        }
+    }
+
+    /// A secret the operator makes up: like [`Loader::credential`], and at least
+    /// [`MIN_OPERATOR_SECRET_LEN`] characters.
+    fn operator_secret(&mut self, name: &str, required: bool) -> Option<Option<Secret>> {
+        let secret = self.credential(name, required)?;
+        match secret {
+            Some(s) if s.expose().chars().count() < MIN_OPERATOR_SECRET_LEN => {
+                self.problem(format!(
+                    "{name} must be at least {MIN_OPERATOR_SECRET_LEN} characters (a long random string)"
+                ));
+                None
+            }
+            s => Some(s),
+        }
     }
 
     /// Parses `name` (or `default` when unset). The error names the variable but, since the
@@ -401,54 +556,108 @@ impl Loader<'_> {
         default: &str,
         f: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        let raw = self.optional(name).unwrap_or_else(|| default.to_string());
+        let raw = match self.raw(name) {
+            Raw::Bad => return None,
+            Raw::Unset => default.to_string(),
+            Raw::Set(v) => v,
+        };
         match f(&raw) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.problems.push(format!("{name}: {e}"));
+                self.problem(format!("{name}: {e}"));
                 None
             }
         }
     }
 
-    fn parse_dur_or(&mut self, name: &str, default: Duration) -> Duration {
-        match self.optional(name) {
-            None => default,
-            Some(raw) => match parse_duration(&raw) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.problems.push(format!("{name}: {e}"));
-                    default
+    /// A duration from `min` to `max` inclusive (zero or absurd values would stall or spin the
+    /// loops they drive).
+    fn duration(
+        &mut self,
+        name: &str,
+        default: &str,
+        min: Duration,
+        max: Duration,
+    ) -> Option<Duration> {
+        self.parse(name, default, |s| {
+            let d = parse_duration(s)?;
+            if d < min || d > max {
+                return Err(format!("must be from {} to {}", short(min), short(max)));
+            }
+            Ok(d)
+        })
+    }
+
+    /// A provider origin: required when there is no default.
+    fn provider_url(&mut self, name: &str, default: Option<&str>) -> Option<Url> {
+        match default {
+            Some(d) => self.parse(name, d, check_url),
+            None => match self.raw(name) {
+                Raw::Bad => None,
+                Raw::Unset => {
+                    self.problem(format!("{name} is required"));
+                    None
                 }
+                Raw::Set(v) => self.parse(name, &v, check_url),
             },
         }
     }
+}
 
-    fn required_url(&mut self, name: &str, origin_only: bool) -> Option<Url> {
-        let raw = self.required(name)?;
-        match check_url(&raw, origin_only) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                self.problems.push(format!("{name}: {e}"));
-                None
-            }
-        }
+/// A bound in the largest unit that states it exactly: `10ms`, `1s`, `1h`, `365d`.
+fn short(d: Duration) -> String {
+    if d.subsec_nanos() != 0 {
+        return format!("{}ms", d.as_millis());
     }
-
-    fn url_with_default(&mut self, name: &str, default: &str) -> Option<Url> {
-        self.parse(name, default, |s| check_url(s, true))
+    let s = d.as_secs();
+    match s {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
-fn check_url(raw: &str, origin_only: bool) -> Result<Url, String> {
-    let u = Url::parse(raw).map_err(|_| "must be an absolute http(s) URL".to_string())?;
-    if u.scheme() != "http" && u.scheme() != "https" {
-        return Err("must be an http(s) URL".into());
-    }
-    if u.host_str().is_none() {
+/// Placeholders as written in `.env.example` and in most setup guides: `...`, `<your key>`,
+/// `change-me...`.
+fn is_placeholder(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    v.contains("...")
+        || v.contains('…')
+        || (v.starts_with('<') && v.ends_with('>'))
+        || ["change-me", "changeme", "change_me"]
+            .iter()
+            .any(|p| lower.contains(p))
+}
+
+/// An origin of a provider: `https` (plain `http` only on a loopback host, where nothing crosses
+/// a network), no path, and no `user:pass@` (the bridge authenticates with its own credentials,
+/// and a password in a URL ends up in logs). Messages never repeat the URL.
+fn check_url(raw: &str) -> Result<Url, String> {
+    let u = Url::parse(raw).map_err(|_| "must be an absolute https URL".to_string())?;
+    let Some(host) = u.host() else {
         return Err("must name a host".into());
+    };
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("must not contain a user name or password (user:pass@)".into());
     }
-    if origin_only && u.path() != "/" && !u.path().is_empty() {
+    let loopback = match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    match u.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(
+                "must use https (plain http only on a loopback host such as 127.0.0.1)".into(),
+            )
+        }
+        _ => return Err("must be an https URL".into()),
+    }
+    if u.path() != "/" && !u.path().is_empty() {
         return Err("must be an origin without a path, e.g. https://example.onlyoffice.com".into());
     }
     Ok(u)
@@ -499,7 +708,7 @@ mod tests {
         [
             ("DOCSPACE_URL", "https://portal.example.com"),
             ("DOCSPACE_API_KEY", "sk-abc"),
-            ("DOCSPACE_WEBHOOK_SECRET", "whsecret"),
+            ("DOCSPACE_WEBHOOK_SECRET", "whsecret-0123456789"),
             ("DROPBOX_APP_KEY", "key"),
             ("DROPBOX_APP_SECRET", "secret"),
             ("DROPBOX_REFRESH_TOKEN", "rt"),
@@ -512,12 +721,13 @@ mod tests {
     #[test]
     fn defaults_apply() {
         let c = Config::from_map(&base()).expect("valid");
-        assert_eq!(c.groups_root, "/DocSpace Groups");
-        assert_eq!(c.reconcile_interval, Duration::from_secs(900));
-        assert_eq!(c.worker_concurrency, 8);
-        assert_eq!(c.job_max_attempts, 12);
-        assert_eq!(c.export_triggers.len(), 3);
-        assert_eq!(c.tuning.export_parallel, 4);
+        assert_eq!(c.groups.root, "/DocSpace Groups");
+        assert_eq!(c.groups.reconcile_interval, Duration::from_secs(900));
+        assert_eq!(c.queue.concurrency, 8);
+        assert_eq!(c.queue.max_attempts, 12);
+        assert_eq!(c.export.triggers.len(), 3);
+        assert_eq!(c.export.parallel, 4);
+        assert_eq!(c.export.reconcile_interval, Duration::from_secs(3600));
     }
 
     #[test]

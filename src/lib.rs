@@ -1,8 +1,18 @@
 //! docspace-dropbox-bridge: keeps Dropbox in step with an ONLYOFFICE DocSpace portal.
 //!
 //! Layout (code flows one way: `http` → `store`; `queue` → `jobs` → clients):
-//! - [`config`]: typed configuration, validated once.
-//! - [`docspace`], [`dropbox`]: provider clients (auth, retries, pacing, wire types).
+//! - [`config`]: typed configuration in sections, validated once; each section goes to its owner.
+//! - [`app`]: wires store, HTTP server, workers and scheduler into a running service.
+//! - [`http`]: webhook receivers, the operator API, health and metrics.
+//! - [`signature`]: HMAC verification of both providers' webhooks.
+//! - [`triggers`]: which jobs an event or request creates.
+//! - [`store`]: durable jobs, deliveries and mappings (SQLite or PostgreSQL).
+//! - [`queue`]: the worker runtime (claim, lease, retry) and the scheduler of periodic jobs.
+//! - [`jobs`]: what each job kind does.
+//! - [`docspace`], [`dropbox`]: provider clients (auth, routes, wire types, errors).
+//! - [`provider`]: what both clients share: provider-wide pause, retries, redaction, metrics.
+//! - [`cli`], [`commands`]: the command line and its one-shot subcommands.
+//! - [`telemetry`]: logging and the metrics recorder.
 
 pub mod app;
 pub mod cli;
@@ -12,7 +22,7 @@ pub mod docspace;
 pub mod dropbox;
 pub mod http;
 pub mod jobs;
-pub mod pacing;
+pub mod provider;
 pub mod queue;
 pub mod signature;
 pub mod store;

@@ -12,20 +12,20 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::config::{Config, DropboxAuth, PathRoot};
+use crate::config::{Config, DocSpaceConfig, DropboxAuth, DropboxConfig, PathRoot};
 use crate::docspace::{DocSpaceClient, DocSpaceError};
 use crate::dropbox::{DropboxClient, DropboxError, ListFolderArg};
-use crate::pacing::RetryPolicy;
+use crate::provider::RetryPolicy;
 
 /// Runs the check; exit code 0 only when nothing failed.
 pub async fn run(config: Config) -> ExitCode {
     let mut report = Report::default();
     report.ok(format!(
         "config: ok (DocSpace {}, Dropbox {}, GROUPS_ROOT {}, EXPORT_ROOT {})",
-        config.docspace_url.as_str().trim_end_matches('/'),
-        config.dropbox_api_url.as_str().trim_end_matches('/'),
-        config.groups_root,
-        config.export_root
+        config.docspace.url.as_str().trim_end_matches('/'),
+        config.dropbox.api_url.as_str().trim_end_matches('/'),
+        config.groups.root,
+        config.export.root
     ));
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -38,11 +38,11 @@ pub async fn run(config: Config) -> ExitCode {
         max_delay: Duration::from_secs(1),
         max_inline_wait: Duration::from_secs(5),
     };
-    let docspace = DocSpaceClient::with_retry_policy(&config, http.clone(), retry);
-    let dropbox = DropboxClient::with_retry_policy(&config, http, retry);
+    let docspace = DocSpaceClient::with_retry_policy(&config.docspace, http.clone(), retry);
+    let dropbox = DropboxClient::with_retry_policy(&config.dropbox, http, retry);
 
-    check_docspace(&config, &docspace, &mut report).await;
-    match check_dropbox_identity(&config, &dropbox, &mut report).await {
+    check_docspace(&config.docspace, &docspace, &mut report).await;
+    match check_dropbox_identity(&config.dropbox, &dropbox, &mut report).await {
         Identity::Known => check_dropbox_scopes(&dropbox, true, &mut report).await,
         Identity::MissingScope => check_dropbox_scopes(&dropbox, false, &mut report).await,
         Identity::Failed => {}
@@ -76,8 +76,8 @@ impl Report {
     }
 }
 
-async fn check_docspace(config: &Config, client: &DocSpaceClient, report: &mut Report) {
-    let portal = config.docspace_url.as_str().trim_end_matches('/');
+async fn check_docspace(config: &DocSpaceConfig, client: &DocSpaceClient, report: &mut Report) {
+    let portal = config.url.as_str().trim_end_matches('/');
     match client.me().await {
         Ok(me) => {
             let role = if me.is_owner {
@@ -140,12 +140,12 @@ enum Identity {
 }
 
 async fn check_dropbox_identity(
-    config: &Config,
+    config: &DropboxConfig,
     client: &DropboxClient,
     report: &mut Report,
 ) -> Identity {
-    let api = config.dropbox_api_url.as_str().trim_end_matches('/');
-    let refreshes = matches!(config.dropbox_auth, DropboxAuth::Refresh(_));
+    let api = config.api_url.as_str().trim_end_matches('/');
+    let refreshes = matches!(config.auth, DropboxAuth::Refresh(_));
     match client.get_current_account().await {
         Ok(acct) => {
             if refreshes {
@@ -162,7 +162,7 @@ async fn check_dropbox_identity(
                         .into(),
                 );
             }
-            let root = match config.dropbox_path_root {
+            let root = match config.path_root {
                 PathRoot::Home => "home folder",
                 PathRoot::Root => "team space",
             };

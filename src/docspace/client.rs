@@ -19,8 +19,8 @@ use url::Url;
 use super::error::DocSpaceError;
 use super::types::{FileInfo, Group, GroupWithMembers, Page, PathPart, User};
 use super::wire::{self, Envelope, ErrorEnvelope, PathPartDto};
-use crate::config::{Config, Secret};
-use crate::pacing::{describe_reqwest, record, redact, retry_after_header, Pacer, RetryPolicy};
+use crate::config::{DocSpaceConfig, Secret};
+use crate::provider::{describe_reqwest, record, redact, retry_after_header, Pacer, RetryPolicy};
 
 const PROVIDER: &str = "docspace";
 const UA: &str = concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION"));
@@ -75,23 +75,27 @@ impl Stream for Download {
 }
 
 impl DocSpaceClient {
-    pub fn new(cfg: &Config, http: reqwest::Client) -> Self {
+    pub fn new(cfg: &DocSpaceConfig, http: reqwest::Client) -> Self {
         Self::with_retry_policy(cfg, http, RetryPolicy::default())
     }
 
     /// Like [`DocSpaceClient::new`] with a custom in-client retry policy (tests shorten delays).
-    pub fn with_retry_policy(cfg: &Config, http: reqwest::Client, retry: RetryPolicy) -> Self {
+    pub fn with_retry_policy(
+        cfg: &DocSpaceConfig,
+        http: reqwest::Client,
+        retry: RetryPolicy,
+    ) -> Self {
         Self {
             http,
             inner: Arc::new(Inner {
-                base: cfg.docspace_url.clone(),
-                origin: cfg.docspace_origin(),
-                api_key: cfg.docspace_api_key.clone(),
+                base: cfg.url.clone(),
+                origin: cfg.origin(),
+                api_key: cfg.api_key.clone(),
                 permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
                 downloads: Arc::new(Semaphore::new(MAX_DOWNLOADS)),
                 pacer: Pacer::new(PROVIDER),
                 retry,
-                timeout: cfg.tuning.http_timeout,
+                timeout: cfg.http_timeout,
             }),
         }
     }

@@ -12,7 +12,7 @@ use url::Url;
 use super::error::DropboxError;
 use super::wire::{OAuthErrorBody, TokenResponse};
 use crate::config::{DropboxAuth, Secret};
-use crate::pacing::{record, redact, retry_after_header};
+use crate::provider::{record, redact, retry_after_header};
 
 /// Refresh this long before the token's stated expiry (as the official SDKs do).
 const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
@@ -233,7 +233,7 @@ pub(crate) fn transport_error(route: &'static str, e: &reqwest::Error) -> Dropbo
     } else {
         DropboxError::Network {
             route,
-            message: crate::pacing::describe_reqwest(e),
+            message: crate::provider::describe_reqwest(e),
         }
     }
 }

@@ -21,8 +21,8 @@ use super::chunk::Chunk;
 use super::error::{tag_path, DropboxError};
 use super::header_json::to_header_json;
 use super::wire::{self, ApiErrorBody, PathRootHeader, RateLimitError, RateLimitReason};
-use crate::config::{Config, PathRoot, Secret};
-use crate::pacing::{record, redact, retry_after_header, Pacer, RetryPolicy};
+use crate::config::{DropboxConfig, PathRoot, Secret};
+use crate::provider::{record, redact, retry_after_header, Pacer, RetryPolicy};
 
 const PROVIDER: &str = "dropbox";
 /// Upload requests carrying data in flight at once, per process. Each is timed out as a whole
@@ -65,30 +65,34 @@ enum Payload {
 }
 
 impl DropboxClient {
-    pub fn new(cfg: &Config, http: reqwest::Client) -> Self {
+    pub fn new(cfg: &DropboxConfig, http: reqwest::Client) -> Self {
         Self::with_retry_policy(cfg, http, RetryPolicy::default())
     }
 
     /// Like [`DropboxClient::new`] with a custom in-client retry policy (tests shorten delays).
-    pub fn with_retry_policy(cfg: &Config, http: reqwest::Client, retry: RetryPolicy) -> Self {
+    pub fn with_retry_policy(
+        cfg: &DropboxConfig,
+        http: reqwest::Client,
+        retry: RetryPolicy,
+    ) -> Self {
         let tokens = TokenSource::new(
-            cfg.dropbox_auth.clone(),
-            cfg.dropbox_app_key.clone(),
-            cfg.dropbox_app_secret.clone(),
-            &cfg.dropbox_api_url,
+            cfg.auth.clone(),
+            cfg.app_key.clone(),
+            cfg.app_secret.clone(),
+            &cfg.api_url,
         );
         let secrets = tokens.long_lived_secrets();
         Self {
             http,
             inner: Arc::new(Inner {
-                api_url: cfg.dropbox_api_url.clone(),
-                content_url: cfg.dropbox_content_url.clone(),
+                api_url: cfg.api_url.clone(),
+                content_url: cfg.content_url.clone(),
                 tokens,
-                path_root: cfg.dropbox_path_root,
+                path_root: cfg.path_root,
                 root_namespace: Mutex::new(None),
                 pacer: Pacer::new(PROVIDER),
                 retry,
-                timeout: cfg.tuning.http_timeout,
+                timeout: cfg.http_timeout,
                 secrets,
                 upload_slots: Semaphore::new(MAX_UPLOADS_IN_FLIGHT),
             }),

@@ -85,12 +85,12 @@ pub async fn docspace(
     body: Body,
 ) -> Result<Response, ApiError> {
     const SRC: &str = "docspace";
-    let raw = read_limited(SRC, &headers, body, st.config.tuning.webhook_body_limit).await?;
+    let raw = read_limited(SRC, &headers, body, st.config.http.webhook_body_limit).await?;
     let sig = headers
         .get(DOCSPACE_SIGNATURE)
         .and_then(|v| v.to_str().ok());
     signature::verify_docspace(
-        st.config.docspace_webhook_secret.expose().as_bytes(),
+        st.config.http.docspace_webhook_secret.expose().as_bytes(),
         &raw,
         sig,
     )
@@ -110,7 +110,7 @@ pub async fn docspace(
         id_string(event.get("id")).ok_or_else(|| bad_body(SRC, "event.id is missing"))?;
     let created_by = event.get("createBy").and_then(Value::as_str);
 
-    let action = triggers::docspace_action(trigger, &st.config.export_triggers);
+    let action = triggers::docspace_action(trigger, &st.config.export.triggers);
     if action == DocSpaceAction::Ignore {
         count(SRC, "ignored");
         return Ok(
@@ -185,10 +185,14 @@ pub async fn dropbox(
     body: Body,
 ) -> Result<Response, ApiError> {
     const SRC: &str = "dropbox";
-    let raw = read_limited(SRC, &headers, body, st.config.tuning.webhook_body_limit).await?;
+    let raw = read_limited(SRC, &headers, body, st.config.http.webhook_body_limit).await?;
     let sig = headers.get(DROPBOX_SIGNATURE).and_then(|v| v.to_str().ok());
-    signature::verify_dropbox(st.config.dropbox_app_secret.expose().as_bytes(), &raw, sig)
-        .map_err(|e| signature_error(SRC, e))?;
+    signature::verify_dropbox(
+        st.config.http.dropbox_app_secret.expose().as_bytes(),
+        &raw,
+        sig,
+    )
+    .map_err(|e| signature_error(SRC, e))?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad_body(SRC, "body is not JSON"))?;
     let accounts = v
         .pointer("/list_folder/accounts")

@@ -105,8 +105,8 @@ impl JobContext {
     pub fn new(config: Arc<Config>, store: DynStore) -> Self {
         let http = http_client();
         Self {
-            docspace: DocSpaceClient::new(&config, http.clone()),
-            dropbox: DropboxClient::new(&config, http),
+            docspace: DocSpaceClient::new(&config.docspace, http.clone()),
+            dropbox: DropboxClient::new(&config.dropbox, http),
             config,
             store,
         }

@@ -15,19 +15,11 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Tuning;
+use crate::config::QueueConfig;
 use crate::jobs::{self, JobContext, JobError};
 use crate::store::{DynStore, Job, JobOutcome};
 
 pub mod scheduler;
-
-/// Settings of one worker pool.
-#[derive(Clone, Debug)]
-pub struct QueueSettings {
-    pub concurrency: usize,
-    pub max_attempts: u32,
-    pub tuning: Tuning,
-}
 
 /// Handle the HTTP layer uses to wake idle workers when it enqueues something.
 #[derive(Clone, Default)]
@@ -42,12 +34,16 @@ impl Wake {
 /// Delay before attempt `attempts + 1`: `base · 2^(attempts-1)` capped at `max`, scaled by a
 /// random factor in [0.5, 1) (jitter spreads retries of jobs that failed together), and never
 /// shorter than a provider's Retry-After.
-pub fn backoff_delay(tuning: &Tuning, attempts: i32, retry_after: Option<Duration>) -> Duration {
+pub fn backoff_delay(
+    settings: &QueueConfig,
+    attempts: i32,
+    retry_after: Option<Duration>,
+) -> Duration {
     let exp = attempts.saturating_sub(1).clamp(0, 30) as u32;
-    let raw = tuning
+    let raw = settings
         .backoff_base
         .saturating_mul(2u32.saturating_pow(exp))
-        .min(tuning.backoff_max);
+        .min(settings.backoff_max);
     let jittered = raw.mul_f64(rand::thread_rng().gen_range(0.5..1.0));
     match retry_after {
         Some(ra) => jittered.max(ra),
@@ -59,7 +55,7 @@ pub fn backoff_delay(tuning: &Tuning, attempts: i32, retry_after: Option<Duratio
 pub fn outcome_for(
     job: &Job,
     result: Result<serde_json::Value, JobError>,
-    settings: &QueueSettings,
+    settings: &QueueConfig,
 ) -> JobOutcome {
     match result {
         Ok(result) => JobOutcome::Succeeded { result },
@@ -74,7 +70,7 @@ pub fn outcome_for(
                     result: None,
                 }
             } else {
-                let delay = backoff_delay(&settings.tuning, job.attempts, after);
+                let delay = backoff_delay(settings, job.attempts, after);
                 JobOutcome::Retry {
                     error: message,
                     run_at: Utc::now()
@@ -89,7 +85,7 @@ pub fn outcome_for(
 pub async fn run_workers(
     store: DynStore,
     ctx: Arc<JobContext>,
-    settings: QueueSettings,
+    settings: QueueConfig,
     wake: Wake,
     shutdown: CancellationToken,
 ) {
@@ -97,7 +93,7 @@ pub async fn run_workers(
     let permits = Arc::new(Semaphore::new(settings.concurrency));
     let running: Arc<Mutex<HashMap<i64, ()>>> = Arc::default();
     let mut tasks = JoinSet::new();
-    let mut last_reap = Instant::now() - settings.tuning.lease;
+    let mut last_reap = Instant::now() - settings.lease;
 
     tracing::info!(worker = %worker_id, concurrency = settings.concurrency, "workers started");
     loop {
@@ -105,7 +101,7 @@ pub async fn run_workers(
             break;
         }
         // Return the jobs of crashed workers to the queue.
-        if last_reap.elapsed() >= settings.tuning.lease / 4 {
+        if last_reap.elapsed() >= settings.lease / 4 {
             last_reap = Instant::now();
             match store.requeue_expired().await {
                 Ok(n) if n > 0 => tracing::warn!(jobs = n, "requeued jobs whose lease expired"),
@@ -118,10 +114,7 @@ pub async fn run_workers(
         let free = permits.available_permits();
         let mut claimed = Vec::new();
         if free > 0 {
-            match store
-                .claim(&worker_id, free as u32, settings.tuning.lease)
-                .await
-            {
+            match store.claim(&worker_id, free as u32, settings.lease).await {
                 Ok(jobs) => claimed = jobs,
                 Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
             }
@@ -156,7 +149,7 @@ pub async fn run_workers(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = wake.0.notified() => {},
-            _ = tokio::time::sleep(settings.tuning.poll_interval) => {},
+            _ = tokio::time::sleep(settings.poll_interval) => {},
         }
     }
 
@@ -164,9 +157,9 @@ pub async fn run_workers(
     while tasks.try_join_next().is_some() {}
     let in_flight = tasks.len();
     if in_flight > 0 {
-        tracing::info!(jobs = in_flight, grace = ?settings.tuning.shutdown_grace, "waiting for running jobs");
+        tracing::info!(jobs = in_flight, grace = ?settings.shutdown_grace, "waiting for running jobs");
     }
-    let deadline = tokio::time::sleep(settings.tuning.shutdown_grace);
+    let deadline = tokio::time::sleep(settings.shutdown_grace);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
@@ -196,14 +189,14 @@ pub async fn run_workers(
 async fn run_one(
     store: DynStore,
     ctx: Arc<JobContext>,
-    settings: QueueSettings,
+    settings: QueueConfig,
     worker: &str,
     job: Job,
 ) {
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     let started = Instant::now();
-    let renew_every = settings.tuning.lease / 3;
-    let lease = settings.tuning.lease;
+    let renew_every = settings.lease / 3;
+    let lease = settings.lease;
 
     let work = tracing::Instrument::instrument(jobs::run(&job, &ctx), span.clone());
     tokio::pin!(work);

@@ -277,3 +277,281 @@ async fn check_with_missing_configuration_lists_every_problem_and_exits_2() {
     assert!(out.stderr.contains("DOCSPACE_API_KEY"), "{}", out.stderr);
     assert_no_secret(&out, &env);
 }
+
+// --- configuration validation --------------------------------------------------------------
+
+/// A configuration whose providers are unreachable but which is valid as far as loading goes:
+/// `check` then fails on the calls (exit 1), never on the configuration (exit 2).
+fn offline_env() -> HashMap<String, String> {
+    [
+        ("DOCSPACE_URL", "http://127.0.0.1:9"),
+        ("DOCSPACE_API_KEY", "sk-unreachable-key-000"),
+        ("DOCSPACE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("DROPBOX_APP_KEY", "k"),
+        ("DROPBOX_APP_SECRET", "unreachable-secret"),
+        ("DROPBOX_REFRESH_TOKEN", "unreachable-refresh"),
+        ("DROPBOX_API_URL", "http://127.0.0.1:9"),
+        ("DROPBOX_CONTENT_URL", "http://127.0.0.1:9"),
+        ("LOG_FORMAT", "json"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn with(mut env: HashMap<String, String>, vars: &[(&str, &str)]) -> HashMap<String, String> {
+    for (k, v) in vars {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+/// Asserts exit code 2, only `config error:` lines, exactly one line naming each variable,
+/// and no panic.
+fn assert_config_errors(out: &Output, names: &[&str]) {
+    assert_eq!(out.code, Some(2), "{}", out.all());
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        lines.iter().all(|l| l.starts_with("config error: ")),
+        "{}",
+        out.stderr
+    );
+    for name in names {
+        let n = lines
+            .iter()
+            .filter(|l| {
+                l.strip_prefix("config error: ")
+                    .unwrap_or(l)
+                    .starts_with(name)
+            })
+            .count();
+        assert_eq!(n, 1, "one line for {name} in:\n{}", out.stderr);
+    }
+    assert!(!out.all().contains("panicked"), "{}", out.all());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_refuses_zero_and_absurd_durations_one_line_each() {
+    let env = with(
+        offline_env(),
+        &[
+            ("RECONCILE_INTERVAL", "0s"),
+            ("EXPORT_RECONCILE_INTERVAL", "0"),
+            ("BRIDGE_LEASE", "0s"),
+            ("BRIDGE_POLL_INTERVAL", "0ms"),
+            ("BRIDGE_BACKOFF_BASE", "0s"),
+            ("BRIDGE_CHANGES_POLL_INTERVAL", "0s"),
+            ("BRIDGE_HTTP_TIMEOUT", "0s"),
+            ("BRIDGE_DELIVERY_RETENTION", "1s"),
+            ("BRIDGE_BACKOFF_MAX", "500000y"),
+            ("BRIDGE_SHUTDOWN_GRACE", "90d"),
+            ("BRIDGE_WEBHOOK_BODY_LIMIT", "0"),
+        ],
+    );
+    let out = run_check(&env).await;
+    assert_config_errors(
+        &out,
+        &[
+            "RECONCILE_INTERVAL",
+            "EXPORT_RECONCILE_INTERVAL",
+            "BRIDGE_LEASE",
+            "BRIDGE_POLL_INTERVAL",
+            "BRIDGE_BACKOFF_BASE",
+            "BRIDGE_CHANGES_POLL_INTERVAL",
+            "BRIDGE_HTTP_TIMEOUT",
+            "BRIDGE_DELIVERY_RETENTION",
+            "BRIDGE_BACKOFF_MAX",
+            "BRIDGE_SHUTDOWN_GRACE",
+            "BRIDGE_WEBHOOK_BODY_LIMIT",
+        ],
+    );
+    assert_eq!(out.stderr.lines().count(), 11, "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_accepts_the_export_reconcile_interval_from_one_second() {
+    for value in ["1s", "1h", "2h 30m"] {
+        let env = with(offline_env(), &[("EXPORT_RECONCILE_INTERVAL", value)]);
+        let out = run_check(&env).await;
+        assert_eq!(out.code, Some(1), "{value}: {}", out.all());
+        assert!(!out.stderr.contains("config error"), "{}", out.stderr);
+    }
+    let env = with(offline_env(), &[("EXPORT_RECONCILE_INTERVAL", "999ms")]);
+    assert_config_errors(&run_check(&env).await, &["EXPORT_RECONCILE_INTERVAL"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_a_zero_reconcile_interval_exits_2_instead_of_starting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = with(
+        offline_env(),
+        &[
+            ("RECONCILE_INTERVAL", "0s"),
+            ("BRIDGE_LISTEN", "127.0.0.1:0"),
+            (
+                "BRIDGE_DATABASE_URL",
+                &format!("sqlite://{}", dir.path().join("bridge.db").display()),
+            ),
+        ],
+    );
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
+        .arg("serve")
+        .env_clear()
+        .envs(&env)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    // A bridge that accepted the value would keep serving; the bound only stops the test.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child)
+        .await
+        .expect("serve refuses the configuration instead of running")
+        .expect("binary runs");
+    let out = Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_config_errors(&out, &["RECONCILE_INTERVAL"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_refuses_short_operator_secrets_but_takes_provider_credentials_as_issued() {
+    let env = with(
+        offline_env(),
+        &[
+            ("BRIDGE_API_TOKEN", "short-token-15c"),
+            ("DOCSPACE_WEBHOOK_SECRET", "short-secret15c"),
+        ],
+    );
+    let out = run_check(&env).await;
+    assert_config_errors(&out, &["BRIDGE_API_TOKEN", "DOCSPACE_WEBHOOK_SECRET"]);
+    assert_eq!(out.stderr.lines().count(), 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("at least 16 characters"),
+        "{}",
+        out.stderr
+    );
+    assert_no_secret(&out, &env);
+    assert!(!out.all().contains("short-token-15c"), "{}", out.all());
+
+    // 16 characters for the operator's secrets; a Dropbox app key and secret are 15 characters
+    // as Dropbox issues them.
+    let env = with(
+        offline_env(),
+        &[
+            ("BRIDGE_API_TOKEN", "sixteen-char-tok"),
+            ("DOCSPACE_WEBHOOK_SECRET", "Sixteen-Chars-16"),
+            ("DROPBOX_APP_KEY", "a1b2c3d4e5f6g7h"),
+            ("DROPBOX_APP_SECRET", "z9y8x7w6v5u4t3s"),
+        ],
+    );
+    let out = run_check(&env).await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(!out.stderr.contains("config error"), "{}", out.stderr);
+    assert_no_secret(&out, &env);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_a_value_has_whitespace_around_it_instead_of_trimming_it() {
+    let env = with(
+        offline_env(),
+        &[
+            ("DOCSPACE_WEBHOOK_SECRET", " check-webhook-secret-42"),
+            ("DROPBOX_REFRESH_TOKEN", "unreachable-refresh\n"),
+            ("GROUPS_ROOT", "/DocSpace Groups "),
+            ("WORKER_CONCURRENCY", "\t4"),
+        ],
+    );
+    let out = run_check(&env).await;
+    assert_config_errors(
+        &out,
+        &[
+            "DOCSPACE_WEBHOOK_SECRET",
+            "DROPBOX_REFRESH_TOKEN",
+            "GROUPS_ROOT",
+            "WORKER_CONCURRENCY",
+        ],
+    );
+    assert_eq!(out.stderr.lines().count(), 4, "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("whitespace").count(),
+        4,
+        "each line says why: {}",
+        out.stderr
+    );
+    assert_no_secret(&out, &env);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_requires_https_except_on_loopback_and_refuses_credentials_in_urls() {
+    let env = with(
+        offline_env(),
+        &[
+            ("DOCSPACE_URL", "http://portal.example.com"),
+            (
+                "DROPBOX_API_URL",
+                "https://bridge:hunter2-password@api.example.com",
+            ),
+            ("DROPBOX_CONTENT_URL", "http://content.example.com:8080"),
+        ],
+    );
+    let out = run_check(&env).await;
+    assert_config_errors(
+        &out,
+        &["DOCSPACE_URL", "DROPBOX_API_URL", "DROPBOX_CONTENT_URL"],
+    );
+    assert!(out.stderr.contains("https"), "{}", out.stderr);
+    assert!(!out.all().contains("hunter2"), "{}", out.all());
+
+    let env = with(
+        offline_env(),
+        &[("DOCSPACE_URL", "https://admin@portal.example.com")],
+    );
+    let out = run_check(&env).await;
+    assert_config_errors(&out, &["DOCSPACE_URL"]);
+
+    // Loopback hosts may use plain http (stand-ins, a local proxy).
+    for url in ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"] {
+        let env = with(offline_env(), &[("DOCSPACE_URL", url)]);
+        let out = run_check(&env).await;
+        assert_eq!(out.code, Some(1), "{url}: {}", out.all());
+        assert!(!out.stderr.contains("config error"), "{}", out.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_refuses_the_placeholders_of_env_example() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
+        .expect(".env.example is in the repository");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(".env"), example).expect("write .env");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
+        .arg("check")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("binary runs");
+    let out = Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_config_errors(
+        &out,
+        &[
+            "BRIDGE_API_TOKEN",
+            "DOCSPACE_API_KEY",
+            "DOCSPACE_WEBHOOK_SECRET",
+            "DROPBOX_APP_KEY",
+            "DROPBOX_APP_SECRET",
+            "DROPBOX_REFRESH_TOKEN",
+        ],
+    );
+    assert_eq!(out.stderr.lines().count(), 6, "{}", out.stderr);
+}

@@ -410,7 +410,7 @@ async fn a_lost_append_answer_is_resynced_from_correct_offset() {
         "sk-unused",
     );
     let client =
-        DropboxClient::with_retry_policy(&config(&e), reqwest::Client::new(), fast_retry());
+        DropboxClient::with_retry_policy(&config(&e).dropbox, reqwest::Client::new(), fast_retry());
     let total = 20 * MIB + 3;
     upload_and_check(
         &client,

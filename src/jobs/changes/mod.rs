@@ -55,7 +55,7 @@ pub async fn run(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
     }
     let mut tally = Tally::default();
     let mut roots = Vec::new();
-    for root in scope::watched_roots(&ctx.config.groups_root, &ctx.config.export_root) {
+    for root in scope::watched_roots(&ctx.config.groups.root, &ctx.config.export.root) {
         roots.push(track_root(ctx, &me.account_id, &root, &mut tally).await?);
         if tally.more {
             break;

@@ -139,7 +139,7 @@ pub async fn export(
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<Outcome, JobError> {
     let _one_at_a_time =
-        FileLock::acquire(&format!("{}#{}", ctx.config.docspace_url, req.file_id)).await;
+        FileLock::acquire(&format!("{}#{}", ctx.config.docspace.url, req.file_id)).await;
 
     if let Some(by) = &req.created_by {
         // The webhook handler filters these too, but only once it knows its own user id.
@@ -159,7 +159,7 @@ pub async fn export(
         None => Vec::new(),
     };
     // Manual exports (API, CLI) are explicit requests and are not filtered.
-    let filter = &ctx.config.export_folder_ids;
+    let filter = &ctx.config.export.folder_ids;
     if req.trigger.is_some()
         && !filter.is_empty()
         && !folders.iter().any(|p| filter.contains(&p.id))
@@ -170,7 +170,7 @@ pub async fn export(
         Some(folder) => path::in_folder(folder, &info.title),
         None => {
             let titles: Vec<String> = folders.into_iter().map(|p| p.title).collect();
-            path::mirrored(&ctx.config.export_root, &titles, &info.title)
+            path::mirrored(&ctx.config.export.root, &titles, &info.title)
         }
     };
 
@@ -191,7 +191,7 @@ pub async fn export(
         None => (wanted, true),
     };
 
-    let batcher = Batcher::for_endpoint(ctx.config.dropbox_api_url.as_str());
+    let batcher = Batcher::for_endpoint(ctx.config.dropbox.api_url.as_str());
     let active = batcher.register();
     if let Some(o) = &observer {
         o.started(&info, &target);
@@ -262,7 +262,7 @@ async fn file_holding(
 async fn self_user_id(ctx: &JobContext) -> Result<String, JobError> {
     static CACHE: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = ctx.config.docspace_url.to_string();
+    let key = ctx.config.docspace.url.to_string();
     if let Some(id) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(id.clone());
     }

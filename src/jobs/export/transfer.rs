@@ -47,7 +47,7 @@ pub async fn to_session(
 ) -> Result<UploadedSession, TransferError> {
     let (docspace, dropbox) = (ctx.docspace.clone(), ctx.dropbox.clone());
     let file_id = file_id.to_string();
-    let parallel = ctx.config.tuning.export_parallel;
+    let parallel = ctx.config.export.parallel;
     let span = tracing::Span::current();
     let transfer = threads::spawn(move |http| {
         let (docspace, dropbox) = (docspace.with_http(http.clone()), dropbox.with_http(http));

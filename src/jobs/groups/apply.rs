@@ -153,7 +153,7 @@ async fn apply_sync(ctx: &JobContext, obs: Observed, p: Plan) -> Result<Report, 
     report.shared_folder_id = Some(sf.clone());
 
     // 4. Members, from what the folder holds now.
-    let access = AccessLevel::from(ctx.config.group_member_access);
+    let access = AccessLevel::from(ctx.config.groups.member_access);
     let changes = plan::member_changes(
         &plan::desired_emails(&obs.group),
         &members,
@@ -381,8 +381,8 @@ async fn add_members(
     for e in &emails {
         ctx.store.record_member_added(group_id, e).await?;
     }
-    let access = AccessLevel::from(ctx.config.group_member_access);
-    let quiet = ctx.config.group_invite_quiet;
+    let access = AccessLevel::from(ctx.config.groups.member_access);
+    let quiet = ctx.config.groups.invite_quiet;
     let mut refused: Vec<MemberFailure> = Vec::new();
     let mut full: Option<String> = None;
     let mut stack = vec![emails];

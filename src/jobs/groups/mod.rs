@@ -238,13 +238,13 @@ pub async fn plan_group(
         added,
         refused: ctx
             .store
-            .member_refusals(group_id, ctx.config.tuning.refusal_retry)
+            .member_refusals(group_id, ctx.config.groups.refusal_retry)
             .await?
             .into_iter()
             .collect(),
     };
-    let access = AccessLevel::from(ctx.config.group_member_access);
-    let p = plan::plan_sync(&ctx.config.groups_root, access, &obs, taken);
+    let access = AccessLevel::from(ctx.config.groups.member_access);
+    let p = plan::plan_sync(&ctx.config.groups.root, access, &obs, taken);
     Ok(GroupPlan::Sync(Box::new(obs), p))
 }
 
@@ -255,7 +255,7 @@ fn plan_delete(
     added: BTreeSet<String>,
     (_, members): (FolderState, BTreeMap<String, plan::FolderMember>),
 ) -> GroupPlan {
-    let policy = match ctx.config.on_group_deleted {
+    let policy = match ctx.config.groups.on_deleted {
         OnGroupDeleted::Revoke => "revoke",
         OnGroupDeleted::Keep => "keep",
     };

@@ -10,7 +10,7 @@ use bridge_fakes::dropbox::FakeDropbox;
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::docspace::DocSpaceClient;
 use docspace_dropbox_bridge::dropbox::DropboxClient;
-use docspace_dropbox_bridge::pacing::RetryPolicy;
+use docspace_dropbox_bridge::provider::RetryPolicy;
 
 pub fn fast_retry() -> RetryPolicy {
     RetryPolicy {
@@ -30,7 +30,7 @@ pub fn env(
     [
         ("DOCSPACE_URL", docspace),
         ("DOCSPACE_API_KEY", docspace_key),
-        ("DOCSPACE_WEBHOOK_SECRET", "whsecret"),
+        ("DOCSPACE_WEBHOOK_SECRET", "client-webhook-secret"),
         ("DROPBOX_APP_KEY", "fake-app-key"),
         ("DROPBOX_APP_SECRET", "fake-app-secret"),
         ("DROPBOX_REFRESH_TOKEN", "fake-refresh-token"),
@@ -63,7 +63,7 @@ pub fn dropbox_client_with(
         "sk-unused",
     );
     tweak(&mut e);
-    DropboxClient::with_retry_policy(&config(&e), reqwest::Client::new(), fast_retry())
+    DropboxClient::with_retry_policy(&config(&e).dropbox, reqwest::Client::new(), fast_retry())
 }
 
 pub fn docspace_client(fake: &FakeDocSpace) -> DocSpaceClient {
@@ -73,5 +73,5 @@ pub fn docspace_client(fake: &FakeDocSpace) -> DocSpaceClient {
         &fake.url(),
         &fake.api_key(),
     );
-    DocSpaceClient::with_retry_policy(&config(&e), reqwest::Client::new(), fast_retry())
+    DocSpaceClient::with_retry_policy(&config(&e).docspace, reqwest::Client::new(), fast_retry())
 }

@@ -11,7 +11,7 @@ use docspace_dropbox_bridge::store::{self, DynStore};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-pub const API_TOKEN: &str = "test-api-token";
+pub const API_TOKEN: &str = "test-api-token-0123";
 pub const DOCSPACE_SECRET: &str = "docspace-webhook-secret";
 pub const DROPBOX_SECRET: &str = "dropbox-app-secret";
 
