@@ -1,8 +1,10 @@
-//! Wires the pieces into a running service: store, HTTP server, workers, scheduler, and a
-//! graceful shutdown (stop accepting, stop claiming, let running jobs finish, release the rest).
+//! Wires the pieces into a running service: store, the job context (built once per process),
+//! HTTP server, workers, scheduler, and a graceful shutdown (stop accepting, stop claiming, let
+//! running jobs finish, release the rest). [`Application::wait_idle`] tells when the queue is
+//! drained.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -12,7 +14,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::jobs::JobContext;
 use crate::queue::scheduler::{run_scheduler, Schedule};
-use crate::queue::{run_workers, Wake};
+use crate::queue::{run_workers, Idle, Wake};
 use crate::store::{self, DynStore};
 use crate::telemetry;
 
@@ -20,6 +22,9 @@ use crate::telemetry;
 pub struct Application {
     pub addr: SocketAddr,
     pub store: DynStore,
+    wake: Wake,
+    /// `None` when this replica runs no workers.
+    idle: Option<Idle>,
     shutdown: CancellationToken,
     server: JoinHandle<()>,
     workers: JoinHandle<()>,
@@ -53,25 +58,21 @@ impl Application {
             store: store.clone(),
             wake: wake.clone(),
             metrics: telemetry::metrics_handle(),
-            self_user: Arc::new(RwLock::new(None)),
         };
-
-        tokio::spawn(learn_self_user(
-            ctx.clone(),
-            state.self_user.clone(),
-            shutdown.clone(),
-        ));
-        let workers = if config.queue.run_workers {
-            tokio::spawn(run_workers(
+        let idle = config.queue.run_workers.then(Idle::default);
+        let workers = match &idle {
+            Some(idle) => tokio::spawn(run_workers(
                 store.clone(),
                 ctx,
                 config.queue.clone(),
                 wake.clone(),
+                idle.clone(),
                 shutdown.clone(),
-            ))
-        } else {
-            tracing::info!("BRIDGE_WORKERS=false: this replica runs no jobs");
-            tokio::spawn(async {})
+            )),
+            None => {
+                tracing::info!("BRIDGE_WORKERS=false: this replica runs no jobs");
+                tokio::spawn(async {})
+            }
         };
         let scheduler = if config.queue.run_scheduler {
             tokio::spawn(run_scheduler(
@@ -81,7 +82,7 @@ impl Application {
                     changes_poll_interval: config.queue.changes_poll_interval,
                     delivery_retention: config.http.delivery_retention,
                 },
-                wake,
+                wake.clone(),
                 shutdown.clone(),
             ))
         } else {
@@ -102,11 +103,22 @@ impl Application {
         Ok(Self {
             addr,
             store,
+            wake,
+            idle,
             shutdown,
             server,
             workers,
             scheduler,
         })
+    }
+
+    /// Waits until the queue is drained: no job queued, running or waiting for a retry, as seen
+    /// by this process's workers after the call began (jobs enqueued before it are waited for,
+    /// and so are the jobs they enqueue). Returns at once when this replica runs no workers.
+    pub async fn wait_idle(&self) {
+        if let Some(idle) = &self.idle {
+            idle.wait(&self.wake).await;
+        }
     }
 
     /// Cancels on SIGTERM / SIGINT, then shuts down gracefully.
@@ -121,36 +133,6 @@ impl Application {
         let _ = self.server.await;
         let _ = self.scheduler.await;
         let _ = self.workers.await;
-    }
-}
-
-/// Learns which DocSpace user the API key acts as, for the webhook loop guard. Retries with
-/// backoff while DocSpace is unreachable; until then file jobs apply the guard themselves.
-async fn learn_self_user(
-    ctx: Arc<JobContext>,
-    slot: Arc<RwLock<Option<String>>>,
-    stop: CancellationToken,
-) {
-    let mut delay = std::time::Duration::from_secs(1);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            me = ctx.docspace.me() => match me {
-                Ok(user) => {
-                    tracing::info!(user = %user.id, "DocSpace API key acts as this user; its events are ignored");
-                    if let Ok(mut g) = slot.write() {
-                        *g = Some(user.id);
-                    }
-                    return;
-                }
-                Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "cannot read the DocSpace API key's user yet"),
-            }
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(std::time::Duration::from_secs(300));
     }
 }
 

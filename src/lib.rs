@@ -2,13 +2,15 @@
 //!
 //! Layout (code flows one way: `http` → `store`; `queue` → `jobs` → clients):
 //! - [`config`]: typed configuration in sections, validated once; each section goes to its owner.
-//! - [`app`]: wires store, HTTP server, workers and scheduler into a running service.
-//! - [`http`]: webhook receivers, the operator API, health and metrics.
+//! - [`app`]: wires store, job context, HTTP server, workers and scheduler into a running service.
+//! - [`http`]: webhook receivers, the operator API, health and metrics; they build jobs from the
+//!   typed kinds of [`jobs::kinds`] and enqueue them through [`store`].
 //! - [`signature`]: HMAC verification of both providers' webhooks.
-//! - [`triggers`]: which jobs an event or request creates.
 //! - [`store`]: durable jobs, deliveries and mappings (SQLite or PostgreSQL).
-//! - [`queue`]: the worker runtime (claim, lease, retry) and the scheduler of periodic jobs.
-//! - [`jobs`]: what each job kind does.
+//! - [`queue`]: the worker runtime (claim, lease, retry, idle signal) and the scheduler of
+//!   periodic jobs.
+//! - [`jobs`]: one typed unit per job kind ([`jobs::kinds`]), the work behind them, and the
+//!   per-process [`jobs::JobContext`].
 //! - [`docspace`], [`dropbox`]: provider clients (auth, routes, wire types, errors).
 //! - [`provider`]: what both clients share: provider-wide pause, retries, redaction, metrics.
 //! - [`cli`], [`commands`]: the command line and its one-shot subcommands.
@@ -27,4 +29,3 @@ pub mod queue;
 pub mod signature;
 pub mod store;
 pub mod telemetry;
-pub mod triggers;

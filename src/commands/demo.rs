@@ -2,7 +2,9 @@
 //! (`bridge_fakes`, in this process) and the bridge itself on a temporary SQLite database, then
 //! plays a short story through signed webhooks (groups, members, files, a member leaving, a
 //! folder and a file deleted by hand in Dropbox) and prints what the bridge did, read back from
-//! the stand-ins' state. Logging is off unless `RUST_LOG` is set, so the output is the story.
+//! the stand-ins' state. Each file event names the person who made the change as DocSpace does
+//! (`event.createBy`); one file is uploaded by the API key's own user, and is exported like any
+//! other. Logging is off unless `RUST_LOG` is set, so the output is the story.
 //!
 //! With `--keep-running` everything stays up afterwards and the URLs and API token are printed.
 //! The temporary directory is removed on exit. This module only drives the bridge from the
@@ -11,6 +13,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use bridge_fakes::docspace::FakeDocSpace;
@@ -22,6 +25,7 @@ use crate::app::Application;
 use crate::cli::DemoArgs;
 use crate::config::Config;
 use crate::store::{self, DynStore, JobFilter, JobState};
+use uuid::Uuid;
 
 const WEBHOOK_SECRET: &str = "demo-webhook-secret";
 /// How long one step may take before the demo gives up.
@@ -83,6 +87,9 @@ struct Demo {
     docspace: FakeDocSpace,
     dropbox: FakeDropbox,
     ds_hooks: DocSpaceWebhookSender,
+    /// `event.id` of the next file event (file events are sent by their author; see
+    /// [`Demo::file_webhook`]).
+    next_file_event: AtomicI64,
     db_hooks: DropboxWebhookSender,
     /// Bearer token of the demo's operator API (printed by `--keep-running`).
     token: String,
@@ -181,6 +188,8 @@ impl Demo {
             docspace,
             dropbox,
             ds_hooks,
+            // Far from the group events' ids, which count up from the sender's start.
+            next_file_event: AtomicI64::new(1_000_000),
             db_hooks,
             token,
             dead_seen: 0,
@@ -230,9 +239,11 @@ impl Demo {
             .docspace
             .create_file_by(year, "Budget.xlsx", 12 * 1024, alice)
             .map_err(|e| format!("{e:?}"))?;
+        // Uploaded by the administrator whose API key the bridge uses: the bridge never writes
+        // to DocSpace, so this is that person's own work, not an echo of the bridge.
         let report = self
             .docspace
-            .create_file_by(year, "Report.docx", 300 * 1024, bob)
+            .create_file(year, "Report.docx", 300 * 1024)
             .map_err(|e| format!("{e:?}"))?;
         for f in [budget, report] {
             self.file_webhook("file.created", f).await?;
@@ -241,6 +252,10 @@ impl Demo {
         for f in [budget, report] {
             self.show_export(f, "exported").await?;
         }
+        say(
+            "Report.docx came from the API key's own user and is exported like any other file \
+             (the bridge never writes to DocSpace, so its user's events are real work)",
+        );
 
         step(4, "DocSpace: Report.docx gets a new version");
         let before = self.export_rev(report).await;
@@ -334,18 +349,36 @@ impl Demo {
         expect_ok(d.status)
     }
 
+    /// A file event sent, as DocSpace does, with the person who made the change as
+    /// `event.createBy`.
     async fn file_webhook(&self, trigger: &str, id: i64) -> DemoResult<()> {
         let file = self.docspace.file(id).ok_or("file vanished")?;
-        let d = self
-            .ds_hooks
+        let author = file.updated_by();
+        let mut sender =
+            DocSpaceWebhookSender::new(&self.ds_hooks.url, WEBHOOK_SECRET).with_actor(Some(author));
+        sender.next_event_id = AtomicI64::new(self.next_file_event.fetch_add(1, Ordering::Relaxed));
+        let d = sender
             .file_event(trigger, &file)
             .await
             .map_err(|e| format!("webhook not delivered: {e}"))?;
         say(&format!(
-            "webhook {trigger} \"{}\" -> bridge answered {}",
-            file.title, d.status
+            "webhook {trigger} \"{}\" by {} -> bridge answered {}",
+            file.title,
+            self.person(author),
+            d.status
         ));
         expect_ok(d.status)
+    }
+
+    /// Who a DocSpace user is, for the story.
+    fn person(&self, id: Uuid) -> String {
+        if id == self.docspace.self_user_id() {
+            return "the API key's own user".to_string();
+        }
+        match self.docspace.user(id) {
+            Some(u) => u.first_name,
+            None => id.to_string(),
+        }
     }
 
     async fn notify_dropbox(&self, account: &str) -> DemoResult<()> {
@@ -447,23 +480,15 @@ impl Demo {
 
     /// Waits until no job is queued, running or waiting for a retry; reports new dead jobs.
     async fn settle(&mut self) -> DemoResult<()> {
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        loop {
-            let depth = self.store.queue_depth().await.map_err(|e| e.to_string())?;
-            let busy: i64 = [JobState::Queued, JobState::Running, JobState::Failed]
-                .iter()
-                .map(|s| depth.get(s).copied().unwrap_or(0))
-                .sum();
-            if busy == 0 {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "the bridge did not finish its jobs within {}s",
-                    STEP_TIMEOUT.as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let app = self.app.as_ref().ok_or("the bridge is not running")?;
+        if tokio::time::timeout(STEP_TIMEOUT, app.wait_idle())
+            .await
+            .is_err()
+        {
+            return Err(format!(
+                "the bridge did not finish its jobs within {}s",
+                STEP_TIMEOUT.as_secs()
+            ));
         }
         let dead = self
             .store

@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::ExportArgs;
 use crate::config::Config;
 use crate::docspace::FileInfo;
-use crate::jobs::export::{self, ExportRequest, Observer, Outcome};
-use crate::jobs::JobError;
+use crate::jobs::export::{self, Observer, Outcome};
+use crate::jobs::{FileExport, JobError};
 
 struct Bar(ProgressBar);
 
@@ -42,11 +42,7 @@ pub async fn run(config: Config, args: ExportArgs) -> ExitCode {
         .progress_chars("=> "),
     );
     let observer: Arc<dyn Observer> = Arc::new(Bar(bar.clone()));
-    let req = ExportRequest {
-        file_id: args.file_id.clone(),
-        folder: args.folder.clone(),
-        ..Default::default()
-    };
+    let req = FileExport::manual(args.file_id.as_str(), args.folder.as_deref());
     let outcome = export::export(&ctx, &req, Some(observer)).await;
     bar.finish_and_clear();
     match outcome {

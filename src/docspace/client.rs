@@ -173,7 +173,7 @@ impl DocSpaceClient {
         }
     }
 
-    /// `GET people/@self`: the API key's own user (the loop guard compares `event.createBy`).
+    /// `GET people/@self`: the API key's own user (what `check` prints).
     pub async fn me(&self) -> Result<User> {
         let url = self.api_url(&["people", "@self"], &[])?;
         let env: Envelope<wire::EmployeeDto> = self.get("people/@self", url).await?;

@@ -12,8 +12,8 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::jobs::{FileExport, GroupSync, GroupsSyncAll, JobKind};
 use crate::store::{Job, JobFilter, JobState, NewJob};
-use crate::triggers;
 
 const MAX_LIMIT: u32 = 500;
 const DEFAULT_LIMIT: u32 = 50;
@@ -88,12 +88,15 @@ pub async fn sync_groups(State(st): State<AppState>, body: Bytes) -> Result<Resp
             for id in &ids {
                 check_id("group_ids[]", id)?;
             }
-            let jobs =
-                enqueue(&st, ids.iter().map(|id| triggers::group_sync(id)).collect()).await?;
+            let jobs = ids
+                .iter()
+                .map(|id| GroupSync::new(id.as_str()).to_new_job())
+                .collect();
+            let jobs = enqueue(&st, jobs).await?;
             Ok((StatusCode::ACCEPTED, Json(json!({ "jobs": jobs }))).into_response())
         }
         _ => {
-            let mut jobs = enqueue(&st, vec![triggers::groups_sync_all()]).await?;
+            let mut jobs = enqueue(&st, vec![GroupsSyncAll::new().to_new_job()]).await?;
             Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
         }
     }
@@ -104,7 +107,7 @@ pub async fn sync_group(
     Path(group_id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_id("group_id", &group_id)?;
-    let mut jobs = enqueue(&st, vec![triggers::group_sync(&group_id)]).await?;
+    let mut jobs = enqueue(&st, vec![GroupSync::new(group_id).to_new_job()]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
 }
 
@@ -135,11 +138,8 @@ pub async fn export_file(
     }
     let folder = b.folder.as_deref().map(|f| f.trim_end_matches('/'));
     let folder = folder.filter(|f| !f.is_empty());
-    let mut jobs = enqueue(
-        &st,
-        vec![triggers::file_export(&file_id, folder, None, None)],
-    )
-    .await?;
+    let job = FileExport::manual(file_id, folder).to_new_job();
+    let mut jobs = enqueue(&st, vec![job]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
 }
 

@@ -1,7 +1,8 @@
 //! HTTP surface (DESIGN section 2): webhook receivers, the operator API, health and metrics.
-//! Handlers enqueue through the store and never call the providers.
+//! Handlers build jobs from the typed kinds of [`crate::jobs::kinds`], enqueue them through the
+//! store and never call the providers.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderName, Request};
@@ -28,14 +29,6 @@ pub struct AppState {
     pub store: DynStore,
     pub wake: Wake,
     pub metrics: PrometheusHandle,
-    /// The DocSpace user the API key acts as, once known (loop guard).
-    pub self_user: Arc<RwLock<Option<String>>>,
-}
-
-impl AppState {
-    pub fn self_user_id(&self) -> Option<String> {
-        self.self_user.read().ok().and_then(|g| g.clone())
-    }
 }
 
 /// Every route as (methods, path, handler). The router is built from this list and the OpenAPI

@@ -1,5 +1,7 @@
 //! Webhook receivers. Each handler reads the raw body (size-limited), verifies the provider's
-//! signature over those exact bytes, and only then parses. Jobs are committed before the 2xx.
+//! signature over those exact bytes, and only then parses it into the typed bodies below (the
+//! fields the bridge reads; anything else is ignored). Which job an event makes is decided here,
+//! built from the job kinds' types. Jobs are committed before the 2xx.
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -7,14 +9,15 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::jobs::{DropboxChanges, FileExport, GroupDelete, GroupSync, JobKind};
 use crate::signature::{self, SignatureError};
 use crate::store::{Delivery, NewJob};
-use crate::triggers::{self, DocSpaceAction};
 
 const DOCSPACE_SIGNATURE: &str = "x-docspace-signature-256";
 const DROPBOX_SIGNATURE: &str = "x-dropbox-signature";
@@ -66,11 +69,110 @@ fn bad_body(source: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_body", message)
 }
 
-/// A JSON value that DocSpace may send as a number or a string (ids), as a string.
-fn id_string(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
+/// A DocSpace webhook body: `{"event": {...}, "payload": {...}, "webhook": {...}}`. Only what
+/// the bridge reads; every field it reads is taken leniently (absent when of another type), so a
+/// signed body is refused only for lacking what the bridge needs.
+#[derive(Deserialize)]
+struct DocSpaceBody {
+    #[serde(default, deserialize_with = "lenient")]
+    event: Option<DocSpaceEvent>,
+    #[serde(default, deserialize_with = "lenient")]
+    payload: Option<DocSpacePayload>,
+}
+
+#[derive(Deserialize)]
+struct DocSpaceEvent {
+    /// The delivery-log id: the same for DocSpace's retries of one event.
+    #[serde(default, deserialize_with = "lenient")]
+    id: Option<Id>,
+    #[serde(default, deserialize_with = "lenient")]
+    trigger: Option<String>,
+    /// The acting user. Recorded on export jobs; who it was changes nothing.
+    #[serde(rename = "createBy", default, deserialize_with = "lenient")]
+    create_by: Option<String>,
+}
+
+/// The entity the event is about: a group (`id` a GUID, `name`) or a file (`id` a number).
+#[derive(Deserialize)]
+struct DocSpacePayload {
+    #[serde(default, deserialize_with = "lenient")]
+    id: Option<Id>,
+    #[serde(default, deserialize_with = "lenient")]
+    name: Option<String>,
+}
+
+/// An id DocSpace sends as a number or as a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl Id {
+    /// The id as text; `None` when blank.
+    fn text(&self) -> Option<String> {
+        let s = match self {
+            Id::Text(s) => s.trim().to_string(),
+            Id::Number(n) => n.to_string(),
+        };
+        (!s.is_empty()).then_some(s)
+    }
+}
+
+/// A Dropbox notification body: `{"list_folder": {"accounts": [...]}, "delta": {...}}`.
+#[derive(Deserialize)]
+struct DropboxBody {
+    #[serde(default, deserialize_with = "lenient")]
+    list_folder: Option<DropboxListFolder>,
+}
+
+#[derive(Deserialize)]
+struct DropboxListFolder {
+    #[serde(default, deserialize_with = "lenient")]
+    accounts: Option<Vec<AccountEntry>>,
+}
+
+/// An entry of `list_folder.accounts`: an account id, or something that is not one.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AccountEntry {
+    Id(String),
+    Other(serde::de::IgnoredAny),
+}
+
+/// A field as `T`, or absent when it holds something else.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    Ok(serde_json::from_value(serde_json::Value::deserialize(d)?).ok())
+}
+
+/// Parses a verified body: `400` when it is not JSON or not of the expected shape.
+fn parse<T: DeserializeOwned>(source: &'static str, raw: &[u8]) -> Result<T, ApiError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|_| bad_body(source, "body is not JSON"))?;
+    if !v.is_object() {
+        return Err(bad_body(source, "body is not a JSON object"));
+    }
+    serde_json::from_value(v).map_err(|e| bad_body(source, format!("unexpected body: {e}")))
+}
+
+/// The kinds of job a DocSpace event can ask for.
+enum DocSpaceJob {
+    GroupSync,
+    GroupDelete,
+    FileExport,
+}
+
+/// The job a DocSpace trigger asks for; `None` for a trigger the bridge does not act on.
+fn docspace_job(trigger: &str, export_triggers: &[String]) -> Option<DocSpaceJob> {
+    match trigger {
+        "group.created" | "group.updated" => Some(DocSpaceJob::GroupSync),
+        "group.deleted" => Some(DocSpaceJob::GroupDelete),
+        t if export_triggers.iter().any(|e| e == t) => Some(DocSpaceJob::FileExport),
         _ => None,
     }
 }
@@ -96,51 +198,42 @@ pub async fn docspace(
     )
     .map_err(|e| signature_error(SRC, e))?;
 
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad_body(SRC, "body is not JSON"))?;
-    let event = v
-        .get("event")
-        .filter(|e| e.is_object())
+    let body: DocSpaceBody = parse(SRC, &raw)?;
+    let event = body
+        .event
         .ok_or_else(|| bad_body(SRC, "event is missing"))?;
     let trigger = event
-        .get("trigger")
-        .and_then(Value::as_str)
+        .trigger
         .filter(|t| !t.is_empty())
         .ok_or_else(|| bad_body(SRC, "event.trigger is missing"))?;
-    let event_id =
-        id_string(event.get("id")).ok_or_else(|| bad_body(SRC, "event.id is missing"))?;
-    let created_by = event.get("createBy").and_then(Value::as_str);
+    let event_id = event
+        .id
+        .as_ref()
+        .and_then(Id::text)
+        .ok_or_else(|| bad_body(SRC, "event.id is missing"))?;
 
-    let action = triggers::docspace_action(trigger, &st.config.export.triggers);
-    if action == DocSpaceAction::Ignore {
+    let Some(wanted) = docspace_job(&trigger, &st.config.export.triggers) else {
         count(SRC, "ignored");
         return Ok(
             Json(json!({ "status": "ignored", "reason": "trigger not handled" })).into_response(),
         );
-    }
-    if let (Some(me), Some(by)) = (st.self_user_id().as_deref(), created_by) {
-        if me.eq_ignore_ascii_case(by) {
-            count(SRC, "own_event");
-            return Ok(Json(
-                json!({ "status": "ignored", "reason": "event caused by the bridge" }),
-            )
-            .into_response());
-        }
-    }
-    let payload = v
-        .get("payload")
-        .filter(|p| p.is_object())
+    };
+    let payload = body
+        .payload
         .ok_or_else(|| bad_body(SRC, "payload is missing"))?;
-    let entity_id =
-        id_string(payload.get("id")).ok_or_else(|| bad_body(SRC, "payload.id is missing"))?;
-    let job: NewJob = match action {
-        DocSpaceAction::GroupSync => triggers::group_sync(&entity_id),
-        DocSpaceAction::GroupDelete => {
-            triggers::group_delete(&entity_id, payload.get("name").and_then(Value::as_str))
+    let entity_id = payload
+        .id
+        .as_ref()
+        .and_then(Id::text)
+        .ok_or_else(|| bad_body(SRC, "payload.id is missing"))?;
+    let job: NewJob = match wanted {
+        DocSpaceJob::GroupSync => GroupSync::new(entity_id).to_new_job(),
+        DocSpaceJob::GroupDelete => {
+            GroupDelete::new(entity_id, payload.name.as_deref()).to_new_job()
         }
-        DocSpaceAction::FileExport => {
-            triggers::file_export(&entity_id, None, Some(trigger), created_by)
+        DocSpaceJob::FileExport => {
+            FileExport::event(entity_id, &trigger, event.create_by.as_deref()).to_new_job()
         }
-        DocSpaceAction::Ignore => unreachable!("handled above"),
     };
     let out = st
         .store
@@ -193,24 +286,24 @@ pub async fn dropbox(
         sig,
     )
     .map_err(|e| signature_error(SRC, e))?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad_body(SRC, "body is not JSON"))?;
-    let accounts = v
-        .pointer("/list_folder/accounts")
-        .and_then(Value::as_array)
+    let body: DropboxBody = parse(SRC, &raw)?;
+    let accounts = body
+        .list_folder
+        .and_then(|l| l.accounts)
         .ok_or_else(|| bad_body(SRC, "list_folder.accounts is missing"))?;
-    let mut ids: Vec<&str> = Vec::with_capacity(accounts.len());
-    for a in accounts {
-        let id = a
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| bad_body(SRC, "list_folder.accounts must hold account ids"))?;
+    let mut ids: Vec<String> = Vec::with_capacity(accounts.len());
+    for entry in accounts {
+        let id = match entry {
+            AccountEntry::Id(id) if !id.is_empty() => id,
+            _ => return Err(bad_body(SRC, "list_folder.accounts must hold account ids")),
+        };
         if !ids.contains(&id) {
             ids.push(id);
         }
     }
     let jobs: Vec<NewJob> = ids
-        .iter()
-        .map(|a| triggers::dropbox_changes(Some(a)))
+        .into_iter()
+        .map(|a| DropboxChanges::for_account(a).to_new_job())
         .collect();
     let n = jobs.len();
     let out = st

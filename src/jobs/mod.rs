@@ -1,6 +1,9 @@
-//! Job implementations (DESIGN section 4). The queue runtime calls [`run`] with a claimed job;
-//! each kind reads its payload, calls the providers through their clients, records mappings in
-//! the store, and returns a JSON result summary. Jobs know nothing of HTTP.
+//! Jobs: what the bridge does with the providers. The queue runtime calls [`run`] with a claimed
+//! job; [`kinds`] turns it into its typed kind, which calls the providers through their clients,
+//! records mappings in the store and returns a JSON result summary. The work itself lives by
+//! subject: [`groups`] (group folders), [`export`] (file export), [`changes`] (Dropbox change
+//! tracking). Everything a job may use, including the per-process state of exports, is in the
+//! [`JobContext`], built once per process. Jobs know nothing of HTTP.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +11,14 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::docspace::DocSpaceClient;
 use crate::dropbox::DropboxClient;
-use crate::store::{kinds, DynStore, Job};
+use crate::store::DynStore;
 
 pub mod changes;
 pub mod export;
 pub mod groups;
+pub mod kinds;
+
+pub use kinds::{run, DropboxChanges, FileExport, GroupDelete, GroupSync, GroupsSyncAll, JobKind};
 
 /// Why a run did not succeed, and whether trying again can help.
 #[derive(Debug, thiserror::Error)]
@@ -81,12 +87,16 @@ impl From<crate::docspace::DocSpaceError> for JobError {
     }
 }
 
-/// What every job may use.
+/// What every job may use: configuration, store, provider clients, and the state exports share
+/// within this process. Built once per process (the service, or a one-shot command) and passed
+/// to every job, so that two bridges in one process share nothing.
 pub struct JobContext {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub docspace: DocSpaceClient,
     pub dropbox: DropboxClient,
+    /// Commit batcher, per-file locks and transfer threads of file exports.
+    pub(crate) exports: export::Exports,
 }
 
 /// The HTTP client (and connection pool) every provider client is built on.
@@ -107,23 +117,9 @@ impl JobContext {
         Self {
             docspace: DocSpaceClient::new(&config.docspace, http.clone()),
             dropbox: DropboxClient::new(&config.dropbox, http),
+            exports: export::Exports::default(),
             config,
             store,
         }
-    }
-}
-
-/// Runs one claimed job to completion (or error).
-pub async fn run(job: &Job, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
-    match job.kind.as_str() {
-        kinds::GROUP_SYNC => groups::run_sync(job, ctx).await,
-        kinds::GROUP_DELETE => groups::run_delete(job, ctx).await,
-        kinds::GROUPS_SYNC_ALL => groups::run_sync_all(ctx).await,
-        kinds::DROPBOX_CHANGES => changes::run(job, ctx).await,
-        kinds::FILE_EXPORT => export::run(job, ctx).await,
-        k if kinds::ALL.contains(&k) => Err(JobError::permanent(format!(
-            "job kind {k} is not implemented in this build"
-        ))),
-        other => Err(JobError::permanent(format!("unknown job kind {other}"))),
     }
 }

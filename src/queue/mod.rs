@@ -2,6 +2,11 @@
 //! renews leases while they run, records success / retry (exponential backoff with jitter,
 //! honouring a provider's Retry-After) / dead, and returns expired leases to the queue.
 //!
+//! Workers look for due jobs when something is enqueued ([`Wake`]), when a running job ends
+//! (its slot claims the next due job at once), and every `BRIDGE_POLL_INTERVAL` (jobs whose retry
+//! time came, jobs of crashed workers, enqueues by other replicas). [`Idle`] lets a caller wait
+//! until the queue is drained.
+//!
 //! Shutdown: when the token is cancelled the runtime stops claiming, gives running jobs
 //! `shutdown_grace` to finish, then aborts the rest and releases them (not counted as attempts).
 
@@ -19,7 +24,10 @@ use crate::config::QueueConfig;
 use crate::jobs::{self, JobContext, JobError};
 use crate::store::{DynStore, Job, JobOutcome};
 
+mod idle;
 pub mod scheduler;
+
+pub use idle::Idle;
 
 /// Handle the HTTP layer uses to wake idle workers when it enqueues something.
 #[derive(Clone, Default)]
@@ -87,6 +95,7 @@ pub async fn run_workers(
     ctx: Arc<JobContext>,
     settings: QueueConfig,
     wake: Wake,
+    idle: Idle,
     shutdown: CancellationToken,
 ) {
     let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
@@ -110,6 +119,8 @@ pub async fn run_workers(
             }
         }
         while tasks.try_join_next().is_some() {}
+        // Read before claiming: whatever was enqueued before the ask, this claim sees.
+        let ask = idle.pending();
 
         let free = permits.available_permits();
         let mut claimed = Vec::new();
@@ -146,9 +157,16 @@ pub async fn run_workers(
         if got > 0 && permits.available_permits() > 0 {
             continue; // there may be more due work
         }
+        if let Some(ask) = ask.filter(|_| got == 0 && tasks.is_empty()) {
+            if idle::drained(&store).await {
+                idle.answer(ask);
+            }
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = wake.0.notified() => {},
+            // A slot came free: claim the next due job now, not at the next poll.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {},
             _ = tokio::time::sleep(settings.poll_interval) => {},
         }
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::jobs::{DropboxChanges, GroupsSyncAll, JobKind};
 use crate::store::DynStore;
-use crate::triggers;
 
 use super::Wake;
 
@@ -27,8 +27,8 @@ pub async fn run_scheduler(store: DynStore, s: Schedule, wake: Wake, shutdown: C
     loop {
         let job = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = reconcile.tick() => Some(triggers::groups_sync_all()),
-            _ = changes.tick() => Some(triggers::dropbox_changes(None)),
+            _ = reconcile.tick() => Some(GroupsSyncAll::new().to_new_job()),
+            _ = changes.tick() => Some(DropboxChanges::own_account().to_new_job()),
             _ = prune.tick() => {
                 match store.prune_deliveries(s.delivery_retention).await {
                     Ok(n) if n > 0 => tracing::info!(deliveries = n, "pruned old deliveries"),

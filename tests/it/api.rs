@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use crate::common::*;
-use docspace_dropbox_bridge::store::{kinds, NewJob};
+use docspace_dropbox_bridge::jobs::{GroupSync, JobKind};
+use docspace_dropbox_bridge::store::NewJob;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -265,11 +266,7 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
         .await
         .expect("store");
     let job = store
-        .enqueue(vec![NewJob::new(
-            kinds::GROUP_SYNC,
-            Some("group.sync:lease".into()),
-            json!({ "group_id": "lease" }),
-        )])
+        .enqueue(vec![GroupSync::new("lease").to_new_job()])
         .await
         .expect("enqueue")
         .remove(0);
@@ -282,8 +279,10 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
     assert_eq!(claimed[0].attempts, 1);
     drop(store);
 
-    let app = spawn_app(&[("BRIDGE_DATABASE_URL", &url), ("BRIDGE_LEASE", "2s")]).await;
-    let j = app
+    // Against the stand-ins, so that the second run finishes (the group is unknown there).
+    let w = spawn_world(&[("BRIDGE_DATABASE_URL", &url), ("BRIDGE_LEASE", "2s")]).await;
+    let j = w
+        .app
         .wait_job(job.id, 20, |j| {
             j["attempts"].as_i64() >= Some(2) && j["state"] != "running"
         })
@@ -292,4 +291,62 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
         j["attempts"], 2,
         "run once more after the lease expired: {j}"
     );
+}
+
+#[tokio::test]
+async fn a_job_of_an_unknown_kind_or_with_an_unreadable_payload_is_dead_saying_why() {
+    let app = spawn_app(&[]).await;
+    let jobs = app
+        .store
+        .enqueue(vec![
+            NewJob::new("group.rename", Some("r".into()), json!({ "group_id": "g" })),
+            NewJob::new("group.sync", Some("s".into()), json!({ "group": "g" })),
+        ])
+        .await
+        .expect("enqueue");
+    let dead = |j: &Value| j["state"] == "dead" && j["attempts"] == 1;
+    let unknown = app.wait_job(jobs[0].id, 20, dead).await;
+    let error = unknown["last_error"].as_str().unwrap_or("");
+    assert!(
+        error.contains(r#"unknown job kind "group.rename""#) && error.contains("group.sync"),
+        "{unknown}"
+    );
+    let unreadable = app.wait_job(jobs[1].id, 20, dead).await;
+    let error = unreadable["last_error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("group.sync job payload does not parse") && error.contains("group_id"),
+        "{unreadable}"
+    );
+}
+
+#[tokio::test]
+async fn a_slot_that_frees_up_claims_the_next_due_job_without_waiting_for_the_poll() {
+    // One slot, and a poll so slow that only the end of the first job can start the second.
+    let w = spawn_world(&[("WORKER_CONCURRENCY", "1"), ("BRIDGE_POLL_INTERVAL", "1h")]).await;
+    let (s, v) = w
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/groups/sync",
+            Some(json!({ "group_ids": ["first", "second"] })),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    // Watched through the API only: `wait_idle` would wake the workers itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, done) = w
+            .app
+            .api(Method::GET, "/api/v1/jobs?state=succeeded", None)
+            .await;
+        if done["jobs"].as_array().map(Vec::len) == Some(2) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second job waited for the poll: {:#?}",
+            w.app.all_jobs().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -3,8 +3,8 @@
 
 use crate::common::*;
 use docspace_dropbox_bridge::app::Application;
+use docspace_dropbox_bridge::jobs::{DropboxChanges, JobKind};
 use docspace_dropbox_bridge::store::{self, ExportRecord};
-use docspace_dropbox_bridge::triggers;
 use serde_json::Value;
 
 fn owner(world: &World) -> String {
@@ -118,7 +118,7 @@ async fn periodic_poll_reads_the_bridges_own_account() {
     let jobs = world
         .app
         .store
-        .enqueue(vec![triggers::dropbox_changes(None)])
+        .enqueue(vec![DropboxChanges::own_account().to_new_job()])
         .await
         .expect("enqueue");
     let job = world

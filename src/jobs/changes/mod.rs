@@ -1,4 +1,4 @@
-//! `dropbox.changes` (DESIGN section 4): reads what changed in the bridge's Dropbox folders since
+//! Change tracking, the work of `dropbox.changes` ([`crate::jobs::kinds`]): reads what changed in the bridge's Dropbox folders since
 //! the stored cursor and repairs drift by enqueueing the jobs that own the repair. It never
 //! creates, shares or uploads anything itself (apart from creating a missing watched root, see
 //! below); `group.sync` restores group folders, `file.export` re-exports files.
@@ -19,8 +19,9 @@
 //! - **Paging.** Each page is reacted to (jobs enqueued in one transaction) and only then its
 //!   cursor stored: a crash replays at most one page, whose reactions coalesce while queued.
 //! - **`reset`.** The cursor is replaced by a fresh one and, since the changes in between are
-//!   unknown, a full group reconcile (`groups.sync_all`) is enqueued, and the root is listed to
-//!   re-export every exported file below it that is gone or holds other bytes.
+//!   unknown, a full group reconcile (`groups.sync_all`) is enqueued (once per run, even when
+//!   both roots were reset), and the root is listed to re-export every exported file below it
+//!   that is gone or holds other bytes.
 //! - **Reactions.** A deleted (or moved-away) path at or above an active group folder, or a
 //!   group folder that is no longer the mapped shared folder → `group.sync` of that group. A
 //!   deleted path that an exported file was mapped to → `file.export` of its DocSpace file
@@ -33,23 +34,19 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 
+use super::kinds::{DropboxChanges, FileExport, GroupSync, GroupsSyncAll, JobKind};
 use super::{JobContext, JobError};
 use crate::dropbox::{FolderMetadata, ListFolderArg, Metadata};
-use crate::store::{ExportRecord, GroupFolder, Job, NewJob};
-use crate::triggers;
-
-/// Trigger recorded on `file.export` jobs enqueued because the exported copy was deleted.
-pub const TRIGGER_DROPBOX_DELETED: &str = "dropbox.deleted";
+use crate::store::{ExportRecord, GroupFolder, NewJob};
 /// Pages read in one run; a longer backlog continues in a follow-up job.
 const MAX_PAGES_PER_RUN: usize = 500;
 /// Ids listed in the result summary per reaction (the counts are always complete).
 const MAX_LISTED: usize = 50;
 
-/// Runs one `dropbox.changes` job. Payload: `{"account_id": "dbid:…" | null}`.
-pub async fn run(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
-    let requested = requested_account(&job.payload)?;
+/// Runs one `dropbox.changes` job for `requested` (`None`: the bridge's own account).
+pub async fn run(ctx: &JobContext, requested: Option<&str>) -> Result<Value, JobError> {
     let me = ctx.dropbox.get_current_account().await?;
-    if let Some(other) = requested.as_deref().filter(|a| *a != me.account_id) {
+    if let Some(other) = requested.filter(|a| *a != me.account_id) {
         count("other_account", 1);
         return Ok(json!({ "skipped": "not the bridge's account", "account_id": other }));
     }
@@ -62,9 +59,10 @@ pub async fn run(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
         }
     }
     if tally.more {
-        ctx.store
-            .enqueue(vec![triggers::dropbox_changes(requested.as_deref())])
-            .await?;
+        let follow_up = DropboxChanges {
+            account_id: requested.map(str::to_string),
+        };
+        ctx.store.enqueue(vec![follow_up.to_new_job()]).await?;
     }
     Ok(json!({
         "account_id": me.account_id,
@@ -118,16 +116,6 @@ async fn missing_exports(ctx: &JobContext, root: &str) -> Result<Vec<ExportRecor
         .collect())
 }
 
-fn requested_account(payload: &Value) -> Result<Option<String>, JobError> {
-    match payload.get("account_id") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-        Some(_) => Err(JobError::permanent(
-            "payload.account_id must be a Dropbox account id or null",
-        )),
-    }
-}
-
 #[derive(Default)]
 struct Tally {
     group_syncs: BTreeSet<String>,
@@ -136,18 +124,15 @@ struct Tally {
     pages: usize,
     /// The page budget ran out; a follow-up job continues.
     more: bool,
+    /// A full group reconcile was enqueued (once per run, however many roots were reset).
+    full_reconcile: bool,
 }
 
 impl Tally {
     /// Queues one re-export of a file whose exported copy is gone (once per run).
     fn re_export(&mut self, file_id: &str, jobs: &mut Vec<NewJob>) {
         if self.file_exports.insert(file_id.to_string()) {
-            jobs.push(triggers::file_export(
-                file_id,
-                None,
-                Some(TRIGGER_DROPBOX_DELETED),
-                None,
-            ));
+            jobs.push(FileExport::re_export(file_id).to_new_job());
         }
     }
 }
@@ -196,7 +181,10 @@ async fn track_root(
                 count("reset", 1);
                 // The fresh cursor first: what changes during the scan below, it sees.
                 let fresh = latest_cursor(ctx, root).await?;
-                let mut jobs = vec![triggers::groups_sync_all()];
+                let mut jobs = Vec::new();
+                if !std::mem::replace(&mut tally.full_reconcile, true) {
+                    jobs.push(GroupsSyncAll::new().to_new_job());
+                }
                 let missing = missing_exports(ctx, root).await?;
                 count("exported_file_deleted", missing.len() as u64);
                 for rec in missing {
@@ -273,7 +261,7 @@ async fn react(
                 for g in scope::groups_under(path, &folders) {
                     count("group_folder_deleted", 1);
                     if tally.group_syncs.insert(g.group_id.clone()) {
-                        jobs.push(triggers::group_sync(&g.group_id));
+                        jobs.push(GroupSync::new(g.group_id.as_str()).to_new_job());
                     }
                     acted = true;
                 }
@@ -297,7 +285,7 @@ async fn react(
                     Some(g) if !is_mapped_share(f, g) && !still_mapped_share(ctx, f, g).await? => {
                         count("group_folder_unshared", 1);
                         if tally.group_syncs.insert(g.group_id.clone()) {
-                            jobs.push(triggers::group_sync(&g.group_id));
+                            jobs.push(GroupSync::new(g.group_id.as_str()).to_new_job());
                         }
                     }
                     _ => ignored += 1,

@@ -1,8 +1,8 @@
 //! Commit batching for concurrent exports. Exports upload their bytes into closed upload
 //! sessions in parallel (data transfer takes no namespace lock) and hand the commit to the
 //! [`Batcher`], which collects closed sessions for a short window and commits them in one
-//! `upload_session/finish_batch_v2`, one batch at a time per Dropbox endpoint, then answers each
-//! waiter with its own entry. That keeps concurrent exports from fighting over the namespace lock
+//! `upload_session/finish_batch_v2`, one batch at a time per process (the batcher lives in the
+//! job context), then answers each waiter with its own entry. That keeps concurrent exports from fighting over the namespace lock
 //! (`too_many_write_operations`).
 //!
 //! A batch closes early when every export currently transferring is waiting for its commit, so
@@ -10,8 +10,7 @@
 //! for the next batch a few times before their export is told to retry. An entry whose session
 //! is gone because a repeated batch had already committed it is answered with the file in place.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, Notify};
@@ -44,7 +43,7 @@ struct State {
     flusher_running: bool,
 }
 
-/// Collects closed sessions and commits them in batches. One per Dropbox endpoint per process.
+/// Collects closed sessions and commits them in batches. One per job context.
 #[derive(Default)]
 pub struct Batcher {
     state: Mutex<State>,
@@ -68,15 +67,6 @@ impl Drop for Active {
 }
 
 impl Batcher {
-    /// The batcher for this Dropbox endpoint (keyed by API URL, so that tests running several
-    /// bridges against several stand-ins in one process keep them apart).
-    pub fn for_endpoint(key: &str) -> Arc<Batcher> {
-        static ALL: OnceLock<Mutex<HashMap<String, Arc<Batcher>>>> = OnceLock::new();
-        let all = ALL.get_or_init(Default::default);
-        let mut map = all.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key.to_string()).or_default().clone()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -1,69 +1,49 @@
-//! The `file.export` job (DESIGN section 4): one DocSpace file streamed to Dropbox.
+//! File export, the work of `file.export` ([`crate::jobs::kinds::FileExport`]): one DocSpace
+//! file streamed to Dropbox, for the job and the `export` command.
 //!
-//! Owns the decisions of an export: the loop guard (events caused by the bridge's own DocSpace
-//! user), the `EXPORT_FOLDER_IDS` filter, where the file goes ([`path`]), whether anything needs
-//! uploading (the stored mapping DocSpace file id → Dropbox path, rev, version, content hash),
-//! and how it is committed: `add` + autorename the first time, `overwrite` of the mapped file for
-//! later versions, always through the shared commit [`batch`]er. The byte transfer lives in
-//! `transfer`. It uses the DocSpace and Dropbox clients and the store; it knows nothing of HTTP
-//! and must not touch group-folder or change-tracking state.
+//! Owns the decisions of an export: the `EXPORT_FOLDER_IDS` filter, where the file goes
+//! ([`path`]), whether anything needs uploading (the stored mapping DocSpace file id → Dropbox
+//! path, rev, version, content hash), and how it is committed: `add` + autorename the first time,
+//! `overwrite` of the mapped file for later versions, always through the commit batcher (`batch`).
+//! Who caused the event does not matter: the bridge never writes to DocSpace, so an event by the
+//! API key's own user is that person's own work and is exported like any other. The byte
+//! transfer lives in `transfer`, on the transfer threads (`threads`). What exports share within
+//! a process (`Exports`: batcher, per-file locks, threads) lives in the job context. It uses the
+//! DocSpace and Dropbox clients and the store; it knows nothing of HTTP and must not touch
+//! group-folder or change-tracking state.
 
 mod batch;
+mod locks;
 pub mod path;
 mod safe;
 mod threads;
 mod transfer;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tokio::sync::OwnedMutexGuard;
 
 use crate::docspace::FileInfo;
 use crate::dropbox::{
     CommitInfo, DropboxClient, DropboxError, FileMetadata, Metadata, Progress, WriteMode,
 };
-use crate::store::{ExportRecord, Job};
+use crate::store::ExportRecord;
 
+use super::kinds::FileExport;
 use super::{JobContext, JobError};
 use batch::Batcher;
+use locks::FileLocks;
+use threads::TransferThreads;
 use transfer::TransferError;
 
-/// What to export, from a job payload (`triggers::file_export`) or the CLI.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExportRequest {
-    pub file_id: String,
-    /// Explicit Dropbox folder (manual exports); `None` mirrors the DocSpace path under
-    /// `EXPORT_ROOT`.
-    pub folder: Option<String>,
-    /// The DocSpace trigger that caused it; `None` for manual exports.
-    pub trigger: Option<String>,
-    /// DocSpace user whose action fired the event (loop guard).
-    pub created_by: Option<String>,
-}
-
-impl ExportRequest {
-    pub fn from_payload(payload: &Value) -> Result<Self, JobError> {
-        let text = |k: &str| {
-            payload
-                .get(k)
-                .and_then(|v| match v {
-                    Value::String(s) => Some(s.trim().to_string()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-                .filter(|s| !s.is_empty())
-        };
-        let file_id = text("file_id")
-            .ok_or_else(|| JobError::permanent("file.export payload has no file_id"))?;
-        Ok(Self {
-            file_id,
-            folder: text("folder"),
-            trigger: text("trigger"),
-            created_by: text("created_by"),
-        })
-    }
+/// What exports share within one process, owned by its [`JobContext`]: the commit batcher (one
+/// batch at a time against the namespace lock), the per-file locks (one export of a file at a
+/// time), and the transfer threads (started on the first export).
+#[derive(Default)]
+pub(crate) struct Exports {
+    batcher: Arc<Batcher>,
+    locks: FileLocks,
+    threads: TransferThreads,
 }
 
 /// Follows an export as it runs (the CLI draws its progress bar from this).
@@ -126,27 +106,14 @@ fn skipped(reason: &str) -> Outcome {
     }
 }
 
-/// Entry point from `jobs::run`.
-pub async fn run(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
-    let req = ExportRequest::from_payload(&job.payload)?;
-    export(ctx, &req, None).await.map(|o| o.to_json())
-}
-
 /// Exports one file (job and CLI).
 pub async fn export(
     ctx: &JobContext,
-    req: &ExportRequest,
+    req: &FileExport,
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<Outcome, JobError> {
-    let _one_at_a_time =
-        FileLock::acquire(&format!("{}#{}", ctx.config.docspace.url, req.file_id)).await;
+    let _one_at_a_time = ctx.exports.locks.acquire(&req.file_id).await;
 
-    if let Some(by) = &req.created_by {
-        // The webhook handler filters these too, but only once it knows its own user id.
-        if self_user_id(ctx).await?.eq_ignore_ascii_case(by) {
-            return Ok(skipped("event caused by the bridge's own DocSpace user"));
-        }
-    }
     let Some(info) = ctx.docspace.file_info(&req.file_id).await? else {
         return Ok(skipped(FILE_GONE));
     };
@@ -191,7 +158,7 @@ pub async fn export(
         None => (wanted, true),
     };
 
-    let batcher = Batcher::for_endpoint(ctx.config.dropbox.api_url.as_str());
+    let batcher = &ctx.exports.batcher;
     let active = batcher.register();
     if let Some(o) = &observer {
         o.started(&info, &target);
@@ -256,81 +223,4 @@ async fn file_holding(
         }
         _ => None,
     })
-}
-
-/// The API key's own DocSpace user id, asked once per portal per process.
-async fn self_user_id(ctx: &JobContext) -> Result<String, JobError> {
-    static CACHE: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = ctx.config.docspace.url.to_string();
-    if let Some(id) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return Ok(id.clone());
-    }
-    let me = ctx.docspace.me().await?;
-    cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, me.id.clone());
-    Ok(me.id)
-}
-
-/// Serialises exports of the same file within this process, so that two quick events for a new
-/// file cannot both take the `add` path and leave `name (1).ext` behind.
-struct FileLock {
-    key: String,
-    guard: Option<OwnedMutexGuard<()>>,
-}
-
-type LockMap = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
-
-fn lock_map() -> &'static LockMap {
-    static LOCKS: OnceLock<LockMap> = OnceLock::new();
-    LOCKS.get_or_init(Default::default)
-}
-
-impl FileLock {
-    async fn acquire(key: &str) -> FileLock {
-        let m = lock_map()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.to_string())
-            .or_default()
-            .clone();
-        FileLock {
-            key: key.to_string(),
-            guard: Some(m.lock_owned().await),
-        }
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        let Some(guard) = self.guard.take() else {
-            return;
-        };
-        let m = Arc::clone(OwnedMutexGuard::mutex(&guard));
-        drop(guard);
-        let mut map = lock_map().lock().unwrap_or_else(|p| p.into_inner());
-        // The map and `m` are the only holders: nobody is waiting for this file.
-        if Arc::strong_count(&m) <= 2 {
-            map.remove(&self.key);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payload_parsing() {
-        let r = ExportRequest::from_payload(&json!({
-            "file_id": 42, "folder": null, "trigger": "file.updated", "created_by": "u"
-        }))
-        .expect("valid");
-        assert_eq!(r.file_id, "42");
-        assert_eq!(r.folder, None);
-        assert_eq!(r.trigger.as_deref(), Some("file.updated"));
-        assert!(ExportRequest::from_payload(&json!({})).is_err());
-    }
 }

@@ -9,7 +9,6 @@
 
 use tracing::Instrument;
 
-use super::threads;
 use crate::docspace::{DocSpaceClient, DocSpaceError};
 use crate::dropbox::{DropboxClient, DropboxError, Progress, UploadOptions, UploadedSession};
 use crate::jobs::{JobContext, JobError};
@@ -37,8 +36,8 @@ impl From<JobError> for TransferError {
     }
 }
 
-/// Streams the current content of `file_id` into a new closed upload session, on a transfer
-/// thread ([`super::threads`]).
+/// Streams the current content of `file_id` into a new closed upload session, on one of the
+/// context's transfer threads ([`super::threads`]).
 pub async fn to_session(
     ctx: &JobContext,
     file_id: &str,
@@ -49,7 +48,7 @@ pub async fn to_session(
     let file_id = file_id.to_string();
     let parallel = ctx.config.export.parallel;
     let span = tracing::Span::current();
-    let transfer = threads::spawn(move |http| {
+    let transfer = ctx.exports.threads.spawn(move |http| {
         let (docspace, dropbox) = (docspace.with_http(http.clone()), dropbox.with_http(http));
         pump(docspace, dropbox, file_id, expected_len, parallel, progress).instrument(span)
     });

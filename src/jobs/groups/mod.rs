@@ -1,9 +1,10 @@
-//! Group folders (DESIGN section 4: `group.sync`, `group.delete`, `groups.sync_all`).
+//! Group folders: the work of `group.sync`, `group.delete` and `groups.sync_all`
+//! ([`crate::jobs::kinds`]).
 //!
 //! Every run is a reconcile, never a replay: read the group from DocSpace, the folder and its
 //! members from Dropbox and the bridge's own records from the store, plan the difference
 //! ([`plan`]), apply it ([`apply`]). A second run over an unchanged world makes no write call.
-//! This module owns the job entry points, observing the current state, and the one-shot
+//! This module owns observing the current state, the targets of a full reconcile, and the one-shot
 //! reconcile used by the `sync-groups` command and the benchmark. It never deletes a folder or
 //! its files, never removes or changes the access of the folder owner or people someone added
 //! by hand.
@@ -22,8 +23,7 @@ use serde_json::{json, Value};
 use super::{JobContext, JobError};
 use crate::config::OnGroupDeleted;
 use crate::dropbox::{AccessLevel, DropboxError};
-use crate::store::{GroupFolder, Job};
-use crate::triggers;
+use crate::store::GroupFolder;
 use plan::{AccessUpdate, FolderState, MemberFailure, Observed, Plan, Removal};
 
 /// How many groups the one-shot reconcile works on at once (DocSpace stays under its own cap of 10).
@@ -91,61 +91,25 @@ impl From<&GroupFolder> for GroupFolderView {
     }
 }
 
-// --- job entry points ------------------------------------------------------------------------
-
-fn group_id_of(job: &Job) -> Result<String, JobError> {
-    job.payload
-        .get("group_id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| JobError::permanent("payload has no group_id"))
-}
-
-fn to_json(report: &Report) -> Value {
-    serde_json::to_value(report).unwrap_or_else(|e| json!({ "error": e.to_string() }))
-}
-
-/// `group.sync`. A group DocSpace no longer has (404) is treated like `group.deleted`, so a
-/// late or missed deletion event converges to the same state.
-pub async fn run_sync(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
-    let id = group_id_of(job)?;
-    Ok(to_json(&sync_group(ctx, &id).await?))
-}
-
-/// `group.delete`. DocSpace is the truth: if the group still exists (a stale or replayed event)
-/// it is reconciled instead of revoked.
-pub async fn run_delete(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
-    let id = group_id_of(job)?;
-    Ok(to_json(&sync_group(ctx, &id).await?))
-}
-
-/// `groups.sync_all`: one `group.sync` per DocSpace group, plus one per mapped group DocSpace no
-/// longer lists (a deletion whose webhook never came). Dedupe keys coalesce them with queued runs.
-pub async fn run_sync_all(ctx: &JobContext) -> Result<Value, JobError> {
-    let targets = all_targets(ctx).await?;
-    let jobs: Vec<_> = targets
-        .ids
-        .iter()
-        .map(|id| triggers::group_sync(id))
-        .collect();
-    for chunk in jobs.chunks(500) {
-        ctx.store.enqueue(chunk.to_vec()).await?;
+impl Report {
+    /// The job's result JSON.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_else(|e| json!({ "error": e.to_string() }))
     }
-    Ok(json!({
-        "groups": targets.listed,
-        "orphans": targets.ids.len() - targets.listed,
-        "enqueued": targets.ids.len(),
-    }))
 }
 
-struct Targets {
-    ids: Vec<String>,
+// --- targets of a full reconcile -------------------------------------------------------------
+
+/// The groups a full reconcile covers.
+pub(crate) struct Targets {
+    pub ids: Vec<String>,
     /// How many of `ids` DocSpace listed (the rest are mapped groups it no longer has).
-    listed: usize,
+    pub listed: usize,
 }
 
-async fn all_targets(ctx: &JobContext) -> Result<Targets, JobError> {
+/// Every DocSpace group, plus every mapped group DocSpace no longer lists (a deletion whose
+/// webhook never came).
+pub(crate) async fn all_targets(ctx: &JobContext) -> Result<Targets, JobError> {
     let groups = ctx.docspace.list_all_groups().await?;
     let mut ids: Vec<String> = groups
         .iter()

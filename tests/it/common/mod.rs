@@ -171,21 +171,28 @@ impl TestApp {
         out
     }
 
-    /// Polls until `f` holds for the job, or panics after `secs`.
-    pub async fn wait_job(&self, id: i64, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        loop {
-            let (_, v) = self
-                .api(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"), None)
-                .await;
-            if f(&v["job"]) {
-                return v["job"].clone();
-            }
-            if std::time::Instant::now() > deadline {
-                panic!("job {id} did not reach the expected state: {v}");
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    /// Waits until the bridge's workers find the queue drained: no job queued, running or
+    /// waiting for a retry (jobs enqueued before the call, and the jobs they enqueue). `secs`
+    /// is only a safety net against a stuck test.
+    pub async fn wait_idle(&self, secs: u64) {
+        let app = self.app.as_ref().expect("the bridge is running");
+        let idle = tokio::time::timeout(std::time::Duration::from_secs(secs), app.wait_idle());
+        if idle.await.is_err() {
+            panic!(
+                "the queue did not drain within {secs}s: {:#?}",
+                self.all_jobs().await
+            );
         }
+    }
+
+    /// The job once the queue is idle; panics unless `f` holds for it then.
+    pub async fn wait_job(&self, id: i64, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
+        self.wait_idle(secs).await;
+        let (_, v) = self
+            .api(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"), None)
+            .await;
+        assert!(f(&v["job"]), "job {id} is not in the expected state: {v}");
+        v["job"].clone()
     }
 
     pub async fn stop(&mut self) {
@@ -286,24 +293,20 @@ impl World {
         )
     }
 
-    /// Waits until no job is queued, running or failed (retrying); panics after `secs`.
+    /// Waits until no job is queued, running or failed (retrying); returns every job.
     pub async fn settle(&self, secs: u64) -> Vec<Value> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        loop {
-            let jobs = self.app.all_jobs().await;
-            let busy = jobs.iter().any(|j| {
-                matches!(
-                    j["state"].as_str(),
-                    Some("queued") | Some("running") | Some("failed")
-                )
-            });
-            if !busy {
-                return jobs;
-            }
-            if std::time::Instant::now() > deadline {
-                panic!("jobs did not settle: {jobs:#?}");
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        self.app.wait_idle(secs).await;
+        let jobs = self.app.all_jobs().await;
+        let busy = jobs.iter().any(|j| {
+            matches!(
+                j["state"].as_str(),
+                Some("queued") | Some("running") | Some("failed")
+            )
+        });
+        assert!(
+            !busy,
+            "the queue was reported idle with work left: {jobs:#?}"
+        );
+        jobs
     }
 }

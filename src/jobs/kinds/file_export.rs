@@ -1,0 +1,72 @@
+//! `file.export`: one DocSpace file streamed to Dropbox. Enqueued by the DocSpace events in
+//! `EXPORT_TRIGGERS`, the API, and change tracking when an exported copy was deleted; one per
+//! file (and explicit folder) while queued. The work is [`crate::jobs::export`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{field, JobKind};
+use crate::jobs::{export, JobContext, JobError};
+
+/// Trigger recorded on exports enqueued because the exported copy was deleted in Dropbox.
+pub const TRIGGER_DROPBOX_DELETED: &str = "dropbox.deleted";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileExport {
+    #[serde(deserialize_with = "field::id")]
+    pub file_id: String,
+    /// Explicit Dropbox folder (manual exports); `None` mirrors the DocSpace path under
+    /// `EXPORT_ROOT`.
+    #[serde(default, deserialize_with = "field::optional")]
+    pub folder: Option<String>,
+    /// What caused it: the DocSpace trigger, or `dropbox.deleted`; `None` for manual exports,
+    /// which `EXPORT_FOLDER_IDS` does not limit.
+    #[serde(default, deserialize_with = "field::optional")]
+    pub trigger: Option<String>,
+    /// The DocSpace user whose action fired the event, for the record. Who it was changes
+    /// nothing: the API key's own user's uploads are exported like anyone's.
+    #[serde(default, deserialize_with = "field::optional")]
+    pub created_by: Option<String>,
+}
+
+impl FileExport {
+    /// An export caused by a DocSpace event.
+    pub fn event(file_id: impl Into<String>, trigger: &str, created_by: Option<&str>) -> Self {
+        Self {
+            file_id: file_id.into(),
+            trigger: Some(trigger.to_string()),
+            created_by: created_by.map(str::to_string),
+            folder: None,
+        }
+    }
+
+    /// An export an operator asked for (API, CLI), optionally into an explicit Dropbox folder.
+    pub fn manual(file_id: impl Into<String>, folder: Option<&str>) -> Self {
+        Self {
+            file_id: file_id.into(),
+            folder: folder.map(str::to_string),
+            ..Self::default()
+        }
+    }
+
+    /// Export again a file whose exported copy was deleted in Dropbox.
+    pub fn re_export(file_id: impl Into<String>) -> Self {
+        Self::event(file_id, TRIGGER_DROPBOX_DELETED, None)
+    }
+}
+
+impl JobKind for FileExport {
+    const NAME: &'static str = "file.export";
+
+    /// One per file; a manual export into an explicit folder is its own job.
+    fn dedupe_key(&self) -> String {
+        match &self.folder {
+            Some(f) => format!("{}:{}:{}", Self::NAME, self.file_id, f.to_lowercase()),
+            None => format!("{}:{}", Self::NAME, self.file_id),
+        }
+    }
+
+    async fn run(self, ctx: &JobContext) -> Result<Value, JobError> {
+        Ok(export::export(ctx, &self, None).await?.to_json())
+    }
+}
