@@ -342,6 +342,10 @@ impl Store for SqliteStore {
         shared::queue_depth(&mut *self.read.acquire().await?).await
     }
 
+    async fn oldest_due_job(&self) -> StoreResult<Option<Job>> {
+        shared::oldest_due_job(&mut *self.read.acquire().await?).await
+    }
+
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64> {
         self.writer
             .run(move |c| Box::pin(shared::prune_deliveries(c, retention)))
@@ -363,6 +367,10 @@ impl Store for SqliteStore {
 
     async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>> {
         shared::group_folders(&mut *self.read.acquire().await?).await
+    }
+
+    async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>> {
+        shared::group_folder_summaries(&mut *self.read.acquire().await?).await
     }
 
     async fn put_group_folder(&self, f: &GroupFolder) -> StoreResult<()> {
@@ -424,6 +432,10 @@ impl Store for SqliteStore {
 
     async fn exports_under(&self, dropbox_path: &str) -> StoreResult<Vec<ExportRecord>> {
         shared::exports_under(&mut *self.read.acquire().await?, dropbox_path).await
+    }
+
+    async fn latest_exports(&self, limit: u32) -> StoreResult<Vec<ExportSummary>> {
+        shared::latest_exports(&mut *self.read.acquire().await?, limit).await
     }
 
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {
