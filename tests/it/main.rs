@@ -7,7 +7,10 @@ mod common;
 mod api;
 mod changes;
 mod cli_check;
+#[cfg(feature = "demo")]
 mod cli_demo;
+#[cfg(not(feature = "demo"))]
+mod cli_no_demo;
 mod client_docspace;
 mod client_dropbox;
 mod client_dropbox_upload;
