@@ -127,9 +127,7 @@ async fn no_change_walk(rooms: u64, folders: u64, files_per: u64, latency: Durat
     let ids = portal(&ds, rooms, folders, files_per, 1024);
     let dir = tempfile::tempdir().expect("tmp");
     let config = Config::from_map(&bridge_env(&ds, &db, dir.path())).expect("config");
-    let st = store::connect(&config.database_url)
-        .await
-        .expect("store");
+    let st = store::connect(&config.database_url).await.expect("store");
     record_exported(&config.database_url, &ids).await;
     let ctx = JobContext::new(Arc::new(config), st);
     ds.update_knobs(|k| k.latency_ms = latency.as_millis() as u64);
@@ -210,9 +208,7 @@ async fn first_backfill(count: u64, workers: u64, latency: Duration) {
     let mut env = bridge_env(&ds, &db, dir.path());
     env.insert("WORKER_CONCURRENCY".into(), workers.to_string());
     let config = Config::from_map(&env).expect("config");
-    let st = store::connect(&config.database_url)
-        .await
-        .expect("store");
+    let st = store::connect(&config.database_url).await.expect("store");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -235,11 +231,7 @@ async fn first_backfill(count: u64, workers: u64, latency: Duration) {
     let depth = st.queue_depth().await.expect("depth");
     let ok = depth.get(&JobState::Succeeded).copied().unwrap_or(0);
     let dead = depth.get(&JobState::Dead).copied().unwrap_or(0);
-    let in_dropbox = db
-        .paths()
-        .iter()
-        .filter(|p| p.ends_with(".txt"))
-        .count();
+    let in_dropbox = db.paths().iter().filter(|p| p.ends_with(".txt")).count();
     println!(
         "first-time backfill: {count} files of 10 KiB in {folders} folders, {} ms per call, WORKER_CONCURRENCY={workers}",
         latency.as_millis()

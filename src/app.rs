@@ -90,6 +90,7 @@ impl Application {
                     files_reconcile_interval: config.export.reconcile_interval,
                     changes_poll_interval: config.queue.changes_poll_interval,
                     delivery_retention: config.http.delivery_retention,
+                    job_retention: Schedule::job_retention(config.queue.job_retention),
                 },
                 wake.clone(),
                 shutdown.clone(),

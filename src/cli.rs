@@ -1,4 +1,5 @@
-//! Command line: the service and its one-shot subcommands.
+//! Command line: `serve` (the default), `migrate`, `check`, `sync-groups`, `sync-files`, `export`,
+//! `demo`.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -29,6 +30,9 @@ pub enum Command {
     /// Dropbox yet, with a progress bar.
     SyncFiles(SyncFilesArgs),
     /// Run the bridge against built-in DocSpace and Dropbox stand-ins and show what it does.
+    // Without the `demo` feature the stand-ins are not in the binary: the command is hidden and
+    // only says so.
+    #[cfg_attr(not(feature = "demo"), command(hide = true))]
     Demo(DemoArgs),
 }
 

@@ -1,5 +1,7 @@
 //! Typed configuration: loaded once at startup from the environment (and an optional `.env`),
-//! validated as a whole, then passed down. Nothing else in the crate reads environment variables.
+//! validated as a whole, then passed down in sections (`docspace`, `dropbox`, `groups`, `export`,
+//! `queue`, `http`), each to the part of the bridge that owns it. Nothing else in the crate reads
+//! environment variables.
 //!
 //! Validation collects every problem instead of stopping at the first, so an operator fixes a
 //! broken deployment in one round. Secrets are held in [`Secret`], whose `Debug` never prints them.
@@ -197,6 +199,9 @@ pub struct QueueConfig {
     pub run_workers: bool,
     /// `BRIDGE_SCHEDULER`: `false` stops this replica from enqueueing the periodic jobs.
     pub run_scheduler: bool,
+    /// `BRIDGE_JOB_RETENTION`: how long succeeded jobs are kept after they finished (dead jobs:
+    /// this or 30 days, whichever is longer).
+    pub job_retention: Duration,
 }
 
 /// What the HTTP edge needs to accept webhooks.
@@ -445,6 +450,7 @@ fn load_queue(l: &mut Loader) -> Option<QueueConfig> {
     let changes_poll_interval = l.duration("BRIDGE_CHANGES_POLL_INTERVAL", "15m", SECOND, YEAR);
     let run_workers = l.parse("BRIDGE_WORKERS", "true", parse_bool);
     let run_scheduler = l.parse("BRIDGE_SCHEDULER", "true", parse_bool);
+    let job_retention = l.duration("BRIDGE_JOB_RETENTION", "7d", HOUR, YEAR);
     Some(QueueConfig {
         concurrency: concurrency?,
         max_attempts: max_attempts?,
@@ -456,6 +462,7 @@ fn load_queue(l: &mut Loader) -> Option<QueueConfig> {
         changes_poll_interval: changes_poll_interval?,
         run_workers: run_workers?,
         run_scheduler: run_scheduler?,
+        job_retention: job_retention?,
     })
 }
 
@@ -728,6 +735,29 @@ mod tests {
         assert_eq!(c.export.triggers.len(), 3);
         assert_eq!(c.export.parallel, 4);
         assert_eq!(c.export.reconcile_interval, Duration::from_secs(3600));
+        assert_eq!(c.queue.job_retention, Duration::from_secs(7 * 86_400));
+    }
+
+    #[test]
+    fn job_retention_has_a_range() {
+        for (value, ok) in [("30m", false), ("1h", true), ("90d", true), ("366d", false)] {
+            let mut env = base();
+            env.insert("BRIDGE_JOB_RETENTION".into(), value.into());
+            match Config::from_map(&env) {
+                Ok(c) => {
+                    assert!(ok, "{value} accepted");
+                    assert_eq!(Ok(c.queue.job_retention), parse_duration(value));
+                }
+                Err(e) => {
+                    assert!(!ok, "{value} refused: {e}");
+                    assert!(
+                        e.to_string()
+                            .contains("BRIDGE_JOB_RETENTION: must be from 1h to 365d"),
+                        "{e}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -749,5 +779,33 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("whsecret"));
         assert!(!dbg.contains("sk-abc"));
+    }
+
+    #[test]
+    fn zero_is_a_choice_only_where_it_means_something() {
+        let mut env = base();
+        env.insert("BRIDGE_REFUSAL_RETRY".into(), "0s".into());
+        env.insert("BRIDGE_SHUTDOWN_GRACE".into(), "0s".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.groups.refusal_retry, Duration::ZERO);
+        assert_eq!(c.queue.shutdown_grace, Duration::ZERO);
+
+        env.insert("BRIDGE_BACKOFF_BASE".into(), "10m".into());
+        env.insert("BRIDGE_BACKOFF_MAX".into(), "1m".into());
+        let err = Config::from_map(&env).unwrap_err();
+        assert_eq!(
+            err.0,
+            vec!["BRIDGE_BACKOFF_MAX must not be shorter than BRIDGE_BACKOFF_BASE".to_string()]
+        );
+    }
+
+    #[test]
+    fn the_dropbox_app_secret_also_keys_dropbox_webhooks() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.http.dropbox_app_secret, c.dropbox.app_secret);
+        assert_eq!(
+            c.http.docspace_webhook_secret.expose(),
+            "whsecret-0123456789"
+        );
     }
 }

@@ -216,7 +216,7 @@ async fn check_folders_exist(st: &AppState, ids: &[String]) -> Result<(), ApiErr
                     "DocSpace has no folder or room {id}"
                 )))
             }
-            Err(e) if e.status() == Some(403) => {}
+            Err(e) if e.status() == Some(403) && e.missing_scope().is_none() => {}
             Err(e) if e.is_retryable() => {
                 tracing::warn!(folder_id = %id, error = %e, "cannot check a folder");
                 return Err(docspace_unavailable());

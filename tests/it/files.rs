@@ -571,6 +571,42 @@ async fn the_api_checks_the_request_and_the_folders_it_names() {
 }
 
 #[tokio::test]
+async fn a_key_without_the_listing_permission_stops_the_run_instead_of_skipping_every_folder() {
+    let docspace = bridge_fakes::docspace::FakeDocSpace::start(Default::default())
+        .await
+        .expect("fake DocSpace");
+    let key = docspace.add_api_key(&["rooms:read"]);
+    let room = docspace.create_room("Locked");
+    docspace.create_file(room, "a.txt", 10).expect("file");
+    let w = spawn_world_with(docspace, &[("DOCSPACE_API_KEY", &key)]).await;
+
+    let (status, v) = w.app.api(Method::POST, "/api/v1/files/sync", None).await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["job"]["id"].as_i64().expect("job id");
+    let job = w.app.wait_job(id, 30, |j| j["state"] == "dead").await;
+    let error = job["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("files:read"), "{job:#}");
+    assert!(w.dropbox.paths().iter().all(|p| !p.ends_with("a.txt")));
+
+    let (status, v) = w
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/files/sync",
+            Some(json!({ "folder_ids": [room] })),
+        )
+        .await;
+    assert_eq!(status, 502, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("files:read"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
 async fn the_walk_stays_under_the_docspace_cap_and_waits_out_a_429() {
     let w = spawn_world(&[]).await;
     let room = w.docspace.create_room("Wide");
@@ -590,7 +626,11 @@ async fn the_walk_stays_under_the_docspace_cap_and_waits_out_a_429() {
     let result = sync_files(&w, None).await;
     assert_eq!(n(&result, "files_seen"), 30, "{result:#}");
     assert_eq!(n(&result, "already_exported"), 30, "{result:#}");
-    assert_eq!(w.docspace.calls("folder.list"), 31 + 2, "the refused pages are asked again");
+    assert_eq!(
+        w.docspace.calls("folder.list"),
+        31 + 2,
+        "the refused pages are asked again"
+    );
     let max = w.docspace.max_concurrency_seen();
     assert!((1..=10).contains(&max), "{max} calls in flight");
 }

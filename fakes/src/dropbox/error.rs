@@ -1,4 +1,4 @@
-//! Every way the fake answers "no", rendered exactly as Dropbox does (reference §2.6):
+//! Every way the fake answers "no", rendered exactly as Dropbox does:
 //! 400 plain text, 401 `AuthError` JSON, 409 route-error envelope, 422 `PathRootError`,
 //! 429 `RateLimitError` (JSON or plain text) with `Retry-After`, 5xx plain text, and the
 //! OAuth token endpoint's own `{"error","error_description"}` body.
@@ -36,6 +36,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 401 `auth.AuthError` with the given Void tag.
     Auth(&'static str),
+    /// 401 `auth.AuthError` `missing_scope`: the token was not granted this scope.
+    MissingScope(&'static str),
     /// 409 route error: `{"error_summary","error"}`.
     Route {
         /// The route error union value.
@@ -139,6 +141,13 @@ impl IntoResponse for ApiError {
             ApiError::Auth(tag) => json_response(
                 StatusCode::UNAUTHORIZED,
                 json!({"error_summary": format!("{tag}/{}", dots()), "error": {".tag": tag}}),
+            ),
+            ApiError::MissingScope(scope) => json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({
+                    "error_summary": format!("missing_scope/{}", dots()),
+                    "error": {".tag": "missing_scope", "required_scope": scope},
+                }),
             ),
             ApiError::Route { error, summary } => json_response(
                 StatusCode::CONFLICT,

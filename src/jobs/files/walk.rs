@@ -187,8 +187,10 @@ pub async fn walk(
                 sink.page(&plan).await?;
                 summary.add(&plan);
             }
+            // A key without the scope the listing needs is refused everywhere: that stops the
+            // walk (below) rather than skipping every folder.
             (Task::Folder { id, title, .. }, Err(Failure::DocSpace(e)))
-                if e.status() == Some(403) || e.is_not_found() =>
+                if (e.status() == Some(403) && e.missing_scope().is_none()) || e.is_not_found() =>
             {
                 let why = if e.is_not_found() {
                     Skip::Gone
