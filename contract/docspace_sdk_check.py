@@ -16,7 +16,14 @@ Where the SDK and the real wire disagree (reference docspace.md 2.2 and 3):
   * Some operations (get_file_info, get_folder_by_folder_id, get_folder_info) declare no
     security scheme, so the SDK sends no credentials for them; we add a default header.
   * Envelope: the SDK's wrappers have no `total` field (GET group has it) and no `error` object.
-  * Enums are ints on the wire; the SDK's int enums decode them.
+  * Listings: `FolderContentDtoInteger` types `files`/`folders` as the base `FileEntryBaseDto`, so
+    the SDK keeps only the base fields of each entry (no `id`, `version`, `roomType`); entries are
+    decoded again from the raw JSON with `FileDtoInteger` / `FolderDtoInteger`.
+  * Enums are ints on the wire; the SDK's int enums decode them (`searchArea` goes out as its
+    number: Active 0, Archive 1, Any 2).
+  * Model-validation failures (count > 100) come back as ASP.NET ValidationProblemDetails inside
+    the envelope's `response`; the SDK validates `count` itself, so that is checked raw.
+  * A key without a route's scope is refused by ASP.NET authorization: 403, no body.
 
 Usage: DOCSPACE_URL=http://127.0.0.1:PORT DOCSPACE_API_KEY=sk-... python docspace_sdk_check.py
 The fake must be the bridge's `bridge-fakes` binary (test data is created via its `/_fake/` API).
@@ -43,6 +50,7 @@ from docspace_api_sdk import (  # noqa: E402
     FoldersApi,
     GroupApi,
     ProfilesApi,
+    RoomsApi,
 )
 from docspace_api_sdk.exceptions import ApiException  # noqa: E402
 from docspace_api_sdk.models.employee_activation_status import EmployeeActivationStatus  # noqa: E402
@@ -50,7 +58,11 @@ from docspace_api_sdk.models.employee_status import EmployeeStatus  # noqa: E402
 from docspace_api_sdk.models.file_type import FileType  # noqa: E402
 from docspace_api_sdk.models.folder_type import FolderType  # noqa: E402
 from docspace_api_sdk.models.group_array_wrapper import GroupArrayWrapper  # noqa: E402
+from docspace_api_sdk.models.file_dto_integer import FileDtoInteger  # noqa: E402
+from docspace_api_sdk.models.folder_content_integer_wrapper import FolderContentIntegerWrapper  # noqa: E402
+from docspace_api_sdk.models.folder_dto_integer import FolderDtoInteger  # noqa: E402
 from docspace_api_sdk.models.room_type import RoomType  # noqa: E402
+from docspace_api_sdk.models.search_area import SearchArea  # noqa: E402
 
 BASE = os.environ.get("DOCSPACE_URL", "").rstrip("/")
 KEY = os.environ.get("DOCSPACE_API_KEY", "")
@@ -317,6 +329,122 @@ def main():
         hashed = control("GET", f"/files/{file_id}/content-hash")
         expect(hashed["size"] == 7000 and len(hashed["content_hash"]) == 64, "content hash")
 
+    # ---- rooms and folder listings, as a file reconcile walks them ----
+    rooms_api = RoomsApi(client)
+    listed_rooms = {}
+    for title in ("Alpha", "Bravo", "Charlie"):
+        listed_rooms[title] = control("POST", "/rooms", {"title": f"Reconcile {RUN} {title}"})["id"]
+    control("POST", f"/rooms/{listed_rooms['Charlie']}/archive")
+    nested_parent = control("POST", "/folders", {"parent_id": listed_rooms["Alpha"], "title": "2026"})["id"]
+    nested = control("POST", "/folders", {"parent_id": nested_parent, "title": "Q1"})["id"]
+    bulk = control("POST", "/files/bulk", {"folder_id": nested, "count": 5, "size": 10, "prefix": "Doc ", "ext": ".docx"})["ids"]
+    control("PUT", f"/files/{bulk[0]}/updated", {"updated": "2020-01-02T03:04:05Z"})
+    control("POST", f"/files/{bulk[4]}/trash")
+
+    def rooms_listing_decodes_and_pages():
+        w = rooms_api.get_rooms_folder(filter_value=f"Reconcile {RUN}", count=1, start_index=1)
+        expect(isinstance(w, FolderContentIntegerWrapper), type(w).__name__)
+        c = w.response
+        expect(c.total == 2 and c.count == 1 and c.start_index == 1, f"total/count/start {c.total}/{c.count}/{c.start_index}")
+        expect([f.title for f in c.folders] == [f"Reconcile {RUN} Bravo"], f"folders {[f.title for f in c.folders]}")
+        expect(c.files == [], "no files in the Rooms section")
+        expect(c.current.id == 1 and c.current.title == "Rooms", f"current {c.current.id}")
+        expect(c.folders[0].updated is not None and c.folders[0].updated.utc_time is not None, "updated decoded")
+        body = raw_json(f"/api/2.0/files/rooms?count=1&startIndex=1&filterValue=Reconcile%20{RUN}")
+        expect(body["count"] == 1 and "total" not in body, "envelope count 1, total inside response")
+        expect(body["response"]["total"] == 2, "response.total")
+        room = FolderDtoInteger.from_dict(body["response"]["folders"][0])
+        expect(room.id == listed_rooms["Bravo"], f"id {room.id}")
+        expect(room.room_type == RoomType.CustomRoom and room.parent_id == 1, "roomType/parentId")
+
+    def rooms_listing_search_areas():
+        archived = rooms_api.get_rooms_folder(filter_value=f"Reconcile {RUN}", search_area=SearchArea.Archive)
+        titles = [f.title for f in archived.response.folders]
+        expect(titles == [f"Reconcile {RUN} Charlie"], f"archive {titles}")
+        expect(archived.response.current.id == 3, "the Archive section")
+        expect(archived.response.folders[0].root_folder_type == FolderType.Archive, "rootFolderType Archive")
+        body = raw_json(f"/api/2.0/files/rooms?searchArea=1&filterValue=Reconcile%20{RUN}")
+        expect(FolderDtoInteger.from_dict(body["response"]["folders"][0]).parent_id == 3, "parent: Archive")
+        every = rooms_api.get_rooms_folder(filter_value=f"Reconcile {RUN}", search_area=SearchArea.Any)
+        expect(every.response.total == 3, f"any {every.response.total}")
+        active = rooms_api.get_rooms_folder(filter_value=f"Reconcile {RUN}", search_area=SearchArea.Active)
+        expect(active.response.total == 2, f"active {active.response.total}")
+
+    def nested_folder_listing_pages_without_trash():
+        w = folders_api.get_folder_by_folder_id(listed_rooms["Alpha"])
+        expect([f.title for f in w.response.folders] == ["2026"], "room lists its folder")
+        seen, start = [], 0
+        while True:
+            page = folders_api.get_folder_by_folder_id(nested, count=2, start_index=start).response
+            expect(len(page.files) + len(page.folders) <= 2, "at most count entries")
+            expect(page.count == len(page.files) + len(page.folders), "count = entries on the page")
+            raw_page = raw_json(f"/api/2.0/files/{nested}?count=2&startIndex={start}")["response"]
+            seen.extend(FileDtoInteger.from_dict(f) for f in raw_page["files"])
+            start += 2
+            if start >= page.total:
+                break
+        expect(sorted(f.id for f in seen) == sorted(bulk[:4]), f"ids {[f.id for f in seen]} (trashed left out)")
+        old = next(f for f in seen if f.id == bulk[0])
+        expect(old.version == 1 and old.folder_id == nested and old.file_exst == ".docx", "entry fields")
+        expect(old.pure_content_length == 10, "pureContentLength")
+        body = raw_json(f"/api/2.0/files/{nested}?count=100")
+        entry = next(f for f in body["response"]["files"] if f["id"] == bulk[0])
+        expect(entry["updated"] == "2020-01-02T03:04:05.0000000Z", f"updated {entry['updated']}")
+        parts = [p["title"] for p in body["response"]["pathParts"]]
+        expect(parts == ["Rooms", f"Reconcile {RUN} Alpha", "2026", "Q1"], f"pathParts {parts}")
+
+    def count_over_100_is_validation_problem():
+        for path in ("/api/2.0/files/rooms?count=101", f"/api/2.0/files/{nested}?count=101"):
+            status, _, body = raw("GET", path)
+            expect(status == 400, f"{path}: HTTP {status}")
+            env = json.loads(body)
+            expect(env["status"] == 1 and env["statusCode"] == 400, "status/statusCode")
+            expect("title" not in env and "error" not in env, "problem details only inside response")
+            r = env["response"]
+            expect(r["title"] == "One or more validation errors occurred." and r["status"] == 400, "title/status")
+            expect(list(r["errors"]) == ["count"], f"errors {r['errors']}")
+
+    def restricted_key_gets_403_from_the_sdk():
+        key = control("POST", "/api_keys", {"permissions": ["files:read"]})["key"]
+        restricted = ApiClient(Configuration(host=BASE, access_token=key),
+                               header_name="Authorization", header_value=f"Bearer {key}")
+        w = FoldersApi(restricted).get_folder_by_folder_id(nested)
+        expect(w.response.current.id == nested, "files:read lists folders")
+        for call in (lambda: GroupApi(restricted).get_groups(),
+                     lambda: RoomsApi(restricted).get_rooms_folder(),
+                     lambda: ProfilesApi(restricted).get_self_profile()):
+            try:
+                call()
+                raise AssertionError("SDK did not raise")
+            except ApiException as e:
+                expect(e.status == 403, f"SDK status {e.status}")
+                expect(not e.body, f"no body: {e.body!r}")
+        rooms_key = control("POST", "/api_keys", {"permissions": ["rooms:read"]})["key"]
+        status, _, _ = raw("GET", "/api/2.0/files/rooms", auth=False,
+                           headers={"Authorization": f"Bearer {rooms_key}"})
+        expect(status == 200, f"rooms:read lists rooms: HTTP {status}")
+
+    def refused_download_is_403_with_the_key():
+        control("PUT", f"/files/{bulk[1]}/download", {"denied": True})
+        url = files_api.get_presigned_uri(bulk[1]).response
+        status, _, data = raw("GET", url[len(BASE):])
+        expect(status == 403 and data == b"", f"HTTP {status} {data[:80]!r}")
+        url = files_api.get_presigned_uri(bulk[2]).response
+        status, _, data = raw("GET", url[len(BASE):])
+        expect(status == 200 and len(data) == 10, f"other file: HTTP {status}")
+
+    def unreadable_folder_is_403_envelope():
+        control("PUT", f"/folders/{nested_parent}/readable", {"readable": False})
+        try:
+            folders_api.get_folder_by_folder_id(nested)
+            raise AssertionError("SDK did not raise")
+        except ApiException as e:
+            expect(e.status == 403, f"SDK status {e.status}")
+            env = json.loads(e.body)
+            expect(env["statusCode"] == 403 and env["error"]["message"], "error envelope")
+        finally:
+            control("PUT", f"/folders/{nested_parent}/readable", {"readable": True})
+
     for name, fn in [
         ("group list decodes as GroupArrayWrapper (no members)", group_list_decodes),
         ("group list envelope has count + total, pages by startIndex", group_list_paging_total),
@@ -333,6 +461,14 @@ def main():
         ("folder listing pages", folder_listing_paging),
         ("room folder info decodes as FolderIntegerWrapper", room_folder_info_decodes),
         ("presigneduri decodes as StringWrapper and streams", presigned_uri_decodes_and_streams),
+        ("files/rooms decodes as FolderContentIntegerWrapper and pages", rooms_listing_decodes_and_pages),
+        ("files/rooms searchArea Active/Archive/Any", rooms_listing_search_areas),
+        ("files/{folderId} pages nested folders, trash left out, updated as set",
+         nested_folder_listing_pages_without_trash),
+        ("count>100 on listings is ValidationProblemDetails inside response", count_over_100_is_validation_problem),
+        ("a key without the route's scope gets 403 through the SDK", restricted_key_gets_403_from_the_sdk),
+        ("a download refused to the key's user is 403", refused_download_is_403_with_the_key),
+        ("an unreadable folder is a 403 error envelope", unreadable_folder_is_403_envelope),
     ]:
         check(name, fn)
 

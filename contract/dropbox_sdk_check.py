@@ -344,6 +344,132 @@ def main():
         err = expect_api_error(lambda: dbx.sharing_get_folder_metadata(state["async_sfid"]))
         assert err.is_invalid_id()
 
+    @check("sharing/mount_folder: a deleted shared folder is only unmounted and mounts back")
+    def _():
+        launch = dbx.sharing_share_folder("/Groups/Mountable")
+        meta = launch.get_complete()
+        sfid = meta.shared_folder_id
+        control("POST", "users", {"email": "mona@example.com"})
+        dbx.sharing_add_folder_member(
+            sfid, [sharing.AddMember(sharing.MemberSelector.email("mona@example.com"), sharing.AccessLevel.editor)],
+            quiet=True,
+        )
+        dbx.files_upload(b"kept", "/Groups/Mountable/kept.txt")
+        dbx.files_delete_v2("/Groups/Mountable")
+        err = expect_api_error(lambda: dbx.files_get_metadata("/Groups/Mountable"))
+        assert err.is_path() and err.get_path().is_not_found()
+        unmounted = dbx.sharing_get_folder_metadata(sfid)
+        assert unmounted.shared_folder_id == sfid and unmounted.name == "Mountable"
+        assert unmounted.path_lower is None and unmounted.path_display is None
+        emails = [u.user.email for u in dbx.sharing_list_folder_members(sfid).users]
+        assert "mona@example.com" in emails, emails
+        mounted = dbx.sharing_mount_folder(sfid)
+        assert isinstance(mounted, sharing.SharedFolderMetadata)
+        assert mounted.shared_folder_id == sfid
+        assert mounted.path_display == "/Mountable" and mounted.path_lower == "/mountable"
+        moved = dbx.files_move_v2("/Mountable", "/Groups/Mountable")
+        assert moved.metadata.path_display == "/Groups/Mountable"
+        assert moved.metadata.sharing_info.shared_folder_id == sfid
+        again = dbx.sharing_get_folder_metadata(sfid)
+        assert again.path_lower == "/groups/mountable" and again.shared_folder_id == sfid
+        assert dbx.files_get_metadata("/Groups/Mountable/kept.txt").size == 4
+        err = expect_api_error(lambda: dbx.sharing_mount_folder(sfid))
+        assert isinstance(err, sharing.MountFolderError) and err.is_already_mounted()
+        err = expect_api_error(lambda: dbx.sharing_mount_folder("999"))
+        assert err.is_access_error() and err.get_access_error().is_invalid_id()
+        control("POST", "mount_error", {"shared_folder_id": sfid, "error": "insufficient_quota"})
+        dbx.files_delete_v2("/Groups/Mountable")
+        err = expect_api_error(lambda: dbx.sharing_mount_folder(sfid))
+        assert err.is_insufficient_quota() and err.get_insufficient_quota().space_needed == 4
+        control("POST", "mount_error", {"shared_folder_id": sfid, "error": None})
+        assert dbx.sharing_mount_folder(sfid).path_display == "/Mountable"
+        dbx.sharing_unmount_folder(sfid)
+        err = expect_api_error(lambda: dbx.sharing_unmount_folder(sfid))
+        assert err.is_access_error() and err.get_access_error().is_unmounted()
+        state["unmounted_sfid"] = sfid
+
+    @check("unsharing really ends a shared folder (invalid_id afterwards)")
+    def _():
+        sfid = state["unmounted_sfid"]
+        control("POST", "unshare", {"shared_folder_id": sfid})
+        err = expect_api_error(lambda: dbx.sharing_get_folder_metadata(sfid))
+        assert err.is_invalid_id()
+        err = expect_api_error(lambda: dbx.sharing_mount_folder(sfid))
+        assert err.get_access_error().is_invalid_id()
+
+    @check("share_folder answered async by the ratio knob + check_share_job_status")
+    def _():
+        control("POST", "knobs", {"share_folder_async_ratio": 1.0, "async_job_polls": 2})
+        try:
+            launch = dbx.sharing_share_folder("/Shared/Ratio")
+            assert launch.is_async_job_id()
+            job = launch.get_async_job_id()
+            assert dbx.sharing_check_share_job_status(job).is_in_progress()
+            assert dbx.sharing_check_share_job_status(job).is_in_progress()
+            done = dbx.sharing_check_share_job_status(job)
+            assert done.is_complete()
+            meta = done.get_complete()
+            assert meta.path_display == "/Shared/Ratio" and meta.access_type.is_owner()
+        finally:
+            control("POST", "knobs", {"share_folder_async_ratio": 0.0, "async_job_polls": 1})
+        err = expect_api_error(lambda: dbx.sharing_check_share_job_status("dbjid:nope"))
+        assert err.is_invalid_async_job_id()
+
+    @check("SharedFolderAccessError: bare on folder routes, under access_error on member routes")
+    def _():
+        sfid = dbx.sharing_share_folder("/Shared/Locked").get_complete().shared_folder_id
+        control("POST", "access_error", {"shared_folder_id": sfid, "error": "not_a_member"})
+        try:
+            err = expect_api_error(lambda: dbx.sharing_get_folder_metadata(sfid))
+            assert isinstance(err, sharing.SharedFolderAccessError) and err.is_not_a_member()
+            err = expect_api_error(lambda: dbx.sharing_list_folder_members(sfid))
+            assert isinstance(err, sharing.SharedFolderAccessError) and err.is_not_a_member()
+            err = expect_api_error(
+                lambda: dbx.sharing_add_folder_member(
+                    sfid, [sharing.AddMember(sharing.MemberSelector.email("x@example.com"), sharing.AccessLevel.viewer)]
+                )
+            )
+            assert isinstance(err, sharing.AddFolderMemberError)
+            assert err.is_access_error() and err.get_access_error().is_not_a_member()
+            err = expect_api_error(
+                lambda: dbx.sharing_remove_folder_member(sfid, sharing.MemberSelector.email("x@example.com"), False)
+            )
+            assert err.is_access_error() and err.get_access_error().is_not_a_member()
+        finally:
+            control("POST", "access_error", {"shared_folder_id": sfid, "error": None})
+        assert dbx.sharing_get_folder_metadata(sfid).path_lower == "/shared/locked"
+
+    @check("e-mails with ' # & pass the SDK's Stone pattern and the fake's")
+    def _():
+        sfid = state["sfid"]
+        dbx.sharing_add_folder_member(
+            sfid,
+            [sharing.AddMember(sharing.MemberSelector.email(e), sharing.AccessLevel.viewer)
+             for e in ("o'neil@example.com", "r&d#1@example.com")],
+            quiet=True,
+        )
+        invited = [i.invitee.get_email() for i in dbx.sharing_list_folder_members(sfid).invitees]
+        assert "o'neil@example.com" in invited and "r&d#1@example.com" in invited, invited
+        # What the SDK refuses before sending, the fake refuses whole with a 400.
+        try:
+            sharing.MemberSelector.email("j\u00fcrgen@example.com")
+        except Exception:  # noqa: BLE001 - the SDK's ValidationError
+            pass
+        else:
+            raise AssertionError("the SDK accepted a non-ASCII local part")
+        token = control("POST", "token")["access_token"]
+        r = requests.post(
+            API_URL + "/2/sharing/add_folder_member",
+            headers={"Authorization": "Bearer " + token},
+            json={"shared_folder_id": sfid, "members": [
+                {"member": {".tag": "email", "email": "ok@example.com"}, "access_level": "viewer"},
+                {"member": {".tag": "email", "email": "j\u00fcrgen@example.com"}, "access_level": "viewer"}]},
+            timeout=10,
+        )
+        assert r.status_code == 400 and r.headers["content-type"].startswith("text/plain"), r.text
+        invited = [i.invitee.get_email() for i in dbx.sharing_list_folder_members(sfid).invitees]
+        assert "ok@example.com" not in invited, invited
+
     @check("expired access token is refreshed by the SDK with app key/secret/refresh token")
     def _():
         before = control("GET", "calls")["calls"].get("oauth2/token", 0)

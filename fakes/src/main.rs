@@ -21,6 +21,9 @@ Options (each also readable from the environment variable in brackets):
   --dropbox-api-port N        fake Dropbox RPC host port [FAKE_DROPBOX_API_PORT]
   --dropbox-content-port N    fake Dropbox content host port [FAKE_DROPBOX_CONTENT_PORT]
   --docspace-api-key KEY      API key the fake DocSpace accepts [FAKE_DOCSPACE_API_KEY]
+  --docspace-api-key-permissions LIST
+                              comma-separated scopes of that key, e.g. files:read,rooms:read
+                              [FAKE_DOCSPACE_API_KEY_PERMISSIONS] (empty = full access)
   --tz-offset-minutes N       DocSpace portal time zone for API dates [FAKE_DOCSPACE_TZ_OFFSET] (0)
   --seed                      create demo users, groups, rooms and files [FAKES_SEED=1]
   -h, --help                  this text
@@ -34,6 +37,7 @@ struct Args {
     dropbox_api_port: u16,
     dropbox_content_port: u16,
     docspace_api_key: Option<String>,
+    docspace_api_key_permissions: Vec<String>,
     tz_offset_minutes: i32,
     seed: bool,
 }
@@ -72,6 +76,9 @@ fn parse_args() -> Result<Option<Args>, String> {
             &env("FAKE_DROPBOX_CONTENT_PORT").unwrap_or("0".into()),
         )?,
         docspace_api_key: env("FAKE_DOCSPACE_API_KEY"),
+        docspace_api_key_permissions: permissions(
+            &env("FAKE_DOCSPACE_API_KEY_PERMISSIONS").unwrap_or_default(),
+        ),
         tz_offset_minutes: parse(
             "FAKE_DOCSPACE_TZ_OFFSET",
             &env("FAKE_DOCSPACE_TZ_OFFSET").unwrap_or("0".into()),
@@ -103,11 +110,23 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--dropbox-api-port" => args.dropbox_api_port = parse(&name, &value()?)?,
             "--dropbox-content-port" => args.dropbox_content_port = parse(&name, &value()?)?,
             "--docspace-api-key" => args.docspace_api_key = Some(value()?),
+            "--docspace-api-key-permissions" => {
+                args.docspace_api_key_permissions = permissions(&value()?)
+            }
             "--tz-offset-minutes" => args.tz_offset_minutes = parse(&name, &value()?)?,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
     Ok(Some(args))
+}
+
+/// `a, b,c` → `["a", "b", "c"]`.
+fn permissions(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn url_host(args: &Args) -> String {
@@ -182,6 +201,7 @@ async fn run(args: Args) -> Result<(), String> {
         foreign_port: args.docspace_foreign_port,
         public_host: args.public_host.clone(),
         tz_offset_minutes: args.tz_offset_minutes,
+        api_key_permissions: args.docspace_api_key_permissions.clone(),
         seed_demo: args.seed,
         ..DocSpaceOptions::default()
     };

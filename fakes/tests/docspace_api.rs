@@ -333,24 +333,57 @@ async fn folder_listing_has_path_parts_and_inner_total() {
 }
 
 #[tokio::test]
-async fn scripted_429_carries_ratelimit_reset_and_optionally_retry_after() {
+async fn scripted_429_carries_the_real_limiters_headers() {
     let p = Portal::start().await;
+    // A GET hits the per-minute sliding window: Limit and Remaining only.
     p.fake.fail_next(Some(routes::GROUP_LIST), 429, 1);
     let resp = p.get("/api/2.0/group").await;
     assert_eq!(resp.status(), 429);
-    assert_eq!(resp.headers()["x-ratelimit-reset"], "1");
+    assert_eq!(resp.headers()["x-ratelimit-limit"], "1500");
+    assert_eq!(resp.headers()["x-ratelimit-remaining"], "0");
+    assert!(resp.headers().get("x-ratelimit-reset").is_none());
     assert!(resp.headers().get("retry-after").is_none());
     assert_eq!(p.get("/api/2.0/group").await.status(), 200);
 
+    // A write hits the daily fixed window: Reset is the window's end in Unix seconds.
+    p.fake.fail_next(None, 429, 1);
+    let before = chrono::Utc::now().timestamp();
+    let resp = p
+        .http
+        .post(p.url("/api/2.0/group"))
+        .bearer_auth(p.fake.api_key())
+        .json(&json!({"groupName": "Limited"}))
+        .send()
+        .await
+        .unwrap();
+    let after = chrono::Utc::now().timestamp();
+    assert_eq!(resp.status(), 429);
+    let reset: i64 = resp.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((before + 60..=after + 60).contains(&reset), "{reset}");
+    assert!(resp.headers().get("retry-after").is_none());
+
+    // Opt-in: Reset on GETs too, and a Retry-After real DocSpace does not send.
     p.fake.update_knobs(|k| {
         k.retry_after_secs = Some(7);
         k.ratelimit_reset_secs = 7;
+        k.ratelimit_reset_on_get = true;
     });
     p.fake.fail_next(None, 429, 1);
+    let before = chrono::Utc::now().timestamp();
     let resp = p.get("/api/2.0/people/@self").await;
+    let after = chrono::Utc::now().timestamp();
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "7");
-    assert_eq!(resp.headers()["x-ratelimit-reset"], "7");
+    let reset: i64 = resp.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((before + 7..=after + 7).contains(&reset), "{reset}");
 
     p.fake.fail_next(Some(routes::FILE_GET), 503, 2);
     let (status, body) = p.get_json("/api/2.0/files/file/1").await;

@@ -1110,7 +1110,7 @@ async fn sharing_lifecycle() {
         .await;
     assert_eq!(r.route_error(), json!({".tag": "invalid_id"}));
 
-    // Async share, then unshare, then deleting a shared folder unshares it.
+    // Async share, then unshare, then deleting a shared folder only unmounts it.
     fake.set_share_folder_async(true);
     let v = c
         .rpc("sharing/share_folder", json!({"path": "/Other"}))
@@ -1136,7 +1136,9 @@ async fn sharing_lifecycle() {
     c.rpc("files/delete_v2", json!({"path": "/Groups/Team A"}))
         .await
         .ok();
-    assert!(fake.shared_folder(&sfid).is_none());
+    let unmounted = fake.shared_folder(&sfid).expect("still shared");
+    assert!(!unmounted.mounted);
+    assert!(fake.shared_folder_by_path("/Groups/Team A").is_none());
     // 3 share_folder + 5 add_folder_member + 4 remove_folder_member + share + unshare + delete
     assert_eq!(fake.total_write_calls(), 15);
 }

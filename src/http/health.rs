@@ -13,6 +13,8 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+/// Ready when the store can serve requests: the database answers and, where the store has a
+/// single writer (SQLite), that writer can write.
 pub async fn readyz(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     match st.store.ping().await {
         Ok(()) => Ok(Json(json!({ "status": "ready" }))),
@@ -21,7 +23,7 @@ pub async fn readyz(State(st): State<AppState>) -> Result<impl IntoResponse, Api
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
-                "the database does not answer",
+                "the database cannot serve requests; retry later",
             ))
         }
     }

@@ -2,7 +2,8 @@
 //! (group ↔ shared folder, members the bridge added, exported files, Dropbox cursors).
 //!
 //! One trait, [`Store`], with an SQLite implementation (embedded default) and a PostgreSQL one
-//! (several replicas). The store knows nothing of HTTP or of the providers.
+//! (several replicas). The statements both run are written once in `sql.rs`; each backend keeps
+//! only what its engine does differently. The store knows nothing of HTTP or of the providers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,14 +15,18 @@ use serde::{Deserialize, Serialize};
 
 pub mod postgres;
 mod rows;
+mod sql;
 pub mod sqlite;
 
+/// Messages of `Unavailable` and `Other` may hold database text: log them, never send them.
+/// The message of `Conflict` is the store's own and safe to show to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("not found")]
     NotFound,
+    /// The write contradicts stored state (a unique key is taken, the job is not dead).
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("database error: {0}")]
@@ -37,7 +42,8 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.message().to_string())
+                tracing::debug!(error = %db.message(), "unique violation");
+                StoreError::Conflict("a record with the same key already exists".into())
             }
             sqlx::Error::Database(db)
                 if db.message().contains("locked") || db.message().contains("busy") =>
@@ -159,6 +165,34 @@ pub enum JobOutcome {
     },
 }
 
+/// How long finished jobs are kept. Jobs that are still to run (queued, running, failed) are
+/// never pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobRetention {
+    /// Succeeded jobs, counted from when they finished.
+    pub succeeded: Duration,
+    /// Dead jobs, counted from when they died; kept longer so an operator can still re-drive them.
+    pub dead: Duration,
+    /// Most rows one statement deletes; each batch is its own short write.
+    pub batch: u32,
+}
+
+impl JobRetention {
+    pub const DEFAULT_SUCCEEDED: Duration = Duration::from_secs(7 * 86_400);
+    pub const DEFAULT_DEAD: Duration = Duration::from_secs(30 * 86_400);
+    pub const DEFAULT_BATCH: u32 = 500;
+}
+
+impl Default for JobRetention {
+    fn default() -> Self {
+        Self {
+            succeeded: Self::DEFAULT_SUCCEEDED,
+            dead: Self::DEFAULT_DEAD,
+            batch: Self::DEFAULT_BATCH,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupFolder {
     pub group_id: String,
@@ -183,7 +217,8 @@ pub struct ExportRecord {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip for readiness.
+    /// Readiness: the database answers, and a store with a single writer (SQLite) proves that the
+    /// writer can write now. Bounded: answers within a few seconds either way.
     async fn ping(&self) -> StoreResult<()>;
 
     // --- queue -------------------------------------------------------------------------------
@@ -222,9 +257,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;
     /// Re-drives a dead job: queued again with attempts reset. `NotFound` / `Conflict` (not dead).
     async fn retry_dead(&self, id: i64) -> StoreResult<Job>;
+    /// Number of jobs in every state (succeeded and dead: those still retained).
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>>;
     /// Forgets deliveries older than `retention`.
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64>;
+    /// Deletes succeeded and dead jobs that finished longer ago than `retention` says, in
+    /// batches of `retention.batch` rows; the number deleted.
+    async fn prune_jobs(&self, retention: &JobRetention) -> StoreResult<u64>;
 
     // --- group folders -----------------------------------------------------------------------
 

@@ -6,6 +6,11 @@
 //! `BEGIN IMMEDIATE … COMMIT`, and only then answers each caller. With `synchronous = FULL` that is
 //! one fsync per batch instead of one per request, and no caller is answered before its rows are
 //! durable.
+//!
+//! A caller may go away at any point (a client hangs up and its handler is dropped, a timeout
+//! fires). Work on the writer therefore runs in a task of its own that finishes whatever the caller
+//! does, and transactions are sqlx [`sqlx::Transaction`]s, which roll back when dropped: the writer
+//! is never left inside a transaction nobody will end.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -13,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -21,21 +27,76 @@ use sqlx::{Connection, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::rows::now_ms;
+use super::sql::millis;
 use super::*;
 
 super::rows::row_mappers!(SqliteRow);
+super::sql::shared_statements!(sqlx::Sqlite);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Most deliveries committed in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// How long a readiness check waits for the writer to take SQLite's write lock.
+const WRITE_PROBE_WAIT: Duration = Duration::from_secs(2);
+
 type IngestReply = oneshot::Sender<StoreResult<DeliveryOutcome>>;
 
 pub struct SqliteStore {
     read: SqlitePool,
-    writer: Arc<Mutex<SqliteConnection>>,
+    writer: Writer,
     ingest_tx: mpsc::Sender<(Delivery, IngestReply)>,
+    /// Held by the one write probe in flight, so that readiness checks arriving while the write
+    /// lock is held elsewhere do not pile probes up on the writer.
+    probe: Arc<Mutex<()>>,
+}
+
+/// The one connection that writes.
+#[derive(Clone)]
+struct Writer(Arc<Mutex<SqliteConnection>>);
+
+impl Writer {
+    /// Runs `f` on the writer connection in a task of its own: a caller that goes away cannot
+    /// stop the work halfway.
+    async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        let conn = self.0.clone();
+        tokio::spawn(async move {
+            let mut c = conn.lock_owned().await;
+            f(&mut c).await
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database writer task ended: {e}")))?
+    }
+
+    /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT` on the writer connection.
+    async fn transaction<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        self.run(move |c| Box::pin(immediate_tx(c, f))).await
+    }
+}
+
+/// `BEGIN IMMEDIATE` (take the write lock up front, so the transaction cannot fail half-way to
+/// upgrade it), `f`, `COMMIT`. An error, or the future being dropped, rolls back.
+async fn immediate_tx<T, F>(conn: &mut SqliteConnection, f: F) -> StoreResult<T>
+where
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>,
+{
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let value = f(&mut tx).await?;
+    tx.commit().await?;
+    Ok(value)
 }
 
 impl SqliteStore {
@@ -62,25 +123,41 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.read_only(true))
             .await?;
-        let writer = Arc::new(Mutex::new(writer));
+        let writer = Writer(Arc::new(Mutex::new(writer)));
         let (ingest_tx, rx) = mpsc::channel(4096);
         tokio::spawn(group_commit_loop(writer.clone(), rx));
         Ok(Self {
             read,
             writer,
             ingest_tx,
+            probe: Arc::new(Mutex::new(())),
         })
     }
 
-    /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT` on the writer connection.
-    async fn write_tx<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        F: for<'c> FnOnce(
-            &'c mut SqliteConnection,
-        ) -> futures::future::BoxFuture<'c, StoreResult<T>>,
-    {
-        let mut conn = self.writer.lock().await;
-        in_immediate_tx(&mut conn, f).await
+    /// Proves the writer can write now: it takes SQLite's write lock and lets it go again
+    /// (`BEGIN IMMEDIATE`, `ROLLBACK`; nothing is written, nothing is synced).
+    async fn probe_writer(&self) -> StoreResult<()> {
+        let probe = self.probe.clone();
+        let writer = self.writer.clone();
+        let attempt = async move {
+            let in_flight = probe.lock_owned().await;
+            writer
+                .run(move |c| {
+                    Box::pin(async move {
+                        let _in_flight = in_flight;
+                        c.begin_with("BEGIN IMMEDIATE").await?.rollback().await?;
+                        Ok(())
+                    })
+                })
+                .await
+        };
+        tokio::time::timeout(WRITE_PROBE_WAIT, attempt)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "the writer could not take the write lock within {WRITE_PROBE_WAIT:?}"
+                ))
+            })?
     }
 }
 
@@ -98,34 +175,11 @@ fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
         .map(|p| p.to_path_buf())
 }
 
-async fn in_immediate_tx<T, F>(conn: &mut SqliteConnection, f: F) -> StoreResult<T>
-where
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> futures::future::BoxFuture<'c, StoreResult<T>>,
-{
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    match f(conn).await {
-        Ok(v) => {
-            if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(e.into());
-            }
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            Err(e)
-        }
-    }
-}
-
-async fn group_commit_loop(
-    writer: Arc<Mutex<SqliteConnection>>,
-    mut rx: mpsc::Receiver<(Delivery, IngestReply)>,
-) {
+async fn group_commit_loop(writer: Writer, mut rx: mpsc::Receiver<(Delivery, IngestReply)>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         // Take the writer first: while it is busy, more requests pile up and join this batch.
-        let mut conn = writer.lock().await;
+        let mut conn = writer.0.lock().await;
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(item) => batch.push(item),
@@ -133,7 +187,7 @@ async fn group_commit_loop(
             }
         }
         let deliveries: Vec<Delivery> = batch.iter().map(|(d, _)| d.clone()).collect();
-        let result = in_immediate_tx(&mut conn, move |c| {
+        let result = immediate_tx(&mut conn, move |c| {
             Box::pin(async move {
                 let mut outs = Vec::with_capacity(deliveries.len());
                 for d in &deliveries {
@@ -170,14 +224,7 @@ async fn group_commit_loop(
 async fn ingest_one(c: &mut SqliteConnection, d: &Delivery) -> StoreResult<DeliveryOutcome> {
     let now = now_ms();
     if let Some(id) = &d.delivery_id {
-        let inserted =
-            sqlx::query("INSERT OR IGNORE INTO deliveries (id, received_at) VALUES (?, ?)")
-                .bind(id)
-                .bind(now)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-        if inserted == 0 {
+        if !shared::remember_delivery(c, id, now).await? {
             return Ok(DeliveryOutcome {
                 duplicate: true,
                 jobs: vec![],
@@ -186,7 +233,7 @@ async fn ingest_one(c: &mut SqliteConnection, d: &Delivery) -> StoreResult<Deliv
     }
     let mut jobs = Vec::with_capacity(d.jobs.len());
     for j in &d.jobs {
-        jobs.push(enqueue_one(c, j, now).await?);
+        jobs.push(shared::enqueue(c, j, now).await?);
     }
     Ok(DeliveryOutcome {
         duplicate: false,
@@ -194,37 +241,18 @@ async fn ingest_one(c: &mut SqliteConnection, d: &Delivery) -> StoreResult<Deliv
     })
 }
 
-async fn enqueue_one(c: &mut SqliteConnection, j: &NewJob, now: i64) -> StoreResult<Job> {
-    if let Some(key) = &j.dedupe_key {
-        let existing =
-            sqlx::query("SELECT * FROM jobs WHERE dedupe_key = ? AND state = 'queued' LIMIT 1")
-                .bind(key)
-                .fetch_optional(&mut *c)
-                .await?;
-        if let Some(row) = existing {
-            return job_from_row(&row);
-        }
-    }
-    let row = sqlx::query(
-        "INSERT INTO jobs (kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
-         VALUES (?, 'queued', 0, ?, ?, ?, ?, ?) RETURNING *",
-    )
-    .bind(&j.kind)
-    .bind(&j.dedupe_key)
-    .bind(j.payload.to_string())
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut *c)
-    .await?;
-    job_from_row(&row)
-}
-
 #[async_trait]
 impl Store for SqliteStore {
+    /// Readiness: the read pool answers, webhook ingestion is running, and the writer can take
+    /// the write lock.
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
-        Ok(())
+        if self.ingest_tx.is_closed() {
+            return Err(StoreError::Unavailable(
+                "webhook ingestion has stopped".into(),
+            ));
+        }
+        self.probe_writer().await
     }
 
     async fn ingest(&self, delivery: Delivery) -> StoreResult<DeliveryOutcome> {
@@ -239,251 +267,122 @@ impl Store for SqliteStore {
 
     async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Job>> {
         let worker = worker.to_string();
-        let lease_ms = lease.as_millis() as i64;
-        self.write_tx(move |c| {
-            Box::pin(async move {
-                let now = now_ms();
-                let rows = sqlx::query(
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?,
-                            lease_expires_at = ?, updated_at = ?
-                     WHERE id IN (SELECT id FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= ?
-                                  ORDER BY run_at, id LIMIT ?)
-                     RETURNING *",
-                )
-                .bind(&worker)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(now)
-                .bind(limit as i64)
-                .fetch_all(&mut *c)
-                .await?;
-                rows.iter().map(job_from_row).collect()
+        let lease_ms = millis(lease);
+        self.writer
+            .run(move |c| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    // One statement, on the one writer: no other claimer can interleave.
+                    let rows = sqlx::query(
+                        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?,
+                                lease_expires_at = ?, updated_at = ?
+                         WHERE id IN (SELECT id FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= ?
+                                      ORDER BY run_at, id LIMIT ?)
+                         RETURNING *",
+                    )
+                    .bind(&worker)
+                    .bind(now.saturating_add(lease_ms))
+                    .bind(now)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *c)
+                    .await?;
+                    rows.iter().map(job_from_row).collect()
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn renew_lease(&self, job_id: i64, worker: &str, lease: Duration) -> StoreResult<bool> {
-        let mut c = self.writer.lock().await;
-        let now = now_ms();
-        let n = sqlx::query(
-            "UPDATE jobs SET lease_expires_at = ?, updated_at = ?
-             WHERE id = ? AND state = 'running' AND lease_owner = ?",
-        )
-        .bind(now + lease.as_millis() as i64)
-        .bind(now)
-        .bind(job_id)
-        .bind(worker)
-        .execute(&mut *c)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        let worker = worker.to_string();
+        self.writer
+            .run(move |c| {
+                Box::pin(async move { shared::renew_lease(c, job_id, &worker, lease).await })
+            })
+            .await
     }
 
     async fn finish(&self, job_id: i64, worker: &str, outcome: JobOutcome) -> StoreResult<bool> {
-        let mut c = self.writer.lock().await;
-        let now = now_ms();
-        let (state, error, result, run_at) = outcome_columns(outcome);
-        let n = sqlx::query(
-            "UPDATE jobs SET state = ?, last_error = ?, result = COALESCE(?, result),
-                    run_at = COALESCE(?, run_at), lease_owner = NULL, lease_expires_at = NULL,
-                    updated_at = ?
-             WHERE id = ? AND state = 'running' AND lease_owner = ?",
-        )
-        .bind(state)
-        .bind(error)
-        .bind(result)
-        .bind(run_at)
-        .bind(now)
-        .bind(job_id)
-        .bind(worker)
-        .execute(&mut *c)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        let worker = worker.to_string();
+        self.writer
+            .run(move |c| {
+                Box::pin(async move { shared::finish(c, job_id, &worker, outcome).await })
+            })
+            .await
     }
 
     async fn release(&self, job_id: i64, worker: &str) -> StoreResult<()> {
-        let mut c = self.writer.lock().await;
-        sqlx::query(
-            "UPDATE jobs SET state = 'failed', attempts = MAX(attempts - 1, 0), lease_owner = NULL,
-                    lease_expires_at = NULL, updated_at = ?
-             WHERE id = ? AND state = 'running' AND lease_owner = ?",
-        )
-        .bind(now_ms())
-        .bind(job_id)
-        .bind(worker)
-        .execute(&mut *c)
-        .await?;
-        Ok(())
+        let worker = worker.to_string();
+        self.writer
+            .run(move |c| Box::pin(async move { shared::release(c, job_id, &worker).await }))
+            .await
     }
 
     async fn requeue_expired(&self) -> StoreResult<u64> {
-        let mut c = self.writer.lock().await;
-        let now = now_ms();
-        // An expired lease means the worker died: the attempt it claimed counts, and the job
-        // waits in `failed` (due now) so dedupe of newer queued jobs is unaffected.
-        let n = sqlx::query(
-            "UPDATE jobs SET state = 'failed', last_error = COALESCE(last_error, 'lease expired'),
-                    lease_owner = NULL, lease_expires_at = NULL, run_at = ?, updated_at = ?
-             WHERE state = 'running' AND lease_expires_at < ?",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *c)
-        .await?
-        .rows_affected();
-        Ok(n)
+        self.writer
+            .run(|c| Box::pin(shared::requeue_expired(c)))
+            .await
     }
 
     async fn get_job(&self, id: i64) -> StoreResult<Option<Job>> {
-        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        shared::get_job(&mut *self.read.acquire().await?, id).await
     }
 
     async fn list_jobs(&self, f: &JobFilter) -> StoreResult<Vec<Job>> {
-        let rows = sqlx::query(
-            "SELECT * FROM jobs
-             WHERE (? IS NULL OR state = ?) AND (? IS NULL OR kind = ?) AND (? IS NULL OR id < ?)
-             ORDER BY id DESC LIMIT ?",
-        )
-        .bind(f.state.map(|s| s.as_str()))
-        .bind(f.state.map(|s| s.as_str()))
-        .bind(&f.kind)
-        .bind(&f.kind)
-        .bind(f.before_id)
-        .bind(f.before_id)
-        .bind(f.limit as i64)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(job_from_row).collect()
+        shared::list_jobs(&mut *self.read.acquire().await?, f).await
     }
 
     async fn retry_dead(&self, id: i64) -> StoreResult<Job> {
-        self.write_tx(move |c| {
-            Box::pin(async move {
-                let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&mut *c)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                let job = job_from_row(&row)?;
-                if job.state != JobState::Dead {
-                    return Err(StoreError::Conflict(format!(
-                        "job {id} is {}, only dead jobs can be retried",
-                        job.state.as_str()
-                    )));
-                }
-                let now = now_ms();
-                // Re-driven as `failed` (due now) rather than `queued` so it never collides with
-                // a queued job of the same dedupe key.
-                let row = sqlx::query(
-                    "UPDATE jobs SET state = 'failed', attempts = 0, run_at = ?, updated_at = ?
-                     WHERE id = ? RETURNING *",
-                )
-                .bind(now)
-                .bind(now)
-                .bind(id)
-                .fetch_one(&mut *c)
-                .await?;
-                job_from_row(&row)
-            })
+        self.writer
+            .run(move |c| Box::pin(shared::retry_dead(c, id)))
+            .await
+    }
+
+    async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {
+        shared::queue_depth(&mut *self.read.acquire().await?).await
+    }
+
+    async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64> {
+        self.writer
+            .run(move |c| Box::pin(shared::prune_deliveries(c, retention)))
+            .await
+    }
+
+    async fn prune_jobs(&self, retention: &JobRetention) -> StoreResult<u64> {
+        // Each batch is its own turn on the writer, so webhooks and workers get in between.
+        super::sql::prune_jobs_in_batches(retention, |state, cutoff, batch| {
+            self.writer
+                .run(move |c| Box::pin(shared::prune_jobs_batch(c, state, cutoff, batch)))
         })
         .await
     }
 
-    async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
-            .fetch_all(&self.read)
-            .await?;
-        let mut out: BTreeMap<JobState, i64> = JobState::ALL.iter().map(|s| (*s, 0)).collect();
-        for r in rows {
-            let s: String = r.try_get("state")?;
-            if let Some(st) = JobState::parse(&s) {
-                out.insert(st, r.try_get("n")?);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64> {
-        let mut c = self.writer.lock().await;
-        let cutoff = now_ms() - retention.as_millis() as i64;
-        Ok(sqlx::query("DELETE FROM deliveries WHERE received_at < ?")
-            .bind(cutoff)
-            .execute(&mut *c)
-            .await?
-            .rows_affected())
-    }
-
     async fn group_folder(&self, group_id: &str) -> StoreResult<Option<GroupFolder>> {
-        let row = sqlx::query("SELECT * FROM group_folders WHERE group_id = ?")
-            .bind(group_id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.as_ref().map(group_folder_from_row).transpose()
+        shared::group_folder(&mut *self.read.acquire().await?, group_id).await
     }
 
     async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>> {
-        let rows = sqlx::query("SELECT * FROM group_folders ORDER BY group_id")
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(group_folder_from_row).collect()
+        shared::group_folders(&mut *self.read.acquire().await?).await
     }
 
     async fn put_group_folder(&self, f: &GroupFolder) -> StoreResult<()> {
-        let mut c = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO group_folders (group_id, group_name, path, path_lower, shared_folder_id, active, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (group_id) DO UPDATE SET group_name = excluded.group_name, path = excluded.path,
-                 path_lower = excluded.path_lower, shared_folder_id = excluded.shared_folder_id,
-                 active = excluded.active, updated_at = excluded.updated_at",
-        )
-        .bind(&f.group_id)
-        .bind(&f.group_name)
-        .bind(&f.path)
-        .bind(f.path.to_lowercase())
-        .bind(&f.shared_folder_id)
-        .bind(f.active as i64)
-        .bind(now_ms())
-        .execute(&mut *c)
-        .await?;
-        Ok(())
+        let f = f.clone();
+        self.writer
+            .run(move |c| Box::pin(async move { shared::put_group_folder(c, &f).await }))
+            .await
     }
 
     async fn added_members(&self, group_id: &str) -> StoreResult<Vec<String>> {
-        let rows =
-            sqlx::query("SELECT email FROM group_members_added WHERE group_id = ? ORDER BY email")
-                .bind(group_id)
-                .fetch_all(&self.read)
-                .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("email").map_err(Into::into))
-            .collect()
+        shared::added_members(&mut *self.read.acquire().await?, group_id).await
     }
 
     async fn record_member_added(&self, group_id: &str, email: &str) -> StoreResult<()> {
-        let mut c = self.writer.lock().await;
-        let email = email.to_lowercase();
-        sqlx::query(
-            "INSERT OR IGNORE INTO group_members_added (group_id, email, added_at) VALUES (?, ?, ?)",
-        )
-        .bind(group_id)
-        .bind(&email)
-        .bind(now_ms())
-        .execute(&mut *c)
-        .await?;
-        sqlx::query("DELETE FROM group_member_refusals WHERE group_id = ? AND email = ?")
-            .bind(group_id)
-            .bind(&email)
-            .execute(&mut *c)
-            .await?;
-        Ok(())
+        let (group_id, email) = (group_id.to_string(), email.to_string());
+        self.writer
+            .transaction(move |c| {
+                Box::pin(async move { shared::record_member_added(c, &group_id, &email).await })
+            })
+            .await
     }
 
     async fn record_member_refused(
@@ -492,18 +391,14 @@ impl Store for SqliteStore {
         email: &str,
         tag: &str,
     ) -> StoreResult<()> {
-        let mut c = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO group_member_refusals (group_id, email, tag, refused_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (group_id, email) DO UPDATE SET tag = excluded.tag, refused_at = excluded.refused_at",
-        )
-        .bind(group_id)
-        .bind(email.to_lowercase())
-        .bind(tag)
-        .bind(now_ms())
-        .execute(&mut *c)
-        .await?;
-        Ok(())
+        let (group_id, email, tag) = (group_id.to_string(), email.to_string(), tag.to_string());
+        self.writer
+            .run(move |c| {
+                Box::pin(
+                    async move { shared::record_member_refused(c, &group_id, &email, &tag).await },
+                )
+            })
+            .await
     }
 
     async fn member_refusals(
@@ -511,109 +406,43 @@ impl Store for SqliteStore {
         group_id: &str,
         max_age: Duration,
     ) -> StoreResult<Vec<(String, String)>> {
-        let since_ms = now_ms().saturating_sub(max_age.as_millis().try_into().unwrap_or(i64::MAX));
-        let rows = sqlx::query(
-            "SELECT email, tag FROM group_member_refusals
-             WHERE group_id = ? AND refused_at >= ? ORDER BY email",
-        )
-        .bind(group_id)
-        .bind(since_ms)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("email")?, r.try_get("tag")?)))
-            .collect()
+        shared::member_refusals(&mut *self.read.acquire().await?, group_id, max_age).await
     }
 
     async fn record_member_removed(&self, group_id: &str, email: &str) -> StoreResult<()> {
-        let mut c = self.writer.lock().await;
-        sqlx::query("DELETE FROM group_members_added WHERE group_id = ? AND email = ?")
-            .bind(group_id)
-            .bind(email.to_lowercase())
-            .execute(&mut *c)
-            .await?;
-        Ok(())
+        let (group_id, email) = (group_id.to_string(), email.to_string());
+        self.writer
+            .run(move |c| {
+                Box::pin(async move { shared::record_member_removed(c, &group_id, &email).await })
+            })
+            .await
     }
 
     async fn export(&self, file_id: &str) -> StoreResult<Option<ExportRecord>> {
-        let row = sqlx::query("SELECT * FROM exports WHERE file_id = ?")
-            .bind(file_id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.as_ref().map(export_from_row).transpose()
+        shared::export(&mut *self.read.acquire().await?, file_id).await
     }
 
     async fn exports_under(&self, dropbox_path: &str) -> StoreResult<Vec<ExportRecord>> {
-        let lower = dropbox_path.to_lowercase();
-        let rows = sqlx::query(
-            "SELECT * FROM exports WHERE dropbox_path_lower = ? OR dropbox_path_lower LIKE ? ESCAPE '\\'
-             ORDER BY file_id",
-        )
-        .bind(&lower)
-        .bind(below_pattern(&lower))
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(export_from_row).collect()
+        shared::exports_under(&mut *self.read.acquire().await?, dropbox_path).await
     }
 
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {
-        let mut c = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO exports (file_id, docspace_version, dropbox_path, dropbox_path_lower, dropbox_id, rev, content_hash, size, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (file_id) DO UPDATE SET docspace_version = excluded.docspace_version,
-                 dropbox_path = excluded.dropbox_path, dropbox_path_lower = excluded.dropbox_path_lower,
-                 dropbox_id = excluded.dropbox_id, rev = excluded.rev, content_hash = excluded.content_hash,
-                 size = excluded.size, updated_at = excluded.updated_at",
-        )
-        .bind(&r.file_id)
-        .bind(r.docspace_version)
-        .bind(&r.dropbox_path)
-        .bind(r.dropbox_path.to_lowercase())
-        .bind(&r.dropbox_id)
-        .bind(&r.rev)
-        .bind(&r.content_hash)
-        .bind(r.size)
-        .bind(now_ms())
-        .execute(&mut *c)
-        .await?;
-        Ok(())
+        let r = r.clone();
+        self.writer
+            .run(move |c| Box::pin(async move { shared::put_export(c, &r).await }))
+            .await
     }
 
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT cursor FROM dropbox_cursors WHERE account_id = ?")
-            .bind(account_id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.map(|r| r.try_get("cursor")).transpose()?)
+        shared::cursor(&mut *self.read.acquire().await?, account_id).await
     }
 
     async fn put_cursor(&self, account_id: &str, cursor: &str) -> StoreResult<()> {
-        let mut c = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO dropbox_cursors (account_id, cursor, updated_at) VALUES (?, ?, ?)
-             ON CONFLICT (account_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-        )
-        .bind(account_id)
-        .bind(cursor)
-        .bind(now_ms())
-        .execute(&mut *c)
-        .await?;
-        Ok(())
-    }
-}
-
-/// Column values for a finished run: (state, last_error, result JSON, run_at ms).
-pub(super) fn outcome_columns(
-    outcome: JobOutcome,
-) -> (&'static str, Option<String>, Option<String>, Option<i64>) {
-    match outcome {
-        JobOutcome::Succeeded { result } => ("succeeded", None, Some(result.to_string()), None),
-        JobOutcome::Retry { error, run_at } => {
-            ("failed", Some(error), None, Some(run_at.timestamp_millis()))
-        }
-        JobOutcome::Dead { error, result } => {
-            ("dead", Some(error), result.map(|r| r.to_string()), None)
-        }
+        let (account_id, cursor) = (account_id.to_string(), cursor.to_string());
+        self.writer
+            .run(move |c| {
+                Box::pin(async move { shared::put_cursor(c, &account_id, &cursor).await })
+            })
+            .await
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use docspace_dropbox_bridge::store::{
-    self, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobState, NewJob, StoreError,
+    self, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobRetention, JobState,
+    NewJob, StoreError,
 };
 use serde_json::json;
 
@@ -349,6 +350,137 @@ async fn mappings_and_cursors_round_trip() {
                 s.cursor("dbid:a").await.expect("cursor").as_deref(),
                 Some("c2")
             );
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_enqueues_of_one_key_coalesce_into_one_queued_job() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let tasks: Vec<_> = (0..16)
+                .map(|_| {
+                    let s = s.clone();
+                    tokio::spawn(async move { s.enqueue(vec![job("same")]).await })
+                })
+                .collect();
+            let mut ids = HashSet::new();
+            for t in tasks {
+                let jobs = t
+                    .await
+                    .expect("task")
+                    .expect("enqueue never fails on a race");
+                ids.insert(jobs[0].id);
+            }
+            assert_eq!(ids.len(), 1, "{b}: {ids:?}");
+            assert_eq!(s.queue_depth().await.expect("depth")[&JobState::Queued], 1);
+        })
+    })
+    .await;
+}
+
+/// Enqueues `n` jobs, claims them and ends each with `outcome`; returns their ids.
+async fn finished_jobs(s: &DynStore, prefix: &str, n: usize, outcome: JobOutcome) -> Vec<i64> {
+    let jobs: Vec<NewJob> = (0..n).map(|i| job(&format!("{prefix}{i}"))).collect();
+    s.enqueue(jobs).await.expect("enqueue");
+    let claimed = s
+        .claim(prefix, n as u32, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), n);
+    for j in &claimed {
+        assert!(s
+            .finish(j.id, prefix, outcome.clone())
+            .await
+            .expect("finish"));
+    }
+    claimed.iter().map(|j| j.id).collect()
+}
+
+#[tokio::test]
+async fn finished_jobs_are_pruned_after_their_retention_in_batches() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let succeeded =
+                finished_jobs(&s, "ok", 5, JobOutcome::Succeeded { result: json!({}) }).await;
+            let dead = finished_jobs(
+                &s,
+                "dead",
+                3,
+                JobOutcome::Dead {
+                    error: "path/malformed_path".into(),
+                    result: None,
+                },
+            )
+            .await;
+            let retrying = finished_jobs(
+                &s,
+                "retry",
+                1,
+                JobOutcome::Retry {
+                    error: "5xx".into(),
+                    run_at: Utc::now() + chrono::Duration::seconds(60),
+                },
+            )
+            .await;
+            let queued = s
+                .enqueue(vec![job("waiting")])
+                .await
+                .expect("enqueue")
+                .remove(0);
+            let running = s
+                .enqueue(vec![job("busy")])
+                .await
+                .expect("enqueue")
+                .remove(0);
+            s.claim("busy", 1, Duration::from_secs(30))
+                .await
+                .expect("claim");
+
+            let defaults = JobRetention::default();
+            assert_eq!(defaults.succeeded, Duration::from_secs(7 * 86_400));
+            assert_eq!(defaults.dead, Duration::from_secs(30 * 86_400));
+            assert_eq!(s.prune_jobs(&defaults).await.expect("prune"), 0, "{b}");
+
+            // Retention is compared at millisecond resolution: let one pass.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let succeeded_only = JobRetention {
+                succeeded: Duration::from_millis(1),
+                batch: 2,
+                ..defaults
+            };
+            assert_eq!(
+                s.prune_jobs(&succeeded_only).await.expect("prune"),
+                5,
+                "{b}"
+            );
+            for id in &succeeded {
+                assert_eq!(s.get_job(*id).await.expect("get"), None, "{b}");
+            }
+            for id in &dead {
+                assert!(s.get_job(*id).await.expect("get").is_some(), "{b}");
+            }
+
+            let everything = JobRetention {
+                succeeded: Duration::ZERO,
+                dead: Duration::ZERO,
+                batch: 2,
+            };
+            assert_eq!(s.prune_jobs(&everything).await.expect("prune"), 3, "{b}");
+            for id in &dead {
+                assert_eq!(s.get_job(*id).await.expect("get"), None, "{b}");
+            }
+            // Jobs still to run are never pruned, however old.
+            for id in [retrying[0], queued.id, running.id] {
+                assert!(s.get_job(id).await.expect("get").is_some(), "{b}: job {id}");
+            }
+            let depth = s.queue_depth().await.expect("depth");
+            assert_eq!(depth[&JobState::Succeeded], 0, "{b}");
+            assert_eq!(depth[&JobState::Dead], 0, "{b}");
+            assert_eq!(depth[&JobState::Failed], 1, "{b}");
+            assert_eq!(depth[&JobState::Queued], 1, "{b}");
+            assert_eq!(depth[&JobState::Running], 1, "{b}");
         })
     })
     .await;

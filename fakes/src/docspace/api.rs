@@ -18,7 +18,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::envelope::{self, bad_request, not_found};
-use super::{control, routes, stream, Inner};
+use super::{control, routes, scopes, stream, Inner};
 
 pub fn router(inner: Arc<Inner>) -> Router {
     let api = Router::new()
@@ -63,27 +63,33 @@ fn route_name(method: &Method, path: &str) -> &'static str {
     }
 }
 
-/// `429` as the DocSpace rate limiter sends it: empty body, `X-Ratelimit-*` headers, and
-/// `Retry-After` only when the knob asks for it.
-pub(crate) fn too_many(inner: &Inner) -> Response {
+/// `429` as the DocSpace rate limiter sends it: empty body, `X-RateLimit-Limit` and
+/// `X-RateLimit-Remaining`; `X-RateLimit-Reset` (the window's end, Unix seconds) only on writes
+/// unless `ratelimit_reset_on_get`; `Retry-After` only when a test asks for it.
+pub(crate) fn too_many(inner: &Inner, is_get: bool) -> Response {
     let knobs = inner.knobs();
     let mut resp = StatusCode::TOO_MANY_REQUESTS.into_response();
     let h = resp.headers_mut();
-    h.insert("x-ratelimit-limit", HeaderValue::from(1500u32));
-    h.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
     h.insert(
-        "x-ratelimit-reset",
-        HeaderValue::from(knobs.ratelimit_reset_secs),
+        "x-ratelimit-limit",
+        HeaderValue::from(knobs.ratelimit_limit),
     );
+    h.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
+    if !is_get || knobs.ratelimit_reset_on_get {
+        let reset = chrono::Utc::now()
+            .timestamp()
+            .saturating_add(i64::try_from(knobs.ratelimit_reset_secs).unwrap_or(i64::MAX / 2));
+        h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    }
     if let Some(secs) = knobs.retry_after_secs {
         h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }
 
-fn injected(inner: &Inner, status: u16) -> Response {
+fn injected(inner: &Inner, status: u16, is_get: bool) -> Response {
     match StatusCode::from_u16(status) {
-        Ok(StatusCode::TOO_MANY_REQUESTS) => too_many(inner),
+        Ok(StatusCode::TOO_MANY_REQUESTS) => too_many(inner, is_get),
         Ok(s) => envelope::error(
             s,
             "Injected failure (fake DocSpace knob)",
@@ -120,26 +126,34 @@ async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Resp
     let route = route_name(req.method(), &path);
     inner.stats.count(route);
     let knobs = inner.knobs();
+    let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
     // The stream handler has its own rules (stream_auth or the key); everything else needs the key.
     if route != routes::STREAM {
         let auth = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        match auth {
+        let permissions = match auth {
             // Missing credentials: bare 401 (the reference says the body may be empty).
             None => return StatusCode::UNAUTHORIZED.into_response(),
-            Some(a) if !inner.is_api_key(Some(a)) => {
-                return envelope::error(
-                    StatusCode::UNAUTHORIZED,
-                    "Unauthorized",
-                    "System.Security.Authentication.AuthenticationException",
-                )
+            Some(a) => match inner.key_permissions(Some(a)) {
+                Some(p) => p,
+                None => {
+                    return envelope::error(
+                        StatusCode::UNAUTHORIZED,
+                        "Unauthorized",
+                        "System.Security.Authentication.AuthenticationException",
+                    )
+                }
+            },
+        };
+        // A key without the route's scope: ASP.NET authorization forbids, with no body.
+        if let Some(required) = scopes::required(is_get, &path) {
+            if !scopes::allows(&permissions, &required) {
+                return StatusCode::FORBIDDEN.into_response();
             }
-            Some(_) => {}
         }
     }
-    let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
     let (guard, in_flight) = inner.stats.enter();
     let limit = if is_get {
         knobs.max_concurrent_gets
@@ -147,20 +161,20 @@ async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Resp
         knobs.max_concurrent_writes
     };
     if limit.map(|l| in_flight > l).unwrap_or(false) {
-        return too_many(&inner);
+        return too_many(&inner, is_get);
     }
     // Latency counts as time in flight, like a slow server.
     if knobs.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
     }
     if let Some(status) = take_scripted(&inner, route) {
-        return injected(&inner, status);
+        return injected(&inner, status, is_get);
     }
     if knobs.rate_429 > 0.0 && rand::random::<f64>() < knobs.rate_429 {
-        return too_many(&inner);
+        return too_many(&inner, is_get);
     }
     if knobs.rate_5xx > 0.0 && rand::random::<f64>() < knobs.rate_5xx {
-        return injected(&inner, 500);
+        return injected(&inner, 500, is_get);
     }
     let resp = next.run(req).await;
     if route == routes::STREAM {
@@ -215,14 +229,101 @@ impl Params {
         }
     }
 
-    /// `count` (1..=100, default 100) and `startIndex` (default 0).
-    pub fn page(&self) -> Result<(usize, usize), Response> {
-        let count = self.usize("count")?.unwrap_or(100);
-        if !(1..=100).contains(&count) {
-            return Err(bad_request("The field Count must be between 1 and 100."));
+    /// `count` (1..=100, default 100) and `startIndex` (default 0), or the model-validation
+    /// errors ASP.NET reports for them (`[Range(1, 100)]` on `Count`, values that do not bind).
+    /// The server puts no range on `startIndex`; what it does with a negative one is
+    /// unconfirmed, so the stand-in refuses it the same way rather than guess.
+    pub fn page(&self) -> Result<(usize, usize), Vec<(&'static str, String)>> {
+        let mut errors = Vec::new();
+        let count = match self.int("count", "Count", &mut errors) {
+            None => 100,
+            Some(c) if (1..=100).contains(&c) => c as usize,
+            Some(_) => {
+                errors.push((
+                    "count",
+                    "The field Count must be between 1 and 100.".to_string(),
+                ));
+                100
+            }
+        };
+        let start = match self.int("startIndex", "StartIndex", &mut errors) {
+            None => 0,
+            Some(s) if s >= 0 => s as usize,
+            Some(_) => {
+                errors.push((
+                    "startIndex",
+                    "The field StartIndex must be between 0 and 2147483647.".to_string(),
+                ));
+                0
+            }
+        };
+        if errors.is_empty() {
+            Ok((count, start))
+        } else {
+            Err(errors)
         }
-        let start = self.usize("startIndex")?.unwrap_or(0);
-        Ok((count, start))
+    }
+
+    /// An `int` query parameter; a value that does not bind adds ASP.NET's binding error.
+    fn int(
+        &self,
+        name: &'static str,
+        display: &str,
+        errors: &mut Vec<(&'static str, String)>,
+    ) -> Option<i64> {
+        match self.get(name) {
+            None | Some("") => None,
+            Some(v) => match v.trim().parse::<i32>() {
+                Ok(n) => Some(i64::from(n)),
+                Err(_) => {
+                    errors.push((name, format!("The value '{v}' is not valid for {display}.")));
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// `searchArea` of `files/rooms` (`SearchArea` in the server: Active = 0, Archive = 1, Any = 2,
+/// RecentByLinks = 3, Templates = 4, Knowledge = 5, ResultStorage = 6, AiAgents = 7), bound by
+/// name (case-insensitive) or number like any ASP.NET enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SearchArea {
+    Active,
+    Archive,
+    Any,
+    /// The other areas (links, templates, AI storage and agents): no rooms in this stand-in.
+    Other,
+}
+
+fn search_area(params: &Params) -> Result<SearchArea, (&'static str, String)> {
+    let Some(raw) = params.get("searchArea").filter(|v| !v.is_empty()) else {
+        return Ok(SearchArea::Active);
+    };
+    const NAMES: [&str; 8] = [
+        "active",
+        "archive",
+        "any",
+        "recentbylinks",
+        "templates",
+        "knowledge",
+        "resultstorage",
+        "aiagents",
+    ];
+    let lower = raw.trim().to_ascii_lowercase();
+    let index = match lower.parse::<i64>() {
+        Ok(n) => usize::try_from(n).ok().filter(|n| *n < NAMES.len()),
+        Err(_) => NAMES.iter().position(|n| *n == lower),
+    };
+    match index {
+        Some(0) => Ok(SearchArea::Active),
+        Some(1) => Ok(SearchArea::Archive),
+        Some(2) => Ok(SearchArea::Any),
+        Some(_) => Ok(SearchArea::Other),
+        None => Err((
+            "searchArea",
+            format!("The value '{raw}' is not valid for SearchArea."),
+        )),
     }
 }
 
@@ -273,7 +374,10 @@ macro_rules! try_resp {
 
 async fn list_groups(State(inner): State<Arc<Inner>>, uri: Uri, RawQuery(q): RawQuery) -> Response {
     let params = Params::parse(q);
-    let (count, start) = try_resp!(params.page());
+    let (count, start) = match params.page() {
+        Ok(p) => p,
+        Err(errors) => return envelope::validation(&errors, &href(&inner, &uri), "GET"),
+    };
     let filter = params.get("filterValue").map(str::to_lowercase);
     let descending = params.get("sortOrder") == Some("1");
     let state = inner.read();
@@ -438,6 +542,9 @@ async fn get_person(State(inner): State<Arc<Inner>>, Path(id): Path<String>, uri
     }
 }
 
+const READ_FILE_DENIED: &str = "You don't have enough permission to view the file";
+const READ_FOLDER_DENIED: &str = "You don't have enough permission to view the folder content";
+
 async fn get_file(
     State(inner): State<Arc<Inner>>,
     Path(id): Path<String>,
@@ -449,10 +556,14 @@ async fn get_file(
     let Ok(id) = id.parse::<i64>() else {
         return file_not_found();
     };
+    let unreadable = inner.knobs().unreadable_folder_ids;
     let state = inner.read();
     let Some(file) = state.files.get(&id) else {
         return file_not_found();
     };
+    if state.under_any(file.folder_id, &unreadable) {
+        return envelope::forbidden(READ_FILE_DENIED);
+    }
     let version = match version {
         None => file.version(),
         Some(v) => match u32::try_from(v)
@@ -478,11 +589,18 @@ async fn presigned_uri(
     let Ok(id) = id.parse::<i64>() else {
         return file_not_found();
     };
-    let version = match inner.read().files.get(&id) {
-        Some(f) => f.version(),
-        None => return file_not_found(),
+    let knobs = inner.knobs();
+    let version = {
+        let state = inner.read();
+        match state.files.get(&id) {
+            Some(f) if state.under_any(f.folder_id, &knobs.unreadable_folder_ids) => {
+                return envelope::forbidden(READ_FILE_DENIED)
+            }
+            Some(f) => f.version(),
+            None => return file_not_found(),
+        }
     };
-    let origin = if inner.knobs().foreign_origin {
+    let origin = if knobs.foreign_origin {
         &inner.foreign_url
     } else {
         &inner.base_url
@@ -498,40 +616,106 @@ async fn get_folder(State(inner): State<Arc<Inner>>, Path(id): Path<String>, uri
     let Ok(id) = id.parse::<i64>() else {
         return folder_not_found();
     };
+    let unreadable = inner.knobs().unreadable_folder_ids;
     let state = inner.read();
     match state.folders.get(&id) {
+        Some(_) if state.under_any(id, &unreadable) => envelope::forbidden(READ_FOLDER_DENIED),
         Some(f) => envelope::ok(inner.render(&state).folder(f), &href(&inner, &uri), "GET"),
         None => folder_not_found(),
     }
 }
 
-fn folder_content(inner: &Inner, id: i64, uri: &Uri, params: &Params) -> Response {
-    let (count, start) = try_resp!(params.page());
-    let state = inner.read();
-    match state.folders.get(&id) {
-        Some(f) => envelope::ok(
-            inner
-                .render(&state)
-                .folder_content(f, start, count, params.get("filterValue")),
-            &href(inner, uri),
-            "GET",
-        ),
-        None => folder_not_found(),
-    }
-}
-
+/// `GET files/{folderId}`: one page of a folder's subfolders and files (the ones the key's user
+/// may read), `total` inside `response`.
 async fn list_folder(
     State(inner): State<Arc<Inner>>,
     Path(id): Path<String>,
     uri: Uri,
     RawQuery(q): RawQuery,
 ) -> Response {
+    let params = Params::parse(q);
+    let here = href(&inner, &uri);
+    let (count, start) = match params.page() {
+        Ok(p) => p,
+        Err(errors) => return envelope::validation(&errors, &here, "GET"),
+    };
     let Ok(id) = id.parse::<i64>() else {
         return folder_not_found();
     };
-    folder_content(&inner, id, &uri, &Params::parse(q))
+    let unreadable = inner.knobs().unreadable_folder_ids;
+    let state = inner.read();
+    let Some(folder) = state.folders.get(&id) else {
+        return folder_not_found();
+    };
+    if state.under_any(id, &unreadable) {
+        return envelope::forbidden(READ_FOLDER_DENIED);
+    }
+    let filter = params.get("filterValue").map(str::to_lowercase);
+    let matches = |title: &str| {
+        filter
+            .as_deref()
+            .is_none_or(|q| title.to_lowercase().contains(q))
+    };
+    let folders = state
+        .subfolders(id)
+        .filter(|f| !unreadable.contains(&f.id) && matches(&f.title))
+        .collect();
+    let files = state
+        .folder_files(id)
+        .filter(|f| matches(&f.title))
+        .collect();
+    envelope::ok(
+        inner
+            .render(&state)
+            .content_page(folder, folders, files, start, count),
+        &here,
+        "GET",
+    )
 }
 
+/// `GET files/rooms`: one page of the rooms the key's user may read, from the "Rooms" section
+/// (`searchArea` Active, the default), the "Archive" section (Archive) or both (Any).
 async fn list_rooms(State(inner): State<Arc<Inner>>, uri: Uri, RawQuery(q): RawQuery) -> Response {
-    folder_content(&inner, super::ROOMS_ROOT_ID, &uri, &Params::parse(q))
+    let params = Params::parse(q);
+    let here = href(&inner, &uri);
+    let (count, start, area) = match (params.page(), search_area(&params)) {
+        (Ok((count, start)), Ok(area)) => (count, start, area),
+        (page, area) => {
+            let mut errors = page.err().unwrap_or_default();
+            errors.extend(area.err());
+            return envelope::validation(&errors, &here, "GET");
+        }
+    };
+    let unreadable = inner.knobs().unreadable_folder_ids;
+    let state = inner.read();
+    let (current, sections): (i64, &[i64]) = match area {
+        SearchArea::Active => (super::ROOMS_ROOT_ID, &[super::ROOMS_ROOT_ID]),
+        SearchArea::Archive => (super::ARCHIVE_ROOT_ID, &[super::ARCHIVE_ROOT_ID]),
+        SearchArea::Any => (
+            super::ROOMS_ROOT_ID,
+            &[super::ROOMS_ROOT_ID, super::ARCHIVE_ROOT_ID],
+        ),
+        SearchArea::Other => (super::ROOMS_ROOT_ID, &[]),
+    };
+    let Some(current) = state.folders.get(&current) else {
+        return folder_not_found();
+    };
+    let filter = params.get("filterValue").map(str::to_lowercase);
+    let rooms = sections
+        .iter()
+        .flat_map(|s| state.subfolders(*s))
+        .filter(|r| !unreadable.contains(&r.id))
+        .filter(|r| {
+            filter
+                .as_deref()
+                .is_none_or(|q| r.title.to_lowercase().contains(q))
+        })
+        .collect();
+    envelope::ok(
+        inner
+            .render(&state)
+            .content_page(current, rooms, Vec::new(), start, count),
+        &here,
+        "GET",
+    )
 }

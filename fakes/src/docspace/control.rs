@@ -1,6 +1,21 @@
 //! `/_fake/...`: an unauthenticated HTTP control API mirroring the Rust methods of `FakeDocSpace`,
 //! for the `bridge-fakes` binary (docker-compose, benchmarks, manual poking). JSON in and out,
 //! snake_case names; errors are `{"error": "..."}` with 400/404. Not subject to knobs or stats.
+//!
+//! Besides state (`/users`, `/groups`, `/rooms`, `/folders`, `/files`, `/seed`), knobs
+//! (`/knobs`: e.g. `ratelimit_reset_on_get`, `download_denied_file_ids`,
+//! `unreadable_folder_ids`), scripted failures (`/failures`) and stats (`/stats`):
+//!
+//! | Method, path | Body | Effect |
+//! |---|---|---|
+//! | `POST /_fake/api_keys` | `{"permissions": [..]}` | `{"key"}`: another key of the key's user |
+//! | `PUT /_fake/api_keys/{key}` | `{"permissions": [..]}` | new scopes for a key (empty = full) |
+//! | `POST /_fake/rooms/{id}/archive`, `/unarchive` | | move a room to or from the Archive |
+//! | `PUT /_fake/folders/{id}/readable` | `{"readable": bool}` | 403 on the folder and below |
+//! | `POST /_fake/files/bulk` | `{"folder_id","count","size"?,"prefix"?,"ext"?}` | `{"ids"}` |
+//! | `PUT /_fake/files/{id}/updated` | `{"updated": RFC 3339}` | the file's `updated` |
+//! | `POST /_fake/files/{id}/trash`, `/restore` | | to the trash and back |
+//! | `PUT /_fake/files/{id}/download` | `{"denied": bool}` | stream handler 403 with the key |
 
 use std::sync::Arc;
 
@@ -10,6 +25,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -37,11 +53,21 @@ pub fn router(inner: Arc<Inner>) -> Router {
             "/_fake/groups/{id}/members/{user}",
             post(add_member).delete(remove_member),
         )
+        .route("/_fake/api_keys", post(add_api_key))
+        .route("/_fake/api_keys/{key}", put(set_api_key))
         .route("/_fake/rooms", post(create_room))
+        .route("/_fake/rooms/{id}/archive", post(archive_room))
+        .route("/_fake/rooms/{id}/unarchive", post(unarchive_room))
         .route("/_fake/folders", post(create_folder))
+        .route("/_fake/folders/{id}/readable", put(set_folder_readable))
         .route("/_fake/files", post(create_file))
+        .route("/_fake/files/bulk", post(create_files))
         .route("/_fake/files/{id}", axum::routing::delete(delete_file))
         .route("/_fake/files/{id}/versions", post(new_version))
+        .route("/_fake/files/{id}/updated", put(set_file_updated))
+        .route("/_fake/files/{id}/trash", post(trash_file))
+        .route("/_fake/files/{id}/restore", post(restore_file))
+        .route("/_fake/files/{id}/download", put(set_download_denied))
         .route("/_fake/files/{id}/content-hash", get(content_hash))
         .with_state(inner)
 }
@@ -312,16 +338,186 @@ struct FileReq {
     title: String,
     size: u64,
     created_by: Option<Uuid>,
+    /// RFC 3339; the file's `updated` (default: now).
+    updated: Option<DateTime<Utc>>,
 }
 
 async fn create_file(State(inner): State<Arc<Inner>>, bytes: Bytes) -> Response {
     let req: FileReq = try_resp!(body(&bytes));
-    match inner
-        .write()
+    let mut s = inner.write();
+    let created = s
         .create_file(req.folder_id, &req.title, req.size, req.created_by)
-    {
+        .and_then(|id| match req.updated {
+            Some(at) => s.set_file_updated(id, at).map(|()| id),
+            None => Ok(id),
+        });
+    match created {
         Ok(id) => Json(json!({"id": id})).into_response(),
         Err(e) => state_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct BulkFilesReq {
+    folder_id: i64,
+    count: usize,
+    #[serde(default)]
+    size: u64,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+    #[serde(default = "default_ext")]
+    ext: String,
+}
+
+fn default_prefix() -> String {
+    "File ".to_string()
+}
+
+fn default_ext() -> String {
+    ".docx".to_string()
+}
+
+/// `{"ids": [..]}` of `count` new files `<prefix><n><ext>`.
+async fn create_files(State(inner): State<Arc<Inner>>, bytes: Bytes) -> Response {
+    let req: BulkFilesReq = try_resp!(body(&bytes));
+    match inner
+        .write()
+        .create_files(req.folder_id, &req.prefix, &req.ext, req.count, req.size)
+    {
+        Ok(ids) => Json(json!({ "ids": ids })).into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct UpdatedReq {
+    updated: DateTime<Utc>,
+}
+
+async fn set_file_updated(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let id = try_resp!(file_id(&id));
+    let req: UpdatedReq = try_resp!(body(&bytes));
+    match inner.write().set_file_updated(id, req.updated) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+async fn trash_file(State(inner): State<Arc<Inner>>, Path(id): Path<String>) -> Response {
+    let id = try_resp!(file_id(&id));
+    match inner.write().trash_file(id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+async fn restore_file(State(inner): State<Arc<Inner>>, Path(id): Path<String>) -> Response {
+    let id = try_resp!(file_id(&id));
+    match inner.write().restore_file(id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeniedReq {
+    denied: bool,
+}
+
+/// `{"denied": true}`: the API key's user may not download the file (stream handler 403).
+async fn set_download_denied(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let id = try_resp!(file_id(&id));
+    let req: DeniedReq = try_resp!(body(&bytes));
+    let Ok(mut knobs) = inner.knobs.lock() else {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "knobs lock poisoned");
+    };
+    knobs.download_denied_file_ids.retain(|f| *f != id);
+    if req.denied {
+        knobs.download_denied_file_ids.push(id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct ReadableReq {
+    readable: bool,
+}
+
+/// `{"readable": false}`: the API key's user cannot read the folder or room (403 on it).
+async fn set_folder_readable(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let id = try_resp!(file_id(&id));
+    let req: ReadableReq = try_resp!(body(&bytes));
+    let Ok(mut knobs) = inner.knobs.lock() else {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "knobs lock poisoned");
+    };
+    knobs.unreadable_folder_ids.retain(|f| *f != id);
+    if !req.readable {
+        knobs.unreadable_folder_ids.push(id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn archive_room(State(inner): State<Arc<Inner>>, Path(id): Path<String>) -> Response {
+    let id = try_resp!(file_id(&id));
+    match inner.write().archive_room(id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+async fn unarchive_room(State(inner): State<Arc<Inner>>, Path(id): Path<String>) -> Response {
+    let id = try_resp!(file_id(&id));
+    match inner.write().unarchive_room(id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyReq {
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+/// `{"key": "sk-…"}`: a new API key of the key's user with these permissions (empty = full).
+async fn add_api_key(State(inner): State<Arc<Inner>>, bytes: Bytes) -> Response {
+    let req: KeyReq = try_resp!(body(&bytes));
+    let key = format!("sk-{}", hex::encode(rand::random::<[u8; 16]>()));
+    let Ok(mut keys) = inner.keys.lock() else {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "keys lock poisoned");
+    };
+    keys.insert(key.clone(), req.permissions);
+    Json(json!({ "key": key })).into_response()
+}
+
+/// Replaces the permissions of a known key (the default one too).
+async fn set_api_key(
+    State(inner): State<Arc<Inner>>,
+    Path(key): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let req: KeyReq = try_resp!(body(&bytes));
+    let Ok(mut keys) = inner.keys.lock() else {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "keys lock poisoned");
+    };
+    match keys.get_mut(&key) {
+        Some(p) => {
+            *p = req.permissions;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => err(StatusCode::NOT_FOUND, "unknown API key"),
     }
 }
 
@@ -330,6 +526,7 @@ struct VersionReq {
     size: u64,
 }
 
+/// A numeric id in the path (files, folders, rooms).
 fn file_id(raw: &str) -> Result<i64, Response> {
     raw.parse::<i64>()
         .map_err(|e| err(StatusCode::BAD_REQUEST, e))

@@ -283,23 +283,26 @@ impl Render<'_> {
         if size > 0 {
             v["pureContentLength"] = json!(size);
         }
+        if let Some(origin) = f.trashed_from.and_then(|o| self.state.folders.get(&o)) {
+            v["originId"] = json!(origin.id);
+            v["originTitle"] = json!(origin.title);
+            if let Some(room) = self
+                .state
+                .path_parts(origin.id)
+                .into_iter()
+                .find(|p| matches!(p.kind, FolderKind::Room { .. }))
+            {
+                v["originRoomId"] = json!(room.id);
+                v["originRoomTitle"] = json!(room.title);
+            }
+        }
         v
     }
 
     /// `FolderDto` (rooms carry `roomType`).
     pub fn folder(&self, f: &Folder) -> Value {
-        let files_count = self
-            .state
-            .files
-            .values()
-            .filter(|x| x.folder_id == f.id)
-            .count();
-        let folders_count = self
-            .state
-            .folders
-            .values()
-            .filter(|x| x.parent_id == f.id && x.id != f.id)
-            .count();
+        let files_count = self.state.file_count(f.id);
+        let folders_count = self.state.subfolder_count(f.id);
         let in_room = self
             .state
             .path_parts(f.id)
@@ -368,33 +371,18 @@ impl Render<'_> {
         )
     }
 
-    /// Folder content (`GET files/{folderId}`): folders first, then files, both by title; one
-    /// page of `count` entries from `start_index`, `total` = all entries.
-    pub fn folder_content(
+    /// Folder content (`GET files/{folderId}`, `GET files/rooms`): `folders` first, then
+    /// `files`, both by title; one page of `count` entries from `start_index`, `total` = all
+    /// entries given.
+    pub fn content_page(
         &self,
-        f: &Folder,
+        current: &Folder,
+        mut folders: Vec<&Folder>,
+        mut files: Vec<&File>,
         start_index: usize,
         count: usize,
-        filter: Option<&str>,
     ) -> Value {
-        let matches = |title: &str| {
-            filter
-                .map(|q| title.to_lowercase().contains(&q.to_lowercase()))
-                .unwrap_or(true)
-        };
-        let mut folders: Vec<&Folder> = self
-            .state
-            .folders
-            .values()
-            .filter(|x| x.parent_id == f.id && x.id != f.id && matches(&x.title))
-            .collect();
         folders.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id)));
-        let mut files: Vec<&File> = self
-            .state
-            .files
-            .values()
-            .filter(|x| x.folder_id == f.id && matches(&x.title))
-            .collect();
         files.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id)));
         let total = folders.len() + files.len();
         let page_end = start_index.saturating_add(count).min(total);
@@ -412,8 +400,8 @@ impl Render<'_> {
         json!({
             "files": page_files,
             "folders": page_folders,
-            "current": self.folder(f),
-            "pathParts": self.path_parts(f.id),
+            "current": self.folder(current),
+            "pathParts": self.path_parts(current.id),
             "startIndex": start_index,
             "count": returned,
             "total": total,

@@ -57,6 +57,46 @@ pub fn error(status: StatusCode, message: &str, kind: &str) -> Response {
     json_response(status, &body)
 }
 
+/// A model-validation failure (`[Range]` on `count`, a query value that does not bind): ASP.NET's
+/// `ValidationProblemDetails` wrapped as the *response* of the success envelope, with `status` 1
+/// and `statusCode` 400 (DocSpace's `SuccessApiResponse` does this), HTTP 400. `errors` maps the
+/// query parameter to its messages.
+pub fn validation(errors: &[(&str, String)], href: &str, method: &str) -> Response {
+    let mut map = serde_json::Map::new();
+    for (key, message) in errors {
+        map.insert((*key).to_string(), json!([message]));
+    }
+    let trace_id = format!(
+        "00-{}-{}-00",
+        hex::encode(rand::random::<[u8; 16]>()),
+        hex::encode(rand::random::<[u8; 8]>())
+    );
+    let body = json!({
+        "response": {
+            "type": "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+            "title": "One or more validation errors occurred.",
+            "status": 400,
+            "errors": map,
+            "traceId": trace_id,
+        },
+        "count": 1,
+        "links": [{"href": href, "action": method}],
+        "status": 1,
+        "statusCode": 400,
+    });
+    json_response(StatusCode::BAD_REQUEST, &body)
+}
+
+/// `403` for a folder or file the caller may not read: DocSpace throws an
+/// `InvalidOperationException`, which its error handler turns into a 403 envelope.
+pub fn forbidden(message: &str) -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        message,
+        "System.InvalidOperationException",
+    )
+}
+
 pub fn not_found(message: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,

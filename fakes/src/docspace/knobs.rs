@@ -21,10 +21,18 @@ pub struct Knobs {
     pub max_concurrent_gets: Option<u64>,
     /// Concurrent non-GETs above this are answered `429` (DocSpace cloud: 15).
     pub max_concurrent_writes: Option<u64>,
-    /// Value of `X-Ratelimit-Reset` (seconds) on every `429`.
+    /// `X-RateLimit-Limit` on `429`s (DocSpace cloud: 1500 requests a minute per user).
+    pub ratelimit_limit: u64,
+    /// Seconds until the refusing limiter's window ends. Where `X-RateLimit-Reset` is sent, it is
+    /// that instant as a Unix timestamp in seconds (an absolute time, not a wait).
     pub ratelimit_reset_secs: u64,
-    /// When set, `429`s also carry `Retry-After: <n>`. Off by default: the reference marks
-    /// DocSpace's `Retry-After` UNCONFIRMED, so clients must cope with `X-Ratelimit-Reset` alone.
+    /// Also send `X-RateLimit-Reset` on `429`s to GETs. Off by default, as the real limiter: the
+    /// per-minute sliding window that GETs hit sends only `X-RateLimit-Limit` and
+    /// `X-RateLimit-Remaining`. Writes (the per-day fixed window) always carry it.
+    pub ratelimit_reset_on_get: bool,
+    /// When set, `429`s also carry `Retry-After: <n>`. Real DocSpace does not send it (its
+    /// limiter's sliding and fixed windows put no retry-after in the lease); this exists for
+    /// tests that want a client's `Retry-After` path.
     pub retry_after_secs: Option<u64>,
     /// Lifetime of `stream_auth` tokens handed out by `presigneduri` (DocSpace default 16 min).
     pub presigned_lifetime_secs: u64,
@@ -37,6 +45,14 @@ pub struct Knobs {
     /// The portal's stream handler refuses requests carrying only `stream_auth` (like a portal with
     /// a Document Server JWT secret): the API key is then required.
     pub require_api_key_on_stream: bool,
+    /// Files the API key's user may not download: the stream handler, asked with the API key,
+    /// answers `403` with an empty body for them (DocSpace's `CanDownloadAsync` is false), for
+    /// good.
+    pub download_denied_file_ids: Vec<i64>,
+    /// Folders and rooms the API key's user cannot read: listing them or reading their info is
+    /// `403` ("You don't have enough permission to view the folder content"), they are left out
+    /// of their parent's listing and of `files/rooms`, and files below them are `403` too.
+    pub unreadable_folder_ids: Vec<i64>,
 }
 
 impl Default for Knobs {
@@ -47,13 +63,17 @@ impl Default for Knobs {
             rate_5xx: 0.0,
             max_concurrent_gets: Some(50),
             max_concurrent_writes: Some(15),
-            ratelimit_reset_secs: 1,
+            ratelimit_limit: 1500,
+            ratelimit_reset_secs: 60,
+            ratelimit_reset_on_get: false,
             retry_after_secs: None,
             presigned_lifetime_secs: 16 * 60,
             foreign_origin: false,
             cut_after_bytes: None,
             cut_always: false,
             require_api_key_on_stream: true,
+            download_denied_file_ids: Vec::new(),
+            unreadable_folder_ids: Vec::new(),
         }
     }
 }

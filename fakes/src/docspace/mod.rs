@@ -1,12 +1,18 @@
 //! Fake ONLYOFFICE DocSpace portal: a real HTTP server on loopback speaking the DocSpace API
-//! wire format (envelope, DTOs, dates as strings, enums as ints, 401/404/429 shapes), with
-//! deterministic file content, presigned stream URLs, a second "foreign" origin standing in for a
-//! storage/CDN host, runtime fault knobs and call statistics.
+//! wire format (envelope, DTOs, dates as strings, enums as ints, 401/403/404/429 shapes,
+//! model-validation errors), with deterministic file content, presigned stream URLs, a second
+//! "foreign" origin standing in for a storage/CDN host, runtime fault knobs and call statistics.
+//!
+//! What a file reconcile meets is modelled: API keys with permission scopes (`scopes`), the
+//! paged `files/rooms` (with `searchArea` and archived rooms) and `files/{folderId}` listings
+//! over nested folders (indexed, so 10,000 files cost nothing), the trash, folders the key's
+//! user cannot read, files it may not download, `updated` set by hand and new versions.
 //!
 //! Layout: `state` (data + mutations), `dto` (wire JSON), `envelope` (response wrapper), `api`
-//! (API routes and the gate that applies auth/knobs/stats), `stream` (file download handlers on
-//! both origins), `content` (deterministic bytes and hashes), `knobs` (knobs and stats),
-//! `control` (`/_fake/...` HTTP control API used by the `bridge-fakes` binary).
+//! (API routes and the gate that applies auth/scopes/knobs/stats), `scopes` (API-key scopes),
+//! `stream` (file download handlers on both origins), `content` (deterministic bytes and
+//! hashes), `knobs` (knobs and stats), `control` (`/_fake/...` HTTP control API used by the
+//! `bridge-fakes` binary).
 //!
 //! Tests change state through the methods of [`FakeDocSpace`] while the server runs.
 
@@ -20,9 +26,11 @@ mod control;
 pub mod dto;
 mod envelope;
 pub mod knobs;
+mod scopes;
 pub mod state;
 mod stream;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
@@ -69,6 +77,10 @@ pub mod routes {
 #[derive(Clone, Debug)]
 pub struct DocSpaceOptions {
     pub api_key: String,
+    /// Permissions of `api_key` (`files:read`, `rooms:read`, `accounts:read`,
+    /// `accounts.self:read`, `*:read`, … as DocSpace's key dialog grants them). Empty or
+    /// containing `*` = full access, as DocSpace treats such keys.
+    pub api_key_permissions: Vec<String>,
     pub self_user_id: Uuid,
     pub self_email: String,
     pub self_first_name: String,
@@ -93,6 +105,7 @@ impl Default for DocSpaceOptions {
     fn default() -> Self {
         DocSpaceOptions {
             api_key: DEFAULT_API_KEY.to_string(),
+            api_key_permissions: Vec::new(),
             self_user_id: DEFAULT_SELF_USER_ID,
             self_email: "bridge@example.com".to_string(),
             self_first_name: "Bridge".to_string(),
@@ -115,6 +128,8 @@ pub(crate) struct Inner {
     pub failures: Mutex<Vec<ScriptedFailure>>,
     pub stats: Arc<knobs::Stats>,
     pub api_key: String,
+    /// Every accepted API key with its permissions (the default key included).
+    pub keys: Mutex<HashMap<String, Vec<String>>>,
     pub base_url: String,
     pub foreign_url: String,
     pub tz: FixedOffset,
@@ -144,12 +159,15 @@ impl Inner {
         }
     }
 
-    /// `Authorization` equals `Bearer <api key>`.
+    /// Permissions of the API key in `Authorization: Bearer <key>`, if it is one the portal knows.
+    pub fn key_permissions(&self, header: Option<&str>) -> Option<Vec<String>> {
+        let token = header?.strip_prefix("Bearer ")?.trim();
+        self.keys.lock().ok()?.get(token).cloned()
+    }
+
+    /// `Authorization` carries an API key the portal knows.
     pub fn is_api_key(&self, header: Option<&str>) -> bool {
-        header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(|t| t.trim() == self.api_key)
-            .unwrap_or(false)
+        self.key_permissions(header).is_some()
     }
 
     fn token_mac(&self, file_id: i64, version: u32, expires_ms: i64) -> Vec<u8> {
@@ -282,6 +300,10 @@ impl FakeDocSpace {
             failures: Mutex::new(Vec::new()),
             stats: Arc::new(knobs::Stats::default()),
             api_key: opts.api_key.clone(),
+            keys: Mutex::new(HashMap::from([(
+                opts.api_key.clone(),
+                opts.api_key_permissions.clone(),
+            )])),
             base_url: format!("http://{host}:{}", addr.port()),
             foreign_url: format!("http://{host}:{}", foreign_addr.port()),
             tz,
@@ -333,6 +355,33 @@ impl FakeDocSpace {
 
     pub fn api_key(&self) -> String {
         self.inner.api_key.clone()
+    }
+
+    /// Creates another API key of the key's user with these permissions (empty or `*` = full)
+    /// and returns it (`sk-` and 32 lowercase hex digits).
+    pub fn add_api_key(&self, permissions: &[&str]) -> String {
+        let key = format!("sk-{}", hex::encode(rand::random::<[u8; 16]>()));
+        if let Ok(mut keys) = self.inner.keys.lock() {
+            keys.insert(
+                key.clone(),
+                permissions.iter().map(|p| p.to_string()).collect(),
+            );
+        }
+        key
+    }
+
+    /// Changes the permissions of a known key (the default one too); false for an unknown key.
+    pub fn set_api_key_permissions(&self, key: &str, permissions: &[&str]) -> bool {
+        match self.inner.keys.lock() {
+            Ok(mut keys) => match keys.get_mut(key) {
+                Some(p) => {
+                    *p = permissions.iter().map(|p| p.to_string()).collect();
+                    true
+                }
+                None => false,
+            },
+            Err(_) => false,
+        }
     }
 
     /// The API key's own user (`people/@self`).
@@ -518,6 +567,38 @@ impl FakeDocSpace {
         self.inner.write().rename_folder(id, title)
     }
 
+    /// Archives a room: it leaves `files/rooms` (unless `searchArea` asks for archived rooms)
+    /// and moves, with everything in it, to the "Archive" section.
+    pub fn archive_room(&self, id: i64) -> Result<(), StateError> {
+        self.inner.write().archive_room(id)
+    }
+
+    pub fn unarchive_room(&self, id: i64) -> Result<(), StateError> {
+        self.inner.write().unarchive_room(id)
+    }
+
+    /// The API key's user cannot read this folder or room (and what is below it) from now on;
+    /// `false` makes it readable again. See [`Knobs::unreadable_folder_ids`].
+    pub fn set_folder_readable(&self, id: i64, readable: bool) {
+        self.update_knobs(|k| {
+            k.unreadable_folder_ids.retain(|f| *f != id);
+            if !readable {
+                k.unreadable_folder_ids.push(id);
+            }
+        });
+    }
+
+    /// The API key's user may not download this file: the stream handler answers `403` to it
+    /// when asked with the API key. See [`Knobs::download_denied_file_ids`].
+    pub fn set_download_denied(&self, file_id: i64, denied: bool) {
+        self.update_knobs(|k| {
+            k.download_denied_file_ids.retain(|f| *f != file_id);
+            if denied {
+                k.download_denied_file_ids.push(file_id);
+            }
+        });
+    }
+
     pub fn folder(&self, id: i64) -> Option<Folder> {
         self.inner.read().folders.get(&id).cloned()
     }
@@ -549,9 +630,44 @@ impl FakeDocSpace {
             .create_file(folder_id, title, size, Some(author))
     }
 
-    /// Adds a version; returns the new version number.
+    /// `count` files named `<prefix><n><ext>` (n = 1..=count) of `size` bytes, in one lock:
+    /// cheap enough for tens of thousands. Returns their ids.
+    pub fn create_files(
+        &self,
+        folder_id: i64,
+        prefix: &str,
+        ext: &str,
+        count: usize,
+        size: u64,
+    ) -> Result<Vec<i64>, StateError> {
+        self.inner
+            .write()
+            .create_files(folder_id, prefix, ext, count, size)
+    }
+
+    /// Adds a version (an upload of new content): bumps `version` and `updated`; returns the new
+    /// version number.
     pub fn new_version(&self, file_id: i64, new_size: u64) -> Result<u32, StateError> {
         self.inner.write().new_version(file_id, new_size, None)
+    }
+
+    /// Sets the file's `updated` (its current version's time), e.g. to make it "older than X".
+    pub fn set_file_updated(
+        &self,
+        file_id: i64,
+        updated: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StateError> {
+        self.inner.write().set_file_updated(file_id, updated)
+    }
+
+    /// Moves a file to the trash: rooms and folders no longer list it.
+    pub fn trash_file(&self, file_id: i64) -> Result<(), StateError> {
+        self.inner.write().trash_file(file_id)
+    }
+
+    /// Restores a trashed file to its folder.
+    pub fn restore_file(&self, file_id: i64) -> Result<(), StateError> {
+        self.inner.write().restore_file(file_id)
     }
 
     pub fn rename_file(&self, file_id: i64, title: &str) -> Result<(), StateError> {

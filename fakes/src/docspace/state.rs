@@ -1,7 +1,7 @@
 //! The portal's data: users, groups, the folder/room tree and files with their versions.
 //! Plain data and mutations only; rendering to wire JSON lives in `dto.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -167,6 +167,8 @@ pub struct File {
     pub versions: Vec<FileVersion>,
     pub created: DateTime<Utc>,
     pub created_by: Uuid,
+    /// While in the trash: the folder it was trashed from (`originId` in the API).
+    pub trashed_from: Option<i64>,
 }
 
 impl File {
@@ -213,6 +215,10 @@ pub struct State {
     pub groups: BTreeMap<Uuid, Group>,
     pub folders: BTreeMap<i64, Folder>,
     pub files: BTreeMap<i64, File>,
+    /// Child folder ids of each folder and file ids of each folder, kept in step by every
+    /// mutation so listings and counts cost what the folder holds, not the whole portal.
+    child_folders: HashMap<i64, BTreeSet<i64>>,
+    child_files: HashMap<i64, BTreeSet<i64>>,
     next_folder_id: i64,
     next_file_id: i64,
 }
@@ -252,6 +258,8 @@ impl State {
             groups: BTreeMap::new(),
             folders: BTreeMap::new(),
             files: BTreeMap::new(),
+            child_folders: HashMap::new(),
+            child_files: HashMap::new(),
             next_folder_id: 100,
             next_file_id: 1,
         };
@@ -426,54 +434,107 @@ impl State {
         self.folders.get(&id).ok_or(StateError::UnknownFolder(id))
     }
 
+    /// Folders directly inside `id`.
+    pub fn subfolders(&self, id: i64) -> impl Iterator<Item = &Folder> + '_ {
+        self.child_folders
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| self.folders.get(c))
+    }
+
+    /// Files directly inside `id`.
+    pub fn folder_files(&self, id: i64) -> impl Iterator<Item = &File> + '_ {
+        self.child_files
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| self.files.get(c))
+    }
+
+    pub fn subfolder_count(&self, id: i64) -> usize {
+        self.child_folders.get(&id).map_or(0, BTreeSet::len)
+    }
+
+    pub fn file_count(&self, id: i64) -> usize {
+        self.child_files.get(&id).map_or(0, BTreeSet::len)
+    }
+
+    /// `id` and every folder below it.
+    fn folder_and_descendants(&self, id: i64) -> Vec<i64> {
+        let mut out = vec![id];
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(children) = self.child_folders.get(&out[i]) {
+                out.extend(children.iter().copied());
+            }
+            i += 1;
+        }
+        out
+    }
+
+    fn insert_folder(&mut self, folder: Folder) {
+        if folder.parent_id != 0 {
+            self.child_folders
+                .entry(folder.parent_id)
+                .or_default()
+                .insert(folder.id);
+        }
+        self.folders.insert(folder.id, folder);
+    }
+
+    fn link_file(&mut self, file: i64, folder: i64) {
+        self.child_files.entry(folder).or_default().insert(file);
+    }
+
+    fn unlink_file(&mut self, file: i64, folder: i64) {
+        if let Some(set) = self.child_files.get_mut(&folder) {
+            set.remove(&file);
+        }
+    }
+
     pub fn create_room(&mut self, title: &str) -> i64 {
         let id = self.next_folder_id;
         self.next_folder_id += 1;
         let now = Utc::now();
-        self.folders.insert(
+        self.insert_folder(Folder {
             id,
-            Folder {
-                id,
-                title: title.to_string(),
-                parent_id: ROOMS_ROOT_ID,
-                kind: FolderKind::Room {
-                    room_type: ROOM_TYPE_CUSTOM,
-                },
-                root_folder_id: ROOMS_ROOT_ID,
-                root_folder_type: folder_type::VIRTUAL_ROOMS,
-                created: now,
-                created_by: self.self_user,
-                updated: now,
+            title: title.to_string(),
+            parent_id: ROOMS_ROOT_ID,
+            kind: FolderKind::Room {
+                room_type: ROOM_TYPE_CUSTOM,
             },
-        );
+            root_folder_id: ROOMS_ROOT_ID,
+            root_folder_type: folder_type::VIRTUAL_ROOMS,
+            created: now,
+            created_by: self.self_user,
+            updated: now,
+        });
         id
     }
 
     pub fn create_folder(&mut self, parent: i64, title: &str) -> Result<i64, StateError> {
         let p = self.folder(parent)?;
-        if parent == ROOMS_ROOT_ID {
+        if parent == ROOMS_ROOT_ID || parent == ARCHIVE_ROOT_ID {
             return Err(StateError::NotAllowed(
-                "create rooms with create_room, not folders in the Rooms root",
+                "create rooms with create_room, not folders in the Rooms or Archive root",
             ));
         }
         let (root_folder_id, root_folder_type) = (p.root_folder_id, p.root_folder_type);
         let id = self.next_folder_id;
         self.next_folder_id += 1;
         let now = Utc::now();
-        self.folders.insert(
+        self.insert_folder(Folder {
             id,
-            Folder {
-                id,
-                title: title.to_string(),
-                parent_id: parent,
-                kind: FolderKind::Folder,
-                root_folder_id,
-                root_folder_type,
-                created: now,
-                created_by: self.self_user,
-                updated: now,
-            },
-        );
+            title: title.to_string(),
+            parent_id: parent,
+            kind: FolderKind::Folder,
+            root_folder_id,
+            root_folder_type,
+            created: now,
+            created_by: self.self_user,
+            updated: now,
+        });
         Ok(id)
     }
 
@@ -485,6 +546,64 @@ impl State {
         f.title = title.to_string();
         f.updated = Utc::now();
         Ok(())
+    }
+
+    /// Moves a room between the "Rooms" and "Archive" sections; everything in it follows
+    /// (`rootFolderId`/`rootFolderType` of its folders and files change).
+    fn move_room(&mut self, id: i64, from: i64, to: i64, to_type: i32) -> Result<(), StateError> {
+        let room = self.folder(id)?;
+        if !matches!(room.kind, FolderKind::Room { .. }) {
+            return Err(StateError::NotAllowed("only rooms are archived"));
+        }
+        if room.parent_id != from {
+            return Err(StateError::NotAllowed(if to == ARCHIVE_ROOT_ID {
+                "the room is already archived"
+            } else {
+                "the room is not archived"
+            }));
+        }
+        if let Some(set) = self.child_folders.get_mut(&from) {
+            set.remove(&id);
+        }
+        self.child_folders.entry(to).or_default().insert(id);
+        let folders = self.folder_and_descendants(id);
+        for fid in &folders {
+            if let Some(f) = self.folders.get_mut(fid) {
+                if f.id == id {
+                    f.parent_id = to;
+                    f.updated = Utc::now();
+                }
+                f.root_folder_id = to;
+                f.root_folder_type = to_type;
+            }
+            let files: Vec<i64> = self
+                .child_files
+                .get(fid)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            for file in files {
+                if let Some(f) = self.files.get_mut(&file) {
+                    f.root_folder_id = to;
+                    f.root_folder_type = to_type;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Archives a room: it moves to the "Archive" section and leaves the default rooms listing.
+    pub fn archive_room(&mut self, id: i64) -> Result<(), StateError> {
+        self.move_room(id, ROOMS_ROOT_ID, ARCHIVE_ROOT_ID, folder_type::ARCHIVE)
+    }
+
+    /// Brings an archived room back to the "Rooms" section.
+    pub fn unarchive_room(&mut self, id: i64) -> Result<(), StateError> {
+        self.move_room(
+            id,
+            ARCHIVE_ROOT_ID,
+            ROOMS_ROOT_ID,
+            folder_type::VIRTUAL_ROOMS,
+        )
     }
 
     /// Folder chain from the section root down to `id` (inclusive).
@@ -503,6 +622,11 @@ impl State {
         parts
     }
 
+    /// Whether `id` or a folder above it is in `hidden`.
+    pub fn under_any(&self, id: i64, hidden: &[i64]) -> bool {
+        !hidden.is_empty() && self.path_parts(id).iter().any(|f| hidden.contains(&f.id))
+    }
+
     pub fn create_file(
         &mut self,
         folder_id: i64,
@@ -511,9 +635,11 @@ impl State {
         created_by: Option<Uuid>,
     ) -> Result<i64, StateError> {
         let folder = self.folder(folder_id)?;
-        if folder_id == ROOMS_ROOT_ID {
+        if matches!(folder.kind, FolderKind::SectionRoot { .. })
+            && folder_id != MY_DOCUMENTS_ROOT_ID
+        {
             return Err(StateError::NotAllowed(
-                "files cannot live in the Rooms root",
+                "files cannot live in the Rooms, Archive or Trash root",
             ));
         }
         let (root_folder_id, root_folder_type) = (folder.root_folder_id, folder.root_folder_type);
@@ -536,9 +662,25 @@ impl State {
                 }],
                 created: now,
                 created_by: by,
+                trashed_from: None,
             },
         );
+        self.link_file(id, folder_id);
         Ok(id)
+    }
+
+    /// `count` files `<prefix><n>.<ext>` (n from 1) of `size` bytes in one folder.
+    pub fn create_files(
+        &mut self,
+        folder_id: i64,
+        prefix: &str,
+        ext: &str,
+        count: usize,
+        size: u64,
+    ) -> Result<Vec<i64>, StateError> {
+        (1..=count)
+            .map(|n| self.create_file(folder_id, &format!("{prefix}{n}{ext}"), size, None))
+            .collect()
     }
 
     pub fn file_mut(&mut self, id: i64) -> Result<&mut File, StateError> {
@@ -556,6 +698,18 @@ impl State {
         Ok(file.version())
     }
 
+    /// Sets `updated` of the file's current version (a file "last changed" at `at`).
+    pub fn set_file_updated(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StateError> {
+        let file = self.file_mut(id)?;
+        if let Some(v) = file.versions.last_mut() {
+            v.created = at;
+        }
+        if file.versions.len() == 1 || file.created > at {
+            file.created = at;
+        }
+        Ok(())
+    }
+
     pub fn rename_file(&mut self, id: i64, title: &str) -> Result<(), StateError> {
         self.file_mut(id)?.title = title.to_string();
         Ok(())
@@ -563,16 +717,43 @@ impl State {
 
     /// Permanent delete: the API answers 404 afterwards.
     pub fn delete_file(&mut self, id: i64) -> Result<File, StateError> {
-        self.files.remove(&id).ok_or(StateError::UnknownFile(id))
+        let file = self.files.remove(&id).ok_or(StateError::UnknownFile(id))?;
+        self.unlink_file(id, file.folder_id);
+        Ok(file)
     }
 
     pub fn move_file(&mut self, id: i64, folder_id: i64) -> Result<(), StateError> {
         let folder = self.folder(folder_id)?;
         let (root_id, root_type) = (folder.root_folder_id, folder.root_folder_type);
         let file = self.file_mut(id)?;
+        let from = file.folder_id;
         file.folder_id = folder_id;
         file.root_folder_id = root_id;
         file.root_folder_type = root_type;
+        self.unlink_file(id, from);
+        self.link_file(id, folder_id);
+        Ok(())
+    }
+
+    /// Moves a file to the trash: it leaves its folder's listing (the API still answers for it,
+    /// with `rootFolderType` Trash and its origin).
+    pub fn trash_file(&mut self, id: i64) -> Result<(), StateError> {
+        let from = self.file_mut(id)?.folder_id;
+        if from == TRASH_ROOT_ID {
+            return Err(StateError::NotAllowed("the file is already in the trash"));
+        }
+        self.move_file(id, TRASH_ROOT_ID)?;
+        self.file_mut(id)?.trashed_from = Some(from);
+        Ok(())
+    }
+
+    /// Restores a trashed file to the folder it came from.
+    pub fn restore_file(&mut self, id: i64) -> Result<(), StateError> {
+        let Some(origin) = self.file_mut(id)?.trashed_from else {
+            return Err(StateError::NotAllowed("the file is not in the trash"));
+        };
+        self.move_file(id, origin)?;
+        self.file_mut(id)?.trashed_from = None;
         Ok(())
     }
 }

@@ -40,6 +40,15 @@ fn auth_header(headers: &HeaderMap) -> Option<&str> {
         .map(|v| v.to_str().unwrap_or("<non-ascii>"))
 }
 
+/// The handler's `403` body when a `stream_auth` link does not check out.
+const SECURITY_MESSAGE: &str = "You don't have enough permission to perform the operation";
+
+/// A bare status, as the handler sets it without writing a body (404, and 403 when the
+/// authenticated user may not download the file).
+fn bare(status: StatusCode) -> Response {
+    status.into_response()
+}
+
 /// (file id, version) named by the query; version defaults to the current one.
 fn target(inner: &Inner, params: &Params) -> Result<(i64, u32, u64, String), Response> {
     let file_id = params
@@ -50,7 +59,7 @@ fn target(inner: &Inner, params: &Params) -> Result<(i64, u32, u64, String), Res
     let file = state
         .files
         .get(&file_id)
-        .ok_or_else(|| text(StatusCode::NOT_FOUND, "The required file was not found"))?;
+        .ok_or_else(|| bare(StatusCode::NOT_FOUND))?;
     let version = match params.get("version").filter(|v| !v.is_empty()) {
         None => file.version(),
         Some(v) => v
@@ -60,7 +69,7 @@ fn target(inner: &Inner, params: &Params) -> Result<(i64, u32, u64, String), Res
     let size = file
         .version_info(version)
         .map(|v| v.size)
-        .ok_or_else(|| text(StatusCode::NOT_FOUND, "The required file was not found"))?;
+        .ok_or_else(|| bare(StatusCode::NOT_FOUND))?;
     Ok((file_id, version, size, file.title.clone()))
 }
 
@@ -85,18 +94,20 @@ pub async fn portal_handler(
         Ok(t) => t,
         Err(resp) => return resp,
     };
+    let knobs = inner.knobs();
     match params.get("action").unwrap_or_default() {
         "stream" => {
-            // With valid auth the handler skips stream_auth (reference 2.6).
+            // With valid auth the handler skips stream_auth and checks download rights instead.
             if !has_key {
-                if inner.knobs().require_api_key_on_stream {
-                    return text(StatusCode::FORBIDDEN, "Access denied");
+                if knobs.require_api_key_on_stream {
+                    return text(StatusCode::FORBIDDEN, SECURITY_MESSAGE);
                 }
                 let token = params.get("stream_auth").unwrap_or_default();
                 match inner.check_stream_token(file_id, version, token) {
                     TokenCheck::Valid => {}
-                    TokenCheck::Invalid => return text(StatusCode::FORBIDDEN, "Access denied"),
-                    TokenCheck::Expired => return text(StatusCode::FORBIDDEN, "Link expired"),
+                    TokenCheck::Invalid | TokenCheck::Expired => {
+                        return text(StatusCode::FORBIDDEN, SECURITY_MESSAGE)
+                    }
                 }
             }
         }
@@ -107,7 +118,23 @@ pub async fn portal_handler(
         }
         _ => return text(StatusCode::BAD_REQUEST, "Unknown action"),
     }
+    if has_key && !may_download(&inner, &knobs, file_id) {
+        return bare(StatusCode::FORBIDDEN);
+    }
     serve(&inner, file_id, version, size, &title, &headers)
+}
+
+/// `CanDownloadAsync` for the API key's user: refused for files named by the
+/// `download_denied_file_ids` knob and for files below an unreadable folder.
+fn may_download(inner: &Inner, knobs: &super::Knobs, file_id: i64) -> bool {
+    if knobs.download_denied_file_ids.contains(&file_id) {
+        return false;
+    }
+    let state = inner.read();
+    state
+        .files
+        .get(&file_id)
+        .is_none_or(|f| !state.under_any(f.folder_id, &knobs.unreadable_folder_ids))
 }
 
 async fn foreign_handler(
@@ -202,7 +229,7 @@ fn serve(
     };
     let cut = {
         let Ok(mut knobs) = inner.knobs.lock() else {
-            return too_many(inner);
+            return too_many(inner, true);
         };
         if knobs.cut_always {
             knobs.cut_after_bytes

@@ -467,3 +467,10 @@ pub(crate) struct UnshareFolderArg {
     #[serde(default)]
     pub leave_a_copy: bool,
 }
+
+/// `sharing.MountFolderArg` and `sharing.UnmountFolderArg`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MountFolderArg {
+    pub shared_folder_id: String,
+}

@@ -18,8 +18,14 @@
 //! | `POST /_fake/member_error` | `{"email","error": tag or null}` | add_folder_member failure knob |
 //! | `POST /_fake/add_member` | `{"shared_folder_id","email","access"}` | member added by hand |
 //! | `POST /_fake/put_file` | `{"path","content"}` | write a file |
-//! | `POST /_fake/delete` | `{"path"}` | delete as a user would |
-//! | `POST /_fake/unshare` | `{"path"}` | unshare as a user would |
+//! | `POST /_fake/delete` | `{"path"}` | delete by hand: `{"deleted"}`; shared folders in it are unmounted (id, members, content kept) |
+//! | `POST /_fake/unshare` | `{"path"}` or `{"shared_folder_id"}` | unshare by hand: `{"unshared"}`; the id is gone, members lose access |
+//! | `POST /_fake/mount` | `{"shared_folder_id"}` | mount an unmounted shared folder by hand: `{"path_display"}` |
+//! | `POST /_fake/access_error` | `{"shared_folder_id","error": tag or null}` | every sharing route on it answers this `SharedFolderAccessError` |
+//! | `POST /_fake/mount_error` | `{"shared_folder_id","error": tag or null}` | `mount_folder` of it fails with this `MountFolderError` |
+//!
+//! Knobs include `share_folder_async_ratio` (0.0..=1.0 of `share_folder` calls answered with an
+//! `async_job_id`), `async_job_polls` and `async_job_delay_ms` (when such a job completes).
 
 use std::sync::Arc;
 
@@ -32,7 +38,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::handle::FakeDropboxHandle;
-use super::model::{AccessLevel, Fault, Knobs, MemberError};
+use super::model::{AccessError, AccessLevel, Fault, Knobs, MemberError, MountError};
 use super::server::Shared;
 
 type H = State<FakeDropboxHandle>;
@@ -97,6 +103,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/put_file", post(put_file))
         .route("/delete", post(delete))
         .route("/unshare", post(unshare))
+        .route("/mount", post(mount))
+        .route("/access_error", post(access_error))
+        .route("/mount_error", post(mount_error))
         .with_state(FakeDropboxHandle { shared })
 }
 
@@ -226,6 +235,51 @@ async fn delete(State(h): H, Json(b): Json<PathBody>) -> Response {
     Json(json!({"deleted": h.delete(&b.path)})).into_response()
 }
 
-async fn unshare(State(h): H, Json(b): Json<PathBody>) -> Response {
-    Json(json!({"unshared": h.unshare_path(&b.path)})).into_response()
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum UnshareBody {
+    Path { path: String },
+    Id { shared_folder_id: String },
+}
+
+async fn unshare(State(h): H, Json(b): Json<UnshareBody>) -> Response {
+    let unshared = match b {
+        UnshareBody::Path { path } => h.unshare_path(&path),
+        UnshareBody::Id { shared_folder_id } => h.unshare_by_hand(&shared_folder_id),
+    };
+    Json(json!({ "unshared": unshared })).into_response()
+}
+
+#[derive(Deserialize)]
+struct FolderIdBody {
+    shared_folder_id: String,
+}
+
+async fn mount(State(h): H, Json(b): Json<FolderIdBody>) -> Response {
+    match h.mount_by_hand(&b.shared_folder_id) {
+        Ok(path) => Json(json!({ "path_display": path })).into_response(),
+        Err(e) => bad(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AccessErrorBody {
+    shared_folder_id: String,
+    error: Option<AccessError>,
+}
+
+async fn access_error(State(h): H, Json(b): Json<AccessErrorBody>) -> Response {
+    h.set_access_error(&b.shared_folder_id, b.error);
+    done()
+}
+
+#[derive(Deserialize)]
+struct MountErrorBody {
+    shared_folder_id: String,
+    error: Option<MountError>,
+}
+
+async fn mount_error(State(h): H, Json(b): Json<MountErrorBody>) -> Response {
+    h.set_mount_error(&b.shared_folder_id, b.error);
+    done()
 }

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::hash::content_hash;
 use super::knobs::WRITE_ROUTES;
 use super::model::{
-    AccessLevel, Fault, FileInfo, InviteeInfo, Knobs, MemberError, MemberInfo, SharedFolderInfo,
-    TreeEntry,
+    AccessError, AccessLevel, Fault, FileInfo, InviteeInfo, Knobs, MemberError, MemberInfo,
+    MountError, SharedFolderInfo, TreeEntry,
 };
 use super::paths::{self, PathRef};
 use super::server::Shared;
@@ -55,10 +55,18 @@ fn file_info(node: &Node, lower: &str) -> Option<FileInfo> {
 
 fn shared_info(st: &State, sf_id: &str) -> Option<SharedFolderInfo> {
     let sf = st.shared.get(sf_id)?;
-    let display = st.shared_folder_path(sf_id)?;
+    let (name, display) = match &sf.unmounted {
+        Some(u) => (u.name.clone(), String::new()),
+        None => {
+            let display = st.shared_folder_path(sf_id)?;
+            (paths::name_of(&display).to_string(), display)
+        }
+    };
     Some(SharedFolderInfo {
         shared_folder_id: sf.id.clone(),
         folder_id: sf.folder_id.clone(),
+        name,
+        mounted: sf.unmounted.is_none(),
         path_lower: paths::lower(&display),
         path_display: display,
         members: sf.members.clone(),
@@ -122,6 +130,21 @@ impl FakeDropboxHandle {
     /// `share_folder` answers with an async job even without `force_async`.
     pub fn set_share_folder_async(&self, on: bool) {
         self.update_knobs(|k| k.share_folder_async = on);
+    }
+
+    /// This share (0.0..=1.0) of `share_folder` calls answers with an async job, deterministically
+    /// (0.5: every second share, 0.25: every fourth). See `Knobs::share_folder_async_ratio`.
+    pub fn set_share_folder_async_ratio(&self, ratio: f64) {
+        self.update_knobs(|k| k.share_folder_async_ratio = ratio.clamp(0.0, 1.0));
+    }
+
+    /// Async jobs (share, remove member, unshare) answer `in_progress` for `polls` polls and
+    /// until `delay` has passed since they started.
+    pub fn set_async_job_completion(&self, polls: u32, delay: Duration) {
+        self.update_knobs(|k| {
+            k.async_job_polls = polls;
+            k.async_job_delay_ms = delay.as_millis() as u64;
+        });
     }
 
     /// Re-seeds the fault-injection RNG.
@@ -285,7 +308,7 @@ impl FakeDropboxHandle {
         shared_info(&self.shared.state(), shared_folder_id)
     }
 
-    /// All shared folders.
+    /// All shared folders, unmounted ones included (`mounted: false`, empty path).
     pub fn shared_folders(&self) -> Vec<SharedFolderInfo> {
         let st = self.shared.state();
         st.shared
@@ -342,10 +365,27 @@ impl FakeDropboxHandle {
             .ok_or_else(|| "file vanished".to_string())
     }
 
-    /// Deletes `path` and everything below it (shared folders in it are unshared), as if a user
-    /// did it in Dropbox. False when nothing was there.
+    /// Deletes `path` and everything below it, as if the owner did it in Dropbox. Shared folders
+    /// in it (or at it) are only unmounted, as Dropbox does: they keep their id, members and
+    /// content, and `sharing/mount_folder` brings them back. False when nothing was there.
     pub fn delete(&self, path: &str) -> bool {
         self.shared.state().remove_subtree(&key(path)).is_some()
+    }
+
+    /// Mounts an unmounted shared folder again, as the owner would in Dropbox ("add to my
+    /// Dropbox"): at the root under its name. Ok: its path.
+    pub fn mount_by_hand(&self, shared_folder_id: &str) -> Result<String, String> {
+        let mut st = self.shared.state();
+        st.mount(shared_folder_id).map_err(|e| format!("{e:?}"))?;
+        st.shared_folder_path(shared_folder_id)
+            .ok_or_else(|| "mounted folder has no path".to_string())
+    }
+
+    /// Unshares a shared folder by id (mounted or not), as the owner would in Dropbox: the id is
+    /// gone (`invalid_id` from then on), members lose access, a mounted folder stays as a plain
+    /// folder. False when there is no such shared folder.
+    pub fn unshare_by_hand(&self, shared_folder_id: &str) -> bool {
+        self.shared.state().unshare(shared_folder_id).is_ok()
     }
 
     /// Moves or renames, as if a user did it in Dropbox.
@@ -366,7 +406,8 @@ impl FakeDropboxHandle {
             .map_err(|e| format!("{e:?}"))
     }
 
-    /// Unshares the shared folder at `path`, as if the owner did it in Dropbox.
+    /// Unshares the shared folder at `path`, as if the owner did it in Dropbox (see
+    /// [`FakeDropboxHandle::unshare_by_hand`]).
     pub fn unshare_path(&self, path: &str) -> bool {
         let id = self.shared_folder_by_path(path).map(|s| s.shared_folder_id);
         match id {
@@ -440,6 +481,26 @@ impl FakeDropboxHandle {
             .state()
             .member_errors
             .insert(email.to_lowercase(), error);
+    }
+
+    /// Makes every sharing route on this shared folder answer this `SharedFolderAccessError`
+    /// (bare from `get_folder_metadata` / `list_folder_members`, under `access_error` from the
+    /// others); `None` clears it.
+    pub fn set_access_error(&self, shared_folder_id: &str, error: Option<AccessError>) {
+        let mut st = self.shared.state();
+        match error {
+            Some(e) => st.access_errors.insert(shared_folder_id.to_string(), e),
+            None => st.access_errors.remove(shared_folder_id),
+        };
+    }
+
+    /// Makes `sharing/mount_folder` of this shared folder fail with this error; `None` clears it.
+    pub fn set_mount_error(&self, shared_folder_id: &str, error: Option<MountError>) {
+        let mut st = self.shared.state();
+        match error {
+            Some(e) => st.mount_errors.insert(shared_folder_id.to_string(), e),
+            None => st.mount_errors.remove(shared_folder_id),
+        };
     }
 
     /// Removes a member-error knob.

@@ -24,6 +24,8 @@ pub const WRITE_ROUTES: &[&str] = &[
     "sharing/remove_folder_member",
     "sharing/update_folder_member",
     "sharing/unshare_folder",
+    "sharing/mount_folder",
+    "sharing/unmount_folder",
 ];
 
 pub(crate) struct FaultBox {

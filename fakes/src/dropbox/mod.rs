@@ -57,8 +57,8 @@ pub use handle::FakeDropboxHandle;
 pub use hash::{content_hash, ContentHasher, BLOCK_SIZE};
 pub use knobs::WRITE_ROUTES;
 pub use model::{
-    AccessLevel, DropboxOptions, Fault, FileInfo, InviteeInfo, Knobs, MemberError, MemberInfo,
-    SharedFolderInfo, TreeEntry,
+    AccessError, AccessLevel, DropboxOptions, Fault, FileInfo, InviteeInfo, Knobs, MemberError,
+    MemberInfo, MountError, SharedFolderInfo, TreeEntry,
 };
 pub use server::route_names;
 pub use sessions::{MAX_REQUEST_BYTES, MAX_SESSION_SIZE};

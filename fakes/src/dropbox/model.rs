@@ -31,6 +31,8 @@ pub struct DropboxOptions {
     pub token_lifetime: Duration,
     /// Seed of the fault-injection RNG, so injected 429/5xx sequences repeat.
     pub seed: u64,
+    /// Knobs in force from the start (`token_lifetime` above wins over `token_lifetime_secs`).
+    pub knobs: Knobs,
 }
 
 impl Default for DropboxOptions {
@@ -46,6 +48,7 @@ impl Default for DropboxOptions {
             static_access_tokens: vec!["fake-static-token".into()],
             token_lifetime: Duration::from_secs(14_400),
             seed: 0x5eed,
+            knobs: Knobs::default(),
         }
     }
 }
@@ -73,10 +76,18 @@ pub struct Knobs {
     pub max_concurrent_requests: Option<usize>,
     /// Lifetime of newly issued access tokens, seconds.
     pub token_lifetime_secs: u64,
-    /// `sharing/share_folder` answers with `async_job_id` even without `force_async`.
+    /// `sharing/share_folder` answers with `async_job_id` even without `force_async` (every
+    /// call; the same as `share_folder_async_ratio` 1.0).
     pub share_folder_async: bool,
+    /// Share of `sharing/share_folder` calls (0.0..=1.0) answered with `async_job_id`, as real
+    /// Dropbox does for folders with content. Deterministic: with ratio r, the n-th share that
+    /// creates a shared folder is async when `floor(n * r)` grows, so 0.5 makes every second
+    /// one async and 1/3 every third. 0.0 (default) = only `force_async` calls.
+    pub share_folder_async_ratio: f64,
     /// How many polls of an async job answer `in_progress` before `complete`.
     pub async_job_polls: u32,
+    /// An async job also answers `in_progress` until this many milliseconds after it started.
+    pub async_job_delay_ms: u64,
     /// Page size of `list_folder` when the call gives no `limit`.
     pub list_folder_page_size: usize,
     /// When set, a signed webhook notification is POSTed here after every successful
@@ -97,7 +108,9 @@ impl Default for Knobs {
             max_concurrent_requests: None,
             token_lifetime_secs: 14_400,
             share_folder_async: false,
+            share_folder_async_ratio: 0.0,
             async_job_polls: 1,
+            async_job_delay_ms: 0,
             list_folder_page_size: 2000,
             webhook_url: None,
         }
@@ -218,6 +231,69 @@ impl FromStr for MemberError {
     }
 }
 
+/// A `SharedFolderAccessError` that every sharing route answers for one shared folder (set with
+/// `FakeDropbox::set_access_error`), e.g. after the account lost its membership. The folder
+/// routes (`get_folder_metadata`, `list_folder_members`) send it bare, the others nest it under
+/// `access_error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessError {
+    /// `invalid_id`.
+    InvalidId,
+    /// `not_a_member`.
+    NotAMember,
+    /// `invalid_member`.
+    InvalidMember,
+    /// `unmounted`.
+    Unmounted,
+}
+
+impl AccessError {
+    /// The wire tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::InvalidId => "invalid_id",
+            Self::NotAMember => "not_a_member",
+            Self::InvalidMember => "invalid_member",
+            Self::Unmounted => "unmounted",
+        }
+    }
+}
+
+impl FromStr for AccessError {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.to_string()))
+            .map_err(|_| format!("unknown access error {s:?}"))
+    }
+}
+
+/// A `MountFolderError` that `sharing/mount_folder` answers for one shared folder (set with
+/// `FakeDropbox::set_mount_error`); the other tags (`access_error`, `already_mounted`) follow
+/// from the folder's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MountError {
+    /// `inside_shared_folder`.
+    InsideSharedFolder,
+    /// `insufficient_quota` (with `space_needed`, `space_shortage`, `space_left`).
+    InsufficientQuota,
+    /// `no_permission`.
+    NoPermission,
+    /// `not_mountable`.
+    NotMountable,
+    /// `must_automount`.
+    MustAutomount,
+}
+
+impl FromStr for MountError {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.to_string()))
+            .map_err(|_| format!("unknown mount error {s:?}"))
+    }
+}
+
 /// A file as the fake stores it: metadata only, never the bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FileInfo {
@@ -299,9 +375,14 @@ pub struct SharedFolderInfo {
     pub shared_folder_id: String,
     /// `id:…` of the folder.
     pub folder_id: String,
-    /// Current case-preserved path.
+    /// The folder's name (its last name while unmounted).
+    pub name: String,
+    /// False while the owner has it unmounted (deleted from their Dropbox): it keeps its id and
+    /// members, has no path, and `sharing/mount_folder` brings it back.
+    pub mounted: bool,
+    /// Current case-preserved path; empty while unmounted.
     pub path_display: String,
-    /// Current lower-cased path.
+    /// Current lower-cased path; empty while unmounted.
     pub path_lower: String,
     /// Users, owner first.
     pub members: Vec<MemberInfo>,

@@ -1,31 +1,72 @@
-//! `sharing/*` routes: share/unshare, members (add, update, remove, list with paging), folder
-//! metadata, and the async-job pollers.
+//! `sharing/*` routes: share/unshare, mount/unmount, members (add, update, remove, list with
+//! paging), folder metadata, and the async-job pollers.
+//!
+//! A `SharedFolderAccessError` comes bare from `get_folder_metadata` and `list_folder_members`
+//! (their declared error type is `SharedFolderAccessError` itself) and nested under
+//! `access_error` from every route whose error union wraps it (`list_folder_members/continue`,
+//! add/remove/update_folder_member, mount/unmount/unshare_folder).
+
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::args::{
-    self, AddFolderMemberArg, CursorArg, ListFolderMembersArgs, PollArg, RemoveFolderMemberArg,
-    ShareFolderArg, SharedFolderIdArg, UnshareFolderArg, UpdateFolderMemberArg,
+    self, AddFolderMemberArg, CursorArg, ListFolderMembersArgs, MountFolderArg, PollArg,
+    RemoveFolderMemberArg, ShareFolderArg, SharedFolderIdArg, UnshareFolderArg,
+    UpdateFolderMemberArg,
 };
 use super::error::{ApiError, ApiResult};
 use super::model::AccessLevel;
+use super::model::Knobs;
 use super::paths::PathPattern;
 use super::routes_files::resolve;
 use super::server::Call;
-use super::sharing::{Selector, ShareOptions};
+use super::sharing::{access_error, Selector, ShareOptions};
 use super::state::{Job, JobKind, State};
 
-fn new_job(st: &mut State, kind: JobKind, polls: u32) -> String {
+fn new_job(st: &mut State, kind: JobKind, knobs: &Knobs) -> String {
     let id = st.new_opaque("dbjid:");
     st.jobs.insert(
         id.clone(),
         Job {
             kind,
-            polls_left: polls,
+            polls_left: knobs.async_job_polls,
+            done_at: Instant::now() + Duration::from_millis(knobs.async_job_delay_ms),
         },
     );
     id
+}
+
+/// The `SharedFolderAccessError` tag the caller gets for this folder, if any: `invalid_id` for
+/// an unknown id, else the `access_errors` knob.
+fn access_refusal(st: &State, sf_id: &str) -> Option<&'static str> {
+    if !st.shared.contains_key(sf_id) {
+        return Some("invalid_id");
+    }
+    st.access_errors.get(sf_id).map(|e| e.tag())
+}
+
+/// Refusal for routes whose error type is `SharedFolderAccessError` itself.
+fn check_bare(st: &State, sf_id: &str) -> Result<(), ApiError> {
+    access_refusal(st, sf_id).map_or(Ok(()), |tag| Err(ApiError::tag(tag)))
+}
+
+/// Refusal for routes whose error union carries it as `access_error`.
+fn check_nested(st: &State, sf_id: &str) -> Result<(), ApiError> {
+    access_refusal(st, sf_id).map_or(Ok(()), |tag| Err(access_error(tag)))
+}
+
+/// Whether the `n`-th share (0-based) is answered as an async job at this ratio.
+fn async_by_ratio(n: u64, ratio: f64) -> bool {
+    let r = if ratio.is_finite() {
+        ratio.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // A small epsilon so that ratios like 1/3 hit every third call despite rounding.
+    let step = |k: u64| (k as f64 * r + 1e-9).floor();
+    r > 0.0 && step(n + 1) > step(n)
 }
 
 fn policy(
@@ -86,8 +127,13 @@ pub(crate) fn share_folder(call: &Call<'_>, arg: Value) -> ApiResult {
         ));
     }
     let sf_id = st.share_folder(&display, &opts)?;
-    if a.force_async || knobs.share_folder_async {
-        let job = new_job(&mut st, JobKind::Share(sf_id), knobs.async_job_polls);
+    let n = st.shares_made;
+    st.shares_made += 1;
+    if a.force_async
+        || knobs.share_folder_async
+        || async_by_ratio(n, knobs.share_folder_async_ratio)
+    {
+        let job = new_job(&mut st, JobKind::Share(sf_id), &knobs);
         return Ok(json!({".tag": "async_job_id", "async_job_id": job}));
     }
     let mut out = json!({".tag": "complete"});
@@ -125,6 +171,9 @@ pub(crate) fn check_job(call: &Call<'_>, arg: Value) -> ApiResult {
     }
     if job.polls_left > 0 {
         job.polls_left -= 1;
+        return Ok(json!({".tag": "in_progress"}));
+    }
+    if Instant::now() < job.done_at {
         return Ok(json!({".tag": "in_progress"}));
     }
     match job.kind.clone() {
@@ -168,9 +217,9 @@ pub(crate) fn add_folder_member(call: &Call<'_>, arg: Value) -> ApiResult {
         };
         members.push((sel, access));
     }
-    call.shared
-        .state()
-        .add_members(&a.shared_folder_id, &members, a.quiet)?;
+    let mut st = call.shared.state();
+    check_nested(&st, &a.shared_folder_id)?;
+    st.add_members(&a.shared_folder_id, &members, a.quiet)?;
     Ok(Value::Null)
 }
 
@@ -178,10 +227,11 @@ pub(crate) fn add_folder_member(call: &Call<'_>, arg: Value) -> ApiResult {
 pub(crate) fn remove_folder_member(call: &Call<'_>, arg: Value) -> ApiResult {
     let a: RemoveFolderMemberArg = args::parse(call.route, "request body", arg)?;
     let sel = args::member_selector(call.route, "member", &a.member)?;
-    let polls = call.shared.knobs().async_job_polls;
+    let knobs = call.shared.knobs();
     let mut st = call.shared.state();
+    check_nested(&st, &a.shared_folder_id)?;
     st.remove_member(&a.shared_folder_id, &sel)?;
-    let job = new_job(&mut st, JobKind::RemoveMember, polls);
+    let job = new_job(&mut st, JobKind::RemoveMember, &knobs);
     Ok(json!({".tag": "async_job_id", "async_job_id": job}))
 }
 
@@ -199,9 +249,9 @@ pub(crate) fn update_folder_member(call: &Call<'_>, arg: Value) -> ApiResult {
         ));
     }
     let access = args::access_level(route, "access_level", &a.access_level)?;
-    call.shared
-        .state()
-        .update_member(&a.shared_folder_id, &sel, access)?;
+    let mut st = call.shared.state();
+    check_nested(&st, &a.shared_folder_id)?;
+    st.update_member(&a.shared_folder_id, &sel, access)?;
     // Nothing inherited from a parent folder in the fake: every field of the result is absent.
     Ok(json!({}))
 }
@@ -252,6 +302,7 @@ pub(crate) fn list_folder_members(call: &Call<'_>, arg: Value) -> ApiResult {
         ));
     }
     let st = call.shared.state();
+    check_bare(&st, &a.shared_folder_id)?;
     members_page(&st, &a.shared_folder_id, 0, limit as usize)
         .ok_or_else(|| ApiError::tag("invalid_id"))
 }
@@ -268,15 +319,15 @@ pub(crate) fn list_folder_members_continue(call: &Call<'_>, arg: Value) -> ApiRe
         return Err(ApiError::tag("invalid_cursor"));
     };
     let st = call.shared.state();
-    members_page(&st, &c.f, c.o, c.n).ok_or_else(|| {
-        ApiError::route(json!({".tag": "access_error", "access_error": {".tag": "invalid_id"}}))
-    })
+    check_nested(&st, &c.f)?;
+    members_page(&st, &c.f, c.o, c.n).ok_or_else(|| access_error("invalid_id"))
 }
 
 /// `sharing/get_folder_metadata`.
 pub(crate) fn get_folder_metadata(call: &Call<'_>, arg: Value) -> ApiResult {
     let a: SharedFolderIdArg = args::parse(call.route, "request body", arg)?;
     let st = call.shared.state();
+    check_bare(&st, &a.shared_folder_id)?;
     st.shared_folder_metadata(&a.shared_folder_id, a.actions.is_some())
         .ok_or_else(|| ApiError::tag("invalid_id"))
 }
@@ -284,9 +335,47 @@ pub(crate) fn get_folder_metadata(call: &Call<'_>, arg: Value) -> ApiResult {
 /// `sharing/unshare_folder` (applied at once; answers with an async job id like Dropbox does).
 pub(crate) fn unshare_folder(call: &Call<'_>, arg: Value) -> ApiResult {
     let a: UnshareFolderArg = args::parse(call.route, "request body", arg)?;
-    let polls = call.shared.knobs().async_job_polls;
+    let knobs = call.shared.knobs();
     let mut st = call.shared.state();
+    check_nested(&st, &a.shared_folder_id)?;
     st.unshare(&a.shared_folder_id)?;
-    let job = new_job(&mut st, JobKind::Unshare, polls);
+    let job = new_job(&mut st, JobKind::Unshare, &knobs);
     Ok(json!({".tag": "async_job_id", "async_job_id": job}))
+}
+
+/// `sharing/mount_folder`: answers `SharedFolderMetadata` of the folder, mounted again.
+pub(crate) fn mount_folder(call: &Call<'_>, arg: Value) -> ApiResult {
+    let a: MountFolderArg = args::parse(call.route, "request body", arg)?;
+    let mut st = call.shared.state();
+    check_nested(&st, &a.shared_folder_id)?;
+    st.mount(&a.shared_folder_id)
+}
+
+/// `sharing/unmount_folder` (result `Void`).
+pub(crate) fn unmount_folder(call: &Call<'_>, arg: Value) -> ApiResult {
+    let a: MountFolderArg = args::parse(call.route, "request body", arg)?;
+    let mut st = call.shared.state();
+    check_nested(&st, &a.shared_folder_id)?;
+    st.unmount(&a.shared_folder_id)?;
+    Ok(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::async_by_ratio;
+
+    #[test]
+    fn async_ratio_is_deterministic_and_exact() {
+        let hits = |r: f64| {
+            (0..12)
+                .filter(|n| async_by_ratio(*n, r))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(hits(0.0), Vec::<u64>::new());
+        assert_eq!(hits(1.0), (0..12).collect::<Vec<_>>());
+        assert_eq!(hits(0.5), [1, 3, 5, 7, 9, 11]);
+        assert_eq!(hits(1.0 / 3.0), [2, 5, 8, 11]);
+        assert_eq!(hits(0.25), [3, 7, 11]);
+        assert_eq!(hits(f64::NAN), Vec::<u64>::new());
+    }
 }

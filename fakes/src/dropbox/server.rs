@@ -76,6 +76,8 @@ const ROUTES: &[(&str, Host, Style)] = &[
     ),
     ("sharing/get_folder_metadata", Host::Api, Style::Rpc),
     ("sharing/unshare_folder", Host::Api, Style::Rpc),
+    ("sharing/mount_folder", Host::Api, Style::Rpc),
+    ("sharing/unmount_folder", Host::Api, Style::Rpc),
     ("files/upload", Host::Content, Style::Upload),
     ("files/upload_session/start", Host::Content, Style::Upload),
     (
@@ -110,7 +112,7 @@ impl Shared {
     pub fn new(opts: &DropboxOptions) -> Arc<Self> {
         let knobs = Knobs {
             token_lifetime_secs: opts.token_lifetime.as_secs(),
-            ..Knobs::default()
+            ..opts.knobs.clone()
         };
         Arc::new(Self {
             state: Mutex::new(State::new(opts)),
@@ -526,6 +528,8 @@ fn rpc(call: &Call<'_>, arg: Value) -> ApiResult {
         }
         "sharing/get_folder_metadata" => routes_sharing::get_folder_metadata(call, arg),
         "sharing/unshare_folder" => routes_sharing::unshare_folder(call, arg),
+        "sharing/mount_folder" => routes_sharing::mount_folder(call, arg),
+        "sharing/unmount_folder" => routes_sharing::unmount_folder(call, arg),
         other => Err(ApiError::bad_input(
             other,
             format!("Unknown API function: /2/{other}"),

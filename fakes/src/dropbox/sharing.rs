@@ -1,12 +1,16 @@
-//! Shared folders on `State`: share/unshare, members and invitees, and the
+//! Shared folders on `State`: share/unshare, mount/unmount, members and invitees, and the
 //! `SharedFolderMetadata` / membership wire shapes.
+//!
+//! Deleting a shared folder (or a folder holding one) only unmounts it, as in Dropbox: it keeps
+//! its id, members and content, has no path for the owner, and `mount_folder` puts it back at
+//! the root. Unsharing ends it: the id is gone and members lose it.
 
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::model::{AccessLevel, InviteeInfo, MemberError, MemberInfo};
+use super::model::{AccessLevel, InviteeInfo, MemberError, MemberInfo, MountError};
 use super::paths;
-use super::state::{Kind, Node, SharedFolder, State};
+use super::state::{Kind, Node, SharedFolder, State, Unmounted};
 
 /// `sharing.MemberSelector`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +29,7 @@ pub(crate) struct ShareOptions {
     pub access_inheritance: Option<String>,
 }
 
-fn access_error(tag: &str) -> ApiError {
+pub(crate) fn access_error(tag: &str) -> ApiError {
     ApiError::route(json!({".tag": "access_error", "access_error": {".tag": tag}}))
 }
 
@@ -51,11 +55,34 @@ impl MemberError {
     }
 }
 
+impl MountError {
+    /// The `MountFolderError` this knob produces; `space_needed` is the folder's content size.
+    pub(crate) fn to_wire(self, space_needed: u64) -> Value {
+        match self {
+            MountError::InsideSharedFolder => json!({".tag": "inside_shared_folder"}),
+            MountError::InsufficientQuota => json!({".tag": "insufficient_quota",
+                "space_needed": space_needed, "space_shortage": space_needed, "space_left": 0}),
+            MountError::NoPermission => json!({".tag": "no_permission"}),
+            MountError::NotMountable => json!({".tag": "not_mountable"}),
+            MountError::MustAutomount => json!({".tag": "must_automount"}),
+        }
+    }
+}
+
 impl State {
-    /// `SharedFolderMetadata` (untagged) as the owner sees it.
+    /// `SharedFolderMetadata` (untagged) as the owner sees it; an unmounted folder has no
+    /// `path_lower`/`path_display` ("absent for unmounted folders").
     pub fn shared_folder_metadata(&self, sf_id: &str, with_permissions: bool) -> Option<Value> {
         let sf = self.shared.get(sf_id)?;
-        let display = self.shared_folder_path(sf_id)?;
+        let display = match &sf.unmounted {
+            Some(_) => None,
+            None => Some(self.shared_folder_path(sf_id)?),
+        };
+        let name = match (&sf.unmounted, &display) {
+            (Some(u), _) => u.name.clone(),
+            (None, Some(d)) => paths::name_of(d).to_string(),
+            (None, None) => return None,
+        };
         let mut policy = json!({
             "acl_update_policy": {".tag": sf.acl_update_policy},
             "shared_link_policy": {".tag": sf.shared_link_policy},
@@ -72,9 +99,7 @@ impl State {
             "is_inside_team_folder": false,
             "is_team_folder": false,
             "owner_display_names": [self.owner.display_name],
-            "path_display": display,
-            "path_lower": paths::lower(&display),
-            "name": paths::name_of(&display),
+            "name": name,
             "policy": policy,
             "preview_url": format!("https://www.dropbox.com/scl/fo/{}", sf.id),
             "shared_folder_id": sf.id,
@@ -82,13 +107,109 @@ impl State {
             "access_inheritance": {".tag": sf.access_inheritance},
             "folder_id": sf.folder_id,
         });
-        if let Some(parent) = self.parent_shared_folder(&paths::lower(&display)) {
-            m["parent_shared_folder_id"] = json!(parent);
+        if let Some(display) = display {
+            m["path_display"] = json!(display);
+            m["path_lower"] = json!(paths::lower(&display));
+            if let Some(parent) = self.parent_shared_folder(&paths::lower(&display)) {
+                m["parent_shared_folder_id"] = json!(parent);
+            }
         }
         if with_permissions {
             m["permissions"] = json!([]);
         }
         Some(m)
+    }
+
+    /// Takes a mounted shared folder's root (`root_lower`) and everything below it out of the
+    /// namespace and keeps it with the shared folder, unmounted.
+    pub(crate) fn stash_shared_folder(&mut self, root_lower: &str, sf_id: &str) {
+        let Some(root_display) = self.nodes.get(root_lower).map(|n| n.display.clone()) else {
+            return;
+        };
+        let mut nodes = Vec::new();
+        for key in self.subtree_keys(root_lower) {
+            if let Some(node) = self.nodes.remove(&key) {
+                self.ids.remove(&node.id);
+                let suffix = node
+                    .display
+                    .get(root_display.len()..)
+                    .unwrap_or("")
+                    .to_string();
+                nodes.push((suffix, node));
+            }
+        }
+        if let Some(sf) = self.shared.get_mut(sf_id) {
+            sf.unmounted = Some(Unmounted {
+                name: paths::name_of(&root_display).to_string(),
+                nodes,
+            });
+        }
+    }
+
+    /// `sharing/unmount_folder`: the folder leaves the owner's namespace (a `deleted` entry for
+    /// its path) and keeps its id, members and content.
+    pub fn unmount(&mut self, sf_id: &str) -> Result<(), ApiError> {
+        let Some(sf) = self.shared.get(sf_id) else {
+            return Err(access_error("invalid_id"));
+        };
+        if sf.unmounted.is_some() {
+            // Which tag real Dropbox gives for an already unmounted folder is UNCONFIRMED;
+            // `SharedFolderAccessError.unmounted` is the one the spec offers.
+            return Err(access_error("unmounted"));
+        }
+        let Some(lower) = self.ids.get(&sf.folder_id).cloned() else {
+            return Err(access_error("invalid_id"));
+        };
+        let display = self
+            .nodes
+            .get(&lower)
+            .map(|n| n.display.clone())
+            .unwrap_or_default();
+        self.stash_shared_folder(&lower, sf_id);
+        self.deleted.insert(lower, display.clone());
+        self.record_deleted(&display);
+        Ok(())
+    }
+
+    /// `sharing/mount_folder`: puts an unmounted shared folder back at the root of the namespace
+    /// under its name (`name (1)` … when that name is taken), with its id and content.
+    /// Ok: `SharedFolderMetadata`.
+    pub fn mount(&mut self, sf_id: &str) -> Result<Value, ApiError> {
+        let Some(sf) = self.shared.get(sf_id) else {
+            return Err(access_error("invalid_id"));
+        };
+        if let Some(err) = self.mount_errors.get(sf_id) {
+            let needed: u64 = sf
+                .unmounted
+                .iter()
+                .flat_map(|u| u.nodes.iter())
+                .map(|(_, n)| match &n.kind {
+                    Kind::File(f) => f.size,
+                    Kind::Folder { .. } => 0,
+                })
+                .sum();
+            return Err(ApiError::route(err.to_wire(needed)));
+        }
+        let Some(unmounted) = sf.unmounted.clone() else {
+            return Err(ApiError::tag("already_mounted"));
+        };
+        let mut target = format!("/{}", unmounted.name);
+        if self.nodes.contains_key(&paths::lower(&target)) {
+            target = self.free_name(&target, false);
+        }
+        for (suffix, mut node) in unmounted.nodes {
+            node.display = format!("{target}{suffix}");
+            let lower = paths::lower(&node.display);
+            self.ids.insert(node.id.clone(), lower.clone());
+            self.deleted.remove(&lower);
+            self.nodes.insert(lower, node);
+        }
+        if let Some(sf) = self.shared.get_mut(sf_id) {
+            sf.unmounted = None;
+        }
+        self.record_subtree(&paths::lower(&target));
+        self.shared_folder_metadata(sf_id, false)
+            .ok_or(ApiError::Server(500))
     }
 
     /// `sharing/share_folder` without the async wrapper. Ok: the shared folder id.
@@ -171,6 +292,7 @@ impl State {
                 access_inheritance: opts.access_inheritance.clone().unwrap_or("inherit".into()),
                 members: vec![owner],
                 invitees: Vec::new(),
+                unmounted: None,
             },
         );
         // Sharing changes sharing_info of the folder and everything inside it.
@@ -178,7 +300,8 @@ impl State {
         Ok(sf_id)
     }
 
-    /// `sharing/unshare_folder` (members lose access; the owner keeps the folder).
+    /// `sharing/unshare_folder`: the id is gone and members lose access; the owner keeps the
+    /// folder as a plain folder when it is mounted (an unmounted one is gone with its content).
     pub fn unshare(&mut self, sf_id: &str) -> Result<(), ApiError> {
         let Some(sf) = self.shared.remove(sf_id) else {
             return Err(access_error("invalid_id"));

@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::model::{DropboxOptions, InviteeInfo, MemberError, MemberInfo};
+use super::model::{AccessError, DropboxOptions, InviteeInfo, MemberError, MemberInfo, MountError};
 use super::paths::{self, NameProblem, PathRef};
 use super::sessions::Session;
 
@@ -67,6 +67,19 @@ pub(crate) struct SharedFolder {
     /// Owner first.
     pub members: Vec<MemberInfo>,
     pub invitees: Vec<InviteeInfo>,
+    /// Set while the owner has the folder unmounted (deleted from their Dropbox): the folder
+    /// keeps its id and members, and its content waits here for `sharing/mount_folder`.
+    pub unmounted: Option<Unmounted>,
+}
+
+/// A shared folder's content while it is out of the owner's namespace.
+#[derive(Clone, Debug)]
+pub(crate) struct Unmounted {
+    /// The folder's name when it was unmounted (`SharedFolderMetadata.name`).
+    pub name: String,
+    /// The folder's root (suffix `""`) and everything below it, each with its display path
+    /// relative to the root, in path order.
+    pub nodes: Vec<(String, Node)>,
 }
 
 #[derive(Clone, Debug)]
@@ -85,7 +98,10 @@ pub(crate) enum JobKind {
 #[derive(Clone, Debug)]
 pub(crate) struct Job {
     pub kind: JobKind,
+    /// Polls that still answer `in_progress`.
     pub polls_left: u32,
+    /// The job answers `in_progress` until this instant too.
+    pub done_at: Instant,
 }
 
 /// `Dropbox-API-Path-Root` after validation.
@@ -146,6 +162,12 @@ pub(crate) struct State {
     pub shared: BTreeMap<String, SharedFolder>,
     pub users: HashMap<String, Account>,
     pub member_errors: HashMap<String, MemberError>,
+    /// Per shared folder id: every sharing route on it fails with this `SharedFolderAccessError`.
+    pub access_errors: HashMap<String, AccessError>,
+    /// Per shared folder id: `sharing/mount_folder` fails with this.
+    pub mount_errors: HashMap<String, MountError>,
+    /// `share_folder` calls that created a shared folder (drives `share_folder_async_ratio`).
+    pub shares_made: u64,
     pub tokens: HashMap<String, Token>,
     pub jobs: HashMap<String, Job>,
     pub sessions: HashMap<String, Session>,
@@ -196,6 +218,9 @@ impl State {
             shared: BTreeMap::new(),
             users,
             member_errors: HashMap::new(),
+            access_errors: HashMap::new(),
+            mount_errors: HashMap::new(),
+            shares_made: 0,
             tokens,
             jobs: HashMap::new(),
             sessions: HashMap::new(),

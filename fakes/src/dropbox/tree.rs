@@ -80,7 +80,7 @@ impl State {
     }
 
     /// First free `name (n)` sibling of `display`.
-    fn free_name(&self, display: &str, is_file: bool) -> String {
+    pub(crate) fn free_name(&self, display: &str, is_file: bool) -> String {
         let parent = paths::parent(display);
         let name = paths::name_of(display);
         (1u32..)
@@ -192,17 +192,30 @@ impl State {
         Ok(self.render(&target_lower, false).unwrap_or(Value::Null))
     }
 
-    /// Removes a subtree; shared folders inside it are unshared. Returns tagged metadata of
-    /// what was removed, or `None` when nothing is there.
+    /// Removes a subtree, as deleting it does. Shared folders in it (the subtree's root
+    /// included) are only unmounted: they keep their id, members and content, which
+    /// `sharing/mount_folder` brings back. Returns tagged metadata of what was removed, or `None`
+    /// when nothing is there.
     pub fn remove_subtree(&mut self, path_lower: &str) -> Option<Value> {
         let meta = self.render(path_lower, true)?;
         let display = self.nodes.get(path_lower)?.display.clone();
+        let shared_roots: Vec<(String, String)> = self
+            .subtree_keys(path_lower)
+            .into_iter()
+            .filter_map(|k| match self.nodes.get(&k) {
+                Some(Node {
+                    kind: Kind::Folder { shared: Some(sf) },
+                    ..
+                }) => Some((k, sf.clone())),
+                _ => None,
+            })
+            .collect();
+        for (root, sf) in shared_roots {
+            self.stash_shared_folder(&root, &sf);
+        }
         for key in self.subtree_keys(path_lower) {
             if let Some(node) = self.nodes.remove(&key) {
                 self.ids.remove(&node.id);
-                if let Kind::Folder { shared: Some(sf) } = node.kind {
-                    self.shared.remove(&sf);
-                }
             }
         }
         self.deleted.insert(path_lower.to_string(), display.clone());

@@ -1,0 +1,517 @@
+//! Statements both stores run, written once. They use `$n` placeholders, which SQLite accepts
+//! as well as PostgreSQL, and only syntax both engines share (`ON CONFLICT … DO …`, `RETURNING`,
+//! `CASE` instead of `MAX`/`GREATEST`). What the engines do differently (claiming, webhook
+//! ingestion, where writes go) stays in `sqlite.rs` and `postgres.rs`.
+//!
+//! [`shared_statements!`] expands to a module `shared` of async functions over one backend's
+//! connection type. A macro rather than generic functions for the reason given in `rows.rs`.
+//! Each function is one unit of work on the connection it is given; the caller chooses the
+//! connection (SQLite: the writer for writes, the read pool for reads) and, where a function says
+//! so, wraps it in a transaction.
+
+use super::rows::now_ms;
+use super::{JobOutcome, JobRetention, JobState, StoreResult};
+
+/// Column values for a finished run: (state, last_error, result JSON, run_at ms).
+pub(super) fn outcome_columns(
+    outcome: JobOutcome,
+) -> (&'static str, Option<String>, Option<String>, Option<i64>) {
+    match outcome {
+        JobOutcome::Succeeded { result } => (
+            JobState::Succeeded.as_str(),
+            None,
+            Some(result.to_string()),
+            None,
+        ),
+        JobOutcome::Retry { error, run_at } => (
+            JobState::Failed.as_str(),
+            Some(error),
+            None,
+            Some(run_at.timestamp_millis()),
+        ),
+        JobOutcome::Dead { error, result } => (
+            JobState::Dead.as_str(),
+            Some(error),
+            result.map(|r| r.to_string()),
+            None,
+        ),
+    }
+}
+
+/// Runs `delete_batch(state, cutoff_ms, batch)` for succeeded and then dead jobs until a batch
+/// comes back short; the total deleted.
+pub(super) async fn prune_jobs_in_batches<F, Fut>(
+    retention: &JobRetention,
+    mut delete_batch: F,
+) -> StoreResult<u64>
+where
+    F: FnMut(&'static str, i64, i64) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<u64>>,
+{
+    let batch = i64::from(retention.batch.max(1));
+    let mut total = 0;
+    for (state, keep) in [
+        (JobState::Succeeded, retention.succeeded),
+        (JobState::Dead, retention.dead),
+    ] {
+        let cutoff = now_ms().saturating_sub(millis(keep));
+        loop {
+            let n = delete_batch(state.as_str(), cutoff, batch).await?;
+            total += n;
+            if n < batch as u64 {
+                break;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Milliseconds in `d`, saturating (a retention of "forever" must not wrap around).
+pub(super) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+macro_rules! shared_statements {
+    ($db:ty) => {
+        mod shared {
+            use std::collections::BTreeMap;
+            use std::time::Duration;
+
+            use sqlx::Row;
+
+            use super::{export_from_row, group_folder_from_row, job_from_row};
+            use $crate::store::rows::now_ms;
+            use $crate::store::sql::{millis, outcome_columns};
+            use $crate::store::{
+                below_pattern, ExportRecord, GroupFolder, Job, JobFilter, JobOutcome, JobState,
+                NewJob, StoreError, StoreResult,
+            };
+
+            type Conn = <$db as sqlx::Database>::Connection;
+
+            /// Times an enqueue looks again when the queued job it coalesced with was claimed
+            /// between its insert and its read (another replica's worker).
+            const ENQUEUE_ROUNDS: usize = 5;
+
+            /// Remembers a delivery id; `false` if it was seen before.
+            pub(crate) async fn remember_delivery(
+                c: &mut Conn,
+                id: &str,
+                now: i64,
+            ) -> StoreResult<bool> {
+                let n = sqlx::query(
+                    "INSERT INTO deliveries (id, received_at) VALUES ($1, $2)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            /// Inserts a queued job, or returns the queued job with the same dedupe key.
+            pub(crate) async fn enqueue(c: &mut Conn, j: &NewJob, now: i64) -> StoreResult<Job> {
+                for _ in 0..ENQUEUE_ROUNDS {
+                    let inserted = sqlx::query(
+                        "INSERT INTO jobs (kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
+                         VALUES ($1, 'queued', 0, $2, $3, $4, $4, $4)
+                         ON CONFLICT (dedupe_key) WHERE state = 'queued' AND dedupe_key IS NOT NULL DO NOTHING
+                         RETURNING *",
+                    )
+                    .bind(&j.kind)
+                    .bind(&j.dedupe_key)
+                    .bind(j.payload.to_string())
+                    .bind(now)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                    if let Some(row) = inserted {
+                        return job_from_row(&row);
+                    }
+                    let existing =
+                        sqlx::query("SELECT * FROM jobs WHERE dedupe_key = $1 AND state = 'queued'")
+                            .bind(&j.dedupe_key)
+                            .fetch_optional(&mut *c)
+                            .await?;
+                    if let Some(row) = existing {
+                        return job_from_row(&row);
+                    }
+                }
+                Err(StoreError::Unavailable(format!(
+                    "enqueue of {} lost {ENQUEUE_ROUNDS} races with claimers",
+                    j.kind
+                )))
+            }
+
+            pub(crate) async fn renew_lease(
+                c: &mut Conn,
+                job_id: i64,
+                worker: &str,
+                lease: Duration,
+            ) -> StoreResult<bool> {
+                let now = now_ms();
+                let n = sqlx::query(
+                    "UPDATE jobs SET lease_expires_at = $1, updated_at = $2
+                     WHERE id = $3 AND state = 'running' AND lease_owner = $4",
+                )
+                .bind(now.saturating_add(millis(lease)))
+                .bind(now)
+                .bind(job_id)
+                .bind(worker)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub(crate) async fn finish(
+                c: &mut Conn,
+                job_id: i64,
+                worker: &str,
+                outcome: JobOutcome,
+            ) -> StoreResult<bool> {
+                let (state, error, result, run_at) = outcome_columns(outcome);
+                let n = sqlx::query(
+                    "UPDATE jobs SET state = $1, last_error = $2, result = COALESCE($3, result),
+                            run_at = COALESCE($4, run_at), lease_owner = NULL, lease_expires_at = NULL,
+                            updated_at = $5
+                     WHERE id = $6 AND state = 'running' AND lease_owner = $7",
+                )
+                .bind(state)
+                .bind(error)
+                .bind(result)
+                .bind(run_at)
+                .bind(now_ms())
+                .bind(job_id)
+                .bind(worker)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub(crate) async fn release(c: &mut Conn, job_id: i64, worker: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE jobs SET state = 'failed',
+                            attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                            lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+                     WHERE id = $2 AND state = 'running' AND lease_owner = $3",
+                )
+                .bind(now_ms())
+                .bind(job_id)
+                .bind(worker)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn requeue_expired(c: &mut Conn) -> StoreResult<u64> {
+                // An expired lease means the worker died: the attempt it claimed counts, and the
+                // job waits in `failed` (due now) so dedupe of newer queued jobs is unaffected.
+                Ok(sqlx::query(
+                    "UPDATE jobs SET state = 'failed', last_error = COALESCE(last_error, 'lease expired'),
+                            lease_owner = NULL, lease_expires_at = NULL, run_at = $1, updated_at = $1
+                     WHERE state = 'running' AND lease_expires_at < $1",
+                )
+                .bind(now_ms())
+                .execute(&mut *c)
+                .await?
+                .rows_affected())
+            }
+
+            pub(crate) async fn get_job(c: &mut Conn, id: i64) -> StoreResult<Option<Job>> {
+                let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(job_from_row).transpose()
+            }
+
+            pub(crate) async fn list_jobs(c: &mut Conn, f: &JobFilter) -> StoreResult<Vec<Job>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM jobs
+                     WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR kind = $2)
+                       AND ($3 IS NULL OR id < $3)
+                     ORDER BY id DESC LIMIT $4",
+                )
+                .bind(f.state.map(|s| s.as_str()))
+                .bind(&f.kind)
+                .bind(f.before_id)
+                .bind(i64::from(f.limit))
+                .fetch_all(&mut *c)
+                .await?;
+                rows.iter().map(job_from_row).collect()
+            }
+
+            /// Re-drives a dead job as `failed` (due now) rather than `queued`, so that it never
+            /// collides with a queued job of the same dedupe key.
+            pub(crate) async fn retry_dead(c: &mut Conn, id: i64) -> StoreResult<Job> {
+                let row = sqlx::query(
+                    "UPDATE jobs SET state = 'failed', attempts = 0, run_at = $1, updated_at = $1
+                     WHERE id = $2 AND state = 'dead' RETURNING *",
+                )
+                .bind(now_ms())
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?;
+                match row {
+                    Some(r) => job_from_row(&r),
+                    None => match get_job(c, id).await? {
+                        None => Err(StoreError::NotFound),
+                        Some(j) => Err(StoreError::Conflict(format!(
+                            "job {id} is {}, only dead jobs can be retried",
+                            j.state.as_str()
+                        ))),
+                    },
+                }
+            }
+
+            pub(crate) async fn queue_depth(c: &mut Conn) -> StoreResult<BTreeMap<JobState, i64>> {
+                let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+                    .fetch_all(&mut *c)
+                    .await?;
+                let mut out: BTreeMap<JobState, i64> =
+                    JobState::ALL.iter().map(|s| (*s, 0)).collect();
+                for r in rows {
+                    let s: String = r.try_get("state")?;
+                    if let Some(st) = JobState::parse(&s) {
+                        out.insert(st, r.try_get("n")?);
+                    }
+                }
+                Ok(out)
+            }
+
+            pub(crate) async fn prune_deliveries(
+                c: &mut Conn,
+                retention: Duration,
+            ) -> StoreResult<u64> {
+                let cutoff = now_ms().saturating_sub(millis(retention));
+                Ok(sqlx::query("DELETE FROM deliveries WHERE received_at < $1")
+                    .bind(cutoff)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected())
+            }
+
+            /// One batch of [`Store::prune_jobs`](crate::store::Store::prune_jobs): at most `batch`
+            /// jobs in `state` last updated before `cutoff`.
+            pub(crate) async fn prune_jobs_batch(
+                c: &mut Conn,
+                state: &str,
+                cutoff: i64,
+                batch: i64,
+            ) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "DELETE FROM jobs WHERE id IN (
+                         SELECT id FROM jobs WHERE state = $1 AND updated_at < $2 ORDER BY id LIMIT $3)",
+                )
+                .bind(state)
+                .bind(cutoff)
+                .bind(batch)
+                .execute(&mut *c)
+                .await?
+                .rows_affected())
+            }
+
+            pub(crate) async fn group_folder(
+                c: &mut Conn,
+                group_id: &str,
+            ) -> StoreResult<Option<GroupFolder>> {
+                let row = sqlx::query("SELECT * FROM group_folders WHERE group_id = $1")
+                    .bind(group_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(group_folder_from_row).transpose()
+            }
+
+            pub(crate) async fn group_folders(c: &mut Conn) -> StoreResult<Vec<GroupFolder>> {
+                let rows = sqlx::query("SELECT * FROM group_folders ORDER BY group_id")
+                    .fetch_all(&mut *c)
+                    .await?;
+                rows.iter().map(group_folder_from_row).collect()
+            }
+
+            pub(crate) async fn put_group_folder(c: &mut Conn, f: &GroupFolder) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO group_folders (group_id, group_name, path, path_lower, shared_folder_id, active, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (group_id) DO UPDATE SET group_name = excluded.group_name, path = excluded.path,
+                         path_lower = excluded.path_lower, shared_folder_id = excluded.shared_folder_id,
+                         active = excluded.active, updated_at = excluded.updated_at",
+                )
+                .bind(&f.group_id)
+                .bind(&f.group_name)
+                .bind(&f.path)
+                .bind(f.path.to_lowercase())
+                .bind(&f.shared_folder_id)
+                .bind(i64::from(f.active))
+                .bind(now_ms())
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn added_members(c: &mut Conn, group_id: &str) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT email FROM group_members_added WHERE group_id = $1 ORDER BY email",
+                )
+                .bind(group_id)
+                .fetch_all(&mut *c)
+                .await?;
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>("email").map_err(Into::into))
+                    .collect()
+            }
+
+            /// Two statements: run it in a transaction, so that the two tables cannot disagree
+            /// after a crash.
+            pub(crate) async fn record_member_added(
+                c: &mut Conn,
+                group_id: &str,
+                email: &str,
+            ) -> StoreResult<()> {
+                let email = email.to_lowercase();
+                sqlx::query(
+                    "INSERT INTO group_members_added (group_id, email, added_at) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(group_id)
+                .bind(&email)
+                .bind(now_ms())
+                .execute(&mut *c)
+                .await?;
+                sqlx::query("DELETE FROM group_member_refusals WHERE group_id = $1 AND email = $2")
+                    .bind(group_id)
+                    .bind(&email)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn record_member_removed(
+                c: &mut Conn,
+                group_id: &str,
+                email: &str,
+            ) -> StoreResult<()> {
+                sqlx::query("DELETE FROM group_members_added WHERE group_id = $1 AND email = $2")
+                    .bind(group_id)
+                    .bind(email.to_lowercase())
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn record_member_refused(
+                c: &mut Conn,
+                group_id: &str,
+                email: &str,
+                tag: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO group_member_refusals (group_id, email, tag, refused_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (group_id, email) DO UPDATE SET tag = excluded.tag, refused_at = excluded.refused_at",
+                )
+                .bind(group_id)
+                .bind(email.to_lowercase())
+                .bind(tag)
+                .bind(now_ms())
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn member_refusals(
+                c: &mut Conn,
+                group_id: &str,
+                max_age: Duration,
+            ) -> StoreResult<Vec<(String, String)>> {
+                let since_ms = now_ms().saturating_sub(millis(max_age));
+                let rows = sqlx::query(
+                    "SELECT email, tag FROM group_member_refusals
+                     WHERE group_id = $1 AND refused_at >= $2 ORDER BY email",
+                )
+                .bind(group_id)
+                .bind(since_ms)
+                .fetch_all(&mut *c)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("email")?, r.try_get("tag")?)))
+                    .collect()
+            }
+
+            pub(crate) async fn export(c: &mut Conn, file_id: &str) -> StoreResult<Option<ExportRecord>> {
+                let row = sqlx::query("SELECT * FROM exports WHERE file_id = $1")
+                    .bind(file_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(export_from_row).transpose()
+            }
+
+            pub(crate) async fn exports_under(
+                c: &mut Conn,
+                dropbox_path: &str,
+            ) -> StoreResult<Vec<ExportRecord>> {
+                let lower = dropbox_path.to_lowercase();
+                let rows = sqlx::query(
+                    "SELECT * FROM exports WHERE dropbox_path_lower = $1 OR dropbox_path_lower LIKE $2 ESCAPE '\\'
+                     ORDER BY file_id",
+                )
+                .bind(&lower)
+                .bind(below_pattern(&lower))
+                .fetch_all(&mut *c)
+                .await?;
+                rows.iter().map(export_from_row).collect()
+            }
+
+            pub(crate) async fn put_export(c: &mut Conn, r: &ExportRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO exports (file_id, docspace_version, dropbox_path, dropbox_path_lower, dropbox_id, rev, content_hash, size, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (file_id) DO UPDATE SET docspace_version = excluded.docspace_version,
+                         dropbox_path = excluded.dropbox_path, dropbox_path_lower = excluded.dropbox_path_lower,
+                         dropbox_id = excluded.dropbox_id, rev = excluded.rev, content_hash = excluded.content_hash,
+                         size = excluded.size, updated_at = excluded.updated_at",
+                )
+                .bind(&r.file_id)
+                .bind(r.docspace_version)
+                .bind(&r.dropbox_path)
+                .bind(r.dropbox_path.to_lowercase())
+                .bind(&r.dropbox_id)
+                .bind(&r.rev)
+                .bind(&r.content_hash)
+                .bind(r.size)
+                .bind(now_ms())
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn cursor(c: &mut Conn, account_id: &str) -> StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT cursor FROM dropbox_cursors WHERE account_id = $1")
+                    .bind(account_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                Ok(row.map(|r| r.try_get("cursor")).transpose()?)
+            }
+
+            pub(crate) async fn put_cursor(
+                c: &mut Conn,
+                account_id: &str,
+                cursor: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO dropbox_cursors (account_id, cursor, updated_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (account_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                )
+                .bind(account_id)
+                .bind(cursor)
+                .bind(now_ms())
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use shared_statements;
