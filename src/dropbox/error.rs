@@ -191,6 +191,34 @@ impl DropboxError {
         }
     }
 
+    /// The `SharedFolderAccessError` of a 409, in either form Dropbox sends it: bare at the top
+    /// level from `sharing/get_folder_metadata` and `sharing/list_folder_members` (whose error
+    /// type it is: `{".tag":"unmounted"}`), or nested under `access_error` from the member,
+    /// mount, unshare and continue routes (`{".tag":"access_error","access_error":{…}}`).
+    pub fn shared_folder_access(&self) -> Option<wire::SharedFolderAccessError> {
+        let DropboxError::Route { route, error, .. } = self else {
+            return None;
+        };
+        let v = match error.get(".tag").and_then(Value::as_str) {
+            Some("access_error") => error.get("access_error")?,
+            Some(_) if BARE_ACCESS_ERROR_ROUTES.contains(route) => error,
+            _ => return None,
+        };
+        serde_json::from_value(v.clone()).ok()
+    }
+
+    /// The shared folder is no longer there for the bridge: the id is unknown (unshared or
+    /// never existed), the folder is unmounted (deleted from the owner's Dropbox; its id and
+    /// members remain and `sharing/mount_folder` brings it back), or the account is not a
+    /// member. [`DropboxError::shared_folder_access`] tells which.
+    pub fn is_shared_folder_gone(&self) -> bool {
+        use wire::SharedFolderAccessError as E;
+        matches!(
+            self.shared_folder_access(),
+            Some(E::InvalidId | E::Unmounted | E::NotAMember)
+        )
+    }
+
     /// The existing shared folder's metadata from `bad_path/already_shared`.
     pub fn already_shared(&self) -> Option<wire::SharedFolderMetadata> {
         if !self.has_tag("bad_path/already_shared") {
@@ -218,6 +246,10 @@ impl DropboxError {
         }
     }
 }
+
+/// Routes whose error type is `SharedFolderAccessError` itself, so its tags come bare.
+const BARE_ACCESS_ERROR_ROUTES: &[&str] =
+    &["sharing/get_folder_metadata", "sharing/list_folder_members"];
 
 /// The value a union member nests: under the key named after its tag (unions, primitives), or,
 /// for struct members such as `UploadError.path: UploadWriteFailed`, which Stone inlines beside the

@@ -1,6 +1,6 @@
 //! Typed Dropbox routes: account, files (folders, metadata, listing, moves, deletes) and sharing
-//! (share folder, members, async job polling). Each function builds a `wire` argument and goes
-//! through the client's single call path; none repeats auth, retry or error handling.
+//! (share and mount folders, members, async job polling). Each function builds a `wire` argument
+//! and goes through the client's single call path; none repeats auth, retry or error handling.
 //! Uploads live in `upload.rs`.
 
 use std::time::Duration;
@@ -294,6 +294,18 @@ impl DropboxClient {
             shared_folder_id: shared_folder_id.to_string(),
         };
         self.call_rpc("sharing/get_folder_metadata", &arg).await
+    }
+
+    /// `sharing/mount_folder`: mounts a shared folder the account has unmounted (deleted) back
+    /// at the root of its namespace, under its name or, when that is taken, a free variant of
+    /// it; the answer's `path_display` says where. Errors: 409 `MountFolderError` tags
+    /// `already_mounted`, `insufficient_quota`, `no_permission`, `not_mountable`,
+    /// `inside_shared_folder`, `access_error/…`.
+    pub async fn mount_folder(&self, shared_folder_id: &str) -> Result<SharedFolderMetadata> {
+        let arg = MountFolderArg {
+            shared_folder_id: shared_folder_id.to_string(),
+        };
+        self.call_rpc("sharing/mount_folder", &arg).await
     }
 }
 

@@ -269,8 +269,16 @@ pub trait Store: Send + Sync + 'static {
 
     async fn group_folder(&self, group_id: &str) -> StoreResult<Option<GroupFolder>>;
     async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>>;
+    /// The mapping (of any group, active or not) that holds `path` (compared by [`path_key`]).
+    async fn group_folder_at(&self, path: &str) -> StoreResult<Option<GroupFolder>>;
+    /// The mapping (of any group, active or not) of this shared folder.
+    async fn group_folder_of_share(
+        &self,
+        shared_folder_id: &str,
+    ) -> StoreResult<Option<GroupFolder>>;
     /// Inserts or replaces the mapping of `folder.group_id`. `Conflict` if another group already
-    /// maps to the same path (case-insensitive).
+    /// maps to the same path (compared by [`path_key`]) or to the same shared folder: a shared
+    /// folder belongs to one group only.
     async fn put_group_folder(&self, folder: &GroupFolder) -> StoreResult<()>;
     /// Emails (lower-case) the bridge invited to this group's folder and has not removed since.
     async fn added_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
@@ -306,6 +314,14 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// The key under which a Dropbox path is unique: NFC-normalised, then lower-cased. Dropbox
+/// compares names case-insensitively, and the same visible name can arrive composed (`é`) or
+/// decomposed (`e` + `◌́`).
+pub fn path_key(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    path.nfc().collect::<String>().to_lowercase()
+}
 
 /// `LIKE` pattern matching everything below `path_lower` (wildcards in the path escaped with `\`).
 pub(crate) fn below_pattern(path_lower: &str) -> String {

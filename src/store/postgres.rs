@@ -162,6 +162,17 @@ impl Store for PgStore {
         shared::group_folders(&mut *self.conn().await?).await
     }
 
+    async fn group_folder_at(&self, path: &str) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_at(&mut *self.conn().await?, path).await
+    }
+
+    async fn group_folder_of_share(
+        &self,
+        shared_folder_id: &str,
+    ) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_of_share(&mut *self.conn().await?, shared_folder_id).await
+    }
+
     async fn put_group_folder(&self, f: &GroupFolder) -> StoreResult<()> {
         shared::put_group_folder(&mut *self.conn().await?, f).await
     }

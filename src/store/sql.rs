@@ -83,7 +83,7 @@ macro_rules! shared_statements {
             use $crate::store::rows::now_ms;
             use $crate::store::sql::{millis, outcome_columns};
             use $crate::store::{
-                below_pattern, ExportRecord, GroupFolder, Job, JobFilter, JobOutcome, JobState,
+                below_pattern, path_key, ExportRecord, GroupFolder, Job, JobFilter, JobOutcome, JobState,
                 NewJob, StoreError, StoreResult,
             };
 
@@ -332,6 +332,29 @@ macro_rules! shared_statements {
                 rows.iter().map(group_folder_from_row).collect()
             }
 
+            /// The mapping holding `path` (compared by [`path_key`]).
+            pub(crate) async fn group_folder_at(
+                c: &mut Conn,
+                path: &str,
+            ) -> StoreResult<Option<GroupFolder>> {
+                let row = sqlx::query("SELECT * FROM group_folders WHERE path_lower = $1")
+                    .bind(path_key(path))
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(group_folder_from_row).transpose()
+            }
+
+            pub(crate) async fn group_folder_of_share(
+                c: &mut Conn,
+                shared_folder_id: &str,
+            ) -> StoreResult<Option<GroupFolder>> {
+                let row = sqlx::query("SELECT * FROM group_folders WHERE shared_folder_id = $1")
+                    .bind(shared_folder_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(group_folder_from_row).transpose()
+            }
+
             pub(crate) async fn put_group_folder(c: &mut Conn, f: &GroupFolder) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO group_folders (group_id, group_name, path, path_lower, shared_folder_id, active, updated_at)
@@ -343,7 +366,7 @@ macro_rules! shared_statements {
                 .bind(&f.group_id)
                 .bind(&f.group_name)
                 .bind(&f.path)
-                .bind(f.path.to_lowercase())
+                .bind(path_key(&f.path))
                 .bind(&f.shared_folder_id)
                 .bind(i64::from(f.active))
                 .bind(now_ms())
@@ -452,7 +475,7 @@ macro_rules! shared_statements {
                 c: &mut Conn,
                 dropbox_path: &str,
             ) -> StoreResult<Vec<ExportRecord>> {
-                let lower = dropbox_path.to_lowercase();
+                let lower = path_key(dropbox_path);
                 let rows = sqlx::query(
                     "SELECT * FROM exports WHERE dropbox_path_lower = $1 OR dropbox_path_lower LIKE $2 ESCAPE '\\'
                      ORDER BY file_id",
@@ -476,7 +499,7 @@ macro_rules! shared_statements {
                 .bind(&r.file_id)
                 .bind(r.docspace_version)
                 .bind(&r.dropbox_path)
-                .bind(r.dropbox_path.to_lowercase())
+                .bind(path_key(&r.dropbox_path))
                 .bind(&r.dropbox_id)
                 .bind(&r.rev)
                 .bind(&r.content_hash)

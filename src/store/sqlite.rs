@@ -365,6 +365,17 @@ impl Store for SqliteStore {
         shared::group_folders(&mut *self.read.acquire().await?).await
     }
 
+    async fn group_folder_at(&self, path: &str) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_at(&mut *self.read.acquire().await?, path).await
+    }
+
+    async fn group_folder_of_share(
+        &self,
+        shared_folder_id: &str,
+    ) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_of_share(&mut *self.read.acquire().await?, shared_folder_id).await
+    }
+
     async fn put_group_folder(&self, f: &GroupFolder) -> StoreResult<()> {
         let f = f.clone();
         self.writer
