@@ -9,3 +9,17 @@ WHERE shared_folder_id IS NOT NULL AND EXISTS (
            OR (o.updated_at = group_folders.updated_at AND o.group_id < group_folders.group_id)));
 CREATE UNIQUE INDEX group_folders_shared_folder ON group_folders (shared_folder_id)
     WHERE shared_folder_id IS NOT NULL;
+
+-- One export of a file at a time across every replica: the export that holds a file's guard
+-- renews it while it runs; a guard nobody renews (a crashed replica) expires with the job's
+-- lease. It also keeps where a first export's commit was aimed, recorded before the commit, so
+-- that an attempt after a lost commit answer recognises its own file instead of adding a copy.
+CREATE TABLE export_guards (
+    file_id          TEXT    PRIMARY KEY,
+    holder           TEXT,
+    expires_at       INTEGER NOT NULL,
+    target_path      TEXT,
+    target_hash      TEXT,
+    target_version   INTEGER,
+    updated_at       INTEGER NOT NULL
+);

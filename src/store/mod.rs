@@ -215,6 +215,17 @@ pub struct ExportRecord {
     pub size: i64,
 }
 
+/// Where a first export of a file is about to be committed, recorded before the commit: an
+/// attempt that finds no export record but this intent looks there for its own bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportIntent {
+    /// The path the commit asks for (Dropbox may autorename it).
+    pub dropbox_path: String,
+    /// Dropbox content hash of the bytes being committed.
+    pub content_hash: String,
+    pub docspace_version: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Readiness: the database answers, and a store with a single writer (SQLite) proves that the
@@ -306,6 +317,33 @@ pub trait Store: Send + Sync + 'static {
     /// removed from Dropbox.
     async fn exports_under(&self, dropbox_path: &str) -> StoreResult<Vec<ExportRecord>>;
     async fn put_export(&self, record: &ExportRecord) -> StoreResult<()>;
+    /// Takes the export guard of `file_id` for `holder` until `lease` from now: one export of a
+    /// file at a time across every process on this database. `false` while another holder's
+    /// guard has not expired.
+    async fn acquire_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Extends `holder`'s guard to `lease` from now; `false` if it no longer holds it.
+    async fn renew_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Lets `holder`'s guard go (nothing happens when it no longer holds it). The intent stays.
+    async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()>;
+    /// Records (or, with `None`, forgets) the intent of `holder`'s first export of the file;
+    /// `false` if it no longer holds the guard.
+    async fn set_export_intent(
+        &self,
+        file_id: &str,
+        holder: &str,
+        intent: Option<&ExportIntent>,
+    ) -> StoreResult<bool>;
+    async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>>;
 
     // --- Dropbox cursors ---------------------------------------------------------------------
 

@@ -221,6 +221,44 @@ impl Store for PgStore {
         shared::put_export(&mut *self.conn().await?, r).await
     }
 
+    async fn acquire_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        shared::acquire_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
+    }
+
+    async fn renew_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        shared::renew_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
+    }
+
+    async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        shared::release_export_guard(&mut tx, file_id, holder).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_export_intent(
+        &self,
+        file_id: &str,
+        holder: &str,
+        intent: Option<&ExportIntent>,
+    ) -> StoreResult<bool> {
+        shared::set_export_intent(&mut *self.conn().await?, file_id, holder, intent).await
+    }
+
+    async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>> {
+        shared::export_intent(&mut *self.conn().await?, file_id).await
+    }
+
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {
         shared::cursor(&mut *self.conn().await?, account_id).await
     }

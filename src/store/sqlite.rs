@@ -444,6 +444,68 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn acquire_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        self.writer
+            .run(move |c| {
+                Box::pin(
+                    async move { shared::acquire_export_guard(c, &file_id, &holder, lease).await },
+                )
+            })
+            .await
+    }
+
+    async fn renew_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        self.writer
+            .run(move |c| {
+                Box::pin(
+                    async move { shared::renew_export_guard(c, &file_id, &holder, lease).await },
+                )
+            })
+            .await
+    }
+
+    async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        self.writer
+            .transaction(move |c| {
+                Box::pin(async move { shared::release_export_guard(c, &file_id, &holder).await })
+            })
+            .await
+    }
+
+    async fn set_export_intent(
+        &self,
+        file_id: &str,
+        holder: &str,
+        intent: Option<&ExportIntent>,
+    ) -> StoreResult<bool> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        let intent = intent.cloned();
+        self.writer
+            .run(move |c| {
+                Box::pin(async move {
+                    shared::set_export_intent(c, &file_id, &holder, intent.as_ref()).await
+                })
+            })
+            .await
+    }
+
+    async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>> {
+        shared::export_intent(&mut *self.read.acquire().await?, file_id).await
+    }
+
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {
         shared::cursor(&mut *self.read.acquire().await?, account_id).await
     }

@@ -426,6 +426,85 @@ async fn a_shared_folder_is_mapped_to_one_group_only() {
 }
 
 #[tokio::test]
+async fn export_guards_let_one_export_of_a_file_run_at_a_time() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let lease = Duration::from_secs(60);
+            assert!(s.acquire_export_guard("f1", "a", lease).await.expect("a"));
+            assert!(
+                !s.acquire_export_guard("f1", "b", lease).await.expect("b"),
+                "{b}"
+            );
+            assert!(s
+                .acquire_export_guard("f2", "b", lease)
+                .await
+                .expect("other file"));
+            assert!(s
+                .acquire_export_guard("f1", "a", lease)
+                .await
+                .expect("again"));
+            assert!(s.renew_export_guard("f1", "a", lease).await.expect("renew"));
+            assert!(!s
+                .renew_export_guard("f1", "b", lease)
+                .await
+                .expect("renew b"));
+
+            // Only the holder records an intent; it outlives the guard.
+            let intent = store::ExportIntent {
+                dropbox_path: "/E/a.txt".into(),
+                content_hash: "abc".into(),
+                docspace_version: 3,
+            };
+            assert!(!s
+                .set_export_intent("f1", "b", Some(&intent))
+                .await
+                .expect("b"));
+            assert!(s
+                .set_export_intent("f1", "a", Some(&intent))
+                .await
+                .expect("a"));
+            s.release_export_guard("f1", "b")
+                .await
+                .expect("not b's to release");
+            assert!(!s
+                .acquire_export_guard("f1", "b", lease)
+                .await
+                .expect("still a's"));
+            s.release_export_guard("f1", "a").await.expect("release");
+            assert_eq!(
+                s.export_intent("f1").await.expect("read"),
+                Some(intent),
+                "{b}"
+            );
+            assert!(!s.renew_export_guard("f1", "a", lease).await.expect("gone"));
+            assert!(s
+                .acquire_export_guard("f1", "b", lease)
+                .await
+                .expect("free now"));
+            assert!(s.set_export_intent("f1", "b", None).await.expect("forget"));
+            s.release_export_guard("f1", "b").await.expect("release");
+            assert_eq!(s.export_intent("f1").await.expect("read"), None);
+
+            // A holder that stops renewing loses the guard once its lease is over.
+            assert!(s
+                .acquire_export_guard("f3", "crashed", Duration::ZERO)
+                .await
+                .expect("take"));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(s
+                .acquire_export_guard("f3", "next", lease)
+                .await
+                .expect("expired"));
+            assert!(!s
+                .renew_export_guard("f3", "crashed", lease)
+                .await
+                .expect("lost"));
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn concurrent_enqueues_of_one_key_coalesce_into_one_queued_job() {
     each_store(|s, b| {
         Box::pin(async move {

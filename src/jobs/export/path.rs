@@ -32,6 +32,19 @@ pub fn in_folder(folder: &str, title: &str) -> String {
     out
 }
 
+/// The name Dropbox's autorename gives the `n`-th copy of a file: `/a/report (1).docx`,
+/// `/a/README (1)`.
+pub fn autorenamed(path: &str, n: u32) -> String {
+    let (folder, name) = match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    };
+    match name.rfind('.').filter(|&i| i > 0) {
+        Some(dot) => format!("{folder}/{} ({n}){}", &name[..dot], &name[dot..]),
+        None => format!("{folder}/{name} ({n})"),
+    }
+}
+
 /// The folder part of a Dropbox path (`/a/b/c.txt` → `/a/b`; `/c.txt` → ``).
 pub fn parent(path: &str) -> &str {
     match path.rfind('/') {
@@ -134,6 +147,9 @@ mod tests {
         assert_eq!(in_folder("/X", "a.txt"), "/X/a.txt");
         assert_eq!(in_folder("/Reports/2026/", "a.txt"), "/Reports/2026/a.txt");
         assert_eq!(parent("/Reports/2026/a.txt"), "/Reports/2026");
+        assert_eq!(autorenamed("/R/a.txt", 1), "/R/a (1).txt");
+        assert_eq!(autorenamed("/R/a.tar.gz", 2), "/R/a.tar (2).gz");
+        assert_eq!(autorenamed("/R/.env", 1), "/R/.env (1)");
         assert!(same_path("/A/b.TXT", "/a/B.txt"));
     }
 }
