@@ -400,17 +400,9 @@ async fn main() {
         .map(|id| FileExport::manual(id.to_string(), None).to_new_job())
         .collect();
     st.enqueue(jobs).await.expect("enqueue");
-    let (elapsed, depth) = loop {
-        let depth = st.queue_depth().await.expect("depth");
-        let busy: i64 = [JobState::Queued, JobState::Running, JobState::Failed]
-            .iter()
-            .map(|s| depth.get(s).copied().unwrap_or(0))
-            .sum();
-        if busy == 0 {
-            break (started.elapsed(), depth);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    app.wait_idle().await;
+    let elapsed = started.elapsed();
+    let depth = st.queue_depth().await.expect("depth");
     let ok = depth.get(&JobState::Succeeded).copied().unwrap_or(0);
     let dead = depth.get(&JobState::Dead).copied().unwrap_or(0);
     println!("{files} files of 100 KiB exported concurrently (WORKER_CONCURRENCY={workers})");

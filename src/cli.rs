@@ -1,4 +1,4 @@
-//! Command line (DESIGN section 6).
+//! Command line: `serve` (the default), `migrate`, `check`, `sync-groups`, `export`, `demo`.
 
 use clap::{Args, Parser, Subcommand};
 

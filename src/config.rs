@@ -1,5 +1,7 @@
 //! Typed configuration: loaded once at startup from the environment (and an optional `.env`),
-//! validated as a whole, then passed down. Nothing else in the crate reads environment variables.
+//! validated as a whole, then passed down in sections (`docspace`, `dropbox`, `groups`, `export`,
+//! `queue`, `http`), each to the part of the bridge that owns it. Nothing else in the crate reads
+//! environment variables.
 //!
 //! Validation collects every problem instead of stopping at the first, so an operator fixes a
 //! broken deployment in one round. Secrets are held in [`Secret`], whose `Debug` never prints them.
@@ -749,5 +751,33 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("whsecret"));
         assert!(!dbg.contains("sk-abc"));
+    }
+
+    #[test]
+    fn zero_is_a_choice_only_where_it_means_something() {
+        let mut env = base();
+        env.insert("BRIDGE_REFUSAL_RETRY".into(), "0s".into());
+        env.insert("BRIDGE_SHUTDOWN_GRACE".into(), "0s".into());
+        let c = Config::from_map(&env).expect("valid");
+        assert_eq!(c.groups.refusal_retry, Duration::ZERO);
+        assert_eq!(c.queue.shutdown_grace, Duration::ZERO);
+
+        env.insert("BRIDGE_BACKOFF_BASE".into(), "10m".into());
+        env.insert("BRIDGE_BACKOFF_MAX".into(), "1m".into());
+        let err = Config::from_map(&env).unwrap_err();
+        assert_eq!(
+            err.0,
+            vec!["BRIDGE_BACKOFF_MAX must not be shorter than BRIDGE_BACKOFF_BASE".to_string()]
+        );
+    }
+
+    #[test]
+    fn the_dropbox_app_secret_also_keys_dropbox_webhooks() {
+        let c = Config::from_map(&base()).expect("valid");
+        assert_eq!(c.http.dropbox_app_secret, c.dropbox.app_secret);
+        assert_eq!(
+            c.http.docspace_webhook_secret.expose(),
+            "whsecret-0123456789"
+        );
     }
 }

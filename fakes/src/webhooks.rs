@@ -1,5 +1,5 @@
 //! Webhook senders that play DocSpace and Dropbox against the bridge's webhook endpoints, byte for
-//! byte as the providers send them (see reference docspace.md §1 and dropbox.md §1).
+//! byte as the providers send them.
 //!
 //! - [`DocSpaceWebhookSender`]: `{"event":..,"payload":..,"webhook":..}` bodies (System.Text.Json
 //!   camelCase, default values omitted), `x-docspace-signature-256: sha256=<UPPERCASE hex>`, event
@@ -43,7 +43,7 @@ pub fn dropbox_signature(app_secret: &str, body: &[u8]) -> String {
     hex::encode(hmac_sha256(app_secret.as_bytes(), body))
 }
 
-/// DocSpace trigger names and their bit values (`event.triggerId`), reference §1.3.
+/// DocSpace trigger names and their bit values (`event.triggerId`).
 pub const DOCSPACE_TRIGGERS: &[(&str, i64)] = &[
     ("*", 0),
     ("user.created", 1),
@@ -134,7 +134,7 @@ struct WebhookMeta<'a> {
     retry: Option<&'a RetryInfo>,
 }
 
-/// `GroupInfo` as a group webhook payload (§1.4): no members, no manager.
+/// `GroupInfo` as a group webhook payload: no members, no manager.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupPayload {
@@ -155,7 +155,7 @@ impl From<&Group> for GroupPayload {
     }
 }
 
-/// `FileEntry<int>` base fields as a file webhook payload (§1.4). No size, version, extension or
+/// `FileEntry<int>` base fields as a file webhook payload. No size, version, extension or
 /// MIME type: receivers must call `GET files/file/{id}`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,5 +1,5 @@
 //! Wire-level tests of the fake Dropbox: real HTTP through reqwest, asserting status codes,
-//! content types and bodies exactly as the reference describes them.
+//! content types and bodies exactly as Dropbox sends them.
 
 use std::time::Duration;
 

@@ -24,7 +24,8 @@ use crate::provider::{describe_reqwest, record, redact, retry_after_header, Pace
 
 const PROVIDER: &str = "docspace";
 const UA: &str = concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION"));
-/// DESIGN: at most 10 concurrent requests to DocSpace per process.
+/// At most 10 concurrent requests to DocSpace per process, so that the bridge never crowds the
+/// portal however many jobs run.
 pub const MAX_IN_FLIGHT: usize = 10;
 /// Downloads in flight at once: a download holds a request slot while its body streams, so
 /// two of the ten stay free for API calls (group syncs are not starved by slow exports).

@@ -1,4 +1,4 @@
-//! DocSpace REST wire types (reference 2.2–2.7): the `{response, count, total, status,
+//! DocSpace REST wire types: the `{response, count, total, status,
 //! statusCode}` envelope and the DTOs the bridge reads, with DocSpace's exact camelCase names.
 //! Lenient on purpose: ids may be numbers or strings (normalised to `String`), numbers may come
 //! quoted, dates stay strings (an `{utcTime}` object is accepted too), unknown fields are

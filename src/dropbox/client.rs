@@ -349,7 +349,7 @@ fn decode<R: DeserializeOwned>(route: &'static str, body: &[u8]) -> Result<R, Dr
     })
 }
 
-/// Decodes a non-2xx answer per status (reference 2.6).
+/// Decodes a non-2xx answer per status.
 pub(super) fn decode_error(
     route: &'static str,
     status: StatusCode,

@@ -1,4 +1,4 @@
-//! Dropbox `content_hash` (reference 6): SHA-256 of each 4 MiB block, then SHA-256 of the
+//! Dropbox `content_hash`: SHA-256 of each 4 MiB block, then SHA-256 of the
 //! concatenated block digests, hex-encoded. Computed while streaming so an upload of any size is
 //! hashed with constant memory; per-request hashes of 4 MiB-aligned chunks reuse the same block
 //! digests, so every byte is hashed once.

@@ -1,4 +1,4 @@
-//! `DropboxError`: every way a Dropbox call can fail, decoded per status (reference 2.6). Route
+//! `DropboxError`: every way a Dropbox call can fail, decoded per status. Route
 //! errors (409) keep the full `.tag` path (`path/conflict/folder`) and the raw error JSON, so
 //! callers can read `already_shared` metadata or `incorrect_offset.correct_offset`. Display names
 //! provider, route, status and tag; it never contains a token or secret (provider text is

@@ -1,4 +1,4 @@
-//! HTTP-header-safe JSON for the `Dropbox-API-Arg` header (reference 2.3): serde_json output with
+//! HTTP-header-safe JSON for the `Dropbox-API-Arg` header: serde_json output with
 //! every character above 0x7E (and DEL itself) escaped as `\uXXXX` UTF-16 code units, so emoji
 //! become surrogate pairs. `serde_json` leaves non-ASCII raw and reqwest would send it silently.
 

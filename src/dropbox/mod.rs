@@ -8,6 +8,7 @@
 
 mod auth;
 mod chunk;
+mod chunk_reader;
 mod client;
 pub mod content_hash;
 mod error;

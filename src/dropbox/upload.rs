@@ -4,10 +4,13 @@
 //! and checked against the committed `FileMetadata.content_hash`. An `incorrect_offset` answer
 //! (a lost response to a request the server did apply) is resynchronised to `correct_offset`.
 //!
+//! The bytes arrive already cut into hashed, request-sized chunks by [`super::chunk_reader`];
+//! this module decides how they travel (one request, a sequential session, or a concurrent one)
+//! and commits them.
+//!
 //! [`DropboxClient::upload_to_session`] stops before the commit so that callers can commit many
 //! closed sessions in one `finish_batch_v2` ([`DropboxClient::finish_sessions`]).
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,15 +18,15 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Stream, StreamExt};
 
 use super::chunk::Chunk;
+use super::chunk_reader::{BoxError, ChunkReader, Hashed};
 use super::client::DropboxClient;
-use super::content_hash::{content_hash, hash_of_digests, ContentHasher, BLOCK_SIZE};
+use super::content_hash::{content_hash, BLOCK_SIZE};
 use super::error::{tag_path, DropboxError};
 use super::wire::*;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 type Result<T> = std::result::Result<T, DropboxError>;
 
-/// Largest body one request may carry (reference 3.5).
+/// Largest body one request may carry (Dropbox refuses more than 150 MiB per request).
 pub const MAX_REQUEST_BYTES: u64 = 150 * 1024 * 1024;
 /// Largest number of entries in one `finish_batch_v2`.
 pub const MAX_BATCH: usize = 1000;
@@ -42,7 +45,7 @@ pub struct UploadOptions {
     /// meanwhile) plus one item of the source stream.
     pub chunk_size: usize,
     /// Appends in flight at once for a body of several chunks. Above 1 such a body goes
-    /// through a concurrent session (reference 3.5): while some appends travel, the next
+    /// through a concurrent session: while some appends travel, the next
     /// chunk is read and hashed, and no request waits for the previous one's answer. Memory
     /// grows by one chunk per append in flight. Default 1: one sequential session.
     pub parallel: usize,
@@ -104,13 +107,6 @@ impl UploadedSession {
             content_hash: None,
         }
     }
-}
-
-/// One request's bytes, their content hash, and whether they end the file.
-struct Hashed {
-    body: Chunk,
-    hash: String,
-    last: bool,
 }
 
 impl DropboxClient {
@@ -587,152 +583,9 @@ async fn hash_off_thread(body: Bytes) -> Result<String> {
         })
 }
 
-/// Cuts a byte stream into request-sized [`Chunk`]s without copying, hashing every byte once
-/// as it passes: the block digests give each chunk its request hash and the whole file's hash.
-struct ChunkReader<'a, S> {
-    stream: Pin<Box<S>>,
-    leftover: Bytes,
-    eof: bool,
-    label: &'a str,
-    /// Every byte handed out so far.
-    whole: ContentHasher,
-}
-
-impl<'a, S, E> ChunkReader<'a, S>
-where
-    S: Stream<Item = std::result::Result<Bytes, E>> + Send,
-    E: Into<BoxError>,
-{
-    fn new(stream: S, label: &'a str) -> Self {
-        Self {
-            stream: Box::pin(stream),
-            leftover: Bytes::new(),
-            eof: false,
-            label,
-            whole: ContentHasher::new(),
-        }
-    }
-
-    async fn next_item(&mut self) -> Result<Option<Bytes>> {
-        if !self.leftover.is_empty() {
-            return Ok(Some(std::mem::take(&mut self.leftover)));
-        }
-        while !self.eof {
-            match self.stream.next().await {
-                None => self.eof = true,
-                Some(Ok(b)) if b.is_empty() => {}
-                Some(Ok(b)) => return Ok(Some(b)),
-                Some(Err(e)) => {
-                    return Err(DropboxError::Source {
-                        path: self.label.to_string(),
-                        source: e.into(),
-                    })
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Up to `n` bytes (fewer only at the end of the stream) and their content hash. `n` is a
-    /// multiple of the 4 MiB block, so every chunk but the last ends on a block boundary and
-    /// its hash comes from the block digests the whole-file hash needs anyway. Hashing here,
-    /// piece by piece as the download delivers them, costs one network read's worth of CPU
-    /// between awaits and leaves no hashing to do once the chunk is complete.
-    async fn read_chunk(&mut self, n: usize) -> Result<(Chunk, String)> {
-        debug_assert_eq!(n % BLOCK_SIZE, 0, "chunks are whole blocks");
-        let mut chunk = Chunk::default();
-        let mut digests = Vec::new();
-        while chunk.len() < n {
-            let Some(mut item) = self.next_item().await? else {
-                break;
-            };
-            let want = n - chunk.len();
-            if item.len() > want {
-                self.leftover = item.split_off(want);
-            }
-            self.whole.update_with(&item, |d| digests.push(*d));
-            chunk.push(item);
-        }
-        if chunk.len() % BLOCK_SIZE != 0 {
-            // The stream ended inside this chunk's last block.
-            digests.extend(self.whole.pending_block_digest());
-        }
-        Ok((chunk, hash_of_digests(&digests)))
-    }
-
-    /// The next request's worth, and whether it is the last (pulls at most one item ahead).
-    async fn next_chunk(&mut self, n: usize) -> Result<Hashed> {
-        let (body, hash) = self.read_chunk(n).await?;
-        let last = body.len() < n || self.at_end().await?;
-        Ok(Hashed { body, hash, last })
-    }
-
-    /// True when no byte is left (pulls at most one item ahead).
-    async fn at_end(&mut self) -> Result<bool> {
-        match self.next_item().await? {
-            None => Ok(true),
-            Some(b) => {
-                self.leftover = b;
-                Ok(false)
-            }
-        }
-    }
-
-    /// Content hash of everything read.
-    fn file_hash(&mut self) -> String {
-        std::mem::take(&mut self.whole).finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pieces(data: &[u8], size: usize) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
-        let parts: Vec<_> = data
-            .chunks(size)
-            .map(|p| Ok(Bytes::copy_from_slice(p)))
-            .collect();
-        futures::stream::iter(parts)
-    }
-
-    #[tokio::test]
-    async fn chunk_reader_cuts_exact_sizes_and_hashes_each_chunk() {
-        let data: Vec<u8> = (0..2 * BLOCK_SIZE + 10).map(|i| (i % 251) as u8).collect();
-        let mut r = ChunkReader::new(pieces(&data, 999_983), "t");
-        let mut seen = Vec::new();
-        for want in [BLOCK_SIZE, BLOCK_SIZE, 10, 0] {
-            let (c, h) = r.read_chunk(BLOCK_SIZE).await.expect("read");
-            assert_eq!(c.len(), want);
-            assert_eq!(h, c.content_hash());
-            seen.extend(c.to_vec());
-        }
-        assert_eq!(seen, data);
-        assert!(r.at_end().await.expect("peek"));
-        assert_eq!(r.file_hash(), content_hash(&data));
-    }
-
-    #[tokio::test]
-    async fn last_chunk_is_known_without_an_empty_request() {
-        let data = vec![9u8; 2 * BLOCK_SIZE];
-        let mut r = ChunkReader::new(pieces(&data, BLOCK_SIZE), "t");
-        assert!(!r.next_chunk(BLOCK_SIZE).await.expect("read").last);
-        let second = r.next_chunk(BLOCK_SIZE).await.expect("read");
-        assert!(second.last, "exactly full and nothing after it");
-        assert_eq!(second.body.len(), BLOCK_SIZE);
-    }
-
-    #[tokio::test]
-    async fn source_errors_surface_as_retryable() {
-        let s = futures::stream::iter(vec![
-            Ok(Bytes::from_static(b"ab")),
-            Err(std::io::Error::other("download broke")),
-        ]);
-        let mut r = ChunkReader::new(s, "/x");
-        let e = r.read_chunk(BLOCK_SIZE).await.expect_err("error");
-        assert!(e.is_retryable());
-        assert!(e.to_string().contains("download broke"));
-    }
 
     #[test]
     fn chunk_size_is_block_aligned_and_capped() {

@@ -1,4 +1,4 @@
-//! HTTP surface (DESIGN section 2): webhook receivers, the operator API, health and metrics.
+//! HTTP surface: webhook receivers, the operator API, health and metrics.
 //! Handlers build jobs from the typed kinds of [`crate::jobs::kinds`], enqueue them through the
 //! store and never call the providers.
 

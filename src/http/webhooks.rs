@@ -160,13 +160,14 @@ fn parse<T: DeserializeOwned>(source: &'static str, raw: &[u8]) -> Result<T, Api
     serde_json::from_value(v).map_err(|e| bad_body(source, format!("unexpected body: {e}")))
 }
 
-/// The job a DocSpace event asks for; `None` for a trigger the bridge does not act on.
+/// The kinds of job a DocSpace event can ask for.
 enum DocSpaceJob {
     GroupSync,
     GroupDelete,
     FileExport,
 }
 
+/// The job a DocSpace trigger asks for; `None` for a trigger the bridge does not act on.
 fn docspace_job(trigger: &str, export_triggers: &[String]) -> Option<DocSpaceJob> {
     match trigger {
         "group.created" | "group.updated" => Some(DocSpaceJob::GroupSync),

@@ -11,21 +11,23 @@
 //! `shutdown_grace` to finish, then aborts the rest and releases them (not counted as attempts).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rand::Rng;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::QueueConfig;
 use crate::jobs::{self, JobContext, JobError};
-use crate::store::{DynStore, Job, JobOutcome, JobState};
+use crate::store::{DynStore, Job, JobOutcome};
 
+mod idle;
 pub mod scheduler;
+
+pub use idle::Idle;
 
 /// Handle the HTTP layer uses to wake idle workers when it enqueues something.
 #[derive(Clone, Default)]
@@ -34,69 +36,6 @@ pub struct Wake(Arc<Notify>);
 impl Wake {
     pub fn notify(&self) {
         self.0.notify_one();
-    }
-}
-
-/// Tells waiters when the workers found the queue drained: no job queued, running (in any
-/// process) or waiting for a retry. Each wait asks for a fresh look, so a job enqueued before
-/// [`Idle::wait`] is called is always waited for.
-#[derive(Clone)]
-pub struct Idle(Arc<IdleState>);
-
-struct IdleState {
-    /// Looks asked for so far.
-    asked: AtomicU64,
-    /// The newest ask a look answered with "drained".
-    answered: watch::Sender<u64>,
-}
-
-impl Default for Idle {
-    fn default() -> Self {
-        Self(Arc::new(IdleState {
-            asked: AtomicU64::new(0),
-            answered: watch::Sender::new(0),
-        }))
-    }
-}
-
-impl Idle {
-    /// Waits until the workers, looking after this call began, find the queue drained. Only
-    /// meaningful while workers run: without them nothing ever drains the queue.
-    pub async fn wait(&self, wake: &Wake) {
-        let mut answered = self.0.answered.subscribe();
-        let ticket = self.0.asked.fetch_add(1, Ordering::SeqCst) + 1;
-        wake.notify();
-        // The sender lives as long as `self`, so this only returns once answered.
-        let _ = answered.wait_for(|a| *a >= ticket).await;
-    }
-
-    /// The newest ask not answered yet, if any.
-    fn pending(&self) -> Option<u64> {
-        let asked = self.0.asked.load(Ordering::SeqCst);
-        (asked > *self.0.answered.borrow()).then_some(asked)
-    }
-
-    fn answer(&self, ask: u64) {
-        self.0.answered.send_if_modified(|a| {
-            let newer = ask > *a;
-            if newer {
-                *a = ask;
-            }
-            newer
-        });
-    }
-}
-
-/// Whether nothing is queued, running or waiting for a retry.
-async fn drained(store: &DynStore) -> bool {
-    match store.queue_depth().await {
-        Ok(depth) => [JobState::Queued, JobState::Running, JobState::Failed]
-            .iter()
-            .all(|s| depth.get(s).copied().unwrap_or(0) == 0),
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the queue depth failed");
-            false
-        }
     }
 }
 
@@ -219,7 +158,7 @@ pub async fn run_workers(
             continue; // there may be more due work
         }
         if let Some(ask) = ask.filter(|_| got == 0 && tasks.is_empty()) {
-            if drained(&store).await {
+            if idle::drained(&store).await {
                 idle.answer(ask);
             }
         }

@@ -847,7 +847,7 @@ async fn cli_export_with_bounded_memory(size: u64) {
     assert!(peak < 64 * MIB, "peak RSS {peak} bytes");
 }
 
-/// DESIGN: memory stays flat whatever the file size. The CLI runs as a child process against the
+/// Memory stays flat whatever the file size. The CLI runs as a child process against the
 /// stand-ins (which live in this process), so its peak RSS is the bridge's alone. About 10-15 s in
 /// a debug build.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

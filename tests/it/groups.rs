@@ -1,4 +1,4 @@
-//! Group folders end to end (DESIGN section 4: `group.sync`, `group.delete`, `groups.sync_all`):
+//! Group folders end to end (`group.sync`, `group.delete`, `groups.sync_all`):
 //! arranged through the stand-ins, driven through webhooks, the API and the `sync-groups`
 //! command, asserted on the Dropbox stand-in's state and on job records.
 

@@ -337,3 +337,37 @@ async fn signed_but_malformed_bodies_are_400_and_nothing_is_stored() {
     );
     assert_eq!(app.all_jobs().await.len(), 1);
 }
+
+#[tokio::test]
+async fn fields_the_bridge_reads_only_optionally_may_hold_anything() {
+    let app = spawn_app(NO_WORKERS).await;
+    let bodies: Vec<Vec<u8>> = vec![
+        // `createBy` and the group's `name` of unexpected types; `webhook` not an object.
+        br#"{"event":{"id":1,"trigger":"group.deleted","createBy":5},"payload":{"id":"g1","name":[1]},"webhook":7}"#.to_vec(),
+        // The file id as a number, the event id as a string.
+        br#"{"event":{"id":"2","trigger":"file.updated","createBy":null},"payload":{"id":4711}}"#.to_vec(),
+        // A trigger the bridge does not act on needs no payload at all.
+        br#"{"event":{"id":3,"trigger":"room.created"},"payload":"none"}"#.to_vec(),
+    ];
+    for b in &bodies {
+        let resp = app
+            .post_docspace(b, Some(&docspace_signature_upper(b)))
+            .await;
+        assert_eq!(resp.status(), 200, "{}", String::from_utf8_lossy(b));
+    }
+    let jobs = app.all_jobs().await;
+    let keys: Vec<&str> = jobs
+        .iter()
+        .filter_map(|j| j["dedupe_key"].as_str())
+        .collect();
+    assert_eq!(keys, vec!["group.delete:g1", "file.export:4711"]);
+    assert_eq!(jobs[0]["payload"]["group_name"], Value::Null);
+    assert_eq!(jobs[1]["payload"]["created_by"], Value::Null);
+    // A numeric account id is not an account id.
+    let b = br#"{"list_folder":{"accounts":["dbid:a",12]}}"#;
+    let resp = app
+        .post_dropbox(b, Some(&sign_hex(DROPBOX_SECRET.as_bytes(), b)))
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(app.all_jobs().await.len(), 2);
+}

@@ -134,7 +134,7 @@ async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Resp
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let permissions = match auth {
-            // Missing credentials: bare 401 (the reference says the body may be empty).
+            // Missing credentials: bare 401 (DocSpace may answer with an empty body).
             None => return StatusCode::UNAUTHORIZED.into_response(),
             Some(a) => match inner.key_permissions(Some(a)) {
                 Some(p) => p,

@@ -1,4 +1,4 @@
-//! The DocSpace response envelope (reference 2.2): every API answer, success or error, is wrapped,
+//! The DocSpace response envelope: every API answer, success or error, is wrapped,
 //! and the HTTP status mirrors `statusCode`.
 
 use axum::http::{header, HeaderValue, StatusCode};

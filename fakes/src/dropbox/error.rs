@@ -1,4 +1,4 @@
-//! Every way the fake answers "no", rendered exactly as Dropbox does (reference §2.6):
+//! Every way the fake answers "no", rendered exactly as Dropbox does:
 //! 400 plain text, 401 `AuthError` JSON, 409 route-error envelope, 422 `PathRootError`,
 //! 429 `RateLimitError` (JSON or plain text) with `Retry-After`, 5xx plain text, and the
 //! OAuth token endpoint's own `{"error","error_description"}` body.

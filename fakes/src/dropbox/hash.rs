@@ -1,5 +1,5 @@
 //! Dropbox `content_hash`: SHA-256 of each 4 MiB block, then SHA-256 of the concatenated raw
-//! block digests, hex-encoded (reference §6). Everything here is incremental so that a whole
+//! block digests, hex-encoded. Everything here is incremental so that a whole
 //! file is never buffered: a hasher holds one partial block state and one outer state.
 
 use sha2::{Digest, Sha256};

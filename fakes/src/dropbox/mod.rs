@@ -2,7 +2,7 @@
 //!
 //! It runs two real HTTP servers on loopback, standing in for `api.dropboxapi.com` (RPC routes,
 //! `/oauth2/token`, and the `/_fake/…` control API) and `content.dropboxapi.com` (upload-style
-//! routes). It speaks the wire formats of `shared/reference/dropbox.md` field for field: Stone
+//! routes). It speaks the Dropbox API v2 wire formats field for field: Stone
 //! unions with `.tag`, header-safe `Dropbox-API-Arg`, 400 plain text / 401 `AuthError` / 409
 //! route errors / 422 `PathRootError` / 429 `RateLimitError` with `Retry-After`.
 //!

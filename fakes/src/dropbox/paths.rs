@@ -2,8 +2,8 @@
 //!
 //! Path *patterns* come from the Stone aliases in `files.stone` (a mismatch is a 400 like any
 //! argument validation failure). Path *contents* are checked afterwards and produce route errors
-//! (`malformed_path`, `disallowed_name`). Where the API's behaviour is UNCONFIRMED (reference §5)
-//! the choice made here is written next to the rule.
+//! (`malformed_path`, `disallowed_name`). Where the API's behaviour is not documented or
+//! confirmed, the choice made here is written next to the rule.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -121,7 +121,7 @@ pub enum NameProblem {
     Disallowed,
 }
 
-/// Longest name accepted. The API's own hard limit is UNCONFIRMED (reference §5); 255 is the
+/// Longest name accepted. The API's own hard limit is not documented; 255 is the
 /// common file-system limit and what we reject beyond, with `disallowed_name`.
 pub const MAX_NAME_CHARS: usize = 255;
 

@@ -258,7 +258,7 @@ pub(crate) fn list_folder_continue(call: &Call<'_>, arg: Value) -> ApiResult {
         let change = &st.changes[pos as usize];
         pos += 1;
         // Deleted entries are reported even without include_deleted (what clients rely on in
-        // practice; UNCONFIRMED per reference §3.3, so bridges should set include_deleted).
+        // practice; not documented, so bridges should set include_deleted).
         if cursor.in_scope(&change.path_lower) {
             entries.push(change.entry.clone());
         }

@@ -1,7 +1,7 @@
-//! Upload sessions: sequential and concurrent, with Dropbox's offset and block rules
-//! (reference §3.5). A session keeps only hashing state, never data: a sequential session holds
-//! one running `ContentHasher`; a concurrent session holds one 32-byte digest per 4 MiB block,
-//! so a multi-GiB upload costs a few KiB of memory.
+//! Upload sessions: sequential and concurrent, with Dropbox's offset and block rules. A session
+//! keeps only hashing state, never data: a sequential session holds one running `ContentHasher`;
+//! a concurrent session holds one 32-byte digest per 4 MiB block, so a multi-GiB upload costs a
+//! few KiB of memory.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Dropbox → app webhook notifications (reference §1.2): the body names the account whose files
+//! Dropbox → app webhook notifications: the body names the account whose files
 //! changed and `X-Dropbox-Signature` is the hex HMAC-SHA256 of the raw body keyed with the app
 //! secret. Sent on demand (`FakeDropboxHandle::send_webhook`) or, when the `webhook_url` knob is
 //! set, after every successful namespace write.
