@@ -134,6 +134,25 @@ async fn non_ascii_and_emoji_titles_arrive_intact() {
 }
 
 #[tokio::test]
+async fn look_alike_titles_get_one_spelling_and_joiners_stay_only_in_emoji() {
+    let w = spawn_world(&[]).await;
+    let room = w.docspace.create_room("Finance");
+    for (title, name) in [
+        // A joiner outside an emoji would make a second "Budget.xlsx" that looks the same.
+        ("Budget\u{200D}.xlsx", "Budget.xlsx"),
+        // Decomposed accents arrive composed (NFC), as Dropbox compares names.
+        ("Cafe\u{301}.txt", "Caf\u{E9}.txt"),
+        ("👩\u{200D}💻 notes.txt", "👩\u{200D}💻 notes.txt"),
+    ] {
+        let id = w.docspace.create_file(room, title, 100).expect("file");
+        let job = export(&w, id, None, 30).await;
+        let path = format!("/DocSpace Export/Finance/{name}");
+        assert_eq!(succeeded(&job)["dropbox_path"], path.as_str(), "{title:?}");
+        assert_same_content(&w, &path, id, 1, 100);
+    }
+}
+
+#[tokio::test]
 async fn a_new_version_overwrites_the_same_file_with_a_new_rev() {
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);

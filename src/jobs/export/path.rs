@@ -3,6 +3,7 @@
 //! each component made safe with the same rules as group folder names. No I/O here.
 
 use super::safe::safe_name;
+use crate::store::path_key;
 
 /// `EXPORT_ROOT/<folders below the section root>/<title>`. `folders` is what the DocSpace client's
 /// `folder_path` returns, starting with the section root ("Rooms", "My documents"), which is not
@@ -53,9 +54,10 @@ pub fn parent(path: &str) -> &str {
     }
 }
 
-/// Case-insensitive equality of Dropbox paths (Dropbox is case-preserving, not case-sensitive).
+/// Equality of Dropbox paths as Dropbox compares them: case-insensitive (Dropbox is
+/// case-preserving, not case-sensitive), and composed and decomposed spellings alike.
 pub fn same_path(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
+    path_key(a) == path_key(b)
 }
 
 fn trim_folder(folder: &str) -> &str {
@@ -151,5 +153,6 @@ mod tests {
         assert_eq!(autorenamed("/R/a.tar.gz", 2), "/R/a.tar (2).gz");
         assert_eq!(autorenamed("/R/.env", 1), "/R/.env (1)");
         assert!(same_path("/A/b.TXT", "/a/B.txt"));
+        assert!(same_path("/Cafe\u{301}/a", "/CAF\u{C9}/A"));
     }
 }

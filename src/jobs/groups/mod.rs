@@ -24,7 +24,7 @@ use super::{JobContext, JobError};
 use crate::config::OnGroupDeleted;
 use crate::dropbox::wire::SharedFolderAccessError;
 use crate::dropbox::{AccessLevel, DropboxError};
-use crate::store::GroupFolder;
+use crate::store::{path_key, GroupFolder};
 use plan::{AccessUpdate, FolderState, MemberFailure, Observed, Plan, Removal};
 
 /// How many groups the one-shot reconcile works on at once (DocSpace stays under its own cap of 10).
@@ -312,7 +312,7 @@ pub async fn reconcile_groups(
         let mappings = ctx.store.group_folders().await?;
         let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
         for m in mappings {
-            c.insert(m.path.to_lowercase(), m.group_id);
+            c.insert(path_key(&m.path), m.group_id);
         }
     }
     let on_done = &on_done;
@@ -346,12 +346,12 @@ async fn dry_run_one(
 ) -> GroupRun {
     let taken = |path: &str| {
         let c = claims.lock().unwrap_or_else(|e| e.into_inner());
-        c.get(&path.to_lowercase()).is_some_and(|owner| owner != id)
+        c.get(&path_key(path)).is_some_and(|owner| owner != id)
     };
     let planned = plan_group(ctx, id, &taken).await;
     if let Ok(GroupPlan::Sync(_, p)) = &planned {
         let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
-        c.insert(p.path.to_lowercase(), id.to_string());
+        c.insert(path_key(&p.path), id.to_string());
     }
     match planned {
         Ok(p) => GroupRun {

@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::safe_name::{disambiguated_name, safe_name};
 use crate::docspace::{GroupWithMembers, USER_STATUS_ACTIVE};
 use crate::dropbox::{is_valid_email, AccessLevel, SharedFolderMembers};
-use crate::store::GroupFolder;
+use crate::store::{path_key, GroupFolder};
+use unicode_normalization::UnicodeNormalization;
 
 /// A member in a shared folder, keyed by lower-cased email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,12 +185,16 @@ pub fn folder_members(m: &SharedFolderMembers) -> BTreeMap<String, FolderMember>
     out
 }
 
-/// Whether Dropbox's `current` display path is `wanted`: case-insensitive, except that the last
-/// component must match exactly (a case-only rename is a rename; Dropbox only guarantees the case
-/// of the last component of `path_display`).
+/// Whether Dropbox's `current` display path is `wanted`: compared by [`path_key`] (case and
+/// Unicode composition), except that the last component must match exactly once composed (a
+/// case-only rename is a rename; Dropbox only guarantees the case of the last component of
+/// `path_display`).
 pub fn same_place(current: &str, wanted: &str) -> bool {
-    let last = |p: &str| p.rsplit('/').next().unwrap_or("").to_string();
-    current.to_lowercase() == wanted.to_lowercase() && last(current) == last(wanted)
+    let last = |p: &str| {
+        let name = p.rsplit('/').next().unwrap_or("");
+        name.nfc().collect::<String>()
+    };
+    path_key(current) == path_key(wanted) && last(current) == last(wanted)
 }
 
 /// `root` + `/` + `name`, with `root` given without a trailing slash.
