@@ -21,6 +21,7 @@ use crate::store::DynStore;
 pub mod api;
 pub mod error;
 pub mod health;
+pub mod page;
 pub mod webhooks;
 
 #[derive(Clone)]
@@ -31,16 +32,18 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
-/// Every route as (methods, path, handler). The router is built from this list and the OpenAPI
-/// test compares the list with `openapi.yaml`, so the two cannot drift apart silently.
-pub fn routes() -> Vec<(
+/// A route as (methods, path, handler, whether it needs the API bearer token).
+pub type Route = (
     &'static [&'static str],
     &'static str,
     MethodRouter<AppState>,
     bool,
-)> {
-    // The last field: whether the route needs the API bearer token.
-    vec![
+);
+
+/// Every route. The router is built from this list and the OpenAPI test compares the list with
+/// `openapi.yaml`, so the two cannot drift apart silently.
+pub fn routes() -> Vec<Route> {
+    let mut routes: Vec<Route> = vec![
         (
             &["POST", "HEAD"],
             "/webhooks/docspace",
@@ -82,7 +85,9 @@ pub fn routes() -> Vec<(
         (&["GET"], "/healthz", get(health::healthz), false),
         (&["GET"], "/readyz", get(health::readyz), false),
         (&["GET"], "/metrics", get(health::metrics), false),
-    ]
+    ];
+    routes.extend(page::routes());
+    routes
 }
 
 pub fn router(state: AppState) -> Router {
