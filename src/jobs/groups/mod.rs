@@ -7,7 +7,8 @@
 //! This module owns observing the current state, the targets of a full reconcile, and the one-shot
 //! reconcile used by the `sync-groups` command and the benchmark. It never deletes a folder or
 //! its files, never removes or changes the access of the folder owner or people someone added
-//! by hand.
+//! by hand, and never lets a group take over a shared folder mapped to another group. A shared
+//! folder deleted in Dropbox is only unmounted there; the reconcile mounts the same folder again.
 
 pub mod apply;
 pub mod plan;
