@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use bridge_fakes::docspace::FakeDocSpace;
+use bridge_fakes::docspace::{DocSpaceOptions, FakeDocSpace};
 use bridge_fakes::dropbox::FakeDropbox;
 use bridge_fakes::webhooks::{DocSpaceWebhookSender, DropboxWebhookSender};
 use tokio::net::TcpListener;
@@ -132,9 +132,16 @@ async fn walkthrough(dir: &TempDir, keep_running: bool) -> DemoResult<()> {
 
 impl Demo {
     async fn start(dir: &TempDir) -> DemoResult<Self> {
-        let docspace = FakeDocSpace::start(Default::default())
-            .await
-            .map_err(|e| format!("the DocSpace stand-in did not start: {e}"))?;
+        // The key holds exactly the permissions the jobs need, as the README asks of a real one.
+        let docspace = FakeDocSpace::start(DocSpaceOptions {
+            api_key_permissions: needed_docspace_permissions()
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("the DocSpace stand-in did not start: {e}"))?;
         let dropbox = FakeDropbox::start(Default::default())
             .await
             .map_err(|e| format!("the Dropbox stand-in did not start: {e}"))?;
@@ -179,7 +186,11 @@ impl Demo {
             DocSpaceWebhookSender::new(format!("{url}/webhooks/docspace"), WEBHOOK_SECRET);
         let db_hooks =
             DropboxWebhookSender::new(format!("{url}/webhooks/dropbox"), o.app_secret.clone());
-        println!("Started the DocSpace stand-in at {}", docspace.url());
+        println!(
+            "Started the DocSpace stand-in at {} (API key with {} only)",
+            docspace.url(),
+            needed_docspace_permissions().join(", ")
+        );
         println!("Started the Dropbox stand-in at {}", dropbox.api_url());
         println!("Started the bridge at {url} (temporary SQLite database)");
         Ok(Self {
@@ -578,6 +589,17 @@ impl Demo {
         let _ = tokio::signal::ctrl_c().await;
         println!("stopping");
     }
+}
+
+/// The API-key permissions the jobs need (`check`'s optional profile permission left out).
+fn needed_docspace_permissions() -> Vec<&'static str> {
+    let mut scopes: Vec<&'static str> = Vec::new();
+    for r in crate::docspace::ROUTES.iter().filter(|r| !r.optional) {
+        if !scopes.contains(&r.scope) {
+            scopes.push(r.scope);
+        }
+    }
+    scopes
 }
 
 fn step(n: u32, what: &str) {

@@ -349,6 +349,62 @@ mod tests {
     }
 
     #[test]
+    fn shared_folder_access_errors_bare_and_nested() {
+        use wire::SharedFolderAccessError as E;
+        let on = |route: &'static str, error: Value| DropboxError::Route {
+            route,
+            tag: tag_path(&error).unwrap_or_default(),
+            error,
+            user_message: None,
+        };
+        for (tag, want) in [
+            ("invalid_id", E::InvalidId),
+            ("not_a_member", E::NotAMember),
+            ("unmounted", E::Unmounted),
+        ] {
+            for route in ["sharing/get_folder_metadata", "sharing/list_folder_members"] {
+                let e = on(route, json!({ ".tag": tag }));
+                assert_eq!(
+                    e.shared_folder_access(),
+                    Some(want.clone()),
+                    "{route} {tag}"
+                );
+                assert!(e.is_shared_folder_gone());
+            }
+            let e = on(
+                "sharing/add_folder_member",
+                json!({".tag": "access_error", "access_error": {".tag": tag}}),
+            );
+            assert_eq!(e.tag(), Some(format!("access_error/{tag}").as_str()));
+            assert_eq!(e.shared_folder_access(), Some(want));
+            assert!(e.is_shared_folder_gone());
+        }
+        // Bare tags count only where the route's error type is the access error itself.
+        let e = on(
+            "sharing/update_folder_member",
+            json!({".tag": "not_a_member"}),
+        );
+        assert_eq!(e.shared_folder_access(), None);
+        let e = on(
+            "sharing/remove_folder_member",
+            json!({".tag": "member_error", "member_error": {".tag": "not_a_member"}}),
+        );
+        assert!(!e.is_shared_folder_gone());
+        let e = on(
+            "sharing/get_folder_metadata",
+            json!({".tag": "invalid_member"}),
+        );
+        assert_eq!(e.shared_folder_access(), Some(E::InvalidMember));
+        assert!(!e.is_shared_folder_gone());
+        let e = on(
+            "sharing/get_folder_metadata",
+            json!({".tag": "something_new"}),
+        );
+        assert_eq!(e.shared_folder_access(), Some(E::Other));
+        assert!(!e.is_shared_folder_gone());
+    }
+
+    #[test]
     fn already_shared_metadata() {
         let e = route(
             json!({".tag":"bad_path","bad_path":{".tag":"already_shared","shared_folder_id":"84528192421","name":"dir"}}),

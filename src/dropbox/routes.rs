@@ -296,13 +296,13 @@ impl DropboxClient {
         self.call_rpc("sharing/get_folder_metadata", &arg).await
     }
 
-    /// `sharing/mount_folder`: mounts a shared folder the account has unmounted (deleted) back
-    /// at the root of its namespace, under its name or, when that is taken, a free variant of
-    /// it; the answer's `path_display` says where. Errors: 409 `MountFolderError` tags
-    /// `already_mounted`, `insufficient_quota`, `no_permission`, `not_mountable`,
-    /// `inside_shared_folder`, `access_error/…`.
+    /// `sharing/mount_folder`: puts a shared folder the account has unmounted (deleted from its
+    /// Dropbox: same id, members and content) back at the root of its namespace, under its last
+    /// name (autorenamed on a clash); the answer has the new path. Errors: 409 tags such as
+    /// `already_mounted`, `insufficient_quota`, `access_error/invalid_id` (unshared for good).
     pub async fn mount_folder(&self, shared_folder_id: &str) -> Result<SharedFolderMetadata> {
-        let arg = MountFolderArg {
+        // MountFolderArg has the same one field.
+        let arg = GetFolderMetadataArg {
             shared_folder_id: shared_folder_id.to_string(),
         };
         self.call_rpc("sharing/mount_folder", &arg).await
@@ -342,9 +342,10 @@ where
     }
 }
 
-/// Whether Dropbox will accept `email` in a `MemberSelector`: Stone's email pattern
-/// `^['&A-Za-z0-9._%+-]+@[A-Za-z0-9-][A-Za-z0-9.-]*\.[A-Za-z]{2,15}$`, at most 255 chars
-/// (conservative: newer specs also allow `#` in the local part).
+/// Whether Dropbox will accept `email` in a `MemberSelector`: Stone's `common.EmailAddress`,
+/// `^['#&A-Za-z0-9._%+-]+@[A-Za-z0-9-][A-Za-z0-9.-]*\.[A-Za-z]{2,15}$`, at most 255 characters.
+/// Checked by hand: the local part is one run of those characters up to the first `@`; the
+/// domain starts with a letter, digit or `-`, and after its last `.` come 2 to 15 letters.
 pub fn is_valid_email(email: &str) -> bool {
     if email.len() > 255 {
         return false;
@@ -355,7 +356,7 @@ pub fn is_valid_email(email: &str) -> bool {
     let local_ok = !local.is_empty()
         && local
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "'&._%+-".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "'#&._%+-".contains(c));
     let Some((host, tld)) = domain.rsplit_once('.') else {
         return false;
     };
@@ -378,6 +379,15 @@ mod tests {
     fn email_pattern() {
         assert!(is_valid_email("anna.smith+x@example.co.uk"));
         assert!(is_valid_email("o'brien@mail-1.example.com"));
+        assert!(is_valid_email("a#b@example.com"));
+        assert!(is_valid_email("r&d@example.com"));
+        assert!(is_valid_email("-@-.io"));
+        assert!(is_valid_email(&format!("{}@example.com", "a".repeat(243))));
+        assert!(!is_valid_email(&format!("{}@example.com", "a".repeat(244))));
+        assert!(!is_valid_email("a!b@example.com"));
+        assert!(!is_valid_email("a@b@example.com"));
+        assert!(!is_valid_email("a b@example.com"));
+        assert!(!is_valid_email("a@exa_mple.com"));
         assert!(!is_valid_email("jürgen@example.com"));
         assert!(!is_valid_email("a@example.c"));
         assert!(!is_valid_email("a@example.abcdefghijklmnop"));

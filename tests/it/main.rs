@@ -23,6 +23,7 @@ mod openapi;
 mod own_events;
 mod page;
 mod process;
+mod providers;
 mod replicas;
 mod retention;
 mod sqlite_writer;

@@ -408,12 +408,6 @@ pub struct GetFolderMetadataArg {
     pub shared_folder_id: String,
 }
 
-/// `sharing.MountFolderArg`.
-#[derive(Debug, Clone, Serialize)]
-pub struct MountFolderArg {
-    pub shared_folder_id: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
