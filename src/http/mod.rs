@@ -14,6 +14,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use axum::extract::State;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+
 use crate::config::Config;
 use crate::queue::Wake;
 use crate::store::DynStore;
@@ -22,6 +27,7 @@ pub mod api;
 pub mod error;
 pub mod health;
 pub mod page;
+pub mod server;
 pub mod webhooks;
 
 #[derive(Clone)]
@@ -91,6 +97,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 pub fn router(state: AppState) -> Router {
+    let in_flight = Arc::new(Semaphore::new(state.config.http.max_requests));
     let mut public = Router::new();
     let mut private = Router::new();
     for (_, path, handler, auth) in routes() {
@@ -114,6 +121,7 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(in_flight, shed_load))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -127,4 +135,29 @@ pub fn router(state: AppState) -> Router {
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Handles a request if fewer than `BRIDGE_MAX_REQUESTS` are in flight; otherwise answers 503
+/// with `Retry-After` at once instead of queueing.
+async fn shed_load(
+    State(in_flight): State<Arc<Semaphore>>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    match in_flight.try_acquire_owned() {
+        Ok(permit) => {
+            let resp = next.run(req).await;
+            drop(permit);
+            resp
+        }
+        Err(_) => {
+            metrics::counter!("bridge_http_requests_shed_total").increment(1);
+            error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many requests in flight; retry later",
+            )
+            .into_response()
+        }
+    }
 }

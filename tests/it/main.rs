@@ -14,6 +14,7 @@ mod client_dropbox_upload;
 mod database_errors;
 mod export;
 mod groups;
+mod hostile;
 mod openapi;
 mod own_events;
 mod page;
