@@ -103,3 +103,64 @@ async fn with_the_request_cap_reached_a_new_request_is_shed_with_503() {
     assert_eq!(body["error"]["code"], "overloaded");
     drop(stuck);
 }
+
+async fn assert_json_error(resp: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(resp.status().as_u16(), status);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(ct.starts_with("application/json"), "content-type {ct}");
+    let body: Value = resp.json().await.expect("json error body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn every_error_is_a_json_body_with_the_right_status() {
+    let app = spawn_app(&[]).await;
+    let auth = format!("Bearer {}", crate::common::API_TOKEN);
+    // Wrong method on a known route.
+    let resp = app
+        .http
+        .delete(format!("{}/api/v1/jobs", app.url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .expect("request");
+    assert!(resp.headers().get("allow").is_some());
+    assert_json_error(resp, 405, "method_not_allowed").await;
+    // Unknown route.
+    let resp = app
+        .http
+        .get(format!("{}/no/such/route", app.url))
+        .send()
+        .await
+        .expect("request");
+    assert_json_error(resp, 404, "not_found").await;
+    // Query string the extractor rejects (a field given twice).
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/jobs?state=dead&state=done", app.url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .expect("request");
+    assert_json_error(resp, 400, "bad_request").await;
+    // Malformed webhook JSON body.
+    let resp = app
+        .http
+        .post(format!("{}/webhooks/docspace", app.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert!(resp.status().is_client_error());
+    let body: Value = resp.json().await.expect("json error body");
+    assert!(body["error"]["code"].is_string());
+}
