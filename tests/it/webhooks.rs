@@ -371,3 +371,28 @@ async fn fields_the_bridge_reads_only_optionally_may_hold_anything() {
     assert_eq!(resp.status(), 400);
     assert_eq!(app.all_jobs().await.len(), 2);
 }
+
+#[tokio::test]
+async fn dropbox_notification_dedupes_accounts_and_refuses_more_than_the_cap() {
+    let app = spawn_app(NO_WORKERS).await;
+    // Many repeats of few accounts: one job per distinct account.
+    let mut accounts: Vec<String> = Vec::new();
+    for i in 0..1000 {
+        accounts.push(format!("dbid:account-{}", i % 3));
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "list_folder": { "accounts": accounts } }))
+        .expect("json");
+    let sig = sign_hex(DROPBOX_SECRET.as_bytes(), &body);
+    assert_eq!(app.post_dropbox(&body, Some(&sig)).await.status(), 200);
+    assert_eq!(app.all_jobs().await.len(), 3);
+    // More entries than any real notification: refused, nothing enqueued.
+    let accounts: Vec<String> = (0..1001).map(|i| format!("dbid:other-{i}")).collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "list_folder": { "accounts": accounts } }))
+        .expect("json");
+    let sig = sign_hex(DROPBOX_SECRET.as_bytes(), &body);
+    let resp = app.post_dropbox(&body, Some(&sig)).await;
+    assert_eq!(resp.status(), 400);
+    let err: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(err["error"]["code"], "invalid_body");
+    assert_eq!(app.all_jobs().await.len(), 3);
+}
