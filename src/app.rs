@@ -81,6 +81,7 @@ impl Application {
                     reconcile_interval: config.groups.reconcile_interval,
                     changes_poll_interval: config.queue.changes_poll_interval,
                     delivery_retention: config.http.delivery_retention,
+                    job_retention: Schedule::job_retention(config.queue.job_retention),
                 },
                 wake.clone(),
                 shutdown.clone(),

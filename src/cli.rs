@@ -26,6 +26,9 @@ pub enum Command {
     /// One-shot export of one DocSpace file, with a progress bar.
     Export(ExportArgs),
     /// Run the bridge against built-in DocSpace and Dropbox stand-ins and show what it does.
+    // Without the `demo` feature the stand-ins are not in the binary: the command is hidden and
+    // only says so.
+    #[cfg_attr(not(feature = "demo"), command(hide = true))]
     Demo(DemoArgs),
 }
 

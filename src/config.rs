@@ -199,6 +199,9 @@ pub struct QueueConfig {
     pub run_workers: bool,
     /// `BRIDGE_SCHEDULER`: `false` stops this replica from enqueueing the periodic jobs.
     pub run_scheduler: bool,
+    /// `BRIDGE_JOB_RETENTION`: how long succeeded jobs are kept after they finished (dead jobs:
+    /// this or 30 days, whichever is longer).
+    pub job_retention: Duration,
 }
 
 /// What the HTTP edge needs to accept webhooks.
@@ -455,6 +458,7 @@ fn load_queue(l: &mut Loader) -> Option<QueueConfig> {
     let changes_poll_interval = l.duration("BRIDGE_CHANGES_POLL_INTERVAL", "15m", SECOND, YEAR);
     let run_workers = l.parse("BRIDGE_WORKERS", "true", parse_bool);
     let run_scheduler = l.parse("BRIDGE_SCHEDULER", "true", parse_bool);
+    let job_retention = l.duration("BRIDGE_JOB_RETENTION", "7d", HOUR, YEAR);
     Some(QueueConfig {
         concurrency: concurrency?,
         max_attempts: max_attempts?,
@@ -466,6 +470,7 @@ fn load_queue(l: &mut Loader) -> Option<QueueConfig> {
         changes_poll_interval: changes_poll_interval?,
         run_workers: run_workers?,
         run_scheduler: run_scheduler?,
+        job_retention: job_retention?,
     })
 }
 
@@ -764,6 +769,29 @@ mod tests {
         assert_eq!(c.export.triggers.len(), 3);
         assert_eq!(c.export.parallel, 4);
         assert_eq!(c.export.reconcile_interval, Duration::from_secs(3600));
+        assert_eq!(c.queue.job_retention, Duration::from_secs(7 * 86_400));
+    }
+
+    #[test]
+    fn job_retention_has_a_range() {
+        for (value, ok) in [("30m", false), ("1h", true), ("90d", true), ("366d", false)] {
+            let mut env = base();
+            env.insert("BRIDGE_JOB_RETENTION".into(), value.into());
+            match Config::from_map(&env) {
+                Ok(c) => {
+                    assert!(ok, "{value} accepted");
+                    assert_eq!(Ok(c.queue.job_retention), parse_duration(value));
+                }
+                Err(e) => {
+                    assert!(!ok, "{value} refused: {e}");
+                    assert!(
+                        e.to_string()
+                            .contains("BRIDGE_JOB_RETENTION: must be from 1h to 365d"),
+                        "{e}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -30,8 +30,9 @@ pub async fn readyz(State(st): State<AppState>) -> Result<impl IntoResponse, Api
 }
 
 pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    // Queue depth is read at scrape time so the gauge is right whichever replica answers.
-    if let Ok(depth) = st.store.queue_depth().await {
+    // Queue depth is read at scrape time so the gauge is right whichever replica answers; the
+    // count leaves succeeded jobs out and stays cheap however many the table keeps.
+    if let Ok(depth) = st.store.queue_gauges().await {
         for (state, n) in depth {
             metrics::gauge!("bridge_queue_depth", "state" => state.as_str()).set(n as f64);
         }

@@ -76,6 +76,13 @@ impl JobState {
         JobState::Failed,
         JobState::Dead,
     ];
+    /// The states [`Store::queue_gauges`] counts: all but succeeded.
+    pub const GAUGED: [JobState; 4] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Failed,
+        JobState::Dead,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
@@ -146,6 +153,29 @@ pub struct JobFilter {
     pub limit: u32,
     /// Return jobs with an id lower than this (listing is newest first).
     pub before_id: Option<i64>,
+}
+
+/// One claim of a job: the right to run it until the lease expires. The token is new for every
+/// claim, so renewals and results are accepted only from the run that holds the job now, never
+/// from an earlier run of it (in another process or in the same one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub job_id: i64,
+    pub token: String,
+}
+
+/// A job as claimed, with the lease its run holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub job: Job,
+    pub lease: Lease,
+}
+
+impl std::ops::Deref for Claimed {
+    type Target = Job;
+    fn deref(&self) -> &Job {
+        &self.job
+    }
 }
 
 /// How a run ended, as recorded by the worker.
@@ -255,30 +285,41 @@ pub trait Store: Send + Sync + 'static {
             .jobs)
     }
 
-    /// Claims up to `limit` due jobs for `worker`, leasing them for `lease` and counting an attempt.
-    async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Job>>;
+    /// Claims up to `limit` due jobs for `worker` (the process, kept for operators), leasing
+    /// each for `lease` under a fresh token and counting an attempt. Lease times are the
+    /// database's clock, not the caller's.
+    async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>>;
 
-    /// Extends the lease of a job this worker still holds; `false` if it lost the lease.
-    async fn renew_lease(&self, job_id: i64, worker: &str, lease: Duration) -> StoreResult<bool>;
+    /// Extends a lease that is still held and not yet expired by another `duration` from now;
+    /// `false` if the lease expired or the job was taken over since.
+    async fn renew_lease(&self, lease: &Lease, duration: Duration) -> StoreResult<bool>;
 
-    /// Records the end of a run; ignored (returns `false`) if `worker` no longer holds the lease.
-    async fn finish(&self, job_id: i64, worker: &str, outcome: JobOutcome) -> StoreResult<bool>;
+    /// Records the end of a run; refused (`false`, nothing written) unless `lease` is still the
+    /// job's current claim.
+    async fn finish(&self, lease: &Lease, outcome: JobOutcome) -> StoreResult<bool>;
 
-    /// Gives a claimed job back without counting the attempt (graceful shutdown).
-    async fn release(&self, job_id: i64, worker: &str) -> StoreResult<()>;
+    /// Gives a claimed job back without counting the attempt (graceful shutdown); nothing
+    /// happens unless `lease` is still the job's current claim.
+    async fn release(&self, lease: &Lease) -> StoreResult<()>;
 
-    /// Returns jobs whose lease expired to the queue; the number returned.
+    /// Returns jobs whose lease expired (by the database's clock) to the queue; the number
+    /// returned.
     async fn requeue_expired(&self) -> StoreResult<u64>;
 
     async fn get_job(&self, id: i64) -> StoreResult<Option<Job>>;
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;
     /// Re-drives a dead job: queued again with attempts reset. `NotFound` / `Conflict` (not dead).
     async fn retry_dead(&self, id: i64) -> StoreResult<Job>;
-    /// Number of jobs in every state (succeeded and dead: those still retained).
+    /// Number of jobs in every state (succeeded and dead: those still retained). Counts every
+    /// row: for one-shot commands and tests, not for anything that runs periodically.
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>>;
     /// The due job that has waited longest: queued, or failed and waiting for its retry, with
     /// `run_at` now or earlier (oldest `run_at` first).
     async fn oldest_due_job(&self) -> StoreResult<Option<Job>>;
+    /// Number of jobs queued, running, failed (waiting for a retry) and dead, each state present
+    /// (0 included). Succeeded jobs, most of the table, are not counted: this reads only the
+    /// other states' index entries and is cheap enough for every metrics scrape.
+    async fn queue_gauges(&self) -> StoreResult<BTreeMap<JobState, i64>>;
     /// Forgets deliveries older than `retention`.
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64>;
     /// Deletes succeeded and dead jobs that finished longer ago than `retention` says, in

@@ -5,6 +5,10 @@
 //!
 //! [`shared_statements!`] expands to a module `shared` of async functions over one backend's
 //! connection type. A macro rather than generic functions for the reason given in `rows.rs`.
+//! The few fragments the engines spell differently are arguments of the macro: the database's
+//! clock (`now`, Unix milliseconds; lease times come from it, so that replicas whose clocks
+//! disagree still agree on when a lease expires), a fresh random claim token (`new_token`), and
+//! the row lock of claiming (`skip_locked`).
 //! Each function is one unit of work on the connection it is given; the caller chooses the
 //! connection (SQLite: the writer for writes, the read pool for reads) and, where a function says
 //! so, wraps it in a transaction.
@@ -72,19 +76,23 @@ pub(super) fn millis(d: std::time::Duration) -> i64 {
 }
 
 macro_rules! shared_statements {
-    ($db:ty) => {
+    ($db:ty, {
+        now: $now:literal,
+        new_token: $new_token:literal,
+        skip_locked: $skip_locked:literal $(,)?
+    }) => {
         mod shared {
             use std::collections::BTreeMap;
             use std::time::Duration;
 
             use sqlx::Row;
 
-            use super::{export_from_row, group_folder_from_row, job_from_row};
+            use super::{claimed_from_row, export_from_row, group_folder_from_row, job_from_row};
             use $crate::store::rows::{from_ms, now_ms};
             use $crate::store::sql::{millis, outcome_columns};
             use $crate::store::{
-                below_pattern, ExportRecord, ExportSummary, GroupFolder, GroupFolderSummary, Job,
-                JobFilter, JobOutcome, JobState, NewJob, StoreError, StoreResult,
+                below_pattern, Claimed, ExportRecord, ExportSummary, GroupFolder, GroupFolderSummary,
+                Job, JobFilter, JobOutcome, JobState, Lease, NewJob, StoreError, StoreResult,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
@@ -144,76 +152,106 @@ macro_rules! shared_statements {
                 )))
             }
 
+            /// Claims up to `limit` due jobs, oldest due first, each under a fresh token.
+            pub(crate) async fn claim(
+                c: &mut Conn,
+                worker: &str,
+                limit: u32,
+                lease: Duration,
+            ) -> StoreResult<Vec<Claimed>> {
+                let rows = sqlx::query(concat!(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
+                            lease_token = ", $new_token, ", lease_expires_at = ", $now, " + $2,
+                            updated_at = $3
+                     WHERE id IN (SELECT id FROM jobs
+                                  WHERE state IN ('queued', 'failed') AND run_at <= ", $now, "
+                                  ORDER BY run_at, id LIMIT $4 ", $skip_locked, ")
+                     RETURNING *"
+                ))
+                .bind(worker)
+                .bind(millis(lease))
+                .bind(now_ms())
+                .bind(i64::from(limit))
+                .fetch_all(&mut *c)
+                .await?;
+                rows.iter().map(claimed_from_row).collect()
+            }
+
+            /// Only a lease that has not expired yet is extended: once it has, the job may be
+            /// requeued at any moment, and the run that let it expire has stopped.
             pub(crate) async fn renew_lease(
                 c: &mut Conn,
-                job_id: i64,
-                worker: &str,
-                lease: Duration,
+                lease: &Lease,
+                duration: Duration,
             ) -> StoreResult<bool> {
-                let now = now_ms();
-                let n = sqlx::query(
-                    "UPDATE jobs SET lease_expires_at = $1, updated_at = $2
-                     WHERE id = $3 AND state = 'running' AND lease_owner = $4",
-                )
-                .bind(now.saturating_add(millis(lease)))
-                .bind(now)
-                .bind(job_id)
-                .bind(worker)
+                let n = sqlx::query(concat!(
+                    "UPDATE jobs SET lease_expires_at = ", $now, " + $1, updated_at = $2
+                     WHERE id = $3 AND state = 'running' AND lease_token = $4
+                       AND lease_expires_at >= ", $now
+                ))
+                .bind(millis(duration))
+                .bind(now_ms())
+                .bind(lease.job_id)
+                .bind(&lease.token)
                 .execute(&mut *c)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
             }
 
+            /// Accepted while the claim is current, even past its expiry: until the job is
+            /// requeued no other run can have started, and the result saves running it again.
             pub(crate) async fn finish(
                 c: &mut Conn,
-                job_id: i64,
-                worker: &str,
+                lease: &Lease,
                 outcome: JobOutcome,
             ) -> StoreResult<bool> {
                 let (state, error, result, run_at) = outcome_columns(outcome);
                 let n = sqlx::query(
                     "UPDATE jobs SET state = $1, last_error = $2, result = COALESCE($3, result),
-                            run_at = COALESCE($4, run_at), lease_owner = NULL, lease_expires_at = NULL,
-                            updated_at = $5
-                     WHERE id = $6 AND state = 'running' AND lease_owner = $7",
+                            run_at = COALESCE($4, run_at), lease_owner = NULL, lease_token = NULL,
+                            lease_expires_at = NULL, updated_at = $5
+                     WHERE id = $6 AND state = 'running' AND lease_token = $7",
                 )
                 .bind(state)
                 .bind(error)
                 .bind(result)
                 .bind(run_at)
                 .bind(now_ms())
-                .bind(job_id)
-                .bind(worker)
+                .bind(lease.job_id)
+                .bind(&lease.token)
                 .execute(&mut *c)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
             }
 
-            pub(crate) async fn release(c: &mut Conn, job_id: i64, worker: &str) -> StoreResult<()> {
+            pub(crate) async fn release(c: &mut Conn, lease: &Lease) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE jobs SET state = 'failed',
                             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
-                            lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
-                     WHERE id = $2 AND state = 'running' AND lease_owner = $3",
+                            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                            updated_at = $1
+                     WHERE id = $2 AND state = 'running' AND lease_token = $3",
                 )
                 .bind(now_ms())
-                .bind(job_id)
-                .bind(worker)
+                .bind(lease.job_id)
+                .bind(&lease.token)
                 .execute(&mut *c)
                 .await?;
                 Ok(())
             }
 
             pub(crate) async fn requeue_expired(c: &mut Conn) -> StoreResult<u64> {
-                // An expired lease means the worker died: the attempt it claimed counts, and the
-                // job waits in `failed` (due now) so dedupe of newer queued jobs is unaffected.
-                Ok(sqlx::query(
+                // An expired lease means the worker died or lost the database: the attempt it
+                // claimed counts, and the job waits in `failed` (due now) so dedupe of newer
+                // queued jobs is unaffected.
+                Ok(sqlx::query(concat!(
                     "UPDATE jobs SET state = 'failed', last_error = COALESCE(last_error, 'lease expired'),
-                            lease_owner = NULL, lease_expires_at = NULL, run_at = $1, updated_at = $1
-                     WHERE state = 'running' AND lease_expires_at < $1",
-                )
+                            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                            run_at = ", $now, ", updated_at = $1
+                     WHERE state = 'running' AND lease_expires_at < ", $now
+                ))
                 .bind(now_ms())
                 .execute(&mut *c)
                 .await?
@@ -292,6 +330,26 @@ macro_rules! shared_statements {
                 .fetch_optional(&mut *c)
                 .await?;
                 row.as_ref().map(job_from_row).transpose()
+            }
+
+            pub(crate) async fn queue_gauges(c: &mut Conn) -> StoreResult<BTreeMap<JobState, i64>> {
+                // Each state is an index range of its own (`jobs_due`, `jobs_finished`), so the
+                // succeeded rows are never read.
+                let rows = sqlx::query(
+                    "SELECT state, COUNT(*) AS n FROM jobs
+                     WHERE state IN ('queued', 'running', 'failed', 'dead') GROUP BY state",
+                )
+                .fetch_all(&mut *c)
+                .await?;
+                let mut out: BTreeMap<JobState, i64> =
+                    JobState::GAUGED.iter().map(|s| (*s, 0)).collect();
+                for r in rows {
+                    let s: String = r.try_get("state")?;
+                    if let Some(st) = JobState::parse(&s) {
+                        out.insert(st, r.try_get("n")?);
+                    }
+                }
+                Ok(out)
             }
 
             pub(crate) async fn prune_deliveries(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use docspace_dropbox_bridge::store::{
-    self, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobRetention, JobState,
+    self, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobRetention, JobState, Lease,
     NewJob, StoreError,
 };
 use serde_json::json;
@@ -84,21 +84,20 @@ async fn leases_retries_and_releases() {
                 .await
                 .expect("claim");
             assert_eq!(c[0].attempts, 1);
+            let intruder = Lease {
+                job_id: j.id,
+                token: "intruder".into(),
+            };
             assert!(
-                !s.finish(
-                    j.id,
-                    "intruder",
-                    JobOutcome::Succeeded { result: json!({}) }
-                )
-                .await
-                .expect("finish"),
+                !s.finish(&intruder, JobOutcome::Succeeded { result: json!({}) })
+                    .await
+                    .expect("finish"),
                 "{b}: only the lease holder may finish"
             );
             let later = Utc::now() + chrono::Duration::seconds(60);
             assert!(s
                 .finish(
-                    j.id,
-                    "w1",
+                    &c[0].lease,
                     JobOutcome::Retry {
                         error: "5xx".into(),
                         run_at: later
@@ -127,7 +126,9 @@ async fn leases_retries_and_releases() {
                 .await
                 .expect("claim");
             assert_eq!(c.len(), 1);
-            s.release(k.id, "w3").await.expect("release");
+            assert_eq!(c[0].id, k.id);
+            let released = c[0].lease.clone();
+            s.release(&released).await.expect("release");
             let again = s
                 .claim("w4", 10, Duration::from_secs(30))
                 .await
@@ -135,11 +136,11 @@ async fn leases_retries_and_releases() {
             assert_eq!(again.len(), 1);
             assert_eq!(again[0].attempts, 1, "{b}: a released run is not counted");
             assert!(s
-                .renew_lease(k.id, "w4", Duration::from_secs(30))
+                .renew_lease(&again[0].lease, Duration::from_secs(30))
                 .await
                 .expect("renew"));
             assert!(!s
-                .renew_lease(k.id, "w3", Duration::from_secs(30))
+                .renew_lease(&released, Duration::from_secs(30))
                 .await
                 .expect("renew"));
         })
@@ -168,8 +169,7 @@ async fn expired_leases_return_to_the_queue_and_dead_jobs_can_be_redriven() {
                 Err(StoreError::Conflict(_))
             ));
             s.finish(
-                j.id,
-                "w",
+                &c[0].lease,
                 JobOutcome::Dead {
                     error: "path/malformed_path".into(),
                     result: None,
@@ -390,10 +390,7 @@ async fn finished_jobs(s: &DynStore, prefix: &str, n: usize, outcome: JobOutcome
         .expect("claim");
     assert_eq!(claimed.len(), n);
     for j in &claimed {
-        assert!(s
-            .finish(j.id, prefix, outcome.clone())
-            .await
-            .expect("finish"));
+        assert!(s.finish(&j.lease, outcome.clone()).await.expect("finish"));
     }
     claimed.iter().map(|j| j.id).collect()
 }
