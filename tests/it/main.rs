@@ -18,6 +18,7 @@ mod database_errors;
 mod export;
 mod faults;
 mod groups;
+mod hostile;
 mod leases;
 mod openapi;
 mod own_events;
