@@ -100,15 +100,17 @@ impl Application {
         };
 
         let router = http::router(state);
-        let stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            let res = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(e) = res {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
+        let limits = http::server::ServerLimits {
+            header_read_timeout: config.http.header_read_timeout,
+            idle_timeout: config.http.idle_timeout,
+            max_connections: config.http.max_connections,
+        };
+        let server = tokio::spawn(http::server::serve(
+            listener,
+            router,
+            limits,
+            shutdown.clone(),
+        ));
         tracing::info!(%addr, database = %redact_url(&config.database_url), "bridge listening");
         Ok(Self {
             addr,

@@ -215,6 +215,14 @@ pub struct HttpConfig {
     pub dropbox_app_secret: Secret,
     /// `BRIDGE_DELIVERY_RETENTION`: how long DocSpace deliveries are remembered for dedupe.
     pub delivery_retention: Duration,
+    /// `BRIDGE_HEADER_READ_TIMEOUT`: time a client has to send a complete request head.
+    pub header_read_timeout: Duration,
+    /// `BRIDGE_IDLE_TIMEOUT`: a connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// `BRIDGE_MAX_CONNECTIONS`: open connections at most; beyond that new ones wait to be accepted.
+    pub max_connections: usize,
+    /// `BRIDGE_MAX_REQUESTS`: requests handled at once; beyond that requests get a fast 503.
+    pub max_requests: usize,
 }
 
 /// Every problem found while loading, one per line when displayed.
@@ -476,7 +484,33 @@ fn load_http(l: &mut Loader, dropbox_app_secret: Option<Secret>) -> Option<HttpC
     let docspace_webhook_secret = l.operator_secret("DOCSPACE_WEBHOOK_SECRET", true).flatten();
     // DocSpace retries a delivery for about 31 s; dedupe must remember it well beyond that.
     let delivery_retention = l.duration("BRIDGE_DELIVERY_RETENTION", "7d", HOUR, YEAR);
+    let header_read_timeout = l.duration(
+        "BRIDGE_HEADER_READ_TIMEOUT",
+        "10s",
+        Duration::from_millis(100),
+        HOUR,
+    );
+    let idle_timeout = l.duration(
+        "BRIDGE_IDLE_TIMEOUT",
+        "60s",
+        Duration::from_millis(100),
+        DAY,
+    );
+    let max_connections = l.parse("BRIDGE_MAX_CONNECTIONS", "1024", |s| {
+        match s.parse::<usize>() {
+            Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+            _ => Err("must be a number from 1 to 1000000".into()),
+        }
+    });
+    let max_requests = l.parse("BRIDGE_MAX_REQUESTS", "256", |s| match s.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err("must be a number from 1 to 1000000".into()),
+    });
     Some(HttpConfig {
+        header_read_timeout: header_read_timeout?,
+        idle_timeout: idle_timeout?,
+        max_connections: max_connections?,
+        max_requests: max_requests?,
         webhook_body_limit: webhook_body_limit?,
         docspace_webhook_secret: docspace_webhook_secret?,
         dropbox_app_secret: dropbox_app_secret?,

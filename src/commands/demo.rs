@@ -305,14 +305,33 @@ impl Demo {
             6,
             "Someone deletes the \"Marketing\" folder in Dropbox by hand",
         );
+        let before = self
+            .dropbox
+            .shared_folder_by_path(&path)
+            .map(|s| s.shared_folder_id);
+        let invites = self.dropbox.calls("sharing/add_folder_member");
         self.dropbox.delete(&path);
-        say(&format!("{path} deleted; Dropbox notifies the bridge"));
+        say(&format!(
+            "{path} deleted; Dropbox only unmounts a shared folder and notifies the bridge"
+        ));
         self.notify_dropbox(&owner).await?;
         self.settle().await?;
-        if self.dropbox.shared_folder_by_path(&path).is_some() {
-            self.show_group_folder(marketing, "restored").await?;
-        } else {
-            say(&format!("{path} was not restored (unexpected)"));
+        match self.dropbox.shared_folder_by_path(&path) {
+            Some(sf) if Some(&sf.shared_folder_id) == before.as_ref() => {
+                self.show_group_folder(marketing, "restored").await?;
+                let invited = self.dropbox.calls("sharing/add_folder_member") - invites;
+                say(&format!(
+                    "the same shared folder (id {}) was mounted back and moved home; \
+                     {invited} invitation(s) sent",
+                    sf.shared_folder_id
+                ));
+            }
+            Some(sf) => say(&format!(
+                "{path} is a new shared folder (id {}), not the same one mounted back \
+                 (unexpected)",
+                sf.shared_folder_id
+            )),
+            None => say(&format!("{path} was not restored (unexpected)")),
         }
 
         step(

@@ -1,6 +1,6 @@
 //! Typed Dropbox routes: account, files (folders, metadata, listing, moves, deletes) and sharing
-//! (share folder, members, async job polling). Each function builds a `wire` argument and goes
-//! through the client's single call path; none repeats auth, retry or error handling.
+//! (share and mount folders, members, async job polling). Each function builds a `wire` argument
+//! and goes through the client's single call path; none repeats auth, retry or error handling.
 //! Uploads live in `upload.rs`.
 
 use std::time::Duration;

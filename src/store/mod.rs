@@ -246,6 +246,17 @@ pub struct ExportRecord {
     pub size: i64,
 }
 
+/// Where a first export of a file is about to be committed, recorded before the commit: an
+/// attempt that finds no export record but this intent looks there for its own bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportIntent {
+    /// The path the commit asks for (Dropbox may autorename it).
+    pub dropbox_path: String,
+    /// Dropbox content hash of the bytes being committed.
+    pub content_hash: String,
+    pub docspace_version: i64,
+}
+
 /// A group folder with the number of members the bridge invited to it and has not removed since
 /// (people added by hand in Dropbox and the folder's owner are not counted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -331,10 +342,18 @@ pub trait Store: Send + Sync + 'static {
 
     async fn group_folder(&self, group_id: &str) -> StoreResult<Option<GroupFolder>>;
     async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>>;
+    /// The mapping (of any group, active or not) that holds `path` (compared by [`path_key`]).
+    async fn group_folder_at(&self, path: &str) -> StoreResult<Option<GroupFolder>>;
+    /// The mapping (of any group, active or not) of this shared folder.
+    async fn group_folder_of_share(
+        &self,
+        shared_folder_id: &str,
+    ) -> StoreResult<Option<GroupFolder>>;
     /// Every group folder with its count of members the bridge invited, by group name.
     async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>>;
     /// Inserts or replaces the mapping of `folder.group_id`. `Conflict` if another group already
-    /// maps to the same path (case-insensitive).
+    /// maps to the same path (compared by [`path_key`]) or to the same shared folder: a shared
+    /// folder belongs to one group only.
     async fn put_group_folder(&self, folder: &GroupFolder) -> StoreResult<()>;
     /// Emails (lower-case) the bridge invited to this group's folder and has not removed since.
     async fn added_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
@@ -371,6 +390,33 @@ pub trait Store: Send + Sync + 'static {
     /// The instant stored under `name`; if there is none yet, stores `at` first. Replicas racing
     /// to store one all read back the same instant.
     async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>>;
+    /// Takes the export guard of `file_id` for `holder` until `lease` from now: one export of a
+    /// file at a time across every process on this database. `false` while another holder's
+    /// guard has not expired.
+    async fn acquire_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Extends `holder`'s guard to `lease` from now; `false` if it no longer holds it.
+    async fn renew_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Lets `holder`'s guard go (nothing happens when it no longer holds it). The intent stays.
+    async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()>;
+    /// Records (or, with `None`, forgets) the intent of `holder`'s first export of the file;
+    /// `false` if it no longer holds the guard.
+    async fn set_export_intent(
+        &self,
+        file_id: &str,
+        holder: &str,
+        intent: Option<&ExportIntent>,
+    ) -> StoreResult<bool>;
+    async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>>;
     /// The `limit` most recently written export records, newest first.
     async fn latest_exports(&self, limit: u32) -> StoreResult<Vec<ExportSummary>>;
 
@@ -388,6 +434,13 @@ pub const EXPORTS_OF_CHUNK: usize = 200;
 /// Watermark: when the bridge started exporting files (its first start, or the oldest export of
 /// an installation that predates watermarks).
 pub const WATERMARK_EXPORTING_SINCE: &str = "files.exporting_since";
+/// The key under which a Dropbox path is unique: NFC-normalised, then lower-cased. Dropbox
+/// compares names case-insensitively, and the same visible name can arrive composed (`é`) or
+/// decomposed (`e` + `◌́`).
+pub fn path_key(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    path.nfc().collect::<String>().to_lowercase()
+}
 
 /// `LIKE` pattern matching everything below `path_lower` (wildcards in the path escaped with `\`).
 pub(crate) fn below_pattern(path_lower: &str) -> String {

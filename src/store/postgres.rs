@@ -160,6 +160,17 @@ impl Store for PgStore {
         shared::group_folders(&mut *self.conn().await?).await
     }
 
+    async fn group_folder_at(&self, path: &str) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_at(&mut *self.conn().await?, path).await
+    }
+
+    async fn group_folder_of_share(
+        &self,
+        shared_folder_id: &str,
+    ) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_of_share(&mut *self.conn().await?, shared_folder_id).await
+    }
+
     async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>> {
         shared::group_folder_summaries(&mut *self.conn().await?).await
     }
@@ -229,6 +240,44 @@ impl Store for PgStore {
         let ms = shared::watermark_or_init(&mut *self.conn().await?, name, at.timestamp_millis())
             .await?;
         Ok(super::rows::from_ms(ms))
+    }
+
+    async fn acquire_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        shared::acquire_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
+    }
+
+    async fn renew_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        shared::renew_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
+    }
+
+    async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        shared::release_export_guard(&mut tx, file_id, holder).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_export_intent(
+        &self,
+        file_id: &str,
+        holder: &str,
+        intent: Option<&ExportIntent>,
+    ) -> StoreResult<bool> {
+        shared::set_export_intent(&mut *self.conn().await?, file_id, holder, intent).await
+    }
+
+    async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>> {
+        shared::export_intent(&mut *self.conn().await?, file_id).await
     }
 
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {

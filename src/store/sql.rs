@@ -91,8 +91,9 @@ macro_rules! shared_statements {
             use $crate::store::rows::{from_ms, now_ms};
             use $crate::store::sql::{millis, outcome_columns};
             use $crate::store::{
-                below_pattern, Claimed, ExportRecord, ExportSummary, GroupFolder, GroupFolderSummary,
-                Job, JobFilter, JobOutcome, JobState, Lease, NewJob, StoreError, StoreResult,
+                below_pattern, path_key, Claimed, ExportIntent, ExportRecord, ExportSummary,
+                GroupFolder, GroupFolderSummary, Job, JobFilter, JobOutcome, JobState, Lease, NewJob,
+                StoreError, StoreResult,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
@@ -402,6 +403,29 @@ macro_rules! shared_statements {
                 rows.iter().map(group_folder_from_row).collect()
             }
 
+            /// The mapping holding `path` (compared by [`path_key`]).
+            pub(crate) async fn group_folder_at(
+                c: &mut Conn,
+                path: &str,
+            ) -> StoreResult<Option<GroupFolder>> {
+                let row = sqlx::query("SELECT * FROM group_folders WHERE path_lower = $1")
+                    .bind(path_key(path))
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(group_folder_from_row).transpose()
+            }
+
+            pub(crate) async fn group_folder_of_share(
+                c: &mut Conn,
+                shared_folder_id: &str,
+            ) -> StoreResult<Option<GroupFolder>> {
+                let row = sqlx::query("SELECT * FROM group_folders WHERE shared_folder_id = $1")
+                    .bind(shared_folder_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(group_folder_from_row).transpose()
+            }
+
             /// Group folders by name, each with the members the bridge invited and has not removed.
             pub(crate) async fn group_folder_summaries(
                 c: &mut Conn,
@@ -434,7 +458,7 @@ macro_rules! shared_statements {
                 .bind(&f.group_id)
                 .bind(&f.group_name)
                 .bind(&f.path)
-                .bind(f.path.to_lowercase())
+                .bind(path_key(&f.path))
                 .bind(&f.shared_folder_id)
                 .bind(i64::from(f.active))
                 .bind(now_ms())
@@ -543,7 +567,7 @@ macro_rules! shared_statements {
                 c: &mut Conn,
                 dropbox_path: &str,
             ) -> StoreResult<Vec<ExportRecord>> {
-                let lower = dropbox_path.to_lowercase();
+                let lower = path_key(dropbox_path);
                 let rows = sqlx::query(
                     "SELECT * FROM exports WHERE dropbox_path_lower = $1 OR dropbox_path_lower LIKE $2 ESCAPE '\\'
                      ORDER BY file_id",
@@ -587,7 +611,7 @@ macro_rules! shared_statements {
                 .bind(&r.file_id)
                 .bind(r.docspace_version)
                 .bind(&r.dropbox_path)
-                .bind(r.dropbox_path.to_lowercase())
+                .bind(path_key(&r.dropbox_path))
                 .bind(&r.dropbox_id)
                 .bind(&r.rev)
                 .bind(&r.content_hash)
@@ -636,6 +660,119 @@ macro_rules! shared_statements {
                     .fetch_one(&mut *c)
                     .await?;
                 Ok(row.try_get("at")?)
+            }
+
+            pub(crate) async fn acquire_export_guard(
+                c: &mut Conn,
+                file_id: &str,
+                holder: &str,
+                lease: Duration,
+            ) -> StoreResult<bool> {
+                let now = now_ms();
+                let n = sqlx::query(
+                    "INSERT INTO export_guards (file_id, holder, expires_at, updated_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (file_id) DO UPDATE SET holder = excluded.holder,
+                         expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                     WHERE export_guards.holder IS NULL OR export_guards.expires_at < $4
+                         OR export_guards.holder = excluded.holder",
+                )
+                .bind(file_id)
+                .bind(holder)
+                .bind(now.saturating_add(millis(lease)))
+                .bind(now)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub(crate) async fn renew_export_guard(
+                c: &mut Conn,
+                file_id: &str,
+                holder: &str,
+                lease: Duration,
+            ) -> StoreResult<bool> {
+                let now = now_ms();
+                let n = sqlx::query(
+                    "UPDATE export_guards SET expires_at = $1, updated_at = $2
+                     WHERE file_id = $3 AND holder = $4",
+                )
+                .bind(now.saturating_add(millis(lease)))
+                .bind(now)
+                .bind(file_id)
+                .bind(holder)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            /// A guard without an intent leaves no row behind.
+            pub(crate) async fn release_export_guard(
+                c: &mut Conn,
+                file_id: &str,
+                holder: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "DELETE FROM export_guards
+                     WHERE file_id = $1 AND holder = $2 AND target_path IS NULL",
+                )
+                .bind(file_id)
+                .bind(holder)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query(
+                    "UPDATE export_guards SET holder = NULL, expires_at = 0, updated_at = $1
+                     WHERE file_id = $2 AND holder = $3",
+                )
+                .bind(now_ms())
+                .bind(file_id)
+                .bind(holder)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn set_export_intent(
+                c: &mut Conn,
+                file_id: &str,
+                holder: &str,
+                intent: Option<&ExportIntent>,
+            ) -> StoreResult<bool> {
+                let n = sqlx::query(
+                    "UPDATE export_guards SET target_path = $1, target_hash = $2, target_version = $3,
+                         updated_at = $4
+                     WHERE file_id = $5 AND holder = $6",
+                )
+                .bind(intent.map(|i| i.dropbox_path.as_str()))
+                .bind(intent.map(|i| i.content_hash.as_str()))
+                .bind(intent.map(|i| i.docspace_version))
+                .bind(now_ms())
+                .bind(file_id)
+                .bind(holder)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub(crate) async fn export_intent(
+                c: &mut Conn,
+                file_id: &str,
+            ) -> StoreResult<Option<ExportIntent>> {
+                let row = sqlx::query(
+                    "SELECT target_path, target_hash, target_version FROM export_guards
+                     WHERE file_id = $1 AND target_path IS NOT NULL",
+                )
+                .bind(file_id)
+                .fetch_optional(&mut *c)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(ExportIntent {
+                    dropbox_path: r.try_get("target_path")?,
+                    content_hash: r.try_get::<Option<String>, _>("target_hash")?.unwrap_or_default(),
+                    docspace_version: r.try_get::<Option<i64>, _>("target_version")?.unwrap_or(0),
+                }))
             }
 
             pub(crate) async fn cursor(c: &mut Conn, account_id: &str) -> StoreResult<Option<String>> {

@@ -352,6 +352,17 @@ impl Store for SqliteStore {
         shared::group_folders(&mut *self.read.acquire().await?).await
     }
 
+    async fn group_folder_at(&self, path: &str) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_at(&mut *self.read.acquire().await?, path).await
+    }
+
+    async fn group_folder_of_share(
+        &self,
+        shared_folder_id: &str,
+    ) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_of_share(&mut *self.read.acquire().await?, shared_folder_id).await
+    }
+
     async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>> {
         shared::group_folder_summaries(&mut *self.read.acquire().await?).await
     }
@@ -444,6 +455,68 @@ impl Store for SqliteStore {
             .run(move |c| Box::pin(async move { shared::watermark_or_init(c, &name, at).await }))
             .await?;
         Ok(super::rows::from_ms(ms))
+    }
+
+    async fn acquire_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        self.writer
+            .run(move |c| {
+                Box::pin(
+                    async move { shared::acquire_export_guard(c, &file_id, &holder, lease).await },
+                )
+            })
+            .await
+    }
+
+    async fn renew_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        self.writer
+            .run(move |c| {
+                Box::pin(
+                    async move { shared::renew_export_guard(c, &file_id, &holder, lease).await },
+                )
+            })
+            .await
+    }
+
+    async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        self.writer
+            .transaction(move |c| {
+                Box::pin(async move { shared::release_export_guard(c, &file_id, &holder).await })
+            })
+            .await
+    }
+
+    async fn set_export_intent(
+        &self,
+        file_id: &str,
+        holder: &str,
+        intent: Option<&ExportIntent>,
+    ) -> StoreResult<bool> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        let intent = intent.cloned();
+        self.writer
+            .run(move |c| {
+                Box::pin(async move {
+                    shared::set_export_intent(c, &file_id, &holder, intent.as_ref()).await
+                })
+            })
+            .await
+    }
+
+    async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>> {
+        shared::export_intent(&mut *self.read.acquire().await?, file_id).await
     }
 
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {

@@ -19,6 +19,7 @@ mod export;
 mod faults;
 mod files;
 mod groups;
+mod hostile;
 mod leases;
 mod openapi;
 mod own_events;

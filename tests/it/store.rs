@@ -356,6 +356,155 @@ async fn mappings_and_cursors_round_trip() {
 }
 
 #[tokio::test]
+async fn a_shared_folder_is_mapped_to_one_group_only() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let mapping = |group: &str, path: &str, sf: Option<&str>| GroupFolder {
+                group_id: group.into(),
+                group_name: group.into(),
+                path: path.into(),
+                shared_folder_id: sf.map(String::from),
+                active: true,
+            };
+            // Written decomposed (e + combining acute), found composed and in other case.
+            let cafe = mapping("g1", "/G/Cafe\u{301}", Some("100"));
+            s.put_group_folder(&cafe).await.expect("put");
+            assert_eq!(
+                s.group_folder_at("/g/CAF\u{C9}").await.expect("get"),
+                Some(cafe.clone()),
+                "{b}"
+            );
+            assert_eq!(
+                s.group_folder_of_share("100").await.expect("get"),
+                Some(cafe.clone()),
+                "{b}"
+            );
+            assert!(
+                matches!(
+                    s.put_group_folder(&mapping("g2", "/G/Caf\u{E9}", None))
+                        .await,
+                    Err(StoreError::Conflict(_))
+                ),
+                "{b}: composed and decomposed paths are one path"
+            );
+            assert!(
+                matches!(
+                    s.put_group_folder(&mapping("g2", "/G/Other", Some("100")))
+                        .await,
+                    Err(StoreError::Conflict(_))
+                ),
+                "{b}: another group cannot map the same shared folder"
+            );
+            // Inactive (deleted group) mappings keep their shared folder too.
+            s.put_group_folder(&GroupFolder {
+                active: false,
+                ..cafe.clone()
+            })
+            .await
+            .expect("deactivate");
+            assert!(matches!(
+                s.put_group_folder(&mapping("g2", "/G/Other", Some("100")))
+                    .await,
+                Err(StoreError::Conflict(_))
+            ));
+            // Any number of groups may wait for a shared folder; the group itself may re-map.
+            for g in ["g2", "g3"] {
+                s.put_group_folder(&mapping(g, &format!("/G/{g}"), None))
+                    .await
+                    .expect("claim without a shared folder");
+            }
+            s.put_group_folder(&mapping("g1", "/G/Renamed", Some("100")))
+                .await
+                .expect("the owner moves its own folder");
+            assert_eq!(
+                s.group_folder_at("/G/Cafe\u{301}").await.expect("get"),
+                None
+            );
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn export_guards_let_one_export_of_a_file_run_at_a_time() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let lease = Duration::from_secs(60);
+            assert!(s.acquire_export_guard("f1", "a", lease).await.expect("a"));
+            assert!(
+                !s.acquire_export_guard("f1", "b", lease).await.expect("b"),
+                "{b}"
+            );
+            assert!(s
+                .acquire_export_guard("f2", "b", lease)
+                .await
+                .expect("other file"));
+            assert!(s
+                .acquire_export_guard("f1", "a", lease)
+                .await
+                .expect("again"));
+            assert!(s.renew_export_guard("f1", "a", lease).await.expect("renew"));
+            assert!(!s
+                .renew_export_guard("f1", "b", lease)
+                .await
+                .expect("renew b"));
+
+            // Only the holder records an intent; it outlives the guard.
+            let intent = store::ExportIntent {
+                dropbox_path: "/E/a.txt".into(),
+                content_hash: "abc".into(),
+                docspace_version: 3,
+            };
+            assert!(!s
+                .set_export_intent("f1", "b", Some(&intent))
+                .await
+                .expect("b"));
+            assert!(s
+                .set_export_intent("f1", "a", Some(&intent))
+                .await
+                .expect("a"));
+            s.release_export_guard("f1", "b")
+                .await
+                .expect("not b's to release");
+            assert!(!s
+                .acquire_export_guard("f1", "b", lease)
+                .await
+                .expect("still a's"));
+            s.release_export_guard("f1", "a").await.expect("release");
+            assert_eq!(
+                s.export_intent("f1").await.expect("read"),
+                Some(intent),
+                "{b}"
+            );
+            assert!(!s.renew_export_guard("f1", "a", lease).await.expect("gone"));
+            assert!(s
+                .acquire_export_guard("f1", "b", lease)
+                .await
+                .expect("free now"));
+            assert!(s.set_export_intent("f1", "b", None).await.expect("forget"));
+            s.release_export_guard("f1", "b").await.expect("release");
+            assert_eq!(s.export_intent("f1").await.expect("read"), None);
+
+            // A holder that stops renewing loses the guard once its lease is over.
+            assert!(s
+                .acquire_export_guard("f3", "crashed", Duration::ZERO)
+                .await
+                .expect("take"));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(s
+                .acquire_export_guard("f3", "next", lease)
+                .await
+                .expect("expired"));
+            assert!(!s
+                .renew_export_guard("f3", "crashed", lease)
+                .await
+                .expect("lost"));
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn concurrent_enqueues_of_one_key_coalesce_into_one_queued_job() {
     each_store(|s, b| {
         Box::pin(async move {
