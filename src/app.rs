@@ -63,7 +63,7 @@ impl Application {
         let state = AppState {
             config: config.clone(),
             store: store.clone(),
-            docspace: ctx.docspace.clone(),
+            folders: jobs::files::FolderCheck::new(&ctx),
             wake: wake.clone(),
             metrics: telemetry::metrics_handle(),
         };

@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::jobs::files::FolderCheckError;
 use crate::jobs::{FileExport, FilesSyncAll, GroupSync, GroupsSyncAll, JobKind};
 use crate::store::{Job, JobFilter, JobState, NewJob};
 
@@ -201,45 +202,22 @@ pub async fn sync_files(State(st): State<AppState>, body: Bytes) -> Result<Respo
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
 }
 
-/// 404 for a folder DocSpace does not have. A folder the API key may not read exists: the job
-/// reports it as skipped.
+/// 404 for a folder DocSpace does not have, 503 when DocSpace does not say, 502 when it refuses.
 async fn check_folders_exist(st: &AppState, ids: &[String]) -> Result<(), ApiError> {
-    let answers = futures::future::join_all(ids.iter().map(|id| st.docspace.folder_info(id)));
-    let answers = tokio::time::timeout(FOLDER_CHECK_WAIT, answers)
+    st.folders
+        .check(ids, FOLDER_CHECK_WAIT)
         .await
-        .map_err(|_| docspace_unavailable())?;
-    for (id, answer) in ids.iter().zip(answers) {
-        match answer {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return Err(ApiError::not_found(format!(
-                    "DocSpace has no folder or room {id}"
-                )))
+        .map_err(|e| match e {
+            FolderCheckError::Unknown(_) => ApiError::not_found(e.to_string()),
+            FolderCheckError::Unavailable { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "docspace_unavailable",
+                format!("{e}; retry later"),
+            ),
+            FolderCheckError::Refused { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "docspace_error", e.to_string())
             }
-            Err(e) if e.status() == Some(403) && e.missing_scope().is_none() => {}
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(folder_id = %id, error = %e, "cannot check a folder");
-                return Err(docspace_unavailable());
-            }
-            Err(e) => {
-                tracing::warn!(folder_id = %id, error = %e, "cannot check a folder");
-                return Err(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "docspace_error",
-                    format!("DocSpace refused to show folder {id}: {e}"),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn docspace_unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "docspace_unavailable",
-        "DocSpace did not answer whether the folders exist; retry later",
-    )
+        })
 }
 
 fn parse_job_id(id: &str) -> Result<i64, ApiError> {

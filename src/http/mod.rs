@@ -1,8 +1,8 @@
 //! HTTP surface: webhook receivers, the operator API, health and metrics. Handlers build jobs
-//! from the typed kinds of [`crate::jobs::kinds`] and enqueue them through the store. They never
-//! call the providers, with one exception: `POST /api/v1/files/sync` asks DocSpace whether the
-//! folders it names exist (folder info, through the same paced client the jobs use), so that a
-//! mistyped id is a 404 at once rather than a job that walks nothing.
+//! from the typed kinds of [`crate::jobs::kinds`] and enqueue them through the store, and never
+//! call the providers. The one question a handler needs answered by DocSpace, whether the
+//! folders named to `POST /api/v1/files/sync` exist (so that a mistyped id is a 404 at once), is
+//! asked through [`crate::jobs::files::FolderCheck`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::docspace::DocSpaceClient;
+use crate::jobs::files::FolderCheck;
 use crate::queue::Wake;
 use crate::store::DynStore;
 
@@ -37,8 +37,9 @@ pub mod webhooks;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
-    /// Only for `POST /api/v1/files/sync`, which checks that the folders it is asked for exist.
-    pub docspace: DocSpaceClient,
+    /// Whether folders named to `POST /api/v1/files/sync` exist (asked of DocSpace by the jobs
+    /// layer, not by the handler).
+    pub folders: FolderCheck,
     pub wake: Wake,
     pub metrics: PrometheusHandle,
 }
