@@ -136,24 +136,26 @@ async fn spawn_world_with(
     }
 }
 
-/// Waits until at least `count` periodic file reconciles succeeded, then for the queue to drain.
-async fn periodic_runs(w: &World, count: usize) {
+/// File reconciles that succeeded so far.
+async fn succeeded_runs(w: &World) -> usize {
+    let (_, v) = w
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/jobs?kind=files.sync_all&state=succeeded&limit=500",
+            None,
+        )
+        .await;
+    v["jobs"].as_array().map_or(0, Vec::len)
+}
+
+/// Waits until `more` file reconciles beyond `before` succeeded, then for the queue to drain.
+async fn periodic_runs(w: &World, before: usize, more: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, v) = w
-            .app
-            .api(
-                Method::GET,
-                "/api/v1/jobs?kind=files.sync_all&state=succeeded&limit=100",
-                None,
-            )
-            .await;
-        if v["jobs"].as_array().map_or(0, Vec::len) >= count {
-            break;
-        }
+    while succeeded_runs(w).await < before + more {
         assert!(
             Instant::now() < deadline,
-            "{count} periodic reconciles did not succeed: {:#?}",
+            "{more} periodic reconciles did not succeed: {:#?}",
             w.app.all_jobs().await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -176,6 +178,7 @@ async fn files_uploaded_while_the_bridge_is_stopped_are_exported_once_after_it_s
     let rev1 = w.dropbox.file(&plan_path).expect("exported").rev;
 
     // DocSpace's webhooks for all of this are lost: nobody answered them for 31 seconds.
+    let runs = succeeded_runs(&w).await;
     let mut new_files = Vec::new();
     outage(
         &mut w,
@@ -197,7 +200,7 @@ async fn files_uploaded_while_the_bridge_is_stopped_are_exported_once_after_it_s
         },
     )
     .await;
-    periodic_runs(&w, 1).await;
+    periodic_runs(&w, runs, 1).await;
 
     assert_content(
         &w,
@@ -231,7 +234,8 @@ async fn files_uploaded_while_the_bridge_is_stopped_are_exported_once_after_it_s
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let before = w.app.all_jobs().await.len();
-    periodic_runs(&w, 4).await;
+    let runs = succeeded_runs(&w).await;
+    periodic_runs(&w, runs, 2).await;
     assert_content(&w, &format!("{ROOT}/Finance/Late.pdf"), late, 1);
 
     let jobs = w.app.all_jobs().await;
