@@ -21,12 +21,16 @@ use crate::telemetry;
 /// A started service. Dropping it does not stop it; call [`Application::shutdown`].
 pub struct Application {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `BRIDGE_METRICS_LISTEN` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub store: DynStore,
     wake: Wake,
     /// `None` when this replica runs no workers.
     idle: Option<Idle>,
     shutdown: CancellationToken,
     server: JoinHandle<()>,
+    metrics_server: Option<JoinHandle<()>>,
+    probe: JoinHandle<()>,
     workers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
 }
@@ -53,12 +57,34 @@ impl Application {
         let shutdown = CancellationToken::new();
         let wake = Wake::default();
         let ctx = Arc::new(JobContext::new(config.clone(), store.clone()));
+        // Installs the recorder, so that every metric is described before the first scrape.
+        let _ = telemetry::metrics_handle();
+        let db = telemetry::DbHealth::default();
         let state = AppState {
             config: config.clone(),
             store: store.clone(),
             wake: wake.clone(),
-            metrics: telemetry::metrics_handle(),
+            db: db.clone(),
+            docspace: ctx.docspace.clone(),
         };
+        let metrics_listener = match config.metrics_listen {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {at} for metrics: {e}"))?,
+            ),
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let probe = tokio::spawn(telemetry::probe_database(
+            store.clone(),
+            db,
+            telemetry::DB_PROBE_INTERVAL,
+            shutdown.clone(),
+        ));
         let idle = config.queue.run_workers.then(Idle::default);
         let workers = match &idle {
             Some(idle) => tokio::spawn(run_workers(
@@ -89,19 +115,16 @@ impl Application {
             tokio::spawn(async {})
         };
 
-        let router = http::router(state);
-        let stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            let res = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(e) = res {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
+        let metrics_server = metrics_listener.map(|listener| {
+            serve(listener, http::metrics_router(state.clone()), shutdown.clone())
         });
-        tracing::info!(%addr, database = %redact_url(&config.database_url), "bridge listening");
+        let server = serve(listener, http::router(state), shutdown.clone());
+        tracing::info!(%addr, metrics = ?metrics_addr, database = %redact_url(&config.database_url), "bridge listening");
         Ok(Self {
             addr,
+            metrics_addr,
+            probe,
+            metrics_server,
             store,
             wake,
             idle,
@@ -131,12 +154,29 @@ impl Application {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
+        if let Some(metrics) = self.metrics_server {
+            let _ = metrics.await;
+        }
+        let _ = self.probe.await;
         let _ = self.scheduler.await;
         let _ = self.workers.await;
     }
 }
 
-async fn wait_for_signal() {
+/// Serves `router` on `listener` until `stop`.
+fn serve(listener: TcpListener, router: axum::Router, stop: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let res = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = res {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    })
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C).
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -33,7 +33,13 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Migrate => match store::connect(&config.database_url).await {
+        Command::Migrate => match {
+            eprintln!(
+                "database: {}",
+                commands::describe_database(&config.database_url)
+            );
+            store::connect(&config.database_url).await
+        } {
             Ok(_) => {
                 println!("database is up to date");
                 ExitCode::SUCCESS
@@ -46,6 +52,7 @@ async fn main() -> ExitCode {
         Command::Check => commands::check::run(config).await,
         Command::SyncGroups(args) => commands::sync_groups::run(config, args).await,
         Command::Export(args) => commands::export::run(config, args).await,
+        Command::Jobs(command) => commands::jobs::run(config, command).await,
         Command::Demo(_) => unreachable!("handled above"),
     }
 }

@@ -1,4 +1,11 @@
-//! Operator API under `/api/v1` (bearer token): enqueue manual jobs, inspect and re-drive jobs.
+//! Operator API under `/api/v1` (bearer token): enqueue manual jobs, inspect and re-drive jobs,
+//! follow webhook deliveries.
+//!
+//! Manual triggers check that what they name exists before enqueueing: one DocSpace request,
+//! no retries, bounded in time. When DocSpace cannot be asked right now (down, slow, pausing
+//! after a 429) the job is accepted as it is and finds out itself.
+
+use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -6,17 +13,27 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::config::parse_when;
+use crate::docspace::DocSpaceError;
 use crate::jobs::{FileExport, GroupSync, GroupsSyncAll, JobKind};
-use crate::store::{Job, JobFilter, JobState, NewJob};
+use crate::store::{DeliveryFilter, Job, JobFilter, JobState, NewJob, RetryFilter, StoreError};
 
 const MAX_LIMIT: u32 = 500;
 const DEFAULT_LIMIT: u32 = 50;
+/// Most group ids one `POST /api/v1/groups/sync` may name.
+const MAX_GROUP_IDS: usize = 1000;
+/// How long the existence checks of one manual trigger may take in all.
+const CHECK_WAIT: Duration = Duration::from_secs(5);
+/// Existence checks in flight at once for one request.
+const CHECKS_AT_ONCE: usize = 8;
 
 /// Bearer-token check for every `/api/v1` route.
 pub async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -81,12 +98,96 @@ struct SyncAllBody {
     group_ids: Option<Vec<String>>,
 }
 
+/// What DocSpace said about an id a manual trigger names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Yes,
+    No,
+    /// DocSpace could not be asked now (down, slow, paused after a 429, refusing the key).
+    Unknown,
+}
+
+/// Asks DocSpace once whether something exists, unless every DocSpace call is paused.
+async fn ask(
+    st: &AppState,
+    what: &str,
+    id: &str,
+    answer: impl std::future::Future<Output = Result<bool, DocSpaceError>>,
+) -> Known {
+    if st.docspace.pacer().remaining().is_some() {
+        return Known::Unknown;
+    }
+    match answer.await {
+        Ok(true) => Known::Yes,
+        Ok(false) => Known::No,
+        Err(e) => {
+            tracing::warn!(%what, %id, error = %e, "cannot check with DocSpace; accepting the job as it is");
+            Known::Unknown
+        }
+    }
+}
+
+/// The group ids of `ids` that are unknown: DocSpace says there is no such group and the bridge
+/// has no folder for it (a group deleted in DocSpace whose folder the bridge keeps is still a
+/// valid target: its job applies ON_GROUP_DELETED). Ids not checked within [`CHECK_WAIT`] count
+/// as known.
+async fn unknown_groups(st: &AppState, ids: &[String]) -> Result<Vec<String>, ApiError> {
+    let checks = futures::stream::iter(ids.iter().cloned())
+        .map(|id| async move {
+            let known = ask(st, "group", &id, st.docspace.group_exists(&id)).await;
+            (id, known)
+        })
+        .buffered(CHECKS_AT_ONCE);
+    let mut unknown = Vec::new();
+    let mut checks = std::pin::pin!(tokio_stream_timeout(checks));
+    while let Some((id, known)) = checks.next().await {
+        if known == Known::No && st.store.group_folder(&id).await?.is_none() {
+            unknown.push(id);
+        }
+    }
+    Ok(unknown)
+}
+
+/// `stream` until [`CHECK_WAIT`] has passed; what it has not yielded by then is left out.
+fn tokio_stream_timeout<S: futures::Stream>(stream: S) -> impl futures::Stream<Item = S::Item> {
+    let deadline = tokio::time::sleep(CHECK_WAIT);
+    stream.take_until(deadline)
+}
+
+fn unknown_ids_error(what: &str, ids: &[String]) -> ApiError {
+    let (noun, verb) = if ids.len() == 1 {
+        (what.to_string(), "does")
+    } else {
+        (format!("{what}s"), "do")
+    };
+    ApiError::not_found(format!(
+        "DocSpace {noun} {} {verb} not exist",
+        ids.join(", ")
+    ))
+}
+
 pub async fn sync_groups(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let b: SyncAllBody = optional_json(&body)?;
     match b.group_ids {
-        Some(ids) if !ids.is_empty() => {
+        Some(ids) => {
+            if ids.is_empty() {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "group_ids must name at least one group; leave it out to reconcile all groups",
+                ));
+            }
+            if ids.len() > MAX_GROUP_IDS {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    format!("group_ids may name at most {MAX_GROUP_IDS} groups"),
+                ));
+            }
             for id in &ids {
                 check_id("group_ids[]", id)?;
+            }
+            let unknown = unknown_groups(&st, &ids).await?;
+            if !unknown.is_empty() {
+                return Err(unknown_ids_error("group", &unknown));
             }
             let jobs = ids
                 .iter()
@@ -95,7 +196,7 @@ pub async fn sync_groups(State(st): State<AppState>, body: Bytes) -> Result<Resp
             let jobs = enqueue(&st, jobs).await?;
             Ok((StatusCode::ACCEPTED, Json(json!({ "jobs": jobs }))).into_response())
         }
-        _ => {
+        None => {
             let mut jobs = enqueue(&st, vec![GroupsSyncAll::new().to_new_job()]).await?;
             Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
         }
@@ -107,6 +208,10 @@ pub async fn sync_group(
     Path(group_id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_id("group_id", &group_id)?;
+    let unknown = unknown_groups(&st, std::slice::from_ref(&group_id)).await?;
+    if !unknown.is_empty() {
+        return Err(unknown_ids_error("group", &unknown));
+    }
     let mut jobs = enqueue(&st, vec![GroupSync::new(group_id).to_new_job()]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
 }
@@ -136,6 +241,10 @@ pub async fn export_file(
             ));
         }
     }
+    let check = ask(&st, "file", &file_id, st.docspace.file_exists(&file_id));
+    if tokio::time::timeout(CHECK_WAIT, check).await == Ok(Known::No) {
+        return Err(unknown_ids_error("file", std::slice::from_ref(&file_id)));
+    }
     let folder = b.folder.as_deref().map(|f| f.trim_end_matches('/'));
     let folder = folder.filter(|f| !f.is_empty());
     let job = FileExport::manual(file_id, folder).to_new_job();
@@ -150,6 +259,7 @@ fn parse_job_id(id: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad_request("invalid_id", "job id must be a positive integer"))
 }
 
+/// A job with its attempt history and the deliveries that caused it.
 pub async fn get_job(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -160,53 +270,88 @@ pub async fn get_job(
         .get_job(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id} does not exist")))?;
-    Ok(Json(json!({ "job": job })).into_response())
+    let attempts = st.store.attempts(id).await?;
+    let deliveries = st.store.job_deliveries(id).await?;
+    let mut v = serde_json::to_value(&job)
+        .map_err(|e| ApiError::from(StoreError::Other(format!("job {id}: {e}"))))?;
+    v["attempts_history"] = json!(attempts);
+    v["deliveries"] = json!(deliveries);
+    Ok(Json(json!({ "job": v })).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
+/// Query parameters that choose jobs; every one optional, empty means unset.
+#[derive(Deserialize, Default)]
+pub struct JobQuery {
     state: Option<String>,
     kind: Option<String>,
+    group_id: Option<String>,
+    file_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
 
-pub async fn list_jobs(
-    State(st): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ApiError> {
-    let state = match q.state.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_state",
-                "state must be one of queued, running, succeeded, failed, dead",
-            )
-        })?),
-    };
-    let limit = match q.limit.as_deref() {
-        None | Some("") => DEFAULT_LIMIT,
+fn set(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
+}
+
+fn time_param(name: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    set(v)
+        .map(|s| {
+            parse_when(&s, Utc::now())
+                .map_err(|e| ApiError::bad_request("invalid_time", format!("{name} {e}")))
+        })
+        .transpose()
+}
+
+fn limit_param(v: Option<&str>) -> Result<u32, ApiError> {
+    match v {
+        None | Some("") => Ok(DEFAULT_LIMIT),
         Some(l) => l
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| {
                 ApiError::bad_request("invalid_limit", format!("limit must be 1-{MAX_LIMIT}"))
-            })?,
+            }),
+    }
+}
+
+fn cursor_param(v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None | Some("") => Ok(None),
+        Some(c) => c
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid")),
+    }
+}
+
+pub async fn list_jobs(
+    State(st): State<AppState>,
+    Query(q): Query<JobQuery>,
+) -> Result<Response, ApiError> {
+    let state = match set(q.state) {
+        None => None,
+        Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_state",
+                "state must be one of queued, running, succeeded, failed, dead",
+            )
+        })?),
     };
-    let before_id = match q.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
-        ),
-    };
-    let kind = q.kind.filter(|k| !k.is_empty());
+    let limit = limit_param(q.limit.as_deref())?;
+    let before_id = cursor_param(q.cursor.as_deref())?;
     let jobs = st
         .store
         .list_jobs(&JobFilter {
             state,
-            kind,
+            kind: set(q.kind),
+            group_id: set(q.group_id),
+            file_id: set(q.file_id),
+            since: time_param("since", q.since)?,
+            until: time_param("until", q.until)?,
             limit,
             before_id,
         })
@@ -225,11 +370,75 @@ pub async fn retry_job(
 ) -> Result<Response, ApiError> {
     let id = parse_job_id(&id)?;
     let job = st.store.retry_dead(id).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => {
-            ApiError::not_found(format!("job {id} does not exist"))
-        }
+        StoreError::NotFound => ApiError::not_found(format!("job {id} does not exist")),
         other => other.into(),
     })?;
     st.wake.notify();
     Ok(Json(json!({ "job": job })).into_response())
+}
+
+/// `POST /api/v1/jobs/retry`: re-drives every dead job that matches the filters (`state` is
+/// ignored: only dead jobs are re-driven); answers how many and which.
+pub async fn retry_jobs(
+    State(st): State<AppState>,
+    Query(q): Query<JobQuery>,
+) -> Result<Response, ApiError> {
+    let ids = st
+        .store
+        .retry_dead_matching(&RetryFilter {
+            id: None,
+            kind: set(q.kind),
+            group_id: set(q.group_id),
+            file_id: set(q.file_id),
+            since: time_param("since", q.since)?,
+            until: time_param("until", q.until)?,
+        })
+        .await?;
+    if !ids.is_empty() {
+        st.wake.notify();
+    }
+    tracing::info!(jobs = ids.len(), "re-drove dead jobs");
+    Ok(Json(json!({ "retried": ids.len(), "job_ids": ids })).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct DeliveryQuery {
+    source: Option<String>,
+    trigger: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/deliveries`: kept webhook deliveries, newest first, paginated like jobs.
+pub async fn list_deliveries(
+    State(st): State<AppState>,
+    Query(q): Query<DeliveryQuery>,
+) -> Result<Response, ApiError> {
+    let source = set(q.source);
+    if let Some(s) = &source {
+        if s != "docspace" && s != "dropbox" {
+            return Err(ApiError::bad_request(
+                "invalid_source",
+                "source must be docspace or dropbox",
+            ));
+        }
+    }
+    let limit = limit_param(q.limit.as_deref())?;
+    let deliveries = st
+        .store
+        .list_deliveries(&DeliveryFilter {
+            source,
+            trigger: set(q.trigger),
+            since: time_param("since", q.since)?,
+            limit,
+            before_id: cursor_param(q.cursor.as_deref())?,
+        })
+        .await?;
+    let next_cursor = if deliveries.len() as u32 == limit {
+        deliveries.last().map(|d| d.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "deliveries": deliveries, "next_cursor": next_cursor })).into_response())
 }

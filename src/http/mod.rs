@@ -1,6 +1,7 @@
 //! HTTP surface: webhook receivers, the operator API, health and metrics.
-//! Handlers build jobs from the typed kinds of [`crate::jobs::kinds`], enqueue them through the
-//! store and never call the providers.
+//! Handlers build jobs from the typed kinds of [`crate::jobs::kinds`] and enqueue them through
+//! the store. The only provider calls are the manual triggers' checks that the group or file
+//! they name exists (one DocSpace request each); the work itself is always the jobs'.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,15 +9,16 @@ use std::time::Duration;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
+use crate::docspace::DocSpaceClient;
 use crate::queue::Wake;
 use crate::store::DynStore;
+use crate::telemetry::DbHealth;
 
 pub mod api;
 pub mod error;
@@ -28,7 +30,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub wake: Wake,
-    pub metrics: PrometheusHandle,
+    /// Whether the database answers (`/readyz` and the periodic probe keep it).
+    pub db: DbHealth,
+    /// Asked by manual triggers whether what they name exists (one request, no retries).
+    pub docspace: DocSpaceClient,
 }
 
 /// Every route as (methods, path, handler). The router is built from this list and the OpenAPI
@@ -72,6 +77,12 @@ pub fn routes() -> Vec<(
             true,
         ),
         (&["GET"], "/api/v1/jobs", get(api::list_jobs), true),
+        (
+            &["POST"],
+            "/api/v1/jobs/retry",
+            post(api::retry_jobs),
+            true,
+        ),
         (&["GET"], "/api/v1/jobs/{id}", get(api::get_job), true),
         (
             &["POST"],
@@ -79,16 +90,31 @@ pub fn routes() -> Vec<(
             post(api::retry_job),
             true,
         ),
+        (
+            &["GET"],
+            "/api/v1/deliveries",
+            get(api::list_deliveries),
+            true,
+        ),
         (&["GET"], "/healthz", get(health::healthz), false),
         (&["GET"], "/readyz", get(health::readyz), false),
-        (&["GET"], "/metrics", get(health::metrics), false),
+        (&["GET"], METRICS_PATH, get(health::metrics), false),
     ]
 }
 
+/// Path of the Prometheus endpoint; served on its own listener when `BRIDGE_METRICS_LISTEN` is
+/// set, and then not on the main one.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// The router of the main listener.
 pub fn router(state: AppState) -> Router {
+    let separate_metrics = state.config.metrics_listen.is_some();
     let mut public = Router::new();
     let mut private = Router::new();
     for (_, path, handler, auth) in routes() {
+        if separate_metrics && path == METRICS_PATH {
+            continue;
+        }
         if auth {
             private = private.route(path, handler);
         } else {
@@ -117,9 +143,23 @@ pub fn router(state: AppState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                // `event_id` is filled in by the webhook handlers once they know it.
+                tracing::info_span!("request", request_id = %id, event_id = tracing::field::Empty, method = %req.method(), path = %req.uri().path())
             })
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The router of the metrics listener (`BRIDGE_METRICS_LISTEN`): `GET /metrics` only.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(METRICS_PATH, get(health::metrics))
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::new())
 }

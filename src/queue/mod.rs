@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::QueueConfig;
 use crate::jobs::{self, JobContext, JobError};
-use crate::store::{DynStore, Job, JobOutcome};
+use crate::store::{Attempt, DynStore, Job, JobOutcome};
 
 mod idle;
 pub mod scheduler;
@@ -213,6 +213,7 @@ async fn run_one(
 ) {
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     let started = Instant::now();
+    let started_at = Utc::now();
     let renew_every = settings.lease / 3;
     let lease = settings.lease;
 
@@ -253,6 +254,15 @@ async fn run_one(
         .increment(1);
     metrics::histogram!("bridge_job_duration_seconds", "kind" => job.kind.clone())
         .record(elapsed.as_secs_f64());
+    if matches!(outcome, JobOutcome::Succeeded { .. }) {
+        crate::telemetry::job_succeeded(&job.kind);
+    }
+    // The run goes into the job's history before its result: a run whose result is then
+    // refused (the lease was lost) or never written (the process died) still happened.
+    let attempt = Attempt::of_run(&job, worker, started_at, Utc::now(), &outcome);
+    if let Err(e) = store.record_attempt(job.id, &attempt).await {
+        tracing::warn!(parent: &span, error = %e, "recording the run in the job's history failed");
+    }
     // The store write must not be lost to a transient hiccup: retry briefly.
     for attempt in 0..5 {
         match store.finish(job.id, worker, outcome.clone()).await {
