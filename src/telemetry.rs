@@ -289,7 +289,7 @@ pub async fn render(store: &DynStore, health: &DbHealth) -> String {
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the queue depth for metrics"),
     }
-    match store.oldest_due().await {
+    match store.oldest_due_job().await {
         Ok(oldest) => {
             family(
                 &mut out,
@@ -297,7 +297,7 @@ pub async fn render(store: &DynStore, health: &DbHealth) -> String {
                 "Age of the oldest queued or failed job whose run_at is past; 0 when none (the same on every replica).",
             );
             let age = oldest
-                .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+                .map(|j| (Utc::now() - j.run_at).num_milliseconds().max(0) as f64 / 1000.0)
                 .unwrap_or(0.0);
             let _ = writeln!(out, "bridge_oldest_due_job_age_seconds {age}");
         }

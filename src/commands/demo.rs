@@ -6,7 +6,8 @@
 //! (`event.createBy`); one file is uploaded by the API key's own user, and is exported like any
 //! other. Logging is off unless `RUST_LOG` is set, so the output is the story.
 //!
-//! With `--keep-running` everything stays up afterwards and the URLs and API token are printed.
+//! With `--keep-running` everything stays up afterwards and the URLs (the status page's too) and
+//! the API token are printed.
 //! The temporary directory is removed on exit. This module only drives the bridge from the
 //! outside (HTTP webhooks) and reads the stores for the story; it adds no behaviour.
 
@@ -533,6 +534,10 @@ impl Demo {
         println!("Everything keeps running; press Ctrl-C to stop.");
         println!("  bridge            {}", self.url);
         println!("  API token         {t}");
+        println!(
+            "  status page       {}/ (sign in with the API token)",
+            self.url
+        );
         println!(
             "  try               curl -H 'Authorization: Bearer {t}' {}/api/v1/jobs",
             self.url

@@ -23,6 +23,7 @@ use crate::telemetry::DbHealth;
 pub mod api;
 pub mod error;
 pub mod health;
+pub mod page;
 pub mod webhooks;
 
 #[derive(Clone)]
@@ -36,16 +37,18 @@ pub struct AppState {
     pub docspace: DocSpaceClient,
 }
 
-/// Every route as (methods, path, handler). The router is built from this list and the OpenAPI
-/// test compares the list with `openapi.yaml`, so the two cannot drift apart silently.
-pub fn routes() -> Vec<(
+/// A route as (methods, path, handler, whether it needs the API bearer token).
+pub type Route = (
     &'static [&'static str],
     &'static str,
     MethodRouter<AppState>,
     bool,
-)> {
-    // The last field: whether the route needs the API bearer token.
-    vec![
+);
+
+/// Every route. The router is built from this list and the OpenAPI test compares the list with
+/// `openapi.yaml`, so the two cannot drift apart silently.
+pub fn routes() -> Vec<Route> {
+    let mut routes: Vec<Route> = vec![
         (
             &["POST", "HEAD"],
             "/webhooks/docspace",
@@ -99,7 +102,9 @@ pub fn routes() -> Vec<(
         (&["GET"], "/healthz", get(health::healthz), false),
         (&["GET"], "/readyz", get(health::readyz), false),
         (&["GET"], METRICS_PATH, get(health::metrics), false),
-    ]
+    ];
+    routes.extend(page::routes());
+    routes
 }
 
 /// Path of the Prometheus endpoint; served on its own listener when `BRIDGE_METRICS_LISTEN` is

@@ -317,6 +317,23 @@ pub struct ExportRecord {
     pub size: i64,
 }
 
+/// A group folder with the number of members the bridge invited to it and has not removed since
+/// (people added by hand in Dropbox and the folder's owner are not counted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupFolderSummary {
+    #[serde(flatten)]
+    pub folder: GroupFolder,
+    pub members: i64,
+}
+
+/// An exported file and when its record was last written (its latest export).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportSummary {
+    #[serde(flatten)]
+    pub record: ExportRecord,
+    pub exported_at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Readiness: the database answers, and a store with a single writer (SQLite) proves that the
@@ -388,10 +405,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<DeliveryRecord>>;
     /// The kept deliveries that created or coalesced into the job, oldest first.
     async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>>;
-    /// `run_at` of the oldest queued or failed job that is due now, if any.
-    async fn oldest_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Number of jobs in every state (succeeded and dead: those still retained).
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>>;
+    /// The due job that has waited longest: queued, or failed and waiting for its retry, with
+    /// `run_at` now or earlier (oldest `run_at` first).
+    async fn oldest_due_job(&self) -> StoreResult<Option<Job>>;
     /// Forgets deliveries older than `retention`.
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64>;
     /// Deletes succeeded and dead jobs that finished longer ago than `retention` says, in
@@ -402,6 +420,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn group_folder(&self, group_id: &str) -> StoreResult<Option<GroupFolder>>;
     async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>>;
+    /// Every group folder with its count of members the bridge invited, by group name.
+    async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>>;
     /// Inserts or replaces the mapping of `folder.group_id`. `Conflict` if another group already
     /// maps to the same path (case-insensitive).
     async fn put_group_folder(&self, folder: &GroupFolder) -> StoreResult<()>;
@@ -431,6 +451,8 @@ pub trait Store: Send + Sync + 'static {
     /// removed from Dropbox.
     async fn exports_under(&self, dropbox_path: &str) -> StoreResult<Vec<ExportRecord>>;
     async fn put_export(&self, record: &ExportRecord) -> StoreResult<()>;
+    /// The `limit` most recently written export records, newest first.
+    async fn latest_exports(&self, limit: u32) -> StoreResult<Vec<ExportSummary>>;
 
     // --- Dropbox cursors ---------------------------------------------------------------------
 

@@ -84,8 +84,8 @@ macro_rules! shared_statements {
             use $crate::store::sql::{millis, outcome_columns};
             use $crate::store::{
                 below_pattern, Attempt, Delivery, DeliveryFilter, DeliveryRecord, ExportRecord,
-                GroupFolder, Job, JobFilter, JobOutcome, JobState, NewJob, RetryFilter,
-                StoreError, StoreResult,
+                ExportSummary, GroupFolder, GroupFolderSummary, Job, JobFilter, JobOutcome,
+                JobState, NewJob, RetryFilter, StoreError, StoreResult,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
@@ -278,18 +278,6 @@ macro_rules! shared_statements {
                         })
                     })
                     .collect()
-            }
-
-            /// `run_at` (ms) of the oldest queued or failed job due by `now`.
-            pub(crate) async fn oldest_due(c: &mut Conn, now: i64) -> StoreResult<Option<i64>> {
-                let row = sqlx::query(
-                    "SELECT MIN(run_at) AS oldest FROM jobs
-                     WHERE state IN ('queued', 'failed') AND run_at <= $1",
-                )
-                .bind(now)
-                .fetch_one(&mut *c)
-                .await?;
-                Ok(row.try_get("oldest")?)
             }
 
             /// ` AND …` for every field of the filter that is set, on the jobs table as `d`.
@@ -518,6 +506,18 @@ macro_rules! shared_statements {
                 Ok(out)
             }
 
+            /// The due job that has waited longest (oldest `run_at`).
+            pub(crate) async fn oldest_due_job(c: &mut Conn) -> StoreResult<Option<Job>> {
+                let row = sqlx::query(
+                    "SELECT * FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= $1
+                     ORDER BY run_at, id LIMIT 1",
+                )
+                .bind(now_ms())
+                .fetch_optional(&mut *c)
+                .await?;
+                row.as_ref().map(job_from_row).transpose()
+            }
+
             pub(crate) async fn prune_deliveries(
                 c: &mut Conn,
                 retention: Duration,
@@ -566,6 +566,27 @@ macro_rules! shared_statements {
                     .fetch_all(&mut *c)
                     .await?;
                 rows.iter().map(group_folder_from_row).collect()
+            }
+
+            /// Group folders by name, each with the members the bridge invited and has not removed.
+            pub(crate) async fn group_folder_summaries(
+                c: &mut Conn,
+            ) -> StoreResult<Vec<GroupFolderSummary>> {
+                let rows = sqlx::query(
+                    "SELECT g.*, (SELECT COUNT(*) FROM group_members_added m
+                                  WHERE m.group_id = g.group_id) AS members
+                     FROM group_folders g ORDER BY LOWER(g.group_name), g.group_id",
+                )
+                .fetch_all(&mut *c)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(GroupFolderSummary {
+                            folder: group_folder_from_row(r)?,
+                            members: r.try_get("members")?,
+                        })
+                    })
+                    .collect()
             }
 
             pub(crate) async fn put_group_folder(c: &mut Conn, f: &GroupFolder) -> StoreResult<()> {
@@ -698,6 +719,26 @@ macro_rules! shared_statements {
                 .fetch_all(&mut *c)
                 .await?;
                 rows.iter().map(export_from_row).collect()
+            }
+
+            /// The most recently written export records, newest first.
+            pub(crate) async fn latest_exports(
+                c: &mut Conn,
+                limit: u32,
+            ) -> StoreResult<Vec<ExportSummary>> {
+                let rows =
+                    sqlx::query("SELECT * FROM exports ORDER BY updated_at DESC, file_id LIMIT $1")
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut *c)
+                        .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ExportSummary {
+                            record: export_from_row(r)?,
+                            exported_at: from_ms(r.try_get("updated_at")?),
+                        })
+                    })
+                    .collect()
             }
 
             pub(crate) async fn put_export(c: &mut Conn, r: &ExportRecord) -> StoreResult<()> {

@@ -405,13 +405,12 @@ impl Store for SqliteStore {
         shared::job_deliveries(&mut *self.read.acquire().await?, job_id).await
     }
 
-    async fn oldest_due(&self) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-        let oldest = shared::oldest_due(&mut *self.read.acquire().await?, now_ms()).await?;
-        Ok(oldest.map(super::rows::from_ms))
-    }
-
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {
         shared::queue_depth(&mut *self.read.acquire().await?).await
+    }
+
+    async fn oldest_due_job(&self) -> StoreResult<Option<Job>> {
+        shared::oldest_due_job(&mut *self.read.acquire().await?).await
     }
 
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64> {
@@ -435,6 +434,10 @@ impl Store for SqliteStore {
 
     async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>> {
         shared::group_folders(&mut *self.read.acquire().await?).await
+    }
+
+    async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>> {
+        shared::group_folder_summaries(&mut *self.read.acquire().await?).await
     }
 
     async fn put_group_folder(&self, f: &GroupFolder) -> StoreResult<()> {
@@ -496,6 +499,10 @@ impl Store for SqliteStore {
 
     async fn exports_under(&self, dropbox_path: &str) -> StoreResult<Vec<ExportRecord>> {
         shared::exports_under(&mut *self.read.acquire().await?, dropbox_path).await
+    }
+
+    async fn latest_exports(&self, limit: u32) -> StoreResult<Vec<ExportSummary>> {
+        shared::latest_exports(&mut *self.read.acquire().await?, limit).await
     }
 
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {

@@ -335,7 +335,9 @@ async fn injected_429_and_5xx_from_both_providers_are_retried() {
         .docspace
         .create_file(folder, "flaky.docx", 6 * MIB)
         .expect("file");
-    w.docspace.fail_next(Some("file.get"), 429, 1);
+    // The first 429 answers the API's existence check (the job is accepted as it is), the
+    // second the job.
+    w.docspace.fail_next(Some("file.get"), 429, 2);
     w.docspace.fail_next(Some("file.presigneduri"), 503, 2);
     w.docspace.fail_next(Some("stream"), 500, 1);
     w.dropbox.fail_next(

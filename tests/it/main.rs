@@ -16,6 +16,7 @@ mod export;
 mod groups;
 mod openapi;
 mod own_events;
+mod page;
 mod process;
 mod replicas;
 mod sqlite_writer;
