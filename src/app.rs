@@ -59,7 +59,9 @@ impl Application {
         let ctx = Arc::new(JobContext::new(config.clone(), store.clone()));
         // Installs the recorder, so that every metric is described before the first scrape.
         let _ = telemetry::metrics_handle();
+        // Up or not from the start; the probe looks again every DB_PROBE_INTERVAL.
         let db = telemetry::DbHealth::default();
+        db.set(telemetry::database_answers(&store).await);
         let state = AppState {
             config: config.clone(),
             store: store.clone(),

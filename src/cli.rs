@@ -250,10 +250,14 @@ pub fn environment_help() -> String {
     for (name, default, meaning) in ENVIRONMENT {
         out.push_str(&format!("  {name:<width$}  {meaning} [default: {default}]\n"));
     }
-    out.push_str(&format!(
-        "\nSecrets can be read from a file instead: set {}_FILE (and so on for {}) to its path.",
-        crate::config::FILE_VARIABLES[0],
-        crate::config::FILE_VARIABLES[1..].join(", ")
-    ));
+    let files: Vec<String> = crate::config::FILE_VARIABLES
+        .iter()
+        .map(|n| format!("{n}_FILE"))
+        .collect();
+    out.push_str(
+        "\nSecrets can be read from a file instead (one line break at its end is dropped); \
+         set the path in\n",
+    );
+    out.push_str(&format!("  {}\n", files.join(", ")));
     out
 }

@@ -228,25 +228,30 @@ impl DbHealth {
 /// How often [`probe_database`] asks the database whether it answers.
 pub const DB_PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Whether the store can serve requests now (its readiness check, bounded to 5 s).
+pub async fn database_answers(store: &DynStore) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), store.ping()).await,
+        Ok(Ok(()))
+    )
+}
+
 /// Asks the store whether it can serve requests every `every` until `stop`, and records the
-/// answer in `health` (`bridge_db_up`). The first probe is at once.
+/// answer in `health` (`bridge_db_up`). The first probe is `every` from now.
 pub async fn probe_database(
     store: DynStore,
     health: DbHealth,
     every: Duration,
     stop: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let up = matches!(
-            tokio::time::timeout(Duration::from_secs(5), store.ping()).await,
-            Ok(Ok(()))
-        );
+        let up = database_answers(&store).await;
         if health.is_up() && !up {
             tracing::warn!("the database does not answer");
         }

@@ -15,6 +15,7 @@ mod database_errors;
 mod export;
 mod groups;
 mod openapi;
+mod operators;
 mod own_events;
 mod page;
 mod process;
