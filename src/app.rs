@@ -67,7 +67,7 @@ impl Application {
             store: store.clone(),
             wake: wake.clone(),
             db: db.clone(),
-            docspace: ctx.docspace.clone(),
+            jobs: ctx.clone(),
         };
         let metrics_listener = match config.metrics_listen {
             Some(at) => Some(

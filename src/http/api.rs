@@ -1,9 +1,9 @@
 //! Operator API under `/api/v1` (bearer token): enqueue manual jobs, inspect and re-drive jobs,
 //! follow webhook deliveries.
 //!
-//! Manual triggers check that what they name exists before enqueueing: one DocSpace request,
-//! no retries, bounded in time. When DocSpace cannot be asked right now (down, slow, pausing
-//! after a 429) the job is accepted as it is and finds out itself.
+//! Manual triggers check that what they name exists before enqueueing ([`check`]), bounded in
+//! time: an unknown group or file is a 404. When DocSpace cannot be asked right now (down, slow,
+//! pausing after a 429) the job is accepted as it is and finds out itself.
 
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::AppState;
 use crate::config::parse_when;
-use crate::docspace::DocSpaceError;
+use crate::jobs::check::{self, Known};
 use crate::jobs::{FileExport, GroupSync, GroupsSyncAll, JobKind};
 use crate::store::{DeliveryFilter, Job, JobFilter, JobState, NewJob, RetryFilter, StoreError};
 
@@ -98,60 +98,20 @@ struct SyncAllBody {
     group_ids: Option<Vec<String>>,
 }
 
-/// What DocSpace said about an id a manual trigger names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Known {
-    Yes,
-    No,
-    /// DocSpace could not be asked now (down, slow, paused after a 429, refusing the key).
-    Unknown,
-}
-
-/// Asks DocSpace once whether something exists, unless every DocSpace call is paused.
-async fn ask(
-    st: &AppState,
-    what: &str,
-    id: &str,
-    answer: impl std::future::Future<Output = Result<bool, DocSpaceError>>,
-) -> Known {
-    if st.docspace.pacer().remaining().is_some() {
-        return Known::Unknown;
-    }
-    match answer.await {
-        Ok(true) => Known::Yes,
-        Ok(false) => Known::No,
-        Err(e) => {
-            tracing::warn!(%what, %id, error = %e, "cannot check with DocSpace; accepting the job as it is");
-            Known::Unknown
-        }
-    }
-}
-
-/// The group ids of `ids` that are unknown: DocSpace says there is no such group and the bridge
-/// has no folder for it (a group deleted in DocSpace whose folder the bridge keeps is still a
-/// valid target: its job applies ON_GROUP_DELETED). Ids not checked within [`CHECK_WAIT`] count
-/// as known.
-async fn unknown_groups(st: &AppState, ids: &[String]) -> Result<Vec<String>, ApiError> {
+/// The group ids of `ids` that are unknown ([`check::group`]). Ids not checked within
+/// [`CHECK_WAIT`] count as known.
+async fn unknown_groups(st: &AppState, ids: &[String]) -> Vec<String> {
     let checks = futures::stream::iter(ids.iter().cloned())
         .map(|id| async move {
-            let known = ask(st, "group", &id, st.docspace.group_exists(&id)).await;
+            let known = check::group(&st.jobs, &id).await;
             (id, known)
         })
         .buffered(CHECKS_AT_ONCE);
-    let mut unknown = Vec::new();
-    let mut checks = std::pin::pin!(tokio_stream_timeout(checks));
-    while let Some((id, known)) = checks.next().await {
-        if known == Known::No && st.store.group_folder(&id).await?.is_none() {
-            unknown.push(id);
-        }
-    }
-    Ok(unknown)
-}
-
-/// `stream` until [`CHECK_WAIT`] has passed; what it has not yielded by then is left out.
-fn tokio_stream_timeout<S: futures::Stream>(stream: S) -> impl futures::Stream<Item = S::Item> {
-    let deadline = tokio::time::sleep(CHECK_WAIT);
-    stream.take_until(deadline)
+    let checks = checks.take_until(tokio::time::sleep(CHECK_WAIT));
+    checks
+        .filter_map(|(id, known)| async move { (known == Known::No).then_some(id) })
+        .collect()
+        .await
 }
 
 fn unknown_ids_error(what: &str, ids: &[String]) -> ApiError {
@@ -185,7 +145,7 @@ pub async fn sync_groups(State(st): State<AppState>, body: Bytes) -> Result<Resp
             for id in &ids {
                 check_id("group_ids[]", id)?;
             }
-            let unknown = unknown_groups(&st, &ids).await?;
+            let unknown = unknown_groups(&st, &ids).await;
             if !unknown.is_empty() {
                 return Err(unknown_ids_error("group", &unknown));
             }
@@ -208,7 +168,7 @@ pub async fn sync_group(
     Path(group_id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_id("group_id", &group_id)?;
-    let unknown = unknown_groups(&st, std::slice::from_ref(&group_id)).await?;
+    let unknown = unknown_groups(&st, std::slice::from_ref(&group_id)).await;
     if !unknown.is_empty() {
         return Err(unknown_ids_error("group", &unknown));
     }
@@ -241,8 +201,8 @@ pub async fn export_file(
             ));
         }
     }
-    let check = ask(&st, "file", &file_id, st.docspace.file_exists(&file_id));
-    if tokio::time::timeout(CHECK_WAIT, check).await == Ok(Known::No) {
+    let known = tokio::time::timeout(CHECK_WAIT, check::file(&st.jobs, &file_id)).await;
+    if known == Ok(Known::No) {
         return Err(unknown_ids_error("file", std::slice::from_ref(&file_id)));
     }
     let folder = b.folder.as_deref().map(|f| f.trim_end_matches('/'));

@@ -1,7 +1,7 @@
 //! HTTP surface: webhook receivers, the operator API, health and metrics.
 //! Handlers build jobs from the typed kinds of [`crate::jobs::kinds`] and enqueue them through
-//! the store. The only provider calls are the manual triggers' checks that the group or file
-//! they name exists (one DocSpace request each); the work itself is always the jobs'.
+//! the store. They never call the providers; manual triggers ask [`crate::jobs::check`] whether
+//! what they name exists.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
-use crate::docspace::DocSpaceClient;
+use crate::jobs::JobContext;
 use crate::queue::Wake;
 use crate::store::DynStore;
 use crate::telemetry::DbHealth;
@@ -33,8 +33,8 @@ pub struct AppState {
     pub wake: Wake,
     /// Whether the database answers (`/readyz` and the periodic probe keep it).
     pub db: DbHealth,
-    /// Asked by manual triggers whether what they name exists (one request, no retries).
-    pub docspace: DocSpaceClient,
+    /// The service's job context: manual triggers ask it whether what they name exists.
+    pub jobs: Arc<JobContext>,
 }
 
 /// A route as (methods, path, handler, whether it needs the API bearer token).
