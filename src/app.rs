@@ -118,7 +118,11 @@ impl Application {
         };
 
         let metrics_server = metrics_listener.map(|listener| {
-            serve(listener, http::metrics_router(state.clone()), shutdown.clone())
+            serve(
+                listener,
+                http::metrics_router(state.clone()),
+                shutdown.clone(),
+            )
         });
         let server = serve(listener, http::router(state), shutdown.clone());
         tracing::info!(%addr, metrics = ?metrics_addr, database = %redact_url(&config.database_url), "bridge listening");

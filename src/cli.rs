@@ -160,8 +160,16 @@ pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
         "https://content.dropboxapi.com",
         "upload/download host",
     ),
-    ("DROPBOX_PATH_ROOT", "home", "home, or root for the team space"),
-    ("GROUPS_ROOT", "/DocSpace Groups", "where group folders live"),
+    (
+        "DROPBOX_PATH_ROOT",
+        "home",
+        "home, or root for the team space",
+    ),
+    (
+        "GROUPS_ROOT",
+        "/DocSpace Groups",
+        "where group folders live",
+    ),
     ("GROUP_MEMBER_ACCESS", "editor", "editor or viewer"),
     (
         "GROUP_INVITE_QUIET",
@@ -181,7 +189,11 @@ pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
         "only export files under these folder/room ids",
     ),
     ("EXPORT_RECONCILE_INTERVAL", "1h", "periodic file reconcile"),
-    ("RECONCILE_INTERVAL", "15m", "periodic reconcile of all groups"),
+    (
+        "RECONCILE_INTERVAL",
+        "15m",
+        "periodic reconcile of all groups",
+    ),
     ("WORKER_CONCURRENCY", "8", "jobs run at once per process"),
     ("JOB_MAX_ATTEMPTS", "12", "then the job is dead"),
     (
@@ -243,12 +255,17 @@ pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
 
 /// The `--help` section listing [`ENVIRONMENT`].
 pub fn environment_help() -> String {
-    let width = ENVIRONMENT.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
-    let mut out = String::from(
-        "Environment (also read from ./.env; real environment variables win):\n",
-    );
+    let width = ENVIRONMENT
+        .iter()
+        .map(|(n, _, _)| n.len())
+        .max()
+        .unwrap_or(0);
+    let mut out =
+        String::from("Environment (also read from ./.env; real environment variables win):\n");
     for (name, default, meaning) in ENVIRONMENT {
-        out.push_str(&format!("  {name:<width$}  {meaning} [default: {default}]\n"));
+        out.push_str(&format!(
+            "  {name:<width$}  {meaning} [default: {default}]\n"
+        ));
     }
     let files: Vec<String> = crate::config::FILE_VARIABLES
         .iter()

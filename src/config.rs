@@ -555,7 +555,7 @@ impl Loader<'_> {
         if !self.read.iter().any(|(n, _)| n == name) {
             self.read.push((name.to_string(), String::new()));
         }
-        let from_file = self.from_file(name);
+        let from_file = self.read_secret_file(name);
         let value = match (self.env.get(name).filter(|v| !v.is_empty()), from_file) {
             (Some(_), Some(_)) => {
                 self.problem(format!("set {name} or {name}_FILE, not both"));
@@ -582,7 +582,7 @@ impl Loader<'_> {
     /// passing secrets): `None` when `NAME_FILE` is unset or not a secret's, `Some(Err)` when
     /// the file cannot be read (recorded). One line break at the end of the file is not part of
     /// the value.
-    fn from_file(&mut self, name: &str) -> Option<Result<String, ()>> {
+    fn read_secret_file(&mut self, name: &str) -> Option<Result<String, ()>> {
         if !FILE_VARIABLES.contains(&name) {
             return None;
         }
@@ -788,7 +788,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// A point in time as operators write it: RFC 3339 (`2026-05-20T10:15:30Z`) or a duration back
 /// from `now` (`15m`, `2h`, `7d`).
-pub fn parse_when(s: &str, now: chrono::DateTime<chrono::Utc>) -> Result<chrono::DateTime<chrono::Utc>, String> {
+pub fn parse_when(
+    s: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&chrono::Utc));
     }

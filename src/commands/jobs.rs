@@ -61,8 +61,9 @@ async fn list(store: &DynStore, args: JobsListArgs) -> Result<String, String> {
         .state
         .as_deref()
         .map(|s| {
-            JobState::parse(s)
-                .ok_or_else(|| "--state must be queued, running, succeeded, failed or dead".to_string())
+            JobState::parse(s).ok_or_else(|| {
+                "--state must be queued, running, succeeded, failed or dead".to_string()
+            })
         })
         .transpose()?;
     if !(1..=500).contains(&args.limit) {

@@ -184,7 +184,10 @@ impl DocSpaceClient {
     /// Whether file `id` exists, from one request (no in-client retry); as [`Self::group_exists`].
     pub async fn file_exists(&self, id: &str) -> Result<bool> {
         let url = self.api_url(&["files", "file", id], &[])?;
-        exists(self.get_once::<wire::FileDto>("files/file/{id}", &url).await)
+        exists(
+            self.get_once::<wire::FileDto>("files/file/{id}", &url)
+                .await,
+        )
     }
 
     /// `GET people/@self`: the API key's own user (what `check` prints).

@@ -80,12 +80,7 @@ pub fn routes() -> Vec<Route> {
             true,
         ),
         (&["GET"], "/api/v1/jobs", get(api::list_jobs), true),
-        (
-            &["POST"],
-            "/api/v1/jobs/retry",
-            post(api::retry_jobs),
-            true,
-        ),
+        (&["POST"], "/api/v1/jobs/retry", post(api::retry_jobs), true),
         (&["GET"], "/api/v1/jobs/{id}", get(api::get_job), true),
         (
             &["POST"],

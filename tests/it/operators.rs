@@ -142,7 +142,10 @@ async fn every_accepted_delivery_is_kept_and_leads_to_its_jobs() {
     let docspace = get(&app, "/api/v1/deliveries?source=docspace").await;
     assert_eq!(docspace["deliveries"].as_array().map(Vec::len), Some(2));
     let created = get(&app, "/api/v1/deliveries?trigger=group.created").await;
-    assert_eq!(ids(&created, "deliveries"), vec![list[1]["id"].as_i64().expect("id")]);
+    assert_eq!(
+        ids(&created, "deliveries"),
+        vec![list[1]["id"].as_i64().expect("id")]
+    );
     let recent = get(&app, "/api/v1/deliveries?since=1h").await;
     assert_eq!(recent["deliveries"].as_array().map(Vec::len), Some(3));
     let future = get(&app, "/api/v1/deliveries?since=2099-01-01T00:00:00Z").await;
@@ -151,7 +154,10 @@ async fn every_accepted_delivery_is_kept_and_leads_to_its_jobs() {
     assert_eq!(page1["deliveries"].as_array().map(Vec::len), Some(2));
     let cursor = page1["next_cursor"].as_str().expect("cursor");
     let page2 = get(&app, &format!("/api/v1/deliveries?limit=2&cursor={cursor}")).await;
-    assert_eq!(ids(&page2, "deliveries"), vec![list[2]["id"].as_i64().expect("id")]);
+    assert_eq!(
+        ids(&page2, "deliveries"),
+        vec![list[2]["id"].as_i64().expect("id")]
+    );
     for bad in ["source=slack", "since=yesterday", "limit=0", "cursor=x"] {
         let (s, v) = app
             .api(Method::GET, &format!("/api/v1/deliveries?{bad}"), None)
@@ -272,7 +278,10 @@ async fn a_job_shows_its_runs_and_a_redriven_dead_job_is_queued_with_its_error_h
         let w = spawn_world(&[("BRIDGE_DATABASE_URL", &url)]).await;
         w.docspace
             .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
-        let (s, j) = w.app.api(Method::POST, "/api/v1/groups/g-runs/sync", None).await;
+        let (s, j) = w
+            .app
+            .api(Method::POST, "/api/v1/groups/g-runs/sync", None)
+            .await;
         assert_eq!(s, 202, "{j}");
         id = j["job"]["id"].as_i64().expect("id");
         let dead = w.app.wait_job(id, 20, |j| j["state"] == "dead").await;
@@ -414,15 +423,23 @@ async fn jobs_are_filtered_by_group_file_and_creation_time() {
     };
     assert_eq!(by("group_id=g-a").await, vec![jobs[0].id]);
     assert_eq!(by("group_id=g-b&kind=group.sync").await, vec![jobs[1].id]);
-    assert_eq!(by("group_id=g-b&kind=group.delete").await, Vec::<i64>::new());
+    assert_eq!(
+        by("group_id=g-b&kind=group.delete").await,
+        Vec::<i64>::new()
+    );
     assert_eq!(by("file_id=4712").await, vec![jobs[3].id]);
     assert_eq!(by("file_id=4711&state=queued").await, vec![jobs[2].id]);
     assert_eq!(by("since=10m").await.len(), 4);
     assert_eq!(by("since=2099-01-01T00:00:00Z").await.len(), 0);
     assert_eq!(by("until=2000-01-01T00:00:00%2B02:00").await.len(), 0);
-    assert_eq!(by("until=2099-01-01T00:00:00Z&group_id=g-a").await, vec![jobs[0].id]);
+    assert_eq!(
+        by("until=2099-01-01T00:00:00Z&group_id=g-a").await,
+        vec![jobs[0].id]
+    );
     for bad in ["since=tomorrow", "until=12", "state=bogus"] {
-        let (s, v) = app.api(Method::GET, &format!("/api/v1/jobs?{bad}"), None).await;
+        let (s, v) = app
+            .api(Method::GET, &format!("/api/v1/jobs?{bad}"), None)
+            .await;
         assert_eq!(s, 400, "{bad}: {v}");
     }
 }
@@ -433,15 +450,28 @@ async fn jobs_are_filtered_by_group_file_and_creation_time() {
 async fn manual_triggers_refuse_groups_and_files_docspace_does_not_know() {
     let w = spawn_world(&[("BRIDGE_WORKERS", "false")]).await;
     let app = &w.app;
-    let known = w.docspace.create_group("Known", &[]).expect("group").to_string();
+    let known = w
+        .docspace
+        .create_group("Known", &[])
+        .expect("group")
+        .to_string();
     let missing = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
     let (s, v) = app
-        .api(Method::POST, &format!("/api/v1/groups/{missing}/sync"), None)
+        .api(
+            Method::POST,
+            &format!("/api/v1/groups/{missing}/sync"),
+            None,
+        )
         .await;
     assert_eq!(s, 404, "{v}");
     assert_eq!(v["error"]["code"], "not_found");
-    assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains(missing)), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(missing)),
+        "{v}"
+    );
     let (s, v) = app
         .api(Method::POST, &format!("/api/v1/groups/{known}/sync"), None)
         .await;
@@ -456,10 +486,17 @@ async fn manual_triggers_refuse_groups_and_files_docspace_does_not_know() {
         .await;
     assert_eq!(s, 404, "{v}");
     let message = v["error"]["message"].as_str().unwrap_or("");
-    assert!(message.contains(missing) && message.contains("not-a-guid"), "{v}");
+    assert!(
+        message.contains(missing) && message.contains("not-a-guid"),
+        "{v}"
+    );
     assert!(!message.contains(&known), "{v}");
     let (s, v) = app
-        .api(Method::POST, "/api/v1/groups/sync", Some(json!({ "group_ids": [] })))
+        .api(
+            Method::POST,
+            "/api/v1/groups/sync",
+            Some(json!({ "group_ids": [] })),
+        )
         .await;
     assert_eq!(s, 400, "an empty list is not a full reconcile: {v}");
     assert_eq!(v["error"]["code"], "invalid_body");
@@ -480,7 +517,11 @@ async fn manual_triggers_refuse_groups_and_files_docspace_does_not_know() {
         .await
         .expect("mapping");
     let (s, v) = app
-        .api(Method::POST, &format!("/api/v1/groups/{missing}/sync"), None)
+        .api(
+            Method::POST,
+            &format!("/api/v1/groups/{missing}/sync"),
+            None,
+        )
         .await;
     assert_eq!(s, 202, "{v}");
 
@@ -494,7 +535,12 @@ async fn manual_triggers_refuse_groups_and_files_docspace_does_not_know() {
         .api(Method::POST, "/api/v1/files/987654/export", None)
         .await;
     assert_eq!(s, 404, "{v}");
-    assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("987654")), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("987654")),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -505,16 +551,26 @@ async fn manual_triggers_are_accepted_when_docspace_cannot_be_asked() {
     // Rate-limited: the check sees a 429 and accepts; DocSpace is then paused for every
     // caller, so the next check does not even ask.
     w.docspace.fail_next(Some(route), 429, 1);
-    let (s, v) = app.api(Method::POST, "/api/v1/groups/unknown-1/sync", None).await;
+    let (s, v) = app
+        .api(Method::POST, "/api/v1/groups/unknown-1/sync", None)
+        .await;
     assert_eq!(s, 202, "{v}");
     let asked = w.docspace.calls(route);
-    let (s, v) = app.api(Method::POST, "/api/v1/groups/unknown-2/sync", None).await;
+    let (s, v) = app
+        .api(Method::POST, "/api/v1/groups/unknown-2/sync", None)
+        .await;
     assert_eq!(s, 202, "{v}");
-    assert_eq!(w.docspace.calls(route), asked, "asked DocSpace while paused");
+    assert_eq!(
+        w.docspace.calls(route),
+        asked,
+        "asked DocSpace while paused"
+    );
 
     // Down: the job is accepted and finds out itself.
     let down = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
-    let (s, v) = down.api(Method::POST, "/api/v1/groups/unknown-3/sync", None).await;
+    let (s, v) = down
+        .api(Method::POST, "/api/v1/groups/unknown-3/sync", None)
+        .await;
     assert_eq!(s, 202, "{v}");
     let (s, v) = down.api(Method::POST, "/api/v1/files/1/export", None).await;
     assert_eq!(s, 202, "{v}");
@@ -529,7 +585,9 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 async fn scrape(url: &str) -> String {
-    let resp = reqwest::get(format!("{url}/metrics")).await.expect("scrape");
+    let resp = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("scrape");
     assert_eq!(resp.status(), 200);
     resp.text().await.expect("text")
 }
@@ -545,19 +603,31 @@ async fn metrics_read_the_queue_from_the_database_and_describe_every_series() {
             "{state} counted from 0:\n{text}"
         );
     }
-    assert!(!text.contains(r#"bridge_queue_depth{state="succeeded"}"#), "{text}");
-    assert_eq!(sample(&text, "bridge_oldest_due_job_age_seconds"), Some(0.0));
+    assert!(
+        !text.contains(r#"bridge_queue_depth{state="succeeded"}"#),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "bridge_oldest_due_job_age_seconds"),
+        Some(0.0)
+    );
     assert_eq!(sample(&text, "bridge_db_up"), Some(1.0), "{text}");
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(
-        sample(&text, &format!("bridge_build_info{{version=\"{version}\"}}")),
+        sample(
+            &text,
+            &format!("bridge_build_info{{version=\"{version}\"}}")
+        ),
         Some(1.0),
         "{text}"
     );
     for kind in ["groups.sync_all", "files.sync_all"] {
         assert!(
-            sample(&text, &format!("bridge_last_success_timestamp_seconds{{kind=\"{kind}\"}}"))
-                .is_some(),
+            sample(
+                &text,
+                &format!("bridge_last_success_timestamp_seconds{{kind=\"{kind}\"}}")
+            )
+            .is_some(),
             "{kind}:\n{text}"
         );
     }
@@ -576,10 +646,22 @@ async fn metrics_read_the_queue_from_the_database_and_describe_every_series() {
         }
     }
     // CPU time is counted in whole seconds: a fresh test process may not have used one yet.
-    assert!(sample(&text, "process_cpu_seconds_total").is_some(), "{text}");
-    assert!(text.contains("# TYPE process_cpu_seconds_total counter"), "{text}");
-    for process in ["process_resident_memory_bytes", "process_start_time_seconds"] {
-        assert!(sample(&text, process).is_some_and(|v| v > 0.0), "{process}:\n{text}");
+    assert!(
+        sample(&text, "process_cpu_seconds_total").is_some(),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE process_cpu_seconds_total counter"),
+        "{text}"
+    );
+    for process in [
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+    ] {
+        assert!(
+            sample(&text, process).is_some_and(|v| v > 0.0),
+            "{process}:\n{text}"
+        );
     }
     // Every family on the page has its HELP and TYPE.
     let families: std::collections::BTreeSet<&str> = text
@@ -594,8 +676,14 @@ async fn metrics_read_the_queue_from_the_database_and_describe_every_series() {
         })
         .collect();
     for f in families {
-        assert!(text.contains(&format!("# HELP {f} ")), "no HELP for {f}:\n{text}");
-        assert!(text.contains(&format!("# TYPE {f} ")), "no TYPE for {f}:\n{text}");
+        assert!(
+            text.contains(&format!("# HELP {f} ")),
+            "no HELP for {f}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("# TYPE {f} ")),
+            "no TYPE for {f}:\n{text}"
+        );
     }
 
     // Two due jobs, the older an hour overdue; a failed job waiting for later is not due.
@@ -621,9 +709,18 @@ async fn metrics_read_the_queue_from_the_database_and_describe_every_series() {
         .await
         .expect("later");
     let text = scrape(&app.url).await;
-    assert_eq!(sample(&text, r#"bridge_queue_depth{state="queued"}"#), Some(2.0));
-    assert_eq!(sample(&text, r#"bridge_queue_depth{state="failed"}"#), Some(1.0));
-    assert_eq!(sample(&text, r#"bridge_queue_depth{state="dead"}"#), Some(0.0));
+    assert_eq!(
+        sample(&text, r#"bridge_queue_depth{state="queued"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, r#"bridge_queue_depth{state="failed"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"bridge_queue_depth{state="dead"}"#),
+        Some(0.0)
+    );
     let age = sample(&text, "bridge_oldest_due_job_age_seconds").expect("age");
     assert!((3600.0..4000.0).contains(&age), "{age}");
 }
@@ -643,7 +740,11 @@ async fn histograms_have_buckets_that_fit_what_they_measure() {
     }
     assert!(!text.contains(r#"bridge_store_group_commit_size_bucket{le="0.005"}"#));
     assert!(
-        sample(&text, r#"bridge_job_duration_seconds_bucket{kind="group.sync",le="3600"}"#).is_some(),
+        sample(
+            &text,
+            r#"bridge_job_duration_seconds_bucket{kind="group.sync",le="3600"}"#
+        )
+        .is_some(),
         "{text}"
     );
     assert!(
@@ -669,7 +770,9 @@ async fn metrics_can_have_a_listener_of_their_own() {
         .expect("metrics listener");
     let text = scrape(&format!("http://{metrics}")).await;
     assert!(text.contains("bridge_queue_depth"), "{text}");
-    let main = reqwest::get(format!("{}/metrics", app.url)).await.expect("get");
+    let main = reqwest::get(format!("{}/metrics", app.url))
+        .await
+        .expect("get");
     assert_eq!(main.status(), 404, "the main port no longer serves metrics");
     let other = reqwest::get(format!("http://{metrics}/api/v1/jobs"))
         .await
@@ -691,14 +794,18 @@ async fn bridge_db_up_follows_what_readiness_sees() {
         .execute(&mut blocker)
         .await
         .expect("lock");
-    let ready = reqwest::get(format!("{}/readyz", app.url)).await.expect("get");
+    let ready = reqwest::get(format!("{}/readyz", app.url))
+        .await
+        .expect("get");
     assert_eq!(ready.status(), 503);
     assert_eq!(sample(&scrape(&app.url).await, "bridge_db_up"), Some(0.0));
     sqlx::query("ROLLBACK")
         .execute(&mut blocker)
         .await
         .expect("unlock");
-    let ready = reqwest::get(format!("{}/readyz", app.url)).await.expect("get");
+    let ready = reqwest::get(format!("{}/readyz", app.url))
+        .await
+        .expect("get");
     assert_eq!(ready.status(), 200);
     assert_eq!(sample(&scrape(&app.url).await, "bridge_db_up"), Some(1.0));
 }
@@ -722,7 +829,12 @@ async fn deliveries_are_counted_by_source_and_outcome() {
     assert_eq!(resp.status(), 400);
     let after = scrape(&app.url).await;
     // Other tests in this process count too: at least this test's deliveries were added.
-    for (outcome, n) in [("accepted", 1.0), ("duplicate", 1.0), ("bad_signature", 1.0), ("bad_request", 1.0)] {
+    for (outcome, n) in [
+        ("accepted", 1.0),
+        ("duplicate", 1.0),
+        ("bad_signature", 1.0),
+        ("bad_request", 1.0),
+    ] {
         let grew = sample(&after, &series(outcome)).unwrap_or(0.0)
             - sample(&before, &series(outcome)).unwrap_or(0.0);
         assert!(grew >= n, "{outcome} grew by {grew}");
@@ -733,7 +845,11 @@ async fn deliveries_are_counted_by_source_and_outcome() {
 // --- command line --------------------------------------------------------------------------
 
 /// Runs the binary with `args` in `dir` with `env` only; (exit code, stdout, stderr).
-fn run_cli(dir: &std::path::Path, env: &HashMap<String, String>, args: &[&str]) -> (i32, String, String) {
+fn run_cli(
+    dir: &std::path::Path,
+    env: &HashMap<String, String>,
+    args: &[&str],
+) -> (i32, String, String) {
     let out = std::process::Command::new(BIN)
         .args(args)
         .env_clear()
@@ -752,7 +868,9 @@ fn run_cli(dir: &std::path::Path, env: &HashMap<String, String>, args: &[&str]) 
 async fn jobs_command_lists_shows_and_redrives_jobs() {
     let dir = tempfile::tempdir().expect("tmp");
     let url = format!("sqlite://{}", dir.path().join("bridge.db").display());
-    let store = docspace_dropbox_bridge::store::connect(&url).await.expect("store");
+    let store = docspace_dropbox_bridge::store::connect(&url)
+        .await
+        .expect("store");
     let dead = dead_jobs(
         &store,
         vec![
@@ -772,7 +890,11 @@ async fn jobs_command_lists_shows_and_redrives_jobs() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains(&format!("database: {url}")), "{err}");
     for id in &dead {
-        assert!(out.lines().any(|l| l.trim_start().starts_with(&format!("{id} "))), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{id} "))),
+            "{out}"
+        );
     }
     assert!(out.contains("403 forbidden"), "{out}");
     assert!(!out.contains("cli-q"), "{out}");
@@ -781,7 +903,10 @@ async fn jobs_command_lists_shows_and_redrives_jobs() {
 
     let (code, out, err) = run_cli(dir.path(), &env, &["jobs", "show", &dead[0].to_string()]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains(&format!("job {}: group.sync (dead)", dead[0])), "{out}");
+    assert!(
+        out.contains(&format!("job {}: group.sync (dead)", dead[0])),
+        "{out}"
+    );
     assert!(out.contains(r#""group_id":"cli-g""#), "{out}");
     let (code, _, err) = run_cli(dir.path(), &env, &["jobs", "show", "999999"]);
     assert_eq!(code, 1);
@@ -802,7 +927,10 @@ async fn jobs_command_lists_shows_and_redrives_jobs() {
     assert!(out.contains("no dead group.sync jobs"), "{out}");
     let (code, out, _) = run_cli(dir.path(), &env, &["jobs", "retry", "--dead"]);
     assert_eq!(code, 0);
-    assert!(out.contains(&format!("re-drove 1 dead jobs: {}", dead[1])), "{out}");
+    assert!(
+        out.contains(&format!("re-drove 1 dead jobs: {}", dead[1])),
+        "{out}"
+    );
     let job = store.get_job(dead[1]).await.expect("get").expect("job");
     assert_eq!(job.state.as_str(), "queued");
     let (code, _, _) = run_cli(dir.path(), &env, &["jobs", "retry"]);
@@ -823,14 +951,20 @@ fn one_shot_commands_say_which_database_and_never_create_one() {
         let (code, out, err) = run_cli(dir.path(), &env, args);
         assert_eq!(code, 1, "{args:?}: {out}{err}");
         assert!(
-            err.contains(&format!("database: sqlite://data/bridge.db ({})", expected.display())),
+            err.contains(&format!(
+                "database: sqlite://data/bridge.db ({})",
+                expected.display()
+            )),
             "{args:?}: {err}"
         );
         assert!(
             err.contains(&format!("no database at {}", expected.display())),
             "{args:?}: {err}"
         );
-        assert!(!dir.path().join("data").exists(), "{args:?} created a database");
+        assert!(
+            !dir.path().join("data").exists(),
+            "{args:?} created a database"
+        );
     }
     // An empty file is no bridge database either.
     std::fs::create_dir_all(dir.path().join("data")).expect("dir");
@@ -886,8 +1020,14 @@ fn secrets_can_be_read_from_files() {
         err.contains("config error: set DOCSPACE_API_KEY or DOCSPACE_API_KEY_FILE, not both"),
         "{err}"
     );
-    assert!(err.contains("config error: DROPBOX_APP_SECRET_FILE: cannot read"), "{err}");
-    assert!(!err.contains("sk-also-set") && !err.contains(DOCSPACE_SECRET), "{err}");
+    assert!(
+        err.contains("config error: DROPBOX_APP_SECRET_FILE: cannot read"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("sk-also-set") && !err.contains(DOCSPACE_SECRET),
+        "{err}"
+    );
 }
 
 #[test]
@@ -907,9 +1047,9 @@ fn help_lists_every_environment_variable_with_its_default() {
             assert!(line.contains(&format!("[default: {default}]")), "{line}");
         }
         assert!(
-            example
-                .lines()
-                .any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{name}="))),
+            example.lines().any(|l| l
+                .trim_start_matches(['#', ' '])
+                .starts_with(&format!("{name}="))),
             "{name} not in .env.example"
         );
     }
