@@ -27,6 +27,7 @@ pub async fn run(config: Config) -> ExitCode {
         config.groups.root,
         config.export.root
     ));
+    report.ok(database_line(&config.database_url));
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .build()
@@ -55,6 +56,23 @@ pub async fn run(config: Config) -> ExitCode {
         let n = report.problems;
         eprintln!("check: {n} problem{} found", if n == 1 { "" } else { "s" });
         ExitCode::FAILURE
+    }
+}
+
+/// Which database the bridge would use, and for SQLite whether it exists yet. The check opens
+/// nothing: it must not create the database, nor migrate one.
+fn database_line(url: &str) -> String {
+    let shown = super::describe_database(url);
+    let file = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or(""))
+        .filter(|p| !p.is_empty() && *p != ":memory:");
+    match file {
+        Some(path) if !std::path::Path::new(path).exists() => {
+            format!("database: {shown}, not created yet (serve or migrate creates it)")
+        }
+        _ => format!("database: {shown}"),
     }
 }
 

@@ -966,6 +966,19 @@ fn one_shot_commands_say_which_database_and_never_create_one() {
             "{args:?} created a database"
         );
     }
+    // `check` says which database the bridge would use, and opens nothing.
+    let (_, out, _) = run_cli(dir.path(), &env, &["check"]);
+    assert!(
+        out.contains(&format!(
+            "database: sqlite://data/bridge.db ({}), not created yet",
+            expected.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "check created a database"
+    );
     // An empty file is no bridge database either.
     std::fs::create_dir_all(dir.path().join("data")).expect("dir");
     std::fs::write(&expected, b"").expect("file");
@@ -1054,4 +1067,96 @@ fn help_lists_every_environment_variable_with_its_default() {
         );
     }
     assert!(help.contains("DOCSPACE_API_KEY_FILE"), "{help}");
+}
+
+/// A pseudo-terminal: (the side the test reads, the side the child writes to).
+fn pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new descriptors into the locals; the other arguments may be null.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "openpty");
+    // SAFETY: both descriptors are fresh and owned by nothing else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    }
+}
+
+/// Starts `serve` with `stdout` and `stderr`, reads `logs` until the startup line, stops it;
+/// the line.
+fn startup_log_line(
+    stdout: Stdio,
+    stderr: Stdio,
+    mut logs: impl std::io::Read + Send + 'static,
+) -> String {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut env = base_env();
+    env.remove("LOG_FORMAT");
+    env.insert(
+        "BRIDGE_DATABASE_URL".into(),
+        format!("sqlite://{}", dir.path().join("bridge.db").display()),
+    );
+    let mut child = std::process::Command::new(BIN)
+        .env_clear()
+        .envs(&env)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("bridge starts");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = logs.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        if let Some(l) = seen.lines().find(|l| l.contains("bridge listening")) {
+            break l.to_string();
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            Err(_) => panic!("no startup line in:\n{seen}"),
+        }
+    };
+    // SAFETY: sending a signal to the child this test started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    child.wait().expect("bridge stops");
+    line
+}
+
+#[test]
+fn the_log_format_follows_stderr_where_the_logs_go_not_stdout() {
+    // stdout on a terminal, logs into a pipe: JSON.
+    let (_terminal, stdout) = pty();
+    let (read, write) = std::io::pipe().expect("pipe");
+    let line = startup_log_line(Stdio::from(stdout), Stdio::from(write), read);
+    let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["message"], "bridge listening", "{v}");
+
+    // Logs on a terminal, stdout into a pipe: pretty.
+    let (terminal, stderr) = pty();
+    let line = startup_log_line(Stdio::piped(), Stdio::from(stderr), terminal);
+    assert!(!line.trim_start().starts_with('{'), "{line}");
+    assert!(line.contains("INFO"), "{line}");
 }
