@@ -470,6 +470,40 @@ def main():
         invited = [i.invitee.get_email() for i in dbx.sharing_list_folder_members(sfid).invitees]
         assert "ok@example.com" not in invited, invited
 
+    @check("files/get_temporary_link (check's files.content.read probe): not_found, not_file, a link")
+    def _():
+        err = expect_api_error(lambda: dbx.files_get_temporary_link("/.bridge-check-nowhere"))
+        assert isinstance(err, files.GetTemporaryLinkError)
+        assert err.is_path() and err.get_path().is_not_found()
+        err = expect_api_error(lambda: dbx.files_get_temporary_link("/Shared/Team"))
+        assert err.is_path() and err.get_path().is_not_file()
+        dbx.files_upload(b"linked", "/Shared/linked.txt", mode=files.WriteMode.overwrite)
+        res = dbx.files_get_temporary_link("/shared/LINKED.txt")
+        assert isinstance(res.metadata, files.FileMetadata) and res.metadata.size == 6
+        assert res.link.startswith("https://")
+
+    @check("a scope the app lacks decodes as AuthError missing_scope with required_scope")
+    def _():
+        control("POST", "knobs", {"granted_scopes": ["account_info.read", "files.metadata.read"]})
+        try:
+            assert dbx.users_get_current_account().email == "owner@example.com"
+            try:
+                dbx.files_get_temporary_link("/.bridge-check-nowhere")
+            except exceptions.AuthError as e:
+                assert e.error.is_missing_scope(), e.error
+                assert e.error.get_missing_scope().required_scope == "files.content.read"
+            else:
+                raise AssertionError("expected AuthError")
+            try:
+                dbx.sharing_get_folder_metadata(state["sfid"])
+            except exceptions.AuthError as e:
+                assert e.error.get_missing_scope().required_scope == "sharing.read"
+            else:
+                raise AssertionError("expected AuthError")
+        finally:
+            control("POST", "knobs", {"granted_scopes": None})
+        assert dbx.sharing_get_folder_metadata(state["sfid"]).shared_folder_id == state["sfid"]
+
     @check("expired access token is refreshed by the SDK with app key/secret/refresh token")
     def _():
         before = control("GET", "calls")["calls"].get("oauth2/token", 0)

@@ -109,6 +109,7 @@ impl Application {
                     reconcile_interval: config.groups.reconcile_interval,
                     changes_poll_interval: config.queue.changes_poll_interval,
                     delivery_retention: config.http.delivery_retention,
+                    job_retention: Schedule::job_retention(config.queue.job_retention),
                 },
                 wake.clone(),
                 shutdown.clone(),
@@ -117,14 +118,25 @@ impl Application {
             tokio::spawn(async {})
         };
 
+        let limits = http::server::ServerLimits {
+            header_read_timeout: config.http.header_read_timeout,
+            idle_timeout: config.http.idle_timeout,
+            max_connections: config.http.max_connections,
+        };
         let metrics_server = metrics_listener.map(|listener| {
-            serve(
+            tokio::spawn(http::server::serve(
                 listener,
                 http::metrics_router(state.clone()),
+                limits,
                 shutdown.clone(),
-            )
+            ))
         });
-        let server = serve(listener, http::router(state), shutdown.clone());
+        let server = tokio::spawn(http::server::serve(
+            listener,
+            http::router(state),
+            limits,
+            shutdown.clone(),
+        ));
         tracing::info!(%addr, metrics = ?metrics_addr, database = %redact_url(&config.database_url), "bridge listening");
         Ok(Self {
             addr,
@@ -167,18 +179,6 @@ impl Application {
         let _ = self.scheduler.await;
         let _ = self.workers.await;
     }
-}
-
-/// Serves `router` on `listener` until `stop`.
-fn serve(listener: TcpListener, router: axum::Router, stop: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let res = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = res {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    })
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C).

@@ -31,6 +31,9 @@ pub enum Command {
     #[command(subcommand)]
     Jobs(JobsCommand),
     /// Run the bridge against built-in DocSpace and Dropbox stand-ins and show what it does.
+    // Without the `demo` feature the stand-ins are not in the binary: the command is hidden and
+    // only says so.
+    #[cfg_attr(not(feature = "demo"), command(hide = true))]
     Demo(DemoArgs),
 }
 
@@ -229,6 +232,27 @@ pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
         "BRIDGE_SHUTDOWN_GRACE",
         "25s",
         "time running jobs get after SIGTERM",
+    ),
+    (
+        "BRIDGE_JOB_RETENTION",
+        "7d",
+        "how long succeeded jobs are kept (dead ones: 30 days or this)",
+    ),
+    (
+        "BRIDGE_HEADER_READ_TIMEOUT",
+        "10s",
+        "time a client has to send a complete request head",
+    ),
+    (
+        "BRIDGE_IDLE_TIMEOUT",
+        "60s",
+        "a connection without traffic this long is closed",
+    ),
+    ("BRIDGE_MAX_CONNECTIONS", "1024", "open connections at most"),
+    (
+        "BRIDGE_MAX_REQUESTS",
+        "256",
+        "requests handled at once; beyond that 503",
     ),
     (
         "BRIDGE_DELIVERY_RETENTION",

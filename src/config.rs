@@ -202,6 +202,9 @@ pub struct QueueConfig {
     pub run_workers: bool,
     /// `BRIDGE_SCHEDULER`: `false` stops this replica from enqueueing the periodic jobs.
     pub run_scheduler: bool,
+    /// `BRIDGE_JOB_RETENTION`: how long succeeded jobs are kept after they finished (dead jobs:
+    /// this or 30 days, whichever is longer).
+    pub job_retention: Duration,
 }
 
 /// What the HTTP edge needs to accept webhooks.
@@ -215,6 +218,14 @@ pub struct HttpConfig {
     pub dropbox_app_secret: Secret,
     /// `BRIDGE_DELIVERY_RETENTION`: how long DocSpace deliveries are remembered for dedupe.
     pub delivery_retention: Duration,
+    /// `BRIDGE_HEADER_READ_TIMEOUT`: time a client has to send a complete request head.
+    pub header_read_timeout: Duration,
+    /// `BRIDGE_IDLE_TIMEOUT`: a connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// `BRIDGE_MAX_CONNECTIONS`: open connections at most; beyond that new ones wait to be accepted.
+    pub max_connections: usize,
+    /// `BRIDGE_MAX_REQUESTS`: requests handled at once; beyond that requests get a fast 503.
+    pub max_requests: usize,
 }
 
 /// Every problem found while loading, one per line when displayed.
@@ -483,6 +494,7 @@ fn load_queue(l: &mut Loader) -> Option<QueueConfig> {
     let changes_poll_interval = l.duration("BRIDGE_CHANGES_POLL_INTERVAL", "15m", SECOND, YEAR);
     let run_workers = l.parse("BRIDGE_WORKERS", "true", parse_bool);
     let run_scheduler = l.parse("BRIDGE_SCHEDULER", "true", parse_bool);
+    let job_retention = l.duration("BRIDGE_JOB_RETENTION", "7d", HOUR, YEAR);
     Some(QueueConfig {
         concurrency: concurrency?,
         max_attempts: max_attempts?,
@@ -494,6 +506,7 @@ fn load_queue(l: &mut Loader) -> Option<QueueConfig> {
         changes_poll_interval: changes_poll_interval?,
         run_workers: run_workers?,
         run_scheduler: run_scheduler?,
+        job_retention: job_retention?,
     })
 }
 
@@ -507,7 +520,33 @@ fn load_http(l: &mut Loader, dropbox_app_secret: Option<Secret>) -> Option<HttpC
     let docspace_webhook_secret = l.operator_secret("DOCSPACE_WEBHOOK_SECRET", true).flatten();
     // DocSpace retries a delivery for about 31 s; dedupe must remember it well beyond that.
     let delivery_retention = l.duration("BRIDGE_DELIVERY_RETENTION", "7d", HOUR, YEAR);
+    let header_read_timeout = l.duration(
+        "BRIDGE_HEADER_READ_TIMEOUT",
+        "10s",
+        Duration::from_millis(100),
+        HOUR,
+    );
+    let idle_timeout = l.duration(
+        "BRIDGE_IDLE_TIMEOUT",
+        "60s",
+        Duration::from_millis(100),
+        DAY,
+    );
+    let max_connections = l.parse("BRIDGE_MAX_CONNECTIONS", "1024", |s| {
+        match s.parse::<usize>() {
+            Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+            _ => Err("must be a number from 1 to 1000000".into()),
+        }
+    });
+    let max_requests = l.parse("BRIDGE_MAX_REQUESTS", "256", |s| match s.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err("must be a number from 1 to 1000000".into()),
+    });
     Some(HttpConfig {
+        header_read_timeout: header_read_timeout?,
+        idle_timeout: idle_timeout?,
+        max_connections: max_connections?,
+        max_requests: max_requests?,
         webhook_body_limit: webhook_body_limit?,
         docspace_webhook_secret: docspace_webhook_secret?,
         dropbox_app_secret: dropbox_app_secret?,
@@ -841,6 +880,29 @@ mod tests {
         assert_eq!(c.export.triggers.len(), 3);
         assert_eq!(c.export.parallel, 4);
         assert_eq!(c.export.reconcile_interval, Duration::from_secs(3600));
+        assert_eq!(c.queue.job_retention, Duration::from_secs(7 * 86_400));
+    }
+
+    #[test]
+    fn job_retention_has_a_range() {
+        for (value, ok) in [("30m", false), ("1h", true), ("90d", true), ("366d", false)] {
+            let mut env = base();
+            env.insert("BRIDGE_JOB_RETENTION".into(), value.into());
+            match Config::from_map(&env) {
+                Ok(c) => {
+                    assert!(ok, "{value} accepted");
+                    assert_eq!(Ok(c.queue.job_retention), parse_duration(value));
+                }
+                Err(e) => {
+                    assert!(!ok, "{value} refused: {e}");
+                    assert!(
+                        e.to_string()
+                            .contains("BRIDGE_JOB_RETENTION: must be from 1h to 365d"),
+                        "{e}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

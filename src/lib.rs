@@ -15,7 +15,8 @@
 //!   per-process [`jobs::JobContext`].
 //! - [`docspace`], [`dropbox`]: provider clients (auth, routes, wire types, errors); they know
 //!   nothing of jobs, the store or HTTP.
-//! - [`provider`]: what both clients share: provider-wide pause, retries, redaction, metrics.
+//! - [`provider`]: what both clients share: the HTTP client (follows no redirects), provider-wide
+//!   pause, retries, redaction, metrics.
 //! - [`cli`], [`commands`]: the command line and its one-shot subcommands.
 //! - [`telemetry`]: logging and the metrics recorder.
 

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use docspace_dropbox_bridge::app::Application;
-use docspace_dropbox_bridge::cli::{Cli, Command};
+use docspace_dropbox_bridge::cli::{Cli, Command, DemoArgs};
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::{commands, store, telemetry};
 
@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     // `demo` brings its own configuration (stand-ins, temporary database).
     if let Command::Demo(args) = command {
-        return commands::demo::run(args).await;
+        return demo(args).await;
     }
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -55,4 +55,19 @@ async fn migrate(database_url: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "demo")]
+async fn demo(args: DemoArgs) -> ExitCode {
+    commands::demo::run(args).await
+}
+
+#[cfg(not(feature = "demo"))]
+async fn demo(_: DemoArgs) -> ExitCode {
+    eprintln!(
+        "error: this build has no demo: it was built without the `demo` feature, so the DocSpace \
+         and Dropbox stand-ins are not in it (production builds and the Docker image leave them \
+         out). Build with default features to try it: `cargo run --release -- demo`."
+    );
+    ExitCode::from(2)
 }

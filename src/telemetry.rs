@@ -163,7 +163,11 @@ fn describe() {
     }
     describe_counter!(
         "bridge_jobs_total",
-        "Finished job runs by kind and outcome (succeeded, retry, dead)."
+        "Finished job runs by kind and outcome (succeeded, retry, dead, lease_lost)."
+    );
+    describe_counter!(
+        "bridge_http_requests_shed_total",
+        "Requests answered 503 at once because BRIDGE_MAX_REQUESTS were in flight."
     );
     describe_histogram!(
         "bridge_job_duration_seconds",
@@ -271,7 +275,8 @@ pub async fn render(store: &DynStore, health: &DbHealth) -> String {
         "1 when the database answers (as /readyz and a periodic probe see it), else 0.",
     );
     let _ = writeln!(out, "bridge_db_up {}", u8::from(health.is_up()));
-    match store.queue_depth().await {
+    // Counts without succeeded jobs: cheap however many the table keeps.
+    match store.queue_gauges().await {
         Ok(depth) => {
             family(
                 &mut out,

@@ -1548,3 +1548,103 @@ async fn writes_send_signed_webhooks_when_configured() {
     assert!(rx.try_recv().is_err());
     assert_eq!(fake.send_webhook(&url).await, Ok(200));
 }
+
+#[tokio::test]
+async fn a_route_outside_the_granted_scopes_is_refused_with_missing_scope() {
+    let (fake, c) = start().await;
+    // Every scope by default; a token names them.
+    let r = into_resp(
+        c.http
+            .post(format!("{}/oauth2/token", fake.api_url()))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "fake-refresh-token"),
+                ("client_id", "fake-app-key"),
+                ("client_secret", "fake-app-secret"),
+            ])
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    let scope = r.ok()["scope"].as_str().expect("scope").to_string();
+    for s in [
+        "account_info.read",
+        "files.content.read",
+        "files.content.write",
+        "files.metadata.read",
+        "sharing.read",
+        "sharing.write",
+    ] {
+        assert!(scope.split(' ').any(|x| x == s), "{s} in {scope}");
+    }
+
+    fake.update_knobs(|k| {
+        k.granted_scopes = Some(vec![
+            "account_info.read".into(),
+            "files.metadata.read".into(),
+        ])
+    });
+    c.rpc("users/get_current_account", Value::Null).await.ok();
+    let r = c
+        .rpc("files/get_temporary_link", json!({"path": "/nowhere.txt"}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert_eq!(r.content_type, "application/json");
+    let v = r.json();
+    assert_eq!(v["error"][".tag"], "missing_scope");
+    assert_eq!(v["error"]["required_scope"], "files.content.read");
+    assert!(v["error_summary"]
+        .as_str()
+        .expect("summary")
+        .starts_with("missing_scope/"));
+    // Refused before the arguments are looked at, and before anything changes.
+    let r = c.rpc("files/create_folder_v2", json!({"path": 7})).await;
+    assert_eq!(r.json()["error"]["required_scope"], "files.content.write");
+    let r = c
+        .upload(
+            "files/upload",
+            json!({"path": "/a.txt", "mode": "add"}),
+            b"abc".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert!(fake.paths().iter().all(|p| p.is_empty() || p == "/"));
+}
+
+#[tokio::test]
+async fn get_temporary_link_names_the_file_and_refuses_folders_and_missing_paths() {
+    let (_fake, c) = start().await;
+    c.rpc("files/create_folder_v2", json!({"path": "/Docs"}))
+        .await
+        .ok();
+    c.upload(
+        "files/upload",
+        json!({"path": "/Docs/a.txt", "mode": "add"}),
+        b"hello".to_vec(),
+    )
+    .await
+    .ok();
+    let v = c
+        .rpc("files/get_temporary_link", json!({"path": "/docs/A.txt"}))
+        .await
+        .ok();
+    assert_eq!(v["metadata"]["path_display"], "/Docs/a.txt");
+    assert_eq!(v["metadata"]["size"], 5);
+    assert!(
+        v["metadata"].get(".tag").is_none(),
+        "FileMetadata is untagged"
+    );
+    assert!(v["link"].as_str().expect("link").starts_with("https://"));
+
+    let e = c
+        .rpc("files/get_temporary_link", json!({"path": "/Docs"}))
+        .await
+        .route_error();
+    assert_eq!(e, json!({".tag": "path", "path": {".tag": "not_file"}}));
+    let e = c
+        .rpc("files/get_temporary_link", json!({"path": "/nowhere.txt"}))
+        .await
+        .route_error();
+    assert_eq!(e, json!({".tag": "path", "path": {".tag": "not_found"}}));
+}

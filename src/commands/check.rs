@@ -1,21 +1,29 @@
 //! `check`: a pre-flight for operators. The configuration has already been loaded and validated
-//! by `main`; this calls DocSpace (`people/@self`) and Dropbox (`users/get_current_account`)
-//! once each, says who the bridge acts as on each side and whether the Dropbox token refreshes,
-//! then probes each Dropbox scope the bridge needs with a call that cannot change anything.
+//! by `main`; this says which database the bridge uses and whether it answers, who the bridge
+//! acts as in DocSpace (`people/@self`, optional: it needs a permission no job uses) and in
+//! Dropbox (`users/get_current_account`), whether the Dropbox token refreshes, then calls each
+//! DocSpace route the bridge uses and probes each Dropbox scope it needs, with calls that cannot
+//! change anything, naming every missing permission.
 //!
 //! Output: one `ok`/`warning` line per finding on stdout, one `problem:` line per problem on
 //! stderr, and exit code 1 when there was any problem. Nothing here prints a secret: provider
 //! errors are already redacted by the clients, and no configuration secret is echoed.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde_json::json;
+use sqlx::Connection;
 
 use crate::config::{Config, DocSpaceConfig, DropboxAuth, DropboxConfig, PathRoot};
-use crate::docspace::{DocSpaceClient, DocSpaceError};
+use crate::docspace::{DocSpaceClient, DocSpaceError, RouteUse, ROUTES};
 use crate::dropbox::{DropboxClient, DropboxError, ListFolderArg};
-use crate::provider::RetryPolicy;
+use crate::provider::{redact, RetryPolicy};
+
+/// Where DocSpace's API keys are made.
+const DOCSPACE_KEYS: &str = "DocSpace: Settings → Developer Tools → API keys";
 
 /// Runs the check; exit code 0 only when nothing failed.
 pub async fn run(config: Config) -> ExitCode {
@@ -27,11 +35,8 @@ pub async fn run(config: Config) -> ExitCode {
         config.groups.root,
         config.export.root
     ));
-    report.ok(database_line(&config.database_url));
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+    check_database(&config.database_url, &mut report).await;
+    let http = crate::provider::http_client();
     // A pre-flight should answer quickly: one retry, short pauses.
     let retry = RetryPolicy {
         max_retries: 1,
@@ -59,23 +64,6 @@ pub async fn run(config: Config) -> ExitCode {
     }
 }
 
-/// Which database the bridge would use, and for SQLite whether it exists yet. The check opens
-/// nothing: it must not create the database, nor migrate one.
-fn database_line(url: &str) -> String {
-    let shown = super::describe_database(url);
-    let file = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .map(|p| p.split('?').next().unwrap_or(""))
-        .filter(|p| !p.is_empty() && *p != ":memory:");
-    match file {
-        Some(path) if !std::path::Path::new(path).exists() => {
-            format!("database: {shown}, not created yet (serve or migrate creates it)")
-        }
-        _ => format!("database: {shown}"),
-    }
-}
-
 #[derive(Default)]
 struct Report {
     problems: usize,
@@ -93,6 +81,78 @@ impl Report {
         eprintln!("problem: {line}");
     }
 }
+
+// --- database ----------------------------------------------------------------------------------
+
+/// Says which database `BRIDGE_DATABASE_URL` names and whether it answers, without creating or
+/// migrating anything (the service does that at start).
+async fn check_database(url: &str, report: &mut Report) {
+    const TIMEOUT: Duration = Duration::from_secs(10);
+    if url.starts_with("sqlite:") {
+        let opts = match sqlx::sqlite::SqliteConnectOptions::from_str(url) {
+            Ok(o) => o.read_only(true),
+            Err(e) => return report.problem(format!("database: {url} is not usable: {e}")),
+        };
+        let path = opts.get_filename().display().to_string();
+        if !opts.get_filename().exists() {
+            report.ok(format!(
+                "database: SQLite {path} (not created yet; the service creates it on first start)"
+            ));
+            return;
+        }
+        let answered = tokio::time::timeout(TIMEOUT, async {
+            let mut c = sqlx::SqliteConnection::connect_with(&opts).await?;
+            sqlx::query("SELECT 1").execute(&mut c).await?;
+            c.close().await
+        })
+        .await;
+        match answered {
+            Ok(Ok(())) => report.ok(format!("database: SQLite {path} answers")),
+            Ok(Err(e)) => report.problem(format!("database: SQLite {path} does not answer: {e}")),
+            Err(_) => report.problem(format!(
+                "database: SQLite {path} did not answer within {}s",
+                TIMEOUT.as_secs()
+            )),
+        }
+    } else {
+        let opts = match sqlx::postgres::PgConnectOptions::from_str(url) {
+            Ok(o) => o,
+            Err(_) => {
+                return report
+                    .problem("database: BRIDGE_DATABASE_URL is not a usable PostgreSQL URL".into())
+            }
+        };
+        let secret = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.password().map(str::to_string))
+            .unwrap_or_default();
+        let name = format!(
+            "PostgreSQL {}:{}/{}",
+            opts.get_host(),
+            opts.get_port(),
+            opts.get_database().unwrap_or("")
+        );
+        let answered = tokio::time::timeout(TIMEOUT, async {
+            let mut c = sqlx::PgConnection::connect_with(&opts).await?;
+            sqlx::query("SELECT 1").execute(&mut c).await?;
+            c.close().await
+        })
+        .await;
+        match answered {
+            Ok(Ok(())) => report.ok(format!("database: {name} answers")),
+            Ok(Err(e)) => report.problem(format!(
+                "database: {name} does not answer: {}",
+                redact(&e.to_string(), &[&secret])
+            )),
+            Err(_) => report.problem(format!(
+                "database: {name} did not answer within {}s",
+                TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+// --- DocSpace ----------------------------------------------------------------------------------
 
 async fn check_docspace(config: &DocSpaceConfig, client: &DocSpaceClient, report: &mut Report) {
     let portal = config.url.as_str().trim_end_matches('/');
@@ -121,7 +181,65 @@ async fn check_docspace(config: &DocSpaceConfig, client: &DocSpaceClient, report
                 );
             }
         }
-        Err(e) => report.problem(docspace_problem(portal, &e)),
+        Err(DocSpaceError::MissingScope { scope, .. }) => report.warn(format!(
+            "docspace: the API key may not read its own profile (it lacks {scope}); the bridge \
+             does not need it, only this line does"
+        )),
+        Err(e) => {
+            report.problem(docspace_problem(portal, &e));
+            if matches!(e.status(), Some(401 | 404))
+                || matches!(
+                    e,
+                    DocSpaceError::Network { .. } | DocSpaceError::Timeout { .. }
+                )
+            {
+                // No route can answer: naming missing permissions would only add noise.
+                return;
+            }
+        }
+    }
+    check_docspace_routes(client, report).await;
+}
+
+/// Calls every route the bridge uses; one problem per missing permission, naming the routes
+/// and what needs them.
+async fn check_docspace_routes(client: &DocSpaceClient, report: &mut Report) {
+    let mut granted: Vec<&str> = Vec::new();
+    let mut missing: BTreeMap<&str, Vec<&RouteUse>> = BTreeMap::new();
+    for r in ROUTES.iter().filter(|r| !r.optional) {
+        match client.probe(r.route).await {
+            Err(DocSpaceError::MissingScope { scope, .. }) => {
+                missing.entry(scope).or_default().push(r)
+            }
+            // Any answer of the route itself (a 404 for the id that names nothing, too).
+            Ok(())
+            | Err(DocSpaceError::Api {
+                status: 300..=499, ..
+            }) => {
+                if !granted.contains(&r.scope) {
+                    granted.push(r.scope);
+                }
+            }
+            Err(e) => report.warn(format!(
+                "docspace: GET {} could not be checked: {e}",
+                r.route
+            )),
+        }
+    }
+    for (scope, routes) in &missing {
+        let mut needed_for: Vec<&str> = routes.iter().map(|r| r.needed_for).collect();
+        needed_for.dedup();
+        let gets: Vec<String> = routes.iter().map(|r| format!("GET {}", r.route)).collect();
+        report.problem(format!(
+            "docspace: the API key lacks the {scope} permission, needed for {} ({}); create a \
+             key with it ({DOCSPACE_KEYS}) and put it in DOCSPACE_API_KEY",
+            needed_for.join(" and "),
+            gets.join(", ")
+        ));
+    }
+    granted.retain(|s| !missing.contains_key(s));
+    if !granted.is_empty() {
+        report.ok(format!("docspace permissions: ok: {}", granted.join(", ")));
     }
 }
 
@@ -131,10 +249,7 @@ fn docspace_problem(portal: &str, e: &DocSpaceError) -> String {
             "docspace: DOCSPACE_API_KEY was refused by {portal} (401 unauthorized); create a new \
              API key in DocSpace settings"
         ),
-        Some(403) => format!(
-            "docspace: DOCSPACE_API_KEY may not read its own profile on {portal} (403 forbidden); \
-             give the key read access to people"
-        ),
+        Some(403) => format!("docspace: people/@self was refused on {portal}: {e}"),
         Some(404) => format!(
             "docspace: {portal} has no DocSpace API (404); check DOCSPACE_URL (the portal origin, \
              e.g. https://example.onlyoffice.com)"
@@ -237,8 +352,8 @@ fn dropbox_problem(api: &str, refreshes: bool, e: &DropboxError) -> String {
     }
     match e {
         DropboxError::Auth { tag, .. } if tag == "missing_scope" => {
-            "dropbox scope account_info.read is missing: enable it in the App Console, then \
-             authorise the app again"
+            "dropbox scope account_info.read is missing: enable it in the App Console \
+             (Permissions tab), then authorise the app again for a new DROPBOX_REFRESH_TOKEN"
                 .into()
         }
         DropboxError::Auth { tag, .. } if !refreshes => format!(
@@ -263,11 +378,21 @@ async fn check_dropbox_scopes(client: &DropboxClient, account_info: bool, report
         "/.docspace-dropbox-bridge-check-{}",
         uuid::Uuid::new_v4().simple()
     );
-    let probes: [(&str, Result<(), DropboxError>); 4] = [
+    let probes: [(&str, Result<(), DropboxError>); 5] = [
         (
             "files.metadata.read",
             client
                 .list_folder_get_latest_cursor(&ListFolderArg::new(""))
+                .await
+                .map(drop),
+        ),
+        (
+            "files.content.read",
+            client
+                .call_rpc::<_, serde_json::Value>(
+                    "files/get_temporary_link",
+                    &json!({ "path": nowhere }),
+                )
                 .await
                 .map(drop),
         ),
@@ -299,8 +424,8 @@ async fn check_dropbox_scopes(client: &DropboxClient, account_info: bool, report
         match result {
             Ok(()) => granted.push(scope),
             Err(e) if e.has_tag("missing_scope") => report.problem(format!(
-                "dropbox scope {scope} is missing: enable it in the App Console, then authorise \
-                 the app again"
+                "dropbox scope {scope} is missing: enable it in the App Console (Permissions \
+                 tab), then authorise the app again for a new DROPBOX_REFRESH_TOKEN"
             )),
             Err(
                 DropboxError::Route { .. }

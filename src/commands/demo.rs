@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use bridge_fakes::docspace::FakeDocSpace;
+use bridge_fakes::docspace::{DocSpaceOptions, FakeDocSpace};
 use bridge_fakes::dropbox::FakeDropbox;
 use bridge_fakes::webhooks::{DocSpaceWebhookSender, DropboxWebhookSender};
 use tokio::net::TcpListener;
@@ -132,9 +132,16 @@ async fn walkthrough(dir: &TempDir, keep_running: bool) -> DemoResult<()> {
 
 impl Demo {
     async fn start(dir: &TempDir) -> DemoResult<Self> {
-        let docspace = FakeDocSpace::start(Default::default())
-            .await
-            .map_err(|e| format!("the DocSpace stand-in did not start: {e}"))?;
+        // The key holds exactly the permissions the jobs need, as the README asks of a real one.
+        let docspace = FakeDocSpace::start(DocSpaceOptions {
+            api_key_permissions: needed_docspace_permissions()
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("the DocSpace stand-in did not start: {e}"))?;
         let dropbox = FakeDropbox::start(Default::default())
             .await
             .map_err(|e| format!("the Dropbox stand-in did not start: {e}"))?;
@@ -179,7 +186,11 @@ impl Demo {
             DocSpaceWebhookSender::new(format!("{url}/webhooks/docspace"), WEBHOOK_SECRET);
         let db_hooks =
             DropboxWebhookSender::new(format!("{url}/webhooks/dropbox"), o.app_secret.clone());
-        println!("Started the DocSpace stand-in at {}", docspace.url());
+        println!(
+            "Started the DocSpace stand-in at {} (API key with {} only)",
+            docspace.url(),
+            needed_docspace_permissions().join(", ")
+        );
         println!("Started the Dropbox stand-in at {}", dropbox.api_url());
         println!("Started the bridge at {url} (temporary SQLite database)");
         Ok(Self {
@@ -294,14 +305,33 @@ impl Demo {
             6,
             "Someone deletes the \"Marketing\" folder in Dropbox by hand",
         );
+        let before = self
+            .dropbox
+            .shared_folder_by_path(&path)
+            .map(|s| s.shared_folder_id);
+        let invites = self.dropbox.calls("sharing/add_folder_member");
         self.dropbox.delete(&path);
-        say(&format!("{path} deleted; Dropbox notifies the bridge"));
+        say(&format!(
+            "{path} deleted; Dropbox only unmounts a shared folder and notifies the bridge"
+        ));
         self.notify_dropbox(&owner).await?;
         self.settle().await?;
-        if self.dropbox.shared_folder_by_path(&path).is_some() {
-            self.show_group_folder(marketing, "restored").await?;
-        } else {
-            say(&format!("{path} was not restored (unexpected)"));
+        match self.dropbox.shared_folder_by_path(&path) {
+            Some(sf) if Some(&sf.shared_folder_id) == before.as_ref() => {
+                self.show_group_folder(marketing, "restored").await?;
+                let invited = self.dropbox.calls("sharing/add_folder_member") - invites;
+                say(&format!(
+                    "the same shared folder (id {}) was mounted back and moved home; \
+                     {invited} invitation(s) sent",
+                    sf.shared_folder_id
+                ));
+            }
+            Some(sf) => say(&format!(
+                "{path} is a new shared folder (id {}), not the same one mounted back \
+                 (unexpected)",
+                sf.shared_folder_id
+            )),
+            None => say(&format!("{path} was not restored (unexpected)")),
         }
 
         step(
@@ -561,6 +591,17 @@ impl Demo {
         crate::app::wait_for_signal().await;
         println!("stopping");
     }
+}
+
+/// The API-key permissions the jobs need (`check`'s optional profile permission left out).
+fn needed_docspace_permissions() -> Vec<&'static str> {
+    let mut scopes: Vec<&'static str> = Vec::new();
+    for r in crate::docspace::ROUTES.iter().filter(|r| !r.optional) {
+        if !scopes.contains(&r.scope) {
+            scopes.push(r.scope);
+        }
+    }
+    scopes
 }
 
 fn step(n: u32, what: &str) {

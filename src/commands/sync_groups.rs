@@ -116,6 +116,7 @@ fn render_plan(runs: &[GroupRun]) -> String {
                 r.policy.unwrap_or("?")
             );
         } else if r.created
+            || r.mounted
             || r.moved_from.is_some()
             || !r.added.is_empty()
             || !r.removed.is_empty()
@@ -125,6 +126,12 @@ fn render_plan(runs: &[GroupRun]) -> String {
             let _ = writeln!(out, "  {} → {folder}", title(r));
             if r.created {
                 let _ = writeln!(out, "    * share the folder (created if absent)");
+            }
+            if r.mounted {
+                let _ = writeln!(
+                    out,
+                    "    * mount the shared folder deleted in Dropbox again (same folder and members)"
+                );
             }
             if let Some(from) = &r.moved_from {
                 let _ = writeln!(out, "    * move from {from}");
@@ -151,6 +158,7 @@ fn render_changes(runs: &[GroupRun]) -> String {
             }
             Ok(r) => {
                 let changed = r.created
+                    || r.mounted
                     || r.moved_from.is_some()
                     || !r.added.is_empty()
                     || !r.removed.is_empty()
@@ -172,6 +180,19 @@ fn render_changes(runs: &[GroupRun]) -> String {
                 if r.created {
                     let _ = writeln!(out, "    * folder shared");
                 }
+                if r.mounted {
+                    let _ = writeln!(
+                        out,
+                        "    * shared folder mounted again (deleted in Dropbox)"
+                    );
+                }
+                if let Some(c) = &r.clash {
+                    let _ = writeln!(
+                        out,
+                        "    * {} belongs to group {}: fallback path used",
+                        c.path, c.group_id
+                    );
+                }
                 if let Some(from) = &r.moved_from {
                     let _ = writeln!(out, "    * moved from {from}");
                 }
@@ -188,6 +209,7 @@ fn render_summary(runs: &[GroupRun], dry_run: bool) -> String {
     let rows = [
         ("groups", runs.len()),
         ("folders created", count(&|r| usize::from(r.created))),
+        ("folders mounted", count(&|r| usize::from(r.mounted))),
         (
             "folders moved",
             count(&|r| usize::from(r.moved_from.is_some())),

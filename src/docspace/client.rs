@@ -1,7 +1,8 @@
 //! `DocSpaceClient`: the one place that talks HTTP to DocSpace. Every API call goes through
 //! [`DocSpaceClient::get`], which owns the API-key header, the 10-in-flight cap, the
 //! provider-wide pause on 429, timeouts, bounded retries, envelope and error decoding, and
-//! metrics. Downloads send the API key only to the portal's own origin.
+//! metrics. API calls follow no redirect. Downloads follow redirects hop by hop and send the API
+//! key only to hops on the portal's own origin (scheme, host and port).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,16 +12,20 @@ use std::time::Duration;
 use backon::Retryable;
 use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, USER_AGENT};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, LOCATION, USER_AGENT};
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use super::error::DocSpaceError;
+use super::scopes::required_scope;
 use super::types::{FileInfo, Group, GroupWithMembers, Page, PathPart, User};
 use super::wire::{self, Envelope, ErrorEnvelope, PathPartDto};
 use crate::config::{DocSpaceConfig, Secret};
-use crate::provider::{describe_reqwest, record, redact, retry_after_header, Pacer, RetryPolicy};
+use crate::provider::{
+    describe_reqwest, ratelimit_reset_header, record, redact, retry_after_header, Pacer,
+    RetryPolicy,
+};
 
 const PROVIDER: &str = "docspace";
 const UA: &str = concat!("docspace-dropbox-bridge/", env!("CARGO_PKG_VERSION"));
@@ -32,6 +37,12 @@ pub const MAX_IN_FLIGHT: usize = 10;
 pub const MAX_DOWNLOADS: usize = MAX_IN_FLIGHT - 2;
 /// Page size for group listings (DocSpace's maximum).
 const PAGE_SIZE: u32 = 100;
+/// Redirects a download follows (portal → storage, storage → CDN, ...).
+const MAX_REDIRECTS: usize = 5;
+/// Provider-wide pause after a `429` that named no wait (DocSpace's GET limiter sends neither
+/// `Retry-After` nor `X-RateLimit-Reset`): every caller holds back a moment while the retrying
+/// call backs off exponentially.
+const UNNAMED_429_PAUSE: Duration = Duration::from_secs(1);
 
 type Result<T> = std::result::Result<T, DocSpaceError>;
 
@@ -76,6 +87,8 @@ impl Stream for Download {
 }
 
 impl DocSpaceClient {
+    /// `http` must follow no redirects ([`crate::provider::http_client`]): the client follows
+    /// download redirects itself so that the API key never leaves the portal's origin.
     pub fn new(cfg: &DocSpaceConfig, http: reqwest::Client) -> Self {
         Self::with_retry_policy(cfg, http, RetryPolicy::default())
     }
@@ -117,9 +130,9 @@ impl DocSpaceClient {
 
     // --- groups and people -----------------------------------------------------------------
 
-    /// `GET group?count&startIndex`: one page of groups (without members).
+    /// `GET group?count&startIndex`: one page of groups (without members). DocSpace takes
+    /// `count` from 1 to 100 and answers anything else with a validation error.
     pub async fn list_groups_page(&self, start_index: u32, count: u32) -> Result<Page<Group>> {
-        let count = count.clamp(1, PAGE_SIZE);
         let url = self.api_url(
             &["group"],
             &[
@@ -190,7 +203,8 @@ impl DocSpaceClient {
         )
     }
 
-    /// `GET people/@self`: the API key's own user (what `check` prints).
+    /// `GET people/@self`: the API key's own user (what `check` prints). Needs the separate
+    /// `accounts.self:read` permission; no job depends on it.
     pub async fn me(&self) -> Result<User> {
         let url = self.api_url(&["people", "@self"], &[])?;
         let env: Envelope<wire::EmployeeDto> = self.get("people/@self", url).await?;
@@ -254,10 +268,43 @@ impl DocSpaceClient {
         required(ROUTE, env.response)
     }
 
-    /// Starts downloading `url` (a presigned URL). Sends `Authorization: Bearer <API key>` only
-    /// when the URL's origin is the portal's (reqwest drops it on cross-host redirects). A 403
-    /// is [`DocSpaceError::PresignedExpired`]: ask for a fresh URL. Retries transient failures
-    /// before the body starts; a body that breaks off mid-way surfaces as a stream error.
+    /// Calls one of the routes in [`super::ROUTES`] with arguments that name nothing (ids that do
+    /// not exist, one-item pages) and discards the answer: `Ok`, or an error such as `404`,
+    /// means the key may call the route; [`DocSpaceError::MissingScope`] that it lacks the
+    /// route's permission. Changes nothing.
+    pub async fn probe(&self, route: &'static str) -> Result<()> {
+        const NO_GROUP: &str = "00000000-0000-0000-0000-000000000000";
+        let one = || vec![("count", "1".to_string())];
+        let (segments, query): (Vec<&str>, _) = match route {
+            "group" => (vec!["group"], one()),
+            "group/{id}" => (
+                vec!["group", NO_GROUP],
+                vec![("includeMembers", "false".to_string())],
+            ),
+            "people/@self" => (vec!["people", "@self"], vec![]),
+            "files/file/{id}" => (vec!["files", "file", "0"], vec![]),
+            "files/file/{id}/presigneduri" => (vec!["files", "file", "0", "presigneduri"], vec![]),
+            "files/{folderId}" => (vec!["files", "0"], one()),
+            "files/folder/{id}" => (vec!["files", "folder", "0"], vec![]),
+            "files/rooms" => (vec!["files", "rooms"], one()),
+            other => {
+                return Err(DocSpaceError::InvalidArgument {
+                    route: other,
+                    message: "not a route the bridge probes".into(),
+                })
+            }
+        };
+        let url = self.api_url(&segments, &query)?;
+        self.get::<serde_json::Value>(route, url).await.map(drop)
+    }
+
+    /// Starts downloading `url` (a presigned URL), following redirects hop by hop. Sends
+    /// `Authorization: Bearer <API key>` only to hops whose origin (scheme, host, port) is the
+    /// portal's. A 403 from the portal, asked with the key, is
+    /// [`DocSpaceError::DownloadDenied`] (the key's user may not download the file; permanent);
+    /// a 403 from another origin is [`DocSpaceError::PresignedExpired`] (ask for a fresh URL).
+    /// Retries transient failures before the body starts; a body that breaks off mid-way
+    /// surfaces as a stream error.
     pub async fn download(&self, url: &str) -> Result<Download> {
         const ROUTE: &str = "download";
         let url = self
@@ -274,9 +321,8 @@ impl DocSpaceClient {
                 message: "download URL must be http(s)".into(),
             });
         }
-        let send_key = url.origin() == self.inner.origin;
         let policy = self.inner.retry;
-        let (resp, permit) = (|| self.start_download(&url, send_key))
+        let (resp, permit) = (|| self.start_download(&url))
             .retry(policy.backoff())
             .when(|e: &DocSpaceError| {
                 !matches!(e, DocSpaceError::PresignedExpired)
@@ -308,7 +354,6 @@ impl DocSpaceClient {
     async fn start_download(
         &self,
         url: &Url,
-        send_key: bool,
     ) -> Result<(reqwest::Response, [OwnedSemaphorePermit; 2])> {
         const ROUTE: &str = "download";
         let inner = &self.inner;
@@ -331,30 +376,79 @@ impl DocSpaceClient {
             .await
             .map_err(closed)?;
         let permit = [download, permit];
-        let mut req = self.http.get(url.clone()).header(USER_AGENT, UA);
-        if send_key {
-            req = req.header(AUTHORIZATION, format!("Bearer {}", inner.api_key.expose()));
-        }
         let started = std::time::Instant::now();
-        let sent = tokio::time::timeout(inner.timeout, req.send()).await;
-        let result = match sent {
-            Err(_) => Err(DocSpaceError::Timeout { route: ROUTE }),
-            Ok(Err(e)) => Err(transport_error(ROUTE, &e)),
-            Ok(Ok(resp)) if resp.status().is_success() => Ok(resp),
-            Ok(Ok(resp)) if resp.status().as_u16() == 403 => Err(DocSpaceError::PresignedExpired),
-            Ok(Ok(resp)) => {
-                let status = resp.status().as_u16();
-                let headers = resp.headers().clone();
-                let body = tokio::time::timeout(inner.timeout, resp.bytes())
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok())
-                    .unwrap_or_default();
-                Err(self.decode_failure(ROUTE, status, &headers, &body))
-            }
-        };
+        let result = tokio::time::timeout(inner.timeout, self.follow(url))
+            .await
+            .unwrap_or(Err(DocSpaceError::Timeout { route: ROUTE }));
         self.finish_attempt(ROUTE, &result, started);
         result.map(|r| (r, permit))
+    }
+
+    /// Sends the download request and follows redirects by hand, deciding for every hop
+    /// whether the API key goes along: only to the portal's own origin, so neither another host
+    /// nor the same host over another scheme or port ever sees it.
+    async fn follow(&self, start: &Url) -> Result<reqwest::Response> {
+        const ROUTE: &str = "download";
+        let inner = &self.inner;
+        let mut url = start.clone();
+        for hop in 0..=MAX_REDIRECTS {
+            let send_key = url.origin() == inner.origin;
+            let mut req = self.http.get(url.clone()).header(USER_AGENT, UA);
+            if send_key {
+                req = req.header(AUTHORIZATION, format!("Bearer {}", inner.api_key.expose()));
+            }
+            let resp = req.send().await.map_err(|e| transport_error(ROUTE, &e))?;
+            let status = resp.status();
+            if status.is_success() {
+                return Ok(resp);
+            }
+            if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
+                let next = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| url.join(l).ok())
+                    .filter(|u| u.scheme() == "http" || u.scheme() == "https");
+                match next {
+                    Some(next) if hop < MAX_REDIRECTS => {
+                        url = next;
+                        continue;
+                    }
+                    Some(_) => {
+                        return Err(DocSpaceError::Network {
+                            route: ROUTE,
+                            message: format!("more than {MAX_REDIRECTS} redirects"),
+                        })
+                    }
+                    None => {
+                        return Err(DocSpaceError::Decode {
+                            route: ROUTE,
+                            message: format!(
+                                "{} redirect without a usable http(s) Location",
+                                status.as_u16()
+                            ),
+                        })
+                    }
+                }
+            }
+            if status == reqwest::StatusCode::FORBIDDEN {
+                // With the key DocSpace checks the user's download right, not the link's age.
+                return Err(if send_key {
+                    DocSpaceError::DownloadDenied {
+                        file_id: file_id_of(start),
+                    }
+                } else {
+                    DocSpaceError::PresignedExpired
+                });
+            }
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(self.decode_failure(ROUTE, status.as_u16(), &headers, &body));
+        }
+        Err(DocSpaceError::Network {
+            route: ROUTE,
+            message: format!("more than {MAX_REDIRECTS} redirects"),
+        })
     }
 
     // --- the call path ---------------------------------------------------------------------
@@ -462,13 +556,17 @@ impl DocSpaceClient {
             Err(e) => e.class(),
         };
         record(PROVIDER, route, outcome, started.elapsed());
-        if let Some(d) = result.as_ref().err().and_then(DocSpaceError::retry_after) {
-            self.inner.pacer.pause_for(d);
+        if let Err(DocSpaceError::RateLimited { retry_after, .. }) = result {
+            self.inner
+                .pacer
+                .pause_for(retry_after.unwrap_or(UNNAMED_429_PAUSE));
         }
     }
 
-    /// Error of a failed answer: 429 with its wait (`Retry-After`, else `X-Ratelimit-Reset`,
-    /// else 2 s); otherwise the envelope's message.
+    /// Error of a failed answer: a 429 with the wait DocSpace named (`Retry-After`, else the end
+    /// of the limiter's window in `X-RateLimit-Reset`, else none); a bare 403 as the missing
+    /// permission of the route; a redirect as not followed; otherwise the envelope's message,
+    /// validation problem details included.
     fn decode_failure(
         &self,
         route: &'static str,
@@ -477,26 +575,28 @@ impl DocSpaceClient {
         body: &[u8],
     ) -> DocSpaceError {
         if status == 429 {
-            let reset = headers
-                .get("x-ratelimit-reset")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
             return DocSpaceError::RateLimited {
                 route,
                 retry_after: retry_after_header(headers)
-                    .or(reset)
-                    .unwrap_or(Duration::from_secs(2)),
+                    .or_else(|| ratelimit_reset_header(headers, std::time::SystemTime::now())),
             };
         }
-        let message = match serde_json::from_slice::<ErrorEnvelope>(body) {
-            Ok(env) => env
-                .error
-                .and_then(|e| e.message)
-                .or(env.title)
-                .or(env.message)
-                .unwrap_or_default(),
-            Err(_) => String::from_utf8_lossy(body).into_owned(),
+        let message = if status == 403 && body.iter().all(u8::is_ascii_whitespace) {
+            match required_scope(route) {
+                Some(scope) => return DocSpaceError::MissingScope { route, scope },
+                None => String::from("forbidden"),
+            }
+        } else if (300..400).contains(&status) {
+            let to = headers
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| self.inner.base.join(l).ok())
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_else(|| "elsewhere".into());
+            format!("redirected to {to}, not followed; check DOCSPACE_URL")
+        } else {
+            ErrorEnvelope::text_of(body)
+                .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
         };
         DocSpaceError::Api {
             route,
@@ -504,6 +604,14 @@ impl DocSpaceClient {
             message: redact(message.trim(), &[self.inner.api_key.expose()]),
         }
     }
+}
+
+/// The `fileid` a DocSpace stream URL names (`filehandler.ashx?action=stream&fileid=N`).
+fn file_id_of(url: &Url) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k.eq_ignore_ascii_case("fileid"))
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
 }
 
 fn required<T>(route: &'static str, v: Option<T>) -> Result<T> {

@@ -12,15 +12,35 @@ pub enum DocSpaceError {
         status: u16,
         message: String,
     },
-    #[error("docspace {route}: rate limited (429); retry after {}s", retry_after.as_secs_f64())]
+    /// A bare `403` from the server's authorization layer: the API key lacks the permission
+    /// ("scope") the route needs. Permanent until the key is replaced.
+    #[error("docspace {route}: 403 forbidden: the API key lacks the {scope} permission")]
+    MissingScope {
+        route: &'static str,
+        scope: &'static str,
+    },
+    /// `429`. `retry_after` is what DocSpace asked for (`Retry-After`, or the end of the
+    /// limiter's window from `X-RateLimit-Reset`); `None` when it said nothing (its GET limiter
+    /// sends neither), and the caller's own backoff applies.
+    #[error("docspace {route}: rate limited (429){}", match retry_after {
+        Some(d) => format!("; retry after {}s", d.as_secs_f64()),
+        None => String::new(),
+    })]
     RateLimited {
         route: &'static str,
-        retry_after: Duration,
+        retry_after: Option<Duration>,
     },
-    /// The presigned download URL was refused (403): it expired or lost its rights. Ask for a
+    /// A presigned URL on another origin (storage) was refused (403): it expired. Ask for a
     /// fresh one with `presigned_uri`.
     #[error("docspace download: presigned URL refused (403); fetch a fresh one")]
     PresignedExpired,
+    /// The portal refused a download sent with the API key (403): with the key DocSpace checks
+    /// the key's user's download right, not the link's age, so asking again cannot help.
+    #[error(
+        "docspace download: 403 forbidden: the API key's user may not download {}",
+        match file_id { Some(id) => format!("file {id}"), None => "this file".to_string() }
+    )]
+    DownloadDenied { file_id: Option<String> },
     #[error("docspace {route}: timed out")]
     Timeout { route: &'static str },
     #[error("docspace {route}: connection failed: {message}")]
@@ -42,6 +62,7 @@ pub enum DocSpaceError {
 
 fn status_tag(status: u16) -> &'static str {
     match status {
+        300..=399 => "redirect",
         400 => "bad_request",
         401 => "unauthorized",
         402 => "payment_required",
@@ -57,7 +78,7 @@ fn status_tag(status: u16) -> &'static str {
 
 impl DocSpaceError {
     /// Transient: 429, 5xx, timeouts, connection errors, and an expired presigned URL (the job
-    /// fetches a new one on its next attempt).
+    /// fetches a new one on its next attempt). A missing scope and a refused download are not.
     pub fn is_retryable(&self) -> bool {
         match self {
             DocSpaceError::Api { status, .. } => (500..=599).contains(status) || *status == 408,
@@ -65,13 +86,25 @@ impl DocSpaceError {
             | DocSpaceError::PresignedExpired
             | DocSpaceError::Timeout { .. }
             | DocSpaceError::Network { .. } => true,
-            DocSpaceError::Decode { .. } | DocSpaceError::InvalidArgument { .. } => false,
+            DocSpaceError::MissingScope { .. }
+            | DocSpaceError::DownloadDenied { .. }
+            | DocSpaceError::Decode { .. }
+            | DocSpaceError::InvalidArgument { .. } => false,
         }
     }
 
+    /// How long DocSpace asked callers to wait (429 with `Retry-After` or `X-RateLimit-Reset`).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            DocSpaceError::RateLimited { retry_after, .. } => Some(*retry_after),
+            DocSpaceError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The permission the API key lacks, when the server refused the route for that.
+    pub fn missing_scope(&self) -> Option<&'static str> {
+        match self {
+            DocSpaceError::MissingScope { scope, .. } => Some(scope),
             _ => None,
         }
     }
@@ -86,8 +119,10 @@ impl DocSpaceError {
     pub(crate) fn class(&self) -> &'static str {
         match self {
             DocSpaceError::Api { status, .. } => status_tag(*status),
+            DocSpaceError::MissingScope { .. } => "missing_scope",
             DocSpaceError::RateLimited { .. } => "rate_limited",
             DocSpaceError::PresignedExpired => "presigned_expired",
+            DocSpaceError::DownloadDenied { .. } => "download_denied",
             DocSpaceError::Timeout { .. } => "timeout",
             DocSpaceError::Network { .. } => "network_error",
             DocSpaceError::Decode { .. } => "decode_error",
@@ -100,7 +135,9 @@ impl DocSpaceError {
         match self {
             DocSpaceError::Api { status, .. } => Some(*status),
             DocSpaceError::RateLimited { .. } => Some(429),
-            DocSpaceError::PresignedExpired => Some(403),
+            DocSpaceError::MissingScope { .. }
+            | DocSpaceError::PresignedExpired
+            | DocSpaceError::DownloadDenied { .. } => Some(403),
             _ => None,
         }
     }
@@ -134,5 +171,31 @@ mod tests {
         };
         assert!(e.is_retryable());
         assert!(DocSpaceError::PresignedExpired.is_retryable());
+
+        let e = DocSpaceError::DownloadDenied {
+            file_id: Some("4711".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "docspace download: 403 forbidden: the API key's user may not download file 4711"
+        );
+        assert!(!e.is_retryable());
+        let e = DocSpaceError::MissingScope {
+            route: "group",
+            scope: "accounts:read",
+        };
+        assert_eq!(
+            e.to_string(),
+            "docspace group: 403 forbidden: the API key lacks the accounts:read permission"
+        );
+        assert!(!e.is_retryable());
+        assert_eq!(e.missing_scope(), Some("accounts:read"));
+        let e = DocSpaceError::RateLimited {
+            route: "group",
+            retry_after: None,
+        };
+        assert_eq!(e.to_string(), "docspace group: rate limited (429)");
+        assert!(e.is_retryable());
+        assert_eq!(e.retry_after(), None);
     }
 }

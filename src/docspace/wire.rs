@@ -41,12 +41,74 @@ pub struct ErrorEnvelope {
     pub status: Option<i64>,
     #[serde(default, deserialize_with = "opt_i64")]
     pub status_code: Option<i64>,
-    /// ASP.NET validation problem details put their text here.
+    /// A bare ASP.NET problem details body (not wrapped in the envelope).
     #[serde(default)]
     pub title: Option<String>,
     /// `ChunkedUploader.ashx` style `{"success":false,"message":..}`.
     #[serde(default)]
     pub message: Option<String>,
+}
+
+/// Model-validation failures (`count` out of range, a value that does not bind): ASP.NET's
+/// `ValidationProblemDetails` wrapped as the envelope's `response`, with `status` 1.
+#[derive(Debug, Deserialize)]
+pub struct ProblemEnvelope {
+    #[serde(default)]
+    pub response: Option<ProblemDetails>,
+}
+
+/// `ValidationProblemDetails`: a `title` and, per field, what was wrong with it.
+#[derive(Debug, Deserialize)]
+pub struct ProblemDetails {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub errors: std::collections::BTreeMap<String, Value>,
+}
+
+impl ProblemDetails {
+    /// `title (field: message; field: message)`.
+    pub fn text(&self) -> Option<String> {
+        let fields: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(field, msgs)| {
+                let msgs: Vec<&str> = match msgs {
+                    Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                    Value::String(s) => vec![s.as_str()],
+                    _ => Vec::new(),
+                };
+                format!("{field}: {}", msgs.join(" "))
+            })
+            .collect();
+        match (self.title.as_deref(), fields.is_empty()) {
+            (Some(t), true) => Some(t.to_string()),
+            (Some(t), false) => Some(format!("{t} ({})", fields.join("; "))),
+            (None, false) => Some(fields.join("; ")),
+            (None, true) => None,
+        }
+    }
+}
+
+impl ErrorEnvelope {
+    /// What went wrong, in DocSpace's words, from whichever form the error body takes: the
+    /// envelope's `error.message`, validation problem details inside `response`, a bare problem
+    /// `title`, or a handler's `message`.
+    pub fn text_of(body: &[u8]) -> Option<String> {
+        let env: ErrorEnvelope = serde_json::from_slice(body).ok()?;
+        let problem = || {
+            serde_json::from_slice::<ProblemEnvelope>(body)
+                .ok()
+                .and_then(|p| p.response)
+                .and_then(|p| p.text())
+        };
+        env.error
+            .and_then(|e| e.message)
+            .filter(|m| !m.trim().is_empty())
+            .or_else(problem)
+            .or(env.title)
+            .or(env.message)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +335,33 @@ mod tests {
         );
         assert!(matches!(&c.path_parts[1], PathPartDto::Id(id) if id == "5"));
         assert!(matches!(&c.path_parts[2], PathPartDto::Id(id) if id == "x-7"));
+    }
+
+    #[test]
+    fn validation_problem_details_inside_the_envelope() {
+        let body = serde_json::to_vec(&json!({
+            "response": {
+                "type": "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+                "title": "One or more validation errors occurred.",
+                "status": 400,
+                "errors": {"count": ["The field Count must be between 1 and 100."]},
+                "traceId": "00-ab-cd-00"
+            },
+            "count": 1, "status": 1, "statusCode": 400
+        }))
+        .expect("json");
+        assert_eq!(
+            ErrorEnvelope::text_of(&body).as_deref(),
+            Some("One or more validation errors occurred. (count: The field Count must be between 1 and 100.)")
+        );
+        // A success envelope whose response is not an object has no problem text.
+        let body = br#"{"response": "https://x/", "status": 1, "statusCode": 400}"#;
+        assert_eq!(ErrorEnvelope::text_of(body), None);
+        let body = br#"{"error": {"message": "Access denied"}, "status": 1, "statusCode": 403}"#;
+        assert_eq!(
+            ErrorEnvelope::text_of(body).as_deref(),
+            Some("Access denied")
+        );
     }
 
     #[test]

@@ -191,6 +191,34 @@ impl DropboxError {
         }
     }
 
+    /// The `SharedFolderAccessError` of a 409, in either form Dropbox sends it: bare at the top
+    /// level from `sharing/get_folder_metadata` and `sharing/list_folder_members` (whose error
+    /// type it is: `{".tag":"unmounted"}`), or nested under `access_error` from the member,
+    /// mount, unshare and continue routes (`{".tag":"access_error","access_error":{…}}`).
+    pub fn shared_folder_access(&self) -> Option<wire::SharedFolderAccessError> {
+        let DropboxError::Route { route, error, .. } = self else {
+            return None;
+        };
+        let v = match error.get(".tag").and_then(Value::as_str) {
+            Some("access_error") => error.get("access_error")?,
+            Some(_) if BARE_ACCESS_ERROR_ROUTES.contains(route) => error,
+            _ => return None,
+        };
+        serde_json::from_value(v.clone()).ok()
+    }
+
+    /// The shared folder is no longer there for the bridge: the id is unknown (unshared or
+    /// never existed), the folder is unmounted (deleted from the owner's Dropbox; its id and
+    /// members remain and `sharing/mount_folder` brings it back), or the account is not a
+    /// member. [`DropboxError::shared_folder_access`] tells which.
+    pub fn is_shared_folder_gone(&self) -> bool {
+        use wire::SharedFolderAccessError as E;
+        matches!(
+            self.shared_folder_access(),
+            Some(E::InvalidId | E::Unmounted | E::NotAMember)
+        )
+    }
+
     /// The existing shared folder's metadata from `bad_path/already_shared`.
     pub fn already_shared(&self) -> Option<wire::SharedFolderMetadata> {
         if !self.has_tag("bad_path/already_shared") {
@@ -218,6 +246,10 @@ impl DropboxError {
         }
     }
 }
+
+/// Routes whose error type is `SharedFolderAccessError` itself, so its tags come bare.
+const BARE_ACCESS_ERROR_ROUTES: &[&str] =
+    &["sharing/get_folder_metadata", "sharing/list_folder_members"];
 
 /// The value a union member nests: under the key named after its tag (unions, primitives), or,
 /// for struct members such as `UploadError.path: UploadWriteFailed`, which Stone inlines beside the
@@ -314,6 +346,62 @@ mod tests {
             error: json!({".tag":"no_permission"}),
         };
         assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn shared_folder_access_errors_bare_and_nested() {
+        use wire::SharedFolderAccessError as E;
+        let on = |route: &'static str, error: Value| DropboxError::Route {
+            route,
+            tag: tag_path(&error).unwrap_or_default(),
+            error,
+            user_message: None,
+        };
+        for (tag, want) in [
+            ("invalid_id", E::InvalidId),
+            ("not_a_member", E::NotAMember),
+            ("unmounted", E::Unmounted),
+        ] {
+            for route in ["sharing/get_folder_metadata", "sharing/list_folder_members"] {
+                let e = on(route, json!({ ".tag": tag }));
+                assert_eq!(
+                    e.shared_folder_access(),
+                    Some(want.clone()),
+                    "{route} {tag}"
+                );
+                assert!(e.is_shared_folder_gone());
+            }
+            let e = on(
+                "sharing/add_folder_member",
+                json!({".tag": "access_error", "access_error": {".tag": tag}}),
+            );
+            assert_eq!(e.tag(), Some(format!("access_error/{tag}").as_str()));
+            assert_eq!(e.shared_folder_access(), Some(want));
+            assert!(e.is_shared_folder_gone());
+        }
+        // Bare tags count only where the route's error type is the access error itself.
+        let e = on(
+            "sharing/update_folder_member",
+            json!({".tag": "not_a_member"}),
+        );
+        assert_eq!(e.shared_folder_access(), None);
+        let e = on(
+            "sharing/remove_folder_member",
+            json!({".tag": "member_error", "member_error": {".tag": "not_a_member"}}),
+        );
+        assert!(!e.is_shared_folder_gone());
+        let e = on(
+            "sharing/get_folder_metadata",
+            json!({".tag": "invalid_member"}),
+        );
+        assert_eq!(e.shared_folder_access(), Some(E::InvalidMember));
+        assert!(!e.is_shared_folder_gone());
+        let e = on(
+            "sharing/get_folder_metadata",
+            json!({".tag": "something_new"}),
+        );
+        assert_eq!(e.shared_folder_access(), Some(E::Other));
+        assert!(!e.is_shared_folder_gone());
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub use routes::is_valid_email;
 pub use upload::{Progress, UploadOptions, UploadedSession, MAX_BATCH, MAX_REQUEST_BYTES};
 pub use wire::{
     AccessLevel, CommitInfo, FileMetadata, FolderMetadata, FullAccount, ListFolderArg,
-    ListFolderResult, MemberAccessLevelResult, MemberSelector, Metadata, SharedFolderMembers,
-    SharedFolderMetadata, UploadSessionCursor, UploadSessionFinishArg, WriteMode,
+    ListFolderResult, MemberAccessLevelResult, MemberSelector, Metadata, SharedFolderAccessError,
+    SharedFolderMembers, SharedFolderMetadata, UploadSessionCursor, UploadSessionFinishArg,
+    WriteMode,
 };

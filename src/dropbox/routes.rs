@@ -1,6 +1,6 @@
 //! Typed Dropbox routes: account, files (folders, metadata, listing, moves, deletes) and sharing
-//! (share folder, members, async job polling). Each function builds a `wire` argument and goes
-//! through the client's single call path; none repeats auth, retry or error handling.
+//! (share and mount folders, members, async job polling). Each function builds a `wire` argument
+//! and goes through the client's single call path; none repeats auth, retry or error handling.
 //! Uploads live in `upload.rs`.
 
 use std::time::Duration;
@@ -295,6 +295,18 @@ impl DropboxClient {
         };
         self.call_rpc("sharing/get_folder_metadata", &arg).await
     }
+
+    /// `sharing/mount_folder`: puts a shared folder the account has unmounted (deleted from its
+    /// Dropbox: same id, members and content) back at the root of its namespace, under its last
+    /// name (autorenamed on a clash); the answer has the new path. Errors: 409 tags such as
+    /// `already_mounted`, `insufficient_quota`, `access_error/invalid_id` (unshared for good).
+    pub async fn mount_folder(&self, shared_folder_id: &str) -> Result<SharedFolderMetadata> {
+        // MountFolderArg has the same one field.
+        let arg = GetFolderMetadataArg {
+            shared_folder_id: shared_folder_id.to_string(),
+        };
+        self.call_rpc("sharing/mount_folder", &arg).await
+    }
 }
 
 /// A failed async job reported like a 409 of the polling route.
@@ -330,9 +342,10 @@ where
     }
 }
 
-/// Whether Dropbox will accept `email` in a `MemberSelector`: Stone's email pattern
-/// `^['&A-Za-z0-9._%+-]+@[A-Za-z0-9-][A-Za-z0-9.-]*\.[A-Za-z]{2,15}$`, at most 255 chars
-/// (conservative: newer specs also allow `#` in the local part).
+/// Whether Dropbox will accept `email` in a `MemberSelector`: Stone's `common.EmailAddress`,
+/// `^['#&A-Za-z0-9._%+-]+@[A-Za-z0-9-][A-Za-z0-9.-]*\.[A-Za-z]{2,15}$`, at most 255 characters.
+/// Checked by hand: the local part is one run of those characters up to the first `@`; the
+/// domain starts with a letter, digit or `-`, and after its last `.` come 2 to 15 letters.
 pub fn is_valid_email(email: &str) -> bool {
     if email.len() > 255 {
         return false;
@@ -343,7 +356,7 @@ pub fn is_valid_email(email: &str) -> bool {
     let local_ok = !local.is_empty()
         && local
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "'&._%+-".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "'#&._%+-".contains(c));
     let Some((host, tld)) = domain.rsplit_once('.') else {
         return false;
     };
@@ -366,6 +379,15 @@ mod tests {
     fn email_pattern() {
         assert!(is_valid_email("anna.smith+x@example.co.uk"));
         assert!(is_valid_email("o'brien@mail-1.example.com"));
+        assert!(is_valid_email("a#b@example.com"));
+        assert!(is_valid_email("r&d@example.com"));
+        assert!(is_valid_email("-@-.io"));
+        assert!(is_valid_email(&format!("{}@example.com", "a".repeat(243))));
+        assert!(!is_valid_email(&format!("{}@example.com", "a".repeat(244))));
+        assert!(!is_valid_email("a!b@example.com"));
+        assert!(!is_valid_email("a@b@example.com"));
+        assert!(!is_valid_email("a b@example.com"));
+        assert!(!is_valid_email("a@exa_mple.com"));
         assert!(!is_valid_email("jürgen@example.com"));
         assert!(!is_valid_email("a@example.c"));
         assert!(!is_valid_email("a@example.abcdefghijklmnop"));

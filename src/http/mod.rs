@@ -14,6 +14,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use axum::extract::State;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+
 use crate::config::Config;
 use crate::jobs::JobContext;
 use crate::queue::Wake;
@@ -24,6 +29,7 @@ pub mod api;
 pub mod error;
 pub mod health;
 pub mod page;
+pub mod server;
 pub mod webhooks;
 
 #[derive(Clone)]
@@ -109,6 +115,7 @@ pub const METRICS_PATH: &str = "/metrics";
 /// The router of the main listener.
 pub fn router(state: AppState) -> Router {
     let separate_metrics = state.config.metrics_listen.is_some();
+    let in_flight = Arc::new(Semaphore::new(state.config.http.max_requests));
     let mut public = Router::new();
     let mut private = Router::new();
     for (_, path, handler, auth) in routes() {
@@ -135,6 +142,8 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn_with_state(in_flight, shed_load))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -162,4 +171,80 @@ pub fn metrics_router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(CatchPanicLayer::new())
+}
+
+/// Handles a request if fewer than `BRIDGE_MAX_REQUESTS` are in flight; otherwise answers 503
+/// with `Retry-After` at once instead of queueing.
+async fn shed_load(
+    State(in_flight): State<Arc<Semaphore>>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    match in_flight.try_acquire_owned() {
+        Ok(permit) => {
+            let resp = next.run(req).await;
+            drop(permit);
+            resp
+        }
+        Err(_) => {
+            metrics::counter!("bridge_http_requests_shed_total").increment(1);
+            error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many requests in flight; retry later",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// Turns every error response that is not already JSON (axum's extractor rejections: malformed
+/// query strings, JSON bodies and path segments, wrong methods, a caught panic) into the
+/// `{"error": {"code", "message"}}` body with the same status.
+async fn json_errors(req: axum::extract::Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "timeout",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid_body",
+        500 => "internal",
+        503 => "unavailable",
+        _ => "error",
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_string()
+    } else {
+        text
+    };
+    let mut out = error::ApiError::new(status, code, message).into_response();
+    for name in [axum::http::header::ALLOW, axum::http::header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }

@@ -300,6 +300,11 @@ pub async fn dropbox_challenge(Query(q): Query<Challenge>) -> Result<Response, A
     Ok(resp)
 }
 
+/// Most account ids one Dropbox notification may list. Dropbox batches the accounts of one app
+/// whose files changed; the bridge is linked to one account, so a real notification names a few.
+/// A body with more entries is refused with 400 rather than turned into thousands of jobs.
+pub const MAX_NOTIFIED_ACCOUNTS: usize = 1000;
+
 pub async fn dropbox(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -319,13 +324,20 @@ pub async fn dropbox(
         .list_folder
         .and_then(|l| l.accounts)
         .ok_or_else(|| bad_body(SRC, "list_folder.accounts is missing"))?;
+    if accounts.len() > MAX_NOTIFIED_ACCOUNTS {
+        return Err(bad_body(
+            SRC,
+            format!("list_folder.accounts holds more than {MAX_NOTIFIED_ACCOUNTS} entries"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(accounts.len());
     let mut ids: Vec<String> = Vec::with_capacity(accounts.len());
     for entry in accounts {
         let id = match entry {
             AccountEntry::Id(id) if !id.is_empty() => id,
             _ => return Err(bad_body(SRC, "list_folder.accounts must hold account ids")),
         };
-        if !ids.contains(&id) {
+        if seen.insert(id.clone()) {
             ids.push(id);
         }
     }

@@ -100,21 +100,9 @@ pub struct JobContext {
     pub(crate) exports: export::Exports,
 }
 
-/// The HTTP client (and connection pool) every provider client is built on.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!(
-            "docspace-dropbox-bridge/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default()
-}
-
 impl JobContext {
     pub fn new(config: Arc<Config>, store: DynStore) -> Self {
-        let http = http_client();
+        let http = crate::provider::http_client();
         Self {
             docspace: DocSpaceClient::new(&config.docspace, http.clone()),
             dropbox: DropboxClient::new(&config.dropbox, http),

@@ -61,7 +61,7 @@ impl Idle {
 
 /// Whether nothing is queued, running or waiting for a retry.
 pub(super) async fn drained(store: &DynStore) -> bool {
-    match store.queue_depth().await {
+    match store.queue_gauges().await {
         Ok(depth) => [JobState::Queued, JobState::Running, JobState::Failed]
             .iter()
             .all(|s| depth.get(s).copied().unwrap_or(0) == 0),

@@ -2,6 +2,11 @@
 //! renews leases while they run, records success / retry (exponential backoff with jitter,
 //! honouring a provider's Retry-After) / dead, and returns expired leases to the queue.
 //!
+//! Every claim carries a token of its own (`store::Lease`); renewals and results are accepted
+//! only with the current claim's token. A run whose lease cannot be renewed in time (the
+//! database does not answer, or the job was taken over) is stopped, its future dropped, before
+//! the lease may expire (`lease`): by then another worker may start the job again.
+//!
 //! Workers look for due jobs when something is enqueued ([`Wake`]), when a running job ends
 //! (its slot claims the next due job at once), and every `BRIDGE_POLL_INTERVAL` (jobs whose retry
 //! time came, jobs of crashed workers, enqueues by other replicas). [`Idle`] lets a caller wait
@@ -22,9 +27,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::QueueConfig;
 use crate::jobs::{self, JobContext, JobError};
-use crate::store::{Attempt, DynStore, Job, JobOutcome};
+use crate::store::{Attempt, Claimed, DynStore, Job, JobOutcome, Lease};
+use lease::{LeaseClock, Lost, Recorded};
 
 mod idle;
+mod lease;
 pub mod scheduler;
 
 pub use idle::Idle;
@@ -100,7 +107,8 @@ pub async fn run_workers(
 ) {
     let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let permits = Arc::new(Semaphore::new(settings.concurrency));
-    let running: Arc<Mutex<HashMap<i64, ()>>> = Arc::default();
+    // The lease of every job this process runs, for releasing them at shutdown.
+    let running: Arc<Mutex<HashMap<i64, Lease>>> = Arc::default();
     let mut tasks = JoinSet::new();
     let mut last_reap = Instant::now() - settings.lease;
 
@@ -112,10 +120,12 @@ pub async fn run_workers(
         // Return the jobs of crashed workers to the queue.
         if last_reap.elapsed() >= settings.lease / 4 {
             last_reap = Instant::now();
-            match store.requeue_expired().await {
-                Ok(n) if n > 0 => tracing::warn!(jobs = n, "requeued jobs whose lease expired"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "requeue of expired leases failed"),
+            match bounded(&settings, &shutdown, store.requeue_expired()).await {
+                Some(Ok(n)) if n > 0 => {
+                    tracing::warn!(jobs = n, "requeued jobs whose lease expired")
+                }
+                Some(Ok(_)) | None => {}
+                Some(Err(e)) => tracing::warn!(error = %e, "requeue of expired leases failed"),
             }
         }
         while tasks.try_join_next().is_some() {}
@@ -124,10 +134,14 @@ pub async fn run_workers(
 
         let free = permits.available_permits();
         let mut claimed = Vec::new();
+        // The leases are measured from before the request left (see `lease`).
+        let sent = tokio::time::Instant::now();
         if free > 0 {
-            match store.claim(&worker_id, free as u32, settings.lease).await {
-                Ok(jobs) => claimed = jobs,
-                Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
+            let claim = store.claim(&worker_id, free as u32, settings.lease);
+            match bounded(&settings, &shutdown, claim).await {
+                Some(Ok(jobs)) => claimed = jobs,
+                Some(Err(e)) => tracing::warn!(error = %e, "claiming jobs failed"),
+                None => {}
             }
         }
         let got = claimed.len();
@@ -138,15 +152,16 @@ pub async fn run_workers(
             running
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(job.id, ());
+                .insert(job.lease.job_id, job.lease.clone());
             let store = store.clone();
             let ctx = ctx.clone();
             let settings = settings.clone();
-            let worker = worker_id.clone();
             let running = running.clone();
-            let id = job.id;
+            let worker = worker_id.clone();
+            let clock = LeaseClock::granted(sent, settings.lease);
             tasks.spawn(async move {
-                run_one(store, ctx, settings, &worker, job).await;
+                let id = job.lease.job_id;
+                run_one(store, ctx, settings, job, clock, worker).await;
                 running
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -190,48 +205,64 @@ pub async fn run_workers(
             }
         }
     }
-    let left: Vec<i64> = running
+    let left: Vec<Lease> = running
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .keys()
-        .copied()
+        .drain()
+        .map(|(_, lease)| lease)
         .collect();
-    for id in left {
-        if let Err(e) = store.release(id, &worker_id).await {
-            tracing::warn!(job = id, error = %e, "could not release job; its lease will expire");
+    for lease in left {
+        if let Err(e) = store.release(&lease).await {
+            tracing::warn!(job = lease.job_id, error = %e, "could not release job; its lease will expire");
         }
     }
     tracing::info!("workers stopped");
+}
+
+/// A store call of the claim loop, given up after a lease's length (a database that stopped
+/// answering must not stall the loop for good) or when shutdown begins. `None` when given up.
+async fn bounded<T>(
+    settings: &QueueConfig,
+    shutdown: &CancellationToken,
+    call: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        r = tokio::time::timeout(settings.lease, call) => r.ok(),
+        _ = shutdown.cancelled() => None,
+    }
 }
 
 async fn run_one(
     store: DynStore,
     ctx: Arc<JobContext>,
     settings: QueueConfig,
-    worker: &str,
-    job: Job,
+    claimed: Claimed,
+    mut clock: LeaseClock,
+    worker: String,
 ) {
+    let Claimed { job, lease } = claimed;
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     let started = Instant::now();
     let started_at = Utc::now();
-    let renew_every = settings.lease / 3;
-    let lease = settings.lease;
 
     let work = tracing::Instrument::instrument(jobs::run(&job, &ctx), span.clone());
-    tokio::pin!(work);
-    let result = loop {
-        tokio::select! {
-            r = &mut work => break r,
-            _ = tokio::time::sleep(renew_every) => {
-                match store.renew_lease(job.id, worker, lease).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(parent: &span, "lost the lease; another worker owns the job now");
-                        return;
-                    }
-                    Err(e) => tracing::warn!(parent: &span, error = %e, "lease renewal failed"),
-                }
+    let result = tokio::select! {
+        r = work => r,
+        lost = tracing::Instrument::instrument(lease::keep(&store, &lease, &mut clock), span.clone()) => {
+            // Returning drops the job's future: the run stops here.
+            match lost {
+                Lost::Refused => tracing::warn!(
+                    parent: &span,
+                    "lost the lease (expired or taken over); stopped the job"
+                ),
+                Lost::NotRenewed => tracing::warn!(
+                    parent: &span,
+                    "could not renew the lease before it expires; stopped the job, it will run again"
+                ),
             }
+            metrics::counter!("bridge_jobs_total", "kind" => job.kind.clone(), "outcome" => "lease_lost")
+                .increment(1);
+            return;
         }
     };
     let elapsed = started.elapsed();
@@ -259,23 +290,20 @@ async fn run_one(
     }
     // The run goes into the job's history before its result: a run whose result is then
     // refused (the lease was lost) or never written (the process died) still happened.
-    let attempt = Attempt::of_run(&job, worker, started_at, Utc::now(), &outcome);
+    let attempt = Attempt::of_run(&job, &worker, started_at, Utc::now(), &outcome);
     if let Err(e) = store.record_attempt(job.id, &attempt).await {
         tracing::warn!(parent: &span, error = %e, "recording the run in the job's history failed");
     }
-    // The store write must not be lost to a transient hiccup: retry briefly.
-    for attempt in 0..5 {
-        match store.finish(job.id, worker, outcome.clone()).await {
-            Ok(true) => break,
-            Ok(false) => {
-                tracing::warn!(parent: &span, "job lease was lost before its result was recorded");
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(parent: &span, error = %e, attempt, "recording job result failed");
-                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
-            }
-        }
+    match lease::record(&store, &lease, &outcome, &clock).await {
+        Recorded::Yes => {}
+        Recorded::Refused => tracing::warn!(
+            parent: &span,
+            "the job was taken over before its result was recorded; result dropped"
+        ),
+        Recorded::GaveUp => tracing::warn!(
+            parent: &span,
+            "could not record the result before the lease may expire; the job will run again"
+        ),
     }
 }
 

@@ -79,6 +79,13 @@ impl JobState {
         JobState::Failed,
         JobState::Dead,
     ];
+    /// The states [`Store::queue_gauges`] counts: all but succeeded.
+    pub const GAUGED: [JobState; 4] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Failed,
+        JobState::Dead,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
@@ -250,6 +257,29 @@ pub struct RetryFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// One claim of a job: the right to run it until the lease expires. The token is new for every
+/// claim, so renewals and results are accepted only from the run that holds the job now, never
+/// from an earlier run of it (in another process or in the same one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub job_id: i64,
+    pub token: String,
+}
+
+/// A job as claimed, with the lease its run holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub job: Job,
+    pub lease: Lease,
+}
+
+impl std::ops::Deref for Claimed {
+    type Target = Job;
+    fn deref(&self) -> &Job {
+        &self.job
+    }
+}
+
 /// How a run ended, as recorded by the worker.
 #[derive(Debug, Clone)]
 pub enum JobOutcome {
@@ -317,6 +347,17 @@ pub struct ExportRecord {
     pub size: i64,
 }
 
+/// Where a first export of a file is about to be committed, recorded before the commit: an
+/// attempt that finds no export record but this intent looks there for its own bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportIntent {
+    /// The path the commit asks for (Dropbox may autorename it).
+    pub dropbox_path: String,
+    /// Dropbox content hash of the bytes being committed.
+    pub content_hash: String,
+    pub docspace_version: i64,
+}
+
 /// A group folder with the number of members the bridge invited to it and has not removed since
 /// (people added by hand in Dropbox and the folder's owner are not counted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -357,19 +398,25 @@ pub trait Store: Send + Sync + 'static {
             .jobs)
     }
 
-    /// Claims up to `limit` due jobs for `worker`, leasing them for `lease` and counting an attempt.
-    async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Job>>;
+    /// Claims up to `limit` due jobs for `worker` (the process, kept for operators), leasing
+    /// each for `lease` under a fresh token and counting an attempt. Lease times are the
+    /// database's clock, not the caller's.
+    async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>>;
 
-    /// Extends the lease of a job this worker still holds; `false` if it lost the lease.
-    async fn renew_lease(&self, job_id: i64, worker: &str, lease: Duration) -> StoreResult<bool>;
+    /// Extends a lease that is still held and not yet expired by another `duration` from now;
+    /// `false` if the lease expired or the job was taken over since.
+    async fn renew_lease(&self, lease: &Lease, duration: Duration) -> StoreResult<bool>;
 
-    /// Records the end of a run; ignored (returns `false`) if `worker` no longer holds the lease.
-    async fn finish(&self, job_id: i64, worker: &str, outcome: JobOutcome) -> StoreResult<bool>;
+    /// Records the end of a run; refused (`false`, nothing written) unless `lease` is still the
+    /// job's current claim.
+    async fn finish(&self, lease: &Lease, outcome: JobOutcome) -> StoreResult<bool>;
 
-    /// Gives a claimed job back without counting the attempt (graceful shutdown).
-    async fn release(&self, job_id: i64, worker: &str) -> StoreResult<()>;
+    /// Gives a claimed job back without counting the attempt (graceful shutdown); nothing
+    /// happens unless `lease` is still the job's current claim.
+    async fn release(&self, lease: &Lease) -> StoreResult<()>;
 
-    /// Returns jobs whose lease expired to the queue; the number returned.
+    /// Returns jobs whose lease expired (by the database's clock) to the queue; the number
+    /// returned.
     async fn requeue_expired(&self) -> StoreResult<u64>;
 
     async fn get_job(&self, id: i64) -> StoreResult<Option<Job>>;
@@ -403,13 +450,18 @@ pub trait Store: Send + Sync + 'static {
     async fn attempts(&self, job_id: i64) -> StoreResult<Vec<Attempt>>;
     /// Kept deliveries, newest first.
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<DeliveryRecord>>;
-    /// The kept deliveries that created or coalesced into the job, oldest first.
+    /// The kept deliveries that created or coalesced into the job, newest first (at most 100).
     async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>>;
-    /// Number of jobs in every state (succeeded and dead: those still retained).
+    /// Number of jobs in every state (succeeded and dead: those still retained). Counts every
+    /// row: for one-shot commands and tests, not for anything that runs periodically.
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>>;
     /// The due job that has waited longest: queued, or failed and waiting for its retry, with
     /// `run_at` now or earlier (oldest `run_at` first).
     async fn oldest_due_job(&self) -> StoreResult<Option<Job>>;
+    /// Number of jobs queued, running, failed (waiting for a retry) and dead, each state present
+    /// (0 included). Succeeded jobs, most of the table, are not counted: this reads only the
+    /// other states' index entries and is cheap enough for every metrics scrape.
+    async fn queue_gauges(&self) -> StoreResult<BTreeMap<JobState, i64>>;
     /// Forgets deliveries older than `retention`.
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64>;
     /// Deletes succeeded and dead jobs that finished longer ago than `retention` says, in
@@ -420,10 +472,18 @@ pub trait Store: Send + Sync + 'static {
 
     async fn group_folder(&self, group_id: &str) -> StoreResult<Option<GroupFolder>>;
     async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>>;
+    /// The mapping (of any group, active or not) that holds `path` (compared by [`path_key`]).
+    async fn group_folder_at(&self, path: &str) -> StoreResult<Option<GroupFolder>>;
+    /// The mapping (of any group, active or not) of this shared folder.
+    async fn group_folder_of_share(
+        &self,
+        shared_folder_id: &str,
+    ) -> StoreResult<Option<GroupFolder>>;
     /// Every group folder with its count of members the bridge invited, by group name.
     async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>>;
     /// Inserts or replaces the mapping of `folder.group_id`. `Conflict` if another group already
-    /// maps to the same path (case-insensitive).
+    /// maps to the same path (compared by [`path_key`]) or to the same shared folder: a shared
+    /// folder belongs to one group only.
     async fn put_group_folder(&self, folder: &GroupFolder) -> StoreResult<()>;
     /// Emails (lower-case) the bridge invited to this group's folder and has not removed since.
     async fn added_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
@@ -451,6 +511,33 @@ pub trait Store: Send + Sync + 'static {
     /// removed from Dropbox.
     async fn exports_under(&self, dropbox_path: &str) -> StoreResult<Vec<ExportRecord>>;
     async fn put_export(&self, record: &ExportRecord) -> StoreResult<()>;
+    /// Takes the export guard of `file_id` for `holder` until `lease` from now: one export of a
+    /// file at a time across every process on this database. `false` while another holder's
+    /// guard has not expired.
+    async fn acquire_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Extends `holder`'s guard to `lease` from now; `false` if it no longer holds it.
+    async fn renew_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Lets `holder`'s guard go (nothing happens when it no longer holds it). The intent stays.
+    async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()>;
+    /// Records (or, with `None`, forgets) the intent of `holder`'s first export of the file;
+    /// `false` if it no longer holds the guard.
+    async fn set_export_intent(
+        &self,
+        file_id: &str,
+        holder: &str,
+        intent: Option<&ExportIntent>,
+    ) -> StoreResult<bool>;
+    async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>>;
     /// The `limit` most recently written export records, newest first.
     async fn latest_exports(&self, limit: u32) -> StoreResult<Vec<ExportSummary>>;
 
@@ -461,6 +548,14 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// The key under which a Dropbox path is unique: NFC-normalised, then lower-cased. Dropbox
+/// compares names case-insensitively, and the same visible name can arrive composed (`é`) or
+/// decomposed (`e` + `◌́`).
+pub fn path_key(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    path.nfc().collect::<String>().to_lowercase()
+}
 
 /// `LIKE` pattern matching everything below `path_lower` (wildcards in the path escaped with `\`).
 pub(crate) fn below_pattern(path_lower: &str) -> String {

@@ -1,5 +1,6 @@
 //! PostgreSQL store, for several replicas behind a load balancer. Jobs are claimed with
-//! `FOR UPDATE SKIP LOCKED`; dedupe of deliveries and queued jobs and the mappings are enforced by
+//! `FOR UPDATE SKIP LOCKED`, and lease times are taken from PostgreSQL's clock (`now()`), the one
+//! clock all replicas share; dedupe of deliveries and queued jobs and the mappings are enforced by
 //! unique constraints, so replicas never double-act. Same schema and semantics as the SQLite store.
 //!
 //! Transactions are sqlx [`sqlx::Transaction`]s: a caller that goes away mid-transaction leaves
@@ -14,11 +15,14 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row};
 
 use super::rows::now_ms;
-use super::sql::millis;
 use super::*;
 
 super::rows::row_mappers!(PgRow);
-super::sql::shared_statements!(sqlx::Postgres);
+super::sql::shared_statements!(sqlx::Postgres, {
+    now: "(FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT",
+    new_token: "gen_random_uuid()::text",
+    skip_locked: "FOR UPDATE SKIP LOCKED",
+});
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -112,34 +116,20 @@ impl Store for PgStore {
         )))
     }
 
-    async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Job>> {
-        let now = now_ms();
-        let rows = sqlx::query(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
-                    lease_expires_at = $2, updated_at = $3
-             WHERE id IN (SELECT id FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= $3
-                          ORDER BY run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-             RETURNING *",
-        )
-        .bind(worker)
-        .bind(now.saturating_add(millis(lease)))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(job_from_row).collect()
+    async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>> {
+        shared::claim(&mut *self.conn().await?, worker, limit, lease).await
     }
 
-    async fn renew_lease(&self, job_id: i64, worker: &str, lease: Duration) -> StoreResult<bool> {
-        shared::renew_lease(&mut *self.conn().await?, job_id, worker, lease).await
+    async fn renew_lease(&self, lease: &Lease, duration: Duration) -> StoreResult<bool> {
+        shared::renew_lease(&mut *self.conn().await?, lease, duration).await
     }
 
-    async fn finish(&self, job_id: i64, worker: &str, outcome: JobOutcome) -> StoreResult<bool> {
-        shared::finish(&mut *self.conn().await?, job_id, worker, outcome).await
+    async fn finish(&self, lease: &Lease, outcome: JobOutcome) -> StoreResult<bool> {
+        shared::finish(&mut *self.conn().await?, lease, outcome).await
     }
 
-    async fn release(&self, job_id: i64, worker: &str) -> StoreResult<()> {
-        shared::release(&mut *self.conn().await?, job_id, worker).await
+    async fn release(&self, lease: &Lease) -> StoreResult<()> {
+        shared::release(&mut *self.conn().await?, lease).await
     }
 
     async fn requeue_expired(&self) -> StoreResult<u64> {
@@ -197,6 +187,10 @@ impl Store for PgStore {
         shared::oldest_due_job(&mut *self.conn().await?).await
     }
 
+    async fn queue_gauges(&self) -> StoreResult<BTreeMap<JobState, i64>> {
+        shared::queue_gauges(&mut *self.conn().await?).await
+    }
+
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64> {
         shared::prune_deliveries(&mut *self.conn().await?, retention).await
     }
@@ -214,6 +208,17 @@ impl Store for PgStore {
 
     async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>> {
         shared::group_folders(&mut *self.conn().await?).await
+    }
+
+    async fn group_folder_at(&self, path: &str) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_at(&mut *self.conn().await?, path).await
+    }
+
+    async fn group_folder_of_share(
+        &self,
+        shared_folder_id: &str,
+    ) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_of_share(&mut *self.conn().await?, shared_folder_id).await
     }
 
     async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>> {
@@ -270,6 +275,44 @@ impl Store for PgStore {
 
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {
         shared::put_export(&mut *self.conn().await?, r).await
+    }
+
+    async fn acquire_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        shared::acquire_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
+    }
+
+    async fn renew_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        shared::renew_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
+    }
+
+    async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        shared::release_export_guard(&mut tx, file_id, holder).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_export_intent(
+        &self,
+        file_id: &str,
+        holder: &str,
+        intent: Option<&ExportIntent>,
+    ) -> StoreResult<bool> {
+        shared::set_export_intent(&mut *self.conn().await?, file_id, holder, intent).await
+    }
+
+    async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>> {
+        shared::export_intent(&mut *self.conn().await?, file_id).await
     }
 
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {

@@ -5,6 +5,10 @@
 //!
 //! [`shared_statements!`] expands to a module `shared` of async functions over one backend's
 //! connection type. A macro rather than generic functions for the reason given in `rows.rs`.
+//! The few fragments the engines spell differently are arguments of the macro: the database's
+//! clock (`now`, Unix milliseconds; lease times come from it, so that replicas whose clocks
+//! disagree still agree on when a lease expires), a fresh random claim token (`new_token`), and
+//! the row lock of claiming (`skip_locked`).
 //! Each function is one unit of work on the connection it is given; the caller chooses the
 //! connection (SQLite: the writer for writes, the read pool for reads) and, where a function says
 //! so, wraps it in a transaction.
@@ -72,20 +76,25 @@ pub(super) fn millis(d: std::time::Duration) -> i64 {
 }
 
 macro_rules! shared_statements {
-    ($db:ty) => {
+    ($db:ty, {
+        now: $now:literal,
+        new_token: $new_token:literal,
+        skip_locked: $skip_locked:literal $(,)?
+    }) => {
         mod shared {
             use std::collections::BTreeMap;
             use std::time::Duration;
 
             use sqlx::Row;
 
-            use super::{export_from_row, group_folder_from_row, job_from_row};
+            use super::{claimed_from_row, export_from_row, group_folder_from_row, job_from_row};
             use $crate::store::rows::{from_ms, now_ms};
             use $crate::store::sql::{millis, outcome_columns};
             use $crate::store::{
-                below_pattern, Attempt, Delivery, DeliveryFilter, DeliveryRecord, ExportRecord,
-                ExportSummary, GroupFolder, GroupFolderSummary, Job, JobFilter, JobOutcome,
-                JobState, NewJob, RetryFilter, StoreError, StoreResult,
+                below_pattern, path_key, Attempt, Claimed, Delivery, DeliveryFilter,
+                DeliveryRecord, ExportIntent, ExportRecord, ExportSummary, GroupFolder,
+                GroupFolderSummary, Job, JobFilter, JobOutcome, JobState, Lease, NewJob,
+                RetryFilter, StoreError, StoreResult,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
@@ -377,76 +386,106 @@ macro_rules! shared_statements {
                 )))
             }
 
+            /// Claims up to `limit` due jobs, oldest due first, each under a fresh token.
+            pub(crate) async fn claim(
+                c: &mut Conn,
+                worker: &str,
+                limit: u32,
+                lease: Duration,
+            ) -> StoreResult<Vec<Claimed>> {
+                let rows = sqlx::query(concat!(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
+                            lease_token = ", $new_token, ", lease_expires_at = ", $now, " + $2,
+                            updated_at = $3
+                     WHERE id IN (SELECT id FROM jobs
+                                  WHERE state IN ('queued', 'failed') AND run_at <= ", $now, "
+                                  ORDER BY run_at, id LIMIT $4 ", $skip_locked, ")
+                     RETURNING *"
+                ))
+                .bind(worker)
+                .bind(millis(lease))
+                .bind(now_ms())
+                .bind(i64::from(limit))
+                .fetch_all(&mut *c)
+                .await?;
+                rows.iter().map(claimed_from_row).collect()
+            }
+
+            /// Only a lease that has not expired yet is extended: once it has, the job may be
+            /// requeued at any moment, and the run that let it expire has stopped.
             pub(crate) async fn renew_lease(
                 c: &mut Conn,
-                job_id: i64,
-                worker: &str,
-                lease: Duration,
+                lease: &Lease,
+                duration: Duration,
             ) -> StoreResult<bool> {
-                let now = now_ms();
-                let n = sqlx::query(
-                    "UPDATE jobs SET lease_expires_at = $1, updated_at = $2
-                     WHERE id = $3 AND state = 'running' AND lease_owner = $4",
-                )
-                .bind(now.saturating_add(millis(lease)))
-                .bind(now)
-                .bind(job_id)
-                .bind(worker)
+                let n = sqlx::query(concat!(
+                    "UPDATE jobs SET lease_expires_at = ", $now, " + $1, updated_at = $2
+                     WHERE id = $3 AND state = 'running' AND lease_token = $4
+                       AND lease_expires_at >= ", $now
+                ))
+                .bind(millis(duration))
+                .bind(now_ms())
+                .bind(lease.job_id)
+                .bind(&lease.token)
                 .execute(&mut *c)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
             }
 
+            /// Accepted while the claim is current, even past its expiry: until the job is
+            /// requeued no other run can have started, and the result saves running it again.
             pub(crate) async fn finish(
                 c: &mut Conn,
-                job_id: i64,
-                worker: &str,
+                lease: &Lease,
                 outcome: JobOutcome,
             ) -> StoreResult<bool> {
                 let (state, error, result, run_at) = outcome_columns(outcome);
                 let n = sqlx::query(
                     "UPDATE jobs SET state = $1, last_error = $2, result = COALESCE($3, result),
-                            run_at = COALESCE($4, run_at), lease_owner = NULL, lease_expires_at = NULL,
-                            updated_at = $5
-                     WHERE id = $6 AND state = 'running' AND lease_owner = $7",
+                            run_at = COALESCE($4, run_at), lease_owner = NULL, lease_token = NULL,
+                            lease_expires_at = NULL, updated_at = $5
+                     WHERE id = $6 AND state = 'running' AND lease_token = $7",
                 )
                 .bind(state)
                 .bind(error)
                 .bind(result)
                 .bind(run_at)
                 .bind(now_ms())
-                .bind(job_id)
-                .bind(worker)
+                .bind(lease.job_id)
+                .bind(&lease.token)
                 .execute(&mut *c)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
             }
 
-            pub(crate) async fn release(c: &mut Conn, job_id: i64, worker: &str) -> StoreResult<()> {
+            pub(crate) async fn release(c: &mut Conn, lease: &Lease) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE jobs SET state = 'failed',
                             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
-                            lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
-                     WHERE id = $2 AND state = 'running' AND lease_owner = $3",
+                            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                            updated_at = $1
+                     WHERE id = $2 AND state = 'running' AND lease_token = $3",
                 )
                 .bind(now_ms())
-                .bind(job_id)
-                .bind(worker)
+                .bind(lease.job_id)
+                .bind(&lease.token)
                 .execute(&mut *c)
                 .await?;
                 Ok(())
             }
 
             pub(crate) async fn requeue_expired(c: &mut Conn) -> StoreResult<u64> {
-                // An expired lease means the worker died: the attempt it claimed counts, and the
-                // job waits in `failed` (due now) so dedupe of newer queued jobs is unaffected.
-                Ok(sqlx::query(
+                // An expired lease means the worker died or lost the database: the attempt it
+                // claimed counts, and the job waits in `failed` (due now) so dedupe of newer
+                // queued jobs is unaffected.
+                Ok(sqlx::query(concat!(
                     "UPDATE jobs SET state = 'failed', last_error = COALESCE(last_error, 'lease expired'),
-                            lease_owner = NULL, lease_expires_at = NULL, run_at = $1, updated_at = $1
-                     WHERE state = 'running' AND lease_expires_at < $1",
-                )
+                            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                            run_at = ", $now, ", updated_at = $1
+                     WHERE state = 'running' AND lease_expires_at < ", $now
+                ))
                 .bind(now_ms())
                 .execute(&mut *c)
                 .await?
@@ -518,6 +557,26 @@ macro_rules! shared_statements {
                 row.as_ref().map(job_from_row).transpose()
             }
 
+            pub(crate) async fn queue_gauges(c: &mut Conn) -> StoreResult<BTreeMap<JobState, i64>> {
+                // Each state is an index range of its own (`jobs_due`, `jobs_finished`), so the
+                // succeeded rows are never read.
+                let rows = sqlx::query(
+                    "SELECT state, COUNT(*) AS n FROM jobs
+                     WHERE state IN ('queued', 'running', 'failed', 'dead') GROUP BY state",
+                )
+                .fetch_all(&mut *c)
+                .await?;
+                let mut out: BTreeMap<JobState, i64> =
+                    JobState::GAUGED.iter().map(|s| (*s, 0)).collect();
+                for r in rows {
+                    let s: String = r.try_get("state")?;
+                    if let Some(st) = JobState::parse(&s) {
+                        out.insert(st, r.try_get("n")?);
+                    }
+                }
+                Ok(out)
+            }
+
             pub(crate) async fn prune_deliveries(
                 c: &mut Conn,
                 retention: Duration,
@@ -568,6 +627,29 @@ macro_rules! shared_statements {
                 rows.iter().map(group_folder_from_row).collect()
             }
 
+            /// The mapping holding `path` (compared by [`path_key`]).
+            pub(crate) async fn group_folder_at(
+                c: &mut Conn,
+                path: &str,
+            ) -> StoreResult<Option<GroupFolder>> {
+                let row = sqlx::query("SELECT * FROM group_folders WHERE path_lower = $1")
+                    .bind(path_key(path))
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(group_folder_from_row).transpose()
+            }
+
+            pub(crate) async fn group_folder_of_share(
+                c: &mut Conn,
+                shared_folder_id: &str,
+            ) -> StoreResult<Option<GroupFolder>> {
+                let row = sqlx::query("SELECT * FROM group_folders WHERE shared_folder_id = $1")
+                    .bind(shared_folder_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(group_folder_from_row).transpose()
+            }
+
             /// Group folders by name, each with the members the bridge invited and has not removed.
             pub(crate) async fn group_folder_summaries(
                 c: &mut Conn,
@@ -600,7 +682,7 @@ macro_rules! shared_statements {
                 .bind(&f.group_id)
                 .bind(&f.group_name)
                 .bind(&f.path)
-                .bind(f.path.to_lowercase())
+                .bind(path_key(&f.path))
                 .bind(&f.shared_folder_id)
                 .bind(i64::from(f.active))
                 .bind(now_ms())
@@ -709,7 +791,7 @@ macro_rules! shared_statements {
                 c: &mut Conn,
                 dropbox_path: &str,
             ) -> StoreResult<Vec<ExportRecord>> {
-                let lower = dropbox_path.to_lowercase();
+                let lower = path_key(dropbox_path);
                 let rows = sqlx::query(
                     "SELECT * FROM exports WHERE dropbox_path_lower = $1 OR dropbox_path_lower LIKE $2 ESCAPE '\\'
                      ORDER BY file_id",
@@ -753,7 +835,7 @@ macro_rules! shared_statements {
                 .bind(&r.file_id)
                 .bind(r.docspace_version)
                 .bind(&r.dropbox_path)
-                .bind(r.dropbox_path.to_lowercase())
+                .bind(path_key(&r.dropbox_path))
                 .bind(&r.dropbox_id)
                 .bind(&r.rev)
                 .bind(&r.content_hash)
@@ -762,6 +844,119 @@ macro_rules! shared_statements {
                 .execute(&mut *c)
                 .await?;
                 Ok(())
+            }
+
+            pub(crate) async fn acquire_export_guard(
+                c: &mut Conn,
+                file_id: &str,
+                holder: &str,
+                lease: Duration,
+            ) -> StoreResult<bool> {
+                let now = now_ms();
+                let n = sqlx::query(
+                    "INSERT INTO export_guards (file_id, holder, expires_at, updated_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (file_id) DO UPDATE SET holder = excluded.holder,
+                         expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                     WHERE export_guards.holder IS NULL OR export_guards.expires_at < $4
+                         OR export_guards.holder = excluded.holder",
+                )
+                .bind(file_id)
+                .bind(holder)
+                .bind(now.saturating_add(millis(lease)))
+                .bind(now)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub(crate) async fn renew_export_guard(
+                c: &mut Conn,
+                file_id: &str,
+                holder: &str,
+                lease: Duration,
+            ) -> StoreResult<bool> {
+                let now = now_ms();
+                let n = sqlx::query(
+                    "UPDATE export_guards SET expires_at = $1, updated_at = $2
+                     WHERE file_id = $3 AND holder = $4",
+                )
+                .bind(now.saturating_add(millis(lease)))
+                .bind(now)
+                .bind(file_id)
+                .bind(holder)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            /// A guard without an intent leaves no row behind.
+            pub(crate) async fn release_export_guard(
+                c: &mut Conn,
+                file_id: &str,
+                holder: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "DELETE FROM export_guards
+                     WHERE file_id = $1 AND holder = $2 AND target_path IS NULL",
+                )
+                .bind(file_id)
+                .bind(holder)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query(
+                    "UPDATE export_guards SET holder = NULL, expires_at = 0, updated_at = $1
+                     WHERE file_id = $2 AND holder = $3",
+                )
+                .bind(now_ms())
+                .bind(file_id)
+                .bind(holder)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn set_export_intent(
+                c: &mut Conn,
+                file_id: &str,
+                holder: &str,
+                intent: Option<&ExportIntent>,
+            ) -> StoreResult<bool> {
+                let n = sqlx::query(
+                    "UPDATE export_guards SET target_path = $1, target_hash = $2, target_version = $3,
+                         updated_at = $4
+                     WHERE file_id = $5 AND holder = $6",
+                )
+                .bind(intent.map(|i| i.dropbox_path.as_str()))
+                .bind(intent.map(|i| i.content_hash.as_str()))
+                .bind(intent.map(|i| i.docspace_version))
+                .bind(now_ms())
+                .bind(file_id)
+                .bind(holder)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub(crate) async fn export_intent(
+                c: &mut Conn,
+                file_id: &str,
+            ) -> StoreResult<Option<ExportIntent>> {
+                let row = sqlx::query(
+                    "SELECT target_path, target_hash, target_version FROM export_guards
+                     WHERE file_id = $1 AND target_path IS NOT NULL",
+                )
+                .bind(file_id)
+                .fetch_optional(&mut *c)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(ExportIntent {
+                    dropbox_path: r.try_get("target_path")?,
+                    content_hash: r.try_get::<Option<String>, _>("target_hash")?.unwrap_or_default(),
+                    docspace_version: r.try_get::<Option<i64>, _>("target_version")?.unwrap_or(0),
+                }))
             }
 
             pub(crate) async fn cursor(c: &mut Conn, account_id: &str) -> StoreResult<Option<String>> {

@@ -27,11 +27,14 @@ use sqlx::{Connection, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::rows::now_ms;
-use super::sql::millis;
 use super::*;
 
 super::rows::row_mappers!(SqliteRow);
-super::sql::shared_statements!(sqlx::Sqlite);
+super::sql::shared_statements!(sqlx::Sqlite, {
+    now: "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+    new_token: "lower(hex(randomblob(16)))",
+    skip_locked: "",
+});
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -308,56 +311,32 @@ impl Store for SqliteStore {
             .map_err(|_| StoreError::Unavailable("store is shutting down".into()))?
     }
 
-    async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Job>> {
+    async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>> {
         let worker = worker.to_string();
-        let lease_ms = millis(lease);
+        // One statement, on the one writer: no other claimer can interleave.
         self.writer
-            .run(move |c| {
-                Box::pin(async move {
-                    let now = now_ms();
-                    // One statement, on the one writer: no other claimer can interleave.
-                    let rows = sqlx::query(
-                        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?,
-                                lease_expires_at = ?, updated_at = ?
-                         WHERE id IN (SELECT id FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= ?
-                                      ORDER BY run_at, id LIMIT ?)
-                         RETURNING *",
-                    )
-                    .bind(&worker)
-                    .bind(now.saturating_add(lease_ms))
-                    .bind(now)
-                    .bind(now)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *c)
-                    .await?;
-                    rows.iter().map(job_from_row).collect()
-                })
-            })
+            .run(move |c| Box::pin(async move { shared::claim(c, &worker, limit, lease).await }))
             .await
     }
 
-    async fn renew_lease(&self, job_id: i64, worker: &str, lease: Duration) -> StoreResult<bool> {
-        let worker = worker.to_string();
+    async fn renew_lease(&self, lease: &Lease, duration: Duration) -> StoreResult<bool> {
+        let lease = lease.clone();
         self.writer
-            .run(move |c| {
-                Box::pin(async move { shared::renew_lease(c, job_id, &worker, lease).await })
-            })
+            .run(move |c| Box::pin(async move { shared::renew_lease(c, &lease, duration).await }))
             .await
     }
 
-    async fn finish(&self, job_id: i64, worker: &str, outcome: JobOutcome) -> StoreResult<bool> {
-        let worker = worker.to_string();
+    async fn finish(&self, lease: &Lease, outcome: JobOutcome) -> StoreResult<bool> {
+        let lease = lease.clone();
         self.writer
-            .run(move |c| {
-                Box::pin(async move { shared::finish(c, job_id, &worker, outcome).await })
-            })
+            .run(move |c| Box::pin(async move { shared::finish(c, &lease, outcome).await }))
             .await
     }
 
-    async fn release(&self, job_id: i64, worker: &str) -> StoreResult<()> {
-        let worker = worker.to_string();
+    async fn release(&self, lease: &Lease) -> StoreResult<()> {
+        let lease = lease.clone();
         self.writer
-            .run(move |c| Box::pin(async move { shared::release(c, job_id, &worker).await }))
+            .run(move |c| Box::pin(async move { shared::release(c, &lease).await }))
             .await
     }
 
@@ -413,6 +392,10 @@ impl Store for SqliteStore {
         shared::oldest_due_job(&mut *self.read.acquire().await?).await
     }
 
+    async fn queue_gauges(&self) -> StoreResult<BTreeMap<JobState, i64>> {
+        shared::queue_gauges(&mut *self.read.acquire().await?).await
+    }
+
     async fn prune_deliveries(&self, retention: Duration) -> StoreResult<u64> {
         self.writer
             .run(move |c| Box::pin(shared::prune_deliveries(c, retention)))
@@ -434,6 +417,17 @@ impl Store for SqliteStore {
 
     async fn group_folders(&self) -> StoreResult<Vec<GroupFolder>> {
         shared::group_folders(&mut *self.read.acquire().await?).await
+    }
+
+    async fn group_folder_at(&self, path: &str) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_at(&mut *self.read.acquire().await?, path).await
+    }
+
+    async fn group_folder_of_share(
+        &self,
+        shared_folder_id: &str,
+    ) -> StoreResult<Option<GroupFolder>> {
+        shared::group_folder_of_share(&mut *self.read.acquire().await?, shared_folder_id).await
     }
 
     async fn group_folder_summaries(&self) -> StoreResult<Vec<GroupFolderSummary>> {
@@ -510,6 +504,68 @@ impl Store for SqliteStore {
         self.writer
             .run(move |c| Box::pin(async move { shared::put_export(c, &r).await }))
             .await
+    }
+
+    async fn acquire_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        self.writer
+            .run(move |c| {
+                Box::pin(
+                    async move { shared::acquire_export_guard(c, &file_id, &holder, lease).await },
+                )
+            })
+            .await
+    }
+
+    async fn renew_export_guard(
+        &self,
+        file_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        self.writer
+            .run(move |c| {
+                Box::pin(
+                    async move { shared::renew_export_guard(c, &file_id, &holder, lease).await },
+                )
+            })
+            .await
+    }
+
+    async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        self.writer
+            .transaction(move |c| {
+                Box::pin(async move { shared::release_export_guard(c, &file_id, &holder).await })
+            })
+            .await
+    }
+
+    async fn set_export_intent(
+        &self,
+        file_id: &str,
+        holder: &str,
+        intent: Option<&ExportIntent>,
+    ) -> StoreResult<bool> {
+        let (file_id, holder) = (file_id.to_string(), holder.to_string());
+        let intent = intent.cloned();
+        self.writer
+            .run(move |c| {
+                Box::pin(async move {
+                    shared::set_export_intent(c, &file_id, &holder, intent.as_ref()).await
+                })
+            })
+            .await
+    }
+
+    async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>> {
+        shared::export_intent(&mut *self.read.acquire().await?, file_id).await
     }
 
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {

@@ -291,8 +291,14 @@ async fn deleted_group_folder_is_restored_with_its_members() {
     let jobs = notify_and_settle(&world).await;
     assert_eq!(last_changes_result(&jobs)["group_syncs"], 0);
 
+    let before = world
+        .dropbox
+        .shared_folder_by_path(&path)
+        .expect("shared")
+        .shared_folder_id;
     world.dropbox.delete(&path);
     assert!(!world.dropbox.exists(&path));
+    let invites = world.dropbox.calls("sharing/add_folder_member");
     let jobs = notify_and_settle(&world).await;
     assert_eq!(last_changes_result(&jobs)["group_syncs"], 1);
     assert!(jobs.iter().all(|j| j["state"] == "succeeded"), "{jobs:#?}");
@@ -304,6 +310,12 @@ async fn deleted_group_folder_is_restored_with_its_members() {
     for e in ["alice@example.com", "bob@example.com"] {
         assert!(emails.contains(&e.to_string()), "{emails:?}");
     }
+    // The same shared folder, mounted back: nobody was invited again.
+    assert_eq!(sf.shared_folder_id, before);
+    assert_eq!(world.dropbox.calls("sharing/add_folder_member"), invites);
+    // Mounting and moving it back is the bridge's own work, not drift.
+    let jobs = notify_and_settle(&world).await;
+    assert_eq!(last_changes_result(&jobs)["group_syncs"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,14 +121,26 @@ async fn check_with_good_credentials_names_both_identities_and_exits_0() {
         out.stdout
     );
     assert!(
-        has("dropbox scopes: ok: account_info.read, files.metadata.read, files.content.write, sharing.read, sharing.write"),
+        has("dropbox scopes: ok: account_info.read, files.metadata.read, files.content.read, files.content.write, sharing.read, sharing.write"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        has("docspace permissions: ok: accounts:read, files:read, rooms:read"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        has("database: SQLite data/bridge.db (not created yet"),
         "{}",
         out.stdout
     );
     assert!(has("check: everything works"), "{}", out.stdout);
+    assert!(!out.stdout.contains("warning:"), "{}", out.stdout);
     assert!(!out.stderr.contains("problem:"), "{}", out.stderr);
     assert_no_secret(&out, &env);
-    // The scope probes changed nothing in Dropbox.
+    // The probes changed nothing: no database was created, nothing in Dropbox.
+    assert!(f.docspace.calls(bridge_fakes::docspace::routes::ROOMS_LIST) >= 1);
     assert!(
         f.dropbox.paths().iter().all(|p| p.is_empty() || p == "/"),
         "{:?}",
@@ -276,6 +288,168 @@ async fn check_with_missing_configuration_lists_every_problem_and_exits_2() {
     );
     assert!(out.stderr.contains("DOCSPACE_API_KEY"), "{}", out.stderr);
     assert_no_secret(&out, &env);
+}
+
+// --- permissions and the database ----------------------------------------------------------
+
+fn problems(out: &Output) -> Vec<&str> {
+    out.stderr
+        .lines()
+        .filter(|l| l.starts_with("problem: "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_each_permission_a_restricted_docspace_key_lacks() {
+    let f = fakes().await;
+    let mut env = good_env(&f);
+    env.insert(
+        "DOCSPACE_API_KEY".into(),
+        f.docspace.add_api_key(&["accounts:read"]),
+    );
+    let out = run_check(&env).await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    let problems = problems(&out);
+    assert_eq!(problems.len(), 2, "{}", out.all());
+    assert!(
+        problems[0].starts_with("problem: docspace: the API key lacks the files:read permission, needed for file export (GET files/file/{id}, GET files/file/{id}/presigneduri, GET files/{folderId}, GET files/folder/{id})"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("problem: docspace: the API key lacks the rooms:read permission, needed for the file reconcile (GET files/rooms)"),
+        "{problems:?}"
+    );
+    // Reading its own profile needs accounts.self:read, which no job uses: a warning only.
+    assert!(
+        out.stdout.contains(
+            "warning: docspace: the API key may not read its own profile (it lacks accounts.self:read)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("docspace permissions: ok: accounts:read\n"),
+        "{}",
+        out.stdout
+    );
+    assert_no_secret(&out, &env);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_passes_with_exactly_the_docspace_permissions_the_bridge_needs() {
+    let f = fakes().await;
+    let mut env = good_env(&f);
+    let key = f
+        .docspace
+        .add_api_key(&["accounts:read", "files:read", "rooms:read"]);
+    env.insert("DOCSPACE_API_KEY".into(), key);
+    let out = run_check(&env).await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(problems(&out).is_empty(), "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("docspace permissions: ok: accounts:read, files:read, rooms:read"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("(it lacks accounts.self:read)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("docspace: acting as"),
+        "{}",
+        out.stdout
+    );
+    assert_no_secret(&out, &env);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_a_missing_dropbox_scope_including_files_content_read() {
+    let f = fakes().await;
+    f.dropbox.update_knobs(|k| {
+        k.granted_scopes = Some(
+            [
+                "account_info.read",
+                "files.metadata.read",
+                "files.content.write",
+                "sharing.read",
+                "sharing.write",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        )
+    });
+    let env = good_env(&f);
+    let out = run_check(&env).await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    let problems = problems(&out);
+    assert_eq!(problems.len(), 1, "{}", out.all());
+    assert!(
+        problems[0].starts_with("problem: dropbox scope files.content.read is missing"),
+        "{problems:?}"
+    );
+    assert!(
+        out.stdout.contains("dropbox scopes: ok: account_info.read, files.metadata.read, files.content.write, sharing.read, sharing.write"),
+        "{}",
+        out.stdout
+    );
+    assert_no_secret(&out, &env);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_which_database_it_uses_and_whether_it_answers() {
+    let f = fakes().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("bridge.db");
+    let url = format!("sqlite://{}", db.display());
+    // A database the service has created answers.
+    docspace_dropbox_bridge::store::connect(&url)
+        .await
+        .expect("store");
+    let mut env = good_env(&f);
+    env.insert("BRIDGE_DATABASE_URL".into(), url);
+    let out = run_check(&env).await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.stdout
+            .contains(&format!("database: SQLite {} answers", db.display())),
+        "{}",
+        out.stdout
+    );
+
+    // PostgreSQL that does not answer: a problem naming host, port and database, never the
+    // password.
+    env.insert(
+        "BRIDGE_DATABASE_URL".into(),
+        "postgres://bridge:pg-secret-password@127.0.0.1:9/bridge".into(),
+    );
+    let out = run_check(&env).await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    let problems = problems(&out);
+    assert_eq!(problems.len(), 1, "{}", out.all());
+    assert!(
+        problems[0].starts_with("problem: database: PostgreSQL 127.0.0.1:9/bridge does not answer"),
+        "{problems:?}"
+    );
+    assert!(!out.all().contains("pg-secret-password"), "{}", out.all());
+
+    if let Ok(pg) = std::env::var("TEST_DATABASE_URL") {
+        if !pg.is_empty() {
+            env.insert("BRIDGE_DATABASE_URL".into(), pg);
+            let out = run_check(&env).await;
+            assert_eq!(out.code, Some(0), "{}", out.all());
+            assert!(
+                out.stdout.contains("database: PostgreSQL"),
+                "{}",
+                out.stdout
+            );
+            assert!(out.stdout.contains(" answers"), "{}", out.stdout);
+        }
+    }
 }
 
 // --- configuration validation --------------------------------------------------------------

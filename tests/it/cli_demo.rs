@@ -31,6 +31,7 @@ async fn demo_runs_the_whole_story_and_cleans_up() {
         "Report.docx (version 2) overwrote the same file -> /DocSpace Export/Finance/2026/Report.docx",
         "removed bob@example.com from /DocSpace Groups/Marketing",
         "restored /DocSpace Groups/Marketing with alice@example.com (editor)",
+        "was mounted back and moved home; 0 invitation(s) sent",
         "Budget.xlsx (version 1) re-exported -> /DocSpace Export/Finance/2026/Budget.xlsx",
         "Jobs: ",
     ] {

@@ -1,9 +1,11 @@
-//! DocSpace client against the fake portal: paging, error envelopes, 429 pacing, the
-//! concurrency cap, folder paths and where the API key may go.
+//! DocSpace client against the fake portal: paging, error envelopes, validation problems,
+//! missing permissions, 429 pacing with the real limiter's headers, the concurrency cap, folder
+//! paths, refused downloads, and where the API key may go (redirects included).
 
 use std::time::{Duration, Instant};
 
-use crate::client_support::docspace_client;
+use crate::client_support::two_faced::{Reply, Seen, TwoFaced};
+use crate::client_support::{docspace_client, docspace_client_for};
 use bridge_fakes::docspace::{routes, DocSpaceOptions, FakeDocSpace, NewUser};
 use bytes::Bytes;
 use docspace_dropbox_bridge::docspace::{DocSpaceError, MAX_DOWNLOADS, MAX_IN_FLIGHT};
@@ -109,7 +111,11 @@ async fn error_envelopes_are_decoded_and_only_transient_ones_retried() {
 #[tokio::test]
 async fn a_429_pauses_every_caller_of_the_provider() {
     let fake = fake().await;
-    fake.update_knobs(|k| k.ratelimit_reset_secs = 1);
+    // The window ends 1 to 2 s from now (Reset is whole Unix seconds).
+    fake.update_knobs(|k| {
+        k.ratelimit_reset_on_get = true;
+        k.ratelimit_reset_secs = 2;
+    });
     let client = docspace_client(&fake);
     fake.fail_next(Some(routes::GROUP_LIST), 429, 1);
 
@@ -303,4 +309,234 @@ async fn a_download_cut_off_midway_is_a_retryable_stream_error() {
         .await
         .expect_err("body breaks off");
     assert!(err.is_retryable(), "{err}");
+}
+
+#[tokio::test]
+async fn a_ratelimit_reset_is_the_end_of_the_window_not_a_number_of_seconds() {
+    let fake = fake().await;
+    fake.update_knobs(|k| {
+        k.ratelimit_reset_on_get = true;
+        k.ratelimit_reset_secs = 2;
+    });
+    let client = docspace_client(&fake);
+    fake.fail_next(Some(routes::GROUP_LIST), 429, 1);
+    let started = Instant::now();
+    client
+        .list_groups_page(0, 10)
+        .await
+        .expect("retried once the window ended");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    assert!(client.pacer().remaining().is_none(), "no pause left over");
+    assert_eq!(fake.calls(routes::GROUP_LIST), 2);
+}
+
+#[tokio::test]
+async fn an_absurd_ratelimit_reset_is_ignored_and_the_own_backoff_applies() {
+    let fake = fake().await;
+    // A window "ending" ten days from now is no window the bridge waits for.
+    fake.update_knobs(|k| {
+        k.ratelimit_reset_on_get = true;
+        k.ratelimit_reset_secs = 10 * 24 * 3600;
+    });
+    let client = docspace_client(&fake);
+    fake.fail_next(Some(routes::GROUP_LIST), 429, 1);
+    client
+        .list_groups_page(0, 10)
+        .await
+        .expect("retried after the client's own backoff");
+    assert!(
+        client
+            .pacer()
+            .remaining()
+            .is_none_or(|d| d <= Duration::from_secs(1)),
+        "{:?}",
+        client.pacer().remaining()
+    );
+}
+
+#[tokio::test]
+async fn a_429_without_rate_limit_headers_backs_off_and_retries() {
+    // The real limiter's default for GETs: Limit and Remaining, no Reset, no Retry-After.
+    let fake = fake().await;
+    let client = docspace_client(&fake);
+    fake.fail_next(Some(routes::GROUP_LIST), 429, 2);
+    client
+        .list_groups_page(0, 10)
+        .await
+        .expect("retried past two 429s");
+    assert_eq!(fake.calls(routes::GROUP_LIST), 3);
+
+    // Every retry refused: the error names no wait, so the job queue's backoff decides.
+    fake.fail_next(Some(routes::GROUP_LIST), 429, 10);
+    let err = client.list_groups_page(0, 10).await.expect_err("429");
+    assert!(
+        matches!(
+            err,
+            DocSpaceError::RateLimited {
+                retry_after: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_key_without_the_route_permission_is_told_which_one_and_not_retried() {
+    let fake = fake().await;
+    let key = fake.add_api_key(&["files:read", "rooms:read"]);
+    let client = docspace_client_for(&fake.url(), &key);
+
+    let err = client.list_groups_page(0, 10).await.expect_err("403");
+    assert!(
+        matches!(
+            err,
+            DocSpaceError::MissingScope {
+                scope: "accounts:read",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "docspace group: 403 forbidden: the API key lacks the accounts:read permission"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(fake.calls(routes::GROUP_LIST), 1, "not retried");
+
+    let err = client.me().await.expect_err("403");
+    assert_eq!(err.missing_scope(), Some("accounts.self:read"));
+
+    // What the key may do still works, and the probe of each route tells them apart.
+    client.probe("files/rooms").await.expect("rooms:read");
+    let err = client
+        .probe("files/file/{id}")
+        .await
+        .expect_err("no such file");
+    assert_eq!(err.missing_scope(), None, "{err}");
+    assert_eq!(err.status(), Some(404));
+    let err = client.probe("group/{id}").await.expect_err("403");
+    assert_eq!(err.missing_scope(), Some("accounts:read"));
+}
+
+#[tokio::test]
+async fn a_validation_error_says_what_was_wrong() {
+    let fake = fake().await;
+    let client = docspace_client(&fake);
+    let err = client
+        .list_groups_page(0, 500)
+        .await
+        .expect_err("count above 100");
+    assert_eq!(err.status(), Some(400));
+    assert!(!err.is_retryable());
+    let shown = err.to_string();
+    assert!(
+        shown.contains("One or more validation errors occurred.")
+            && shown.contains("count: The field Count must be between 1 and 100."),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_download_refused_with_the_api_key_is_permanent() {
+    let fake = fake().await;
+    let room = fake.create_room("Board");
+    let file = fake.create_file(room, "minutes.docx", 1000).expect("file");
+    fake.set_download_denied(file, true);
+    let client = docspace_client(&fake);
+    let url = client.presigned_uri(&file.to_string()).await.expect("uri");
+    fake.reset_stats();
+    let err = client.download(&url).await.expect_err("refused");
+    assert!(matches!(err, DocSpaceError::DownloadDenied { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "docspace download: 403 forbidden: the API key's user may not download file {file}"
+        )
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(fake.calls(routes::STREAM), 1, "asked once");
+}
+
+#[tokio::test]
+async fn the_api_key_never_follows_a_redirect_to_another_scheme_on_the_same_host_and_port() {
+    // The portal is https://127.0.0.1:P. Its stream handler redirects within the portal (the key
+    // goes along), then to http://127.0.0.1:P: same host and port, other scheme, another origin
+    // that must not see the key.
+    let server = TwoFaced::start(&[
+        ("/filehandler.ashx", Reply::Redirect("/stream/7".into())),
+        (
+            "/stream/7",
+            Reply::Redirect("http://127.0.0.1:{port}/plain/7".into()),
+        ),
+        ("/plain/7", Reply::Body(b"file bytes")),
+    ])
+    .await;
+    let client = docspace_client_for(&server.https(""), "sk-0123456789abcdef");
+    let dl = client
+        .download(&server.https("/filehandler.ashx?action=stream&fileid=7"))
+        .await
+        .expect("download");
+    let body: Vec<Bytes> = dl.try_collect().await.expect("body");
+    assert_eq!(body.concat(), b"file bytes");
+    let hop = |tls: bool, path: &str, authorization: bool| Seen {
+        tls,
+        path: path.to_string(),
+        authorization,
+    };
+    assert_eq!(
+        server.seen(),
+        vec![
+            hop(true, "/filehandler.ashx?action=stream&fileid=7", true),
+            hop(true, "/stream/7", true),
+            hop(false, "/plain/7", false),
+        ]
+    );
+
+    // The other way round: a plain-http portal (loopback) redirecting to https on its port.
+    let server = TwoFaced::start(&[
+        (
+            "/filehandler.ashx",
+            Reply::Redirect("https://127.0.0.1:{port}/secure/7".into()),
+        ),
+        ("/secure/7", Reply::Body(b"file bytes")),
+    ])
+    .await;
+    let client = docspace_client_for(&server.http(""), "sk-0123456789abcdef");
+    let dl = client
+        .download(&server.http("/filehandler.ashx?action=stream&fileid=7"))
+        .await
+        .expect("download");
+    let body: Vec<Bytes> = dl.try_collect().await.expect("body");
+    assert_eq!(body.concat(), b"file bytes");
+    assert_eq!(
+        server.seen(),
+        vec![
+            hop(false, "/filehandler.ashx?action=stream&fileid=7", true),
+            hop(true, "/secure/7", false),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_api_call_that_is_redirected_is_not_followed() {
+    let server = TwoFaced::start(&[(
+        "/api/2.0/group",
+        Reply::Redirect("http://127.0.0.1:{port}/api/2.0/group".into()),
+    )])
+    .await;
+    let client = docspace_client_for(&server.https(""), "sk-0123456789abcdef");
+    let err = client.list_groups_page(0, 10).await.expect_err("redirect");
+    assert_eq!(err.status(), Some(302));
+    let shown = err.to_string();
+    assert!(
+        shown.contains(&format!("redirected to http://127.0.0.1:{}", server.port))
+            && shown.contains("check DOCSPACE_URL"),
+        "{shown}"
+    );
+    assert_eq!(server.seen().len(), 1, "{:?}", server.seen());
 }

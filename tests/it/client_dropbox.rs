@@ -4,11 +4,11 @@
 use std::time::{Duration, Instant};
 
 use crate::client_support::{dropbox_client, dropbox_client_with};
-use bridge_fakes::dropbox::{DropboxOptions, FakeDropbox, Fault, MemberError};
+use bridge_fakes::dropbox::{AccessError, DropboxOptions, FakeDropbox, Fault, MemberError};
 use bytes::Bytes;
 use docspace_dropbox_bridge::dropbox::{
-    wire, AccessLevel, CommitInfo, DropboxError, ListFolderArg, MemberSelector, Metadata,
-    UploadSessionCursor, WriteMode,
+    is_valid_email, wire, AccessLevel, CommitInfo, DropboxError, ListFolderArg, MemberSelector,
+    Metadata, SharedFolderAccessError, UploadSessionCursor, WriteMode,
 };
 
 async fn fake() -> FakeDropbox {
@@ -422,4 +422,131 @@ async fn listing_moves_deletes_and_cursors() {
         .await
         .expect_err("reset");
     assert_eq!(err.tag(), Some("reset"));
+}
+
+#[tokio::test]
+async fn shared_folder_access_errors_are_recognised_bare_and_nested() {
+    let fake = fake().await;
+    let client = dropbox_client(&fake);
+    let sf = client.share_folder("/Groups/Gone").await.expect("share");
+    let id = sf.shared_folder_id.as_str();
+    let invite = [("x@example.com".to_string(), AccessLevel::Editor)];
+    for (knob, tag, want) in [
+        (
+            AccessError::InvalidId,
+            "invalid_id",
+            SharedFolderAccessError::InvalidId,
+        ),
+        (
+            AccessError::NotAMember,
+            "not_a_member",
+            SharedFolderAccessError::NotAMember,
+        ),
+        (
+            AccessError::Unmounted,
+            "unmounted",
+            SharedFolderAccessError::Unmounted,
+        ),
+    ] {
+        fake.set_access_error(id, Some(knob));
+        // The folder routes send the access error bare...
+        let e = client.get_folder_metadata(id).await.expect_err("metadata");
+        assert_eq!(e.tag(), Some(tag));
+        assert_eq!(e.shared_folder_access(), Some(want.clone()), "{e}");
+        assert!(e.is_shared_folder_gone(), "{e}");
+        assert!(!e.is_retryable());
+        let e = client.list_folder_members(id).await.expect_err("members");
+        assert_eq!(e.tag(), Some(tag));
+        assert_eq!(e.shared_folder_access(), Some(want.clone()), "{e}");
+        assert!(e.is_shared_folder_gone(), "{e}");
+        // ...the member routes nest it under access_error.
+        let e = client
+            .add_folder_member(id, &invite, true)
+            .await
+            .expect_err("add");
+        assert_eq!(e.tag(), Some(format!("access_error/{tag}").as_str()));
+        assert_eq!(e.shared_folder_access(), Some(want), "{e}");
+        assert!(e.is_shared_folder_gone(), "{e}");
+    }
+    // The caller's own account being disabled is not the folder being gone.
+    fake.set_access_error(id, Some(AccessError::InvalidMember));
+    let e = client.get_folder_metadata(id).await.expect_err("metadata");
+    assert_eq!(
+        e.shared_folder_access(),
+        Some(SharedFolderAccessError::InvalidMember)
+    );
+    assert!(!e.is_shared_folder_gone());
+    // Other route errors are no access errors at all.
+    fake.set_access_error(id, None);
+    let e = client
+        .create_folder_v2("/Groups/Gone", false)
+        .await
+        .expect_err("exists");
+    assert_eq!(e.shared_folder_access(), None);
+    assert!(!e.is_shared_folder_gone());
+}
+
+#[tokio::test]
+async fn addresses_with_apostrophe_hash_and_ampersand_are_invited() {
+    let fake = fake().await;
+    let client = dropbox_client(&fake);
+    let sf = client.share_folder("/Groups/Mail").await.expect("share");
+    let emails = ["o'neil@example.com", "a#b@example.com", "r&d@example.com"];
+    for e in emails {
+        assert!(is_valid_email(e), "{e}");
+    }
+    let members: Vec<(String, AccessLevel)> = emails
+        .iter()
+        .map(|e| (e.to_string(), AccessLevel::Viewer))
+        .collect();
+    client
+        .add_folder_member(&sf.shared_folder_id, &members, true)
+        .await
+        .expect("Dropbox's pattern takes all three");
+    let listed = client
+        .list_folder_members(&sf.shared_folder_id)
+        .await
+        .expect("list");
+    for e in emails {
+        assert!(
+            listed.invitees.iter().any(|i| i.invitee
+                == wire::InviteeInfo::Email {
+                    email: e.to_string()
+                }),
+            "{e} invited: {:?}",
+            listed.invitees
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_shared_folder_deleted_by_hand_is_mounted_back_with_its_id_and_members() {
+    let fake = fake().await;
+    let client = dropbox_client(&fake);
+    let sf = client.share_folder("/Groups/Kept").await.expect("share");
+    let id = sf.shared_folder_id.as_str();
+    client
+        .add_folder_member(id, &[("mia@example.com".into(), AccessLevel::Editor)], true)
+        .await
+        .expect("invite");
+    assert!(fake.delete("/Groups/Kept"), "deleted by hand");
+
+    let meta = client.get_folder_metadata(id).await.expect("still known");
+    assert_eq!(meta.path_lower, None, "unmounted: no path");
+    let mounted = client.mount_folder(id).await.expect("mount");
+    assert_eq!(mounted.shared_folder_id, id);
+    assert_eq!(mounted.path_display.as_deref(), Some("/Kept"));
+    let members = client.list_folder_members(id).await.expect("members");
+    assert!(members.invitees.iter().any(|i| i.invitee
+        == wire::InviteeInfo::Email {
+            email: "mia@example.com".into()
+        }));
+
+    let e = client.mount_folder(id).await.expect_err("already mounted");
+    assert_eq!(e.tag(), Some("already_mounted"));
+    assert!(!e.is_shared_folder_gone());
+    assert!(fake.unshare_by_hand(id));
+    let e = client.mount_folder(id).await.expect_err("unshared");
+    assert_eq!(e.tag(), Some("access_error/invalid_id"));
+    assert!(e.is_shared_folder_gone());
 }

@@ -17,6 +17,7 @@ use docspace_dropbox_bridge::dropbox::content_hash::{ContentHasher, EMPTY_HASH};
 use docspace_dropbox_bridge::dropbox::{
     CommitInfo, DropboxClient, DropboxError, Progress, UploadOptions, WriteMode,
 };
+use docspace_dropbox_bridge::provider::http_client;
 use futures::Stream;
 
 const MIB: u64 = 1024 * 1024;
@@ -409,8 +410,7 @@ async fn a_lost_append_answer_is_resynced_from_correct_offset() {
         "http://127.0.0.1:9",
         "sk-unused",
     );
-    let client =
-        DropboxClient::with_retry_policy(&config(&e).dropbox, reqwest::Client::new(), fast_retry());
+    let client = DropboxClient::with_retry_policy(&config(&e).dropbox, http_client(), fast_retry());
     let total = 20 * MIB + 3;
     upload_and_check(
         &client,

@@ -7,6 +7,7 @@ use crate::common::*;
 use bridge_fakes::docspace::FakeDocSpace;
 use bridge_fakes::dropbox::{FakeDropbox, Fault};
 use docspace_dropbox_bridge::jobs::{FileExport, JobKind};
+use docspace_dropbox_bridge::store;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -14,8 +15,16 @@ const MIB: u64 = 1024 * 1024;
 
 /// Enqueues an export through the API and waits until it succeeded or died.
 async fn export(w: &World, file_id: i64, body: Option<Value>, secs: u64) -> Value {
-    let (status, v) = w
-        .app
+    export_with(&w.app, file_id, body, secs).await
+}
+
+/// [`export`] through one particular bridge process.
+async fn export_on(app: &TestApp, file_id: i64) -> Value {
+    export_with(app, file_id, None, 60).await
+}
+
+async fn export_with(app: &TestApp, file_id: i64, body: Option<Value>, secs: u64) -> Value {
+    let (status, v) = app
         .api(
             Method::POST,
             &format!("/api/v1/files/{file_id}/export"),
@@ -24,11 +33,10 @@ async fn export(w: &World, file_id: i64, body: Option<Value>, secs: u64) -> Valu
         .await;
     assert_eq!(status, 202, "{v}");
     let id = v["job"]["id"].as_i64().expect("job id");
-    w.app
-        .wait_job(id, secs, |j| {
-            matches!(j["state"].as_str(), Some("succeeded") | Some("dead"))
-        })
-        .await
+    app.wait_job(id, secs, |j| {
+        matches!(j["state"].as_str(), Some("succeeded") | Some("dead"))
+    })
+    .await
 }
 
 fn succeeded(job: &Value) -> &Value {
@@ -122,6 +130,25 @@ async fn non_ascii_and_emoji_titles_arrive_intact() {
         let path = format!("/DocSpace Export/Финансы/{t}");
         assert_eq!(succeeded(&job)["dropbox_path"], path.as_str());
         assert_same_content(&w, &path, id, 1, 2048);
+    }
+}
+
+#[tokio::test]
+async fn look_alike_titles_get_one_spelling_and_joiners_stay_only_in_emoji() {
+    let w = spawn_world(&[]).await;
+    let room = w.docspace.create_room("Finance");
+    for (title, name) in [
+        // A joiner outside an emoji would make a second "Budget.xlsx" that looks the same.
+        ("Budget\u{200D}.xlsx", "Budget.xlsx"),
+        // Decomposed accents arrive composed (NFC), as Dropbox compares names.
+        ("Cafe\u{301}.txt", "Caf\u{E9}.txt"),
+        ("👩\u{200D}💻 notes.txt", "👩\u{200D}💻 notes.txt"),
+    ] {
+        let id = w.docspace.create_file(room, title, 100).expect("file");
+        let job = export(&w, id, None, 30).await;
+        let path = format!("/DocSpace Export/Finance/{name}");
+        assert_eq!(succeeded(&job)["dropbox_path"], path.as_str(), "{title:?}");
+        assert_same_content(&w, &path, id, 1, 100);
     }
 }
 
@@ -427,6 +454,182 @@ async fn a_commit_whose_answer_was_lost_leaves_one_file_not_a_renamed_copy() {
     let second = export(&w, id, None, 60).await;
     assert_eq!(succeeded(&second)["dropbox_path"], path);
     assert_same_content(&w, path, id, v2, 2 * MIB);
+}
+
+/// Paths in Dropbox whose name contains `needle`.
+fn paths_with(w: &World, needle: &str) -> Vec<String> {
+    w.dropbox
+        .paths()
+        .into_iter()
+        .filter(|p| p.contains(needle))
+        .collect()
+}
+
+/// Another bridge process on the database at `url`, pointed at the world's stand-ins.
+async fn replica(w: &World, url: &str, extra: &[(&str, &str)]) -> TestApp {
+    let env = fakes_env(&w.docspace, &w.dropbox);
+    let mut overrides: Vec<(&str, &str)> =
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    overrides.push(("BRIDGE_DATABASE_URL", url));
+    overrides.extend_from_slice(extra);
+    spawn_app(&overrides).await
+}
+
+/// Waits (without a time limit of its own) until `f` holds.
+async fn until(mut f: impl FnMut() -> bool) {
+    while !f() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn job_state(app: &TestApp, id: i64) -> String {
+    let (_, v) = app
+        .api(Method::GET, &format!("/api/v1/jobs/{id}"), None)
+        .await;
+    v["job"]["state"].as_str().unwrap_or_default().to_string()
+}
+
+async fn enqueue_export(app: &TestApp, file_id: i64) -> i64 {
+    let (status, v) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/files/{file_id}/export"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    v["job"]["id"].as_i64().expect("job id")
+}
+
+/// Two bridge processes on one database export the same new file at once: the second waits for
+/// the first's guard and then finds the file exported, instead of adding `name (1).ext`.
+async fn two_processes_export_one_file_at_once(database: Option<String>) {
+    let url_override;
+    let mut first: Vec<(&str, &str)> = vec![("WORKER_CONCURRENCY", "1")];
+    if let Some(url) = &database {
+        url_override = url.clone();
+        first.push(("BRIDGE_DATABASE_URL", &url_override));
+    }
+    let w = spawn_world(&first).await;
+    let url = w.app.config.database_url.clone();
+    let b = replica(&w, &url, &[]).await;
+    let folder = room_folder(&w);
+    let id = w
+        .docspace
+        .create_file(folder, "ledger.xlsx", 3 * MIB)
+        .expect("file");
+    // Every Dropbox call takes a while, so the two exports overlap.
+    w.dropbox.set_latency(Duration::from_millis(150));
+
+    let one = enqueue_export(&w.app, id).await;
+    loop {
+        if job_state(&w.app, one).await == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The first process's only worker is busy: the other process runs this one.
+    let two = enqueue_export(&b, id).await;
+    assert_ne!(one, two, "a running job does not absorb a new request");
+    w.app.wait_idle(60).await;
+    b.wait_idle(60).await;
+    w.dropbox.set_latency(Duration::ZERO);
+
+    for job in [one, two] {
+        assert_eq!(job_state(&w.app, job).await, "succeeded", "{url}");
+    }
+    let path = "/DocSpace Export/Finance/2026/ledger.xlsx";
+    assert_eq!(paths_with(&w, "ledger"), vec![path.to_string()], "{url}");
+    assert_same_content(&w, path, id, 1, 3 * MIB);
+    assert_eq!(w.docspace.calls("stream"), 1, "uploaded once: {url}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_sqlite_file_export_a_file_once() {
+    two_processes_export_one_file_at_once(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgresql_export_a_file_once() {
+    let Some(url) = fresh_postgres_url().await else {
+        eprintln!("TEST_DATABASE_URL unset: PostgreSQL export test skipped");
+        return;
+    };
+    two_processes_export_one_file_at_once(Some(url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_job_went_away_is_recognised_by_the_next_attempt() {
+    // A stop that gives running jobs no time: the export is abandoned mid-commit.
+    let mut w = spawn_world(&[("BRIDGE_SHUTDOWN_GRACE", "0s")]).await;
+    let folder = room_folder(&w);
+    let id = w
+        .docspace
+        .create_file(folder, "ledger.xlsx", MIB)
+        .expect("file");
+    let path = "/DocSpace Export/Finance/2026/ledger.xlsx";
+    w.dropbox.set_latency(Duration::from_millis(300));
+    enqueue_export(&w.app, id).await;
+    let batch = "files/upload_session/finish_batch_v2";
+    until(|| w.dropbox.calls(batch) >= 1).await;
+    let url = w.app.config.database_url.clone();
+    w.app.stop().await;
+    // Dropbox carries the commit out; nobody is left to hear the answer or record it.
+    until(|| w.dropbox.file(path).is_some()).await;
+    w.dropbox.set_latency(Duration::ZERO);
+    let store = store::connect(&url).await.expect("store");
+    assert_eq!(store.export(&id.to_string()).await.expect("read"), None);
+
+    // The job comes back in another process: it finds its own file, uploads nothing again.
+    let b = replica(&w, &url, &[]).await;
+    b.wait_idle(60).await;
+    let jobs = b.all_jobs().await;
+    let job = jobs
+        .iter()
+        .find(|j| j["kind"] == "file.export")
+        .expect("export job");
+    assert_eq!(succeeded(job)["dropbox_path"], path);
+    assert_eq!(
+        paths_with(&w, "ledger"),
+        vec![path.to_string()],
+        "no `ledger (1).xlsx`"
+    );
+    assert_same_content(&w, path, id, 1, MIB);
+    assert_eq!(w.dropbox.calls(batch), 1, "committed once");
+    assert_eq!(w.docspace.calls("stream"), 1, "downloaded once");
+    // The mapping is in place: the next version overwrites that file.
+    let v2 = w.docspace.new_version(id, 2 * MIB).expect("version");
+    let next = export_on(&b, id).await;
+    assert_eq!(succeeded(&next)["dropbox_path"], path);
+    assert_same_content(&w, path, id, v2, 2 * MIB);
+}
+
+#[tokio::test]
+async fn a_first_commit_whose_answers_were_all_lost_is_recognised_not_copied() {
+    let w = spawn_world(&[]).await;
+    let folder = room_folder(&w);
+    let id = w
+        .docspace
+        .create_file(folder, "ledger.xlsx", MIB)
+        .expect("file");
+    // Dropbox commits the first batch; that answer and the answers to every repeat of the
+    // batch are lost, so the attempt ends with an error and records nothing.
+    w.dropbox.fail_next(
+        "files/upload_session/finish_batch_v2",
+        Fault::ResponseLost { status: 504 },
+        5,
+    );
+    let job = export(&w, id, None, 60).await;
+    let path = "/DocSpace Export/Finance/2026/ledger.xlsx";
+    assert_eq!(succeeded(&job)["dropbox_path"], path);
+    assert!(job["attempts"].as_i64().unwrap_or(0) >= 2, "{job:#}");
+    assert_eq!(
+        paths_with(&w, "ledger"),
+        vec![path.to_string()],
+        "no `ledger (1).xlsx`"
+    );
+    assert_same_content(&w, path, id, 1, MIB);
+    assert_eq!(w.docspace.calls("stream"), 1, "downloaded once");
 }
 
 #[tokio::test]

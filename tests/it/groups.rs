@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use bridge_fakes::docspace::{NewUser, UserStatus};
-use bridge_fakes::dropbox::{AccessLevel, MemberError, SharedFolderInfo};
+use bridge_fakes::dropbox::{AccessLevel, Fault, MemberError, MountError, SharedFolderInfo};
 use docspace_dropbox_bridge::app::Application;
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::store;
@@ -73,6 +73,21 @@ async fn group_webhook(w: &World, trigger: &str, group: &bridge_fakes::docspace:
         .await
         .expect("webhook delivered");
     assert_eq!(d.status, 200, "{}", d.response_body);
+}
+
+/// `POST /api/v1/groups/{id}/sync`; the job once it finished, whatever its end.
+async fn sync_job(w: &World, id: Uuid) -> Value {
+    let (status, body) = w
+        .app
+        .api(Method::POST, &format!("/api/v1/groups/{id}/sync"), None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job"]["id"].as_i64().expect("job id");
+    w.app
+        .wait_job(job_id, 30, |j| {
+            matches!(j["state"].as_str(), Some("succeeded") | Some("dead"))
+        })
+        .await
 }
 
 fn last_job_of<'a>(jobs: &'a [Value], kind: &str, group: Uuid) -> &'a Value {
@@ -433,18 +448,31 @@ async fn folder_deleted_in_dropbox_is_recreated_on_next_reconcile() {
     let t = marketing(&w);
     sync_all(&w).await;
     let old = folder(&w, "Marketing").shared_folder_id;
+    w.dropbox
+        .put_file(&format!("{ROOT}/Marketing/plan.docx"), b"plan")
+        .expect("file");
     assert!(w.dropbox.delete(&format!("{ROOT}/Marketing")));
+    w.dropbox.reset_counters();
 
     let jobs = sync_all(&w).await;
 
+    // Deleting a shared folder only unmounts it: the same folder is mounted back, with its
+    // members and files, and nobody is invited again.
     let m = folder(&w, "Marketing");
-    assert_ne!(m.shared_folder_id, old);
+    assert_eq!(m.shared_folder_id, old);
     assert_eq!(
         people(&m),
         strs(&["ann.lee@example.com", "bob@example.com"])
     );
+    assert!(w.dropbox.exists(&format!("{ROOT}/Marketing/plan.docx")));
+    assert_eq!(w.dropbox.shared_folders().len(), 1);
+    assert_eq!(w.dropbox.calls("sharing/mount_folder"), 1);
+    assert_eq!(w.dropbox.calls("sharing/add_folder_member"), 0);
+    assert_eq!(w.dropbox.calls("sharing/share_folder"), 0);
     let job = last_job_of(&jobs, "group.sync", t.group);
-    assert_eq!(job["result"]["created"], true);
+    assert_eq!(job["result"]["mounted"], true, "{job:#}");
+    assert_eq!(job["result"]["created"], false, "{job:#}");
+    assert_eq!(job["result"]["added"], json!([]), "{job:#}");
     let mapping = w
         .app
         .store
@@ -453,6 +481,80 @@ async fn folder_deleted_in_dropbox_is_recreated_on_next_reconcile() {
         .expect("store")
         .expect("mapping");
     assert_eq!(mapping.shared_folder_id, Some(m.shared_folder_id));
+    assert_eq!(mapping.path, format!("{ROOT}/Marketing"));
+
+    // Back in step: the next reconcile makes no write call.
+    w.dropbox.reset_counters();
+    sync_all(&w).await;
+    assert_eq!(w.dropbox.total_write_calls(), 0);
+}
+
+#[tokio::test]
+async fn deleted_folder_mounted_under_a_taken_name_is_moved_back_to_its_path() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    let old = folder(&w, "Marketing").shared_folder_id;
+    // The whole groups root goes, and a folder of the same name sits at the top of Dropbox:
+    // Dropbox mounts the shared folder under a free name there.
+    assert!(w.dropbox.delete(ROOT));
+    w.dropbox.create_folder("/Marketing").expect("folder");
+
+    let job = sync_one(&w, t.group).await;
+
+    let m = folder(&w, "Marketing");
+    assert_eq!(m.shared_folder_id, old);
+    assert_eq!(m.path_display, format!("{ROOT}/Marketing"));
+    assert_eq!(
+        people(&m),
+        strs(&["ann.lee@example.com", "bob@example.com"])
+    );
+    assert_eq!(job["result"]["mounted"], true, "{job:#}");
+    assert!(w.dropbox.exists("/Marketing"), "the other folder stays");
+    assert!(w.dropbox.shared_folder_by_path("/Marketing").is_none());
+    assert_eq!(
+        w.dropbox
+            .paths()
+            .iter()
+            .filter(|p| p.contains("(1)"))
+            .count(),
+        0,
+        "{:?}",
+        w.dropbox.paths()
+    );
+}
+
+#[tokio::test]
+async fn a_shared_folder_dropbox_will_not_mount_again_fails_with_a_clear_reason() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    let sf = folder(&w, "Marketing").shared_folder_id;
+    assert!(w.dropbox.delete(&format!("{ROOT}/Marketing")));
+
+    for (error, tag, advice) in [
+        (
+            MountError::InsufficientQuota,
+            "insufficient_quota",
+            "no room",
+        ),
+        (MountError::NoPermission, "no_permission", "may not mount"),
+        (MountError::NotMountable, "not_mountable", "cannot mount"),
+    ] {
+        w.dropbox.set_mount_error(&sf, Some(error));
+        let job = sync_job(&w, t.group).await;
+        assert_eq!(job["state"], "dead", "{job:#}");
+        assert_eq!(job["attempts"], 1, "not retried: {job:#}");
+        let last = job["last_error"].as_str().expect("last error");
+        assert!(last.contains(tag) && last.contains(advice), "{last}");
+        // Nothing was shared anew in its place.
+        assert_eq!(w.dropbox.shared_folders().len(), 1);
+        assert!(!w.dropbox.exists(&format!("{ROOT}/Marketing")));
+    }
+
+    w.dropbox.set_mount_error(&sf, None);
+    sync_one(&w, t.group).await;
+    assert_eq!(folder(&w, "Marketing").shared_folder_id, sf);
 }
 
 #[tokio::test]
@@ -463,7 +565,9 @@ async fn folder_unshared_in_dropbox_is_shared_again_with_its_files() {
     w.dropbox
         .put_file(&format!("{ROOT}/Marketing/keep.txt"), b"keep")
         .expect("file");
+    let old = folder(&w, "Marketing").shared_folder_id;
     assert!(w.dropbox.unshare_path(&format!("{ROOT}/Marketing")));
+    w.dropbox.reset_counters();
 
     let job = sync_one(&w, t.group).await;
 
@@ -474,6 +578,123 @@ async fn folder_unshared_in_dropbox_is_shared_again_with_its_files() {
     assert!(w.dropbox.exists(&format!("{ROOT}/Marketing/keep.txt")));
     assert_eq!(job["result"]["created"], true);
     assert_eq!(w.dropbox.shared_folders().len(), 1);
+    // Unsharing ends a shared folder: a new one is shared and everyone is invited again.
+    assert_ne!(folder(&w, "Marketing").shared_folder_id, old);
+    assert_eq!(job["result"]["mounted"], false, "{job:#}");
+    assert_eq!(w.dropbox.calls("sharing/mount_folder"), 0);
+    assert_eq!(w.dropbox.calls("sharing/add_folder_member"), 1);
+    assert_eq!(
+        job["result"]["added"],
+        json!(["ann.lee@example.com", "bob@example.com"])
+    );
+}
+
+// --- a folder is never adopted -----------------------------------------------------------
+
+/// The group's stored mapping.
+async fn mapping(w: &World, id: Uuid) -> store::GroupFolder {
+    w.app
+        .store
+        .group_folder(&id.to_string())
+        .await
+        .expect("store")
+        .expect("mapping")
+}
+
+#[tokio::test]
+async fn a_rename_whose_move_failed_keeps_its_folder_from_a_new_group_of_the_old_name() {
+    // One attempt per job: the failed rename stays failed until it is asked again.
+    let w = spawn_world(&[("JOB_MAX_ATTEMPTS", "1")]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    let old = folder(&w, "Marketing");
+
+    // The rename cannot move the folder (Dropbox keeps failing the move).
+    w.dropbox
+        .fail_next("files/move_v2", Fault::ServerError { status: 503 }, 50);
+    w.docspace
+        .rename_group(t.group, "Old Marketing")
+        .expect("rename");
+    let failed = sync_job(&w, t.group).await;
+    assert_eq!(failed["state"], "dead", "{failed:#}");
+    assert_eq!(mapping(&w, t.group).await.path, format!("{ROOT}/Marketing"));
+
+    // A new "Marketing" arrives meanwhile, with someone else in it.
+    let cy = w.docspace.add_active_user("Cy", "New", "cy@example.com");
+    let newcomer = w.docspace.create_group("Marketing", &[cy]).expect("group");
+    let job = sync_one(&w, newcomer).await;
+
+    // The old group's folder is untouched; the new group got a folder of its own.
+    let still = folder(&w, "Marketing");
+    assert_eq!(still.shared_folder_id, old.shared_folder_id);
+    assert_eq!(people(&still), people(&old), "cy was not let into it");
+    let theirs = mapping(&w, newcomer).await;
+    assert_ne!(theirs.path, format!("{ROOT}/Marketing"));
+    assert_ne!(theirs.shared_folder_id, Some(old.shared_folder_id.clone()));
+    let sf = w
+        .dropbox
+        .shared_folder_by_path(&theirs.path)
+        .expect("their own shared folder");
+    assert_eq!(people(&sf), strs(&["cy@example.com"]));
+    assert_eq!(job["result"]["folder"], theirs.path.as_str());
+    assert_eq!(job["result"]["clash"]["path"], format!("{ROOT}/Marketing"));
+    assert_eq!(job["result"]["clash"]["group_id"], t.group.to_string());
+
+    // Once Dropbox moves again, the rename completes with the same folder and members.
+    w.dropbox.clear_faults();
+    sync_one(&w, t.group).await;
+    let renamed = folder(&w, "Old Marketing");
+    assert_eq!(renamed.shared_folder_id, old.shared_folder_id);
+    assert_eq!(people(&renamed), people(&old));
+    assert_eq!(w.dropbox.shared_folders().len(), 2);
+    // Both stay where they are on the next reconcile.
+    w.dropbox.reset_counters();
+    for g in [t.group, newcomer] {
+        sync_one(&w, g).await;
+    }
+    assert_eq!(w.dropbox.total_write_calls(), 0);
+    assert_eq!(mapping(&w, newcomer).await.path, theirs.path);
+}
+
+#[tokio::test]
+async fn a_folder_moved_by_hand_onto_another_groups_name_is_not_taken_over() {
+    let w = spawn_world(&[]).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    let old = folder(&w, "Marketing");
+    // Someone moves Marketing's folder to where a group "Sales" would have its folder.
+    w.dropbox
+        .move_path(&format!("{ROOT}/Marketing"), &format!("{ROOT}/Sales"))
+        .expect("moved");
+    let cy = w.docspace.add_active_user("Cy", "New", "cy@example.com");
+    let sales = w.docspace.create_group("Sales", &[cy]).expect("group");
+
+    let job = sync_one(&w, sales).await;
+
+    let theirs = mapping(&w, sales).await;
+    assert_ne!(theirs.shared_folder_id, Some(old.shared_folder_id.clone()));
+    assert_eq!(job["result"]["clash"]["group_id"], t.group.to_string());
+    assert_eq!(
+        job["result"]["clash"]["shared_folder_id"],
+        old.shared_folder_id.as_str()
+    );
+    let marketing_folder = w
+        .dropbox
+        .shared_folder(&old.shared_folder_id)
+        .expect("still shared");
+    assert_eq!(people(&marketing_folder), people(&old), "cy not let in");
+
+    // Marketing's own reconcile puts its folder back; Sales keeps its own folder.
+    sync_one(&w, t.group).await;
+    assert_eq!(
+        folder(&w, "Marketing").shared_folder_id,
+        old.shared_folder_id
+    );
+    let sf = w
+        .dropbox
+        .shared_folder_by_path(&theirs.path)
+        .expect("sales folder");
+    assert_eq!(people(&sf), strs(&["cy@example.com"]));
 }
 
 #[tokio::test]

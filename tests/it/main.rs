@@ -7,19 +7,27 @@ mod common;
 mod api;
 mod changes;
 mod cli_check;
+#[cfg(feature = "demo")]
 mod cli_demo;
+#[cfg(not(feature = "demo"))]
+mod cli_no_demo;
 mod client_docspace;
 mod client_dropbox;
 mod client_dropbox_upload;
 mod database_errors;
 mod export;
+mod faults;
 mod groups;
+mod hostile;
+mod leases;
 mod openapi;
 mod operators;
 mod own_events;
 mod page;
 mod process;
+mod providers;
 mod replicas;
+mod retention;
 mod sqlite_writer;
 mod store;
 mod webhooks;

@@ -29,10 +29,7 @@ async fn dead_jobs(store: &DynStore, jobs: Vec<NewJob>) -> Vec<i64> {
             error: format!("docspace group/{{id}}: 403 forbidden ({})", j.kind),
             result: None,
         };
-        assert!(store
-            .finish(j.id, "operator-test", dead)
-            .await
-            .expect("finish"));
+        assert!(store.finish(&j.lease, dead).await.expect("finish"));
         ids.push(j.id);
     }
     ids.sort_unstable();
@@ -970,7 +967,7 @@ fn one_shot_commands_say_which_database_and_never_create_one() {
     let (_, out, _) = run_cli(dir.path(), &env, &["check"]);
     assert!(
         out.contains(&format!(
-            "database: sqlite://data/bridge.db ({}), not created yet",
+            "database: SQLite {} (not created yet",
             expected.display()
         )),
         "{out}"

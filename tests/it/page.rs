@@ -276,8 +276,7 @@ async fn oldest_due_job_is_the_one_waiting_longest_not_one_waiting_for_its_retry
         };
         app.store
             .finish(
-                job.id,
-                "w",
+                &job.lease,
                 JobOutcome::Retry {
                     error: "docspace group: 500 server_error".into(),
                     run_at: Utc::now() + later,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use docspace_dropbox_bridge::store::{
-    self, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobRetention, JobState,
+    self, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobRetention, JobState, Lease,
     NewJob, StoreError,
 };
 use serde_json::json;
@@ -85,21 +85,20 @@ async fn leases_retries_and_releases() {
                 .await
                 .expect("claim");
             assert_eq!(c[0].attempts, 1);
+            let intruder = Lease {
+                job_id: j.id,
+                token: "intruder".into(),
+            };
             assert!(
-                !s.finish(
-                    j.id,
-                    "intruder",
-                    JobOutcome::Succeeded { result: json!({}) }
-                )
-                .await
-                .expect("finish"),
+                !s.finish(&intruder, JobOutcome::Succeeded { result: json!({}) })
+                    .await
+                    .expect("finish"),
                 "{b}: only the lease holder may finish"
             );
             let later = Utc::now() + chrono::Duration::seconds(60);
             assert!(s
                 .finish(
-                    j.id,
-                    "w1",
+                    &c[0].lease,
                     JobOutcome::Retry {
                         error: "5xx".into(),
                         run_at: later
@@ -128,7 +127,9 @@ async fn leases_retries_and_releases() {
                 .await
                 .expect("claim");
             assert_eq!(c.len(), 1);
-            s.release(k.id, "w3").await.expect("release");
+            assert_eq!(c[0].id, k.id);
+            let released = c[0].lease.clone();
+            s.release(&released).await.expect("release");
             let again = s
                 .claim("w4", 10, Duration::from_secs(30))
                 .await
@@ -136,11 +137,11 @@ async fn leases_retries_and_releases() {
             assert_eq!(again.len(), 1);
             assert_eq!(again[0].attempts, 1, "{b}: a released run is not counted");
             assert!(s
-                .renew_lease(k.id, "w4", Duration::from_secs(30))
+                .renew_lease(&again[0].lease, Duration::from_secs(30))
                 .await
                 .expect("renew"));
             assert!(!s
-                .renew_lease(k.id, "w3", Duration::from_secs(30))
+                .renew_lease(&released, Duration::from_secs(30))
                 .await
                 .expect("renew"));
         })
@@ -169,8 +170,7 @@ async fn expired_leases_return_to_the_queue_and_dead_jobs_can_be_redriven() {
                 Err(StoreError::Conflict(_))
             ));
             s.finish(
-                j.id,
-                "w",
+                &c[0].lease,
                 JobOutcome::Dead {
                     error: "path/malformed_path".into(),
                     result: None,
@@ -357,6 +357,155 @@ async fn mappings_and_cursors_round_trip() {
 }
 
 #[tokio::test]
+async fn a_shared_folder_is_mapped_to_one_group_only() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let mapping = |group: &str, path: &str, sf: Option<&str>| GroupFolder {
+                group_id: group.into(),
+                group_name: group.into(),
+                path: path.into(),
+                shared_folder_id: sf.map(String::from),
+                active: true,
+            };
+            // Written decomposed (e + combining acute), found composed and in other case.
+            let cafe = mapping("g1", "/G/Cafe\u{301}", Some("100"));
+            s.put_group_folder(&cafe).await.expect("put");
+            assert_eq!(
+                s.group_folder_at("/g/CAF\u{C9}").await.expect("get"),
+                Some(cafe.clone()),
+                "{b}"
+            );
+            assert_eq!(
+                s.group_folder_of_share("100").await.expect("get"),
+                Some(cafe.clone()),
+                "{b}"
+            );
+            assert!(
+                matches!(
+                    s.put_group_folder(&mapping("g2", "/G/Caf\u{E9}", None))
+                        .await,
+                    Err(StoreError::Conflict(_))
+                ),
+                "{b}: composed and decomposed paths are one path"
+            );
+            assert!(
+                matches!(
+                    s.put_group_folder(&mapping("g2", "/G/Other", Some("100")))
+                        .await,
+                    Err(StoreError::Conflict(_))
+                ),
+                "{b}: another group cannot map the same shared folder"
+            );
+            // Inactive (deleted group) mappings keep their shared folder too.
+            s.put_group_folder(&GroupFolder {
+                active: false,
+                ..cafe.clone()
+            })
+            .await
+            .expect("deactivate");
+            assert!(matches!(
+                s.put_group_folder(&mapping("g2", "/G/Other", Some("100")))
+                    .await,
+                Err(StoreError::Conflict(_))
+            ));
+            // Any number of groups may wait for a shared folder; the group itself may re-map.
+            for g in ["g2", "g3"] {
+                s.put_group_folder(&mapping(g, &format!("/G/{g}"), None))
+                    .await
+                    .expect("claim without a shared folder");
+            }
+            s.put_group_folder(&mapping("g1", "/G/Renamed", Some("100")))
+                .await
+                .expect("the owner moves its own folder");
+            assert_eq!(
+                s.group_folder_at("/G/Cafe\u{301}").await.expect("get"),
+                None
+            );
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn export_guards_let_one_export_of_a_file_run_at_a_time() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let lease = Duration::from_secs(60);
+            assert!(s.acquire_export_guard("f1", "a", lease).await.expect("a"));
+            assert!(
+                !s.acquire_export_guard("f1", "b", lease).await.expect("b"),
+                "{b}"
+            );
+            assert!(s
+                .acquire_export_guard("f2", "b", lease)
+                .await
+                .expect("other file"));
+            assert!(s
+                .acquire_export_guard("f1", "a", lease)
+                .await
+                .expect("again"));
+            assert!(s.renew_export_guard("f1", "a", lease).await.expect("renew"));
+            assert!(!s
+                .renew_export_guard("f1", "b", lease)
+                .await
+                .expect("renew b"));
+
+            // Only the holder records an intent; it outlives the guard.
+            let intent = store::ExportIntent {
+                dropbox_path: "/E/a.txt".into(),
+                content_hash: "abc".into(),
+                docspace_version: 3,
+            };
+            assert!(!s
+                .set_export_intent("f1", "b", Some(&intent))
+                .await
+                .expect("b"));
+            assert!(s
+                .set_export_intent("f1", "a", Some(&intent))
+                .await
+                .expect("a"));
+            s.release_export_guard("f1", "b")
+                .await
+                .expect("not b's to release");
+            assert!(!s
+                .acquire_export_guard("f1", "b", lease)
+                .await
+                .expect("still a's"));
+            s.release_export_guard("f1", "a").await.expect("release");
+            assert_eq!(
+                s.export_intent("f1").await.expect("read"),
+                Some(intent),
+                "{b}"
+            );
+            assert!(!s.renew_export_guard("f1", "a", lease).await.expect("gone"));
+            assert!(s
+                .acquire_export_guard("f1", "b", lease)
+                .await
+                .expect("free now"));
+            assert!(s.set_export_intent("f1", "b", None).await.expect("forget"));
+            s.release_export_guard("f1", "b").await.expect("release");
+            assert_eq!(s.export_intent("f1").await.expect("read"), None);
+
+            // A holder that stops renewing loses the guard once its lease is over.
+            assert!(s
+                .acquire_export_guard("f3", "crashed", Duration::ZERO)
+                .await
+                .expect("take"));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(s
+                .acquire_export_guard("f3", "next", lease)
+                .await
+                .expect("expired"));
+            assert!(!s
+                .renew_export_guard("f3", "crashed", lease)
+                .await
+                .expect("lost"));
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn concurrent_enqueues_of_one_key_coalesce_into_one_queued_job() {
     each_store(|s, b| {
         Box::pin(async move {
@@ -391,10 +540,7 @@ async fn finished_jobs(s: &DynStore, prefix: &str, n: usize, outcome: JobOutcome
         .expect("claim");
     assert_eq!(claimed.len(), n);
     for j in &claimed {
-        assert!(s
-            .finish(j.id, prefix, outcome.clone())
-            .await
-            .expect("finish"));
+        assert!(s.finish(&j.lease, outcome.clone()).await.expect("finish"));
     }
     claimed.iter().map(|j| j.id).collect()
 }

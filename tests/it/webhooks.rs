@@ -371,3 +371,96 @@ async fn fields_the_bridge_reads_only_optionally_may_hold_anything() {
     assert_eq!(resp.status(), 400);
     assert_eq!(app.all_jobs().await.len(), 2);
 }
+
+#[tokio::test]
+async fn dropbox_notification_dedupes_accounts_and_refuses_more_than_the_cap() {
+    let app = spawn_app(NO_WORKERS).await;
+    // Many repeats of few accounts: one job per distinct account.
+    let mut accounts: Vec<String> = Vec::new();
+    for i in 0..1000 {
+        accounts.push(format!("dbid:account-{}", i % 3));
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "list_folder": { "accounts": accounts } }))
+        .expect("json");
+    let sig = sign_hex(DROPBOX_SECRET.as_bytes(), &body);
+    assert_eq!(app.post_dropbox(&body, Some(&sig)).await.status(), 200);
+    assert_eq!(app.all_jobs().await.len(), 3);
+    // More entries than any real notification: refused, nothing enqueued.
+    let accounts: Vec<String> = (0..1001).map(|i| format!("dbid:other-{i}")).collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "list_folder": { "accounts": accounts } }))
+        .expect("json");
+    let sig = sign_hex(DROPBOX_SECRET.as_bytes(), &body);
+    let resp = app.post_dropbox(&body, Some(&sig)).await;
+    assert_eq!(resp.status(), 400);
+    let err: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(err["error"]["code"], "invalid_body");
+    assert_eq!(app.all_jobs().await.len(), 3);
+}
+
+/// Arbitrary JSON values, nested a few levels, with the field names the parser looks for.
+fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        let key = prop_oneof![
+            Just("event".to_string()),
+            Just("payload".to_string()),
+            Just("id".to_string()),
+            Just("trigger".to_string()),
+            Just("createBy".to_string()),
+            Just("name".to_string()),
+            Just("list_folder".to_string()),
+            Just("accounts".to_string()),
+            "[a-z]{1,6}",
+        ];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            proptest::collection::btree_map(key, inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Signed bodies of any bytes or any JSON shape are classified: 200 (accepted or ignored) or
+/// 400 (not usable), never a panic, a 5xx or a dropped connection.
+#[test]
+fn webhook_parsing_classifies_any_signed_body_as_200_or_400() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let app = rt.block_on(spawn_app(NO_WORKERS));
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 96,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let body = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..256),
+        arb_json().prop_map(|v| serde_json::to_vec(&v).expect("json")),
+    ];
+    runner
+        .run(&body, |raw| {
+            let (docspace, dropbox) = rt.block_on(async {
+                let ds = app
+                    .post_docspace(&raw, Some(&docspace_signature_upper(&raw)))
+                    .await
+                    .status()
+                    .as_u16();
+                let sig = sign_hex(DROPBOX_SECRET.as_bytes(), &raw);
+                let db = app.post_dropbox(&raw, Some(&sig)).await.status().as_u16();
+                (ds, db)
+            });
+            prop_assert!(docspace == 200 || docspace == 400, "docspace {docspace}");
+            prop_assert!(dropbox == 200 || dropbox == 400, "dropbox {dropbox}");
+            Ok(())
+        })
+        .expect("every body is classified");
+    rt.block_on(async move { drop(app) });
+}

@@ -309,6 +309,13 @@ pub(crate) struct GetMetadataArg {
     pub include_property_groups: Option<Value>,
 }
 
+/// `files.GetTemporaryLinkArg`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GetTemporaryLinkArg {
+    pub path: String,
+}
+
 /// `files.RelocationArg`.
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]

@@ -99,7 +99,12 @@ pub(crate) async fn token_endpoint(
         }
         Some(_) => {}
     }
-    let lifetime = shared.knobs().token_lifetime_secs;
+    let knobs = shared.knobs();
+    let lifetime = knobs.token_lifetime_secs;
+    let scope = match &knobs.granted_scopes {
+        Some(g) => g.join(" "),
+        None => super::server::all_scopes().join(" "),
+    };
     let n = st.next();
     let token = format!("sl.fake-{n}-{}", &st.new_opaque("t")[1..]);
     st.tokens.insert(
@@ -114,7 +119,8 @@ pub(crate) async fn token_endpoint(
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        json!({"access_token": token, "token_type": "bearer", "expires_in": lifetime}).to_string(),
+        json!({"access_token": token, "token_type": "bearer", "expires_in": lifetime, "scope": scope})
+            .to_string(),
     )
         .into_response()
 }

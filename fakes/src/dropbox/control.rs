@@ -25,7 +25,9 @@
 //! | `POST /_fake/mount_error` | `{"shared_folder_id","error": tag or null}` | `mount_folder` of it fails with this `MountFolderError` |
 //!
 //! Knobs include `share_folder_async_ratio` (0.0..=1.0 of `share_folder` calls answered with an
-//! `async_job_id`), `async_job_polls` and `async_job_delay_ms` (when such a job completes).
+//! `async_job_id`), `async_job_polls` and `async_job_delay_ms` (when such a job completes), and
+//! `granted_scopes` (the app's OAuth scopes; `null` = all, else a route outside them is 401
+//! `missing_scope`).
 
 use std::sync::Arc;
 

@@ -36,6 +36,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 401 `auth.AuthError` with the given Void tag.
     Auth(&'static str),
+    /// 401 `auth.AuthError` `missing_scope`: the token was not granted this scope.
+    MissingScope(&'static str),
     /// 409 route error: `{"error_summary","error"}`.
     Route {
         /// The route error union value.
@@ -139,6 +141,13 @@ impl IntoResponse for ApiError {
             ApiError::Auth(tag) => json_response(
                 StatusCode::UNAUTHORIZED,
                 json!({"error_summary": format!("{tag}/{}", dots()), "error": {".tag": tag}}),
+            ),
+            ApiError::MissingScope(scope) => json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({
+                    "error_summary": format!("missing_scope/{}", dots()),
+                    "error": {".tag": "missing_scope", "required_scope": scope},
+                }),
             ),
             ApiError::Route { error, summary } => json_response(
                 StatusCode::CONFLICT,

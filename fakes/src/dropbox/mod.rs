@@ -4,7 +4,9 @@
 //! `/oauth2/token`, and the `/_fake/…` control API) and `content.dropboxapi.com` (upload-style
 //! routes). It speaks the Dropbox API v2 wire formats field for field: Stone
 //! unions with `.tag`, header-safe `Dropbox-API-Arg`, 400 plain text / 401 `AuthError` / 409
-//! route errors / 422 `PathRootError` / 429 `RateLimitError` with `Retry-After`.
+//! route errors / 422 `PathRootError` / 429 `RateLimitError` with `Retry-After`. Each route
+//! needs its OAuth scope; with `Knobs::granted_scopes` set, a route outside them answers 401
+//! `missing_scope` naming the `required_scope`, as for an app whose Permissions tab lacks it.
 //!
 //! The tree keeps metadata only (size, rev, content hash, timestamps), never file bytes, so
 //! multi-GiB uploads cost a few KiB of memory.
@@ -60,7 +62,7 @@ pub use model::{
     AccessError, AccessLevel, DropboxOptions, Fault, FileInfo, InviteeInfo, Knobs, MemberError,
     MemberInfo, MountError, SharedFolderInfo, TreeEntry,
 };
-pub use server::route_names;
+pub use server::{all_scopes, route_names};
 pub use sessions::{MAX_REQUEST_BYTES, MAX_SESSION_SIZE};
 pub use state::account_id_for;
 pub use webhook::{sign as webhook_signature, WebhookNotification};

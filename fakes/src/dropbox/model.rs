@@ -93,6 +93,19 @@ pub struct Knobs {
     /// When set, a signed webhook notification is POSTed here after every successful
     /// namespace write (fire and forget).
     pub webhook_url: Option<String>,
+    /// OAuth scopes the app's tokens carry (what the App Console's Permissions tab granted
+    /// when the refresh token was authorised). A route needing another scope answers 401
+    /// `missing_scope` with its `required_scope`. `None` (default) = every scope.
+    pub granted_scopes: Option<Vec<String>>,
+}
+
+impl Knobs {
+    /// Whether the app's tokens carry `scope`.
+    pub fn grants(&self, scope: &str) -> bool {
+        self.granted_scopes
+            .as_ref()
+            .is_none_or(|g| g.iter().any(|s| s == scope))
+    }
 }
 
 impl Default for Knobs {
@@ -113,6 +126,7 @@ impl Default for Knobs {
             async_job_delay_ms: 0,
             list_folder_page_size: 2000,
             webhook_url: None,
+            granted_scopes: None,
         }
     }
 }

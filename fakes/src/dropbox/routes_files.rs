@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::args::{
-    self, CreateFolderArg, CursorArg, DeleteArg, GetMetadataArg, ListFolderArg, RelocationArg,
+    self, CreateFolderArg, CursorArg, DeleteArg, GetMetadataArg, GetTemporaryLinkArg,
+    ListFolderArg, RelocationArg,
 };
 use super::error::{ApiError, ApiResult};
 use super::paths::{self, PathPattern};
@@ -95,6 +96,30 @@ pub(crate) fn get_metadata(call: &Call<'_>, arg: Value) -> ApiResult {
         Some(d) if a.include_deleted => Ok(State::render_deleted(d)),
         _ => Err(not_found()),
     }
+}
+
+/// `files/get_temporary_link`: the file's metadata and a link to stream it. The stand-in keeps no
+/// bytes, so the link is well-formed but not served; folders are `path/not_file`.
+pub(crate) fn get_temporary_link(call: &Call<'_>, arg: Value) -> ApiResult {
+    let a: GetTemporaryLinkArg = args::parse(call.route, "request body", arg)?;
+    let mut st = call.shared.state();
+    let path_err = |lookup: Value| ApiError::route(json!({".tag": "path", "path": lookup}));
+    let display = resolve(call, &st, "path", &a.path, PathPattern::Read)?
+        .map_err(|e| path_err(e.lookup()))?;
+    let lower = paths::lower(&display);
+    match st.nodes.get(&lower).map(|n| &n.kind) {
+        Some(Kind::File(_)) => {}
+        Some(_) => return Err(path_err(json!({".tag": "not_file"}))),
+        None => return Err(path_err(json!({".tag": "not_found"}))),
+    }
+    let meta = st
+        .render(&lower, false)
+        .ok_or_else(|| path_err(json!({".tag": "not_found"})))?;
+    let link = format!(
+        "https://dl.dropboxusercontent.com/cd/0/get/{}/file",
+        &st.new_opaque("l")[1..]
+    );
+    Ok(json!({ "metadata": meta, "link": link }))
 }
 
 /// `files/move_v2`.

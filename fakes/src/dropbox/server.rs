@@ -40,57 +40,183 @@ enum Style {
     Upload,
 }
 
-/// Every route the fake serves, with its host and style (SPEC `host`/`style` attributes).
-const ROUTES: &[(&str, Host, Style)] = &[
-    ("users/get_current_account", Host::Api, Style::RpcVoid),
-    ("auth/token/revoke", Host::Api, Style::RpcVoid),
-    ("files/create_folder_v2", Host::Api, Style::Rpc),
-    ("files/get_metadata", Host::Api, Style::Rpc),
-    ("files/move_v2", Host::Api, Style::Rpc),
-    ("files/delete_v2", Host::Api, Style::Rpc),
-    ("files/list_folder", Host::Api, Style::Rpc),
-    ("files/list_folder/continue", Host::Api, Style::Rpc),
-    ("files/list_folder/get_latest_cursor", Host::Api, Style::Rpc),
-    ("files/upload_session/start_batch", Host::Api, Style::Rpc),
+/// Every route the fake serves, with its host, style and the OAuth scope a token needs for it
+/// (SPEC `host`/`style`/`scope` attributes; `None`: no scope, any valid token).
+const ROUTES: &[(&str, Host, Style, Option<&str>)] = &[
+    (
+        "users/get_current_account",
+        Host::Api,
+        Style::RpcVoid,
+        Some(ACCOUNT_INFO_READ),
+    ),
+    ("auth/token/revoke", Host::Api, Style::RpcVoid, None),
+    (
+        "files/create_folder_v2",
+        Host::Api,
+        Style::Rpc,
+        Some(CONTENT_WRITE),
+    ),
+    ("files/get_metadata", Host::Api, Style::Rpc, Some(META_READ)),
+    (
+        "files/get_temporary_link",
+        Host::Api,
+        Style::Rpc,
+        Some(CONTENT_READ),
+    ),
+    ("files/move_v2", Host::Api, Style::Rpc, Some(CONTENT_WRITE)),
+    (
+        "files/delete_v2",
+        Host::Api,
+        Style::Rpc,
+        Some(CONTENT_WRITE),
+    ),
+    ("files/list_folder", Host::Api, Style::Rpc, Some(META_READ)),
+    (
+        "files/list_folder/continue",
+        Host::Api,
+        Style::Rpc,
+        Some(META_READ),
+    ),
+    (
+        "files/list_folder/get_latest_cursor",
+        Host::Api,
+        Style::Rpc,
+        Some(META_READ),
+    ),
+    (
+        "files/upload_session/start_batch",
+        Host::Api,
+        Style::Rpc,
+        Some(CONTENT_WRITE),
+    ),
     (
         "files/upload_session/finish_batch_v2",
         Host::Api,
         Style::Rpc,
+        Some(CONTENT_WRITE),
     ),
-    ("sharing/share_folder", Host::Api, Style::Rpc),
-    ("sharing/check_share_job_status", Host::Api, Style::Rpc),
-    ("sharing/check_job_status", Host::Api, Style::Rpc),
-    ("sharing/add_folder_member", Host::Api, Style::Rpc),
-    ("sharing/remove_folder_member", Host::Api, Style::Rpc),
-    ("sharing/update_folder_member", Host::Api, Style::Rpc),
+    (
+        "sharing/share_folder",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_WRITE),
+    ),
+    (
+        "sharing/check_share_job_status",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_WRITE),
+    ),
+    (
+        "sharing/check_job_status",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_WRITE),
+    ),
+    (
+        "sharing/add_folder_member",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_WRITE),
+    ),
+    (
+        "sharing/remove_folder_member",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_WRITE),
+    ),
+    (
+        "sharing/update_folder_member",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_WRITE),
+    ),
     (
         "sharing/check_remove_member_job_status",
         Host::Api,
         Style::Rpc,
+        Some(SHARING_WRITE),
     ),
-    ("sharing/list_folder_members", Host::Api, Style::Rpc),
+    (
+        "sharing/list_folder_members",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_READ),
+    ),
     (
         "sharing/list_folder_members/continue",
         Host::Api,
         Style::Rpc,
+        Some(SHARING_READ),
     ),
-    ("sharing/get_folder_metadata", Host::Api, Style::Rpc),
-    ("sharing/unshare_folder", Host::Api, Style::Rpc),
-    ("sharing/mount_folder", Host::Api, Style::Rpc),
-    ("sharing/unmount_folder", Host::Api, Style::Rpc),
-    ("files/upload", Host::Content, Style::Upload),
-    ("files/upload_session/start", Host::Content, Style::Upload),
+    (
+        "sharing/get_folder_metadata",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_READ),
+    ),
+    (
+        "sharing/unshare_folder",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_WRITE),
+    ),
+    (
+        "sharing/mount_folder",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_WRITE),
+    ),
+    (
+        "sharing/unmount_folder",
+        Host::Api,
+        Style::Rpc,
+        Some(SHARING_WRITE),
+    ),
+    (
+        "files/upload",
+        Host::Content,
+        Style::Upload,
+        Some(CONTENT_WRITE),
+    ),
+    (
+        "files/upload_session/start",
+        Host::Content,
+        Style::Upload,
+        Some(CONTENT_WRITE),
+    ),
     (
         "files/upload_session/append_v2",
         Host::Content,
         Style::Upload,
+        Some(CONTENT_WRITE),
     ),
-    ("files/upload_session/finish", Host::Content, Style::Upload),
+    (
+        "files/upload_session/finish",
+        Host::Content,
+        Style::Upload,
+        Some(CONTENT_WRITE),
+    ),
 ];
+
+const ACCOUNT_INFO_READ: &str = "account_info.read";
+const META_READ: &str = "files.metadata.read";
+const CONTENT_READ: &str = "files.content.read";
+const CONTENT_WRITE: &str = "files.content.write";
+const SHARING_READ: &str = "sharing.read";
+const SHARING_WRITE: &str = "sharing.write";
+
+/// Every scope some route needs: what a token carries when `Knobs::granted_scopes` is unset.
+pub fn all_scopes() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = ROUTES.iter().filter_map(|r| r.3).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
 
 /// Names of all routes served (for documentation and the control API).
 pub fn route_names() -> Vec<&'static str> {
-    ROUTES.iter().map(|(n, _, _)| *n).collect()
+    ROUTES.iter().map(|r| r.0).collect()
 }
 
 /// Everything the servers share.
@@ -273,7 +399,7 @@ async fn handle(
     body: Body,
 ) -> ApiResult {
     let shared = &*ctx.shared;
-    let Some(&(name, host, style)) = ROUTES.iter().find(|(n, _, _)| *n == route) else {
+    let Some(&(name, host, style, scope)) = ROUTES.iter().find(|r| r.0 == route) else {
         drain(body).await;
         return Err(ApiError::bad_input(
             route,
@@ -299,7 +425,7 @@ async fn handle(
     if knobs.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
     }
-    let prelude = prelude(shared, name, headers, &knobs, in_flight);
+    let prelude = prelude(shared, name, scope, headers, &knobs, in_flight);
     let (token, root) = match prelude {
         Ok(x) => x,
         Err(e) => {
@@ -338,15 +464,22 @@ async fn handle(
     }
 }
 
-/// Auth, injected faults and the path-root header, in that order.
+/// Auth (token, then the route's scope), injected faults and the path-root header, in that
+/// order.
 fn prelude(
     shared: &Shared,
     route: &str,
+    scope: Option<&'static str>,
     headers: &HeaderMap,
     knobs: &Knobs,
     in_flight: usize,
 ) -> Result<(String, PathRoot), ApiError> {
     let token = auth::check_bearer(shared, route, headers)?;
+    if let Some(scope) = scope {
+        if !knobs.grants(scope) {
+            return Err(ApiError::MissingScope(scope));
+        }
+    }
     if knobs
         .max_concurrent_requests
         .is_some_and(|max| in_flight > max)
@@ -508,6 +641,7 @@ fn rpc(call: &Call<'_>, arg: Value) -> ApiResult {
         }
         "files/create_folder_v2" => routes_files::create_folder(call, arg),
         "files/get_metadata" => routes_files::get_metadata(call, arg),
+        "files/get_temporary_link" => routes_files::get_temporary_link(call, arg),
         "files/move_v2" => routes_files::move_v2(call, arg),
         "files/delete_v2" => routes_files::delete_v2(call, arg),
         "files/list_folder" => routes_files::list_folder(call, arg, false),

@@ -9,6 +9,7 @@
 //! a lone export (the CLI) pays no window. Entries that fail with lock contention are put back
 //! for the next batch a few times before their export is told to retry. An entry whose session
 //! is gone because a repeated batch had already committed it is answered with the file in place.
+//! Each entry holds its file's export guard until it is answered, even when its export went away.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use super::file_holding;
+use super::guard::ExportGuard;
 use crate::dropbox::{CommitInfo, DropboxClient, FileMetadata, UploadedSession, MAX_BATCH};
 use crate::jobs::JobError;
 
@@ -33,6 +35,9 @@ struct Pending {
     commit: CommitInfo,
     attempts: u32,
     reply: oneshot::Sender<Answer>,
+    /// The file's export guard, held until the entry is answered: even when its export has
+    /// gone away, no other export of the file starts while this commit may still land.
+    _guard: ExportGuard,
 }
 
 #[derive(Default)]
@@ -79,12 +84,14 @@ impl Batcher {
         }
     }
 
-    /// Commits `session` at `commit` in the next batch and waits for its own result.
-    pub async fn commit(
+    /// Commits `session` at `commit` in the next batch and waits for its own result. The entry
+    /// keeps `guard` until it is answered, whether or not anyone still waits for it.
+    pub(crate) async fn commit(
         self: &Arc<Self>,
         client: &DropboxClient,
         session: UploadedSession,
         commit: CommitInfo,
+        guard: ExportGuard,
     ) -> Answer {
         let (tx, rx) = oneshot::channel();
         self.push(Pending {
@@ -93,6 +100,7 @@ impl Batcher {
             commit,
             attempts: 0,
             reply: tx,
+            _guard: guard,
         });
         rx.await
             .unwrap_or_else(|_| Err(JobError::retry("export commit batcher stopped")))

@@ -5,6 +5,8 @@
 //! ([`path`]), whether anything needs uploading (the stored mapping DocSpace file id → Dropbox
 //! path, rev, version, content hash), and how it is committed: `add` + autorename the first time,
 //! `overwrite` of the mapped file for later versions, always through the commit batcher (`batch`).
+//! One export of a file runs at a time across every replica (`guard`); a first export records
+//! where its commit goes before committing, so an attempt after a lost answer finds its own file.
 //! Who caused the event does not matter: the bridge never writes to DocSpace, so an event by the
 //! API key's own user is that person's own work and is exported like any other. The byte
 //! transfer lives in `transfer`, on the transfer threads (`threads`). What exports share within
@@ -13,6 +15,7 @@
 //! group-folder or change-tracking state.
 
 mod batch;
+mod guard;
 mod locks;
 pub mod path;
 mod safe;
@@ -27,18 +30,20 @@ use crate::docspace::FileInfo;
 use crate::dropbox::{
     CommitInfo, DropboxClient, DropboxError, FileMetadata, Metadata, Progress, WriteMode,
 };
-use crate::store::ExportRecord;
+use crate::store::{ExportIntent, ExportRecord};
 
 use super::kinds::FileExport;
 use super::{JobContext, JobError};
 use batch::Batcher;
+use guard::ExportGuard;
 use locks::FileLocks;
 use threads::TransferThreads;
 use transfer::TransferError;
 
 /// What exports share within one process, owned by its [`JobContext`]: the commit batcher (one
 /// batch at a time against the namespace lock), the per-file locks (one export of a file at a
-/// time), and the transfer threads (started on the first export).
+/// time in this process, before the store's guard covers all processes), and the transfer
+/// threads (started on the first export).
 #[derive(Default)]
 pub(crate) struct Exports {
     batcher: Arc<Batcher>,
@@ -112,8 +117,21 @@ pub async fn export(
     req: &FileExport,
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<Outcome, JobError> {
-    let _one_at_a_time = ctx.exports.locks.acquire(&req.file_id).await;
+    // In this process first (no store round trips while a sibling exports the file), then
+    // across every process on the database.
+    let _in_process = ctx.exports.locks.acquire(&req.file_id).await;
+    let guard = ExportGuard::acquire(ctx, &req.file_id).await?;
+    let outcome = export_guarded(ctx, req, observer, &guard).await;
+    guard.release().await;
+    outcome
+}
 
+async fn export_guarded(
+    ctx: &JobContext,
+    req: &FileExport,
+    observer: Option<Arc<dyn Observer>>,
+    guard: &ExportGuard,
+) -> Result<Outcome, JobError> {
     let Some(info) = ctx.docspace.file_info(&req.file_id).await? else {
         return Ok(skipped(FILE_GONE));
     };
@@ -141,13 +159,36 @@ pub async fn export(
         }
     };
 
-    let record = ctx.store.export(&req.file_id).await?;
     // The mapping is by file id: later versions overwrite the file the first export created
     // (whatever autorename made of its name), unless an explicit folder asks for elsewhere.
-    let mapped = record.filter(|r| match &req.folder {
+    let here = |p: &str| match &req.folder {
         None => true,
-        Some(_) => path::same_path(path::parent(&r.dropbox_path), path::parent(&wanted)),
-    });
+        Some(_) => path::same_path(path::parent(p), path::parent(&wanted)),
+    };
+    let mut mapped = ctx
+        .store
+        .export(&req.file_id)
+        .await?
+        .filter(|r| here(&r.dropbox_path));
+    if mapped.is_none() {
+        // A first export committed earlier whose record was never written (its answer was
+        // lost, or its job went away): its file is ours, not a name to avoid.
+        let intent = ctx.store.export_intent(&req.file_id).await?;
+        if let Some(intent) = intent.filter(|i| here(&i.dropbox_path)) {
+            if let Some(record) = committed_earlier(ctx, &req.file_id, &intent).await? {
+                ctx.store.put_export(&record).await?;
+                guard.forget_intent().await?;
+                tracing::info!(file_id = %record.file_id, path = %record.dropbox_path, "an earlier commit of this file was found and recorded");
+                if record.docspace_version == info.version {
+                    return Ok(Outcome::Exported {
+                        record,
+                        first: true,
+                    });
+                }
+                mapped = Some(record);
+            }
+        }
+    }
     if let Some(r) = &mapped {
         if r.docspace_version == info.version && still_in_dropbox(ctx, r).await? {
             return Ok(Outcome::Unchanged { record: r.clone() });
@@ -172,32 +213,94 @@ pub async fn export(
         Err(TransferError::Gone) => return Ok(skipped(FILE_GONE)),
         Err(TransferError::Job(e)) => return Err(e),
     };
+    let session_hash = session.content_hash.clone();
     let commit = if first {
+        // Recorded before the commit: whatever happens to its answer, the next attempt knows
+        // where these bytes went and does not add a second copy.
+        guard
+            .record_intent(&ExportIntent {
+                dropbox_path: target.clone(),
+                content_hash: session_hash.clone(),
+                docspace_version: info.version,
+            })
+            .await?;
         CommitInfo {
             autorename: true,
             ..CommitInfo::new(&target, WriteMode::Add)
         }
     } else {
+        guard.check()?;
         CommitInfo::new(&target, WriteMode::Overwrite)
     };
-    let session_hash = session.content_hash.clone();
-    let meta = batcher.commit(&ctx.dropbox, session, commit).await?;
+    let meta = batcher
+        .commit(&ctx.dropbox, session, commit, guard.clone())
+        .await?;
     drop(active);
 
     // Keep our casing of the folders; the name is Dropbox's (autorename may have changed it).
-    let dropbox_path = format!("{}/{}", path::parent(&target), meta.name);
-    let record = ExportRecord {
-        file_id: req.file_id.clone(),
-        docspace_version: info.version,
-        dropbox_path,
-        dropbox_id: Some(meta.id.clone()),
-        rev: meta.rev.clone(),
-        content_hash: meta.content_hash.clone().unwrap_or(session_hash),
-        size: i64::try_from(meta.size).unwrap_or(i64::MAX),
-    };
+    let record = record_of(&req.file_id, info.version, &target, &meta, session_hash);
     ctx.store.put_export(&record).await?;
+    if first {
+        guard.forget_intent().await?;
+    }
     tracing::info!(file_id = %record.file_id, path = %record.dropbox_path, rev = %record.rev, size = record.size, "file exported");
     Ok(Outcome::Exported { record, first })
+}
+
+/// The export record of `meta`, committed for `target` (whose folder casing is kept).
+fn record_of(
+    file_id: &str,
+    version: i64,
+    target: &str,
+    meta: &FileMetadata,
+    hash: String,
+) -> ExportRecord {
+    ExportRecord {
+        file_id: file_id.to_string(),
+        docspace_version: version,
+        dropbox_path: format!("{}/{}", path::parent(target), meta.name),
+        dropbox_id: Some(meta.id.clone()),
+        rev: meta.rev.clone(),
+        content_hash: meta.content_hash.clone().unwrap_or(hash),
+        size: i64::try_from(meta.size).unwrap_or(i64::MAX),
+    }
+}
+
+/// Most autorenamed names (`name (1).ext`, …) looked at for an earlier commit.
+const AUTORENAME_LOOKS: u32 = 20;
+
+/// The file an earlier first-export commit left, found by its bytes: at the intended path, or
+/// where autorename put it (the first free `name (n).ext` then, so the search stops at the first
+/// name nothing holds now).
+async fn committed_earlier(
+    ctx: &JobContext,
+    file_id: &str,
+    intent: &ExportIntent,
+) -> Result<Option<ExportRecord>, JobError> {
+    for n in 0..=AUTORENAME_LOOKS {
+        let candidate = match n {
+            0 => intent.dropbox_path.clone(),
+            n => path::autorenamed(&intent.dropbox_path, n),
+        };
+        match ctx.dropbox.get_metadata(&candidate, false).await? {
+            None => return Ok(None),
+            Some(Metadata::File(f))
+                if f.content_hash
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(&intent.content_hash)) =>
+            {
+                return Ok(Some(record_of(
+                    file_id,
+                    intent.docspace_version,
+                    &candidate,
+                    &f,
+                    intent.content_hash.clone(),
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(None)
 }
 
 /// The recorded export is still what Dropbox holds at its path (not deleted, not replaced).

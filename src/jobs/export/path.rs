@@ -3,6 +3,7 @@
 //! each component made safe with the same rules as group folder names. No I/O here.
 
 use super::safe::safe_name;
+use crate::store::path_key;
 
 /// `EXPORT_ROOT/<folders below the section root>/<title>`. `folders` is what the DocSpace client's
 /// `folder_path` returns, starting with the section root ("Rooms", "My documents"), which is not
@@ -32,6 +33,19 @@ pub fn in_folder(folder: &str, title: &str) -> String {
     out
 }
 
+/// The name Dropbox's autorename gives the `n`-th copy of a file: `/a/report (1).docx`,
+/// `/a/README (1)`.
+pub fn autorenamed(path: &str, n: u32) -> String {
+    let (folder, name) = match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    };
+    match name.rfind('.').filter(|&i| i > 0) {
+        Some(dot) => format!("{folder}/{} ({n}){}", &name[..dot], &name[dot..]),
+        None => format!("{folder}/{name} ({n})"),
+    }
+}
+
 /// The folder part of a Dropbox path (`/a/b/c.txt` → `/a/b`; `/c.txt` → ``).
 pub fn parent(path: &str) -> &str {
     match path.rfind('/') {
@@ -40,9 +54,10 @@ pub fn parent(path: &str) -> &str {
     }
 }
 
-/// Case-insensitive equality of Dropbox paths (Dropbox is case-preserving, not case-sensitive).
+/// Equality of Dropbox paths as Dropbox compares them: case-insensitive (Dropbox is
+/// case-preserving, not case-sensitive), and composed and decomposed spellings alike.
 pub fn same_path(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
+    path_key(a) == path_key(b)
 }
 
 fn trim_folder(folder: &str) -> &str {
@@ -134,6 +149,10 @@ mod tests {
         assert_eq!(in_folder("/X", "a.txt"), "/X/a.txt");
         assert_eq!(in_folder("/Reports/2026/", "a.txt"), "/Reports/2026/a.txt");
         assert_eq!(parent("/Reports/2026/a.txt"), "/Reports/2026");
+        assert_eq!(autorenamed("/R/a.txt", 1), "/R/a (1).txt");
+        assert_eq!(autorenamed("/R/a.tar.gz", 2), "/R/a.tar (2).gz");
+        assert_eq!(autorenamed("/R/.env", 1), "/R/.env (1)");
         assert!(same_path("/A/b.TXT", "/a/B.txt"));
+        assert!(same_path("/Cafe\u{301}/a", "/CAF\u{C9}/A"));
     }
 }

@@ -48,7 +48,7 @@ impl TransferThreads {
             Started {
                 threads: (0..n).filter_map(start_thread).collect(),
                 next: AtomicUsize::new(0),
-                fallback: crate::jobs::http_client(),
+                fallback: crate::provider::http_client(),
             }
         })
     }
@@ -96,7 +96,7 @@ fn start_thread(i: usize) -> Option<TransferThread> {
     match started {
         Ok(_) => Some(TransferThread {
             handle,
-            http: crate::jobs::http_client(),
+            http: crate::provider::http_client(),
             _stop: stop,
         }),
         Err(e) => {

@@ -1,5 +1,7 @@
-//! Carries out a [`GroupPlan`]: claims the group's path in the store, moves or (re)shares the
-//! folder, invites missing members in as few `add_folder_member` calls as Dropbox accepts,
+//! Carries out a [`GroupPlan`]: claims the group's path in the store, moves the folder, mounts
+//! it again after it was deleted in Dropbox (same shared folder, same members), or (re)shares
+//! it, never taking over a shared folder mapped to another group; invites missing members in as
+//! few `add_folder_member` calls as Dropbox accepts,
 //! removes members the bridge added who left, and sets the access level of members the bridge
 //! added back to `GROUP_MEMBER_ACCESS`. Owns the per-member error handling: a member Dropbox
 //! refuses for good is reported with its tag and does not block the others; transient failures
@@ -8,7 +10,7 @@
 use serde_json::Value;
 
 use super::plan::{self, AccessUpdate, FolderState, MemberFailure, Observed, Plan, Removal};
-use super::{folder_gone, DeletePlan, GroupPlan, Report};
+use super::{folder_gone, Clash, DeletePlan, GroupPlan, Report};
 use crate::dropbox::{AccessLevel, DropboxError, MemberSelector, Metadata};
 use crate::jobs::{JobContext, JobError};
 use crate::store::{GroupFolder, StoreError};
@@ -43,13 +45,9 @@ pub fn report_of_plan(plan: &GroupPlan) -> Report {
             group_id: p.group_id.clone(),
             group: p.group_name.clone(),
             folder: Some(p.path.clone()),
-            shared_folder_id: match &obs.folder {
-                FolderState::Shared {
-                    shared_folder_id, ..
-                } => Some(shared_folder_id.clone()),
-                FolderState::Missing => None,
-            },
+            shared_folder_id: obs.folder.shared_folder_id().map(str::to_string),
             created: matches!(p.folder, plan::FolderStep::Share),
+            mounted: matches!(p.folder, plan::FolderStep::Mount { .. }),
             moved_from: match &p.folder {
                 plan::FolderStep::Move { from, .. } => Some(from.clone()),
                 _ => None,
@@ -86,59 +84,38 @@ async fn apply_sync(ctx: &JobContext, obs: Observed, p: Plan) -> Result<Report, 
         group: g.name.clone(),
         ..Report::default()
     };
-    let mut stored = obs.mapping.clone();
-    let current_sf = match &obs.folder {
-        FolderState::Shared {
-            shared_folder_id, ..
-        } => Some(shared_folder_id.clone()),
-        FolderState::Missing => None,
-    };
 
-    // 1. Claim the path first: the store's unique path keeps two groups out of one folder.
-    let path = if stored.as_ref().map(|m| m.path.as_str()) == Some(p.path.as_str()) {
-        p.path.clone()
-    } else {
-        claim_path(ctx, &p, &g.name, current_sf.clone(), &mut stored).await?
-    };
-
-    // 2. The folder: keep, move back under the group's name, or (re)share.
-    let (sf, members) = match obs.folder {
+    // 1. The folder: keep, move, mount again, or (re)share. A group that already has a folder
+    //    keeps its stored path until the folder is at the new one: the old path is released only
+    //    once the move succeeded, so no other group can claim it while the folder is still there.
+    let (sf, path, members) = match obs.folder.clone() {
         FolderState::Shared {
             shared_folder_id,
             path: current,
         } => {
-            if let Some(cur) = current.filter(|c| !plan::same_place(c, &path)) {
-                move_folder(ctx, &cur, &path).await?;
-                report.moved_from = Some(cur);
+            let path = destination(ctx, &obs, &p, &mut report).await?;
+            if !plan::same_place(&current, &path) {
+                move_folder(ctx, &current, &path).await?;
+                report.moved_from = Some(current);
             }
-            (shared_folder_id, obs.members)
+            (shared_folder_id, path, obs.members.clone())
         }
-        FolderState::Missing => {
-            if let Some(old) = obs.mapping.as_ref().map(|m| m.path.as_str()) {
-                if !old.eq_ignore_ascii_case(&path) && unshared_folder_at(ctx, old).await? {
-                    move_folder(ctx, old, &path).await?;
-                    report.moved_from = Some(old.to_string());
-                }
+        FolderState::Unmounted { shared_folder_id } => {
+            let path = destination(ctx, &obs, &p, &mut report).await?;
+            let mounted_at = mount(ctx, &shared_folder_id).await?;
+            report.mounted = true;
+            if !plan::same_place(&mounted_at, &path) {
+                move_folder(ctx, &mounted_at, &path).await?;
             }
-            let meta = ctx.dropbox.share_folder(&path).await?;
-            report.created = true;
-            // An existing folder shared earlier by someone may already have members.
-            let members = match ctx
-                .dropbox
-                .list_folder_members(&meta.shared_folder_id)
-                .await
-            {
-                Ok(m) => plan::folder_members(&m),
-                Err(e) if folder_gone(&e) => {
-                    return Err(JobError::retry("shared folder vanished while reconciling"))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            (meta.shared_folder_id, members)
+            // Members kept their access while it was unmounted; read them as they are now.
+            let members = list_members(ctx, &shared_folder_id).await?;
+            (shared_folder_id, path, members)
         }
+        FolderState::Missing => share_missing(ctx, &obs, &p, &mut report).await?,
     };
 
-    // 3. Remember group ↔ shared folder.
+    // 2. Remember group ↔ shared folder (before anyone is invited: the store's unique shared
+    //    folder id is the last word on whose folder it is).
     let want = GroupFolder {
         group_id: g.id.clone(),
         group_name: g.name.clone(),
@@ -146,13 +123,13 @@ async fn apply_sync(ctx: &JobContext, obs: Observed, p: Plan) -> Result<Report, 
         shared_folder_id: Some(sf.clone()),
         active: true,
     };
-    if stored.as_ref() != Some(&want) {
+    if obs.mapping.as_ref() != Some(&want) {
         put_mapping(ctx, &want).await?;
     }
     report.folder = Some(path);
     report.shared_folder_id = Some(sf.clone());
 
-    // 4. Members, from what the folder holds now.
+    // 3. Members, from what the folder holds now.
     let access = AccessLevel::from(ctx.config.groups.member_access);
     let changes = plan::member_changes(
         &plan::desired_emails(&obs.group),
@@ -172,6 +149,169 @@ async fn apply_sync(ctx: &JobContext, obs: Observed, p: Plan) -> Result<Report, 
     report.removed.sort();
     report.updated.sort_by(|a, b| a.email.cmp(&b.email));
     Ok(report)
+}
+
+/// Shares the group's folder when it has none (new group, or its folder was unshared): claims a
+/// path, moves an unshared folder left at the old path there, shares it, and never takes a
+/// shared folder that is mapped to another group (the fallback path is used instead).
+async fn share_missing(
+    ctx: &JobContext,
+    obs: &Observed,
+    p: &Plan,
+    report: &mut Report,
+) -> Result<(String, String, Members), JobError> {
+    let name = &obs.group.group.name;
+    let mut path = match &obs.mapping {
+        None => claim_path(ctx, p, name, report).await?,
+        Some(m) if m.path == p.path => p.path.clone(),
+        Some(_) => destination(ctx, obs, p, report).await?,
+    };
+    if let Some(old) = obs.mapping.as_ref().map(|m| m.path.as_str()) {
+        if !plan::same_place(old, &path) && unshared_folder_at(ctx, old).await? {
+            move_folder(ctx, old, &path).await?;
+            report.moved_from = Some(old.to_string());
+        }
+    }
+    let mut meta = ctx.dropbox.share_folder(&path).await?;
+    if let Some(owner) = owner_of_share(ctx, &meta.shared_folder_id, &p.group_id).await? {
+        // `share_folder` answers with the folder already shared at the path: someone else's.
+        report.clash = Some(Clash {
+            path: path.clone(),
+            group_id: owner.group_id.clone(),
+            shared_folder_id: Some(meta.shared_folder_id.clone()),
+        });
+        if path == p.fallback_path {
+            return Err(owned_elsewhere(&path, &owner));
+        }
+        path = p.fallback_path.clone();
+        if obs.mapping.is_none() {
+            claim(ctx, p, name, &path).await?;
+        } else if held_by_other(ctx, &path, &p.group_id).await?.is_some() {
+            return Err(JobError::permanent(format!(
+                "group folder path taken: both {} and {} belong to other groups",
+                p.path, p.fallback_path
+            )));
+        }
+        meta = ctx.dropbox.share_folder(&path).await?;
+        if let Some(owner) = owner_of_share(ctx, &meta.shared_folder_id, &p.group_id).await? {
+            return Err(owned_elsewhere(&path, &owner));
+        }
+    }
+    report.created = true;
+    // An existing folder shared earlier by someone may already have members.
+    let members = list_members(ctx, &meta.shared_folder_id).await?;
+    Ok((meta.shared_folder_id, path, members))
+}
+
+type Members = std::collections::BTreeMap<String, plan::FolderMember>;
+
+async fn list_members(ctx: &JobContext, sf: &str) -> Result<Members, JobError> {
+    match ctx.dropbox.list_folder_members(sf).await {
+        Ok(m) => Ok(plan::folder_members(&m)),
+        Err(e) if e.is_shared_folder_gone() => Err(JobError::retry(format!(
+            "{e}: shared folder vanished while reconciling"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The path a group that already has a mapping goes to: its stored path when the plan keeps it,
+/// else the plan's path, or the fallback when another group's mapping holds that. Nothing is
+/// claimed here: the mapping takes the path once the folder is there.
+async fn destination(
+    ctx: &JobContext,
+    obs: &Observed,
+    p: &Plan,
+    report: &mut Report,
+) -> Result<String, JobError> {
+    if obs.mapping.as_ref().map(|m| m.path.as_str()) == Some(p.path.as_str()) {
+        return Ok(p.path.clone());
+    }
+    let Some(other) = held_by_other(ctx, &p.path, &p.group_id).await? else {
+        return Ok(p.path.clone());
+    };
+    report.clash = Some(Clash {
+        path: p.path.clone(),
+        group_id: other.group_id,
+        shared_folder_id: other.shared_folder_id,
+    });
+    match held_by_other(ctx, &p.fallback_path, &p.group_id).await? {
+        None => Ok(p.fallback_path.clone()),
+        Some(_) => Err(JobError::permanent(format!(
+            "group folder path taken: both {} and {} belong to other groups",
+            p.path, p.fallback_path
+        ))),
+    }
+}
+
+/// Another group's mapping that holds `path`.
+async fn held_by_other(
+    ctx: &JobContext,
+    path: &str,
+    group_id: &str,
+) -> Result<Option<GroupFolder>, JobError> {
+    Ok(ctx
+        .store
+        .group_folder_at(path)
+        .await?
+        .filter(|m| m.group_id != group_id))
+}
+
+/// Another group's mapping (active or not) of this shared folder.
+async fn owner_of_share(
+    ctx: &JobContext,
+    shared_folder_id: &str,
+    group_id: &str,
+) -> Result<Option<GroupFolder>, JobError> {
+    Ok(ctx
+        .store
+        .group_folder_of_share(shared_folder_id)
+        .await?
+        .filter(|m| m.group_id != group_id))
+}
+
+fn owned_elsewhere(path: &str, owner: &GroupFolder) -> JobError {
+    JobError::permanent(format!(
+        "the shared folder at {path} belongs to group {} ({}); it is never taken over by \
+         another group: move or unshare it in Dropbox",
+        owner.group_id, owner.group_name
+    ))
+}
+
+/// Mounts the unmounted shared folder again; its path now. Dropbox mounts it at the root of
+/// the account's namespace, under a free variant of its name when the name is taken.
+async fn mount(ctx: &JobContext, sf: &str) -> Result<String, JobError> {
+    let meta = match ctx.dropbox.mount_folder(sf).await {
+        Ok(meta) => meta,
+        // Mounted meanwhile (our own earlier attempt, or the owner added it back by hand).
+        Err(e) if e.has_tag("already_mounted") => ctx.dropbox.get_folder_metadata(sf).await?,
+        Err(e) if folder_gone(&e) => {
+            return Err(JobError::retry(format!(
+                "{e}: the shared folder was unshared while reconciling"
+            )))
+        }
+        Err(e) if e.has_tag("insufficient_quota") => {
+            return Err(JobError::permanent(format!(
+                "{e}: the Dropbox account has no room to mount the group's shared folder \
+                 again; free space, then sync the group"
+            )))
+        }
+        Err(e) if e.has_tag("no_permission") => {
+            return Err(JobError::permanent(format!(
+                "{e}: the Dropbox account may not mount the group's shared folder again"
+            )))
+        }
+        Err(e) if e.has_tag("not_mountable") || e.has_tag("inside_shared_folder") => {
+            return Err(JobError::permanent(format!(
+                "{e}: Dropbox cannot mount the group's shared folder again; add it back in \
+                 Dropbox, or unshare it to have the bridge share the path anew"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    meta.path_display
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| JobError::retry("the mounted shared folder has no path yet"))
 }
 
 async fn apply_delete(ctx: &JobContext, d: DeletePlan) -> Result<Report, JobError> {
@@ -209,43 +349,55 @@ async fn apply_delete(ctx: &JobContext, d: DeletePlan) -> Result<Report, JobErro
     Ok(report)
 }
 
-/// Stores the mapping at the plan's path, or at the fallback when another group owns it.
+/// Stores a new group's mapping at the plan's path, or at the fallback when another group owns
+/// it: the store's unique path keeps two groups out of one folder.
 async fn claim_path(
     ctx: &JobContext,
     p: &Plan,
     name: &str,
-    shared_folder_id: Option<String>,
-    stored: &mut Option<GroupFolder>,
+    report: &mut Report,
 ) -> Result<String, JobError> {
-    for path in [&p.path, &p.fallback_path] {
-        let m = GroupFolder {
-            group_id: p.group_id.clone(),
-            group_name: name.to_string(),
-            path: path.clone(),
-            shared_folder_id: shared_folder_id.clone(),
-            active: true,
-        };
-        match ctx.store.put_group_folder(&m).await {
-            Ok(()) => {
-                *stored = Some(m);
-                return Ok(path.clone());
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    match claim(ctx, p, name, &p.path).await {
+        Ok(()) => return Ok(p.path.clone()),
+        Err(JobError::Permanent { .. }) => {}
+        Err(e) => return Err(e),
     }
-    Err(JobError::permanent(format!(
-        "group folder path taken: both {} and {} belong to other groups",
-        p.path, p.fallback_path
-    )))
+    if let Some(other) = held_by_other(ctx, &p.path, &p.group_id).await? {
+        report.clash = Some(Clash {
+            path: p.path.clone(),
+            group_id: other.group_id,
+            shared_folder_id: other.shared_folder_id,
+        });
+    }
+    claim(ctx, p, name, &p.fallback_path).await?;
+    Ok(p.fallback_path.clone())
+}
+
+/// Stores the group's mapping at `path`, without a shared folder yet.
+async fn claim(ctx: &JobContext, p: &Plan, name: &str, path: &str) -> Result<(), JobError> {
+    let m = GroupFolder {
+        group_id: p.group_id.clone(),
+        group_name: name.to_string(),
+        path: path.to_string(),
+        shared_folder_id: None,
+        active: true,
+    };
+    match ctx.store.put_group_folder(&m).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(_)) => Err(JobError::permanent(format!(
+            "group folder path {path} belongs to another group"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn put_mapping(ctx: &JobContext, m: &GroupFolder) -> Result<(), JobError> {
     match ctx.store.put_group_folder(m).await {
         Ok(()) => Ok(()),
-        // Another run of a colliding group claimed the path between our claim and now.
+        // Another group's run claimed the path, or mapped the shared folder, since we looked:
+        // the next run sees that and goes elsewhere.
         Err(StoreError::Conflict(_)) => Err(JobError::retry(format!(
-            "group folder path {} claimed concurrently",
+            "group folder path {} or its shared folder was claimed by another group meanwhile",
             m.path
         ))),
         Err(e) => Err(e.into()),
@@ -352,7 +504,9 @@ fn settle<T>(
         {
             Ok(MemberCall::NotThere)
         }
-        Err(e) if folder_gone(&e) => Err(JobError::retry(format!("{e}: shared folder vanished"))),
+        Err(e) if e.is_shared_folder_gone() => {
+            Err(JobError::retry(format!("{e}: shared folder vanished")))
+        }
         Err(e) if e.is_retryable() => Err(e.into()),
         Err(e) => {
             report.errors.push(MemberFailure {
@@ -403,7 +557,7 @@ async fn add_members(
             }
             Err(e) => e,
         };
-        if folder_gone(&err) {
+        if err.is_shared_folder_gone() {
             return Err(JobError::retry(format!("{err}: shared folder vanished")));
         }
         if err.is_retryable() || !is_member_error(&err) {

@@ -7,7 +7,8 @@
 //! This module owns observing the current state, the targets of a full reconcile, and the one-shot
 //! reconcile used by the `sync-groups` command and the benchmark. It never deletes a folder or
 //! its files, never removes or changes the access of the folder owner or people someone added
-//! by hand.
+//! by hand, and never lets a group take over a shared folder mapped to another group. A shared
+//! folder deleted in Dropbox is only unmounted there; the reconcile mounts the same folder again.
 
 pub mod apply;
 pub mod plan;
@@ -22,8 +23,9 @@ use serde_json::{json, Value};
 
 use super::{JobContext, JobError};
 use crate::config::OnGroupDeleted;
+use crate::dropbox::wire::SharedFolderAccessError;
 use crate::dropbox::{AccessLevel, DropboxError};
-use crate::store::GroupFolder;
+use crate::store::{path_key, GroupFolder};
 use plan::{AccessUpdate, FolderState, MemberFailure, Observed, Plan, Removal};
 
 /// How many groups the one-shot reconcile works on at once (DocSpace stays under its own cap of 10).
@@ -37,9 +39,16 @@ pub struct Report {
     /// The group's folder path.
     pub folder: Option<String>,
     pub shared_folder_id: Option<String>,
-    /// The folder was (re)shared: created, or restored after it was deleted or unshared.
+    /// The folder was (re)shared: created, or restored after it was unshared.
     pub created: bool,
+    /// The folder had been deleted in Dropbox (which only unmounts a shared folder) and the
+    /// same shared folder was mounted again, with its id, members and content.
+    pub mounted: bool,
     pub moved_from: Option<String>,
+    /// The group's own path (or the folder shared there) belongs to another group, so this
+    /// group's folder went to its fallback path instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clash: Option<Clash>,
     pub added: Vec<String>,
     pub removed: Vec<String>,
     /// Members the bridge added whose access level was set to `GROUP_MEMBER_ACCESS`.
@@ -53,6 +62,19 @@ pub struct Report {
     pub policy: Option<&'static str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+}
+
+/// Why a group did not get the path its name asks for: another group's mapping holds it, or the
+/// shared folder Dropbox has there is mapped to another group. A shared folder mapped to one
+/// group is never taken over by another.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Clash {
+    /// The path the group's name asks for.
+    pub path: String,
+    /// The group it belongs to.
+    pub group_id: String,
+    /// That group's shared folder, when known.
+    pub shared_folder_id: Option<String>,
 }
 
 /// A group's planned work: a reconcile, or the deletion policy for a group DocSpace no longer has.
@@ -128,18 +150,22 @@ pub(crate) async fn all_targets(ctx: &JobContext) -> Result<Targets, JobError> {
 
 // --- observe and plan ------------------------------------------------------------------------
 
-/// The shared folder no longer exists for us (deleted, unshared, or never ours).
+/// The shared folder no longer exists for us: unshared (its id is unknown) or the account is not
+/// a member. Sharing the path again is the repair.
 pub(crate) fn folder_gone(e: &DropboxError) -> bool {
-    [
-        "invalid_id",
-        "access_error/invalid_id",
-        "access_error/not_a_member",
-    ]
-    .iter()
-    .any(|t| e.has_tag(t))
+    matches!(
+        e.shared_folder_access(),
+        Some(SharedFolderAccessError::InvalidId | SharedFolderAccessError::NotAMember)
+    )
 }
 
-/// Where the mapped shared folder is and who is in it.
+/// The shared folder is unmounted (deleted from the account's Dropbox): mounting it is the repair.
+pub(crate) fn folder_unmounted(e: &DropboxError) -> bool {
+    e.shared_folder_access() == Some(SharedFolderAccessError::Unmounted)
+}
+
+/// Where the mapped shared folder is and who is in it. An unmounted folder's members are listed
+/// again once it is mounted.
 async fn observe_folder(
     ctx: &JobContext,
     mapping: Option<&GroupFolder>,
@@ -151,16 +177,28 @@ async fn observe_folder(
         ctx.dropbox.get_folder_metadata(&sf),
         ctx.dropbox.list_folder_members(&sf)
     );
-    let (meta, members) = match (meta, members) {
-        (Ok(meta), Ok(members)) => (meta, plan::folder_members(&members)),
-        (Err(e), _) | (_, Err(e)) if folder_gone(&e) => {
-            return Ok((FolderState::Missing, BTreeMap::new()))
-        }
-        (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+    let unmounted = || FolderState::Unmounted {
+        shared_folder_id: sf.clone(),
     };
-    let state = FolderState::Shared {
-        shared_folder_id: sf,
-        path: meta.path_display.filter(|p| !p.is_empty()),
+    let path = match meta {
+        Ok(meta) => meta.path_display.filter(|p| !p.is_empty()),
+        Err(e) if folder_gone(&e) => return Ok((FolderState::Missing, BTreeMap::new())),
+        Err(e) if folder_unmounted(&e) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let members = match members {
+        Ok(m) => plan::folder_members(&m),
+        Err(e) if folder_gone(&e) => return Ok((FolderState::Missing, BTreeMap::new())),
+        Err(e) if folder_unmounted(&e) => return Ok((unmounted(), BTreeMap::new())),
+        Err(e) => return Err(e.into()),
+    };
+    // The owner's metadata has no path while the folder is unmounted.
+    let state = match path {
+        Some(path) => FolderState::Shared {
+            shared_folder_id: sf,
+            path,
+        },
+        None => unmounted(),
     };
     Ok((state, members))
 }
@@ -275,7 +313,7 @@ pub async fn reconcile_groups(
         let mappings = ctx.store.group_folders().await?;
         let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
         for m in mappings {
-            c.insert(m.path.to_lowercase(), m.group_id);
+            c.insert(path_key(&m.path), m.group_id);
         }
     }
     let on_done = &on_done;
@@ -309,12 +347,12 @@ async fn dry_run_one(
 ) -> GroupRun {
     let taken = |path: &str| {
         let c = claims.lock().unwrap_or_else(|e| e.into_inner());
-        c.get(&path.to_lowercase()).is_some_and(|owner| owner != id)
+        c.get(&path_key(path)).is_some_and(|owner| owner != id)
     };
     let planned = plan_group(ctx, id, &taken).await;
     if let Ok(GroupPlan::Sync(_, p)) = &planned {
         let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
-        c.insert(p.path.to_lowercase(), id.to_string());
+        c.insert(path_key(&p.path), id.to_string());
     }
     match planned {
         Ok(p) => GroupRun {

@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::safe_name::{disambiguated_name, safe_name};
 use crate::docspace::{GroupWithMembers, USER_STATUS_ACTIVE};
 use crate::dropbox::{is_valid_email, AccessLevel, SharedFolderMembers};
-use crate::store::GroupFolder;
+use crate::store::{path_key, GroupFolder};
+use unicode_normalization::UnicodeNormalization;
 
 /// A member in a shared folder, keyed by lower-cased email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,13 +27,29 @@ pub struct FolderMember {
 /// Where the group's shared folder is now, as Dropbox reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FolderState {
-    /// Shared, at `path` (`None` when Dropbox did not say).
+    /// Shared and in the account's Dropbox, at `path`.
     Shared {
         shared_folder_id: String,
-        path: Option<String>,
+        path: String,
     },
-    /// Never created, deleted or unshared: share (and so create) it again.
+    /// Deleted in Dropbox, which only unmounts a shared folder: it keeps its id, members and
+    /// content, has no path, and `sharing/mount_folder` brings it back.
+    Unmounted { shared_folder_id: String },
+    /// Never created, or unshared (the id is gone): share (and so create) it again.
     Missing,
+}
+
+impl FolderState {
+    /// The shared folder's id, unless there is none.
+    pub fn shared_folder_id(&self) -> Option<&str> {
+        match self {
+            FolderState::Shared {
+                shared_folder_id, ..
+            }
+            | FolderState::Unmounted { shared_folder_id } => Some(shared_folder_id),
+            FolderState::Missing => None,
+        }
+    }
 }
 
 /// What the bridge observed about one group before acting.
@@ -60,6 +77,9 @@ pub enum FolderStep {
         shared_folder_id: String,
         from: String,
     },
+    /// Deleted (so unmounted) in Dropbox: mount the same shared folder again and move it to the
+    /// group's path. Members stay as they are; nobody is invited again.
+    Mount { shared_folder_id: String },
     /// Share the folder at the group's path (`share_folder` creates it when absent).
     Share,
 }
@@ -165,12 +185,16 @@ pub fn folder_members(m: &SharedFolderMembers) -> BTreeMap<String, FolderMember>
     out
 }
 
-/// Whether Dropbox's `current` display path is `wanted`: case-insensitive, except that the last
-/// component must match exactly (a case-only rename is a rename; Dropbox only guarantees the case
-/// of the last component of `path_display`).
+/// Whether Dropbox's `current` display path is `wanted`: compared by [`path_key`] (case and
+/// Unicode composition), except that the last component must match exactly once composed (a
+/// case-only rename is a rename; Dropbox only guarantees the case of the last component of
+/// `path_display`).
 pub fn same_place(current: &str, wanted: &str) -> bool {
-    let last = |p: &str| p.rsplit('/').next().unwrap_or("").to_string();
-    current.to_lowercase() == wanted.to_lowercase() && last(current) == last(wanted)
+    let last = |p: &str| {
+        let name = p.rsplit('/').next().unwrap_or("");
+        name.nfc().collect::<String>()
+    };
+    path_key(current) == path_key(wanted) && last(current) == last(wanted)
 }
 
 /// `root` + `/` + `name`, with `root` given without a trailing slash.
@@ -223,7 +247,7 @@ pub fn plan_sync(
     let folder = match &obs.folder {
         FolderState::Shared {
             shared_folder_id,
-            path: Some(current),
+            path: current,
         } if !same_place(current, &path) => FolderStep::Move {
             shared_folder_id: shared_folder_id.clone(),
             from: current.clone(),
@@ -231,6 +255,9 @@ pub fn plan_sync(
         FolderState::Shared {
             shared_folder_id, ..
         } => FolderStep::Keep {
+            shared_folder_id: shared_folder_id.clone(),
+        },
+        FolderState::Unmounted { shared_folder_id } => FolderStep::Mount {
             shared_folder_id: shared_folder_id.clone(),
         },
         FolderState::Missing => FolderStep::Share,
@@ -243,13 +270,7 @@ pub fn plan_sync(
         &obs.refused,
         access,
     );
-    let shared_id = match &folder {
-        FolderStep::Keep { shared_folder_id }
-        | FolderStep::Move {
-            shared_folder_id, ..
-        } => Some(shared_folder_id.as_str()),
-        FolderStep::Share => None,
-    };
+    let shared_id = obs.folder.shared_folder_id();
     let store_mapping = match &obs.mapping {
         None => true,
         Some(m) => {
@@ -449,7 +470,7 @@ mod tests {
         let mut o = obs("Sales", vec![user("stay@example.com", 1)]);
         o.folder = FolderState::Shared {
             shared_folder_id: "1".into(),
-            path: Some("/G/Sales".into()),
+            path: "/G/Sales".into(),
         };
         o.mapping = Some(GroupFolder {
             group_id: o.group.group.id.clone(),
@@ -627,7 +648,7 @@ mod tests {
         let mut o = obs("Sales", vec![user("ann@example.com", 1)]);
         o.folder = FolderState::Shared {
             shared_folder_id: "1".into(),
-            path: Some("/G/Sales".into()),
+            path: "/G/Sales".into(),
         };
         o.members.insert(
             "ann@example.com".into(),
@@ -677,7 +698,7 @@ mod tests {
         let mut o = obs("New", vec![]);
         o.folder = FolderState::Shared {
             shared_folder_id: "1".into(),
-            path: Some("/G/Old".into()),
+            path: "/G/Old".into(),
         };
         let p = plan_sync("/G", AccessLevel::Editor, &o, &|_| false);
         assert_eq!(
@@ -691,6 +712,37 @@ mod tests {
             p.eq_ignore_ascii_case("/g/new")
         });
         assert_eq!(p.path, "/G/New (abcdef12)");
+    }
+
+    #[test]
+    fn an_unmounted_folder_is_mounted_again_and_nobody_is_invited_twice() {
+        let mut o = obs("Sales", vec![user("ann@example.com", 1)]);
+        o.folder = FolderState::Unmounted {
+            shared_folder_id: "7".into(),
+        };
+        o.mapping = Some(GroupFolder {
+            group_id: o.group.group.id.clone(),
+            group_name: "Sales".into(),
+            path: "/G/Sales".into(),
+            shared_folder_id: Some("7".into()),
+            active: true,
+        });
+        o.members.insert(
+            "ann@example.com".into(),
+            at(AccessLevel::Editor, Some("dbid:ann"), false),
+        );
+        o.added = set(&["ann@example.com"]);
+        let p = plan_sync("/G", AccessLevel::Editor, &o, &|_| false);
+        assert_eq!(
+            p.folder,
+            FolderStep::Mount {
+                shared_folder_id: "7".into()
+            }
+        );
+        assert_eq!(p.path, "/G/Sales");
+        assert!(p.add.is_empty() && p.remove.is_empty());
+        assert!(!p.store_mapping, "same shared folder, same path");
+        assert!(!p.is_noop());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! `GROUPS_ROOT` and that Dropbox (API and desktop clients) accepts. Owns only the name rules;
 //! choosing between the plain and the disambiguated name is the planner's job.
 
+use unicode_normalization::UnicodeNormalization;
+
 /// Longest name we produce, in UTF-16 code units (how Windows and the Dropbox desktop client count).
 /// Dropbox recommends full paths under 260 units; this leaves room for the root, the collision
 /// suffix and the files people keep inside.
@@ -29,12 +31,15 @@ const IGNORED_NAMES: &[&str] = &[
 /// The folder name for a group: `name` made safe, or `group-<id prefix>` when nothing usable is
 /// left of it.
 pub fn safe_name(name: &str, group_id: &str) -> String {
-    let cleaned = clean(name);
-    if cleaned.is_empty() {
-        format!("group-{}", short_id(group_id))
-    } else {
-        cleaned
-    }
+    clean_name(name).unwrap_or_else(|| format!("group-{}", short_id(group_id)))
+}
+
+/// `name` made safe by the rules, NFC-normalised (one spelling per visible name, as the
+/// uniqueness checks compare it); `None` when nothing usable is left of it.
+pub fn clean_name(name: &str) -> Option<String> {
+    let composed: String = name.nfc().collect();
+    // Composed again: a cut can leave a character whose composition partner was cut away.
+    Some(clean(&composed).nfc().collect::<String>()).filter(|c| !c.is_empty())
 }
 
 /// The stable alternative used when another group already owns [`safe_name`]'s folder:
@@ -251,5 +256,110 @@ mod tests {
         let long = disambiguated_name(&"x".repeat(300), ID);
         assert!(long.ends_with(" (3f2a9c1b)"));
         assert_eq!(long.encode_utf16().count(), MAX_NAME_UNITS);
+    }
+
+    mod properties {
+        use super::super::*;
+        use super::ok_for_dropbox;
+        use crate::jobs::groups::plan::{choose_path, join};
+        use crate::store::path_key;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+        use unicode_normalization::is_nfc;
+
+        const ROOT: &str = "/DocSpace Groups";
+
+        fn name() -> impl Strategy<Value = String> {
+            let tricky = prop_oneof![
+                Just('.'),
+                Just(' '),
+                Just('/'),
+                Just('\\'),
+                Just('*'),
+                Just('~'),
+                Just('$'),
+                Just('a'),
+                Just('A'),
+                Just('e'),
+                Just('\u{301}'),
+                Just('\u{E9}'),
+                Just('\u{200D}'),
+                Just('\u{202E}'),
+                Just('\u{1F680}'),
+                Just('\t'),
+                Just('\u{20000}'),
+            ];
+            prop_oneof![
+                any::<String>(),
+                vec(tricky, 0..140).prop_map(|v| v.into_iter().collect()),
+                "(con|aux|nul|com1|lpt9|desktop|thumbs|~\\$x)(\\.[a-z]{0,3})?( |\\.)?",
+            ]
+        }
+
+        fn group_id() -> impl Strategy<Value = String> {
+            any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string())
+        }
+
+        fn assert_valid(n: &str) {
+            ok_for_dropbox(n);
+            assert!(is_nfc(n), "not NFC: {n:?}");
+            let lower = n.to_lowercase();
+            let stem = lower.split('.').next().unwrap_or("").trim_end();
+            assert!(!RESERVED_STEMS.contains(&stem), "reserved: {n:?}");
+            assert!(!IGNORED_NAMES.contains(&lower.as_str()), "ignored: {n:?}");
+            assert!(!n.starts_with("~$"), "{n:?}");
+            assert!(!n.chars().any(is_invisible), "{n:?}");
+        }
+
+        proptest! {
+            #[test]
+            fn every_group_name_is_a_valid_folder_inside_the_root(n in name(), id in group_id()) {
+                for folder in [safe_name(&n, &id), disambiguated_name(&n, &id)] {
+                    assert_valid(&folder);
+                    let path = join(ROOT, &folder);
+                    let rest = path.strip_prefix("/DocSpace Groups/").expect("inside the root");
+                    prop_assert_eq!(rest, folder.as_str());
+                }
+            }
+
+            #[test]
+            fn names_are_deterministic_and_a_valid_name_is_kept(n in name(), id in group_id()) {
+                let once = safe_name(&n, &id);
+                prop_assert_eq!(&once, &safe_name(&n, &id));
+                prop_assert_eq!(&once, &safe_name(&once, &id));
+                prop_assert_eq!(disambiguated_name(&n, &id), disambiguated_name(&n, &id));
+            }
+
+            #[test]
+            fn fallback_names_of_two_groups_never_meet(
+                a in name(), b in name(), ia in group_id(), ib in group_id()
+            ) {
+                prop_assume!(short_id(&ia) != short_id(&ib));
+                prop_assert_ne!(
+                    path_key(&disambiguated_name(&a, &ia)),
+                    path_key(&disambiguated_name(&b, &ib))
+                );
+            }
+
+            /// Names from a small alphabet collide often (case, composition, separators): every
+            /// group of a set still gets a folder of its own, as the reconcile claims them.
+            #[test]
+            fn a_set_of_groups_gets_distinct_folders(
+                groups in vec(("[aAeE\u{E9}\u{301}/ ._]{0,4}", any::<u64>()), 1..12)
+            ) {
+                let mut claimed: HashMap<String, usize> = HashMap::new();
+                for (i, (n, salt)) in groups.iter().enumerate() {
+                    // Distinct GUIDs whose first 8 hex digits differ, as DocSpace's do.
+                    let id = uuid::Uuid::from_u128(((i as u128 + 1) << 96) | u128::from(*salt))
+                        .to_string();
+                    let taken = |p: &str| claimed.contains_key(&path_key(p));
+                    let (path, _) = choose_path(ROOT, &id, n, None, &taken);
+                    prop_assert!(!taken(&path), "{} given twice", path);
+                    claimed.insert(path_key(&path), i);
+                }
+                prop_assert_eq!(claimed.len(), groups.len());
+            }
+        }
     }
 }

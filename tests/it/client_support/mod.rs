@@ -1,6 +1,8 @@
-//! Shared setup for the provider-client tests: configs pointing at the fakes and a fast retry
-//! policy so retry paths take milliseconds.
+//! Shared setup for the provider-client tests: configs pointing at the fakes, the production
+//! HTTP client, and a fast retry policy so retry paths take milliseconds.
 #![allow(dead_code)]
+
+pub mod two_faced;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use bridge_fakes::dropbox::FakeDropbox;
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::docspace::DocSpaceClient;
 use docspace_dropbox_bridge::dropbox::DropboxClient;
-use docspace_dropbox_bridge::provider::RetryPolicy;
+use docspace_dropbox_bridge::provider::{http_client, http_client_builder, RetryPolicy};
 
 pub fn fast_retry() -> RetryPolicy {
     RetryPolicy {
@@ -63,15 +65,20 @@ pub fn dropbox_client_with(
         "sk-unused",
     );
     tweak(&mut e);
-    DropboxClient::with_retry_policy(&config(&e).dropbox, reqwest::Client::new(), fast_retry())
+    DropboxClient::with_retry_policy(&config(&e).dropbox, http_client(), fast_retry())
 }
 
 pub fn docspace_client(fake: &FakeDocSpace) -> DocSpaceClient {
-    let e = env(
-        "http://127.0.0.1:9",
-        "http://127.0.0.1:9",
-        &fake.url(),
-        &fake.api_key(),
-    );
-    DocSpaceClient::with_retry_policy(&config(&e).docspace, reqwest::Client::new(), fast_retry())
+    docspace_client_for(&fake.url(), &fake.api_key())
+}
+
+/// A DocSpace client for any portal URL and key, on the production HTTP client settings (plus
+/// trust in the loopback test certificate of [`two_faced`]).
+pub fn docspace_client_for(url: &str, key: &str) -> DocSpaceClient {
+    let e = env("http://127.0.0.1:9", "http://127.0.0.1:9", url, key);
+    let http = http_client_builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("http client");
+    DocSpaceClient::with_retry_policy(&config(&e).docspace, http, fast_retry())
 }

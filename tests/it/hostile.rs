@@ -1,0 +1,166 @@
+//! Clients that hold connections open or flood the server: slow request heads and idle
+//! keep-alive connections are closed, and requests beyond the in-flight cap are shed with a 503.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::spawn_app;
+
+/// Reads until the peer closes the connection; `None` if it stays open for `limit`.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return all,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+fn addr(url: &str) -> &str {
+    url.trim_start_matches("http://")
+}
+
+#[tokio::test]
+async fn half_a_request_line_is_disconnected_after_the_header_timeout() {
+    let app = spawn_app(&[
+        ("BRIDGE_HEADER_READ_TIMEOUT", "200ms"),
+        ("BRIDGE_IDLE_TIMEOUT", "1h"),
+    ])
+    .await;
+    let mut stream = TcpStream::connect(addr(&app.url)).await.expect("connect");
+    stream.write_all(b"GET /heal").await.expect("write");
+    let closed = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert!(
+        closed.is_some(),
+        "a connection with half a request line must be closed"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let app = spawn_app(&[
+        ("BRIDGE_HEADER_READ_TIMEOUT", "1h"),
+        ("BRIDGE_IDLE_TIMEOUT", "300ms"),
+    ])
+    .await;
+    let mut stream = TcpStream::connect(addr(&app.url)).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: bridge\r\n\r\n")
+        .await
+        .expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(n > 0, "closed before the response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
+    // The response was answered on a keep-alive connection; now the client goes quiet.
+    let closed = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert!(closed.is_some(), "an idle connection must be closed");
+}
+
+#[tokio::test]
+async fn with_the_request_cap_reached_a_new_request_is_shed_with_503() {
+    let app = spawn_app(&[("BRIDGE_MAX_REQUESTS", "1")]).await;
+    // One webhook whose body never finishes keeps the only slot busy.
+    let mut stuck = TcpStream::connect(addr(&app.url)).await.expect("connect");
+    stuck
+        .write_all(
+            b"POST /webhooks/docspace HTTP/1.1\r\nhost: bridge\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"event\"",
+        )
+        .await
+        .expect("write");
+    // Wait until the server has taken the stuck request (the next request is then shed).
+    let mut shed = None;
+    for _ in 0..200 {
+        let resp = app
+            .http
+            .get(format!("{}/healthz", app.url))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("answered, not queued");
+        if resp.status() == 503 {
+            shed = Some(resp);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let resp = shed.expect("a request beyond the cap is shed");
+    assert!(resp.headers().get("retry-after").is_some());
+    let body: Value = resp.json().await.expect("json error");
+    assert_eq!(body["error"]["code"], "overloaded");
+    drop(stuck);
+}
+
+async fn assert_json_error(resp: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(resp.status().as_u16(), status);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(ct.starts_with("application/json"), "content-type {ct}");
+    let body: Value = resp.json().await.expect("json error body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn every_error_is_a_json_body_with_the_right_status() {
+    let app = spawn_app(&[]).await;
+    let auth = format!("Bearer {}", crate::common::API_TOKEN);
+    // Wrong method on a known route.
+    let resp = app
+        .http
+        .delete(format!("{}/api/v1/jobs", app.url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .expect("request");
+    assert!(resp.headers().get("allow").is_some());
+    assert_json_error(resp, 405, "method_not_allowed").await;
+    // Unknown route.
+    let resp = app
+        .http
+        .get(format!("{}/no/such/route", app.url))
+        .send()
+        .await
+        .expect("request");
+    assert_json_error(resp, 404, "not_found").await;
+    // Query string the extractor rejects (a field given twice).
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/jobs?state=dead&state=done", app.url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .expect("request");
+    assert_json_error(resp, 400, "bad_request").await;
+    // Malformed webhook JSON body.
+    let resp = app
+        .http
+        .post(format!("{}/webhooks/docspace", app.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert!(resp.status().is_client_error());
+    let body: Value = resp.json().await.expect("json error body");
+    assert!(body["error"]["code"].is_string());
+}

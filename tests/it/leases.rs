@@ -1,0 +1,321 @@
+//! Leases that fence: every claim has a token of its own, so a run that lost its lease can
+//! neither extend it nor record a result over the run that took the job over, even when both
+//! runs are in the same process; lease times come from the database's clock; and a run whose
+//! lease cannot be renewed stops.
+
+use std::time::Duration;
+
+use crate::common::*;
+use docspace_dropbox_bridge::store::{self, DynStore, JobOutcome, JobState, NewJob};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::{Connection, SqliteConnection};
+
+fn job(key: &str) -> NewJob {
+    NewJob::new(
+        "group.sync",
+        Some(key.to_string()),
+        json!({ "group_id": key }),
+    )
+}
+
+async fn each_store(f: impl Fn(DynStore, String) -> futures::future::BoxFuture<'static, ()>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    for url in store_urls(dir.path()).await {
+        let s = store::connect(&url).await.expect("connect");
+        let backend = url.split(':').next().unwrap_or("").to_string();
+        f(s, backend).await;
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_lost_its_lease_cannot_renew_or_finish_over_the_next_run_of_the_same_process() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let j = s
+                .enqueue(vec![job("fenced")])
+                .await
+                .expect("enqueue")
+                .remove(0);
+            // One process ("w") claims the job, stalls past its lease, and claims it again.
+            let first = s
+                .claim("w", 1, Duration::from_millis(50))
+                .await
+                .expect("claim")
+                .remove(0);
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            assert_eq!(s.requeue_expired().await.expect("requeue"), 1, "{b}");
+            let second = s
+                .claim("w", 1, Duration::from_secs(30))
+                .await
+                .expect("claim")
+                .remove(0);
+            assert_eq!(second.id, j.id);
+            assert_eq!(second.attempts, 2, "{b}");
+            assert_ne!(
+                first.lease, second.lease,
+                "{b}: every claim has its own token"
+            );
+
+            assert!(
+                !s.renew_lease(&first.lease, Duration::from_secs(30))
+                    .await
+                    .expect("renew"),
+                "{b}: the stale run cannot extend the new run's lease"
+            );
+            assert!(
+                !s.finish(
+                    &first.lease,
+                    JobOutcome::Dead {
+                        error: "stale run".into(),
+                        result: None
+                    }
+                )
+                .await
+                .expect("finish"),
+                "{b}: the stale run's result is refused"
+            );
+            s.release(&first.lease).await.expect("release");
+            let now = s.get_job(j.id).await.expect("get").expect("job");
+            assert_eq!(now.state, JobState::Running, "{b}: still the new run's");
+            assert_eq!(now.attempts, 2, "{b}: the stale release changed nothing");
+            assert_eq!(now.last_error.as_deref(), Some("lease expired"), "{b}");
+
+            assert!(s
+                .renew_lease(&second.lease, Duration::from_secs(30))
+                .await
+                .expect("renew"));
+            assert!(s
+                .finish(
+                    &second.lease,
+                    JobOutcome::Succeeded {
+                        result: json!({ "run": 2 })
+                    }
+                )
+                .await
+                .expect("finish"));
+            let done = s.get_job(j.id).await.expect("get").expect("job");
+            assert_eq!(done.state, JobState::Succeeded, "{b}");
+            assert_eq!(done.result, Some(json!({ "run": 2 })), "{b}");
+            assert!(
+                !s.finish(
+                    &first.lease,
+                    JobOutcome::Dead {
+                        error: "stale run".into(),
+                        result: None
+                    }
+                )
+                .await
+                .expect("finish"),
+                "{b}: nor after the new run finished"
+            );
+            assert_eq!(
+                s.get_job(j.id).await.expect("get").expect("job").state,
+                JobState::Succeeded
+            );
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lease_that_expired_is_not_renewed_but_its_result_is_taken_until_requeued() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            s.enqueue(vec![job("late"), job("later")])
+                .await
+                .expect("enqueue");
+            let claimed = s
+                .claim("w", 2, Duration::from_millis(50))
+                .await
+                .expect("claim");
+            assert_eq!(claimed.len(), 2);
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            assert!(
+                !s.renew_lease(&claimed[0].lease, Duration::from_secs(30))
+                    .await
+                    .expect("renew"),
+                "{b}: an expired lease stays expired"
+            );
+            // Nobody requeued it yet, so no other run can have started: the result counts.
+            assert!(s
+                .finish(
+                    &claimed[1].lease,
+                    JobOutcome::Succeeded { result: json!({}) }
+                )
+                .await
+                .expect("finish"));
+            assert_eq!(s.requeue_expired().await.expect("requeue"), 1, "{b}");
+            assert_eq!(
+                s.get_job(claimed[0].id)
+                    .await
+                    .expect("get")
+                    .expect("job")
+                    .state,
+                JobState::Failed
+            );
+        })
+    })
+    .await;
+}
+
+/// Makes `now()` of every new connection to the database at `url` the server's time plus the
+/// seconds in table `clock_offset`: the clock of a database server that disagrees with the
+/// replicas' clocks. `pg_catalog` named last in `search_path` lets `public.now()` shadow it.
+async fn shift_database_clock(url: &str) -> sqlx::PgConnection {
+    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+    for stmt in [
+        "CREATE TABLE clock_offset (seconds DOUBLE PRECISION NOT NULL)",
+        "INSERT INTO clock_offset VALUES (0)",
+        "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE AS
+           $$ SELECT pg_catalog.now() + make_interval(secs => (SELECT seconds FROM public.clock_offset)) $$",
+    ] {
+        sqlx::query(stmt).execute(&mut c).await.expect(stmt);
+    }
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut c)
+        .await
+        .expect("name");
+    sqlx::query(&format!(
+        "ALTER DATABASE {db} SET search_path = public, pg_catalog"
+    ))
+    .execute(&mut c)
+    .await
+    .expect("search_path");
+    c
+}
+
+#[tokio::test]
+async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
+    let Some(url) = fresh_postgres_url().await else {
+        eprintln!("TEST_DATABASE_URL unset: PostgreSQL clock test skipped");
+        return;
+    };
+    let mut clock = shift_database_clock(&url).await;
+    let s = store::connect(&url).await.expect("connect");
+    let j = s
+        .enqueue(vec![job("clock")])
+        .await
+        .expect("enqueue")
+        .remove(0);
+    let claimed = s
+        .claim("w", 1, Duration::from_secs(60))
+        .await
+        .expect("claim")
+        .remove(0);
+    assert_eq!(s.requeue_expired().await.expect("requeue"), 0);
+
+    // The database's clock moves two minutes on; the replica's clock says 60 s have not passed.
+    sqlx::query("UPDATE clock_offset SET seconds = 120")
+        .execute(&mut clock)
+        .await
+        .expect("shift");
+    assert!(
+        !s.renew_lease(&claimed.lease, Duration::from_secs(60))
+            .await
+            .expect("renew"),
+        "the lease expired by the database's clock"
+    );
+    assert_eq!(s.requeue_expired().await.expect("requeue"), 1);
+    let again = s
+        .claim("w", 1, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, j.id);
+
+    // And the database's clock going back does not make a granted lease expire early.
+    sqlx::query("UPDATE clock_offset SET seconds = 0")
+        .execute(&mut clock)
+        .await
+        .expect("shift");
+    assert_eq!(s.requeue_expired().await.expect("requeue"), 0);
+    assert!(s
+        .renew_lease(&again[0].lease, Duration::from_secs(60))
+        .await
+        .expect("renew"));
+}
+
+/// A second connection to an SQLite database file holding its write lock until released, as
+/// another process would: every write of the bridge waits meanwhile, lease renewals included.
+struct WriteLock(SqliteConnection);
+
+impl WriteLock {
+    async fn take(url: &str) -> Self {
+        let mut conn = SqliteConnection::connect(url).await.expect("connect");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .expect("take the write lock");
+        WriteLock(conn)
+    }
+
+    async fn release(mut self) {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .expect("release the write lock");
+        self.0.close().await.expect("close");
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_lease_cannot_be_renewed_stops_and_the_job_runs_again_once() {
+    let w = spawn_world(&[("BRIDGE_LEASE", "1s")]).await;
+    let ada = w
+        .docspace
+        .add_active_user("Ada", "Lovelace", "ada@example.com");
+    let group = w.docspace.create_group("Research", &[ada]).expect("group");
+    // Each DocSpace call takes longer than the lease.
+    w.docspace.update_knobs(|k| k.latency_ms = 2000);
+
+    let (status, v) = w
+        .app
+        .api(Method::POST, &format!("/api/v1/groups/{group}/sync"), None)
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["job"]["id"].as_i64().expect("id");
+    let job = |v: Value| v["job"].clone();
+    loop {
+        let (_, v) = w
+            .app
+            .api(Method::GET, &format!("/api/v1/jobs/{id}"), None)
+            .await;
+        if job(v)["state"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The database refuses every write for longer than the lease: the run cannot renew it.
+    let lock = WriteLock::take(&w.app.config.database_url).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    lock.release().await;
+
+    let done = w.app.wait_job(id, 30, |j| j["state"] == "succeeded").await;
+    assert_eq!(
+        done["attempts"], 2,
+        "ran again after its lease lapsed: {done}"
+    );
+    assert_eq!(
+        w.docspace.calls("group.get"),
+        2,
+        "the second run started from the beginning"
+    );
+    assert_eq!(
+        w.dropbox.calls("sharing/share_folder"),
+        1,
+        "the run whose lease lapsed stopped before it reached Dropbox"
+    );
+    let folder = w
+        .dropbox
+        .shared_folder_by_path("/DocSpace Groups/Research")
+        .expect("folder shared");
+    assert_eq!(
+        folder
+            .emails()
+            .iter()
+            .filter(|e| *e == "ada@example.com")
+            .count(),
+        1
+    );
+}
