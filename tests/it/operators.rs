@@ -966,10 +966,7 @@ fn one_shot_commands_say_which_database_and_never_create_one() {
     // `check` says which database the bridge would use, and opens nothing.
     let (_, out, _) = run_cli(dir.path(), &env, &["check"]);
     assert!(
-        out.contains(&format!(
-            "database: SQLite {} (not created yet",
-            expected.display()
-        )),
+        out.contains("database: SQLite data/bridge.db (not created yet"),
         "{out}"
     );
     assert!(
