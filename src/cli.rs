@@ -1,4 +1,5 @@
-//! Command line: `serve` (the default), `migrate`, `check`, `sync-groups`, `export`, `demo`.
+//! Command line: `serve` (the default), `migrate`, `check`, `sync-groups`, `sync-files`, `export`,
+//! `demo`.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -25,6 +26,9 @@ pub enum Command {
     SyncGroups(SyncGroupsArgs),
     /// One-shot export of one DocSpace file, with a progress bar.
     Export(ExportArgs),
+    /// One-shot file reconcile: export every file in scope whose current version is not in
+    /// Dropbox yet, with a progress bar.
+    SyncFiles(SyncFilesArgs),
     /// Run the bridge against built-in DocSpace and Dropbox stand-ins and show what it does.
     // Without the `demo` feature the stand-ins are not in the binary: the command is hidden and
     // only says so.
@@ -40,6 +44,20 @@ pub struct SyncGroupsArgs {
     /// Only this DocSpace group id (repeatable).
     #[arg(long = "group", value_name = "ID")]
     pub groups: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SyncFilesArgs {
+    /// Print what would be exported and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take files of any age, not only those changed since the bridge started exporting.
+    #[arg(long)]
+    pub backfill: bool,
+    /// Only this DocSpace folder or room id and what is below it (repeatable; default:
+    /// EXPORT_FOLDER_IDS, or every room).
+    #[arg(long = "folder", value_name = "ID")]
+    pub folders: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -46,6 +46,7 @@ async fn main() -> ExitCode {
         Command::Check => commands::check::run(config).await,
         Command::SyncGroups(args) => commands::sync_groups::run(config, args).await,
         Command::Export(args) => commands::export::run(config, args).await,
+        Command::SyncFiles(args) => commands::sync_files::run(config, args).await,
         Command::Demo(_) => unreachable!("handled above"),
     }
 }

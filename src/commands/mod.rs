@@ -1,11 +1,12 @@
-//! One-shot subcommands (`check`, `sync-groups`, `export`, `demo`). They use the same clients,
-//! jobs and store as the service; they never go through HTTP. `demo` exists only with the `demo`
-//! feature (the stand-ins it runs are not in production builds).
+//! One-shot subcommands (`check`, `sync-groups`, `sync-files`, `export`, `demo`). They use the
+//! same clients, jobs and store as the service; they never go through HTTP. `demo` exists only
+//! with the `demo` feature (the stand-ins it runs are not in production builds).
 
 pub mod check;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod export;
+pub mod sync_files;
 pub mod sync_groups;
 
 use std::process::ExitCode;

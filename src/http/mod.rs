@@ -1,6 +1,8 @@
-//! HTTP surface: webhook receivers, the operator API, health and metrics.
-//! Handlers build jobs from the typed kinds of [`crate::jobs::kinds`], enqueue them through the
-//! store and never call the providers.
+//! HTTP surface: webhook receivers, the operator API, health and metrics. Handlers build jobs
+//! from the typed kinds of [`crate::jobs::kinds`] and enqueue them through the store. They never
+//! call the providers, with one exception: `POST /api/v1/files/sync` asks DocSpace whether the
+//! folders it names exist (folder info, through the same paced client the jobs use), so that a
+//! mistyped id is a 404 at once rather than a job that walks nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
+use crate::docspace::DocSpaceClient;
 use crate::queue::Wake;
 use crate::store::DynStore;
 
@@ -34,6 +37,8 @@ pub mod webhooks;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
+    /// Only for `POST /api/v1/files/sync`, which checks that the folders it is asked for exist.
+    pub docspace: DocSpaceClient,
     pub wake: Wake,
     pub metrics: PrometheusHandle,
 }
@@ -80,6 +85,7 @@ pub fn routes() -> Vec<Route> {
             post(api::export_file),
             true,
         ),
+        (&["POST"], "/api/v1/files/sync", post(api::sync_files), true),
         (&["GET"], "/api/v1/jobs", get(api::list_jobs), true),
         (&["GET"], "/api/v1/jobs/{id}", get(api::get_job), true),
         (
