@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::jobs::JobContext;
+use crate::jobs::{self, JobContext};
 use crate::queue::scheduler::{run_scheduler, Schedule};
 use crate::queue::{run_workers, Idle, Wake};
 use crate::store::{self, DynStore};
@@ -57,8 +57,16 @@ impl Application {
         let shutdown = CancellationToken::new();
         let wake = Wake::default();
         let ctx = Arc::new(JobContext::new(config.clone(), store.clone()));
-        // Installs the recorder, so that every metric is described before the first scrape.
+        // The first start is when the bridge starts exporting: the file reconcile leaves files
+        // changed before it to an explicit backfill.
+        let since = jobs::files::exporting_since(&ctx)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the export watermark: {e}"))?;
+        tracing::info!(exporting_since = %since, "file reconcile covers files changed since");
+        // Installs the recorder first, so that every metric is described before the first
+        // scrape and the series that start at 0 are registered with it.
         let _ = telemetry::metrics_handle();
+        jobs::register_metrics();
         // Up or not from the start; the probe looks again every DB_PROBE_INTERVAL.
         let db = telemetry::DbHealth::default();
         db.set(telemetry::database_answers(&store).await);
@@ -107,6 +115,7 @@ impl Application {
                 store.clone(),
                 Schedule {
                     reconcile_interval: config.groups.reconcile_interval,
+                    files_reconcile_interval: config.export.reconcile_interval,
                     changes_poll_interval: config.queue.changes_poll_interval,
                     delivery_retention: config.http.delivery_retention,
                     job_retention: Schedule::job_retention(config.queue.job_retention),

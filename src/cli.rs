@@ -1,5 +1,5 @@
-//! Command line: `serve` (the default), `migrate`, `check`, `sync-groups`, `export`, `jobs`,
-//! `demo`. `--help` ends with every environment variable and its default.
+//! Command line: `serve` (the default), `migrate`, `check`, `sync-groups`, `sync-files`, `export`,
+//! `jobs`, `demo`. `--help` ends with every environment variable and its default.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -30,6 +30,9 @@ pub enum Command {
     /// List, show and re-drive jobs in the bridge's database.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// One-shot file reconcile: export every file in scope whose current version is not in
+    /// Dropbox yet, with a progress bar.
+    SyncFiles(SyncFilesArgs),
     /// Run the bridge against built-in DocSpace and Dropbox stand-ins and show what it does.
     // Without the `demo` feature the stand-ins are not in the binary: the command is hidden and
     // only says so.
@@ -45,6 +48,20 @@ pub struct SyncGroupsArgs {
     /// Only this DocSpace group id (repeatable).
     #[arg(long = "group", value_name = "ID")]
     pub groups: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SyncFilesArgs {
+    /// Print what would be exported and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take files of any age, not only those changed since the bridge started exporting.
+    #[arg(long)]
+    pub backfill: bool,
+    /// Only this DocSpace folder or room id and what is below it (repeatable; default:
+    /// EXPORT_FOLDER_IDS, or every room).
+    #[arg(long = "folder", value_name = "ID")]
+    pub folders: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -38,6 +38,7 @@ async fn main() -> ExitCode {
         Command::SyncGroups(args) => commands::sync_groups::run(config, args).await,
         Command::Export(args) => commands::export::run(config, args).await,
         Command::Jobs(command) => commands::jobs::run(config, command).await,
+        Command::SyncFiles(args) => commands::sync_files::run(config, args).await,
         Command::Demo(_) => unreachable!("handled above"),
     }
 }

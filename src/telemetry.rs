@@ -46,12 +46,15 @@ pub fn init_logging(format: LogFormat) {
 
 static PROGRESS: OnceLock<MultiProgress> = OnceLock::new();
 
-/// A progress bar of `len` steps drawn on stderr, below which log lines never appear torn:
-/// every log line clears the bars, is written, and the bars are drawn again.
+/// The progress bars drawn on stderr. Bars added here never tear log lines: every log line
+/// clears them, is written, and they are drawn again.
+pub fn progress_bars() -> MultiProgress {
+    PROGRESS.get_or_init(MultiProgress::new).clone()
+}
+
+/// A progress bar of `len` steps among [`progress_bars`].
 pub fn progress(len: u64) -> ProgressBar {
-    PROGRESS
-        .get_or_init(MultiProgress::new)
-        .add(ProgressBar::new(len))
+    progress_bars().add(ProgressBar::new(len))
 }
 
 /// Writes log lines to stderr; while progress bars are drawn, around them.
@@ -92,9 +95,6 @@ pub const DELIVERY_OUTCOMES: [&str; 6] = [
     "unavailable",
 ];
 const DELIVERY_SOURCES: [&str; 2] = ["docspace", "dropbox"];
-
-/// The job kinds whose last success `bridge_last_success_timestamp_seconds` reports.
-pub const RECONCILE_KINDS: [&str; 2] = ["groups.sync_all", "files.sync_all"];
 
 /// Seconds; from a quick group sync to a long export.
 const JOB_DURATION_BUCKETS: [f64; 14] = [
@@ -158,9 +158,6 @@ fn describe() {
         Unit::Seconds,
         "Unix seconds of the last successful run of the kind in this process; 0 until the first."
     );
-    for kind in RECONCILE_KINDS {
-        metrics::gauge!("bridge_last_success_timestamp_seconds", "kind" => kind).set(0.0);
-    }
     describe_counter!(
         "bridge_jobs_total",
         "Finished job runs by kind and outcome (succeeded, retry, dead, lease_lost)."
@@ -185,6 +182,14 @@ fn describe() {
         }
     }
     describe_counter!(
+        "bridge_files_reconcile_seen_total",
+        "Files listed by file reconciles, summed over runs."
+    );
+    describe_counter!(
+        "bridge_files_reconcile_enqueued_total",
+        "Exports enqueued by file reconciles, summed over runs."
+    );
+    describe_counter!(
         "bridge_dropbox_changes_total",
         "Dropbox changes read by dropbox.changes, by what the bridge did about them."
     );
@@ -205,15 +210,6 @@ fn describe() {
         "bridge_store_group_commit_size",
         "Webhook inserts per SQLite transaction (SQLite only)."
     );
-}
-
-/// Records a successful run of `kind` (`bridge_last_success_timestamp_seconds`, reconcile kinds
-/// only).
-pub fn job_succeeded(kind: &str) {
-    if let Some(kind) = RECONCILE_KINDS.iter().find(|k| **k == kind) {
-        metrics::gauge!("bridge_last_success_timestamp_seconds", "kind" => *kind)
-            .set(Utc::now().timestamp() as f64);
-    }
 }
 
 /// Whether the database answers, as the last readiness check or periodic probe saw it.

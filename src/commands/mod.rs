@@ -1,6 +1,6 @@
-//! One-shot subcommands (`check`, `sync-groups`, `export`, `jobs`, `demo`). They use the same
-//! clients, jobs and store as the service; they never go through HTTP. `demo` exists only with
-//! the `demo` feature (the stand-ins it runs are not in production builds).
+//! One-shot subcommands (`check`, `sync-groups`, `sync-files`, `export`, `jobs`, `demo`). They
+//! use the same clients, jobs and store as the service; they never go through HTTP. `demo` exists
+//! only with the `demo` feature (the stand-ins it runs are not in production builds).
 //!
 //! A one-shot command says on stderr which database it uses and never creates one: run from
 //! the wrong directory, it stops instead of starting an empty `./data/bridge.db`. Only `serve`
@@ -11,6 +11,7 @@ pub mod check;
 pub mod demo;
 pub mod export;
 pub mod jobs;
+pub mod sync_files;
 pub mod sync_groups;
 
 use std::process::ExitCode;

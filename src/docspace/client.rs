@@ -19,7 +19,9 @@ use url::Url;
 
 use super::error::DocSpaceError;
 use super::scopes::required_scope;
-use super::types::{FileInfo, Group, GroupWithMembers, Page, PathPart, User};
+use super::types::{
+    FileInfo, FolderInfo, FolderPage, Group, GroupWithMembers, Page, PathPart, RoomsArea, User,
+};
 use super::wire::{self, Envelope, ErrorEnvelope, PathPartDto};
 use crate::config::{DocSpaceConfig, Secret};
 use crate::provider::{
@@ -35,8 +37,8 @@ pub const MAX_IN_FLIGHT: usize = 10;
 /// Downloads in flight at once: a download holds a request slot while its body streams, so
 /// two of the ten stay free for API calls (group syncs are not starved by slow exports).
 pub const MAX_DOWNLOADS: usize = MAX_IN_FLIGHT - 2;
-/// Page size for group listings (DocSpace's maximum).
-const PAGE_SIZE: u32 = 100;
+/// Page size for listings (DocSpace's maximum).
+pub const PAGE_SIZE: u32 = 100;
 /// Redirects a download follows (portal → storage, storage → CDN, ...).
 const MAX_REDIRECTS: usize = 5;
 /// Provider-wide pause after a `429` that named no wait (DocSpace's GET limiter sends neither
@@ -258,6 +260,51 @@ impl DocSpaceClient {
         let url = self.api_url(&["files", "folder", id], &[])?;
         let env: Envelope<wire::FolderDto> = self.get(ROUTE, url).await?;
         required(ROUTE, env.response).map(|f| f.title)
+    }
+
+    /// `GET files/folder/{id}`: a folder or room; `None` when it does not exist.
+    pub async fn folder_info(&self, id: &str) -> Result<Option<FolderInfo>> {
+        const ROUTE: &str = "files/folder/{id}";
+        let url = self.api_url(&["files", "folder", id], &[])?;
+        match self.get::<wire::FolderDto>(ROUTE, url).await {
+            Ok(env) => Ok(env.response.map(FolderInfo::from)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET files/{folderId}?count&startIndex`: one page of a folder's (or room's) subfolders
+    /// and files, folders first. Page on with `start_index + page.len()` until `total`.
+    pub async fn list_folder_page(
+        &self,
+        folder_id: &str,
+        start_index: u32,
+        count: u32,
+    ) -> Result<FolderPage> {
+        const ROUTE: &str = "files/{folderId}";
+        let url = self.api_url(&["files", folder_id], &page_query(start_index, count))?;
+        let env: Envelope<wire::FolderContentDto> = self.get(ROUTE, url).await?;
+        required(ROUTE, env.response).map(|c| folder_page(c, start_index))
+    }
+
+    /// `GET files/rooms?searchArea&count&startIndex`: one page of the rooms the key's user may
+    /// read (in `folders`), from the "Rooms" section or the archive.
+    pub async fn list_rooms_page(
+        &self,
+        area: RoomsArea,
+        start_index: u32,
+        count: u32,
+    ) -> Result<FolderPage> {
+        const ROUTE: &str = "files/rooms";
+        let mut query = page_query(start_index, count);
+        let area = match area {
+            RoomsArea::Active => "Active",
+            RoomsArea::Archive => "Archive",
+        };
+        query.push(("searchArea", area.to_string()));
+        let url = self.api_url(&["files", "rooms"], &query)?;
+        let env: Envelope<wire::FolderContentDto> = self.get(ROUTE, url).await?;
+        required(ROUTE, env.response).map(|c| folder_page(c, start_index))
     }
 
     /// `GET files/file/{id}/presigneduri`: a download URL valid for about 16 minutes.
@@ -603,6 +650,47 @@ impl DocSpaceClient {
             status,
             message: redact(message.trim(), &[self.inner.api_key.expose()]),
         }
+    }
+}
+
+fn page_query(start_index: u32, count: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("count", count.clamp(1, PAGE_SIZE).to_string()),
+        ("startIndex", start_index.to_string()),
+    ]
+}
+
+fn folder_page(c: wire::FolderContentDto, asked_start: u32) -> FolderPage {
+    let current = c.current.map(FolderInfo::from);
+    let path = c
+        .path_parts
+        .into_iter()
+        .map(|p| match p {
+            PathPartDto::Full {
+                id, title: Some(t), ..
+            } => PathPart { id, title: t },
+            PathPartDto::Full {
+                id, title: None, ..
+            }
+            | PathPartDto::Id(id) => {
+                let title = match &current {
+                    Some(cur) if cur.id == id => cur.title.clone(),
+                    _ => String::new(),
+                };
+                PathPart { id, title }
+            }
+        })
+        .collect();
+    FolderPage {
+        current,
+        path,
+        folders: c.folders.into_iter().map(FolderInfo::from).collect(),
+        files: c.files.into_iter().map(FileInfo::from).collect(),
+        start_index: c
+            .start_index
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(asked_start),
+        total: c.total.and_then(|t| u64::try_from(t).ok()),
     }
 }
 

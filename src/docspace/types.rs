@@ -116,6 +116,65 @@ pub struct PathPart {
     pub title: String,
 }
 
+/// DocSpace `FolderType` of the trash section.
+pub const FOLDER_TYPE_TRASH: i64 = 3;
+/// DocSpace `FolderType` of the archived rooms section.
+pub const FOLDER_TYPE_ARCHIVE: i64 = 20;
+
+/// A folder or room, as folder info and listings show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderInfo {
+    pub id: String,
+    pub title: String,
+    pub parent_id: Option<String>,
+    /// `FolderType` of the section it is in ([`FOLDER_TYPE_TRASH`], [`FOLDER_TYPE_ARCHIVE`], ...).
+    pub root_folder_type: Option<i64>,
+    /// Set on rooms only.
+    pub room_type: Option<i64>,
+}
+
+impl FolderInfo {
+    pub fn in_trash(&self) -> bool {
+        self.root_folder_type == Some(FOLDER_TYPE_TRASH)
+    }
+}
+
+/// Which rooms `files/rooms` lists (`searchArea`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomsArea {
+    /// The "Rooms" section (DocSpace's default).
+    Active,
+    /// Archived rooms.
+    Archive,
+}
+
+/// One page of a folder listing (`files/{folderId}`) or of the rooms (`files/rooms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderPage {
+    /// The folder listed (for `files/rooms`: the section root).
+    pub current: Option<FolderInfo>,
+    /// From the section root down to `current`. Older servers send bare ids: their titles are
+    /// then empty, except the current folder's.
+    pub path: Vec<PathPart>,
+    /// Subfolders (rooms, for `files/rooms`) in this page.
+    pub folders: Vec<FolderInfo>,
+    pub files: Vec<FileInfo>,
+    pub start_index: u32,
+    /// Folders and files of the whole listing, when DocSpace sends it.
+    pub total: Option<u64>,
+}
+
+impl FolderPage {
+    /// Entries in this page.
+    pub fn len(&self) -> usize {
+        self.folders.len() + self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl From<wire::EmployeeDto> for User {
     fn from(e: wire::EmployeeDto) -> Self {
         let display_name = e
@@ -167,6 +226,18 @@ impl From<wire::GroupDto> for GroupWithMembers {
 impl From<wire::GroupDto> for Group {
     fn from(g: wire::GroupDto) -> Self {
         GroupWithMembers::from(g).group
+    }
+}
+
+impl From<wire::FolderDto> for FolderInfo {
+    fn from(f: wire::FolderDto) -> Self {
+        FolderInfo {
+            id: f.id,
+            title: f.title,
+            parent_id: f.parent_id,
+            root_folder_type: f.root_folder_type,
+            room_type: f.room_type,
+        }
     }
 }
 

@@ -205,7 +205,7 @@ pub struct FileDto {
     pub view_url: Option<String>,
 }
 
-/// `FolderDto` (folder info and `current` of a listing).
+/// `FolderDto` (folder info, `current` of a listing, and the folders and rooms a listing holds).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FolderDto {
@@ -215,9 +215,16 @@ pub struct FolderDto {
     pub title: String,
     #[serde(default, deserialize_with = "opt_id")]
     pub parent_id: Option<String>,
+    /// `FolderType` of the section the folder is in (3 = trash, 20 = archived rooms).
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub root_folder_type: Option<i64>,
+    /// Set on rooms only.
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub room_type: Option<i64>,
 }
 
-/// `GET files/{folderId}` content (only what the path lookup needs).
+/// `GET files/{folderId}` and `GET files/rooms` content: one page of subfolders (rooms) and
+/// files, with `total` inside `response`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FolderContentDto {
@@ -225,6 +232,14 @@ pub struct FolderContentDto {
     pub current: Option<FolderDto>,
     #[serde(default)]
     pub path_parts: Vec<PathPartDto>,
+    #[serde(default)]
+    pub files: Vec<FileDto>,
+    #[serde(default)]
+    pub folders: Vec<FolderDto>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub start_index: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub total: Option<i64>,
 }
 
 /// One `pathParts` entry: `{id, title, roomType?, folderType?}` on current servers, a bare id
@@ -335,6 +350,22 @@ mod tests {
         );
         assert!(matches!(&c.path_parts[1], PathPartDto::Id(id) if id == "5"));
         assert!(matches!(&c.path_parts[2], PathPartDto::Id(id) if id == "x-7"));
+    }
+
+    #[test]
+    fn folder_content_page() {
+        let c: FolderContentDto = serde_json::from_value(json!({
+            "files": [{"id": 7, "title": "a.txt", "version": 2, "updated": "2026-01-01T00:00:00.0000000+03:00", "rootFolderType": 14}],
+            "folders": [{"id": "12", "title": "Sub", "parentId": 5, "rootFolderType": 14}],
+            "current": {"id": 5, "title": "Room", "roomType": 5, "rootFolderType": 14},
+            "pathParts": [{"id": 1, "title": "Rooms"}, {"id": 5, "title": "Room"}],
+            "startIndex": 0, "count": 2, "total": "140"
+        }))
+        .expect("decode");
+        assert_eq!(c.files[0].id, "7");
+        assert_eq!(c.folders[0].parent_id.as_deref(), Some("5"));
+        assert_eq!(c.current.as_ref().and_then(|f| f.room_type), Some(5));
+        assert_eq!(c.total, Some(140));
     }
 
     #[test]

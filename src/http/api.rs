@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::config::parse_when;
 use crate::jobs::check::{self, Known};
-use crate::jobs::{FileExport, GroupSync, GroupsSyncAll, JobKind};
+use crate::jobs::{FileExport, FilesSyncAll, GroupSync, GroupsSyncAll, JobKind};
 use crate::store::{DeliveryFilter, Job, JobFilter, JobState, NewJob, RetryFilter, StoreError};
 
 const MAX_LIMIT: u32 = 500;
@@ -34,6 +34,10 @@ const MAX_GROUP_IDS: usize = 1000;
 const CHECK_WAIT: Duration = Duration::from_secs(5);
 /// Existence checks in flight at once for one request.
 const CHECKS_AT_ONCE: usize = 8;
+/// Most folders one file reconcile request may name.
+const MAX_FOLDER_IDS: usize = 100;
+/// How long a file reconcile request waits for DocSpace to say whether its folders exist.
+const FOLDER_CHECK_WAIT: Duration = Duration::from_secs(10);
 
 /// Bearer-token check for every `/api/v1` route.
 pub async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -210,6 +214,101 @@ pub async fn export_file(
     let job = FileExport::manual(file_id, folder).to_new_job();
     let mut jobs = enqueue(&st, vec![job]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FilesSyncBody {
+    #[serde(default)]
+    folder_ids: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    backfill: bool,
+}
+
+/// `POST /api/v1/files/sync`: a file reconcile of every room (or `EXPORT_FOLDER_IDS`), or of the
+/// folders named in `folder_ids`, each of which must exist in DocSpace.
+pub async fn sync_files(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let b: FilesSyncBody = optional_json(&body)?;
+    let folder_ids = match b.folder_ids {
+        None => None,
+        Some(ids) if ids.is_empty() => {
+            return Err(ApiError::bad_request(
+                "invalid_folder_ids",
+                "folder_ids must not be empty; leave it out to reconcile every folder in scope",
+            ))
+        }
+        Some(ids) if ids.len() > MAX_FOLDER_IDS => {
+            return Err(ApiError::bad_request(
+                "invalid_folder_ids",
+                format!("at most {MAX_FOLDER_IDS} folder_ids per request"),
+            ))
+        }
+        Some(ids) => {
+            let mut out: Vec<String> = Vec::with_capacity(ids.len());
+            for v in ids {
+                let id = match v {
+                    serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
+                    serde_json::Value::Number(n) if n.is_u64() => n.to_string(),
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "invalid_folder_ids",
+                            "folder_ids[] must be DocSpace folder or room ids (strings or whole numbers)",
+                        ))
+                    }
+                };
+                check_id("folder_ids[]", &id)?;
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+            check_folders_exist(&st, &out).await?;
+            Some(out)
+        }
+    };
+    let job = FilesSyncAll::new(folder_ids, b.backfill).to_new_job();
+    let mut jobs = enqueue(&st, vec![job]).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
+}
+
+/// 404 for a folder DocSpace does not have. A folder the API key may not read exists: the job
+/// reports it as skipped.
+async fn check_folders_exist(st: &AppState, ids: &[String]) -> Result<(), ApiError> {
+    let answers = futures::future::join_all(ids.iter().map(|id| st.jobs.docspace.folder_info(id)));
+    let answers = tokio::time::timeout(FOLDER_CHECK_WAIT, answers)
+        .await
+        .map_err(|_| docspace_unavailable())?;
+    for (id, answer) in ids.iter().zip(answers) {
+        match answer {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(ApiError::not_found(format!(
+                    "DocSpace has no folder or room {id}"
+                )))
+            }
+            Err(e) if e.status() == Some(403) && e.missing_scope().is_none() => {}
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(folder_id = %id, error = %e, "cannot check a folder");
+                return Err(docspace_unavailable());
+            }
+            Err(e) => {
+                tracing::warn!(folder_id = %id, error = %e, "cannot check a folder");
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "docspace_error",
+                    format!("DocSpace refused to show folder {id}: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn docspace_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "docspace_unavailable",
+        "DocSpace did not answer whether the folders exist; retry later",
+    )
 }
 
 fn parse_job_id(id: &str) -> Result<i64, ApiError> {

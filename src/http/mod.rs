@@ -1,7 +1,9 @@
-//! HTTP surface: webhook receivers, the operator API, health and metrics.
-//! Handlers build jobs from the typed kinds of [`crate::jobs::kinds`] and enqueue them through
-//! the store. They never call the providers; manual triggers ask [`crate::jobs::check`] whether
-//! what they name exists.
+//! HTTP surface: webhook receivers, the operator API, health and metrics. Handlers build jobs
+//! from the typed kinds of [`crate::jobs::kinds`] and enqueue them through the store. They never
+//! call the providers themselves: manual triggers ask [`crate::jobs::check`] whether the group or
+//! file they name exists, and `POST /api/v1/files/sync` asks the job context's DocSpace client
+//! whether the folders it names exist, so that a mistyped id is a 404 at once rather than a job
+//! that does nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +41,8 @@ pub struct AppState {
     pub wake: Wake,
     /// Whether the database answers (`/readyz` and the periodic probe keep it).
     pub db: DbHealth,
-    /// The service's job context: manual triggers ask it whether what they name exists.
+    /// The service's job context: manual triggers ask it whether what they name exists
+    /// (`POST /api/v1/files/sync` its DocSpace client whether the folders exist).
     pub jobs: Arc<JobContext>,
 }
 
@@ -85,6 +88,7 @@ pub fn routes() -> Vec<Route> {
             post(api::export_file),
             true,
         ),
+        (&["POST"], "/api/v1/files/sync", post(api::sync_files), true),
         (&["GET"], "/api/v1/jobs", get(api::list_jobs), true),
         (&["POST"], "/api/v1/jobs/retry", post(api::retry_jobs), true),
         (&["GET"], "/api/v1/jobs/{id}", get(api::get_job), true),

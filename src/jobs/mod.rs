@@ -1,8 +1,8 @@
 //! Jobs: what the bridge does with the providers. The queue runtime calls [`run`] with a claimed
 //! job; [`kinds`] turns it into its typed kind, which calls the providers through their clients,
 //! records mappings in the store and returns a JSON result summary. The work itself lives by
-//! subject: [`groups`] (group folders), [`export`] (file export), [`changes`] (Dropbox change
-//! tracking). Everything a job may use, including the per-process state of exports, is in the
+//! subject: [`groups`] (group folders), [`export`] (file export), [`files`] (file reconcile),
+//! [`changes`] (Dropbox change tracking). Everything a job may use, including the per-process state of exports, is in the
 //! [`JobContext`], built once per process. Jobs know nothing of HTTP.
 
 use std::sync::Arc;
@@ -16,10 +16,38 @@ use crate::store::DynStore;
 pub mod changes;
 pub mod check;
 pub mod export;
+pub mod files;
 pub mod groups;
 pub mod kinds;
 
-pub use kinds::{run, DropboxChanges, FileExport, GroupDelete, GroupSync, GroupsSyncAll, JobKind};
+pub use kinds::{
+    run, DropboxChanges, FileExport, FilesSyncAll, GroupDelete, GroupSync, GroupsSyncAll, JobKind,
+};
+
+/// The full reconciles whose last success is a gauge
+/// (`bridge_last_success_timestamp_seconds{kind}`).
+const RECONCILES: [&str; 2] = [GroupsSyncAll::NAME, FilesSyncAll::NAME];
+
+/// Sets `bridge_last_success_timestamp_seconds{kind}` to now: a full reconcile of `kind` just
+/// succeeded in this process.
+pub(crate) fn record_last_success(kind: &'static str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    metrics::gauge!("bridge_last_success_timestamp_seconds", "kind" => kind).set(now);
+}
+
+/// Shows `bridge_last_success_timestamp_seconds` for every full reconcile from the start (0 until
+/// the first success), so that an alert can tell "never succeeded" from "not scraped".
+pub fn register_metrics() {
+    for kind in RECONCILES {
+        // Adding nothing creates the series at 0 and leaves a recorded success alone.
+        metrics::gauge!("bridge_last_success_timestamp_seconds", "kind" => kind).increment(0.0);
+    }
+    metrics::counter!("bridge_files_reconcile_seen_total").increment(0);
+    metrics::counter!("bridge_files_reconcile_enqueued_total").increment(0);
+}
 
 /// Why a run did not succeed, and whether trying again can help.
 #[derive(Debug, thiserror::Error)]

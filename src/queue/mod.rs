@@ -285,9 +285,6 @@ async fn run_one(
         .increment(1);
     metrics::histogram!("bridge_job_duration_seconds", "kind" => job.kind.clone())
         .record(elapsed.as_secs_f64());
-    if matches!(outcome, JobOutcome::Succeeded { .. }) {
-        crate::telemetry::job_succeeded(&job.kind);
-    }
     // The run goes into the job's history before its result: a run whose result is then
     // refused (the lease was lost) or never written (the process died) still happened.
     let attempt = Attempt::of_run(&job, &worker, started_at, Utc::now(), &outcome);

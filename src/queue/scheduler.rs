@@ -1,14 +1,15 @@
 //! Periodic work: a full group reconcile every `RECONCILE_INTERVAL` (DocSpace sends no webhook for
-//! some membership changes), a `dropbox.changes` poll (covers notifications that never arrive),
-//! and, at start and then hourly, pruning of remembered deliveries and of finished jobs past their
-//! retention. Every replica runs it; the jobs' dedupe keys coalesce the copies, so several
+//! some membership changes), a file reconcile every `EXPORT_RECONCILE_INTERVAL` (DocSpace gives
+//! up on a webhook after about 31 s), a `dropbox.changes` poll (covers notifications that never
+//! arrive), and, at start and then hourly, pruning of remembered deliveries and of finished jobs
+//! past their retention. Every replica runs it; the jobs' dedupe keys coalesce the copies, so several
 //! replicas enqueue one job, not several, and prunes that overlap delete each row once.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::jobs::{DropboxChanges, GroupsSyncAll, JobKind};
+use crate::jobs::{DropboxChanges, FilesSyncAll, GroupsSyncAll, JobKind};
 use crate::store::{DynStore, JobRetention};
 
 use super::Wake;
@@ -16,6 +17,8 @@ use super::Wake;
 #[derive(Clone, Debug)]
 pub struct Schedule {
     pub reconcile_interval: Duration,
+    /// `EXPORT_RECONCILE_INTERVAL`: the periodic `files.sync_all`.
+    pub files_reconcile_interval: Duration,
     pub changes_poll_interval: Duration,
     pub delivery_retention: Duration,
     pub job_retention: JobRetention,
@@ -38,6 +41,7 @@ impl Schedule {
 
 pub async fn run_scheduler(store: DynStore, s: Schedule, wake: Wake, shutdown: CancellationToken) {
     let mut reconcile = tokio::time::interval(s.reconcile_interval);
+    let mut files = tokio::time::interval(s.files_reconcile_interval);
     let mut changes = tokio::time::interval(s.changes_poll_interval);
     let mut pruning = tokio::time::interval(PRUNE_EVERY);
     // The first tick of each fires at once: a fresh start reconciles right away.
@@ -45,6 +49,7 @@ pub async fn run_scheduler(store: DynStore, s: Schedule, wake: Wake, shutdown: C
         let job = tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = reconcile.tick() => Some(GroupsSyncAll::new().to_new_job()),
+            _ = files.tick() => Some(FilesSyncAll::periodic().to_new_job()),
             _ = changes.tick() => Some(DropboxChanges::own_account().to_new_job()),
             _ = pruning.tick() => {
                 prune(&store, &s).await;

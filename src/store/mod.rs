@@ -1,5 +1,6 @@
-//! Durable state: the job queue, webhook deliveries seen, and the mappings the jobs keep
-//! (group ↔ shared folder, members the bridge added, exported files, Dropbox cursors).
+//! Durable state: the job queue, webhook deliveries seen, the mappings the jobs keep
+//! (group ↔ shared folder, members the bridge added, exported files, Dropbox cursors), and
+//! named instants (watermarks) such as when the bridge started exporting files.
 //!
 //! One trait, [`Store`], with an SQLite implementation (embedded default) and a PostgreSQL one
 //! (several replicas). The statements both run are written once in `sql.rs`; each backend keeps
@@ -538,6 +539,16 @@ pub trait Store: Send + Sync + 'static {
         intent: Option<&ExportIntent>,
     ) -> StoreResult<bool>;
     async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>>;
+
+    /// The exports recorded for any of `file_ids` (in no particular order; ids without one are
+    /// left out). One statement per [`EXPORTS_OF_CHUNK`] ids.
+    async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>>;
+
+    // --- watermarks --------------------------------------------------------------------------
+
+    /// The instant stored under `name`; if there is none yet, stores `at` first. Replicas racing
+    /// to store one all read back the same instant.
+    async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>>;
     /// The `limit` most recently written export records, newest first.
     async fn latest_exports(&self, limit: u32) -> StoreResult<Vec<ExportSummary>>;
 
@@ -556,6 +567,13 @@ pub fn path_key(path: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     path.nfc().collect::<String>().to_lowercase()
 }
+
+/// Most file ids one [`Store::exports_of`] statement asks for.
+pub const EXPORTS_OF_CHUNK: usize = 200;
+
+/// Watermark: when the bridge started exporting files (its first start, or the oldest export of
+/// an installation that predates watermarks).
+pub const WATERMARK_EXPORTING_SINCE: &str = "files.exporting_since";
 
 /// `LIKE` pattern matching everything below `path_lower` (wildcards in the path escaped with `\`).
 pub(crate) fn below_pattern(path_lower: &str) -> String {

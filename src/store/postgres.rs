@@ -315,6 +315,21 @@ impl Store for PgStore {
         shared::export_intent(&mut *self.conn().await?, file_id).await
     }
 
+    async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>> {
+        let mut out = Vec::new();
+        let mut conn = self.conn().await?;
+        for chunk in file_ids.chunks(EXPORTS_OF_CHUNK) {
+            out.extend(shared::exports_of(&mut conn, chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+        let ms = shared::watermark_or_init(&mut *self.conn().await?, name, at.timestamp_millis())
+            .await?;
+        Ok(super::rows::from_ms(ms))
+    }
+
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {
         shared::cursor(&mut *self.conn().await?, account_id).await
     }

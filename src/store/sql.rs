@@ -959,6 +959,46 @@ macro_rules! shared_statements {
                 }))
             }
 
+            /// At most [`EXPORTS_OF_CHUNK`](crate::store::EXPORTS_OF_CHUNK) ids per call.
+            pub(crate) async fn exports_of(
+                c: &mut Conn,
+                file_ids: &[String],
+            ) -> StoreResult<Vec<ExportRecord>> {
+                if file_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let placeholders: Vec<String> =
+                    (1..=file_ids.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT * FROM exports WHERE file_id IN ({})",
+                    placeholders.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for id in file_ids {
+                    q = q.bind(id);
+                }
+                let rows = q.fetch_all(&mut *c).await?;
+                rows.iter().map(export_from_row).collect()
+            }
+
+            /// Two statements; the insert keeps an instant another writer stored first.
+            pub(crate) async fn watermark_or_init(
+                c: &mut Conn,
+                name: &str,
+                at_ms: i64,
+            ) -> StoreResult<i64> {
+                sqlx::query("INSERT INTO watermarks (name, at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(name)
+                    .bind(at_ms)
+                    .execute(&mut *c)
+                    .await?;
+                let row = sqlx::query("SELECT at FROM watermarks WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *c)
+                    .await?;
+                Ok(row.try_get("at")?)
+            }
+
             pub(crate) async fn cursor(c: &mut Conn, account_id: &str) -> StoreResult<Option<String>> {
                 let row = sqlx::query("SELECT cursor FROM dropbox_cursors WHERE account_id = $1")
                     .bind(account_id)

@@ -568,6 +568,24 @@ impl Store for SqliteStore {
         shared::export_intent(&mut *self.read.acquire().await?, file_id).await
     }
 
+    async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>> {
+        let mut out = Vec::new();
+        let mut conn = self.read.acquire().await?;
+        for chunk in file_ids.chunks(EXPORTS_OF_CHUNK) {
+            out.extend(shared::exports_of(&mut conn, chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+        let (name, at) = (name.to_string(), at.timestamp_millis());
+        let ms = self
+            .writer
+            .run(move |c| Box::pin(async move { shared::watermark_or_init(c, &name, at).await }))
+            .await?;
+        Ok(super::rows::from_ms(ms))
+    }
+
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {
         shared::cursor(&mut *self.read.acquire().await?, account_id).await
     }

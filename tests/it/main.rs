@@ -17,6 +17,7 @@ mod client_dropbox_upload;
 mod database_errors;
 mod export;
 mod faults;
+mod files;
 mod groups;
 mod hostile;
 mod leases;

@@ -943,6 +943,7 @@ fn one_shot_commands_say_which_database_and_never_create_one() {
     for args in [
         &["jobs", "list"][..],
         &["sync-groups", "--dry-run"][..],
+        &["sync-files", "--dry-run"][..],
         &["export", "42"][..],
     ] {
         let (code, out, err) = run_cli(dir.path(), &env, args);

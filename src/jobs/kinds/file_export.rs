@@ -1,6 +1,6 @@
 //! `file.export`: one DocSpace file streamed to Dropbox. Enqueued by the DocSpace events in
-//! `EXPORT_TRIGGERS`, the API, and change tracking when an exported copy was deleted; one per
-//! file (and explicit folder) while queued. The work is [`crate::jobs::export`].
+//! `EXPORT_TRIGGERS`, the API, the file reconcile, and change tracking when an exported copy was
+//! deleted; one per file (and explicit folder) while queued. The work is [`crate::jobs::export`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -10,6 +10,10 @@ use crate::jobs::{export, JobContext, JobError};
 
 /// Trigger recorded on exports enqueued because the exported copy was deleted in Dropbox.
 pub const TRIGGER_DROPBOX_DELETED: &str = "dropbox.deleted";
+
+/// Trigger recorded on exports enqueued by the file reconcile (`files.sync_all`) over the
+/// configured scope.
+pub const TRIGGER_RECONCILE: &str = "files.sync_all";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileExport {
@@ -52,6 +56,11 @@ impl FileExport {
     /// Export again a file whose exported copy was deleted in Dropbox.
     pub fn re_export(file_id: impl Into<String>) -> Self {
         Self::event(file_id, TRIGGER_DROPBOX_DELETED, None)
+    }
+
+    /// Export a file the file reconcile found not exported at its current version.
+    pub fn reconcile(file_id: impl Into<String>) -> Self {
+        Self::event(file_id, TRIGGER_RECONCILE, None)
     }
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{GroupSync, JobKind};
-use crate::jobs::{groups, JobContext, JobError};
+use crate::jobs::{groups, record_last_success, JobContext, JobError};
 
 /// Enqueued per chunk, so that a portal with many groups commits in a few transactions.
 const ENQUEUE_CHUNK: usize = 500;
@@ -38,6 +38,7 @@ impl JobKind for GroupsSyncAll {
         for chunk in jobs.chunks(ENQUEUE_CHUNK) {
             ctx.store.enqueue(chunk.to_vec()).await?;
         }
+        record_last_success(Self::NAME);
         Ok(json!({
             "groups": targets.listed,
             "orphans": targets.ids.len() - targets.listed,

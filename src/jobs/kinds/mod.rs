@@ -10,6 +10,7 @@
 
 mod dropbox_changes;
 mod file_export;
+mod files_sync_all;
 mod group_delete;
 mod group_sync;
 mod groups_sync_all;
@@ -25,6 +26,7 @@ use crate::store::{Job, NewJob};
 
 pub use dropbox_changes::DropboxChanges;
 pub use file_export::FileExport;
+pub use files_sync_all::FilesSyncAll;
 pub use group_delete::GroupDelete;
 pub use group_sync::GroupSync;
 pub use groups_sync_all::GroupsSyncAll;
@@ -53,11 +55,12 @@ pub trait JobKind: Serialize + DeserializeOwned + Send + Sync + 'static {
 }
 
 /// Every kind this build runs.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 6] = [
     GroupSync::NAME,
     GroupDelete::NAME,
     GroupsSyncAll::NAME,
     FileExport::NAME,
+    FilesSyncAll::NAME,
     DropboxChanges::NAME,
 ];
 
@@ -68,6 +71,7 @@ pub async fn run(job: &Job, ctx: &JobContext) -> Result<Value, JobError> {
         GroupDelete::NAME => payload::<GroupDelete>(job)?.run(ctx).await,
         GroupsSyncAll::NAME => payload::<GroupsSyncAll>(job)?.run(ctx).await,
         FileExport::NAME => payload::<FileExport>(job)?.run(ctx).await,
+        FilesSyncAll::NAME => payload::<FilesSyncAll>(job)?.run(ctx).await,
         DropboxChanges::NAME => payload::<DropboxChanges>(job)?.run(ctx).await,
         other => Err(JobError::permanent(format!(
             "unknown job kind {other:?}; this build runs {}",
@@ -148,6 +152,12 @@ mod tests {
         round_trip(GroupsSyncAll::new());
         round_trip(FileExport::event("42", "file.updated", Some("u")));
         round_trip(FileExport::manual("42", Some("/Reports")));
+        round_trip(FileExport::reconcile("42"));
+        round_trip(FilesSyncAll::periodic());
+        round_trip(FilesSyncAll::new(
+            Some(vec!["7".into(), "x-1".into()]),
+            true,
+        ));
         round_trip(DropboxChanges::own_account());
         round_trip(DropboxChanges::for_account("dbid:a"));
     }
@@ -168,6 +178,52 @@ mod tests {
         }
         job.payload = json!({ "group_id": "  " });
         assert!(payload::<GroupSync>(&job).is_err());
+    }
+
+    #[test]
+    fn file_reconciles_of_different_scopes_do_not_coalesce() {
+        let keys: Vec<String> = [
+            FilesSyncAll::periodic(),
+            FilesSyncAll::new(None, true),
+            FilesSyncAll::new(Some(vec!["7".into()]), false),
+            FilesSyncAll::new(Some(vec!["7".into()]), true),
+            FilesSyncAll::new(Some(vec!["8".into(), "7".into()]), false),
+        ]
+        .iter()
+        .map(JobKind::dedupe_key)
+        .collect();
+        let distinct: std::collections::BTreeSet<_> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "{keys:?}");
+        assert_eq!(keys[0], "files.sync_all");
+        assert_eq!(
+            FilesSyncAll::new(Some(vec!["7".into(), "8".into(), "7".into()]), false).dedupe_key(),
+            keys[4]
+        );
+        assert_eq!(
+            FilesSyncAll::new(Some(vec![]), false),
+            FilesSyncAll::periodic()
+        );
+    }
+
+    #[test]
+    fn file_reconcile_folder_ids_may_be_numbers() {
+        let job = stored(NewJob::new(
+            FilesSyncAll::NAME,
+            None,
+            json!({ "folder_ids": [12, " 13 "], "backfill": true }),
+        ));
+        let k = payload::<FilesSyncAll>(&job).expect("parses");
+        assert_eq!(k.folder_ids, Some(vec!["12".to_string(), "13".to_string()]));
+        assert!(k.backfill);
+        job_with(&json!({ "folder_ids": [""] })).expect_err("blank id");
+        assert_eq!(
+            job_with(&json!({})).expect("parses"),
+            FilesSyncAll::periodic()
+        );
+    }
+
+    fn job_with(body: &Value) -> Result<FilesSyncAll, JobError> {
+        payload::<FilesSyncAll>(&stored(NewJob::new(FilesSyncAll::NAME, None, body.clone())))
     }
 
     #[test]
