@@ -21,12 +21,16 @@ use crate::telemetry;
 /// A started service. Dropping it does not stop it; call [`Application::shutdown`].
 pub struct Application {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `BRIDGE_METRICS_LISTEN` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub store: DynStore,
     wake: Wake,
     /// `None` when this replica runs no workers.
     idle: Option<Idle>,
     shutdown: CancellationToken,
     server: JoinHandle<()>,
+    metrics_server: Option<JoinHandle<()>>,
+    probe: JoinHandle<()>,
     workers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
 }
@@ -59,14 +63,38 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot read the export watermark: {e}"))?;
         tracing::info!(exporting_since = %since, "file reconcile covers files changed since");
+        // Installs the recorder first, so that every metric is described before the first
+        // scrape and the series that start at 0 are registered with it.
+        let _ = telemetry::metrics_handle();
         jobs::register_metrics();
+        // Up or not from the start; the probe looks again every DB_PROBE_INTERVAL.
+        let db = telemetry::DbHealth::default();
+        db.set(telemetry::database_answers(&store).await);
         let state = AppState {
             config: config.clone(),
             store: store.clone(),
-            folders: jobs::files::FolderCheck::new(&ctx),
             wake: wake.clone(),
-            metrics: telemetry::metrics_handle(),
+            db: db.clone(),
+            jobs: ctx.clone(),
         };
+        let metrics_listener = match config.metrics_listen {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {at} for metrics: {e}"))?,
+            ),
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let probe = tokio::spawn(telemetry::probe_database(
+            store.clone(),
+            db,
+            telemetry::DB_PROBE_INTERVAL,
+            shutdown.clone(),
+        ));
         let idle = config.queue.run_workers.then(Idle::default);
         let workers = match &idle {
             Some(idle) => tokio::spawn(run_workers(
@@ -99,21 +127,31 @@ impl Application {
             tokio::spawn(async {})
         };
 
-        let router = http::router(state);
         let limits = http::server::ServerLimits {
             header_read_timeout: config.http.header_read_timeout,
             idle_timeout: config.http.idle_timeout,
             max_connections: config.http.max_connections,
         };
+        let metrics_server = metrics_listener.map(|listener| {
+            tokio::spawn(http::server::serve(
+                listener,
+                http::metrics_router(state.clone()),
+                limits,
+                shutdown.clone(),
+            ))
+        });
         let server = tokio::spawn(http::server::serve(
             listener,
-            router,
+            http::router(state),
             limits,
             shutdown.clone(),
         ));
-        tracing::info!(%addr, database = %redact_url(&config.database_url), "bridge listening");
+        tracing::info!(%addr, metrics = ?metrics_addr, database = %redact_url(&config.database_url), "bridge listening");
         Ok(Self {
             addr,
+            metrics_addr,
+            probe,
+            metrics_server,
             store,
             wake,
             idle,
@@ -143,12 +181,17 @@ impl Application {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
+        if let Some(metrics) = self.metrics_server {
+            let _ = metrics.await;
+        }
+        let _ = self.probe.await;
         let _ = self.scheduler.await;
         let _ = self.workers.await;
     }
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or SIGINT (Ctrl-C).
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -1,5 +1,5 @@
 //! Command line: `serve` (the default), `migrate`, `check`, `sync-groups`, `sync-files`, `export`,
-//! `demo`.
+//! `jobs`, `demo`. `--help` ends with every environment variable and its default.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "docspace-dropbox-bridge",
     version,
-    about = "Keeps Dropbox in step with an ONLYOFFICE DocSpace portal"
+    about = "Keeps Dropbox in step with an ONLYOFFICE DocSpace portal",
+    after_help = environment_help()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -16,7 +17,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the service (the default).
+    /// Run the service (the default). Creates the SQLite database on first start.
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -26,6 +27,9 @@ pub enum Command {
     SyncGroups(SyncGroupsArgs),
     /// One-shot export of one DocSpace file, with a progress bar.
     Export(ExportArgs),
+    /// List, show and re-drive jobs in the bridge's database.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// One-shot file reconcile: export every file in scope whose current version is not in
     /// Dropbox yet, with a progress bar.
     SyncFiles(SyncFilesArgs),
@@ -69,9 +73,249 @@ pub struct ExportArgs {
     pub folder: Option<String>,
 }
 
+#[derive(Subcommand, Debug, Clone)]
+pub enum JobsCommand {
+    /// Jobs, newest first.
+    List(JobsListArgs),
+    /// One job with its attempt history and the deliveries that caused it.
+    Show {
+        /// Job id.
+        id: i64,
+    },
+    /// Re-drive one dead job, or every dead job (`--dead`, optionally of one kind).
+    Retry(JobsRetryArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct JobsListArgs {
+    /// Only jobs in this state: queued, running, succeeded, failed, dead.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only jobs of this kind, e.g. group.sync.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only jobs about this DocSpace group id.
+    #[arg(long = "group", value_name = "ID")]
+    pub group_id: Option<String>,
+    /// Only jobs about this DocSpace file id.
+    #[arg(long = "file", value_name = "ID")]
+    pub file_id: Option<String>,
+    /// Only jobs created since: an RFC 3339 time or a duration back from now (15m, 2h, 7d).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Most jobs listed (1-500).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["id", "dead"])))]
+pub struct JobsRetryArgs {
+    /// The dead job to re-drive.
+    pub id: Option<i64>,
+    /// Re-drive every dead job (of `--kind`, when given).
+    #[arg(long, conflicts_with = "id")]
+    pub dead: bool,
+    /// With `--dead`: only jobs of this kind.
+    #[arg(long, requires = "dead")]
+    pub kind: Option<String>,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// Keep the bridge and stand-ins running after the walkthrough (Ctrl-C to stop).
+    /// Keep the bridge and stand-ins running after the walkthrough (Ctrl-C or SIGTERM to stop).
     #[arg(long)]
     pub keep_running: bool,
+}
+
+/// Every environment variable: name, default, meaning. `--help` prints them; a test checks the
+/// list against what the configuration reads and against `.env.example`.
+pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
+    ("BRIDGE_LISTEN", "0.0.0.0:8080", "listen address"),
+    (
+        "BRIDGE_METRICS_LISTEN",
+        "unset",
+        "serve /metrics on this address instead of BRIDGE_LISTEN",
+    ),
+    (
+        "BRIDGE_DATABASE_URL",
+        "sqlite://data/bridge.db",
+        "sqlite://... or postgres://...",
+    ),
+    (
+        "BRIDGE_API_TOKEN",
+        "unset",
+        "bearer token for /api/v1 (16+ characters); unset = the API answers 503",
+    ),
+    ("DOCSPACE_URL", "required", "portal origin"),
+    ("DOCSPACE_API_KEY", "required", "sk-... API key"),
+    (
+        "DOCSPACE_WEBHOOK_SECRET",
+        "required",
+        "webhook secret key (16 to 30 characters)",
+    ),
+    ("DROPBOX_APP_KEY", "required", "Dropbox app key"),
+    (
+        "DROPBOX_APP_SECRET",
+        "required",
+        "Dropbox app secret; also signs Dropbox webhooks",
+    ),
+    (
+        "DROPBOX_REFRESH_TOKEN",
+        "unset",
+        "long-lived refresh token (this or DROPBOX_ACCESS_TOKEN)",
+    ),
+    (
+        "DROPBOX_ACCESS_TOKEN",
+        "unset",
+        "fixed access token, for trials",
+    ),
+    (
+        "DROPBOX_API_URL",
+        "https://api.dropboxapi.com",
+        "RPC and token host",
+    ),
+    (
+        "DROPBOX_CONTENT_URL",
+        "https://content.dropboxapi.com",
+        "upload/download host",
+    ),
+    (
+        "DROPBOX_PATH_ROOT",
+        "home",
+        "home, or root for the team space",
+    ),
+    (
+        "GROUPS_ROOT",
+        "/DocSpace Groups",
+        "where group folders live",
+    ),
+    ("GROUP_MEMBER_ACCESS", "editor", "editor or viewer"),
+    (
+        "GROUP_INVITE_QUIET",
+        "false",
+        "suppress Dropbox invitation emails",
+    ),
+    ("ON_GROUP_DELETED", "revoke", "revoke or keep"),
+    ("EXPORT_ROOT", "/DocSpace Export", "export destination"),
+    (
+        "EXPORT_TRIGGERS",
+        "file.created,file.uploaded,file.updated",
+        "file events that export",
+    ),
+    (
+        "EXPORT_FOLDER_IDS",
+        "empty (all)",
+        "only export files under these folder/room ids",
+    ),
+    ("EXPORT_RECONCILE_INTERVAL", "1h", "periodic file reconcile"),
+    (
+        "RECONCILE_INTERVAL",
+        "15m",
+        "periodic reconcile of all groups",
+    ),
+    ("WORKER_CONCURRENCY", "8", "jobs run at once per process"),
+    ("JOB_MAX_ATTEMPTS", "12", "then the job is dead"),
+    (
+        "LOG_FORMAT",
+        "pretty if stderr is a terminal, else json",
+        "log format",
+    ),
+    ("RUST_LOG", "info", "log level filter"),
+    (
+        "BRIDGE_WORKERS",
+        "true",
+        "false = web-only replica (runs no jobs)",
+    ),
+    (
+        "BRIDGE_SCHEDULER",
+        "true",
+        "false = this replica enqueues no periodic jobs",
+    ),
+    (
+        "BRIDGE_WEBHOOK_BODY_LIMIT",
+        "1048576",
+        "webhook body limit in bytes",
+    ),
+    ("BRIDGE_LEASE", "60s", "lease of a claimed job"),
+    (
+        "BRIDGE_POLL_INTERVAL",
+        "500ms",
+        "how often idle workers look for due jobs",
+    ),
+    ("BRIDGE_BACKOFF_BASE", "2s", "first retry delay"),
+    ("BRIDGE_BACKOFF_MAX", "1h", "longest retry delay"),
+    (
+        "BRIDGE_SHUTDOWN_GRACE",
+        "25s",
+        "time running jobs get after SIGTERM",
+    ),
+    (
+        "BRIDGE_JOB_RETENTION",
+        "7d",
+        "how long succeeded jobs are kept (dead ones: 30 days or this)",
+    ),
+    (
+        "BRIDGE_HEADER_READ_TIMEOUT",
+        "10s",
+        "time a client has to send a complete request head",
+    ),
+    (
+        "BRIDGE_IDLE_TIMEOUT",
+        "60s",
+        "a connection without traffic this long is closed",
+    ),
+    ("BRIDGE_MAX_CONNECTIONS", "1024", "open connections at most"),
+    (
+        "BRIDGE_MAX_REQUESTS",
+        "256",
+        "requests handled at once; beyond that 503",
+    ),
+    (
+        "BRIDGE_DELIVERY_RETENTION",
+        "7d",
+        "how long webhook deliveries are kept (dedupe, GET /api/v1/deliveries)",
+    ),
+    (
+        "BRIDGE_CHANGES_POLL_INTERVAL",
+        "15m",
+        "periodic dropbox.changes poll",
+    ),
+    ("BRIDGE_HTTP_TIMEOUT", "60s", "timeout of one outgoing call"),
+    (
+        "BRIDGE_REFUSAL_RETRY",
+        "24h",
+        "how long a member Dropbox refused is left out",
+    ),
+    (
+        "BRIDGE_EXPORT_PARALLEL",
+        "4",
+        "upload appends in flight per large export",
+    ),
+];
+
+/// The `--help` section listing [`ENVIRONMENT`].
+pub fn environment_help() -> String {
+    let width = ENVIRONMENT
+        .iter()
+        .map(|(n, _, _)| n.len())
+        .max()
+        .unwrap_or(0);
+    let mut out =
+        String::from("Environment (also read from ./.env; real environment variables win):\n");
+    for (name, default, meaning) in ENVIRONMENT {
+        out.push_str(&format!(
+            "  {name:<width$}  {meaning} [default: {default}]\n"
+        ));
+    }
+    let files: Vec<String> = crate::config::FILE_VARIABLES
+        .iter()
+        .map(|n| format!("{n}_FILE"))
+        .collect();
+    out.push_str(
+        "\nSecrets can be read from a file instead (one line break at its end is dropped); \
+         set the path in\n",
+    );
+    out.push_str(&format!("  {}\n", files.join(", ")));
+    out
 }

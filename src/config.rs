@@ -87,6 +87,9 @@ pub enum DropboxAuth {
 pub struct Config {
     /// `BRIDGE_LISTEN`.
     pub listen: SocketAddr,
+    /// `BRIDGE_METRICS_LISTEN`: `/metrics` on a listener of its own (and no longer on
+    /// `listen`); `None` serves it on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// `BRIDGE_DATABASE_URL`.
     pub database_url: String,
     /// `BRIDGE_API_TOKEN`; `None` leaves the operator API answering 503.
@@ -249,6 +252,18 @@ const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// Secrets that may also be given as the contents of a file named by `<NAME>_FILE`.
+pub const FILE_VARIABLES: [&str; 8] = [
+    "BRIDGE_DATABASE_URL",
+    "BRIDGE_API_TOKEN",
+    "DOCSPACE_API_KEY",
+    "DOCSPACE_WEBHOOK_SECRET",
+    "DROPBOX_APP_KEY",
+    "DROPBOX_APP_SECRET",
+    "DROPBOX_REFRESH_TOKEN",
+    "DROPBOX_ACCESS_TOKEN",
+];
+
 /// Shortest secret the operator chooses (`BRIDGE_API_TOKEN`, `DOCSPACE_WEBHOOK_SECRET`). DocSpace
 /// accepts webhook secrets of up to 30 characters, so 16 to 30 works on both sides.
 pub const MIN_OPERATOR_SECRET_LEN: usize = 16;
@@ -266,10 +281,31 @@ impl Config {
         let mut l = Loader {
             env,
             problems: Vec::new(),
+            read: Vec::new(),
         };
+        let assembled = Self::load(&mut l);
+        match assembled {
+            Some(config) if l.problems.is_empty() => Ok(config),
+            // Every value is Some when no problem was recorded.
+            _ if l.problems.is_empty() => Err(ConfigErrors(vec![
+                "internal: incomplete configuration".into(),
+            ])),
+            _ => Err(ConfigErrors(l.problems)),
+        }
+    }
+
+    fn load(l: &mut Loader) -> Option<Self> {
         let listen = l.parse("BRIDGE_LISTEN", "0.0.0.0:8080", |s| {
             s.parse::<SocketAddr>()
                 .map_err(|_| "must be host:port, e.g. 0.0.0.0:8080".to_string())
+        });
+        let metrics_listen = l.parse("BRIDGE_METRICS_LISTEN", "", |s| {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            s.parse::<SocketAddr>()
+                .map(Some)
+                .map_err(|_| "must be host:port, e.g. 0.0.0.0:9090".to_string())
         });
         let database_url = l.parse("BRIDGE_DATABASE_URL", "sqlite://data/bridge.db", |s| {
             if s.starts_with("sqlite:")
@@ -283,13 +319,14 @@ impl Config {
         });
         let api_token = l.operator_secret("BRIDGE_API_TOKEN", false);
         let http_timeout = l.duration("BRIDGE_HTTP_TIMEOUT", "60s", SECOND, HOUR);
-        let docspace = load_docspace(&mut l, http_timeout);
-        let dropbox = load_dropbox(&mut l, http_timeout);
-        let groups = load_groups(&mut l);
-        let export = load_export(&mut l);
-        let queue = load_queue(&mut l);
-        let http = load_http(&mut l, dropbox.as_ref().map(|d| d.app_secret.clone()));
-        let default_format = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        let docspace = load_docspace(l, http_timeout);
+        let dropbox = load_dropbox(l, http_timeout);
+        let groups = load_groups(l);
+        let export = load_export(l);
+        let queue = load_queue(l);
+        let http = load_http(l, dropbox.as_ref().map(|d| d.app_secret.clone()));
+        // Logs go to stderr: what it is connected to decides, whatever stdout is.
+        let default_format = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             "pretty"
         } else {
             "json"
@@ -300,9 +337,16 @@ impl Config {
             _ => Err("must be pretty or json".into()),
         });
 
-        let assembled = (|| {
+        if let (Some(main), Some(Some(metrics))) = (listen, metrics_listen) {
+            if main == metrics && main.port() != 0 {
+                l.problem("BRIDGE_METRICS_LISTEN must differ from BRIDGE_LISTEN");
+            }
+        }
+
+        (|| {
             Some(Config {
                 listen: listen?,
+                metrics_listen: metrics_listen?,
                 database_url: database_url?,
                 api_token: api_token?,
                 log_format: log_format?,
@@ -313,15 +357,7 @@ impl Config {
                 queue: queue?,
                 http: http?,
             })
-        })();
-        match assembled {
-            Some(config) if l.problems.is_empty() => Ok(config),
-            // Every value is Some when no problem was recorded.
-            _ if l.problems.is_empty() => Err(ConfigErrors(vec![
-                "internal: incomplete configuration".into(),
-            ])),
-            _ => Err(ConfigErrors(l.problems)),
-        }
+        })()
     }
 }
 
@@ -521,6 +557,21 @@ fn load_http(l: &mut Loader, dropbox_app_secret: Option<Secret>) -> Option<HttpC
 struct Loader<'a> {
     env: &'a HashMap<String, String>,
     problems: Vec<String>,
+    /// Every variable read, with the default it falls back to ("" for none), in order.
+    read: Vec<(String, String)>,
+}
+
+/// Every variable the configuration reads, with its default ("" when it has none), in the
+/// order they are read. `LOG_FORMAT`'s default depends on whether stderr is a terminal.
+pub fn variables() -> Vec<(String, String)> {
+    let env = HashMap::new();
+    let mut l = Loader {
+        env: &env,
+        problems: Vec::new(),
+        read: Vec::new(),
+    };
+    Config::load(&mut l);
+    l.read
 }
 
 /// One variable as found in the environment.
@@ -540,7 +591,20 @@ impl Loader<'_> {
     /// than trimmed: a secret pasted with a trailing newline would otherwise fail signatures or
     /// logins without a word, and a path would silently differ from what was typed.
     fn raw(&mut self, name: &str) -> Raw {
-        match self.env.get(name) {
+        if !self.read.iter().any(|(n, _)| n == name) {
+            self.read.push((name.to_string(), String::new()));
+        }
+        let from_file = self.read_secret_file(name);
+        let value = match (self.env.get(name).filter(|v| !v.is_empty()), from_file) {
+            (Some(_), Some(_)) => {
+                self.problem(format!("set {name} or {name}_FILE, not both"));
+                return Raw::Bad;
+            }
+            (None, Some(Err(()))) => return Raw::Bad,
+            (None, Some(Ok(v))) => Some(v),
+            (v, None) => v.cloned(),
+        };
+        match value.as_ref() {
             None => Raw::Unset,
             Some(v) if v.is_empty() => Raw::Unset,
             Some(v) if v.trim() != v => {
@@ -550,6 +614,29 @@ impl Loader<'_> {
                 Raw::Bad
             }
             Some(v) => Raw::Set(v.clone()),
+        }
+    }
+
+    /// The value of a secret from the file `NAME_FILE` names (the Docker and Kubernetes way of
+    /// passing secrets): `None` when `NAME_FILE` is unset or not a secret's, `Some(Err)` when
+    /// the file cannot be read (recorded). One line break at the end of the file is not part of
+    /// the value.
+    fn read_secret_file(&mut self, name: &str) -> Option<Result<String, ()>> {
+        if !FILE_VARIABLES.contains(&name) {
+            return None;
+        }
+        let file_var = format!("{name}_FILE");
+        let path = self.env.get(&file_var).filter(|p| !p.is_empty())?.clone();
+        match std::fs::read_to_string(&path) {
+            Ok(v) => {
+                let v = v.strip_suffix('\n').unwrap_or(&v);
+                let v = v.strip_suffix('\r').unwrap_or(v);
+                Some(Ok(v.to_string()))
+            }
+            Err(e) => {
+                self.problem(format!("{file_var}: cannot read {path}: {}", e.kind()));
+                Some(Err(()))
+            }
         }
     }
 
@@ -597,7 +684,11 @@ impl Loader<'_> {
         default: &str,
         f: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        let raw = match self.raw(name) {
+        let raw = self.raw(name);
+        if let Some(entry) = self.read.iter_mut().find(|(n, _)| n == name) {
+            entry.1 = default.to_string();
+        }
+        let raw = match raw {
             Raw::Bad => return None,
             Raw::Unset => default.to_string(),
             Raw::Set(v) => v,
@@ -732,6 +823,26 @@ fn parse_bool(s: &str) -> Result<bool, String> {
 /// Durations like `15m`, `30s`, `1h 30m`, `250ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|_| "must be a duration such as 30s, 15m or 1h".into())
+}
+
+/// A point in time as operators write it: RFC 3339 (`2026-05-20T10:15:30Z`) or a duration back
+/// from `now` (`15m`, `2h`, `7d`).
+pub fn parse_when(
+    s: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let back = humantime::parse_duration(s)
+        .ok()
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .ok_or_else(|| {
+            "must be an RFC 3339 time (2026-05-20T10:15:30Z) or a duration back from now (15m, 2h, 7d)"
+                .to_string()
+        })?;
+    now.checked_sub_signed(back)
+        .ok_or_else(|| "reaches back too far".to_string())
 }
 
 fn split_list(s: &str) -> Vec<String> {

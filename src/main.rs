@@ -33,21 +33,28 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Migrate => match store::connect(&config.database_url).await {
-            Ok(_) => {
-                println!("database is up to date");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: cannot migrate: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Migrate => migrate(&config.database_url).await,
         Command::Check => commands::check::run(config).await,
         Command::SyncGroups(args) => commands::sync_groups::run(config, args).await,
         Command::Export(args) => commands::export::run(config, args).await,
+        Command::Jobs(command) => commands::jobs::run(config, command).await,
         Command::SyncFiles(args) => commands::sync_files::run(config, args).await,
         Command::Demo(_) => unreachable!("handled above"),
+    }
+}
+
+/// `migrate`: creates the database when missing and brings its schema up to date.
+async fn migrate(database_url: &str) -> ExitCode {
+    eprintln!("database: {}", commands::describe_database(database_url));
+    match store::connect(database_url).await {
+        Ok(_) => {
+            println!("database is up to date");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot migrate: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,18 +1,39 @@
-//! Logging and metrics set-up. Logs are JSON when not on a terminal (`LOG_FORMAT`), filtered by
-//! `RUST_LOG` (default `info`). The Prometheus recorder is process-wide and installed once.
+//! Logging and metrics.
+//!
+//! Logs go to stderr, JSON unless stderr is a terminal (`LOG_FORMAT`), filtered by `RUST_LOG`
+//! (default `info`). While a one-shot command draws progress bars ([`progress`]), every log line
+//! is written with the bars cleared and redrawn after it, so the two never share a line.
+//!
+//! Metrics: one Prometheus recorder per process, installed once, with a `# HELP` line for every
+//! metric and buckets fitted to each histogram. What describes the database rather than this
+//! process (`bridge_db_up`, `bridge_queue_depth`, `bridge_oldest_due_job_age_seconds`) is read
+//! for each scrape by [`render`] from the store of the service being scraped, so every replica
+//! reports the same queue and two services in one process never mix their numbers.
+//!
+//! The recorder and the progress bars are process-wide by nature (the `metrics` facade and the
+//! terminal are), which is why they live in statics; everything else is passed explicitly.
 
-use std::sync::OnceLock;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use chrono::Utc;
+use indicatif::{MultiProgress, ProgressBar};
+use metrics::Unit;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use crate::store::{DynStore, JobState};
 
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(LogWriter);
     let _ = match format {
         LogFormat::Json => builder
             .json()
@@ -23,22 +44,278 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+static PROGRESS: OnceLock<MultiProgress> = OnceLock::new();
+
+/// The progress bars drawn on stderr. Bars added here never tear log lines: every log line
+/// clears them, is written, and they are drawn again.
+pub fn progress_bars() -> MultiProgress {
+    PROGRESS.get_or_init(MultiProgress::new).clone()
+}
+
+/// A progress bar of `len` steps among [`progress_bars`].
+pub fn progress(len: u64) -> ProgressBar {
+    progress_bars().add(ProgressBar::new(len))
+}
+
+/// Writes log lines to stderr; while progress bars are drawn, around them.
+#[derive(Clone, Copy)]
+struct LogWriter;
+
+impl<'a> MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // One formatted event arrives in one call; keep it whole.
+        let write = || std::io::stderr().lock().write_all(buf);
+        match PROGRESS.get() {
+            Some(bars) => bars.suspend(write)?,
+            None => write()?,
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+// --- metrics ---------------------------------------------------------------------------------
+
+/// Outcomes of `bridge_deliveries_total`, each counted from 0 for both sources.
+pub const DELIVERY_OUTCOMES: [&str; 6] = [
+    "accepted",
+    "duplicate",
+    "ignored",
+    "bad_signature",
+    "bad_request",
+    "unavailable",
+];
+const DELIVERY_SOURCES: [&str; 2] = ["docspace", "dropbox"];
+
+/// Seconds; from a quick group sync to a long export.
+const JOB_DURATION_BUCKETS: [f64; 14] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
+];
+/// Seconds of one provider call.
+const REQUEST_DURATION_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+/// Webhook inserts per SQLite transaction: 1 up to the group commit's 512.
+const COMMIT_SIZE_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+struct Recorder {
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+}
+
+fn recorder() -> &'static Recorder {
+    static RECORDER: OnceLock<Recorder> = OnceLock::new();
+    RECORDER.get_or_init(|| {
+        let histograms: [(&str, &[f64]); 3] = [
+            ("bridge_job_duration_seconds", &JOB_DURATION_BUCKETS),
+            (
+                "bridge_provider_request_duration_seconds",
+                &REQUEST_DURATION_BUCKETS,
+            ),
+            ("bridge_store_group_commit_size", &COMMIT_SIZE_BUCKETS),
+        ];
+        let mut builder = PrometheusBuilder::new();
+        for (name, buckets) in histograms {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(name.into()), buckets)
+                .expect("static bucket lists are non-empty");
+        }
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (embedding); then we still render ours.
+        let _ = metrics::set_global_recorder(recorder);
+        let process = metrics_process::Collector::default();
+        process.describe();
+        describe();
+        Recorder { handle, process }
+    })
+}
+
 /// The process-wide Prometheus handle (installs the recorder on first use).
 pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                    300.0,
-                ])
-                .expect("static bucket list is non-empty")
-                .build_recorder();
-            let handle = recorder.handle();
-            // Another recorder may already be installed (embedding); then we still render ours.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
+    recorder().handle.clone()
+}
+
+/// `# HELP` of every metric the recorder holds, and the series that start at a value.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        "bridge_build_info",
+        "Always 1; the version label names the running build."
+    );
+    metrics::gauge!("bridge_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    describe_gauge!(
+        "bridge_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "Unix seconds of the last successful run of the kind in this process; 0 until the first."
+    );
+    describe_counter!(
+        "bridge_jobs_total",
+        "Finished job runs by kind and outcome (succeeded, retry, dead, lease_lost)."
+    );
+    describe_counter!(
+        "bridge_http_requests_shed_total",
+        "Requests answered 503 at once because BRIDGE_MAX_REQUESTS were in flight."
+    );
+    describe_histogram!(
+        "bridge_job_duration_seconds",
+        Unit::Seconds,
+        "Duration of one job run."
+    );
+    describe_counter!(
+        "bridge_deliveries_total",
+        "Webhook deliveries by source (docspace, dropbox) and outcome (accepted, duplicate, ignored, bad_signature, bad_request, unavailable)."
+    );
+    for source in DELIVERY_SOURCES {
+        for outcome in DELIVERY_OUTCOMES {
+            metrics::counter!("bridge_deliveries_total", "source" => source, "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    describe_counter!(
+        "bridge_files_reconcile_seen_total",
+        "Files listed by file reconciles, summed over runs."
+    );
+    describe_counter!(
+        "bridge_files_reconcile_enqueued_total",
+        "Exports enqueued by file reconciles, summed over runs."
+    );
+    describe_counter!(
+        "bridge_dropbox_changes_total",
+        "Dropbox changes read by dropbox.changes, by what the bridge did about them."
+    );
+    describe_counter!(
+        "bridge_provider_requests_total",
+        "HTTP calls to DocSpace and Dropbox by route and outcome (ok or the error class)."
+    );
+    describe_histogram!(
+        "bridge_provider_request_duration_seconds",
+        Unit::Seconds,
+        "Duration of one provider call."
+    );
+    describe_counter!(
+        "bridge_provider_pauses_total",
+        "Pauses of every call to a provider after a 429 / Retry-After."
+    );
+    describe_histogram!(
+        "bridge_store_group_commit_size",
+        "Webhook inserts per SQLite transaction (SQLite only)."
+    );
+}
+
+/// Whether the database answers, as the last readiness check or periodic probe saw it.
+#[derive(Clone, Debug, Default)]
+pub struct DbHealth(Arc<AtomicBool>);
+
+impl DbHealth {
+    pub fn set(&self, up: bool) {
+        self.0.store(up, Ordering::Relaxed);
+    }
+    pub fn is_up(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// How often [`probe_database`] asks the database whether it answers.
+pub const DB_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Whether the store can serve requests now (its readiness check, bounded to 5 s).
+pub async fn database_answers(store: &DynStore) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), store.ping()).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Asks the store whether it can serve requests every `every` until `stop`, and records the
+/// answer in `health` (`bridge_db_up`). The first probe is `every` from now.
+pub async fn probe_database(
+    store: DynStore,
+    health: DbHealth,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let up = database_answers(&store).await;
+        if health.is_up() && !up {
+            tracing::warn!("the database does not answer");
+        }
+        health.set(up);
+    }
+}
+
+/// The Prometheus text of one scrape: this process's metrics, then the database's as `store`
+/// sees it now. Series read from a database that does not answer are left out.
+pub async fn render(store: &DynStore, health: &DbHealth) -> String {
+    let r = recorder();
+    r.process.collect();
+    let mut out = r.handle.render();
+    family(
+        &mut out,
+        "bridge_db_up",
+        "1 when the database answers (as /readyz and a periodic probe see it), else 0.",
+    );
+    let _ = writeln!(out, "bridge_db_up {}", u8::from(health.is_up()));
+    // Counts without succeeded jobs: cheap however many the table keeps.
+    match store.queue_gauges().await {
+        Ok(depth) => {
+            family(
+                &mut out,
+                "bridge_queue_depth",
+                "Jobs in the database per state (the same on every replica).",
+            );
+            for state in [
+                JobState::Queued,
+                JobState::Running,
+                JobState::Failed,
+                JobState::Dead,
+            ] {
+                let n = depth.get(&state).copied().unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "bridge_queue_depth{{state=\"{}\"}} {n}",
+                    state.as_str()
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the queue depth for metrics"),
+    }
+    match store.oldest_due_job().await {
+        Ok(oldest) => {
+            family(
+                &mut out,
+                "bridge_oldest_due_job_age_seconds",
+                "Age of the oldest queued or failed job whose run_at is past; 0 when none (the same on every replica).",
+            );
+            let age = oldest
+                .map(|j| (Utc::now() - j.run_at).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            let _ = writeln!(out, "bridge_oldest_due_job_age_seconds {age}");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the oldest due job for metrics"),
+    }
+    out
+}
+
+fn family(out: &mut String, name: &str, help: &str) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
 }

@@ -107,7 +107,7 @@ async fn walkthrough(dir: &TempDir, keep_running: bool) -> DemoResult<()> {
     let mut demo = Demo::start(dir).await?;
     let result = tokio::select! {
         r = demo.story() => r,
-        _ = tokio::signal::ctrl_c() => Err("interrupted".to_string()),
+        _ = crate::app::wait_for_signal() => Err("interrupted".to_string()),
     };
     if result.is_ok() {
         println!();
@@ -561,7 +561,7 @@ impl Demo {
         let o = self.dropbox.options();
         let t = &self.token;
         println!();
-        println!("Everything keeps running; press Ctrl-C to stop.");
+        println!("Everything keeps running; press Ctrl-C (or send SIGTERM) to stop.");
         println!("  bridge            {}", self.url);
         println!("  API token         {t}");
         println!(
@@ -586,7 +586,9 @@ impl Demo {
             "  webhook secrets   DocSpace {WEBHOOK_SECRET}, Dropbox app secret {}",
             o.app_secret
         );
-        let _ = tokio::signal::ctrl_c().await;
+        // SIGTERM as well as Ctrl-C: either way the stand-ins stop and the temporary
+        // directory is removed on the way out.
+        crate::app::wait_for_signal().await;
         println!("stopping");
     }
 }

@@ -33,7 +33,7 @@ pub async fn run(config: Config, args: ExportArgs) -> ExitCode {
         Ok(ctx) => ctx,
         Err(code) => return code,
     };
-    let bar = ProgressBar::new(0);
+    let bar = crate::telemetry::progress(0);
     bar.set_style(
         ProgressStyle::with_template(
             "{msg}\n{bar:40.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",

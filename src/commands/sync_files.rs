@@ -134,7 +134,8 @@ impl Progress {
         let multi = if plain {
             MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
         } else {
-            MultiProgress::new()
+            // Shared with the log writer, so that log lines never tear the bars.
+            crate::telemetry::progress_bars()
         };
         let walk = multi.add(ProgressBar::new_spinner());
         walk.set_style(

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 
 use crate::cli::SyncGroupsArgs;
 use crate::config::Config;
@@ -17,7 +17,7 @@ pub async fn run(config: Config, args: SyncGroupsArgs) -> ExitCode {
         Ok(ctx) => ctx,
         Err(code) => return code,
     };
-    let bar = ProgressBar::new(0);
+    let bar = crate::telemetry::progress(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} groups {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())

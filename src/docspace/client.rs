@@ -189,6 +189,22 @@ impl DocSpaceClient {
         }
     }
 
+    /// Whether group `id` exists, from one request (no in-client retry, members left out): for
+    /// checks that must answer at once. An id DocSpace refuses as malformed (400) names no group.
+    pub async fn group_exists(&self, id: &str) -> Result<bool> {
+        let url = self.api_url(&["group", id], &[("includeMembers", "false".into())])?;
+        exists(self.get_once::<wire::GroupDto>("group/{id}", &url).await)
+    }
+
+    /// Whether file `id` exists, from one request (no in-client retry); as [`Self::group_exists`].
+    pub async fn file_exists(&self, id: &str) -> Result<bool> {
+        let url = self.api_url(&["files", "file", id], &[])?;
+        exists(
+            self.get_once::<wire::FileDto>("files/file/{id}", &url)
+                .await,
+        )
+    }
+
     /// `GET people/@self`: the API key's own user (what `check` prints). Needs the separate
     /// `accounts.self:read` permission; no job depends on it.
     pub async fn me(&self) -> Result<User> {
@@ -701,5 +717,14 @@ fn transport_error(route: &'static str, e: &reqwest::Error) -> DocSpaceError {
             route,
             message: describe_reqwest(e),
         }
+    }
+}
+
+/// An answer about one entity as "does it exist": 404, or 400 for an id of the wrong form, is no.
+fn exists<T>(answer: Result<Envelope<T>>) -> Result<bool> {
+    match answer {
+        Ok(env) => Ok(env.response.is_some()),
+        Err(e) if matches!(e.status(), Some(400 | 404)) => Ok(false),
+        Err(e) => Err(e),
     }
 }

@@ -1,4 +1,11 @@
-//! Operator API under `/api/v1` (bearer token): enqueue manual jobs, inspect and re-drive jobs.
+//! Operator API under `/api/v1` (bearer token): enqueue manual jobs, inspect and re-drive jobs,
+//! follow webhook deliveries.
+//!
+//! Manual triggers check that what they name exists before enqueueing ([`check`]), bounded in
+//! time: an unknown group or file is a 404. When DocSpace cannot be asked right now (down, slow,
+//! pausing after a 429) the job is accepted as it is and finds out itself.
+
+use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -6,22 +13,31 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::jobs::files::FolderCheckError;
+use crate::config::parse_when;
+use crate::jobs::check::{self, FolderCheckError, Known};
 use crate::jobs::{FileExport, FilesSyncAll, GroupSync, GroupsSyncAll, JobKind};
-use crate::store::{Job, JobFilter, JobState, NewJob};
+use crate::store::{DeliveryFilter, Job, JobFilter, JobState, NewJob, RetryFilter, StoreError};
 
 const MAX_LIMIT: u32 = 500;
 const DEFAULT_LIMIT: u32 = 50;
+/// Most group ids one `POST /api/v1/groups/sync` may name.
+const MAX_GROUP_IDS: usize = 1000;
+/// How long the existence checks of one manual trigger may take in all.
+const CHECK_WAIT: Duration = Duration::from_secs(5);
+/// Existence checks in flight at once for one request.
+const CHECKS_AT_ONCE: usize = 8;
 /// Most folders one file reconcile request may name.
 const MAX_FOLDER_IDS: usize = 100;
 /// How long a file reconcile request waits for DocSpace to say whether its folders exist.
-const FOLDER_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const FOLDER_CHECK_WAIT: Duration = Duration::from_secs(10);
 
 /// Bearer-token check for every `/api/v1` route.
 pub async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -86,12 +102,56 @@ struct SyncAllBody {
     group_ids: Option<Vec<String>>,
 }
 
+/// The group ids of `ids` that are unknown ([`check::group`]). Ids not checked within
+/// [`CHECK_WAIT`] count as known.
+async fn unknown_groups(st: &AppState, ids: &[String]) -> Vec<String> {
+    let checks = futures::stream::iter(ids.iter().cloned())
+        .map(|id| async move {
+            let known = check::group(&st.jobs, &id).await;
+            (id, known)
+        })
+        .buffered(CHECKS_AT_ONCE);
+    let checks = checks.take_until(tokio::time::sleep(CHECK_WAIT));
+    checks
+        .filter_map(|(id, known)| async move { (known == Known::No).then_some(id) })
+        .collect()
+        .await
+}
+
+fn unknown_ids_error(what: &str, ids: &[String]) -> ApiError {
+    let (noun, verb) = if ids.len() == 1 {
+        (what.to_string(), "does")
+    } else {
+        (format!("{what}s"), "do")
+    };
+    ApiError::not_found(format!(
+        "DocSpace {noun} {} {verb} not exist",
+        ids.join(", ")
+    ))
+}
+
 pub async fn sync_groups(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let b: SyncAllBody = optional_json(&body)?;
     match b.group_ids {
-        Some(ids) if !ids.is_empty() => {
+        Some(ids) => {
+            if ids.is_empty() {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "group_ids must name at least one group; leave it out to reconcile all groups",
+                ));
+            }
+            if ids.len() > MAX_GROUP_IDS {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    format!("group_ids may name at most {MAX_GROUP_IDS} groups"),
+                ));
+            }
             for id in &ids {
                 check_id("group_ids[]", id)?;
+            }
+            let unknown = unknown_groups(&st, &ids).await;
+            if !unknown.is_empty() {
+                return Err(unknown_ids_error("group", &unknown));
             }
             let jobs = ids
                 .iter()
@@ -100,7 +160,7 @@ pub async fn sync_groups(State(st): State<AppState>, body: Bytes) -> Result<Resp
             let jobs = enqueue(&st, jobs).await?;
             Ok((StatusCode::ACCEPTED, Json(json!({ "jobs": jobs }))).into_response())
         }
-        _ => {
+        None => {
             let mut jobs = enqueue(&st, vec![GroupsSyncAll::new().to_new_job()]).await?;
             Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
         }
@@ -112,6 +172,10 @@ pub async fn sync_group(
     Path(group_id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_id("group_id", &group_id)?;
+    let unknown = unknown_groups(&st, std::slice::from_ref(&group_id)).await;
+    if !unknown.is_empty() {
+        return Err(unknown_ids_error("group", &unknown));
+    }
     let mut jobs = enqueue(&st, vec![GroupSync::new(group_id).to_new_job()]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
 }
@@ -140,6 +204,10 @@ pub async fn export_file(
                 "folder must be an absolute Dropbox path such as /Reports/2026",
             ));
         }
+    }
+    let known = tokio::time::timeout(CHECK_WAIT, check::file(&st.jobs, &file_id)).await;
+    if known == Ok(Known::No) {
+        return Err(unknown_ids_error("file", std::slice::from_ref(&file_id)));
     }
     let folder = b.folder.as_deref().map(|f| f.trim_end_matches('/'));
     let folder = folder.filter(|f| !f.is_empty());
@@ -203,13 +271,13 @@ pub async fn sync_files(State(st): State<AppState>, body: Bytes) -> Result<Respo
 }
 
 /// 404 for a folder DocSpace does not have, 503 when DocSpace does not say, 502 when it refuses.
+/// A folder the API key may not read exists: the job reports it as skipped.
 async fn check_folders_exist(st: &AppState, ids: &[String]) -> Result<(), ApiError> {
-    st.folders
-        .check(ids, FOLDER_CHECK_WAIT)
+    check::folders(&st.jobs, ids, FOLDER_CHECK_WAIT)
         .await
         .map_err(|e| match e {
             FolderCheckError::Unknown(_) => ApiError::not_found(e.to_string()),
-            FolderCheckError::Unavailable { .. } => ApiError::new(
+            FolderCheckError::Unavailable => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "docspace_unavailable",
                 format!("{e}; retry later"),
@@ -227,6 +295,7 @@ fn parse_job_id(id: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad_request("invalid_id", "job id must be a positive integer"))
 }
 
+/// A job with its attempt history and the deliveries that caused it.
 pub async fn get_job(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -237,53 +306,88 @@ pub async fn get_job(
         .get_job(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id} does not exist")))?;
-    Ok(Json(json!({ "job": job })).into_response())
+    let attempts = st.store.attempts(id).await?;
+    let deliveries = st.store.job_deliveries(id).await?;
+    let mut v = serde_json::to_value(&job)
+        .map_err(|e| ApiError::from(StoreError::Other(format!("job {id}: {e}"))))?;
+    v["attempts_history"] = json!(attempts);
+    v["deliveries"] = json!(deliveries);
+    Ok(Json(json!({ "job": v })).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
+/// Query parameters that choose jobs; every one optional, empty means unset.
+#[derive(Deserialize, Default)]
+pub struct JobQuery {
     state: Option<String>,
     kind: Option<String>,
+    group_id: Option<String>,
+    file_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
 
-pub async fn list_jobs(
-    State(st): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ApiError> {
-    let state = match q.state.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_state",
-                "state must be one of queued, running, succeeded, failed, dead",
-            )
-        })?),
-    };
-    let limit = match q.limit.as_deref() {
-        None | Some("") => DEFAULT_LIMIT,
+fn set(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
+}
+
+fn time_param(name: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    set(v)
+        .map(|s| {
+            parse_when(&s, Utc::now())
+                .map_err(|e| ApiError::bad_request("invalid_time", format!("{name} {e}")))
+        })
+        .transpose()
+}
+
+fn limit_param(v: Option<&str>) -> Result<u32, ApiError> {
+    match v {
+        None | Some("") => Ok(DEFAULT_LIMIT),
         Some(l) => l
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| {
                 ApiError::bad_request("invalid_limit", format!("limit must be 1-{MAX_LIMIT}"))
-            })?,
+            }),
+    }
+}
+
+fn cursor_param(v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None | Some("") => Ok(None),
+        Some(c) => c
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid")),
+    }
+}
+
+pub async fn list_jobs(
+    State(st): State<AppState>,
+    Query(q): Query<JobQuery>,
+) -> Result<Response, ApiError> {
+    let state = match set(q.state) {
+        None => None,
+        Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_state",
+                "state must be one of queued, running, succeeded, failed, dead",
+            )
+        })?),
     };
-    let before_id = match q.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
-        ),
-    };
-    let kind = q.kind.filter(|k| !k.is_empty());
+    let limit = limit_param(q.limit.as_deref())?;
+    let before_id = cursor_param(q.cursor.as_deref())?;
     let jobs = st
         .store
         .list_jobs(&JobFilter {
             state,
-            kind,
+            kind: set(q.kind),
+            group_id: set(q.group_id),
+            file_id: set(q.file_id),
+            since: time_param("since", q.since)?,
+            until: time_param("until", q.until)?,
             limit,
             before_id,
         })
@@ -302,11 +406,75 @@ pub async fn retry_job(
 ) -> Result<Response, ApiError> {
     let id = parse_job_id(&id)?;
     let job = st.store.retry_dead(id).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => {
-            ApiError::not_found(format!("job {id} does not exist"))
-        }
+        StoreError::NotFound => ApiError::not_found(format!("job {id} does not exist")),
         other => other.into(),
     })?;
     st.wake.notify();
     Ok(Json(json!({ "job": job })).into_response())
+}
+
+/// `POST /api/v1/jobs/retry`: re-drives every dead job that matches the filters (`state` is
+/// ignored: only dead jobs are re-driven); answers how many and which.
+pub async fn retry_jobs(
+    State(st): State<AppState>,
+    Query(q): Query<JobQuery>,
+) -> Result<Response, ApiError> {
+    let ids = st
+        .store
+        .retry_dead_matching(&RetryFilter {
+            id: None,
+            kind: set(q.kind),
+            group_id: set(q.group_id),
+            file_id: set(q.file_id),
+            since: time_param("since", q.since)?,
+            until: time_param("until", q.until)?,
+        })
+        .await?;
+    if !ids.is_empty() {
+        st.wake.notify();
+    }
+    tracing::info!(jobs = ids.len(), "re-drove dead jobs");
+    Ok(Json(json!({ "retried": ids.len(), "job_ids": ids })).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct DeliveryQuery {
+    source: Option<String>,
+    trigger: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/deliveries`: kept webhook deliveries, newest first, paginated like jobs.
+pub async fn list_deliveries(
+    State(st): State<AppState>,
+    Query(q): Query<DeliveryQuery>,
+) -> Result<Response, ApiError> {
+    let source = set(q.source);
+    if let Some(s) = &source {
+        if s != "docspace" && s != "dropbox" {
+            return Err(ApiError::bad_request(
+                "invalid_source",
+                "source must be docspace or dropbox",
+            ));
+        }
+    }
+    let limit = limit_param(q.limit.as_deref())?;
+    let deliveries = st
+        .store
+        .list_deliveries(&DeliveryFilter {
+            source,
+            trigger: set(q.trigger),
+            since: time_param("since", q.since)?,
+            limit,
+            before_id: cursor_param(q.cursor.as_deref())?,
+        })
+        .await?;
+    let next_cursor = if deliveries.len() as u32 == limit {
+        deliveries.last().map(|d| d.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "deliveries": deliveries, "next_cursor": next_cursor })).into_response())
 }

@@ -47,7 +47,7 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable; retry later",
                 )
             }
-            StoreError::Other(m) => {
+            StoreError::Other(m) | StoreError::Missing(m) => {
                 tracing::error!(error = %m, "database error");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

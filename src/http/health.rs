@@ -14,11 +14,15 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// Ready when the store can serve requests: the database answers and, where the store has a
-/// single writer (SQLite), that writer can write.
+/// single writer (SQLite), that writer can write. The answer is also what `bridge_db_up` shows.
 pub async fn readyz(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     match st.store.ping().await {
-        Ok(()) => Ok(Json(json!({ "status": "ready" }))),
+        Ok(()) => {
+            st.db.set(true);
+            Ok(Json(json!({ "status": "ready" })))
+        }
         Err(e) => {
+            st.db.set(false);
             tracing::warn!(error = %e, "readiness check failed");
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -29,19 +33,14 @@ pub async fn readyz(State(st): State<AppState>) -> Result<impl IntoResponse, Api
     }
 }
 
+/// Prometheus text format; queue figures are read from the database at scrape time, so they
+/// are right whichever replica answers.
 pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    // Queue depth is read at scrape time so the gauge is right whichever replica answers; the
-    // count leaves succeeded jobs out and stays cheap however many the table keeps.
-    if let Ok(depth) = st.store.queue_gauges().await {
-        for (state, n) in depth {
-            metrics::gauge!("bridge_queue_depth", "state" => state.as_str()).set(n as f64);
-        }
-    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render(),
+        crate::telemetry::render(&st.store, &st.db).await,
     )
 }

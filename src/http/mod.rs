@@ -1,8 +1,9 @@
 //! HTTP surface: webhook receivers, the operator API, health and metrics. Handlers build jobs
-//! from the typed kinds of [`crate::jobs::kinds`] and enqueue them through the store, and never
-//! call the providers. The one question a handler needs answered by DocSpace, whether the
-//! folders named to `POST /api/v1/files/sync` exist (so that a mistyped id is a 404 at once), is
-//! asked through [`crate::jobs::files::FolderCheck`].
+//! from the typed kinds of [`crate::jobs::kinds`] and enqueue them through the store. They never
+//! call the providers themselves: manual triggers ask [`crate::jobs::check`] whether the group or
+//! file they name exists, and `POST /api/v1/files/sync` asks the job context's DocSpace client
+//! whether the folders it names exist, so that a mistyped id is a 404 at once rather than a job
+//! that does nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,6 @@ use std::time::Duration;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -22,9 +22,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::jobs::files::FolderCheck;
+use crate::jobs::JobContext;
 use crate::queue::Wake;
 use crate::store::DynStore;
+use crate::telemetry::DbHealth;
 
 pub mod api;
 pub mod error;
@@ -37,11 +38,12 @@ pub mod webhooks;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
-    /// Whether folders named to `POST /api/v1/files/sync` exist (asked of DocSpace by the jobs
-    /// layer, not by the handler).
-    pub folders: FolderCheck,
     pub wake: Wake,
-    pub metrics: PrometheusHandle,
+    /// Whether the database answers (`/readyz` and the periodic probe keep it).
+    pub db: DbHealth,
+    /// The service's job context: manual triggers ask it whether what they name exists
+    /// (through `jobs::check`).
+    pub jobs: Arc<JobContext>,
 }
 
 /// A route as (methods, path, handler, whether it needs the API bearer token).
@@ -88,6 +90,7 @@ pub fn routes() -> Vec<Route> {
         ),
         (&["POST"], "/api/v1/files/sync", post(api::sync_files), true),
         (&["GET"], "/api/v1/jobs", get(api::list_jobs), true),
+        (&["POST"], "/api/v1/jobs/retry", post(api::retry_jobs), true),
         (&["GET"], "/api/v1/jobs/{id}", get(api::get_job), true),
         (
             &["POST"],
@@ -95,19 +98,34 @@ pub fn routes() -> Vec<Route> {
             post(api::retry_job),
             true,
         ),
+        (
+            &["GET"],
+            "/api/v1/deliveries",
+            get(api::list_deliveries),
+            true,
+        ),
         (&["GET"], "/healthz", get(health::healthz), false),
         (&["GET"], "/readyz", get(health::readyz), false),
-        (&["GET"], "/metrics", get(health::metrics), false),
+        (&["GET"], METRICS_PATH, get(health::metrics), false),
     ];
     routes.extend(page::routes());
     routes
 }
 
+/// Path of the Prometheus endpoint; served on its own listener when `BRIDGE_METRICS_LISTEN` is
+/// set, and then not on the main one.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// The router of the main listener.
 pub fn router(state: AppState) -> Router {
+    let separate_metrics = state.config.metrics_listen.is_some();
     let in_flight = Arc::new(Semaphore::new(state.config.http.max_requests));
     let mut public = Router::new();
     let mut private = Router::new();
     for (_, path, handler, auth) in routes() {
+        if separate_metrics && path == METRICS_PATH {
+            continue;
+        }
         if auth {
             private = private.route(path, handler);
         } else {
@@ -138,11 +156,25 @@ pub fn router(state: AppState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                // `event_id` is filled in by the webhook handlers once they know it.
+                tracing::info_span!("request", request_id = %id, event_id = tracing::field::Empty, method = %req.method(), path = %req.uri().path())
             })
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The router of the metrics listener (`BRIDGE_METRICS_LISTEN`): `GET /metrics` only.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(METRICS_PATH, get(health::metrics))
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::new())
 }
 
 /// Handles a request if fewer than `BRIDGE_MAX_REQUESTS` are in flight; otherwise answers 503

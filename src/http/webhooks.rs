@@ -17,14 +17,35 @@ use super::error::ApiError;
 use super::AppState;
 use crate::jobs::{DropboxChanges, FileExport, GroupDelete, GroupSync, JobKind};
 use crate::signature::{self, SignatureError};
-use crate::store::{Delivery, NewJob};
+use crate::store::{Delivery, NewJob, Received};
 
 const DOCSPACE_SIGNATURE: &str = "x-docspace-signature-256";
 const DROPBOX_SIGNATURE: &str = "x-dropbox-signature";
 
+/// Counts one delivery in `bridge_deliveries_total` (outcomes: [`crate::telemetry::DELIVERY_OUTCOMES`]).
 fn count(source: &'static str, outcome: &'static str) {
-    metrics::counter!("bridge_webhooks_total", "source" => source, "outcome" => outcome)
+    metrics::counter!("bridge_deliveries_total", "source" => source, "outcome" => outcome)
         .increment(1);
+}
+
+/// `x-request-id` of the request (set by the request-id layer before any handler runs).
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Commits a delivery; a database that cannot take it is counted as `unavailable`.
+async fn ingest(
+    st: &AppState,
+    source: &'static str,
+    delivery: Delivery,
+) -> Result<crate::store::DeliveryOutcome, ApiError> {
+    st.store.ingest(delivery).await.map_err(|e| {
+        count(source, "unavailable");
+        ApiError::from(e)
+    })
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
@@ -35,7 +56,7 @@ async fn read_limited(
     limit: usize,
 ) -> Result<Bytes, ApiError> {
     let too_large = || {
-        count(source, "too_large");
+        count(source, "bad_request");
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -211,6 +232,8 @@ pub async fn docspace(
         .as_ref()
         .and_then(Id::text)
         .ok_or_else(|| bad_body(SRC, "event.id is missing"))?;
+    // Every later log line of this request names the event next to the request id.
+    tracing::Span::current().record("event_id", event_id.as_str());
 
     let Some(wanted) = docspace_job(&trigger, &st.config.export.triggers) else {
         count(SRC, "ignored");
@@ -235,20 +258,26 @@ pub async fn docspace(
             FileExport::event(entity_id, &trigger, event.create_by.as_deref()).to_new_job()
         }
     };
-    let out = st
-        .store
-        .ingest(Delivery {
-            delivery_id: Some(format!("docspace:{event_id}")),
-            jobs: vec![job],
-        })
-        .await?;
+    let delivery = Delivery {
+        delivery_id: Some(format!("docspace:{event_id}")),
+        jobs: vec![job],
+        received: Some(Received {
+            source: SRC.into(),
+            event_id: Some(event_id.clone()),
+            trigger: Some(trigger.clone()),
+            request_id: request_id(&headers),
+        }),
+    };
+    let out = ingest(&st, SRC, delivery).await?;
     if out.duplicate {
         count(SRC, "duplicate");
+        tracing::info!(%trigger, "duplicate delivery; nothing enqueued");
         return Ok(Json(json!({ "status": "duplicate" })).into_response());
     }
     st.wake.notify();
     count(SRC, "accepted");
     let ids: Vec<i64> = out.jobs.iter().map(|j| j.id).collect();
+    tracing::info!(%trigger, job_ids = ?ids, "delivery accepted");
     Ok(Json(json!({ "status": "accepted", "job_ids": ids })).into_response())
 }
 
@@ -261,7 +290,6 @@ pub async fn dropbox_challenge(Query(q): Query<Challenge>) -> Result<Response, A
     let challenge = q.challenge.ok_or_else(|| {
         ApiError::bad_request("missing_challenge", "query parameter challenge is required")
     })?;
-    count("dropbox", "challenge");
     let mut resp = challenge.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -318,17 +346,21 @@ pub async fn dropbox(
         .map(|a| DropboxChanges::for_account(a).to_new_job())
         .collect();
     let n = jobs.len();
-    let out = st
-        .store
-        .ingest(Delivery {
-            delivery_id: None,
-            jobs,
-        })
-        .await?;
+    let delivery = Delivery {
+        delivery_id: None,
+        jobs,
+        received: Some(Received {
+            source: SRC.into(),
+            request_id: request_id(&headers),
+            ..Received::default()
+        }),
+    };
+    let out = ingest(&st, SRC, delivery).await?;
     if n > 0 {
         st.wake.notify();
     }
     count(SRC, "accepted");
     let ids: Vec<i64> = out.jobs.iter().map(|j| j.id).collect();
+    tracing::info!(job_ids = ?ids, "delivery accepted");
     Ok(Json(json!({ "status": "accepted", "job_ids": ids })).into_response())
 }

@@ -14,6 +14,7 @@ use crate::dropbox::DropboxClient;
 use crate::store::DynStore;
 
 pub mod changes;
+pub mod check;
 pub mod export;
 pub mod files;
 pub mod groups;

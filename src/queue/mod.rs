@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::QueueConfig;
 use crate::jobs::{self, JobContext, JobError};
-use crate::store::{Claimed, DynStore, Job, JobOutcome, Lease};
+use crate::store::{Attempt, Claimed, DynStore, Job, JobOutcome, Lease};
 use lease::{LeaseClock, Lost, Recorded};
 
 mod idle;
@@ -157,10 +157,11 @@ pub async fn run_workers(
             let ctx = ctx.clone();
             let settings = settings.clone();
             let running = running.clone();
+            let worker = worker_id.clone();
             let clock = LeaseClock::granted(sent, settings.lease);
             tasks.spawn(async move {
                 let id = job.lease.job_id;
-                run_one(store, ctx, settings, job, clock).await;
+                run_one(store, ctx, settings, job, clock, worker).await;
                 running
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -237,10 +238,12 @@ async fn run_one(
     settings: QueueConfig,
     claimed: Claimed,
     mut clock: LeaseClock,
+    worker: String,
 ) {
     let Claimed { job, lease } = claimed;
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     let started = Instant::now();
+    let started_at = Utc::now();
 
     let work = tracing::Instrument::instrument(jobs::run(&job, &ctx), span.clone());
     let result = tokio::select! {
@@ -282,6 +285,12 @@ async fn run_one(
         .increment(1);
     metrics::histogram!("bridge_job_duration_seconds", "kind" => job.kind.clone())
         .record(elapsed.as_secs_f64());
+    // The run goes into the job's history before its result: a run whose result is then
+    // refused (the lease was lost) or never written (the process died) still happened.
+    let attempt = Attempt::of_run(&job, &worker, started_at, Utc::now(), &outcome);
+    if let Err(e) = store.record_attempt(job.id, &attempt).await {
+        tracing::warn!(parent: &span, error = %e, "recording the run in the job's history failed");
+    }
     match lease::record(&store, &lease, &outcome, &clock).await {
         Recorded::Yes => {}
         Recorded::Refused => tracing::warn!(

@@ -32,6 +32,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Other(String),
+    /// The database does not exist or holds no bridge schema (opening without creating).
+    #[error("{0}")]
+    Missing(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -132,13 +135,93 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
 }
 
-/// One webhook delivery to commit atomically: remember it (when it has a delivery id) and enqueue
-/// its jobs. A delivery whose id was seen before enqueues nothing.
-#[derive(Debug, Clone)]
+/// One webhook delivery to commit atomically: remember it, enqueue its jobs and link the two.
+/// A delivery whose dedupe id was seen before enqueues nothing and is not kept again.
+#[derive(Debug, Clone, Default)]
 pub struct Delivery {
     /// `docspace:<event.id>`; `None` for sources without delivery ids (Dropbox).
     pub delivery_id: Option<String>,
     pub jobs: Vec<NewJob>,
+    /// What an operator follows the delivery by; `None` for jobs enqueued by the API, the
+    /// scheduler and jobs themselves, which are not deliveries and are not kept as such.
+    pub received: Option<Received>,
+}
+
+/// Where a delivery came from: kept with it and listed by `GET /api/v1/deliveries`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Received {
+    /// `docspace` or `dropbox`.
+    pub source: String,
+    /// DocSpace `event.id`; `None` for Dropbox notifications.
+    pub event_id: Option<String>,
+    /// DocSpace `event.trigger`; `None` for Dropbox notifications.
+    pub trigger: Option<String>,
+    /// `x-request-id` of the request that brought it.
+    pub request_id: Option<String>,
+}
+
+/// A kept delivery, as the operator API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub source: String,
+    pub event_id: Option<String>,
+    pub trigger: Option<String>,
+    pub request_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// The jobs it created or coalesced into (jobs pruned since are still named).
+    pub job_ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub source: Option<String>,
+    pub trigger: Option<String>,
+    /// Received at or after.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u32,
+    /// Return deliveries with an id lower than this (listing is newest first).
+    pub before_id: Option<i64>,
+}
+
+/// One finished run of a job, kept in its attempt history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attempt {
+    /// The job's attempt count during this run (it starts again at 1 after a re-drive).
+    pub attempt: i32,
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// `succeeded`, `retry` or `dead`.
+    pub outcome: String,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl Attempt {
+    /// The history row of a run of `job` that started at `started_at` and ended as `outcome`.
+    pub fn of_run(
+        job: &Job,
+        worker: &str,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        outcome: &JobOutcome,
+    ) -> Self {
+        let (label, error) = match outcome {
+            JobOutcome::Succeeded { .. } => ("succeeded", None),
+            JobOutcome::Retry { error, .. } => ("retry", Some(error.clone())),
+            JobOutcome::Dead { error, .. } => ("dead", Some(error.clone())),
+        };
+        Self {
+            attempt: job.attempts,
+            worker: worker.to_string(),
+            started_at,
+            finished_at,
+            outcome: label.to_string(),
+            error,
+            duration_ms: (finished_at - started_at).num_milliseconds().max(0),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -151,9 +234,28 @@ pub struct DeliveryOutcome {
 pub struct JobFilter {
     pub state: Option<JobState>,
     pub kind: Option<String>,
+    /// `group_id` of the payload (group jobs).
+    pub group_id: Option<String>,
+    /// `file_id` of the payload (file jobs).
+    pub file_id: Option<String>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
     pub limit: u32,
     /// Return jobs with an id lower than this (listing is newest first).
     pub before_id: Option<i64>,
+}
+
+/// Which dead jobs a bulk re-drive takes: those matching every field that is set.
+#[derive(Debug, Clone, Default)]
+pub struct RetryFilter {
+    pub id: Option<i64>,
+    pub kind: Option<String>,
+    pub group_id: Option<String>,
+    pub file_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// One claim of a job: the right to run it until the lease expires. The token is new for every
@@ -290,8 +392,8 @@ pub trait Store: Send + Sync + 'static {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> StoreResult<Vec<Job>> {
         Ok(self
             .ingest(Delivery {
-                delivery_id: None,
                 jobs,
+                ..Delivery::default()
             })
             .await?
             .jobs)
@@ -320,8 +422,37 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_job(&self, id: i64) -> StoreResult<Option<Job>>;
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;
-    /// Re-drives a dead job: queued again with attempts reset. `NotFound` / `Conflict` (not dead).
-    async fn retry_dead(&self, id: i64) -> StoreResult<Job>;
+    /// Re-drives a dead job (see [`Store::retry_dead_matching`]). `NotFound` / `Conflict` (not
+    /// dead).
+    async fn retry_dead(&self, id: i64) -> StoreResult<Job> {
+        let filter = RetryFilter {
+            id: Some(id),
+            ..RetryFilter::default()
+        };
+        if self.retry_dead_matching(&filter).await?.is_empty() {
+            return match self.get_job(id).await? {
+                None => Err(StoreError::NotFound),
+                Some(j) => Err(StoreError::Conflict(format!(
+                    "job {id} is {}, only dead jobs can be retried",
+                    j.state.as_str()
+                ))),
+            };
+        }
+        self.get_job(id).await?.ok_or(StoreError::NotFound)
+    }
+    /// Re-drives every dead job that matches: attempts reset, last error cleared (the attempt
+    /// history keeps it), due now. It is `queued`, except where a queued job of the same dedupe
+    /// key exists or another job of the key is re-driven at the same time: then it waits as
+    /// `failed`, due at once. The ids re-driven.
+    async fn retry_dead_matching(&self, filter: &RetryFilter) -> StoreResult<Vec<i64>>;
+    /// Adds a finished run to the job's attempt history.
+    async fn record_attempt(&self, job_id: i64, attempt: &Attempt) -> StoreResult<()>;
+    /// The job's runs, oldest first.
+    async fn attempts(&self, job_id: i64) -> StoreResult<Vec<Attempt>>;
+    /// Kept deliveries, newest first.
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<DeliveryRecord>>;
+    /// The kept deliveries that created or coalesced into the job, newest first (at most 100).
+    async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>>;
     /// Number of jobs in every state (succeeded and dead: those still retained). Counts every
     /// row: for one-shot commands and tests, not for anything that runs periodically.
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>>;
@@ -381,15 +512,6 @@ pub trait Store: Send + Sync + 'static {
     /// removed from Dropbox.
     async fn exports_under(&self, dropbox_path: &str) -> StoreResult<Vec<ExportRecord>>;
     async fn put_export(&self, record: &ExportRecord) -> StoreResult<()>;
-    /// The exports recorded for any of `file_ids` (in no particular order; ids without one are
-    /// left out). One statement per [`EXPORTS_OF_CHUNK`] ids.
-    async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>>;
-
-    // --- watermarks --------------------------------------------------------------------------
-
-    /// The instant stored under `name`; if there is none yet, stores `at` first. Replicas racing
-    /// to store one all read back the same instant.
-    async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>>;
     /// Takes the export guard of `file_id` for `holder` until `lease` from now: one export of a
     /// file at a time across every process on this database. `false` while another holder's
     /// guard has not expired.
@@ -417,6 +539,16 @@ pub trait Store: Send + Sync + 'static {
         intent: Option<&ExportIntent>,
     ) -> StoreResult<bool>;
     async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>>;
+
+    /// The exports recorded for any of `file_ids` (in no particular order; ids without one are
+    /// left out). One statement per [`EXPORTS_OF_CHUNK`] ids.
+    async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>>;
+
+    // --- watermarks --------------------------------------------------------------------------
+
+    /// The instant stored under `name`; if there is none yet, stores `at` first. Replicas racing
+    /// to store one all read back the same instant.
+    async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>>;
     /// The `limit` most recently written export records, newest first.
     async fn latest_exports(&self, limit: u32) -> StoreResult<Vec<ExportSummary>>;
 
@@ -428,12 +560,6 @@ pub trait Store: Send + Sync + 'static {
 
 pub type DynStore = Arc<dyn Store>;
 
-/// Most file ids one [`Store::exports_of`] statement asks for.
-pub const EXPORTS_OF_CHUNK: usize = 200;
-
-/// Watermark: when the bridge started exporting files (its first start, or the oldest export of
-/// an installation that predates watermarks).
-pub const WATERMARK_EXPORTING_SINCE: &str = "files.exporting_since";
 /// The key under which a Dropbox path is unique: NFC-normalised, then lower-cased. Dropbox
 /// compares names case-insensitively, and the same visible name can arrive composed (`é`) or
 /// decomposed (`e` + `◌́`).
@@ -441,6 +567,13 @@ pub fn path_key(path: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     path.nfc().collect::<String>().to_lowercase()
 }
+
+/// Most file ids one [`Store::exports_of`] statement asks for.
+pub const EXPORTS_OF_CHUNK: usize = 200;
+
+/// Watermark: when the bridge started exporting files (its first start, or the oldest export of
+/// an installation that predates watermarks).
+pub const WATERMARK_EXPORTING_SINCE: &str = "files.exporting_since";
 
 /// `LIKE` pattern matching everything below `path_lower` (wildcards in the path escaped with `\`).
 pub(crate) fn below_pattern(path_lower: &str) -> String {
@@ -451,11 +584,27 @@ pub(crate) fn below_pattern(path_lower: &str) -> String {
     format!("{}/%", escaped.trim_end_matches('/'))
 }
 
-/// Opens the store named by `database_url` and runs migrations.
+/// Opens the store named by `database_url` and runs migrations; an SQLite file (and its
+/// directory) is created when missing. For `serve` and `migrate`.
 pub async fn connect(database_url: &str) -> StoreResult<DynStore> {
+    open(database_url, true).await
+}
+
+/// Opens an existing bridge database and brings its schema up to date. Creates nothing: an
+/// SQLite file that does not exist, or a database without the bridge's schema, is
+/// [`StoreError::Missing`]. For the one-shot commands.
+pub async fn connect_existing(database_url: &str) -> StoreResult<DynStore> {
+    open(database_url, false).await
+}
+
+async fn open(database_url: &str, create: bool) -> StoreResult<DynStore> {
     if database_url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(database_url).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::open_with(database_url, create).await?,
+        ))
     } else {
-        Ok(Arc::new(postgres::PgStore::open(database_url).await?))
+        Ok(Arc::new(
+            postgres::PgStore::open_with(database_url, create).await?,
+        ))
     }
 }

@@ -35,11 +35,29 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, true).await
+    }
+
+    /// Opens the database at `url`; with `create` false, a database that holds no bridge
+    /// schema is [`StoreError::Missing`] and no table is created. (PostgreSQL databases
+    /// themselves are never created by the bridge.)
+    pub async fn open_with(url: &str, create: bool) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
+        if !create {
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                    .fetch_one(&pool)
+                    .await?;
+            if found.is_none() {
+                return Err(StoreError::Missing(
+                    "the database holds no bridge schema".into(),
+                ));
+            }
+        }
         MIGRATOR
             .run(&pool)
             .await
@@ -54,18 +72,19 @@ impl PgStore {
     async fn ingest_once(&self, d: &Delivery) -> StoreResult<DeliveryOutcome> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
-        if let Some(id) = &d.delivery_id {
-            if !shared::remember_delivery(&mut tx, id, now).await? {
-                tx.rollback().await?;
-                return Ok(DeliveryOutcome {
-                    duplicate: true,
-                    jobs: vec![],
-                });
-            }
-        }
+        let Some(kept) = shared::keep_delivery(&mut tx, d, now).await? else {
+            tx.rollback().await?;
+            return Ok(DeliveryOutcome {
+                duplicate: true,
+                jobs: vec![],
+            });
+        };
         let mut jobs = Vec::with_capacity(d.jobs.len());
         for j in &d.jobs {
             jobs.push(shared::enqueue(&mut tx, j, now).await?);
+        }
+        if let Some(id) = kept {
+            shared::link_delivery(&mut tx, id, &jobs).await?;
         }
         tx.commit().await?;
         Ok(DeliveryOutcome {
@@ -125,8 +144,39 @@ impl Store for PgStore {
         shared::list_jobs(&mut *self.conn().await?, f).await
     }
 
-    async fn retry_dead(&self, id: i64) -> StoreResult<Job> {
-        shared::retry_dead(&mut *self.conn().await?, id).await
+    async fn retry_dead_matching(&self, filter: &RetryFilter) -> StoreResult<Vec<i64>> {
+        // A job of the same key queued by another transaction between the statements' look
+        // and their write is a unique violation: look again.
+        for _ in 0..INGEST_ATTEMPTS {
+            let mut tx = self.pool.begin().await?;
+            match shared::retry_dead_matching(&mut tx, filter).await {
+                Ok(ids) => {
+                    tx.commit().await?;
+                    return Ok(ids);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "re-drive hit a unique violation {INGEST_ATTEMPTS} times"
+        )))
+    }
+
+    async fn record_attempt(&self, job_id: i64, attempt: &Attempt) -> StoreResult<()> {
+        shared::record_attempt(&mut *self.conn().await?, job_id, attempt).await
+    }
+
+    async fn attempts(&self, job_id: i64) -> StoreResult<Vec<Attempt>> {
+        shared::attempts(&mut *self.conn().await?, job_id).await
+    }
+
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<DeliveryRecord>> {
+        shared::list_deliveries(&mut *self.conn().await?, filter).await
+    }
+
+    async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>> {
+        shared::job_deliveries(&mut *self.conn().await?, job_id).await
     }
 
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {
@@ -227,21 +277,6 @@ impl Store for PgStore {
         shared::put_export(&mut *self.conn().await?, r).await
     }
 
-    async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>> {
-        let mut out = Vec::new();
-        let mut conn = self.conn().await?;
-        for chunk in file_ids.chunks(EXPORTS_OF_CHUNK) {
-            out.extend(shared::exports_of(&mut conn, chunk).await?);
-        }
-        Ok(out)
-    }
-
-    async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
-        let ms = shared::watermark_or_init(&mut *self.conn().await?, name, at.timestamp_millis())
-            .await?;
-        Ok(super::rows::from_ms(ms))
-    }
-
     async fn acquire_export_guard(
         &self,
         file_id: &str,
@@ -278,6 +313,21 @@ impl Store for PgStore {
 
     async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>> {
         shared::export_intent(&mut *self.conn().await?, file_id).await
+    }
+
+    async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>> {
+        let mut out = Vec::new();
+        let mut conn = self.conn().await?;
+        for chunk in file_ids.chunks(EXPORTS_OF_CHUNK) {
+            out.extend(shared::exports_of(&mut conn, chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+        let ms = shared::watermark_or_init(&mut *self.conn().await?, name, at.timestamp_millis())
+            .await?;
+        Ok(super::rows::from_ms(ms))
     }
 
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {

@@ -91,33 +91,266 @@ macro_rules! shared_statements {
             use $crate::store::rows::{from_ms, now_ms};
             use $crate::store::sql::{millis, outcome_columns};
             use $crate::store::{
-                below_pattern, path_key, Claimed, ExportIntent, ExportRecord, ExportSummary,
-                GroupFolder, GroupFolderSummary, Job, JobFilter, JobOutcome, JobState, Lease, NewJob,
-                StoreError, StoreResult,
+                below_pattern, path_key, Attempt, Claimed, Delivery, DeliveryFilter,
+                DeliveryRecord, ExportIntent, ExportRecord, ExportSummary, GroupFolder,
+                GroupFolderSummary, Job, JobFilter, JobOutcome, JobState, Lease, NewJob,
+                RetryFilter, StoreError, StoreResult,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
+            type Builder<'a> = sqlx::QueryBuilder<'a, $db>;
 
             /// Times an enqueue looks again when the queued job it coalesced with was claimed
             /// between its insert and its read (another replica's worker).
             const ENQUEUE_ROUNDS: usize = 5;
 
-            /// Remembers a delivery id; `false` if it was seen before.
-            pub(crate) async fn remember_delivery(
+            /// Keeps a delivery (one insert, which also dedupes on its delivery id). `None` if
+            /// its delivery id was seen before; `Some(None)` for a delivery that is not kept
+            /// (no delivery id and nothing received: jobs of the API, the scheduler, jobs);
+            /// else the id it is kept under.
+            pub(crate) async fn keep_delivery(
                 c: &mut Conn,
-                id: &str,
+                d: &Delivery,
                 now: i64,
-            ) -> StoreResult<bool> {
-                let n = sqlx::query(
-                    "INSERT INTO deliveries (id, received_at) VALUES ($1, $2)
-                     ON CONFLICT DO NOTHING",
+            ) -> StoreResult<Option<Option<i64>>> {
+                let received = d.received.clone().unwrap_or_default();
+                let source = match (&d.delivery_id, d.received.as_ref()) {
+                    (_, Some(r)) => r.source.clone(),
+                    (Some(id), None) => id.split(':').next().unwrap_or_default().to_string(),
+                    (None, None) => return Ok(Some(None)),
+                };
+                let row = sqlx::query(
+                    "INSERT INTO deliveries (dedupe_key, source, event_id, trigger, request_id, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT DO NOTHING RETURNING id",
                 )
-                .bind(id)
+                .bind(&d.delivery_id)
+                .bind(source)
+                .bind(&received.event_id)
+                .bind(&received.trigger)
+                .bind(&received.request_id)
                 .bind(now)
+                .fetch_optional(&mut *c)
+                .await?;
+                match row {
+                    Some(r) => Ok(Some(Some(r.try_get("id")?))),
+                    None => Ok(None),
+                }
+            }
+
+            /// Links a kept delivery to the jobs it created or coalesced into (one insert).
+            pub(crate) async fn link_delivery(
+                c: &mut Conn,
+                delivery_id: i64,
+                jobs: &[Job],
+            ) -> StoreResult<()> {
+                if jobs.is_empty() {
+                    return Ok(());
+                }
+                let mut qb = Builder::new("INSERT INTO delivery_jobs (delivery_id, job_id) ");
+                qb.push_values(jobs, |mut b, j| {
+                    b.push_bind(delivery_id).push_bind(j.id);
+                });
+                qb.push(" ON CONFLICT DO NOTHING");
+                qb.build().execute(&mut *c).await?;
+                Ok(())
+            }
+
+            fn delivery_from_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<DeliveryRecord> {
+                Ok(DeliveryRecord {
+                    id: r.try_get("id")?,
+                    source: r.try_get("source")?,
+                    event_id: r.try_get("event_id")?,
+                    trigger: r.try_get("trigger")?,
+                    request_id: r.try_get("request_id")?,
+                    received_at: from_ms(r.try_get("received_at")?),
+                    job_ids: Vec::new(),
+                })
+            }
+
+            /// Fills in the job ids of `deliveries` (one query).
+            async fn with_job_ids(
+                c: &mut Conn,
+                mut deliveries: Vec<DeliveryRecord>,
+            ) -> StoreResult<Vec<DeliveryRecord>> {
+                if deliveries.is_empty() {
+                    return Ok(deliveries);
+                }
+                let mut qb = Builder::new(
+                    "SELECT delivery_id, job_id FROM delivery_jobs WHERE delivery_id IN (",
+                );
+                let mut ids = qb.separated(", ");
+                for d in &deliveries {
+                    ids.push_bind(d.id);
+                }
+                qb.push(") ORDER BY delivery_id, job_id");
+                let rows = qb.build().fetch_all(&mut *c).await?;
+                let mut links: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+                for r in rows {
+                    links
+                        .entry(r.try_get("delivery_id")?)
+                        .or_default()
+                        .push(r.try_get("job_id")?);
+                }
+                for d in &mut deliveries {
+                    d.job_ids = links.remove(&d.id).unwrap_or_default();
+                }
+                Ok(deliveries)
+            }
+
+            pub(crate) async fn list_deliveries(
+                c: &mut Conn,
+                f: &DeliveryFilter,
+            ) -> StoreResult<Vec<DeliveryRecord>> {
+                let mut qb = Builder::new(
+                    "SELECT id, source, event_id, trigger, request_id, received_at FROM deliveries WHERE 1 = 1",
+                );
+                if let Some(source) = &f.source {
+                    qb.push(" AND source = ").push_bind(source);
+                }
+                if let Some(trigger) = &f.trigger {
+                    qb.push(" AND trigger = ").push_bind(trigger);
+                }
+                if let Some(since) = f.since {
+                    qb.push(" AND received_at >= ").push_bind(since.timestamp_millis());
+                }
+                if let Some(before) = f.before_id {
+                    qb.push(" AND id < ").push_bind(before);
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(f.limit));
+                let rows = qb.build().fetch_all(&mut *c).await?;
+                let found = rows.iter().map(delivery_from_row).collect::<StoreResult<Vec<_>>>()?;
+                with_job_ids(c, found).await
+            }
+
+            /// Most deliveries shown for one job (a busy group's job may absorb many).
+            const JOB_DELIVERIES: i64 = 100;
+
+            pub(crate) async fn job_deliveries(
+                c: &mut Conn,
+                job_id: i64,
+            ) -> StoreResult<Vec<DeliveryRecord>> {
+                let rows = sqlx::query(
+                    "SELECT d.id, d.source, d.event_id, d.trigger, d.request_id, d.received_at
+                     FROM deliveries d JOIN delivery_jobs l ON l.delivery_id = d.id
+                     WHERE l.job_id = $1 ORDER BY d.id DESC LIMIT $2",
+                )
+                .bind(job_id)
+                .bind(JOB_DELIVERIES)
+                .fetch_all(&mut *c)
+                .await?;
+                let found = rows.iter().map(delivery_from_row).collect::<StoreResult<Vec<_>>>()?;
+                with_job_ids(c, found).await
+            }
+
+            pub(crate) async fn record_attempt(
+                c: &mut Conn,
+                job_id: i64,
+                a: &Attempt,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO job_attempts (job_id, attempt, worker, started_at, finished_at, outcome, error)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(job_id)
+                .bind(i64::from(a.attempt))
+                .bind(&a.worker)
+                .bind(a.started_at.timestamp_millis())
+                .bind(a.finished_at.timestamp_millis())
+                .bind(&a.outcome)
+                .bind(&a.error)
                 .execute(&mut *c)
-                .await?
-                .rows_affected();
-                Ok(n == 1)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn attempts(c: &mut Conn, job_id: i64) -> StoreResult<Vec<Attempt>> {
+                let rows = sqlx::query(
+                    "SELECT attempt, worker, started_at, finished_at, outcome, error
+                     FROM job_attempts WHERE job_id = $1 ORDER BY id",
+                )
+                .bind(job_id)
+                .fetch_all(&mut *c)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let started: i64 = r.try_get("started_at")?;
+                        let finished: i64 = r.try_get("finished_at")?;
+                        Ok(Attempt {
+                            attempt: r.try_get::<i64, _>("attempt")? as i32,
+                            worker: r.try_get("worker")?,
+                            started_at: from_ms(started),
+                            finished_at: from_ms(finished),
+                            outcome: r.try_get("outcome")?,
+                            error: r.try_get("error")?,
+                            duration_ms: finished.saturating_sub(started).max(0),
+                        })
+                    })
+                    .collect()
+            }
+
+            /// ` AND …` for every field of the filter that is set, on the jobs table as `d`.
+            fn push_retry_conditions(qb: &mut Builder<'_>, f: &RetryFilter) {
+                qb.push(" d.state = 'dead'");
+                if let Some(id) = f.id {
+                    qb.push(" AND d.id = ").push_bind(id);
+                }
+                if let Some(kind) = &f.kind {
+                    qb.push(" AND d.kind = ").push_bind(kind.clone());
+                }
+                if let Some(group) = &f.group_id {
+                    qb.push(" AND d.group_id = ").push_bind(group.clone());
+                }
+                if let Some(file) = &f.file_id {
+                    qb.push(" AND d.file_id = ").push_bind(file.clone());
+                }
+                if let Some(since) = f.since {
+                    qb.push(" AND d.created_at >= ").push_bind(since.timestamp_millis());
+                }
+                if let Some(until) = f.until {
+                    qb.push(" AND d.created_at < ").push_bind(until.timestamp_millis());
+                }
+            }
+
+            /// [`Store::retry_dead_matching`](crate::store::Store::retry_dead_matching): two
+            /// statements; run them in a transaction.
+            pub(crate) async fn retry_dead_matching(
+                c: &mut Conn,
+                f: &RetryFilter,
+            ) -> StoreResult<Vec<i64>> {
+                let now = now_ms();
+                // The newest matching dead job of each dedupe key that has no queued job goes
+                // back to `queued`; at most one queued job per key is what the queue allows.
+                let mut qb = Builder::new(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, last_error = NULL, run_at = ",
+                );
+                qb.push_bind(now).push(", updated_at = ").push_bind(now);
+                qb.push(" WHERE id IN (SELECT MAX(d.id) FROM jobs d WHERE");
+                push_retry_conditions(&mut qb, f);
+                qb.push(
+                    " AND NOT EXISTS (SELECT 1 FROM jobs q WHERE q.state = 'queued' AND q.dedupe_key = d.dedupe_key)
+                      GROUP BY COALESCE(d.dedupe_key, 'job:' || d.id)) RETURNING id",
+                );
+                let mut ids: Vec<i64> = qb
+                    .build()
+                    .fetch_all(&mut *c)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get("id"))
+                    .collect::<Result<_, _>>()?;
+                // The rest wait as `failed`, due at once.
+                let mut qb = Builder::new(
+                    "UPDATE jobs SET state = 'failed', attempts = 0, last_error = NULL, run_at = ",
+                );
+                qb.push_bind(now).push(", updated_at = ").push_bind(now);
+                qb.push(" WHERE id IN (SELECT d.id FROM jobs d WHERE");
+                push_retry_conditions(&mut qb, f);
+                qb.push(") RETURNING id");
+                for r in qb.build().fetch_all(&mut *c).await? {
+                    ids.push(r.try_get("id")?);
+                }
+                ids.sort_unstable();
+                Ok(ids)
             }
 
             /// Inserts a queued job, or returns the queued job with the same dedupe key.
@@ -267,43 +500,34 @@ macro_rules! shared_statements {
                 row.as_ref().map(job_from_row).transpose()
             }
 
+            /// Only the conditions that are set go into the statement, so that the indexes on
+            /// kind, group and file serve them.
             pub(crate) async fn list_jobs(c: &mut Conn, f: &JobFilter) -> StoreResult<Vec<Job>> {
-                let rows = sqlx::query(
-                    "SELECT * FROM jobs
-                     WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR kind = $2)
-                       AND ($3 IS NULL OR id < $3)
-                     ORDER BY id DESC LIMIT $4",
-                )
-                .bind(f.state.map(|s| s.as_str()))
-                .bind(&f.kind)
-                .bind(f.before_id)
-                .bind(i64::from(f.limit))
-                .fetch_all(&mut *c)
-                .await?;
-                rows.iter().map(job_from_row).collect()
-            }
-
-            /// Re-drives a dead job as `failed` (due now) rather than `queued`, so that it never
-            /// collides with a queued job of the same dedupe key.
-            pub(crate) async fn retry_dead(c: &mut Conn, id: i64) -> StoreResult<Job> {
-                let row = sqlx::query(
-                    "UPDATE jobs SET state = 'failed', attempts = 0, run_at = $1, updated_at = $1
-                     WHERE id = $2 AND state = 'dead' RETURNING *",
-                )
-                .bind(now_ms())
-                .bind(id)
-                .fetch_optional(&mut *c)
-                .await?;
-                match row {
-                    Some(r) => job_from_row(&r),
-                    None => match get_job(c, id).await? {
-                        None => Err(StoreError::NotFound),
-                        Some(j) => Err(StoreError::Conflict(format!(
-                            "job {id} is {}, only dead jobs can be retried",
-                            j.state.as_str()
-                        ))),
-                    },
+                let mut qb = Builder::new("SELECT * FROM jobs WHERE 1 = 1");
+                if let Some(state) = f.state {
+                    qb.push(" AND state = ").push_bind(state.as_str());
                 }
+                if let Some(kind) = &f.kind {
+                    qb.push(" AND kind = ").push_bind(kind);
+                }
+                if let Some(group) = &f.group_id {
+                    qb.push(" AND group_id = ").push_bind(group);
+                }
+                if let Some(file) = &f.file_id {
+                    qb.push(" AND file_id = ").push_bind(file);
+                }
+                if let Some(since) = f.since {
+                    qb.push(" AND created_at >= ").push_bind(since.timestamp_millis());
+                }
+                if let Some(until) = f.until {
+                    qb.push(" AND created_at < ").push_bind(until.timestamp_millis());
+                }
+                if let Some(before) = f.before_id {
+                    qb.push(" AND id < ").push_bind(before);
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(f.limit));
+                let rows = qb.build().fetch_all(&mut *c).await?;
+                rows.iter().map(job_from_row).collect()
             }
 
             pub(crate) async fn queue_depth(c: &mut Conn) -> StoreResult<BTreeMap<JobState, i64>> {
@@ -622,46 +846,6 @@ macro_rules! shared_statements {
                 Ok(())
             }
 
-            /// At most [`EXPORTS_OF_CHUNK`](crate::store::EXPORTS_OF_CHUNK) ids per call.
-            pub(crate) async fn exports_of(
-                c: &mut Conn,
-                file_ids: &[String],
-            ) -> StoreResult<Vec<ExportRecord>> {
-                if file_ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let placeholders: Vec<String> =
-                    (1..=file_ids.len()).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "SELECT * FROM exports WHERE file_id IN ({})",
-                    placeholders.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for id in file_ids {
-                    q = q.bind(id);
-                }
-                let rows = q.fetch_all(&mut *c).await?;
-                rows.iter().map(export_from_row).collect()
-            }
-
-            /// Two statements; the insert keeps an instant another writer stored first.
-            pub(crate) async fn watermark_or_init(
-                c: &mut Conn,
-                name: &str,
-                at_ms: i64,
-            ) -> StoreResult<i64> {
-                sqlx::query("INSERT INTO watermarks (name, at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(name)
-                    .bind(at_ms)
-                    .execute(&mut *c)
-                    .await?;
-                let row = sqlx::query("SELECT at FROM watermarks WHERE name = $1")
-                    .bind(name)
-                    .fetch_one(&mut *c)
-                    .await?;
-                Ok(row.try_get("at")?)
-            }
-
             pub(crate) async fn acquire_export_guard(
                 c: &mut Conn,
                 file_id: &str,
@@ -773,6 +957,46 @@ macro_rules! shared_statements {
                     content_hash: r.try_get::<Option<String>, _>("target_hash")?.unwrap_or_default(),
                     docspace_version: r.try_get::<Option<i64>, _>("target_version")?.unwrap_or(0),
                 }))
+            }
+
+            /// At most [`EXPORTS_OF_CHUNK`](crate::store::EXPORTS_OF_CHUNK) ids per call.
+            pub(crate) async fn exports_of(
+                c: &mut Conn,
+                file_ids: &[String],
+            ) -> StoreResult<Vec<ExportRecord>> {
+                if file_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let placeholders: Vec<String> =
+                    (1..=file_ids.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT * FROM exports WHERE file_id IN ({})",
+                    placeholders.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for id in file_ids {
+                    q = q.bind(id);
+                }
+                let rows = q.fetch_all(&mut *c).await?;
+                rows.iter().map(export_from_row).collect()
+            }
+
+            /// Two statements; the insert keeps an instant another writer stored first.
+            pub(crate) async fn watermark_or_init(
+                c: &mut Conn,
+                name: &str,
+                at_ms: i64,
+            ) -> StoreResult<i64> {
+                sqlx::query("INSERT INTO watermarks (name, at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(name)
+                    .bind(at_ms)
+                    .execute(&mut *c)
+                    .await?;
+                let row = sqlx::query("SELECT at FROM watermarks WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *c)
+                    .await?;
+                Ok(row.try_get("at")?)
             }
 
             pub(crate) async fn cursor(c: &mut Conn, account_id: &str) -> StoreResult<Option<String>> {

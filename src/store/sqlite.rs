@@ -103,20 +103,43 @@ where
 }
 
 impl SqliteStore {
+    /// Opens the database at `url`, creating the file and its directory when missing.
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, true).await
+    }
+
+    /// Opens the database at `url`; with `create` false, a file that does not exist or holds no
+    /// bridge schema is [`StoreError::Missing`] and nothing is created.
+    pub async fn open_with(url: &str, create: bool) -> StoreResult<Self> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid sqlite url: {e}")))?
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        if let Some(dir) = sqlite_parent_dir(url) {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+        let file = sqlite_file(url);
+        if create {
+            if let Some(dir) = file.as_deref().and_then(parent_dir) {
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        } else if let Some(path) = file.as_deref().filter(|p| !p.exists()) {
+            return Err(StoreError::Missing(format!(
+                "no database at {}",
+                absolute(path).display()
+            )));
         }
         let mut writer = SqliteConnection::connect_with(&opts).await?;
+        if !create && !has_schema(&mut writer).await? {
+            return Err(StoreError::Missing(format!(
+                "{} holds no bridge database",
+                file.as_deref()
+                    .map(|p| absolute(p).display().to_string())
+                    .unwrap_or_else(|| url.to_string())
+            )));
+        }
         MIGRATOR
             .run(&mut writer)
             .await
@@ -164,7 +187,8 @@ impl SqliteStore {
     }
 }
 
-fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+/// The file an `sqlite:` URL names; `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
@@ -172,10 +196,28 @@ fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
     if path.is_empty() || path == ":memory:" {
         return None;
     }
-    std::path::Path::new(path)
-        .parent()
+    Some(std::path::PathBuf::from(path))
+}
+
+fn parent_dir(file: &std::path::Path) -> Option<std::path::PathBuf> {
+    file.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.to_path_buf())
+}
+
+/// `path` from the working directory, for messages that must say where they looked.
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Whether the bridge's migrations ever ran on this database.
+async fn has_schema(c: &mut SqliteConnection) -> StoreResult<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(n > 0)
 }
 
 async fn group_commit_loop(writer: Writer, mut rx: mpsc::Receiver<(Delivery, IngestReply)>) {
@@ -226,17 +268,18 @@ async fn group_commit_loop(writer: Writer, mut rx: mpsc::Receiver<(Delivery, Ing
 
 async fn ingest_one(c: &mut SqliteConnection, d: &Delivery) -> StoreResult<DeliveryOutcome> {
     let now = now_ms();
-    if let Some(id) = &d.delivery_id {
-        if !shared::remember_delivery(c, id, now).await? {
-            return Ok(DeliveryOutcome {
-                duplicate: true,
-                jobs: vec![],
-            });
-        }
-    }
+    let Some(kept) = shared::keep_delivery(c, d, now).await? else {
+        return Ok(DeliveryOutcome {
+            duplicate: true,
+            jobs: vec![],
+        });
+    };
     let mut jobs = Vec::with_capacity(d.jobs.len());
     for j in &d.jobs {
         jobs.push(shared::enqueue(c, j, now).await?);
+    }
+    if let Some(id) = kept {
+        shared::link_delivery(c, id, &jobs).await?;
     }
     Ok(DeliveryOutcome {
         duplicate: false,
@@ -311,10 +354,34 @@ impl Store for SqliteStore {
         shared::list_jobs(&mut *self.read.acquire().await?, f).await
     }
 
-    async fn retry_dead(&self, id: i64) -> StoreResult<Job> {
+    async fn retry_dead_matching(&self, filter: &RetryFilter) -> StoreResult<Vec<i64>> {
+        let filter = filter.clone();
         self.writer
-            .run(move |c| Box::pin(shared::retry_dead(c, id)))
+            .transaction(move |c| {
+                Box::pin(async move { shared::retry_dead_matching(c, &filter).await })
+            })
             .await
+    }
+
+    async fn record_attempt(&self, job_id: i64, attempt: &Attempt) -> StoreResult<()> {
+        let attempt = attempt.clone();
+        self.writer
+            .run(move |c| {
+                Box::pin(async move { shared::record_attempt(c, job_id, &attempt).await })
+            })
+            .await
+    }
+
+    async fn attempts(&self, job_id: i64) -> StoreResult<Vec<Attempt>> {
+        shared::attempts(&mut *self.read.acquire().await?, job_id).await
+    }
+
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<DeliveryRecord>> {
+        shared::list_deliveries(&mut *self.read.acquire().await?, filter).await
+    }
+
+    async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>> {
+        shared::job_deliveries(&mut *self.read.acquire().await?, job_id).await
     }
 
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {
@@ -439,24 +506,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>> {
-        let mut out = Vec::new();
-        let mut conn = self.read.acquire().await?;
-        for chunk in file_ids.chunks(EXPORTS_OF_CHUNK) {
-            out.extend(shared::exports_of(&mut conn, chunk).await?);
-        }
-        Ok(out)
-    }
-
-    async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
-        let (name, at) = (name.to_string(), at.timestamp_millis());
-        let ms = self
-            .writer
-            .run(move |c| Box::pin(async move { shared::watermark_or_init(c, &name, at).await }))
-            .await?;
-        Ok(super::rows::from_ms(ms))
-    }
-
     async fn acquire_export_guard(
         &self,
         file_id: &str,
@@ -517,6 +566,24 @@ impl Store for SqliteStore {
 
     async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>> {
         shared::export_intent(&mut *self.read.acquire().await?, file_id).await
+    }
+
+    async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>> {
+        let mut out = Vec::new();
+        let mut conn = self.read.acquire().await?;
+        for chunk in file_ids.chunks(EXPORTS_OF_CHUNK) {
+            out.extend(shared::exports_of(&mut conn, chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+        let (name, at) = (name.to_string(), at.timestamp_millis());
+        let ms = self
+            .writer
+            .run(move |c| Box::pin(async move { shared::watermark_or_init(c, &name, at).await }))
+            .await?;
+        Ok(super::rows::from_ms(ms))
     }
 
     async fn cursor(&self, account_id: &str) -> StoreResult<Option<String>> {

@@ -183,10 +183,12 @@ async fn jobs_are_listed_paginated_and_filtered() {
 
 #[tokio::test]
 async fn permanent_failure_goes_dead_and_retry_redrives_it() {
-    // DocSpace refuses the group read with 403 (no permission): retrying cannot help.
+    // DocSpace refuses the group read with 403 (no permission): retrying cannot help. The
+    // first refusal answers the API's existence check (which then accepts the job as it is),
+    // the next two the job's two runs.
     let w = spawn_world(&[]).await;
     w.docspace
-        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
+        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 3);
     let app = &w.app;
     let (_, j) = app.api(Method::POST, "/api/v1/groups/gx/sync", None).await;
     let id = j["job"]["id"].as_i64().expect("id");
@@ -323,12 +325,14 @@ async fn a_job_of_an_unknown_kind_or_with_an_unreadable_payload_is_dead_saying_w
 async fn a_slot_that_frees_up_claims_the_next_due_job_without_waiting_for_the_poll() {
     // One slot, and a poll so slow that only the end of the first job can start the second.
     let w = spawn_world(&[("WORKER_CONCURRENCY", "1"), ("BRIDGE_POLL_INTERVAL", "1h")]).await;
+    let first = w.docspace.create_group("First", &[]).expect("group");
+    let second = w.docspace.create_group("Second", &[]).expect("group");
     let (s, v) = w
         .app
         .api(
             Method::POST,
             "/api/v1/groups/sync",
-            Some(json!({ "group_ids": ["first", "second"] })),
+            Some(json!({ "group_ids": [first.to_string(), second.to_string()] })),
         )
         .await;
     assert_eq!(s, 202, "{v}");

@@ -60,6 +60,17 @@ async fn demo_runs_the_whole_story_and_cleans_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_keep_running_prints_urls_and_token_and_stops_on_ctrl_c() {
+    keep_running_until(libc::SIGINT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_keep_running_stops_on_sigterm_and_removes_its_temporary_directory() {
+    keep_running_until(libc::SIGTERM).await;
+}
+
+/// Runs `demo --keep-running`, uses what it prints, then stops it with `signal`: it must exit
+/// cleanly and leave no temporary directory behind.
+async fn keep_running_until(signal: libc::c_int) {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     let cwd = tempfile::tempdir().expect("tempdir");
@@ -112,15 +123,15 @@ async fn demo_keep_running_prints_urls_and_token_and_stops_on_ctrl_c() {
         .expect("bridge answers");
     assert_eq!(resp.status(), 200);
 
-    // Ctrl-C (SIGINT) stops everything and removes the temporary directory.
+    // The signal stops everything and removes the temporary directory.
     let pid = child.id().expect("pid") as i32;
     // SAFETY: sending a signal to the child this test started.
     unsafe {
-        libc::kill(pid, libc::SIGINT);
+        libc::kill(pid, signal);
     }
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
-        .expect("stops after Ctrl-C")
+        .expect("stops after the signal")
         .expect("wait");
     assert!(status.success(), "{status:?}");
     assert!(

@@ -362,7 +362,9 @@ async fn injected_429_and_5xx_from_both_providers_are_retried() {
         .docspace
         .create_file(folder, "flaky.docx", 6 * MIB)
         .expect("file");
-    w.docspace.fail_next(Some("file.get"), 429, 1);
+    // The first 429 answers the API's existence check (the job is accepted as it is), the
+    // second the job.
+    w.docspace.fail_next(Some("file.get"), 429, 2);
     w.docspace.fail_next(Some("file.presigneduri"), 503, 2);
     w.docspace.fail_next(Some("stream"), 500, 1);
     w.dropbox.fail_next(
@@ -739,11 +741,28 @@ async fn export_folder_ids_limit_event_driven_exports() {
 
 #[tokio::test]
 async fn a_file_that_no_longer_exists_succeeds_as_skipped() {
+    // Its event arrives after the file was deleted (the API refuses an unknown file; a webhook
+    // is taken as it comes and the job finds out).
     let w = spawn_world(&[]).await;
     let folder = room_folder(&w);
     let id = w.docspace.create_file(folder, "tmp.txt", 10).expect("file");
     w.docspace.delete_file(id).expect("delete");
-    let job = export(&w, id, None, 30).await;
+    let (status, v) = w
+        .app
+        .deliver_docspace(&docspace_event(
+            9101,
+            "file.updated",
+            serde_json::json!({ "id": id }),
+        ))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let job_id = v["job_ids"][0].as_i64().expect("job id");
+    let job = w
+        .app
+        .wait_job(job_id, 30, |j| {
+            matches!(j["state"].as_str(), Some("succeeded") | Some("dead"))
+        })
+        .await;
     assert_eq!(succeeded(&job)["skipped"], "file no longer exists");
 }
 
@@ -786,10 +805,9 @@ async fn cli_export(ds: &FakeDocSpace, db: &FakeDropbox, file_id: i64) -> (Strin
             env.insert(k, v);
         }
     }
-    env.insert(
-        "BRIDGE_DATABASE_URL".into(),
-        format!("sqlite://{}", dir.path().join("cli.db").display()),
-    );
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    create_database(&url).await;
+    env.insert("BRIDGE_DATABASE_URL".into(), url);
     env.insert("LOG_FORMAT".into(), "json".into());
     let out_path = dir.path().join("stdout.txt");
     let out = std::fs::File::create(&out_path).expect("stdout file");

@@ -675,10 +675,11 @@ async fn cli(w: &World, db: &std::path::Path, args: &[&str]) -> (i32, String, St
     let mut env = base_env();
     env.extend(fakes_env(&w.docspace, &w.dropbox));
     env.retain(|_, v| !v.is_empty());
-    env.insert(
-        "BRIDGE_DATABASE_URL".into(),
-        format!("sqlite://{}", db.join("cli.db").display()),
-    );
+    let url = format!("sqlite://{}", db.join("cli.db").display());
+    if !db.join("cli.db").exists() {
+        create_database(&url).await;
+    }
+    env.insert("BRIDGE_DATABASE_URL".into(), url);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
         .arg("sync-files")
         .args(args)

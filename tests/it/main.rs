@@ -22,6 +22,7 @@ mod groups;
 mod hostile;
 mod leases;
 mod openapi;
+mod operators;
 mod own_events;
 mod page;
 mod process;

@@ -99,8 +99,9 @@ async fn status_page_and_its_assets_answer_without_token_and_hold_no_data() {
 #[tokio::test]
 async fn status_data_refuses_without_the_token() {
     let w = spawn_world(&[]).await;
+    // One refusal answers the API's existence check (the job is accepted as it is), one the job.
     w.docspace
-        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 1);
+        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
     let (_, j) = w
         .app
         .api(Method::POST, "/api/v1/groups/g-dead/sync", None)
@@ -175,7 +176,8 @@ async fn status_reports_queue_reconciles_group_folders_exports_and_dead_jobs() {
         .await;
     assert_eq!(s, 202);
     w.settle(30).await;
-    ds.fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 1);
+    // One refusal answers the API's existence check (the job is accepted as it is), one the job.
+    ds.fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
     let (_, dead) = w
         .app
         .api(Method::POST, "/api/v1/groups/g-refused/sync", None)

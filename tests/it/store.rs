@@ -58,6 +58,7 @@ async fn deliveries_are_deduplicated() {
             let d = Delivery {
                 delivery_id: Some("docspace:1".into()),
                 jobs: vec![job("x")],
+                received: None,
             };
             let first = s.ingest(d.clone()).await.expect("ingest");
             assert!(!first.duplicate);

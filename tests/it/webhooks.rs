@@ -265,7 +265,7 @@ async fn triggers_map_to_jobs_and_unknown_ones_are_acknowledged() {
         .await
         .expect("text");
     assert!(
-        metrics.contains(r#"bridge_webhooks_total{source="docspace",outcome="ignored"}"#),
+        metrics.contains(r#"bridge_deliveries_total{source="docspace",outcome="ignored"}"#),
         "{metrics}"
     );
 }

@@ -59,7 +59,7 @@ async fn last_succeeded(
             state: Some(JobState::Succeeded),
             kind: Some(kind.to_string()),
             limit: 1,
-            before_id: None,
+            ..JobFilter::default()
         })
         .await?;
     Ok(jobs.pop())

@@ -15,9 +15,8 @@
 //! of any age. Trashed files, archived rooms that were not named, and folders the API key cannot
 //! read are skipped and counted, never fatal.
 //!
-//! It uses the DocSpace client (listings, folder info for [`FolderCheck`]) and the store
-//! (recorded exports, the watermark, the queue); it never calls Dropbox and knows nothing of
-//! HTTP.
+//! It uses the DocSpace client (listings) and the store (recorded exports, the watermark, the
+//! queue); it never calls Dropbox and knows nothing of HTTP.
 
 pub mod plan;
 mod walk;
@@ -104,67 +103,6 @@ fn dedup(ids: &[String]) -> Vec<String> {
         }
     }
     out
-}
-
-/// Why a run over named folders is refused before it is enqueued.
-#[derive(Debug, thiserror::Error)]
-pub enum FolderCheckError {
-    #[error("DocSpace has no folder or room {0}")]
-    Unknown(String),
-    /// No answer in time, or a transient failure: try again later.
-    #[error("DocSpace did not answer whether folder {id} exists")]
-    Unavailable { id: String },
-    /// DocSpace refused for another reason (the API key is not accepted, lacks a permission).
-    #[error("DocSpace refused to show folder {id}: {error}")]
-    Refused { id: String, error: String },
-}
-
-/// Whether the folders an operator names exist, asked before a run over them is enqueued, so
-/// that a mistyped id is refused at once. The operator API uses it instead of calling DocSpace
-/// itself; it goes through the jobs' DocSpace client, paced with everything else.
-#[derive(Clone)]
-pub struct FolderCheck {
-    docspace: crate::docspace::DocSpaceClient,
-}
-
-impl FolderCheck {
-    pub fn new(ctx: &JobContext) -> Self {
-        Self {
-            docspace: ctx.docspace.clone(),
-        }
-    }
-
-    /// `Ok` when every folder exists. One the API key may not read exists too: the run reports
-    /// it as skipped.
-    pub async fn check(
-        &self,
-        ids: &[String],
-        wait: std::time::Duration,
-    ) -> Result<(), FolderCheckError> {
-        let asked = futures::future::join_all(ids.iter().map(|id| self.docspace.folder_info(id)));
-        let Ok(answers) = tokio::time::timeout(wait, asked).await else {
-            return Err(FolderCheckError::Unavailable { id: ids.join(", ") });
-        };
-        for (id, answer) in ids.iter().zip(answers) {
-            match answer {
-                Ok(Some(_)) => {}
-                Ok(None) => return Err(FolderCheckError::Unknown(id.clone())),
-                Err(e) if e.status() == Some(403) && e.missing_scope().is_none() => {}
-                Err(e) => {
-                    tracing::warn!(folder_id = %id, error = %e, "cannot check a folder");
-                    return Err(if e.is_retryable() {
-                        FolderCheckError::Unavailable { id: id.clone() }
-                    } else {
-                        FolderCheckError::Refused {
-                            id: id.clone(),
-                            error: e.to_string(),
-                        }
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A folder left out, as the summary names it.

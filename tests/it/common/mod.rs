@@ -202,6 +202,12 @@ impl TestApp {
     }
 }
 
+/// Creates the bridge's database at `url`, as `migrate` or a first `serve` do: one-shot commands
+/// only open an existing one.
+pub async fn create_database(url: &str) {
+    store::connect(url).await.expect("database created");
+}
+
 /// A fresh, empty PostgreSQL database on the server named by `TEST_DATABASE_URL`, or `None` when
 /// the variable is unset (PostgreSQL tests are then skipped; CI always sets it).
 pub async fn fresh_postgres_url() -> Option<String> {
