@@ -671,33 +671,6 @@ async fn a_successful_reconcile_shows_in_the_metrics() {
 
 // --- CLI --------------------------------------------------------------------------------------
 
-async fn cli(w: &World, db: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let mut env = base_env();
-    env.extend(fakes_env(&w.docspace, &w.dropbox));
-    env.retain(|_, v| !v.is_empty());
-    let url = format!("sqlite://{}", db.join("cli.db").display());
-    if !db.join("cli.db").exists() {
-        create_database(&url).await;
-    }
-    env.insert("BRIDGE_DATABASE_URL".into(), url);
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
-        .arg("sync-files")
-        .args(args)
-        .env_clear()
-        .envs(&env)
-        .current_dir(db)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .expect("cli finishes")
-        .expect("cli runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn summary_row(stdout: &str, label: &str) -> Option<u64> {
     stdout
         .lines()
@@ -721,7 +694,7 @@ async fn cli_dry_run_prints_what_would_be_exported_and_changes_nothing() {
         .expect("age");
     let dir = tempfile::tempdir().expect("tempdir");
 
-    let (code, stdout, stderr) = cli(&w, dir.path(), &["--dry-run"]).await;
+    let (code, stdout, stderr) = w.cli(dir.path(), "sync-files", &["--dry-run"]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("dry run"), "{stdout}");
     assert!(
@@ -742,7 +715,9 @@ async fn cli_dry_run_prints_what_would_be_exported_and_changes_nothing() {
     assert_eq!(w.dropbox.total_calls(), 0, "{:?}", w.dropbox.call_counts());
     assert_eq!(w.docspace.calls("stream"), 0);
 
-    let (code, stdout, _) = cli(&w, dir.path(), &["--dry-run", "--backfill"]).await;
+    let (code, stdout, _) = w
+        .cli(dir.path(), "sync-files", &["--dry-run", "--backfill"])
+        .await;
     assert_eq!(code, 0, "{stdout}");
     assert!(
         stdout.contains(&format!("+ {ROOT}/Finance/Old.txt")),
@@ -766,7 +741,9 @@ async fn cli_sync_files_exports_in_process_and_a_second_run_has_nothing_to_do() 
     let dir = tempfile::tempdir().expect("tempdir");
     let room_arg = room.to_string();
 
-    let (code, stdout, stderr) = cli(&w, dir.path(), &["--folder", &room_arg]).await;
+    let (code, stdout, stderr) = w
+        .cli(dir.path(), "sync-files", &["--folder", &room_arg])
+        .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_eq!(summary_row(&stdout, "exported"), Some(2), "{stdout}");
     assert!(
@@ -779,7 +756,9 @@ async fn cli_sync_files_exports_in_process_and_a_second_run_has_nothing_to_do() 
 
     w.docspace.reset_stats();
     w.dropbox.reset_counters();
-    let (code, stdout, _) = cli(&w, dir.path(), &["--folder", &room_arg]).await;
+    let (code, stdout, _) = w
+        .cli(dir.path(), "sync-files", &["--folder", &room_arg])
+        .await;
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(summary_row(&stdout, "to export"), Some(0), "{stdout}");
     assert_eq!(

@@ -2,7 +2,6 @@
 //! arranged through the stand-ins, driven through webhooks, the API and the `sync-groups`
 //! command, asserted on the Dropbox stand-in's state and on job records.
 
-use std::time::Duration;
 
 use crate::common::*;
 use bridge_fakes::docspace::{NewUser, UserStatus};
@@ -1036,33 +1035,6 @@ async fn hand_added_people_and_the_owner_are_never_updated() {
 
 // --- CLI --------------------------------------------------------------------------------------
 
-async fn cli(w: &World, db: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let mut env = base_env();
-    env.extend(fakes_env(&w.docspace, &w.dropbox));
-    env.retain(|_, v| !v.is_empty());
-    let url = format!("sqlite://{}", db.join("cli.db").display());
-    if !db.join("cli.db").exists() {
-        create_database(&url).await;
-    }
-    env.insert("BRIDGE_DATABASE_URL".into(), url);
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
-        .arg("sync-groups")
-        .args(args)
-        .env_clear()
-        .envs(&env)
-        .current_dir(db)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), out)
-        .await
-        .expect("cli finishes")
-        .expect("cli runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn cli_dry_run_prints_the_plan_and_calls_no_write_route() {
     let w = spawn_world(&[]).await;
@@ -1071,7 +1043,7 @@ async fn cli_dry_run_prints_the_plan_and_calls_no_write_route() {
     w.docspace.create_group("a_b", &[t.bob]).expect("group");
     let dir = tempfile::tempdir().expect("tempdir");
 
-    let (code, stdout, stderr) = cli(&w, dir.path(), &["--dry-run"]).await;
+    let (code, stdout, stderr) = w.cli(dir.path(), "sync-groups", &["--dry-run"]).await;
 
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_eq!(
@@ -1099,7 +1071,13 @@ async fn cli_sync_groups_reconciles_and_prints_a_summary() {
     let other = w.docspace.create_group("Sales", &[t.bob]).expect("group");
     let dir = tempfile::tempdir().expect("tempdir");
 
-    let (code, stdout, stderr) = cli(&w, dir.path(), &["--group", &t.group.to_string()]).await;
+    let (code, stdout, stderr) = w
+        .cli(
+            dir.path(),
+            "sync-groups",
+            &["--group", &t.group.to_string()],
+        )
+        .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_eq!(
         people(&folder(&w, "Marketing")),
@@ -1118,7 +1096,7 @@ async fn cli_sync_groups_reconciles_and_prints_a_summary() {
     assert_eq!(summary(&stdout, "folders created"), Some(1), "{stdout}");
     assert_eq!(summary(&stdout, "members added"), Some(2), "{stdout}");
 
-    let (code, stdout, _) = cli(&w, dir.path(), &[]).await;
+    let (code, stdout, _) = w.cli(dir.path(), "sync-groups", &[]).await;
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(people(&folder(&w, "Sales")), strs(&["bob@example.com"]));
     assert_eq!(summary(&stdout, "groups"), Some(2), "{stdout}");
@@ -1126,7 +1104,7 @@ async fn cli_sync_groups_reconciles_and_prints_a_summary() {
     let _ = other;
 
     w.dropbox.reset_counters();
-    let (code, stdout, _) = cli(&w, dir.path(), &[]).await;
+    let (code, stdout, _) = w.cli(dir.path(), "sync-groups", &[]).await;
     assert_eq!(code, 0);
     assert_eq!(w.dropbox.total_write_calls(), 0);
     assert_eq!(summary(&stdout, "members added"), Some(0), "{stdout}");
@@ -1138,7 +1116,13 @@ async fn cli_dry_run_lists_access_updates_and_changes_nothing() {
     let t = marketing(&w);
     with_accounts(&w);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (code, stdout, stderr) = cli(&w, dir.path(), &["--group", &t.group.to_string()]).await;
+    let (code, stdout, stderr) = w
+        .cli(
+            dir.path(),
+            "sync-groups",
+            &["--group", &t.group.to_string()],
+        )
+        .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let sf = folder(&w, "Marketing").shared_folder_id;
     w.dropbox
@@ -1146,7 +1130,7 @@ async fn cli_dry_run_lists_access_updates_and_changes_nothing() {
         .expect("by hand");
     w.dropbox.reset_counters();
 
-    let (code, stdout, stderr) = cli(&w, dir.path(), &["--dry-run"]).await;
+    let (code, stdout, stderr) = w.cli(dir.path(), "sync-groups", &["--dry-run"]).await;
 
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_eq!(w.dropbox.total_write_calls(), 0);
@@ -1160,7 +1144,13 @@ async fn cli_dry_run_lists_access_updates_and_changes_nothing() {
         Some(AccessLevel::Viewer)
     );
 
-    let (code, stdout, _) = cli(&w, dir.path(), &["--group", &t.group.to_string()]).await;
+    let (code, stdout, _) = w
+        .cli(
+            dir.path(),
+            "sync-groups",
+            &["--group", &t.group.to_string()],
+        )
+        .await;
     assert_eq!(code, 0, "{stdout}");
     assert!(
         stdout.contains("~ access set for bob@example.com (viewer → editor)"),

@@ -283,6 +283,41 @@ pub async fn spawn_world(overrides: &[(&str, &str)]) -> World {
 }
 
 impl World {
+    /// Runs the bridge's one-shot `command` against this world's stand-ins on an SQLite database
+    /// in `dir` (created first, as an operator runs `migrate` before one-shot commands). Returns
+    /// the exit code, stdout and stderr.
+    pub async fn cli(
+        &self,
+        dir: &std::path::Path,
+        command: &str,
+        args: &[&str],
+    ) -> (i32, String, String) {
+        let mut env = base_env();
+        env.extend(fakes_env(&self.docspace, &self.dropbox));
+        env.retain(|_, v| !v.is_empty());
+        let url = format!("sqlite://{}", dir.join("cli.db").display());
+        if !dir.join("cli.db").exists() {
+            create_database(&url).await;
+        }
+        env.insert("BRIDGE_DATABASE_URL".into(), url);
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
+            .arg(command)
+            .args(args)
+            .env_clear()
+            .envs(&env)
+            .current_dir(dir)
+            .output();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(60), out)
+            .await
+            .expect("cli finishes")
+            .expect("cli runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// A DocSpace webhook sender signing with the bridge's secret.
     pub fn docspace_sender(&self) -> bridge_fakes::webhooks::DocSpaceWebhookSender {
         bridge_fakes::webhooks::DocSpaceWebhookSender::new(
