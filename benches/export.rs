@@ -25,48 +25,11 @@ use docspace_dropbox_bridge::store::{self, JobState};
 use futures::StreamExt;
 use serde_json::json;
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{arg, bridge_env, API_TOKEN};
+
 const MIB: u64 = 1024 * 1024;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Bridge environment pointing at the stand-ins, with its own SQLite file.
-fn bridge_env(
-    ds: &FakeDocSpace,
-    db: &FakeDropbox,
-    dir: &std::path::Path,
-) -> HashMap<String, String> {
-    let d = db.options();
-    [
-        ("BRIDGE_LISTEN", "127.0.0.1:0".to_string()),
-        (
-            "BRIDGE_DATABASE_URL",
-            format!("sqlite://{}", dir.join("bench.db").display()),
-        ),
-        ("BRIDGE_API_TOKEN", "bench-api-token-0123".into()),
-        ("BRIDGE_SCHEDULER", "false".into()),
-        ("BRIDGE_POLL_INTERVAL", "20ms".into()),
-        ("DOCSPACE_URL", ds.url()),
-        ("DOCSPACE_API_KEY", ds.api_key().to_string()),
-        ("DOCSPACE_WEBHOOK_SECRET", "bench-webhook-secret".into()),
-        ("DROPBOX_APP_KEY", d.app_key.clone()),
-        ("DROPBOX_APP_SECRET", d.app_secret.clone()),
-        ("DROPBOX_REFRESH_TOKEN", d.refresh_token.clone()),
-        ("DROPBOX_API_URL", db.api_url()),
-        ("DROPBOX_CONTENT_URL", db.content_url()),
-        ("LOG_FORMAT", "json".into()),
-        ("RUST_LOG", "warn".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
 
 /// The raw pipe: DocSpace presigned download → Dropbox upload session, segment by segment
 /// (each ≤ 128 MiB, one request body streamed straight from the download), then `finish`.
@@ -208,7 +171,7 @@ async fn service_export(env: &HashMap<String, String>, file_id: i64) -> ChildRun
     let started = Instant::now();
     let job: serde_json::Value = http
         .post(format!("{base}/api/v1/files/{file_id}/export"))
-        .bearer_auth("bench-api-token-0123")
+        .bearer_auth(API_TOKEN)
         .send()
         .await
         .expect("export")
@@ -219,7 +182,7 @@ async fn service_export(env: &HashMap<String, String>, file_id: i64) -> ChildRun
     let wall = loop {
         let j: serde_json::Value = http
             .get(format!("{base}/api/v1/jobs/{id}"))
-            .bearer_auth("bench-api-token-0123")
+            .bearer_auth(API_TOKEN)
             .send()
             .await
             .expect("job")

@@ -15,7 +15,6 @@
 //! `cargo bench --bench files [-- --rooms 25 --folders 20 --files 20 --latency-ms 20
 //!  --backfill-files 1000 --workers 32]`
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,47 +27,9 @@ use docspace_dropbox_bridge::jobs::JobContext;
 use docspace_dropbox_bridge::store::{self, JobState};
 use serde_json::json;
 
-const API_TOKEN: &str = "bench-api-token-0123";
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn bridge_env(
-    ds: &FakeDocSpace,
-    db: &FakeDropbox,
-    dir: &std::path::Path,
-) -> HashMap<String, String> {
-    let d = db.options();
-    [
-        ("BRIDGE_LISTEN", "127.0.0.1:0".to_string()),
-        (
-            "BRIDGE_DATABASE_URL",
-            format!("sqlite://{}", dir.join("bench.db").display()),
-        ),
-        ("BRIDGE_API_TOKEN", API_TOKEN.into()),
-        ("BRIDGE_SCHEDULER", "false".into()),
-        ("BRIDGE_POLL_INTERVAL", "20ms".into()),
-        ("DOCSPACE_URL", ds.url()),
-        ("DOCSPACE_API_KEY", ds.api_key().to_string()),
-        ("DOCSPACE_WEBHOOK_SECRET", "bench-webhook-secret".into()),
-        ("DROPBOX_APP_KEY", d.app_key.clone()),
-        ("DROPBOX_APP_SECRET", d.app_secret.clone()),
-        ("DROPBOX_REFRESH_TOKEN", d.refresh_token.clone()),
-        ("DROPBOX_API_URL", db.api_url()),
-        ("DROPBOX_CONTENT_URL", db.content_url()),
-        ("LOG_FORMAT", "json".into()),
-        ("RUST_LOG", "warn".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::{arg, bridge_env, API_TOKEN};
 
 /// `rooms` rooms of `folders` folders each (the room itself and `folders - 1` folders in it),
 /// `files` files of `size` bytes in every one of them. Returns the file ids.

@@ -17,14 +17,9 @@ use docspace_dropbox_bridge::jobs::groups;
 use docspace_dropbox_bridge::jobs::JobContext;
 use docspace_dropbox_bridge::store;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::arg;
 
 struct World {
     docspace: FakeDocSpace,

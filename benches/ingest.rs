@@ -13,16 +13,11 @@ use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::signature::sign_hex;
 use docspace_dropbox_bridge::store;
 
-const SECRET: &str = "bench-webhook-secret";
+#[path = "support/mod.rs"]
+mod support;
+use support::arg;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+const SECRET: &str = "bench-webhook-secret";
 
 struct Stats {
     count: usize,

@@ -2,7 +2,6 @@
 //! arranged through the stand-ins, driven through webhooks, the API and the `sync-groups`
 //! command, asserted on the Dropbox stand-in's state and on job records.
 
-
 use crate::common::*;
 use bridge_fakes::docspace::{NewUser, UserStatus};
 use bridge_fakes::dropbox::{AccessLevel, Fault, MemberError, MountError, SharedFolderInfo};

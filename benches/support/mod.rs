@@ -1,0 +1,54 @@
+//! What the benchmarks share: command-line knobs and a bridge environment pointing at the
+//! stand-ins. Each bench is its own crate and includes this file with `#[path]`, so a bench that
+//! needs only part of it would warn about the rest.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use bridge_fakes::docspace::FakeDocSpace;
+use bridge_fakes::dropbox::FakeDropbox;
+
+/// The API token every bench's bridge accepts.
+pub const API_TOKEN: &str = "bench-api-token-0123";
+
+/// `--name N` from the bench's command line (`cargo bench --bench X -- --name N`), else `default`.
+pub fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Bridge environment pointing at the stand-ins, with its own SQLite file in `dir`.
+pub fn bridge_env(
+    ds: &FakeDocSpace,
+    db: &FakeDropbox,
+    dir: &std::path::Path,
+) -> HashMap<String, String> {
+    let d = db.options();
+    [
+        ("BRIDGE_LISTEN", "127.0.0.1:0".to_string()),
+        (
+            "BRIDGE_DATABASE_URL",
+            format!("sqlite://{}", dir.join("bench.db").display()),
+        ),
+        ("BRIDGE_API_TOKEN", API_TOKEN.into()),
+        ("BRIDGE_SCHEDULER", "false".into()),
+        ("BRIDGE_POLL_INTERVAL", "20ms".into()),
+        ("DOCSPACE_URL", ds.url()),
+        ("DOCSPACE_API_KEY", ds.api_key().to_string()),
+        ("DOCSPACE_WEBHOOK_SECRET", "bench-webhook-secret".into()),
+        ("DROPBOX_APP_KEY", d.app_key.clone()),
+        ("DROPBOX_APP_SECRET", d.app_secret.clone()),
+        ("DROPBOX_REFRESH_TOKEN", d.refresh_token.clone()),
+        ("DROPBOX_API_URL", db.api_url()),
+        ("DROPBOX_CONTENT_URL", db.content_url()),
+        ("LOG_FORMAT", "json".into()),
+        ("RUST_LOG", "warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
