@@ -316,12 +316,7 @@ impl Store for PgStore {
     }
 
     async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>> {
-        let mut out = Vec::new();
-        let mut conn = self.conn().await?;
-        for chunk in file_ids.chunks(EXPORTS_OF_CHUNK) {
-            out.extend(shared::exports_of(&mut conn, chunk).await?);
-        }
-        Ok(out)
+        shared::exports_of(&mut *self.conn().await?, file_ids).await
     }
 
     async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {

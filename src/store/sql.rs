@@ -959,26 +959,28 @@ macro_rules! shared_statements {
                 }))
             }
 
-            /// At most [`EXPORTS_OF_CHUNK`](crate::store::EXPORTS_OF_CHUNK) ids per call.
+            /// One statement per [`EXPORTS_OF_CHUNK`](crate::store::EXPORTS_OF_CHUNK) ids.
             pub(crate) async fn exports_of(
                 c: &mut Conn,
                 file_ids: &[String],
             ) -> StoreResult<Vec<ExportRecord>> {
-                if file_ids.is_empty() {
-                    return Ok(Vec::new());
+                let mut out = Vec::new();
+                for chunk in file_ids.chunks($crate::store::EXPORTS_OF_CHUNK) {
+                    let placeholders: Vec<String> =
+                        (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT * FROM exports WHERE file_id IN ({})",
+                        placeholders.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for row in q.fetch_all(&mut *c).await? {
+                        out.push(export_from_row(&row)?);
+                    }
                 }
-                let placeholders: Vec<String> =
-                    (1..=file_ids.len()).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "SELECT * FROM exports WHERE file_id IN ({})",
-                    placeholders.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for id in file_ids {
-                    q = q.bind(id);
-                }
-                let rows = q.fetch_all(&mut *c).await?;
-                rows.iter().map(export_from_row).collect()
+                Ok(out)
             }
 
             /// Two statements; the insert keeps an instant another writer stored first.

@@ -569,12 +569,7 @@ impl Store for SqliteStore {
     }
 
     async fn exports_of(&self, file_ids: &[String]) -> StoreResult<Vec<ExportRecord>> {
-        let mut out = Vec::new();
-        let mut conn = self.read.acquire().await?;
-        for chunk in file_ids.chunks(EXPORTS_OF_CHUNK) {
-            out.extend(shared::exports_of(&mut conn, chunk).await?);
-        }
-        Ok(out)
+        shared::exports_of(&mut *self.read.acquire().await?, file_ids).await
     }
 
     async fn watermark_or_init(&self, name: &str, at: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
