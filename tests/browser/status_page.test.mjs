@@ -1,7 +1,7 @@
 // The status page in a real headless browser: Debian's Chromium driven by playwright-core (no
 // browser is downloaded). Starts `docspace-dropbox-bridge demo --keep-running` (the bridge on a
 // temporary SQLite database with the built-in DocSpace and Dropbox stand-ins), arranges a dead job
-// (the DocSpace stand-in refuses one file read with 403, which cannot succeed by retrying) and a
+// (the DocSpace stand-in refuses the file's reads with 403, which cannot succeed by retrying) and a
 // group whose name is markup, then signs in on the page with the API token, sees the dead job
 // and its error, retries it and sees it queued and then gone from the dead jobs.
 //
@@ -188,11 +188,13 @@ before(async () => {
     return s.json?.group_folders?.some((f) => f.group_id === markupGroupId);
   });
 
-  // A dead job: DocSpace refuses the next file read with 403 (no permission).
+  // A dead job: DocSpace refuses the next two reads of the file with 403 (no permission). The
+  // first is the API's check that the file exists (a refusal there lets the job through to find
+  // out itself), the second is the job's own read, which cannot succeed by retrying.
   const fail = await call(
     'POST',
     `${docspace}/_fake/failures`,
-    { route: 'file.get', status: 403, times: 1 },
+    { route: 'file.get', status: 403, times: 2 },
     false,
   );
   assert.equal(fail.status, 204, fail.text);
