@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn api_requires_the_bearer_token() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let url = format!("{}/api/v1/jobs", app.url);
     let missing = app.http.get(&url).send().await.expect("req");
     assert_eq!(missing.status(), 401);
@@ -38,7 +38,11 @@ async fn api_requires_the_bearer_token() {
 
 #[tokio::test]
 async fn api_without_configured_token_answers_503() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false"), ("BRIDGE_API_TOKEN", "")]).await;
+    let app = spawn_app(|c| {
+        no_workers(c);
+        c.api_token = None;
+    })
+    .await;
     let resp = app
         .http
         .post(format!("{}/api/v1/groups/sync", app.url))
@@ -57,7 +61,7 @@ async fn api_without_configured_token_answers_503() {
 
 #[tokio::test]
 async fn manual_triggers_enqueue_and_coalesce() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let (s, all) = app.api(Method::POST, "/api/v1/groups/sync", None).await;
     assert_eq!(s, 202);
     assert_eq!(all["job"]["kind"], "groups.sync_all");
@@ -129,7 +133,7 @@ async fn manual_triggers_enqueue_and_coalesce() {
 
 #[tokio::test]
 async fn jobs_are_listed_paginated_and_filtered() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     for i in 0..7 {
         let (s, _) = app
             .api(Method::POST, &format!("/api/v1/groups/g{i}/sync"), None)
@@ -186,7 +190,7 @@ async fn permanent_failure_goes_dead_and_retry_redrives_it() {
     // DocSpace refuses the group read with 403 (no permission): retrying cannot help. The
     // first refusal answers the API's existence check (which then accepts the job as it is),
     // the next two the job's two runs.
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     w.docspace
         .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 3);
     let app = &w.app;
@@ -222,7 +226,7 @@ async fn permanent_failure_goes_dead_and_retry_redrives_it() {
 
 #[tokio::test]
 async fn retry_of_a_job_that_is_not_dead_is_409() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let (_, j) = app.api(Method::POST, "/api/v1/groups/q/sync", None).await;
     let (s, v) = app
         .api(
@@ -236,7 +240,7 @@ async fn retry_of_a_job_that_is_not_dead_is_409() {
 
 #[tokio::test]
 async fn health_ready_and_metrics() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let get = |p: &str| app.http.get(format!("{}{p}", app.url)).send();
     assert_eq!(get("/healthz").await.expect("req").status(), 200);
     assert_eq!(get("/readyz").await.expect("req").status(), 200);
@@ -282,7 +286,11 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
     drop(store);
 
     // Against the stand-ins, so that the second run finishes (the group is unknown there).
-    let w = spawn_world(&[("BRIDGE_DATABASE_URL", &url), ("BRIDGE_LEASE", "2s")]).await;
+    let w = spawn_world(|c| {
+        c.database_url = url.clone();
+        c.queue.lease = Duration::from_secs(2);
+    })
+    .await;
     let j = w
         .app
         .wait_job(job.id, 20, |j| {
@@ -297,7 +305,7 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease_expires() {
 
 #[tokio::test]
 async fn a_job_of_an_unknown_kind_or_with_an_unreadable_payload_is_dead_saying_why() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app(|_| {}).await;
     let jobs = app
         .store
         .enqueue(vec![
@@ -324,7 +332,11 @@ async fn a_job_of_an_unknown_kind_or_with_an_unreadable_payload_is_dead_saying_w
 #[tokio::test]
 async fn a_slot_that_frees_up_claims_the_next_due_job_without_waiting_for_the_poll() {
     // One slot, and a poll so slow that only the end of the first job can start the second.
-    let w = spawn_world(&[("WORKER_CONCURRENCY", "1"), ("BRIDGE_POLL_INTERVAL", "1h")]).await;
+    let w = spawn_world(|c| {
+        c.queue.concurrency = 1;
+        c.queue.poll_interval = Duration::from_secs(3600);
+    })
+    .await;
     let first = w.docspace.create_group("First", &[]).expect("group");
     let second = w.docspace.create_group("Second", &[]).expect("group");
     let (s, v) = w

@@ -56,7 +56,7 @@ async fn restart(world: &mut World) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notification_with_a_bad_signature_is_401_and_queues_nothing() {
-    let world = spawn_world(&[]).await;
+    let world = spawn_world(|_| {}).await;
     let body = bridge_fakes::webhooks::DropboxWebhookSender::body(&[&owner(&world)]);
     let sender = world.dropbox_sender();
     for sig in [
@@ -79,7 +79,7 @@ async fn notification_with_a_bad_signature_is_401_and_queues_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notification_for_two_accounts_runs_two_jobs_and_reads_only_the_bridges_own() {
-    let world = spawn_world(&[]).await;
+    let world = spawn_world(|_| {}).await;
     let me = owner(&world);
     let reply = world
         .dropbox_sender()
@@ -114,7 +114,7 @@ async fn notification_for_two_accounts_runs_two_jobs_and_reads_only_the_bridges_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_poll_reads_the_bridges_own_account() {
-    let world = spawn_world(&[]).await;
+    let world = spawn_world(|_| {}).await;
     let jobs = world
         .app
         .store
@@ -132,7 +132,7 @@ async fn periodic_poll_reads_the_bridges_own_account() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_exported_file_is_noticed_once_even_across_a_restart() {
     // The export mapping is arranged directly, so this checks change tracking alone.
-    let mut world = spawn_world(&[("JOB_MAX_ATTEMPTS", "1")]).await;
+    let mut world = spawn_world(|c| c.queue.max_attempts = 1).await;
     let path = "/DocSpace Export/Finance/Budget.xlsx";
     world.dropbox.put_file(path, b"budget").expect("put file");
     world
@@ -171,7 +171,7 @@ async fn deleted_exported_file_is_noticed_once_even_across_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cursor_reset_starts_over_and_reconciles_every_group() {
-    let world = spawn_world(&[("JOB_MAX_ATTEMPTS", "1")]).await;
+    let world = spawn_world(|c| c.queue.max_attempts = 1).await;
     notify_and_settle(&world).await;
     world.dropbox.reset_cursors();
     let jobs = notify_and_settle(&world).await;
@@ -188,7 +188,7 @@ async fn cursor_reset_starts_over_and_reconciles_every_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cursor_reset_re_exports_files_deleted_or_replaced_in_between() {
-    let world = spawn_world(&[("JOB_MAX_ATTEMPTS", "1")]).await;
+    let world = spawn_world(|c| c.queue.max_attempts = 1).await;
     // Three exported files, mapped with the hash Dropbox holds for them.
     let files = [
         ("111", "Intact.txt"),
@@ -271,7 +271,7 @@ async fn sync_group(world: &World, group: uuid::Uuid) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_group_folder_is_restored_with_its_members() {
-    let world = spawn_world(&[]).await;
+    let world = spawn_world(|_| {}).await;
     notify_and_settle(&world).await; // cursors start here
     let ids = people(
         &world,
@@ -320,7 +320,7 @@ async fn deleted_group_folder_is_restored_with_its_members() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unshared_group_folder_is_shared_again() {
-    let world = spawn_world(&[]).await;
+    let world = spawn_world(|_| {}).await;
     notify_and_settle(&world).await;
     let ids = people(&world, &[("Carol", "Cooper", "carol@example.com")]);
     let group = world.docspace.create_group("Finance", &ids).expect("group");
@@ -338,7 +338,7 @@ async fn unshared_group_folder_is_shared_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_folder_moved_away_is_restored() {
-    let world = spawn_world(&[]).await;
+    let world = spawn_world(|_| {}).await;
     notify_and_settle(&world).await;
     let ids = people(&world, &[("Dan", "Drake", "dan@example.com")]);
     let group = world.docspace.create_group("Sales", &ids).expect("group");
@@ -366,7 +366,7 @@ async fn group_folder_moved_away_is_restored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_exported_file_is_exported_again() {
-    let world = spawn_world(&[]).await;
+    let world = spawn_world(|_| {}).await;
     notify_and_settle(&world).await;
     let room = world.docspace.create_room("Finance");
     let file = world

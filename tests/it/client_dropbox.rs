@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::client_support::{dropbox_client, dropbox_client_with};
 use bridge_fakes::dropbox::{AccessError, DropboxOptions, FakeDropbox, Fault, MemberError};
 use bytes::Bytes;
+use docspace_dropbox_bridge::config::{DropboxAuth, PathRoot, Secret};
 use docspace_dropbox_bridge::dropbox::{
     is_valid_email, wire, AccessLevel, CommitInfo, DropboxError, ListFolderArg, MemberSelector,
     Metadata, SharedFolderAccessError, UploadSessionCursor, WriteMode,
@@ -233,9 +234,8 @@ async fn concurrent_callers_share_one_token_refresh() {
 #[tokio::test]
 async fn a_static_token_that_expired_is_an_auth_error_without_secrets() {
     let fake = fake().await;
-    let client = dropbox_client_with(&fake, |e| {
-        e.remove("DROPBOX_REFRESH_TOKEN");
-        e.insert("DROPBOX_ACCESS_TOKEN".into(), "fake-static-token".into());
+    let client = dropbox_client_with(&fake, |d| {
+        d.auth = DropboxAuth::Static(Secret::new("fake-static-token"));
     });
     client
         .get_current_account()
@@ -256,11 +256,8 @@ async fn a_static_token_that_expired_is_an_auth_error_without_secrets() {
 #[tokio::test]
 async fn a_refused_refresh_token_is_reported_as_invalid_grant() {
     let fake = fake().await;
-    let client = dropbox_client_with(&fake, |e| {
-        e.insert(
-            "DROPBOX_REFRESH_TOKEN".into(),
-            "revoked-refresh-token".into(),
-        );
+    let client = dropbox_client_with(&fake, |d| {
+        d.auth = DropboxAuth::Refresh(Secret::new("revoked-refresh-token"));
     });
     let err = client
         .get_current_account()
@@ -381,9 +378,7 @@ async fn non_ascii_and_emoji_paths_travel_as_header_safe_json() {
 #[tokio::test]
 async fn root_path_root_fetches_the_namespace_once() {
     let fake = fake().await;
-    let client = dropbox_client_with(&fake, |e| {
-        e.insert("DROPBOX_PATH_ROOT".into(), "root".into());
-    });
+    let client = dropbox_client_with(&fake, |d| d.path_root = PathRoot::Root);
     client
         .create_folder_v2("/Team A", false)
         .await

@@ -21,7 +21,11 @@ async fn alter(url: &str, ddl: &str) {
 async fn a_unique_violation_while_enqueuing_is_503_without_database_text() {
     let dir = tempfile::tempdir().expect("tmp");
     for url in store_urls(dir.path()).await {
-        let app = spawn_app(&[("BRIDGE_DATABASE_URL", &url), ("BRIDGE_WORKERS", "false")]).await;
+        let app = spawn_app(|c| {
+            c.database_url = url.clone();
+            no_workers(c);
+        })
+        .await;
         // A constraint the bridge does not expect: a second job of the same kind violates it.
         alter(&url, "CREATE UNIQUE INDEX jobs_one_per_kind ON jobs (kind)").await;
         let (status, _) = app

@@ -65,7 +65,7 @@ fn room_folder(w: &World) -> i64 {
 
 #[tokio::test]
 async fn small_and_empty_files_land_under_the_mirrored_folder_path() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let small = w
         .docspace
@@ -108,7 +108,7 @@ async fn small_and_empty_files_land_under_the_mirrored_folder_path() {
 
 #[tokio::test]
 async fn manual_export_into_an_explicit_folder() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -121,7 +121,7 @@ async fn manual_export_into_an_explicit_folder() {
 
 #[tokio::test]
 async fn non_ascii_and_emoji_titles_arrive_intact() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Финансы");
     let titles = ["отчёт 📊.docx", "日本語のファイル.pdf", "👩‍👩‍👧 family ✨.txt"];
     for t in titles {
@@ -135,7 +135,7 @@ async fn non_ascii_and_emoji_titles_arrive_intact() {
 
 #[tokio::test]
 async fn look_alike_titles_get_one_spelling_and_joiners_stay_only_in_emoji() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Finance");
     for (title, name) in [
         // A joiner outside an emoji would make a second "Budget.xlsx" that looks the same.
@@ -154,7 +154,7 @@ async fn look_alike_titles_get_one_spelling_and_joiners_stay_only_in_emoji() {
 
 #[tokio::test]
 async fn a_new_version_overwrites_the_same_file_with_a_new_rev() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -183,7 +183,7 @@ async fn a_new_version_overwrites_the_same_file_with_a_new_rev() {
 
 #[tokio::test]
 async fn re_exporting_an_unchanged_version_uploads_nothing() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -212,7 +212,7 @@ async fn re_exporting_an_unchanged_version_uploads_nothing() {
 
 #[tokio::test]
 async fn an_exported_file_deleted_in_dropbox_is_uploaded_again() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -228,7 +228,7 @@ async fn an_exported_file_deleted_in_dropbox_is_uploaded_again() {
 
 #[tokio::test]
 async fn first_export_onto_a_taken_name_autorenames_and_keeps_that_path() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let taken = "/DocSpace Export/Finance/2026/Report.docx";
     w.dropbox
@@ -260,7 +260,7 @@ async fn first_export_onto_a_taken_name_autorenames_and_keeps_that_path() {
 
 #[tokio::test]
 async fn a_presigned_url_on_a_foreign_origin_gets_no_authorization_header() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     w.docspace.update_knobs(|k| k.foreign_origin = true);
     let folder = room_folder(&w);
     let id = w
@@ -276,7 +276,7 @@ async fn a_presigned_url_on_a_foreign_origin_gets_no_authorization_header() {
 
 #[tokio::test]
 async fn an_expired_presigned_url_is_replaced_by_a_fresh_one() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     // Storage URLs are checked on their own (no API key goes there): make the first one expired.
     w.docspace.update_knobs(|k| {
         k.foreign_origin = true;
@@ -313,7 +313,7 @@ async fn an_expired_presigned_url_is_replaced_by_a_fresh_one() {
 
 #[tokio::test]
 async fn a_download_cut_midway_is_restarted_and_no_partial_file_appears() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let size = 20 * MIB + 123;
     let id = w
@@ -338,7 +338,7 @@ async fn a_download_cut_midway_is_restarted_and_no_partial_file_appears() {
 
 #[tokio::test]
 async fn a_download_that_always_breaks_never_leaves_a_partial_file() {
-    let w = spawn_world(&[("JOB_MAX_ATTEMPTS", "2")]).await;
+    let w = spawn_world(|c| c.queue.max_attempts = 2).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -356,7 +356,7 @@ async fn a_download_that_always_breaks_never_leaves_a_partial_file() {
 
 #[tokio::test]
 async fn injected_429_and_5xx_from_both_providers_are_retried() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -396,12 +396,14 @@ async fn injected_429_and_5xx_from_both_providers_are_retried() {
 #[tokio::test]
 async fn export_parallel_picks_a_concurrent_or_a_sequential_session() {
     // 9 MiB in 4 MiB chunks. Concurrent (the default): an empty start and three appends.
-    // Sequential (`BRIDGE_EXPORT_PARALLEL=1`): the start carries the first chunk.
-    for (parallel, appends) in [(None, 3), (Some("1"), 2)] {
-        let env: Vec<(&str, &str)> = parallel
-            .map(|p| vec![("BRIDGE_EXPORT_PARALLEL", p)])
-            .unwrap_or_default();
-        let w = spawn_world(&env).await;
+    // Sequential (`export.parallel` 1): the start carries the first chunk.
+    for (parallel, appends) in [(None, 3), (Some(1), 2)] {
+        let w = spawn_world(|c| {
+            if let Some(p) = parallel {
+                c.export.parallel = p;
+            }
+        })
+        .await;
         let folder = room_folder(&w);
         let id = w
             .docspace
@@ -413,14 +415,14 @@ async fn export_parallel_picks_a_concurrent_or_a_sequential_session() {
         assert_eq!(
             w.dropbox.calls("files/upload_session/append_v2"),
             appends,
-            "BRIDGE_EXPORT_PARALLEL={parallel:?}"
+            "export.parallel: {parallel:?}"
         );
     }
 }
 
 #[tokio::test]
 async fn a_commit_whose_answer_was_lost_leaves_one_file_not_a_renamed_copy() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -466,13 +468,12 @@ fn paths_with(w: &World, needle: &str) -> Vec<String> {
 }
 
 /// Another bridge process on the database at `url`, pointed at the world's stand-ins.
-async fn replica(w: &World, url: &str, extra: &[(&str, &str)]) -> TestApp {
-    let env = fakes_env(&w.docspace, &w.dropbox);
-    let mut overrides: Vec<(&str, &str)> =
-        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    overrides.push(("BRIDGE_DATABASE_URL", url));
-    overrides.extend_from_slice(extra);
-    spawn_app(&overrides).await
+async fn replica(w: &World, url: &str) -> TestApp {
+    spawn_app(|c| {
+        use_fakes(c, &w.docspace, &w.dropbox);
+        c.database_url = url.to_string();
+    })
+    .await
 }
 
 /// Waits (without a time limit of its own) until `f` holds.
@@ -504,15 +505,15 @@ async fn enqueue_export(app: &TestApp, file_id: i64) -> i64 {
 /// Two bridge processes on one database export the same new file at once: the second waits for
 /// the first's guard and then finds the file exported, instead of adding `name (1).ext`.
 async fn two_processes_export_one_file_at_once(database: Option<String>) {
-    let url_override;
-    let mut first: Vec<(&str, &str)> = vec![("WORKER_CONCURRENCY", "1")];
-    if let Some(url) = &database {
-        url_override = url.clone();
-        first.push(("BRIDGE_DATABASE_URL", &url_override));
-    }
-    let w = spawn_world(&first).await;
+    let w = spawn_world(|c| {
+        c.queue.concurrency = 1;
+        if let Some(url) = database {
+            c.database_url = url;
+        }
+    })
+    .await;
     let url = w.app.config.database_url.clone();
-    let b = replica(&w, &url, &[]).await;
+    let b = replica(&w, &url).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -561,7 +562,7 @@ async fn two_replicas_on_postgresql_export_a_file_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_whose_job_went_away_is_recognised_by_the_next_attempt() {
     // A stop that gives running jobs no time: the export is abandoned mid-commit.
-    let mut w = spawn_world(&[("BRIDGE_SHUTDOWN_GRACE", "0s")]).await;
+    let mut w = spawn_world(|c| c.queue.shutdown_grace = Duration::ZERO).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -581,7 +582,7 @@ async fn a_commit_whose_job_went_away_is_recognised_by_the_next_attempt() {
     assert_eq!(store.export(&id.to_string()).await.expect("read"), None);
 
     // The job comes back in another process: it finds its own file, uploads nothing again.
-    let b = replica(&w, &url, &[]).await;
+    let b = replica(&w, &url).await;
     b.wait_idle(60).await;
     let jobs = b.all_jobs().await;
     let job = jobs
@@ -606,7 +607,7 @@ async fn a_commit_whose_job_went_away_is_recognised_by_the_next_attempt() {
 
 #[tokio::test]
 async fn a_first_commit_whose_answers_were_all_lost_is_recognised_not_copied() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -634,7 +635,7 @@ async fn a_first_commit_whose_answers_were_all_lost_is_recognised_not_copied() {
 
 #[tokio::test]
 async fn fifty_concurrent_exports_commit_in_batches_without_a_dead_job() {
-    let w = spawn_world(&[("WORKER_CONCURRENCY", "16")]).await;
+    let w = spawn_world(|c| c.queue.concurrency = 16).await;
     let folder = room_folder(&w);
     let ids: Vec<i64> = (0..50)
         .map(|i| {
@@ -675,7 +676,7 @@ async fn fifty_concurrent_exports_commit_in_batches_without_a_dead_job() {
 
 #[tokio::test]
 async fn file_updated_webhook_exports_end_to_end() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let id = w
         .docspace
@@ -703,17 +704,17 @@ async fn file_updated_webhook_exports_end_to_end() {
 async fn export_folder_ids_limit_event_driven_exports() {
     // The filter names room ids, known only once the rooms exist: a second bridge is started on
     // the same stand-ins with the filter set (the first one stays idle).
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let finance = w.docspace.create_room("Finance");
     let other = w.docspace.create_room("Other");
     let sub = w.docspace.create_folder(finance, "2026").expect("folder");
     let inside = w.docspace.create_file(sub, "in.txt", 10).expect("file");
     let outside = w.docspace.create_file(other, "out.txt", 10).expect("file");
-    let ids = finance.to_string();
-    let mut env: Vec<(String, String)> = fakes_env(&w.docspace, &w.dropbox);
-    env.push(("EXPORT_FOLDER_IDS".into(), ids));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut app = spawn_app(&env).await;
+    let mut app = spawn_app(|c| {
+        use_fakes(c, &w.docspace, &w.dropbox);
+        c.export.folder_ids = vec![finance.to_string()];
+    })
+    .await;
     for (id, trigger) in [(inside, "file.created"), (outside, "file.created")] {
         app.store
             .enqueue(vec![
@@ -743,7 +744,7 @@ async fn export_folder_ids_limit_event_driven_exports() {
 async fn a_file_that_no_longer_exists_succeeds_as_skipped() {
     // Its event arrives after the file was deleted (the API refuses an unknown file; a webhook
     // is taken as it comes and the job finds out).
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let id = w.docspace.create_file(folder, "tmp.txt", 10).expect("file");
     w.docspace.delete_file(id).expect("delete");
@@ -768,7 +769,7 @@ async fn a_file_that_no_longer_exists_succeeds_as_skipped() {
 
 #[tokio::test]
 async fn files_of_exactly_150_mib_and_one_byte_more_are_exported_whole() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let folder = room_folder(&w);
     let a = w
         .docspace

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use bridge_fakes::docspace::{MY_DOCUMENTS_ROOT_ID, TRASH_ROOT_ID};
 use chrono::Utc;
-use docspace_dropbox_bridge::app::Application;
-use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::config::{Config, Secret};
 use docspace_dropbox_bridge::store::{self, ExportRecord, WATERMARK_EXPORTING_SINCE};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -89,46 +88,30 @@ fn transfer_calls(w: &World) -> (u64, u64, u64) {
 }
 
 /// Stops the bridge, runs `meanwhile` against the stand-ins, and starts the bridge again on the
-/// same database with `overrides`.
-async fn outage(w: &mut World, overrides: &[(&str, &str)], meanwhile: impl FnOnce(&World)) {
+/// same database, its configuration changed by `configure`.
+async fn outage(
+    w: &mut World,
+    configure: impl FnOnce(&mut Config),
+    meanwhile: impl FnOnce(&World),
+) {
     w.app.stop().await;
     meanwhile(w);
-    let mut env = base_env();
-    env.extend(fakes_env(&w.docspace, &w.dropbox));
-    env.insert(
-        "BRIDGE_DATABASE_URL".into(),
-        w.app.config.database_url.clone(),
-    );
-    for (k, v) in overrides {
-        env.insert(k.to_string(), v.to_string());
-    }
-    env.retain(|_, v| !v.is_empty());
-    let config = Config::from_map(&env).expect("config");
-    let store = store::connect(&config.database_url).await.expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let app = Application::start_with(config.clone(), store.clone(), listener)
-        .await
-        .expect("app starts again");
-    w.app.url = format!("http://{}", app.addr);
-    w.app.store = store;
-    w.app.config = config;
-    w.app.app = Some(app);
+    w.restart_with(configure).await;
 }
 
 /// The bridge wired to `docspace` (arranged before the bridge starts) and a fresh Dropbox.
 async fn spawn_world_with(
     docspace: bridge_fakes::docspace::FakeDocSpace,
-    overrides: &[(&str, &str)],
+    configure: impl FnOnce(&mut Config),
 ) -> World {
     let dropbox = bridge_fakes::dropbox::FakeDropbox::start(Default::default())
         .await
         .expect("fake Dropbox starts");
-    let env = fakes_env(&docspace, &dropbox);
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    all.extend_from_slice(overrides);
-    let app = spawn_app(&all).await;
+    let app = spawn_app(|c| {
+        use_fakes(c, &docspace, &dropbox);
+        configure(c);
+    })
+    .await;
     World {
         app,
         docspace,
@@ -165,7 +148,7 @@ async fn periodic_runs(w: &World, before: usize, more: usize) {
 
 #[tokio::test]
 async fn files_uploaded_while_the_bridge_is_stopped_are_exported_once_after_it_starts() {
-    let mut w = spawn_world(&[]).await;
+    let mut w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Finance");
     let folder = w.docspace.create_folder(room, "2026").expect("folder");
     let plan = w
@@ -182,12 +165,12 @@ async fn files_uploaded_while_the_bridge_is_stopped_are_exported_once_after_it_s
     let mut new_files = Vec::new();
     outage(
         &mut w,
-        &[
-            ("BRIDGE_SCHEDULER", "true"),
-            ("EXPORT_RECONCILE_INTERVAL", "1s"),
-            ("RECONCILE_INTERVAL", "1h"),
-            ("BRIDGE_CHANGES_POLL_INTERVAL", "1h"),
-        ],
+        |c| {
+            c.queue.run_scheduler = true;
+            c.export.reconcile_interval = Duration::from_secs(1);
+            c.groups.reconcile_interval = Duration::from_secs(3600);
+            c.queue.changes_poll_interval = Duration::from_secs(3600);
+        },
         |w| {
             let deep = w.docspace.create_folder(folder, "Q1").expect("folder");
             new_files.push(
@@ -251,7 +234,7 @@ async fn files_uploaded_while_the_bridge_is_stopped_are_exported_once_after_it_s
 
 #[tokio::test]
 async fn files_older_than_the_watermark_wait_for_a_backfill() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Archive 2019");
     let old: Vec<i64> = (1..=2)
         .map(|i| {
@@ -301,7 +284,7 @@ async fn files_older_than_the_watermark_wait_for_a_backfill() {
 
 #[tokio::test]
 async fn a_second_run_over_an_unchanged_portal_makes_no_upload_and_no_download() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Sales");
     let sub = w.docspace.create_folder(room, "Leads").expect("folder");
     w.docspace.create_file(room, "a.docx", 2000).expect("file");
@@ -332,7 +315,7 @@ async fn a_second_run_over_an_unchanged_portal_makes_no_upload_and_no_download()
 
 #[tokio::test]
 async fn a_folder_of_more_than_a_hundred_entries_is_read_page_by_page() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Big");
     let ids = w
         .docspace
@@ -369,7 +352,7 @@ async fn a_folder_of_more_than_a_hundred_entries_is_read_page_by_page() {
 
 #[tokio::test]
 async fn nested_folders_are_mirrored_under_the_export_root() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Projects");
     let a = w.docspace.create_folder(room, "Alpha").expect("folder");
     let b = w
@@ -396,8 +379,10 @@ async fn export_folder_ids_limits_the_walk_and_unreadable_folders_are_reported()
     let inside = docspace.create_room("Inside");
     let hidden = docspace.create_room("Hidden");
     let outside = docspace.create_room("Outside");
-    let ids = format!("{inside},{hidden}");
-    let w = spawn_world_with(docspace, &[("EXPORT_FOLDER_IDS", &ids)]).await;
+    let w = spawn_world_with(docspace, |c| {
+        c.export.folder_ids = vec![inside.to_string(), hidden.to_string()];
+    })
+    .await;
     let a = w.docspace.create_file(inside, "in.txt", 10).expect("file");
     w.docspace.create_file(hidden, "h.txt", 10).expect("file");
     w.docspace
@@ -438,7 +423,7 @@ async fn export_folder_ids_limits_the_walk_and_unreadable_folders_are_reported()
 
 #[tokio::test]
 async fn trashed_files_and_archived_rooms_are_skipped_and_counted() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let live = w.docspace.create_room("Live");
     let keep = w.docspace.create_file(live, "keep.txt", 10).expect("file");
     let bin = w.docspace.create_file(live, "bin.txt", 10).expect("file");
@@ -473,7 +458,10 @@ async fn named_folders_outside_the_configured_scope_are_explicit_requests() {
         .await
         .expect("fake DocSpace");
     let configured = docspace.create_room("Configured");
-    let w = spawn_world_with(docspace, &[("EXPORT_FOLDER_IDS", &configured.to_string())]).await;
+    let w = spawn_world_with(docspace, |c| {
+        c.export.folder_ids = vec![configured.to_string()];
+    })
+    .await;
     let mine = w
         .docspace
         .create_file(MY_DOCUMENTS_ROOT_ID, "mine.txt", 10)
@@ -497,7 +485,7 @@ async fn named_folders_outside_the_configured_scope_are_explicit_requests() {
 
 #[tokio::test]
 async fn the_api_checks_the_request_and_the_folders_it_names() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Here");
 
     let (status, v) = w
@@ -582,7 +570,7 @@ async fn a_key_without_the_listing_permission_stops_the_run_instead_of_skipping_
     let key = docspace.add_api_key(&["rooms:read"]);
     let room = docspace.create_room("Locked");
     docspace.create_file(room, "a.txt", 10).expect("file");
-    let w = spawn_world_with(docspace, &[("DOCSPACE_API_KEY", &key)]).await;
+    let w = spawn_world_with(docspace, |c| c.docspace.api_key = Secret::new(key)).await;
 
     let (status, v) = w.app.api(Method::POST, "/api/v1/files/sync", None).await;
     assert_eq!(status, 202, "{v}");
@@ -612,7 +600,7 @@ async fn a_key_without_the_listing_permission_stops_the_run_instead_of_skipping_
 
 #[tokio::test]
 async fn the_walk_stays_under_the_docspace_cap_and_waits_out_a_429() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Wide");
     for i in 0..30 {
         let sub = w
@@ -641,7 +629,7 @@ async fn the_walk_stays_under_the_docspace_cap_and_waits_out_a_429() {
 
 #[tokio::test]
 async fn a_successful_reconcile_shows_in_the_metrics() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Metrics");
     w.docspace.create_file(room, "m.txt", 10).expect("file");
     sync_files(&w, None).await;
@@ -682,7 +670,7 @@ fn summary_row(stdout: &str, label: &str) -> Option<u64> {
 
 #[tokio::test]
 async fn cli_dry_run_prints_what_would_be_exported_and_changes_nothing() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Finance");
     let folder = w.docspace.create_folder(room, "2026").expect("folder");
     w.docspace
@@ -729,7 +717,7 @@ async fn cli_dry_run_prints_what_would_be_exported_and_changes_nothing() {
 
 #[tokio::test]
 async fn cli_sync_files_exports_in_process_and_a_second_run_has_nothing_to_do() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Ops");
     let other = w.docspace.create_room("Elsewhere");
     let a = w

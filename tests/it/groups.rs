@@ -2,11 +2,12 @@
 //! arranged through the stand-ins, driven through webhooks, the API and the `sync-groups`
 //! command, asserted on the Dropbox stand-in's state and on job records.
 
+use std::time::Duration;
+
 use crate::common::*;
 use bridge_fakes::docspace::{NewUser, UserStatus};
 use bridge_fakes::dropbox::{AccessLevel, Fault, MemberError, MountError, SharedFolderInfo};
-use docspace_dropbox_bridge::app::Application;
-use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::config::{MemberAccess, OnGroupDeleted};
 use docspace_dropbox_bridge::store;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -116,7 +117,7 @@ fn marketing(w: &World) -> Team {
 
 #[tokio::test]
 async fn from_scratch_every_group_gets_a_shared_folder_with_its_active_members() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     let carl = w
         .docspace
@@ -170,7 +171,7 @@ async fn from_scratch_every_group_gets_a_shared_folder_with_its_active_members()
 
 #[tokio::test]
 async fn second_run_makes_zero_write_calls() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     w.docspace.create_group("Sales", &[t.ann]).expect("group");
     sync_all(&w).await;
@@ -194,10 +195,10 @@ async fn second_run_makes_zero_write_calls() {
 
 #[tokio::test]
 async fn member_added_in_docspace_is_invited_and_duplicate_events_change_nothing() {
-    let w = spawn_world(&[
-        ("GROUP_INVITE_QUIET", "true"),
-        ("GROUP_MEMBER_ACCESS", "viewer"),
-    ])
+    let w = spawn_world(|c| {
+        c.groups.invite_quiet = true;
+        c.groups.member_access = MemberAccess::Viewer;
+    })
     .await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
@@ -228,7 +229,7 @@ async fn member_added_in_docspace_is_invited_and_duplicate_events_change_nothing
 
 #[tokio::test]
 async fn member_who_left_loses_access_and_disabled_member_too() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     w.docspace
@@ -256,7 +257,7 @@ async fn member_who_left_loses_access_and_disabled_member_too() {
 
 #[tokio::test]
 async fn member_added_by_hand_in_dropbox_survives_sync_and_revoke() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     let sf = folder(&w, "Marketing").shared_folder_id;
@@ -278,7 +279,7 @@ async fn member_added_by_hand_in_dropbox_survives_sync_and_revoke() {
 
 #[tokio::test]
 async fn renamed_group_folder_is_moved_not_duplicated() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     let before = folder(&w, "Marketing");
@@ -318,7 +319,7 @@ async fn renamed_group_folder_is_moved_not_duplicated() {
 
 #[tokio::test]
 async fn deleted_group_with_revoke_removes_bridge_members_and_keeps_folder() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     w.dropbox
@@ -351,7 +352,7 @@ async fn deleted_group_with_revoke_removes_bridge_members_and_keeps_folder() {
 
 #[tokio::test]
 async fn deleted_group_with_keep_policy_changes_nothing_in_dropbox() {
-    let w = spawn_world(&[("ON_GROUP_DELETED", "keep")]).await;
+    let w = spawn_world(|c| c.groups.on_deleted = OnGroupDeleted::Keep).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     let before = folder(&w, "Marketing");
@@ -373,7 +374,7 @@ async fn deleted_group_with_keep_policy_changes_nothing_in_dropbox() {
 
 #[tokio::test]
 async fn missed_deletion_is_caught_by_the_periodic_reconcile() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_all(&w).await;
     w.docspace.delete_group(t.group).expect("delete"); // no webhook
@@ -383,7 +384,7 @@ async fn missed_deletion_is_caught_by_the_periodic_reconcile() {
 
 #[tokio::test]
 async fn hostile_group_names_stay_inside_groups_root() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let ann = w.docspace.add_active_user("Ann", "Lee", "ann@example.com");
     let long = "x".repeat(300);
     let names = [
@@ -442,7 +443,7 @@ async fn hostile_group_names_stay_inside_groups_root() {
 
 #[tokio::test]
 async fn folder_deleted_in_dropbox_is_recreated_on_next_reconcile() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_all(&w).await;
     let old = folder(&w, "Marketing").shared_folder_id;
@@ -489,7 +490,7 @@ async fn folder_deleted_in_dropbox_is_recreated_on_next_reconcile() {
 
 #[tokio::test]
 async fn deleted_folder_mounted_under_a_taken_name_is_moved_back_to_its_path() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     let old = folder(&w, "Marketing").shared_folder_id;
@@ -524,7 +525,7 @@ async fn deleted_folder_mounted_under_a_taken_name_is_moved_back_to_its_path() {
 
 #[tokio::test]
 async fn a_shared_folder_dropbox_will_not_mount_again_fails_with_a_clear_reason() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     let sf = folder(&w, "Marketing").shared_folder_id;
@@ -557,7 +558,7 @@ async fn a_shared_folder_dropbox_will_not_mount_again_fails_with_a_clear_reason(
 
 #[tokio::test]
 async fn folder_unshared_in_dropbox_is_shared_again_with_its_files() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     w.dropbox
@@ -602,7 +603,7 @@ async fn mapping(w: &World, id: Uuid) -> store::GroupFolder {
 #[tokio::test]
 async fn a_rename_whose_move_failed_keeps_its_folder_from_a_new_group_of_the_old_name() {
     // One attempt per job: the failed rename stays failed until it is asked again.
-    let w = spawn_world(&[("JOB_MAX_ATTEMPTS", "1")]).await;
+    let w = spawn_world(|c| c.queue.max_attempts = 1).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     let old = folder(&w, "Marketing");
@@ -656,7 +657,7 @@ async fn a_rename_whose_move_failed_keeps_its_folder_from_a_new_group_of_the_old
 
 #[tokio::test]
 async fn a_folder_moved_by_hand_onto_another_groups_name_is_not_taken_over() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     sync_one(&w, t.group).await;
     let old = folder(&w, "Marketing");
@@ -697,7 +698,7 @@ async fn a_folder_moved_by_hand_onto_another_groups_name_is_not_taken_over() {
 
 #[tokio::test]
 async fn per_member_permanent_error_does_not_block_other_members() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let ds = &w.docspace;
     let mut ids = Vec::new();
     for i in 0..8 {
@@ -767,7 +768,7 @@ fn errors_of(job: &Value) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_member_dropbox_refused_is_asked_again_only_after_the_retry_window() {
-    let mut w = spawn_world(&[]).await;
+    let mut w = spawn_world(|_| {}).await;
     let ann = w.docspace.add_active_user("Ann", "A", "ann@example.com");
     let bob = w.docspace.add_active_user("Bob", "B", "bob@example.com");
     let g = w.docspace.create_group("Team", &[ann, bob]).expect("group");
@@ -789,7 +790,8 @@ async fn a_member_dropbox_refused_is_asked_again_only_after_the_retry_window() {
 
     // Bob verifies his address; once the window is over he is invited.
     w.dropbox.clear_member_error("bob@example.com");
-    restart_with(&mut w, &[("BRIDGE_REFUSAL_RETRY", "0s")]).await;
+    w.restart_with(|c| c.groups.refusal_retry = Duration::ZERO)
+        .await;
     let third = sync_one(&w, g).await;
     assert!(errors_of(&third).is_empty(), "{third:#}");
     assert_eq!(
@@ -800,7 +802,7 @@ async fn a_member_dropbox_refused_is_asked_again_only_after_the_retry_window() {
 
 #[tokio::test]
 async fn transient_errors_at_20_percent_still_converge_with_no_dead_job() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     let mut all = vec![t.ann, t.bob];
     for i in 0..6 {
@@ -848,36 +850,6 @@ async fn transient_errors_at_20_percent_still_converge_with_no_dead_job() {
 
 // --- access level ----------------------------------------------------------------------------
 
-/// Stops the bridge and starts it again on the same database and stand-ins, with `overrides`
-/// applied to the environment (an operator changing the configuration and restarting).
-async fn restart_with(w: &mut World, overrides: &[(&str, &str)]) {
-    w.app.stop().await;
-    let mut env = base_env();
-    env.extend(fakes_env(&w.docspace, &w.dropbox));
-    env.insert(
-        "BRIDGE_DATABASE_URL".into(),
-        w.app.config.database_url.clone(),
-    );
-    for (k, v) in overrides {
-        env.insert(k.to_string(), v.to_string());
-    }
-    env.retain(|_, v| !v.is_empty());
-    let config = Config::from_map(&env).expect("reconfigured bridge is valid");
-    let store = store::connect(&config.database_url)
-        .await
-        .expect("store reopens");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let app = Application::start_with(config.clone(), store.clone(), listener)
-        .await
-        .expect("app restarts");
-    w.app.url = format!("http://{}", app.addr);
-    w.app.store = store;
-    w.app.config = config;
-    w.app.app = Some(app);
-}
-
 /// `(email, from, to)` of a job result's `updated` list.
 fn updated(job: &Value) -> Vec<(String, String, String)> {
     job["result"]["updated"]
@@ -903,7 +875,7 @@ fn with_accounts(w: &World) {
 
 #[tokio::test]
 async fn members_follow_group_member_access_after_a_reconfigured_restart() {
-    let mut w = spawn_world(&[]).await;
+    let mut w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     with_accounts(&w);
     // Carl has no Dropbox account: he stays a pending invitee.
@@ -916,7 +888,8 @@ async fn members_follow_group_member_access_after_a_reconfigured_restart() {
     assert_eq!(m.access_of("bob@example.com"), Some(AccessLevel::Editor));
     assert_eq!(m.invitees.len(), 1);
 
-    restart_with(&mut w, &[("GROUP_MEMBER_ACCESS", "viewer")]).await;
+    w.restart_with(|c| c.groups.member_access = MemberAccess::Viewer)
+        .await;
     let job = sync_one(&w, t.group).await;
 
     let m = folder(&w, "Marketing");
@@ -957,7 +930,7 @@ async fn members_follow_group_member_access_after_a_reconfigured_restart() {
 
 #[tokio::test]
 async fn access_changed_by_hand_in_dropbox_is_set_back() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     with_accounts(&w);
     sync_one(&w, t.group).await;
@@ -987,7 +960,7 @@ async fn access_changed_by_hand_in_dropbox_is_set_back() {
 
 #[tokio::test]
 async fn hand_added_people_and_the_owner_are_never_updated() {
-    let w = spawn_world(&[("GROUP_MEMBER_ACCESS", "viewer")]).await;
+    let w = spawn_world(|c| c.groups.member_access = MemberAccess::Viewer).await;
     let t = marketing(&w);
     with_accounts(&w);
     sync_one(&w, t.group).await;
@@ -1036,7 +1009,7 @@ async fn hand_added_people_and_the_owner_are_never_updated() {
 
 #[tokio::test]
 async fn cli_dry_run_prints_the_plan_and_calls_no_write_route() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     w.docspace.create_group("a/b", &[t.ann]).expect("group");
     w.docspace.create_group("a_b", &[t.bob]).expect("group");
@@ -1065,7 +1038,7 @@ async fn cli_dry_run_prints_the_plan_and_calls_no_write_route() {
 
 #[tokio::test]
 async fn cli_sync_groups_reconciles_and_prints_a_summary() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     let other = w.docspace.create_group("Sales", &[t.bob]).expect("group");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1111,7 +1084,7 @@ async fn cli_sync_groups_reconciles_and_prints_a_summary() {
 
 #[tokio::test]
 async fn cli_dry_run_lists_access_updates_and_changes_nothing() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let t = marketing(&w);
     with_accounts(&w);
     let dir = tempfile::tempdir().expect("tempdir");

@@ -31,10 +31,10 @@ fn addr(url: &str) -> &str {
 
 #[tokio::test]
 async fn half_a_request_line_is_disconnected_after_the_header_timeout() {
-    let app = spawn_app(&[
-        ("BRIDGE_HEADER_READ_TIMEOUT", "200ms"),
-        ("BRIDGE_IDLE_TIMEOUT", "1h"),
-    ])
+    let app = spawn_app(|c| {
+        c.http.header_read_timeout = Duration::from_millis(200);
+        c.http.idle_timeout = Duration::from_secs(3600);
+    })
     .await;
     let mut stream = TcpStream::connect(addr(&app.url)).await.expect("connect");
     stream.write_all(b"GET /heal").await.expect("write");
@@ -47,10 +47,10 @@ async fn half_a_request_line_is_disconnected_after_the_header_timeout() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
-    let app = spawn_app(&[
-        ("BRIDGE_HEADER_READ_TIMEOUT", "1h"),
-        ("BRIDGE_IDLE_TIMEOUT", "300ms"),
-    ])
+    let app = spawn_app(|c| {
+        c.http.header_read_timeout = Duration::from_secs(3600);
+        c.http.idle_timeout = Duration::from_millis(300);
+    })
     .await;
     let mut stream = TcpStream::connect(addr(&app.url)).await.expect("connect");
     stream
@@ -72,7 +72,7 @@ async fn an_idle_keep_alive_connection_is_closed() {
 
 #[tokio::test]
 async fn with_the_request_cap_reached_a_new_request_is_shed_with_503() {
-    let app = spawn_app(&[("BRIDGE_MAX_REQUESTS", "1")]).await;
+    let app = spawn_app(|c| c.http.max_requests = 1).await;
     // One webhook whose body never finishes keeps the only slot busy.
     let mut stuck = TcpStream::connect(addr(&app.url)).await.expect("connect");
     stuck
@@ -122,7 +122,7 @@ async fn assert_json_error(resp: reqwest::Response, status: u16, code: &str) {
 
 #[tokio::test]
 async fn every_error_is_a_json_body_with_the_right_status() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app(|_| {}).await;
     let auth = format!("Bearer {}", crate::common::API_TOKEN);
     // Wrong method on a known route.
     let resp = app

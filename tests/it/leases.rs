@@ -261,7 +261,7 @@ impl WriteLock {
 
 #[tokio::test]
 async fn a_run_whose_lease_cannot_be_renewed_stops_and_the_job_runs_again_once() {
-    let w = spawn_world(&[("BRIDGE_LEASE", "1s")]).await;
+    let w = spawn_world(|c| c.queue.lease = Duration::from_secs(1)).await;
     let ada = w
         .docspace
         .add_active_user("Ada", "Lovelace", "ada@example.com");

@@ -3,6 +3,7 @@
 //! rules read, the `jobs` command line and one-shot commands that never create a database.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ fn ids(list: &Value, key: &str) -> Vec<i64> {
 
 #[tokio::test]
 async fn every_accepted_delivery_is_kept_and_leads_to_its_jobs() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let post = |id: i64, trigger: &str, entity: &str, request_id: &str| {
         let body = docspace_event(id, trigger, json!({ "id": entity }));
         app.http
@@ -272,7 +273,7 @@ async fn a_job_shows_its_runs_and_a_redriven_dead_job_is_queued_with_its_error_h
     {
         // DocSpace refuses the group: one refusal for the API's check (the job is accepted
         // as it is), one for the job, which then dies.
-        let w = spawn_world(&[("BRIDGE_DATABASE_URL", &url)]).await;
+        let w = spawn_world(|c| c.database_url = url.clone()).await;
         w.docspace
             .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
         let (s, j) = w
@@ -296,7 +297,11 @@ async fn a_job_shows_its_runs_and_a_redriven_dead_job_is_queued_with_its_error_h
         w.app.stop().await;
     }
     // Re-driven on a replica that runs no workers, so that nothing picks it up meanwhile.
-    let app = spawn_app(&[("BRIDGE_DATABASE_URL", &url), ("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(|c| {
+        c.database_url = url.clone();
+        no_workers(c);
+    })
+    .await;
     let (s, r) = app
         .api(Method::POST, &format!("/api/v1/jobs/{id}/retry"), None)
         .await;
@@ -313,7 +318,7 @@ async fn a_job_shows_its_runs_and_a_redriven_dead_job_is_queued_with_its_error_h
 
 #[tokio::test]
 async fn bulk_retry_redrives_only_the_dead_jobs_that_match() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let dead = dead_jobs(
         &app.store,
         vec![
@@ -379,7 +384,11 @@ async fn bulk_retry_redrives_only_the_dead_jobs_that_match() {
 async fn two_dead_jobs_of_one_key_are_both_redriven_and_one_is_queued() {
     let dir = tempfile::tempdir().expect("tmp");
     for url in store_urls(dir.path()).await {
-        let app = spawn_app(&[("BRIDGE_DATABASE_URL", &url), ("BRIDGE_WORKERS", "false")]).await;
+        let app = spawn_app(|c| {
+            c.database_url = url.clone();
+            no_workers(c);
+        })
+        .await;
         let a = dead_jobs(&app.store, vec![GroupSync::new("same").to_new_job()]).await;
         let b = dead_jobs(&app.store, vec![GroupSync::new("same").to_new_job()]).await;
         let (_, v) = app
@@ -403,7 +412,7 @@ use futures::StreamExt;
 
 #[tokio::test]
 async fn jobs_are_filtered_by_group_file_and_creation_time() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let jobs = app
         .store
         .enqueue(vec![
@@ -445,7 +454,7 @@ async fn jobs_are_filtered_by_group_file_and_creation_time() {
 
 #[tokio::test]
 async fn manual_triggers_refuse_groups_and_files_docspace_does_not_know() {
-    let w = spawn_world(&[("BRIDGE_WORKERS", "false")]).await;
+    let w = spawn_world(no_workers).await;
     let app = &w.app;
     let known = w
         .docspace
@@ -542,7 +551,7 @@ async fn manual_triggers_refuse_groups_and_files_docspace_does_not_know() {
 
 #[tokio::test]
 async fn manual_triggers_are_accepted_when_docspace_cannot_be_asked() {
-    let w = spawn_world(&[("BRIDGE_WORKERS", "false")]).await;
+    let w = spawn_world(no_workers).await;
     let app = &w.app;
     let route = bridge_fakes::docspace::routes::GROUP_GET;
     // Rate-limited: the check sees a 429 and accepts; DocSpace is then paused for every
@@ -564,7 +573,7 @@ async fn manual_triggers_are_accepted_when_docspace_cannot_be_asked() {
     );
 
     // Down: the job is accepted and finds out itself.
-    let down = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let down = spawn_app(no_workers).await;
     let (s, v) = down
         .api(Method::POST, "/api/v1/groups/unknown-3/sync", None)
         .await;
@@ -591,7 +600,7 @@ async fn scrape(url: &str) -> String {
 
 #[tokio::test]
 async fn metrics_read_the_queue_from_the_database_and_describe_every_series() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let text = scrape(&app.url).await;
     for state in ["queued", "running", "failed", "dead"] {
         assert_eq!(
@@ -724,7 +733,7 @@ async fn metrics_read_the_queue_from_the_database_and_describe_every_series() {
 
 #[tokio::test]
 async fn histograms_have_buckets_that_fit_what_they_measure() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let known = w.docspace.create_group("Buckets", &[]).expect("group");
     let body = docspace_event(880_001, "group.updated", json!({ "id": known.to_string() }));
     let (s, v) = w.app.deliver_docspace(&body).await;
@@ -755,10 +764,10 @@ async fn histograms_have_buckets_that_fit_what_they_measure() {
 
 #[tokio::test]
 async fn metrics_can_have_a_listener_of_their_own() {
-    let app = spawn_app(&[
-        ("BRIDGE_WORKERS", "false"),
-        ("BRIDGE_METRICS_LISTEN", "127.0.0.1:0"),
-    ])
+    let app = spawn_app(|c| {
+        no_workers(c);
+        c.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
     .await;
     let metrics = app
         .app
@@ -781,7 +790,7 @@ async fn metrics_can_have_a_listener_of_their_own() {
 
 #[tokio::test]
 async fn bridge_db_up_follows_what_readiness_sees() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     assert_eq!(sample(&scrape(&app.url).await, "bridge_db_up"), Some(1.0));
     // Another connection holds SQLite's write lock: the writer cannot write.
     let mut blocker = sqlx::SqliteConnection::connect(&app.config.database_url)
@@ -809,7 +818,7 @@ async fn bridge_db_up_follows_what_readiness_sees() {
 
 #[tokio::test]
 async fn deliveries_are_counted_by_source_and_outcome() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let series = |outcome: &str| {
         format!("bridge_deliveries_total{{source=\"docspace\",outcome=\"{outcome}\"}}")
     };

@@ -13,7 +13,7 @@ fn sender_as_key_user(w: &World) -> DocSpaceWebhookSender {
 
 #[tokio::test]
 async fn a_file_uploaded_by_the_api_key_user_is_exported() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Finance");
     let folder = w.docspace.create_folder(room, "2026").expect("folder");
     // `create_file` uploads as the API key's user.
@@ -54,7 +54,7 @@ async fn a_file_uploaded_by_the_api_key_user_is_exported() {
 
 #[tokio::test]
 async fn a_group_created_by_the_api_key_user_gets_its_shared_folder() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let ann = w.docspace.add_active_user("Ann", "Lee", "ann@example.com");
     let group = w.docspace.create_group("Sales", &[ann]).expect("group");
     let group = w.docspace.group(group).expect("group");

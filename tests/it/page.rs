@@ -21,7 +21,7 @@ async fn get(app: &TestApp, path: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn status_page_and_its_assets_answer_without_token_and_hold_no_data() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     // Something to leak, were the shell to carry data.
     app.api(Method::POST, "/api/v1/groups/secret-group-id/sync", None)
         .await;
@@ -98,7 +98,7 @@ async fn status_page_and_its_assets_answer_without_token_and_hold_no_data() {
 
 #[tokio::test]
 async fn status_data_refuses_without_the_token() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     // One refusal answers the API's existence check (the job is accepted as it is), one the job.
     w.docspace
         .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
@@ -146,7 +146,11 @@ async fn status_data_refuses_without_the_token() {
     assert_eq!(v["job"]["state"], "dead");
 
     // Without BRIDGE_API_TOKEN the data is not served at all; the shell still is.
-    let off = spawn_app(&[("BRIDGE_WORKERS", "false"), ("BRIDGE_API_TOKEN", "")]).await;
+    let off = spawn_app(|c| {
+        no_workers(c);
+        c.api_token = None;
+    })
+    .await;
     let resp = get(&off, "/api/v1/status").await;
     assert_eq!(resp.status(), 503);
     assert_eq!(get(&off, "/").await.status(), 200);
@@ -154,7 +158,7 @@ async fn status_data_refuses_without_the_token() {
 
 #[tokio::test]
 async fn status_reports_queue_reconciles_group_folders_exports_and_dead_jobs() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     for email in ["ann@example.com", "ben@example.com", "cat@example.com"] {
         w.dropbox.add_user_auto(email);
     }
@@ -254,7 +258,7 @@ async fn status_reports_queue_reconciles_group_folders_exports_and_dead_jobs() {
 
 #[tokio::test]
 async fn oldest_due_job_is_the_one_waiting_longest_not_one_waiting_for_its_retry() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let (_, first) = app.api(Method::POST, "/api/v1/groups/a/sync", None).await;
     app.api(Method::POST, "/api/v1/groups/b/sync", None).await;
     let (_, v) = app.api(Method::GET, "/api/v1/status", None).await;

@@ -23,7 +23,7 @@ fn finished<'a>(jobs: &'a [Value], kind: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_key_with_only_the_permissions_the_jobs_need_syncs_groups_and_exports_files() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let ds = &w.docspace;
     // Exactly what the README asks for: no accounts.self:read, so people/@self is refused.
     assert!(ds.set_api_key_permissions(
@@ -65,7 +65,7 @@ async fn a_key_with_only_the_permissions_the_jobs_need_syncs_groups_and_exports_
 
 #[tokio::test]
 async fn a_file_the_key_user_may_not_download_is_dead_after_one_attempt() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let ds = &w.docspace;
     let room = ds.create_room("Board");
     let file = ds.create_file(room, "Minutes.docx", 4096).expect("file");
@@ -96,7 +96,7 @@ async fn a_file_the_key_user_may_not_download_is_dead_after_one_attempt() {
 
 #[tokio::test]
 async fn a_member_whose_address_has_a_hash_is_invited() {
-    let w = spawn_world(&[]).await;
+    let w = spawn_world(|_| {}).await;
     let ds = &w.docspace;
     let odd = ds.add_active_user("Hash", "Tag", "a#b@example.com");
     let plain = ds.add_active_user("Plain", "User", "plain@example.com");

@@ -8,12 +8,12 @@ async fn two_replicas_share_dedupe_and_never_run_a_job_twice() {
         eprintln!("TEST_DATABASE_URL unset: PostgreSQL replica test skipped");
         return;
     };
-    let a = spawn_world(&[("BRIDGE_DATABASE_URL", &url)]).await;
-    let env = fakes_env(&a.docspace, &a.dropbox);
-    let mut overrides: Vec<(&str, &str)> =
-        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    overrides.push(("BRIDGE_DATABASE_URL", &url));
-    let b = spawn_app(&overrides).await;
+    let a = spawn_world(|c| c.database_url = url.clone()).await;
+    let b = spawn_app(|c| {
+        use_fakes(c, &a.docspace, &a.dropbox);
+        c.database_url = url.clone();
+    })
+    .await;
 
     let member = a
         .docspace

@@ -67,11 +67,11 @@ async fn the_service_prunes_finished_jobs_past_their_retention_and_keeps_the_res
     drop(s);
 
     // The scheduler prunes once at start, then hourly.
-    let w = spawn_world(&[
-        ("BRIDGE_DATABASE_URL", &url),
-        ("BRIDGE_SCHEDULER", "true"),
-        ("BRIDGE_JOB_RETENTION", "2d"),
-    ])
+    let w = spawn_world(|c| {
+        c.database_url = url.clone();
+        c.queue.run_scheduler = true;
+        c.queue.job_retention = Duration::from_secs(2 * 86_400);
+    })
     .await;
     let status = |id: i64| {
         let app = &w.app;
@@ -138,7 +138,7 @@ async fn queue_gauges_count_every_state_but_succeeded_zero_included() {
 
 #[tokio::test]
 async fn metrics_export_the_depth_of_queued_running_failed_and_dead_jobs() {
-    let app = spawn_app(&[("BRIDGE_WORKERS", "false")]).await;
+    let app = spawn_app(no_workers).await;
     let text = app
         .http
         .get(format!("{}/metrics", app.url))

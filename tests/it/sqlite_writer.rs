@@ -7,8 +7,6 @@ use crate::common::*;
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 
-const NO_WORKERS: &[(&str, &str)] = &[("BRIDGE_WORKERS", "false")];
-
 /// A second connection to the bridge's database file that takes SQLite's write lock and keeps
 /// it until [`WriteLock::release`], as another process would.
 struct WriteLock(SqliteConnection);
@@ -55,7 +53,7 @@ fn group_created(event_id: i64, group_id: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_retry_request_abandoned_while_waiting_for_the_lock_does_not_wedge_later_webhooks() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let lock = WriteLock::take(&app).await;
     send_and_hang_up(
         app.http
@@ -88,7 +86,7 @@ async fn a_retry_request_abandoned_while_waiting_for_the_lock_does_not_wedge_lat
 
 #[tokio::test]
 async fn readyz_is_unavailable_while_the_writer_cannot_take_the_write_lock() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let readyz = || async {
         let resp = app
             .http

@@ -4,15 +4,13 @@ use crate::common::*;
 use docspace_dropbox_bridge::signature::sign_hex;
 use serde_json::{json, Value};
 
-const NO_WORKERS: &[(&str, &str)] = &[("BRIDGE_WORKERS", "false")];
-
 fn group_payload(id: &str) -> Value {
     json!({ "id": id, "name": "Marketing", "authenticationType": "ASC", "key": id })
 }
 
 #[tokio::test]
 async fn docspace_signature_matrix_only_valid_deliveries_enqueue() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let body = docspace_event(1, "group.updated", group_payload("g-upper"));
     let upper = docspace_signature_upper(&body);
     assert_eq!(app.post_docspace(&body, Some(&upper)).await.status(), 200);
@@ -86,7 +84,7 @@ async fn docspace_signature_matrix_only_valid_deliveries_enqueue() {
 
 #[tokio::test]
 async fn dropbox_signature_matrix_only_valid_notifications_enqueue() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let body = br#"{"list_folder":{"accounts":["dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"]},"delta":{"users":[12345]}}"#;
     let good = sign_hex(DROPBOX_SECRET.as_bytes(), body);
     let cases: Vec<(&str, &[u8], Option<String>)> = vec![
@@ -126,7 +124,7 @@ async fn dropbox_signature_matrix_only_valid_notifications_enqueue() {
 
 #[tokio::test]
 async fn dropbox_notification_for_two_accounts_makes_two_jobs_and_coalesces() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let body = br#"{"list_folder":{"accounts":["dbid:a","dbid:b","dbid:a"]}}"#;
     let sig = sign_hex(DROPBOX_SECRET.as_bytes(), body);
     for _ in 0..3 {
@@ -145,7 +143,7 @@ async fn dropbox_notification_for_two_accounts_makes_two_jobs_and_coalesces() {
 
 #[tokio::test]
 async fn dropbox_challenge_is_echoed_as_plain_text() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     for challenge in ["abc123", "<script>alert(1)</script>"] {
         let resp = app
             .http
@@ -170,7 +168,7 @@ async fn dropbox_challenge_is_echoed_as_plain_text() {
 
 #[tokio::test]
 async fn docspace_head_answers_200_empty() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let resp = app
         .http
         .head(format!("{}/webhooks/docspace", app.url))
@@ -183,7 +181,7 @@ async fn docspace_head_answers_200_empty() {
 
 #[tokio::test]
 async fn duplicate_event_id_makes_one_job() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let body = docspace_event(77, "group.created", group_payload("g1"));
     let sig = docspace_signature_upper(&body);
     let first: Value = app
@@ -202,7 +200,7 @@ async fn duplicate_event_id_makes_one_job() {
 
 #[tokio::test]
 async fn many_updates_for_one_group_coalesce_while_queued() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     for id in 100..120 {
         let body = docspace_event(id, "group.updated", group_payload("g-busy"));
         let sig = docspace_signature_upper(&body);
@@ -219,7 +217,7 @@ async fn many_updates_for_one_group_coalesce_while_queued() {
 
 #[tokio::test]
 async fn triggers_map_to_jobs_and_unknown_ones_are_acknowledged() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let file = json!({ "id": 4711, "title": "Budget.xlsx", "parentId": 12, "rootId": 5, "fileEntryType": 2 });
     let events = [
         (1, "group.deleted", group_payload("g-del")),
@@ -272,10 +270,10 @@ async fn triggers_map_to_jobs_and_unknown_ones_are_acknowledged() {
 
 #[tokio::test]
 async fn oversized_body_is_413_and_nothing_is_stored() {
-    let app = spawn_app(&[
-        ("BRIDGE_WORKERS", "false"),
-        ("BRIDGE_WEBHOOK_BODY_LIMIT", "2048"),
-    ])
+    let app = spawn_app(|c| {
+        no_workers(c);
+        c.http.webhook_body_limit = 2048;
+    })
     .await;
     let big = docspace_event(
         1,
@@ -304,7 +302,7 @@ async fn oversized_body_is_413_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn signed_but_malformed_bodies_are_400_and_nothing_is_stored() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let bodies: Vec<Vec<u8>> = vec![
         b"not json at all".to_vec(),
         br#"{"event":{"id":1},"payload":{"id":"g"}}"#.to_vec(),
@@ -340,7 +338,7 @@ async fn signed_but_malformed_bodies_are_400_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn fields_the_bridge_reads_only_optionally_may_hold_anything() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     let bodies: Vec<Vec<u8>> = vec![
         // `createBy` and the group's `name` of unexpected types; `webhook` not an object.
         br#"{"event":{"id":1,"trigger":"group.deleted","createBy":5},"payload":{"id":"g1","name":[1]},"webhook":7}"#.to_vec(),
@@ -374,7 +372,7 @@ async fn fields_the_bridge_reads_only_optionally_may_hold_anything() {
 
 #[tokio::test]
 async fn dropbox_notification_dedupes_accounts_and_refuses_more_than_the_cap() {
-    let app = spawn_app(NO_WORKERS).await;
+    let app = spawn_app(no_workers).await;
     // Many repeats of few accounts: one job per distinct account.
     let mut accounts: Vec<String> = Vec::new();
     for i in 0..1000 {
@@ -435,7 +433,7 @@ fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
 fn webhook_parsing_classifies_any_signed_body_as_200_or_400() {
     use proptest::prelude::*;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let app = rt.block_on(spawn_app(NO_WORKERS));
+    let app = rt.block_on(spawn_app(no_workers));
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 96,
         failure_persistence: None,

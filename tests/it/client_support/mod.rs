@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bridge_fakes::docspace::FakeDocSpace;
 use bridge_fakes::dropbox::FakeDropbox;
-use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::config::{Config, DropboxConfig};
 use docspace_dropbox_bridge::docspace::DocSpaceClient;
 use docspace_dropbox_bridge::dropbox::DropboxClient;
 use docspace_dropbox_bridge::provider::{http_client, http_client_builder, RetryPolicy};
@@ -54,18 +54,20 @@ pub fn dropbox_client(fake: &FakeDropbox) -> DropboxClient {
     dropbox_client_with(fake, |_| {})
 }
 
+/// A Dropbox client on the fake whose configuration `configure` changes first.
 pub fn dropbox_client_with(
     fake: &FakeDropbox,
-    tweak: impl FnOnce(&mut HashMap<String, String>),
+    configure: impl FnOnce(&mut DropboxConfig),
 ) -> DropboxClient {
-    let mut e = env(
+    let e = env(
         &fake.api_url(),
         &fake.content_url(),
         "http://127.0.0.1:9",
         "sk-unused",
     );
-    tweak(&mut e);
-    DropboxClient::with_retry_policy(&config(&e).dropbox, http_client(), fast_retry())
+    let mut dropbox = config(&e).dropbox;
+    configure(&mut dropbox);
+    DropboxClient::with_retry_policy(&dropbox, http_client(), fast_retry())
 }
 
 pub fn docspace_client(fake: &FakeDocSpace) -> DocSpaceClient {

@@ -1,11 +1,23 @@
-//! Test harness: starts the real service on 127.0.0.1:0 with a fresh SQLite database (or the
-//! PostgreSQL database in `TEST_DATABASE_URL` when a test asks for it) and talks to it over HTTP.
+//! Test harness: starts the real service in this process on 127.0.0.1:0 with a fresh SQLite
+//! database and talks to it over HTTP.
+//!
+//! A test configures the bridge through the typed [`Config`]: [`spawn_app`] and [`spawn_world`]
+//! build the base configuration ([`base_env`] on a fresh database; `spawn_world` also points it
+//! at the stand-ins) and hand it to the test to change before the bridge starts:
+//! `spawn_world(|c| c.queue.max_attempts = 1)`. A test that runs on PostgreSQL sets
+//! `c.database_url` to a [`fresh_postgres_url`]. Changes made this way skip the checks of
+//! [`Config::from_map`], so a test keeps to values the environment would accept.
+//!
+//! The environment maps ([`base_env`], [`fakes_env`]) are for tests of the environment interface
+//! itself: bridge processes and one-shot commands started as child processes.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 
+use bridge_fakes::docspace::FakeDocSpace;
+use bridge_fakes::dropbox::FakeDropbox;
 use docspace_dropbox_bridge::app::Application;
-use docspace_dropbox_bridge::config::Config;
+use docspace_dropbox_bridge::config::{Config, DropboxAuth, Secret};
 use docspace_dropbox_bridge::signature::sign_hex;
 use docspace_dropbox_bridge::store::{self, DynStore};
 use serde_json::{json, Value};
@@ -48,29 +60,28 @@ pub struct TestApp {
     pub dir: TempDir,
 }
 
-/// Starts the bridge with `base_env()` plus `overrides` (a value of "" removes the variable).
-pub async fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// The configuration of a bridge in this process: [`base_env`] on the database `database_url`.
+pub fn base_config(database_url: &str) -> Config {
     let mut env = base_env();
-    env.insert(
-        "BRIDGE_DATABASE_URL".into(),
-        format!("sqlite://{}", dir.path().join("bridge.db").display()),
-    );
-    for (k, v) in overrides {
-        if v.is_empty() {
-            env.remove(*k);
-        } else {
-            env.insert(k.to_string(), v.to_string());
-        }
-    }
-    let config = Config::from_map(&env).expect("test config is valid");
-    let store = store::connect(&config.database_url).await.expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let app = Application::start_with(config.clone(), store.clone(), listener)
-        .await
-        .expect("app starts");
+    env.insert("BRIDGE_DATABASE_URL".into(), database_url.into());
+    Config::from_map(&env).expect("test config is valid")
+}
+
+/// For tests that only read: the bridge accepts webhooks and API calls but runs no job.
+pub fn no_workers(config: &mut Config) {
+    config.queue.run_workers = false;
+}
+
+/// Starts the bridge with the base configuration on a fresh SQLite database, changed by
+/// `configure`.
+pub async fn spawn_app(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = base_config(&format!(
+        "sqlite://{}",
+        dir.path().join("bridge.db").display()
+    ));
+    configure(&mut config);
+    let (store, app) = start(&config).await;
     TestApp {
         url: format!("http://{}", app.addr),
         http: reqwest::Client::new(),
@@ -79,6 +90,18 @@ pub async fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
         app: Some(app),
         dir,
     }
+}
+
+/// Opens (or creates) the database of `config` and starts the bridge on it.
+async fn start(config: &Config) -> (DynStore, Application) {
+    let store = store::connect(&config.database_url).await.expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = Application::start_with(config.clone(), store.clone(), listener)
+        .await
+        .expect("app starts");
+    (store, app)
 }
 
 pub fn docspace_signature_upper(body: &[u8]) -> String {
@@ -241,15 +264,31 @@ pub async fn store_urls(dir: &std::path::Path) -> Vec<String> {
 /// The bridge wired to fresh DocSpace and Dropbox stand-ins.
 pub struct World {
     pub app: TestApp,
-    pub docspace: bridge_fakes::docspace::FakeDocSpace,
-    pub dropbox: bridge_fakes::dropbox::FakeDropbox,
+    pub docspace: FakeDocSpace,
+    pub dropbox: FakeDropbox,
 }
 
-/// Environment that points the bridge at the given stand-ins (refresh-token auth).
-pub fn fakes_env(
-    docspace: &bridge_fakes::docspace::FakeDocSpace,
-    dropbox: &bridge_fakes::dropbox::FakeDropbox,
-) -> Vec<(String, String)> {
+/// Points `config` at the given stand-ins (refresh-token auth), as [`fakes_env`] does for a
+/// process.
+pub fn use_fakes(config: &mut Config, docspace: &FakeDocSpace, dropbox: &FakeDropbox) {
+    let d = dropbox.options();
+    config.docspace.url = origin(&docspace.url());
+    config.docspace.api_key = Secret::new(docspace.api_key());
+    config.dropbox.api_url = origin(&dropbox.api_url());
+    config.dropbox.content_url = origin(&dropbox.content_url());
+    config.dropbox.app_key = d.app_key.clone();
+    config.dropbox.app_secret = Secret::new(d.app_secret.clone());
+    config.dropbox.auth = DropboxAuth::Refresh(Secret::new(d.refresh_token.clone()));
+    // `DROPBOX_APP_SECRET` also keys the signatures of Dropbox's notifications.
+    config.http.dropbox_app_secret = config.dropbox.app_secret.clone();
+}
+
+fn origin(url: &str) -> url::Url {
+    url::Url::parse(url).expect("a stand-in's URL")
+}
+
+/// Environment that points a bridge process at the given stand-ins (refresh-token auth).
+pub fn fakes_env(docspace: &FakeDocSpace, dropbox: &FakeDropbox) -> Vec<(String, String)> {
     let d = dropbox.options();
     vec![
         ("DOCSPACE_URL".into(), docspace.url()),
@@ -263,18 +302,20 @@ pub fn fakes_env(
     ]
 }
 
-/// Starts both stand-ins and the bridge pointed at them; `overrides` as in [`spawn_app`].
-pub async fn spawn_world(overrides: &[(&str, &str)]) -> World {
-    let docspace = bridge_fakes::docspace::FakeDocSpace::start(Default::default())
+/// Starts both stand-ins and the bridge pointed at them, its configuration changed by
+/// `configure` as in [`spawn_app`].
+pub async fn spawn_world(configure: impl FnOnce(&mut Config)) -> World {
+    let docspace = FakeDocSpace::start(Default::default())
         .await
         .expect("fake DocSpace starts");
-    let dropbox = bridge_fakes::dropbox::FakeDropbox::start(Default::default())
+    let dropbox = FakeDropbox::start(Default::default())
         .await
         .expect("fake Dropbox starts");
-    let env = fakes_env(&docspace, &dropbox);
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    all.extend_from_slice(overrides);
-    let app = spawn_app(&all).await;
+    let app = spawn_app(|c| {
+        use_fakes(c, &docspace, &dropbox);
+        configure(c);
+    })
+    .await;
     World {
         app,
         docspace,
@@ -283,6 +324,21 @@ pub async fn spawn_world(overrides: &[(&str, &str)]) -> World {
 }
 
 impl World {
+    /// Stops the bridge (when it runs) and starts it again on the same database and stand-ins,
+    /// from the base configuration changed by `configure` (an operator changing the
+    /// configuration and restarting).
+    pub async fn restart_with(&mut self, configure: impl FnOnce(&mut Config)) {
+        self.app.stop().await;
+        let mut config = base_config(&self.app.config.database_url);
+        use_fakes(&mut config, &self.docspace, &self.dropbox);
+        configure(&mut config);
+        let (store, app) = start(&config).await;
+        self.app.url = format!("http://{}", app.addr);
+        self.app.store = store;
+        self.app.config = config;
+        self.app.app = Some(app);
+    }
+
     /// Runs the bridge's one-shot `command` against this world's stand-ins on an SQLite database
     /// in `dir` (created first, as an operator runs `migrate` before one-shot commands). Returns
     /// the exit code, stdout and stderr.
