@@ -440,6 +440,7 @@ pub async fn retry_jobs(
 #[derive(Deserialize, Default)]
 pub struct DeliveryQuery {
     source: Option<String>,
+    event_id: Option<String>,
     trigger: Option<String>,
     since: Option<String>,
     limit: Option<String>,
@@ -465,6 +466,7 @@ pub async fn list_deliveries(
         .store
         .list_deliveries(&DeliveryFilter {
             source,
+            event_id: set(q.event_id),
             trigger: set(q.trigger),
             since: time_param("since", q.since)?,
             limit,

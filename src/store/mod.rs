@@ -176,6 +176,8 @@ pub struct DeliveryRecord {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub source: Option<String>,
+    /// DocSpace `event.id`, exactly.
+    pub event_id: Option<String>,
     pub trigger: Option<String>,
     /// Received at or after.
     pub since: Option<DateTime<Utc>>,
