@@ -32,6 +32,7 @@ use lease::{LeaseClock, Lost, Recorded};
 
 mod idle;
 mod lease;
+pub mod prune;
 pub mod scheduler;
 
 pub use idle::Idle;
