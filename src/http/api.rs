@@ -390,6 +390,7 @@ pub async fn list_jobs(
             until: time_param("until", q.until)?,
             limit,
             before_id,
+            ..JobFilter::default()
         })
         .await?;
     let next_cursor = if jobs.len() as u32 == limit {

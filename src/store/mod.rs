@@ -247,6 +247,8 @@ pub struct JobFilter {
     pub limit: u32,
     /// Return jobs with an id lower than this (listing is newest first).
     pub before_id: Option<i64>,
+    /// Exactly this dedupe key (one scope of a kind, e.g. the full `files.sync_all`).
+    pub dedupe_key: Option<String>,
 }
 
 /// Which dead jobs a bulk re-drive takes: those matching every field that is set.

@@ -522,6 +522,9 @@ macro_rules! shared_statements {
                 if let Some(file) = &f.file_id {
                     qb.push(" AND file_id = ").push_bind(file);
                 }
+                if let Some(key) = &f.dedupe_key {
+                    qb.push(" AND dedupe_key = ").push_bind(key);
+                }
                 if let Some(since) = f.since {
                     qb.push(" AND created_at >= ").push_bind(since.timestamp_millis());
                 }
