@@ -831,6 +831,55 @@ async fn metrics_can_have_a_listener_of_their_own() {
 }
 
 #[tokio::test]
+async fn the_metrics_listener_answers_errors_as_json_like_the_main_one() {
+    let app = spawn_app(|c| {
+        no_workers(c);
+        c.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await;
+    let metrics = app
+        .app
+        .as_ref()
+        .and_then(|a| a.metrics_addr)
+        .expect("metrics listener");
+    let http = reqwest::Client::new();
+    for (method, path, status, code) in [
+        (Method::POST, "/metrics", 405, "method_not_allowed"),
+        (Method::DELETE, "/metrics", 405, "method_not_allowed"),
+        (Method::GET, "/no-such-page", 404, "not_found"),
+    ] {
+        let resp = http
+            .request(method.clone(), format!("http://{metrics}{path}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{method} {path}: {content_type}"
+        );
+        if status == 405 {
+            let allow = resp
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            assert!(allow.contains("GET"), "{method} {path}: Allow {allow:?}");
+        }
+        let v: Value = resp.json().await.expect("a JSON error");
+        assert_eq!(v["error"]["code"], code, "{method} {path}: {v}");
+        assert!(v["error"]["message"].is_string(), "{method} {path}: {v}");
+    }
+}
+
+#[tokio::test]
 async fn bridge_db_up_follows_what_readiness_sees() {
     let app = spawn_app(no_workers).await;
     assert_eq!(sample(&scrape(&app.url).await, "bridge_db_up"), Some(1.0));
