@@ -194,7 +194,8 @@ pub struct Attempt {
     pub worker: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    /// `succeeded`, `retry` or `dead`.
+    /// `succeeded`, `retry` or `dead`; `lost` for a run stopped because its lease could not be
+    /// kept, `released` for a run given back at shutdown when the grace period ran out.
     pub outcome: String,
     pub error: Option<String>,
     pub duration_ms: i64,
@@ -214,12 +215,24 @@ impl Attempt {
             JobOutcome::Retry { error, .. } => ("retry", Some(error.clone())),
             JobOutcome::Dead { error, .. } => ("dead", Some(error.clone())),
         };
+        Self::new(job.attempts, worker, started_at, finished_at, label, error)
+    }
+
+    /// The history row of a run that ended as `outcome` (see [`Attempt::outcome`]).
+    pub fn new(
+        attempt: i32,
+        worker: &str,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        outcome: &str,
+        error: Option<String>,
+    ) -> Self {
         Self {
-            attempt: job.attempts,
+            attempt,
             worker: worker.to_string(),
             started_at,
             finished_at,
-            outcome: label.to_string(),
+            outcome: outcome.to_string(),
             error,
             duration_ms: (finished_at - started_at).num_milliseconds().max(0),
         }
