@@ -1,5 +1,5 @@
 //! Wires the pieces into a running service: store, the job context (built once per process),
-//! HTTP server, workers, scheduler, and a graceful shutdown (stop accepting, stop claiming, let
+//! HTTP server, workers, scheduler, pruning, and a graceful shutdown (stop accepting, stop claiming, let
 //! running jobs finish, release the rest). [`Application::wait_idle`] tells when the queue is
 //! drained.
 
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::jobs::{self, JobContext};
+use crate::queue::prune::{run_pruning, Retention};
 use crate::queue::scheduler::{run_scheduler, Schedule};
 use crate::queue::{run_workers, Idle, Wake};
 use crate::store::{self, DynStore};
@@ -33,6 +34,7 @@ pub struct Application {
     probe: JoinHandle<()>,
     workers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
+    pruning: JoinHandle<()>,
 }
 
 impl Application {
@@ -117,8 +119,6 @@ impl Application {
                     reconcile_interval: config.groups.reconcile_interval,
                     files_reconcile_interval: config.export.reconcile_interval,
                     changes_poll_interval: config.queue.changes_poll_interval,
-                    delivery_retention: config.http.delivery_retention,
-                    job_retention: Schedule::job_retention(config.queue.job_retention),
                 },
                 wake.clone(),
                 shutdown.clone(),
@@ -126,6 +126,12 @@ impl Application {
         } else {
             tokio::spawn(async {})
         };
+        // Every replica prunes, whether it runs workers and the scheduler or not.
+        let pruning = tokio::spawn(run_pruning(
+            store.clone(),
+            Retention::new(config.http.delivery_retention, config.queue.job_retention),
+            shutdown.clone(),
+        ));
 
         let limits = http::server::ServerLimits {
             header_read_timeout: config.http.header_read_timeout,
@@ -159,6 +165,7 @@ impl Application {
             server,
             workers,
             scheduler,
+            pruning,
         })
     }
 
@@ -186,6 +193,7 @@ impl Application {
         }
         let _ = self.probe.await;
         let _ = self.scheduler.await;
+        let _ = self.pruning.await;
         let _ = self.workers.await;
     }
 }

@@ -106,6 +106,14 @@ pub struct JobsListArgs {
     /// Most jobs listed (1-500).
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    /// Only the jobs that the delivery of this DocSpace event (`event.id`) created or coalesced
+    /// into, after the delivery itself (when received, trigger, request id).
+    #[arg(
+        long = "event-id",
+        value_name = "ID",
+        conflicts_with_all = ["state", "kind", "group_id", "file_id", "since"]
+    )]
+    pub event_id: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

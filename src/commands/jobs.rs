@@ -1,5 +1,6 @@
-//! `jobs list [--state --kind --group --file --since --limit]`, `jobs show ID`,
-//! `jobs retry ID | --dead [--kind K]`: the operator API's job views and re-drives, straight on
+//! `jobs list [--state --kind --group --file --since --limit]`, `jobs list --event-id ID`,
+//! `jobs show ID`, `jobs retry ID | --dead [--kind K]`: the operator API's job views, deliveries
+//! and re-drives, straight on
 //! the store (works while the service is down, and on a web-only replica's database alike).
 //! Tables and details go to stdout; errors to stderr with exit code 1.
 
@@ -10,7 +11,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cli::{JobsCommand, JobsListArgs, JobsRetryArgs};
 use crate::config::{parse_when, Config};
-use crate::store::{DynStore, Job, JobFilter, JobState, RetryFilter, StoreError};
+use crate::store::{
+    DeliveryFilter, DeliveryRecord, DynStore, Job, JobFilter, JobState, RetryFilter, StoreError,
+};
 
 pub async fn run(config: Config, command: JobsCommand) -> ExitCode {
     let store = match super::open_store(&config.database_url).await {
@@ -57,6 +60,9 @@ fn store_error(e: StoreError) -> String {
 }
 
 async fn list(store: &DynStore, args: JobsListArgs) -> Result<String, String> {
+    if let Some(event_id) = &args.event_id {
+        return list_event(store, event_id).await;
+    }
     let state = args
         .state
         .as_deref()
@@ -87,6 +93,72 @@ async fn list(store: &DynStore, args: JobsListArgs) -> Result<String, String> {
         .await
         .map_err(store_error)?;
     Ok(render_list(&jobs))
+}
+
+/// `jobs list --event-id ID`: the kept delivery of a DocSpace event, then each job it created or
+/// coalesced into with its state and its last error or result.
+async fn list_event(store: &DynStore, event_id: &str) -> Result<String, String> {
+    let found = store
+        .list_deliveries(&DeliveryFilter {
+            event_id: Some(event_id.to_string()),
+            limit: 1,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .map_err(store_error)?;
+    let Some(delivery) = found.into_iter().next() else {
+        return Err(format!(
+            "no delivery of DocSpace event {event_id} is kept (deliveries are kept for \
+             BRIDGE_DELIVERY_RETENTION; duplicates and ignored triggers are not kept)"
+        ));
+    };
+    let mut out = render_delivery(&delivery);
+    let _ = writeln!(
+        out,
+        "{:>8}  {:<9}  {:<16}  {:>8}  {:<20}  LAST ERROR / RESULT",
+        "ID", "STATE", "KIND", "ATTEMPTS", "UPDATED"
+    );
+    for id in &delivery.job_ids {
+        match store.get_job(*id).await.map_err(store_error)? {
+            Some(j) => {
+                let outcome = match (&j.last_error, &j.result) {
+                    (Some(e), _) => e.clone(),
+                    (None, Some(r)) => r.to_string(),
+                    (None, None) => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "{:>8}  {:<9}  {:<16}  {:>8}  {:<20}  {}",
+                    j.id,
+                    j.state.as_str(),
+                    j.kind,
+                    j.attempts,
+                    time(j.updated_at),
+                    short(&outcome, 80)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{id:>8}  pruned (finished longer ago than its retention)"
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn render_delivery(d: &DeliveryRecord) -> String {
+    format!(
+        "delivery {} of {} event {}: {}, received {}, request {}, {} job(s)\n",
+        d.id,
+        d.source,
+        d.event_id.as_deref().unwrap_or("-"),
+        d.trigger.as_deref().unwrap_or("-"),
+        time(d.received_at),
+        d.request_id.as_deref().unwrap_or("-"),
+        d.job_ids.len()
+    )
 }
 
 fn render_list(jobs: &[Job]) -> String {

@@ -390,6 +390,7 @@ pub async fn list_jobs(
             until: time_param("until", q.until)?,
             limit,
             before_id,
+            ..JobFilter::default()
         })
         .await?;
     let next_cursor = if jobs.len() as u32 == limit {
@@ -440,6 +441,7 @@ pub async fn retry_jobs(
 #[derive(Deserialize, Default)]
 pub struct DeliveryQuery {
     source: Option<String>,
+    event_id: Option<String>,
     trigger: Option<String>,
     since: Option<String>,
     limit: Option<String>,
@@ -465,6 +467,7 @@ pub async fn list_deliveries(
         .store
         .list_deliveries(&DeliveryFilter {
             source,
+            event_id: set(q.event_id),
             trigger: set(q.trigger),
             since: time_param("since", q.since)?,
             limit,

@@ -164,7 +164,8 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// The router of the metrics listener (`BRIDGE_METRICS_LISTEN`): `GET /metrics` only.
+/// The router of the metrics listener (`BRIDGE_METRICS_LISTEN`): `GET /metrics` only. Its errors
+/// (a wrong method, an unknown path) are JSON like the main listener's.
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route(METRICS_PATH, get(health::metrics))
@@ -175,6 +176,7 @@ pub fn metrics_router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(json_errors))
 }
 
 /// Handles a request if fewer than `BRIDGE_MAX_REQUESTS` are in flight; otherwise answers 503

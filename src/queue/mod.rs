@@ -14,12 +14,16 @@
 //!
 //! Shutdown: when the token is cancelled the runtime stops claiming, gives running jobs
 //! `shutdown_grace` to finish, then aborts the rest and releases them (not counted as attempts).
+//!
+//! Every run that ends in this process goes into its job's attempt history: with its outcome,
+//! or as `lost` (stopped because its lease could not be kept) or `released` (given back at
+//! shutdown). Only a process that dies mid-run leaves no row.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -32,9 +36,21 @@ use lease::{LeaseClock, Lost, Recorded};
 
 mod idle;
 mod lease;
+pub mod prune;
 pub mod scheduler;
 
 pub use idle::Idle;
+
+/// How long recording a stopped run (`lost`, `released`) in its job's history may take: the
+/// database that cost the run its lease may still be slow to answer.
+const RECORD_STOPPED_WAIT: Duration = Duration::from_secs(5);
+
+/// A job this process runs: what releasing it at shutdown and recording that need.
+struct RunningJob {
+    lease: Lease,
+    attempt: i32,
+    started_at: DateTime<Utc>,
+}
 
 /// Handle the HTTP layer uses to wake idle workers when it enqueues something.
 #[derive(Clone, Default)]
@@ -107,8 +123,8 @@ pub async fn run_workers(
 ) {
     let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let permits = Arc::new(Semaphore::new(settings.concurrency));
-    // The lease of every job this process runs, for releasing them at shutdown.
-    let running: Arc<Mutex<HashMap<i64, Lease>>> = Arc::default();
+    // Every job this process runs, for releasing them at shutdown.
+    let running: Arc<Mutex<HashMap<i64, RunningJob>>> = Arc::default();
     let mut tasks = JoinSet::new();
     let mut last_reap = Instant::now() - settings.lease;
 
@@ -149,10 +165,14 @@ pub async fn run_workers(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(job.lease.job_id, job.lease.clone());
+            running.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                job.lease.job_id,
+                RunningJob {
+                    lease: job.lease.clone(),
+                    attempt: job.attempts,
+                    started_at: Utc::now(),
+                },
+            );
             let store = store.clone();
             let ctx = ctx.clone();
             let settings = settings.clone();
@@ -205,15 +225,32 @@ pub async fn run_workers(
             }
         }
     }
-    let left: Vec<Lease> = running
+    let left: Vec<RunningJob> = running
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .drain()
-        .map(|(_, lease)| lease)
+        .map(|(_, job)| job)
         .collect();
-    for lease in left {
-        if let Err(e) = store.release(&lease).await {
-            tracing::warn!(job = lease.job_id, error = %e, "could not release job; its lease will expire");
+    // Into the history first: once released, the job may start again elsewhere at once.
+    let stopped_at = Utc::now();
+    futures::future::join_all(left.iter().map(|job| {
+        let attempt = Attempt::new(
+            job.attempt,
+            &worker_id,
+            job.started_at,
+            stopped_at,
+            "released",
+            Some(
+                "stopped at shutdown when the grace period ran out; released, not counted as an attempt"
+                    .to_string(),
+            ),
+        );
+        record_stopped(&store, job.lease.job_id, attempt)
+    }))
+    .await;
+    for job in left {
+        if let Err(e) = store.release(&job.lease).await {
+            tracing::warn!(job = job.lease.job_id, error = %e, "could not release job; its lease will expire");
         }
     }
     tracing::info!("workers stopped");
@@ -250,18 +287,24 @@ async fn run_one(
         r = work => r,
         lost = tracing::Instrument::instrument(lease::keep(&store, &lease, &mut clock), span.clone()) => {
             // Returning drops the job's future: the run stops here.
-            match lost {
-                Lost::Refused => tracing::warn!(
-                    parent: &span,
-                    "lost the lease (expired or taken over); stopped the job"
-                ),
-                Lost::NotRenewed => tracing::warn!(
-                    parent: &span,
+            let why = match lost {
+                Lost::Refused => "lost the lease (expired or taken over); stopped the job",
+                Lost::NotRenewed => {
                     "could not renew the lease before it expires; stopped the job, it will run again"
-                ),
-            }
+                }
+            };
+            tracing::warn!(parent: &span, "{why}");
             metrics::counter!("bridge_jobs_total", "kind" => job.kind.clone(), "outcome" => "lease_lost")
                 .increment(1);
+            let attempt = Attempt::new(
+                job.attempts,
+                &worker,
+                started_at,
+                Utc::now(),
+                "lost",
+                Some(why.to_string()),
+            );
+            record_stopped(&store, job.id, attempt).await;
             return;
         }
     };
@@ -301,6 +344,32 @@ async fn run_one(
             parent: &span,
             "could not record the result before the lease may expire; the job will run again"
         ),
+    }
+}
+
+/// Adds a run that was stopped to its job's history, trying again while the store fails, for
+/// at most [`RECORD_STOPPED_WAIT`]: the history is for operators, the queue does not need it.
+async fn record_stopped(store: &DynStore, job_id: i64, attempt: Attempt) {
+    let tries = async {
+        loop {
+            match store.record_attempt(job_id, &attempt).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::debug!(job = job_id, error = %e, "recording a stopped run failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(RECORD_STOPPED_WAIT, tries)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            job = job_id,
+            outcome = %attempt.outcome,
+            "could not record the stopped run in the job's history"
+        );
     }
 }
 

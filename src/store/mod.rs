@@ -176,6 +176,8 @@ pub struct DeliveryRecord {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub source: Option<String>,
+    /// DocSpace `event.id`, exactly.
+    pub event_id: Option<String>,
     pub trigger: Option<String>,
     /// Received at or after.
     pub since: Option<DateTime<Utc>>,
@@ -192,7 +194,8 @@ pub struct Attempt {
     pub worker: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    /// `succeeded`, `retry` or `dead`.
+    /// `succeeded`, `retry` or `dead`; `lost` for a run stopped because its lease could not be
+    /// kept, `released` for a run given back at shutdown when the grace period ran out.
     pub outcome: String,
     pub error: Option<String>,
     pub duration_ms: i64,
@@ -212,12 +215,24 @@ impl Attempt {
             JobOutcome::Retry { error, .. } => ("retry", Some(error.clone())),
             JobOutcome::Dead { error, .. } => ("dead", Some(error.clone())),
         };
+        Self::new(job.attempts, worker, started_at, finished_at, label, error)
+    }
+
+    /// The history row of a run that ended as `outcome` (see [`Attempt::outcome`]).
+    pub fn new(
+        attempt: i32,
+        worker: &str,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        outcome: &str,
+        error: Option<String>,
+    ) -> Self {
         Self {
-            attempt: job.attempts,
+            attempt,
             worker: worker.to_string(),
             started_at,
             finished_at,
-            outcome: label.to_string(),
+            outcome: outcome.to_string(),
             error,
             duration_ms: (finished_at - started_at).num_milliseconds().max(0),
         }
@@ -245,6 +260,8 @@ pub struct JobFilter {
     pub limit: u32,
     /// Return jobs with an id lower than this (listing is newest first).
     pub before_id: Option<i64>,
+    /// Exactly this dedupe key (one scope of a kind, e.g. the full `files.sync_all`).
+    pub dedupe_key: Option<String>,
 }
 
 /// Which dead jobs a bulk re-drive takes: those matching every field that is set.

@@ -208,6 +208,12 @@ macro_rules! shared_statements {
                 if let Some(source) = &f.source {
                     qb.push(" AND source = ").push_bind(source);
                 }
+                if let Some(event_id) = &f.event_id {
+                    // A DocSpace delivery is kept under `docspace:<event id>` (unique): the
+                    // lookup is one index probe, not a scan of every kept delivery.
+                    qb.push(" AND dedupe_key = ").push_bind(format!("docspace:{event_id}"));
+                    qb.push(" AND event_id = ").push_bind(event_id);
+                }
                 if let Some(trigger) = &f.trigger {
                     qb.push(" AND trigger = ").push_bind(trigger);
                 }
@@ -515,6 +521,9 @@ macro_rules! shared_statements {
                 }
                 if let Some(file) = &f.file_id {
                     qb.push(" AND file_id = ").push_bind(file);
+                }
+                if let Some(key) = &f.dedupe_key {
+                    qb.push(" AND dedupe_key = ").push_bind(key);
                 }
                 if let Some(since) = f.since {
                     qb.push(" AND created_at >= ").push_bind(since.timestamp_millis());

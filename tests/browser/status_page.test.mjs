@@ -3,7 +3,8 @@
 // temporary SQLite database with the built-in DocSpace and Dropbox stand-ins), arranges a dead job
 // (the DocSpace stand-in refuses the file's reads with 403, which cannot succeed by retrying) and a
 // group whose name is markup, then signs in on the page with the API token, sees the dead job
-// and its error, retries it and sees it queued and then gone from the dead jobs.
+// and its error, retries it and sees it queued and then gone from the dead jobs, and looks up an
+// event the demo delivered by its event id to see its delivery and its job.
 //
 // Environment: BRIDGE_BIN (the bridge binary; default ../../target/debug/docspace-dropbox-bridge),
 // CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR (optional: where to save screenshots).
@@ -331,6 +332,54 @@ test('another tab does not inherit the token', async () => {
   assert.equal(await second.evaluate(() => sessionStorage.length), 0);
   await first.close();
   await second.close();
+});
+
+test('find an event: its delivery and the job it led to, by event id', async () => {
+  // A file event the demo delivered, as the API lists it.
+  const list = await call('GET', `${bridge}/api/v1/deliveries?source=docspace&limit=500`);
+  assert.equal(list.status, 200, list.text);
+  const delivery = list.json.deliveries.find(
+    (d) => d.trigger === 'file.created' && d.job_ids.length === 1,
+  );
+  assert.ok(delivery, 'the demo delivered a file.created event: ' + list.text);
+  const job = await jobInState(delivery.job_ids[0], ['succeeded']);
+
+  const page = watch(await context.newPage());
+  await page.goto(bridge + '/');
+  await page.fill('#token', token);
+  await page.click('#signin');
+  await page.locator('#status').waitFor({ state: 'visible' });
+
+  await page.fill('#event-id', delivery.event_id);
+  await page.click('#event-find');
+  const row = page.locator(`#event-jobs tr[data-job-id="${job.id}"]`);
+  await row.waitFor();
+  assert.equal(
+    await text(page.locator('#event-summary')),
+    `DocSpace event ${delivery.event_id} was delivered as delivery ${delivery.id} and led to 1 job.`,
+  );
+  assert.equal(await text(page.locator('#event-trigger')), 'file.created');
+  assert.equal(await text(page.locator('#event-request')), delivery.request_id || '');
+  assert.match(await text(page.locator('#event-received')), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+  const cells = await row.locator('td').allTextContents();
+  assert.equal(cells[0], String(job.id));
+  assert.equal(cells[1], 'file.export');
+  assert.equal(cells[2], 'succeeded');
+  assert.equal(cells[3], String(job.attempts));
+  assert.equal(cells[4], '', 'no error');
+  assert.ok(cells[5].length > 0, 'a summary of the result');
+  assert.ok(cells[5].includes('/DocSpace Export/'), cells[5]);
+  await shot(page, 'event.png');
+
+  // An event id the bridge has no delivery of, typed as markup: said so, as text.
+  const typed = '<b id="typed">4711</b>';
+  await page.fill('#event-id', typed);
+  await page.click('#event-find');
+  await page.locator('#event-summary').filter({ hasText: 'No delivery of DocSpace event' }).waitFor();
+  assert.ok((await text(page.locator('#event-summary'))).includes(typed));
+  assert.equal(await page.locator('#typed').count(), 0, 'not parsed as markup');
+  assert.equal(await page.locator('#event-found').isHidden(), true);
+  await page.close();
 });
 
 test('no console errors, no CSP violations', () => {

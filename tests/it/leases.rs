@@ -321,3 +321,98 @@ async fn a_run_whose_lease_cannot_be_renewed_stops_and_the_job_runs_again_once()
         1
     );
 }
+
+/// The outcomes and errors of a job's runs, oldest first, through the API.
+async fn history(app: &TestApp, id: i64) -> (Value, Vec<(String, Option<String>, i64)>) {
+    let (status, v) = app
+        .api(Method::GET, &format!("/api/v1/jobs/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let runs = v["job"]["attempts_history"]
+        .as_array()
+        .expect("attempts_history")
+        .iter()
+        .map(|a| {
+            (
+                a["outcome"].as_str().unwrap_or_default().to_string(),
+                a["error"].as_str().map(str::to_string),
+                a["attempt"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    (v["job"].clone(), runs)
+}
+
+/// Waits until job `id` is running.
+async fn until_running(app: &TestApp, id: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, v) = app
+            .api(Method::GET, &format!("/api/v1/jobs/{id}"), None)
+            .await;
+        if v["job"]["state"] == "running" {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ran: {v}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_run_stopped_because_its_lease_lapsed_is_in_the_attempt_history() {
+    let w = spawn_world(|c| c.queue.lease = Duration::from_secs(1)).await;
+    let group = w.docspace.create_group("Lapsed", &[]).expect("group");
+    // The first read of the group takes longer than the lease.
+    w.docspace.update_knobs(|k| k.latency_ms = 2000);
+    let body = docspace_event(8101, "group.updated", json!({ "id": group.to_string() }));
+    let (status, v) = w.app.deliver_docspace(&body).await;
+    assert_eq!(status, 200, "{v}");
+    let id = v["job_ids"][0].as_i64().expect("job id");
+    until_running(&w.app, id).await;
+    // The database refuses every write for longer than the lease: the run cannot renew it.
+    let lock = WriteLock::take(&w.app.config.database_url).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.docspace.update_knobs(|k| k.latency_ms = 0);
+    lock.release().await;
+
+    w.app.wait_job(id, 30, |j| j["state"] == "succeeded").await;
+    let (job, runs) = history(&w.app, id).await;
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let (outcome, error, attempt) = &runs[0];
+    assert_eq!((outcome.as_str(), *attempt), ("lost", 1), "{runs:?}");
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("lease")),
+        "says why: {runs:?}"
+    );
+    assert_eq!(
+        (runs[1].0.as_str(), runs[1].2),
+        ("succeeded", 2),
+        "{runs:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_released_at_shutdown_is_in_the_attempt_history() {
+    // A stop that gives running jobs no time: the run is released unfinished.
+    let mut w = spawn_world(|c| c.queue.shutdown_grace = Duration::ZERO).await;
+    let group = w.docspace.create_group("Released", &[]).expect("group");
+    w.docspace.update_knobs(|k| k.latency_ms = 5000);
+    let body = docspace_event(8102, "group.updated", json!({ "id": group.to_string() }));
+    let (status, v) = w.app.deliver_docspace(&body).await;
+    assert_eq!(status, 200, "{v}");
+    let id = v["job_ids"][0].as_i64().expect("job id");
+    until_running(&w.app, id).await;
+
+    w.restart_with(no_workers).await;
+    let (job, runs) = history(&w.app, id).await;
+    assert_eq!(job["state"], "failed", "released, due again: {job}");
+    assert_eq!(job["attempts"], 0, "a released run is not counted: {job}");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let (outcome, error, attempt) = &runs[0];
+    assert_eq!((outcome.as_str(), *attempt), ("released", 1), "{runs:?}");
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("shutdown")),
+        "says why: {runs:?}"
+    );
+}

@@ -190,6 +190,48 @@ async fn every_accepted_delivery_is_kept_and_leads_to_its_jobs() {
     assert_eq!(job["job"]["deliveries"], json!([]));
 }
 
+#[tokio::test]
+async fn a_delivery_is_found_by_its_docspace_event_id_exactly() {
+    let app = spawn_app(no_workers).await;
+    let mut job_of = HashMap::new();
+    for (event, group) in [(4711, "g-a"), (47110, "g-b"), (471, "g-c")] {
+        let body = docspace_event(event, "group.updated", json!({ "id": group }));
+        let (status, v) = app.deliver_docspace(&body).await;
+        assert_eq!(status, 200, "{v}");
+        job_of.insert(event, v["job_ids"].clone());
+    }
+
+    let found = get(&app, "/api/v1/deliveries?event_id=4711").await;
+    let list = found["deliveries"].as_array().expect("deliveries");
+    assert_eq!(list.len(), 1, "{found}");
+    assert_eq!(list[0]["source"], "docspace");
+    assert_eq!(list[0]["event_id"], "4711");
+    assert_eq!(list[0]["trigger"], "group.updated");
+    assert_eq!(list[0]["job_ids"], job_of[&4711]);
+    let job_id = list[0]["job_ids"][0].as_i64().expect("job id");
+    let job = get(&app, &format!("/api/v1/jobs/{job_id}")).await;
+    assert_eq!(job["job"]["payload"]["group_id"], "g-a", "{job}");
+
+    // Exact: neither a prefix nor a longer id matches; other filters still apply.
+    let short = get(&app, "/api/v1/deliveries?event_id=471").await;
+    let events: Vec<&str> = short["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter_map(|d| d["event_id"].as_str())
+        .collect();
+    assert_eq!(events, vec!["471"], "{short}");
+    for none in [
+        "event_id=47",
+        "event_id=9999",
+        "event_id=4711&source=dropbox",
+        "event_id=4711&trigger=group.created",
+    ] {
+        let v = get(&app, &format!("/api/v1/deliveries?{none}")).await;
+        assert_eq!(v["deliveries"], json!([]), "{none}: {v}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_of_a_delivery_carry_its_event_id_next_to_the_request_id() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -789,6 +831,55 @@ async fn metrics_can_have_a_listener_of_their_own() {
 }
 
 #[tokio::test]
+async fn the_metrics_listener_answers_errors_as_json_like_the_main_one() {
+    let app = spawn_app(|c| {
+        no_workers(c);
+        c.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await;
+    let metrics = app
+        .app
+        .as_ref()
+        .and_then(|a| a.metrics_addr)
+        .expect("metrics listener");
+    let http = reqwest::Client::new();
+    for (method, path, status, code) in [
+        (Method::POST, "/metrics", 405, "method_not_allowed"),
+        (Method::DELETE, "/metrics", 405, "method_not_allowed"),
+        (Method::GET, "/no-such-page", 404, "not_found"),
+    ] {
+        let resp = http
+            .request(method.clone(), format!("http://{metrics}{path}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{method} {path}: {content_type}"
+        );
+        if status == 405 {
+            let allow = resp
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            assert!(allow.contains("GET"), "{method} {path}: Allow {allow:?}");
+        }
+        let v: Value = resp.json().await.expect("a JSON error");
+        assert_eq!(v["error"]["code"], code, "{method} {path}: {v}");
+        assert!(v["error"]["message"].is_string(), "{method} {path}: {v}");
+    }
+}
+
+#[tokio::test]
 async fn bridge_db_up_follows_what_readiness_sees() {
     let app = spawn_app(no_workers).await;
     assert_eq!(sample(&scrape(&app.url).await, "bridge_db_up"), Some(1.0));
@@ -941,6 +1032,73 @@ async fn jobs_command_lists_shows_and_redrives_jobs() {
     assert_eq!(job.state.as_str(), "queued");
     let (code, _, _) = run_cli(dir.path(), &env, &["jobs", "retry"]);
     assert_eq!(code, 2, "an id or --dead is required");
+}
+
+#[tokio::test]
+async fn jobs_list_follows_a_docspace_event_to_its_jobs_and_their_outcome() {
+    let w = spawn_world(|_| {}).await;
+    let research = w.docspace.create_group("Research", &[]).expect("group");
+    let finance = w.docspace.create_group("Finance", &[]).expect("group");
+    let body = docspace_event(4711, "group.updated", json!({ "id": research.to_string() }));
+    let (status, ok) = w.app.deliver_docspace(&body).await;
+    assert_eq!(status, 200, "{ok}");
+    w.settle(30).await;
+    // DocSpace refuses the next job's read of its group: that job dies.
+    w.docspace
+        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 1);
+    let body = docspace_event(4712, "group.updated", json!({ "id": finance.to_string() }));
+    let (status, dead) = w.app.deliver_docspace(&body).await;
+    assert_eq!(status, 200, "{dead}");
+    w.settle(30).await;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut env = base_env();
+    env.insert(
+        "BRIDGE_DATABASE_URL".into(),
+        w.app.config.database_url.clone(),
+    );
+    let row = |out: &str, id: &Value| -> String {
+        let id = id.as_i64().expect("job id").to_string();
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("no row for job {id}:\n{out}"))
+            .to_string()
+    };
+
+    let (code, out, err) = run_cli(dir.path(), &env, &["jobs", "list", "--event-id", "4711"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let first = out.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("of docspace event 4711: group.updated, received "),
+        "{out}"
+    );
+    assert!(first.contains("1 job(s)"), "{out}");
+    let line = row(&out, &ok["job_ids"][0]);
+    assert!(line.contains(" succeeded "), "{line}");
+    assert!(line.contains(" group.sync "), "{line}");
+    assert!(
+        line.contains(r#"{"added":[]"#),
+        "the result is shown: {line}"
+    );
+
+    let (code, out, err) = run_cli(dir.path(), &env, &["jobs", "list", "--event-id", "4712"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let line = row(&out, &dead["job_ids"][0]);
+    assert!(line.contains(" dead "), "{line}");
+    assert!(line.contains("403"), "the last error is shown: {line}");
+
+    let (code, out, err) = run_cli(dir.path(), &env, &["jobs", "list", "--event-id", "471"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("no delivery of DocSpace event 471 is kept"),
+        "{err}"
+    );
+    let (code, _, err) = run_cli(
+        dir.path(),
+        &env,
+        &["jobs", "list", "--event-id", "4711", "--state", "dead"],
+    );
+    assert_eq!(code, 2, "--event-id names the jobs itself: {err}");
 }
 
 #[test]

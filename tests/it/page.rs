@@ -366,3 +366,47 @@ async fn overview_statements_agree_on_both_stores() {
         assert!(latest[0].exported_at >= latest[1].exported_at);
     }
 }
+
+#[tokio::test]
+async fn the_page_finds_an_event_through_the_deliveries_api_by_event_id() {
+    let app = spawn_app(no_workers).await;
+    let html = get(&app, "/").await.text().await.expect("body");
+    assert!(html.contains(r#"<form id="event-form""#), "{html}");
+    assert!(html.contains(r#"<input id="event-id""#), "{html}");
+    assert!(html.contains(r#"<table id="event-jobs">"#), "{html}");
+    // What the form reads: the delivery of the typed id (escaped into the query), then its jobs.
+    let js = get(&app, "/ui/page.js").await.text().await.expect("body");
+    assert!(
+        js.contains("'api/v1/deliveries?event_id=' + encodeURIComponent(eventId)"),
+        "page.js"
+    );
+    assert!(
+        js.contains("'api/v1/jobs/' + encodeURIComponent(id)"),
+        "page.js"
+    );
+
+    // And that API answers the page: the event's delivery with its jobs, as the page shows them.
+    let body = docspace_event(4711, "group.updated", json!({ "id": "g-page" }));
+    let (status, delivered) = app.deliver_docspace(&body).await;
+    assert_eq!(status, 200, "{delivered}");
+    let (status, v) = app
+        .api(
+            Method::GET,
+            "/api/v1/deliveries?event_id=4711&limit=1",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let delivery = &v["deliveries"][0];
+    assert_eq!(delivery["trigger"], "group.updated");
+    assert!(delivery["received_at"].is_string() && delivery["request_id"].is_string());
+    assert_eq!(delivery["job_ids"], delivered["job_ids"]);
+    let job = delivery["job_ids"][0].as_i64().expect("job id");
+    let (status, v) = app
+        .api(Method::GET, &format!("/api/v1/jobs/{job}"), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    for key in ["id", "kind", "state", "attempts", "last_error", "result"] {
+        assert!(v["job"].get(key).is_some(), "the page shows {key}: {v}");
+    }
+}

@@ -1,4 +1,6 @@
-//! The real binary: configuration errors, crash safety under `kill -9`, graceful SIGTERM.
+//! The real binary: configuration errors, crash safety under `kill -9`, graceful SIGTERM, and
+//! what a process reports of itself alone (its last-success gauges, which tests sharing this
+//! process would move).
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -210,4 +212,131 @@ async fn sigterm_stops_gracefully() {
         assert!(Instant::now() < deadline, "did not stop after SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Kills the bridge process when the test ends, passed or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_full_file_reconcile_counts_as_the_last_successful_one() {
+    let docspace = bridge_fakes::docspace::FakeDocSpace::start(Default::default())
+        .await
+        .expect("fake DocSpace starts");
+    let dropbox = bridge_fakes::dropbox::FakeDropbox::start(Default::default())
+        .await
+        .expect("fake Dropbox starts");
+    let room = docspace.create_room("Reports");
+    docspace.create_file(room, "Q1.docx", 100).expect("file");
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let mut env = base_env();
+    env.extend(fakes_env(&docspace, &dropbox));
+    env.retain(|_, v| !v.is_empty());
+    env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
+    env.insert(
+        "BRIDGE_DATABASE_URL".into(),
+        format!("sqlite://{}", dir.path().join("gauge.db").display()),
+    );
+    env.insert("HOME_DIR".into(), dir.path().display().to_string());
+    let base = format!("http://127.0.0.1:{port}");
+    let _bridge = Running(start(&env));
+    wait_healthy(&base).await;
+    let http = reqwest::Client::new();
+
+    // A file reconcile that succeeded; its job.
+    let reconcile = |body: Option<serde_json::Value>| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let mut req = http
+                .post(format!("{base}/api/v1/files/sync"))
+                .bearer_auth(API_TOKEN);
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.expect("request");
+            assert_eq!(resp.status(), 202, "{body:?}");
+            let v: serde_json::Value = resp.json().await.expect("json");
+            let id = v["job"]["id"].as_i64().expect("job id");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let v: serde_json::Value = http
+                    .get(format!("{base}/api/v1/jobs/{id}"))
+                    .bearer_auth(API_TOKEN)
+                    .send()
+                    .await
+                    .expect("request")
+                    .json()
+                    .await
+                    .expect("json");
+                match v["job"]["state"].as_str() {
+                    Some("succeeded") => return v["job"].clone(),
+                    Some("dead") => panic!("{body:?}: {v}"),
+                    _ => {}
+                }
+                assert!(Instant::now() < deadline, "{body:?} did not finish: {v}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // What the metric and the status page say of the last successful file reconcile.
+    let last_success = || {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let text = http
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .expect("scrape")
+                .text()
+                .await
+                .expect("text");
+            let series = r#"bridge_last_success_timestamp_seconds{kind="files.sync_all"} "#;
+            let gauge: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(series))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{series} not in:\n{text}"));
+            let status: serde_json::Value = http
+                .get(format!("{base}/api/v1/status"))
+                .bearer_auth(API_TOKEN)
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            (gauge, status["last_reconcile"]["files"].clone())
+        }
+    };
+
+    for narrow in [
+        json!({ "folder_ids": [room] }),
+        json!({ "backfill": true }),
+        json!({ "folder_ids": [room], "backfill": true }),
+    ] {
+        reconcile(Some(narrow.clone())).await;
+        let (gauge, page) = last_success().await;
+        assert_eq!(gauge, 0.0, "{narrow} is not a full reconcile");
+        assert_eq!(
+            page,
+            serde_json::Value::Null,
+            "{narrow} is not a full reconcile"
+        );
+    }
+    let full = reconcile(None).await;
+    let (gauge, page) = last_success().await;
+    assert!(gauge > 1.7e9, "the full reconcile counts: {gauge}");
+    assert_eq!(page["id"], full["id"], "{page}");
+    // A narrow run after it leaves the full one as the last.
+    reconcile(Some(json!({ "folder_ids": [room] }))).await;
+    let (after, page) = last_success().await;
+    assert_eq!(after, gauge);
+    assert_eq!(page["id"], full["id"], "{page}");
 }

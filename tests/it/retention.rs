@@ -1,11 +1,14 @@
 //! Finished jobs are deleted once past their retention (`BRIDGE_JOB_RETENTION` for succeeded
-//! jobs, at least 30 days for dead ones) by the running service, and the queue-depth gauge counts
-//! only the states an operator watches.
+//! jobs, at least 30 days for dead ones) and deliveries past `BRIDGE_DELIVERY_RETENTION` by every
+//! running replica, whether it runs the scheduler and workers or not, and the queue-depth gauge
+//! counts only the states an operator watches.
 
 use std::time::Duration;
 
 use crate::common::*;
-use docspace_dropbox_bridge::store::{self, DynStore, JobOutcome, JobState, NewJob};
+use docspace_dropbox_bridge::store::{
+    self, Delivery, DynStore, JobOutcome, JobState, NewJob, Received,
+};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
@@ -66,7 +69,7 @@ async fn the_service_prunes_finished_jobs_past_their_retention_and_keeps_the_res
     db.close().await.expect("close");
     drop(s);
 
-    // The scheduler prunes once at start, then hourly.
+    // The service prunes once at start, then hourly.
     let w = spawn_world(|c| {
         c.database_url = url.clone();
         c.queue.run_scheduler = true;
@@ -100,6 +103,84 @@ async fn the_service_prunes_finished_jobs_past_their_retention_and_keeps_the_res
             .await;
         assert_eq!(code, 200, "{what} was pruned: {v}");
     }
+}
+
+/// A kept DocSpace delivery of event `event_id`, received `days_ago` days ago.
+async fn delivery(s: &DynStore, db: &mut SqliteConnection, event_id: &str, days_ago: i64) {
+    s.ingest(Delivery {
+        delivery_id: Some(format!("docspace:{event_id}")),
+        jobs: Vec::new(),
+        received: Some(Received {
+            source: "docspace".into(),
+            event_id: Some(event_id.into()),
+            trigger: Some("group.updated".into()),
+            request_id: None,
+        }),
+    })
+    .await
+    .expect("ingest");
+    sqlx::query("UPDATE deliveries SET received_at = received_at - $1 WHERE event_id = $2")
+        .bind(days_ago * DAY_MS)
+        .bind(event_id)
+        .execute(&mut *db)
+        .await
+        .expect("age the delivery");
+}
+
+#[tokio::test]
+async fn a_replica_without_scheduler_or_workers_prunes_deliveries_and_jobs_too() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}", dir.path().join("web-only.db").display());
+    let s = store::connect(&url).await.expect("store");
+    let mut db = SqliteConnection::connect(&url).await.expect("connect");
+    let old_ok = finished(&s, &mut db, "old-ok", succeeded(), 1).await;
+    let new_ok = finished(&s, &mut db, "new-ok", succeeded(), 0).await;
+    delivery(&s, &mut db, "7001", 1).await;
+    delivery(&s, &mut db, "7002", 0).await;
+    db.close().await.expect("close");
+    drop(s);
+
+    // A web-only replica that enqueues no periodic jobs, with the shortest retentions allowed.
+    let app = spawn_app(|c| {
+        c.database_url = url.clone();
+        no_workers(c);
+        c.queue.run_scheduler = false;
+        c.queue.job_retention = Duration::from_secs(3600);
+        c.http.delivery_retention = Duration::from_secs(3600);
+    })
+    .await;
+    let events = || async {
+        let (code, v) = app.api(Method::GET, "/api/v1/deliveries", None).await;
+        assert_eq!(code, 200, "{v}");
+        v["deliveries"]
+            .as_array()
+            .expect("deliveries")
+            .iter()
+            .filter_map(|d| d["event_id"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let job_gone = app
+            .api(Method::GET, &format!("/api/v1/jobs/{old_ok}"), None)
+            .await
+            .0
+            == 404;
+        if job_gone && events().await == vec!["7002".to_string()] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no prune: jobs {:#?}, deliveries {:?}",
+            app.all_jobs().await,
+            events().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, v) = app
+        .api(Method::GET, &format!("/api/v1/jobs/{new_ok}"), None)
+        .await;
+    assert_eq!(code, 200, "a job within its retention was pruned: {v}");
 }
 
 #[tokio::test]

@@ -2,8 +2,9 @@
 //! `GET /ui/page.css` and `GET /ui/icon.svg` its script, style and icon (embedded in the binary:
 //! no build step, nothing from another origin). The shell holds no data and needs no token; the script asks for the API token
 //! once, keeps it in the tab's `sessionStorage` and reads everything it shows from the
-//! token-protected JSON API: [`status::status`] (`GET /api/v1/status`) and the job routes of
-//! [`super::api`]. Read-only apart from the retry of dead jobs, which goes through the API.
+//! token-protected JSON API: [`status::status`] (`GET /api/v1/status`), and the job and delivery
+//! routes of [`super::api`] (dead jobs, and "Find an event": a delivery by its DocSpace event id
+//! and its jobs). Read-only apart from the retry of dead jobs, which goes through the API.
 //!
 //! Every page response carries a Content-Security-Policy that allows only this origin's script,
 //! style and API calls (no inline code), and forbids framing.

@@ -1,6 +1,7 @@
 //! `GET /api/v1/status` (bearer token): what the status page shows, in one read-only answer:
-//! queue depth by state, the due job that has waited longest, the newest successful reconcile of
-//! groups and of files, every group folder with the number of members the bridge invited, and the
+//! queue depth by state, the due job that has waited longest, the newest successful full reconcile
+//! of groups and of files (a file reconcile of named folders or a backfill does not count), every
+//! group folder with the number of members the bridge invited, and the
 //! latest exports. Dead jobs come from `GET /api/v1/jobs?state=dead`.
 
 use axum::extract::State;
@@ -10,22 +11,23 @@ use serde_json::{json, Map, Value};
 
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::jobs::{GroupsSyncAll, JobKind};
+use crate::jobs::{FilesSyncAll, GroupsSyncAll, JobKind};
 use crate::store::{Job, JobFilter, JobState};
 
 /// How many exports the answer lists, newest first.
 pub const LATEST_EXPORTS: u32 = 20;
-
-/// The file reconcile's kind name.
-const FILES_SYNC_ALL: &str = "files.sync_all";
 
 pub async fn status(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = &st.store;
     let (depth, oldest_due, groups, files, folders, exports) = tokio::try_join!(
         store.queue_depth(),
         store.oldest_due_job(),
-        last_succeeded(&st, GroupsSyncAll::NAME),
-        last_succeeded(&st, FILES_SYNC_ALL),
+        last_succeeded(&st, GroupsSyncAll::NAME, None),
+        last_succeeded(
+            &st,
+            FilesSyncAll::NAME,
+            Some(FilesSyncAll::periodic().dedupe_key())
+        ),
         store.group_folder_summaries(),
         store.latest_exports(LATEST_EXPORTS),
     )?;
@@ -48,16 +50,18 @@ pub async fn status(State(st): State<AppState>) -> Result<Json<Value>, ApiError>
     })))
 }
 
-/// The newest job of `kind` that succeeded.
+/// The newest job of `kind` (of the scope `dedupe_key`, when given) that succeeded.
 async fn last_succeeded(
     st: &AppState,
     kind: &str,
+    dedupe_key: Option<String>,
 ) -> Result<Option<Job>, crate::store::StoreError> {
     let mut jobs = st
         .store
         .list_jobs(&JobFilter {
             state: Some(JobState::Succeeded),
             kind: Some(kind.to_string()),
+            dedupe_key,
             limit: 1,
             ..JobFilter::default()
         })

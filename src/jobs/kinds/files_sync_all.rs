@@ -37,6 +37,14 @@ impl FilesSyncAll {
             backfill,
         }
     }
+
+    /// Whether this is the full reconcile (the periodic one's scope: every folder in scope,
+    /// files changed since the bridge started exporting). Only a full run's success is "the
+    /// last successful file reconcile" (the gauge, the status page); a run over named folders or
+    /// a backfill says nothing about the rest.
+    pub fn is_full(&self) -> bool {
+        *self == Self::periodic()
+    }
 }
 
 impl JobKind for FilesSyncAll {
@@ -60,8 +68,11 @@ impl JobKind for FilesSyncAll {
     }
 
     async fn run(self, ctx: &JobContext) -> Result<Value, JobError> {
+        let full = self.is_full();
         let summary = files::sync_all(ctx, self.folder_ids.as_deref(), self.backfill).await?;
-        record_last_success(Self::NAME);
+        if full {
+            record_last_success(Self::NAME);
+        }
         Ok(summary.to_json())
     }
 }

@@ -1,6 +1,7 @@
 // Status page of docspace-dropbox-bridge. The HTML holds no data: everything shown here comes
 // from the token-protected JSON API (GET api/v1/status, GET api/v1/jobs?state=dead,
-// POST api/v1/jobs/{id}/retry). The token lives in sessionStorage (this tab only) and goes out
+// POST api/v1/jobs/{id}/retry; "Find an event": GET api/v1/deliveries?event_id=, GET
+// api/v1/jobs/{id}). The token lives in sessionStorage (this tab only) and goes out
 // as `Authorization: Bearer`. Text reaches the page only through textContent, never as HTML.
 'use strict';
 
@@ -10,9 +11,15 @@
   const REFRESH_MS = 15000;
   const STATES = ['queued', 'running', 'failed', 'dead', 'succeeded'];
 
+  const RESULT_CHARS = 200;
+
   const byId = (id) => document.getElementById(id);
   let timer = null;
   let loading = false;
+  // The event id whose delivery is shown (refreshed with the rest), and the newest lookup: an
+  // older answer arriving late is dropped.
+  let shownEvent = null;
+  let lookup = 0;
 
   // A 401 from the API: the caller stops, the sign-in form is already shown.
   class SignedOut extends Error {}
@@ -217,6 +224,101 @@
     );
   }
 
+  // A job's result in one line: its top-level values, or the JSON, shortened.
+  function resultSummary(result) {
+    if (result === null || result === undefined) return '';
+    let text;
+    if (typeof result === 'object' && !Array.isArray(result)) {
+      text = Object.entries(result)
+        .map(([key, value]) => key + ': ' + (typeof value === 'object' ? JSON.stringify(value) : String(value)))
+        .join(', ');
+    } else {
+      text = JSON.stringify(result);
+    }
+    return text.length > RESULT_CHARS ? text.slice(0, RESULT_CHARS - 1) + '…' : text;
+  }
+
+  function clearEvent(message) {
+    setText('event-summary', message || '');
+    byId('event-found').hidden = true;
+    for (const id of ['event-received', 'event-trigger', 'event-request']) setText(id, '');
+    fill(byId('event-jobs').tBodies[0], []);
+  }
+
+  function renderEvent(eventId, delivery, jobs) {
+    const n = delivery.job_ids.length;
+    setText(
+      'event-summary',
+      'DocSpace event ' + eventId + ' was delivered as delivery ' + delivery.id + ' and led to ' +
+        n + (n === 1 ? ' job.' : ' jobs.'),
+    );
+    setText('event-received', formatTime(delivery.received_at));
+    setText('event-trigger', delivery.trigger || '');
+    setText('event-request', delivery.request_id || '');
+    fill(
+      byId('event-jobs').tBodies[0],
+      jobs.map((job) =>
+        job.pruned
+          ? el(
+              'tr',
+              { 'data-job-id': String(job.id) },
+              el('td', {}, String(job.id)),
+              el('td', {}, ''),
+              el('td', { class: 'state' }, 'pruned'),
+              el('td', {}, ''),
+              el('td', {}, ''),
+              el('td', {}, 'finished longer ago than its retention'),
+            )
+          : el(
+              'tr',
+              { 'data-job-id': String(job.id) },
+              el('td', {}, String(job.id)),
+              el('td', {}, job.kind),
+              el('td', { class: 'state' }, job.state),
+              el('td', { class: 'count' }, String(job.attempts)),
+              el('td', { class: 'error' }, job.last_error || ''),
+              el('td', { class: 'result' }, resultSummary(job.result)),
+            ),
+      ),
+    );
+    byId('event-found').hidden = false;
+  }
+
+  async function jobOrPruned(id) {
+    try {
+      return (await api('GET', 'api/v1/jobs/' + encodeURIComponent(id))).job;
+    } catch (e) {
+      if (e.status === 404) return { id, pruned: true };
+      throw e;
+    }
+  }
+
+  // Looks the delivery of a DocSpace event up by its id, then each of its jobs.
+  async function findEvent(eventId) {
+    const mine = ++lookup;
+    try {
+      const found = await api(
+        'GET',
+        'api/v1/deliveries?event_id=' + encodeURIComponent(eventId) + '&limit=1',
+      );
+      const delivery = found.deliveries[0];
+      const jobs = delivery ? await Promise.all(delivery.job_ids.map(jobOrPruned)) : [];
+      if (mine !== lookup) return;
+      shownEvent = eventId;
+      if (!delivery) {
+        clearEvent(
+          'No delivery of DocSpace event ' + eventId + ' is kept: deliveries are kept for ' +
+            'BRIDGE_DELIVERY_RETENTION, duplicates and triggers the bridge ignores are not.',
+        );
+        return;
+      }
+      renderEvent(eventId, delivery, jobs);
+    } catch (e) {
+      if (e instanceof SignedOut || mine !== lookup) return;
+      clearEvent('Could not look event ' + eventId + ' up: ' + e.message);
+    }
+  }
+
   // --- actions ----------------------------------------------------------------------------------
 
   async function load() {
@@ -236,6 +338,7 @@
       setText('updated', 'Updated ' + formatTime(status.now));
       setText('problem', '');
       byId('status').hidden = false;
+      if (shownEvent !== null) findEvent(shownEvent);
     } catch (e) {
       if (!(e instanceof SignedOut)) setText('problem', 'Could not load the status: ' + e.message);
     } finally {
@@ -275,6 +378,10 @@
     sessionStorage.removeItem(TOKEN_KEY);
     clearInterval(timer);
     timer = null;
+    shownEvent = null;
+    lookup += 1;
+    clearEvent('');
+    byId('event-id').value = '';
     byId('status').hidden = true;
     byId('bar').hidden = true;
     byId('login').hidden = false;
@@ -292,6 +399,13 @@
       byId('token').value = '';
       setText('login-error', '');
       showSignedIn();
+    });
+    byId('event-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const value = byId('event-id').value.trim();
+      if (!value) return;
+      setText('event-summary', 'Looking up event ' + value + '…');
+      findEvent(value);
     });
     byId('refresh').addEventListener('click', load);
     byId('signout').addEventListener('click', () => signOut(''));
