@@ -15,7 +15,7 @@ use axum::Json;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
@@ -80,10 +80,29 @@ fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Parses an optional JSON body: empty means "no options".
+/// An optional field of a JSON body: left out it is `None`; `null` is refused like any other
+/// value of the wrong type, so a script's unset variable is not read as "left out"
+/// (`{"group_ids": null}` would otherwise reconcile every group).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// Parses an optional JSON body: empty means "no options". Anything else must be a JSON object
+/// (serde would also read a struct from an array: `[]` would mean "no options").
 fn optional_json<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Ok(T::default()),
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "the body must be a JSON object (or empty)",
+            ))
+        }
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
@@ -98,7 +117,7 @@ async fn enqueue(st: &AppState, jobs: Vec<NewJob>) -> Result<Vec<Job>, ApiError>
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct SyncAllBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     group_ids: Option<Vec<String>>,
 }
 
@@ -183,7 +202,7 @@ pub async fn sync_group(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ExportBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     folder: Option<String>,
 }
 
@@ -219,7 +238,7 @@ pub async fn export_file(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FilesSyncBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     folder_ids: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     backfill: bool,

@@ -366,3 +366,55 @@ async fn a_slot_that_frees_up_claims_the_next_due_job_without_waiting_for_the_po
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+// --- input: what openapi.yaml refuses is refused with a JSON 400, what it allows is taken ------
+
+/// Answers `path` with `status` and the error `code`, as `{"error": {"code", "message"}}`.
+async fn assert_refused(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    code: &str,
+) {
+    let (s, v) = app.api(method, path, body.clone()).await;
+    assert_eq!(s, 400, "{path} {body:?}: {v}");
+    assert_eq!(v["error"]["code"], code, "{path} {body:?}: {v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn an_optional_body_field_sent_as_null_is_refused_not_read_as_left_out() {
+    // A script whose list of groups came out as null must not reconcile every group.
+    let app = spawn_app(no_workers).await;
+    for (path, body) in [
+        ("/api/v1/groups/sync", json!({ "group_ids": null })),
+        ("/api/v1/files/sync", json!({ "folder_ids": null })),
+        ("/api/v1/files/sync", json!({ "backfill": null })),
+        ("/api/v1/files/4711/export", json!({ "folder": null })),
+    ] {
+        assert_refused(&app, Method::POST, path, Some(body), "invalid_body").await;
+    }
+    assert!(app.all_jobs().await.is_empty(), "nothing is enqueued");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused() {
+    // serde reads a struct from an array too: `[]` was taken as "no options".
+    let app = spawn_app(no_workers).await;
+    for path in [
+        "/api/v1/groups/sync",
+        "/api/v1/files/sync",
+        "/api/v1/files/4711/export",
+    ] {
+        for body in [json!([]), json!([null]), json!("x"), json!(1), Value::Null] {
+            assert_refused(&app, Method::POST, path, Some(body), "invalid_body").await;
+        }
+    }
+    assert!(app.all_jobs().await.is_empty(), "nothing is enqueued");
+}
