@@ -334,7 +334,7 @@ pub async fn get_job(
     Ok(Json(json!({ "job": v })).into_response())
 }
 
-/// Query parameters that choose jobs; every one optional, empty means unset.
+/// Query parameters that choose jobs; every one optional, none of them empty ([`given`]).
 #[derive(Deserialize, Default)]
 pub struct JobQuery {
     state: Option<String>,
@@ -347,22 +347,47 @@ pub struct JobQuery {
     cursor: Option<String>,
 }
 
-fn set(v: Option<String>) -> Option<String> {
-    v.filter(|s| !s.is_empty())
-}
-
-fn time_param(name: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    set(v)
-        .map(|s| {
-            parse_when(&s, Utc::now())
-                .map_err(|e| ApiError::bad_request("invalid_time", format!("{name} {e}")))
-        })
-        .transpose()
-}
-
-fn limit_param(v: Option<&str>) -> Result<u32, ApiError> {
+/// A query parameter as given: `None` when left out. An empty value (`?since=`) is refused
+/// rather than read as "no filter", so a script's unset variable cannot widen a listing, or a
+/// re-drive, to every job.
+fn given(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
     match v {
-        None | Some("") => Ok(DEFAULT_LIMIT),
+        Some(s) if s.is_empty() => Err(ApiError::bad_request(
+            "empty_parameter",
+            format!("{name} is empty: give it a value or leave it out"),
+        )),
+        v => Ok(v),
+    }
+}
+
+/// `since`, `until`: an RFC 3339 time or a duration back from now written as a whole number (at
+/// most five digits) and one unit of s, m, h, d, w, as `openapi.yaml` says. [`parse_when`]
+/// reads more (`1h 30m`, `0`), which the command line takes; the API takes what its spec says.
+fn time_param(name: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(s) = given(name, v)? else {
+        return Ok(None);
+    };
+    let short_duration = matches!(
+        s.as_bytes().split_last(),
+        Some((unit, digits)) if b"smhdw".contains(unit)
+            && (1..=5).contains(&digits.len())
+            && digits.iter().all(u8::is_ascii_digit)
+    );
+    let when = if short_duration || DateTime::parse_from_rfc3339(&s).is_ok() {
+        parse_when(&s, Utc::now())
+    } else {
+        Err(
+            "must be an RFC 3339 time (2026-05-20T10:15:30Z) or a duration back from now (15m, 2h, 7d)"
+                .to_string(),
+        )
+    };
+    when.map(Some)
+        .map_err(|e| ApiError::bad_request("invalid_time", format!("{name} {e}")))
+}
+
+fn limit_param(v: Option<String>) -> Result<u32, ApiError> {
+    match given("limit", v)? {
+        None => Ok(DEFAULT_LIMIT),
         Some(l) => l
             .parse::<u32>()
             .ok()
@@ -373,21 +398,31 @@ fn limit_param(v: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-fn cursor_param(v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    match v {
-        None | Some("") => Ok(None),
-        Some(c) => c
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid")),
-    }
+/// A `next_cursor` as handed out: the decimal digits of an id (at most 18, so it fits an i64;
+/// no sign), as `openapi.yaml` says.
+fn cursor_param(v: Option<String>) -> Result<Option<i64>, ApiError> {
+    let Some(c) = given("cursor", v)? else {
+        return Ok(None);
+    };
+    c.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then_some(c)
+        .filter(|c| c.len() <= 18)
+        .and_then(|c| c.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "cursor must be the next_cursor of a previous page",
+            )
+        })
 }
 
 pub async fn list_jobs(
     State(st): State<AppState>,
     Query(q): Query<JobQuery>,
 ) -> Result<Response, ApiError> {
-    let state = match set(q.state) {
+    let state = match given("state", q.state)? {
         None => None,
         Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
             ApiError::bad_request(
@@ -396,15 +431,15 @@ pub async fn list_jobs(
             )
         })?),
     };
-    let limit = limit_param(q.limit.as_deref())?;
-    let before_id = cursor_param(q.cursor.as_deref())?;
+    let limit = limit_param(q.limit)?;
+    let before_id = cursor_param(q.cursor)?;
     let jobs = st
         .store
         .list_jobs(&JobFilter {
             state,
-            kind: set(q.kind),
-            group_id: set(q.group_id),
-            file_id: set(q.file_id),
+            kind: given("kind", q.kind)?,
+            group_id: given("group_id", q.group_id)?,
+            file_id: given("file_id", q.file_id)?,
             since: time_param("since", q.since)?,
             until: time_param("until", q.until)?,
             limit,
@@ -442,9 +477,9 @@ pub async fn retry_jobs(
         .store
         .retry_dead_matching(&RetryFilter {
             id: None,
-            kind: set(q.kind),
-            group_id: set(q.group_id),
-            file_id: set(q.file_id),
+            kind: given("kind", q.kind)?,
+            group_id: given("group_id", q.group_id)?,
+            file_id: given("file_id", q.file_id)?,
             since: time_param("since", q.since)?,
             until: time_param("until", q.until)?,
         })
@@ -470,7 +505,7 @@ pub async fn list_deliveries(
     State(st): State<AppState>,
     Query(q): Query<DeliveryQuery>,
 ) -> Result<Response, ApiError> {
-    let source = set(q.source);
+    let source = given("source", q.source)?;
     if let Some(s) = &source {
         if s != "docspace" && s != "dropbox" {
             return Err(ApiError::bad_request(
@@ -479,15 +514,15 @@ pub async fn list_deliveries(
             ));
         }
     }
-    let limit = limit_param(q.limit.as_deref())?;
+    let limit = limit_param(q.limit)?;
     let deliveries = st
         .store
         .list_deliveries(&DeliveryFilter {
             source,
-            trigger: set(q.trigger),
+            trigger: given("trigger", q.trigger)?,
             since: time_param("since", q.since)?,
             limit,
-            before_id: cursor_param(q.cursor.as_deref())?,
+            before_id: cursor_param(q.cursor)?,
         })
         .await?;
     let next_cursor = if deliveries.len() as u32 == limit {

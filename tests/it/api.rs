@@ -418,3 +418,78 @@ async fn a_body_that_is_not_a_json_object_is_refused() {
     }
     assert!(app.all_jobs().await.is_empty(), "nothing is enqueued");
 }
+
+#[tokio::test]
+async fn an_empty_query_parameter_is_refused_not_read_as_no_filter() {
+    // `?since=$SINCE` with the variable unset must not re-drive every dead job.
+    let app = spawn_app(no_workers).await;
+    for param in [
+        "state", "kind", "group_id", "file_id", "since", "until", "limit", "cursor",
+    ] {
+        let path = format!("/api/v1/jobs?{param}=");
+        assert_refused(&app, Method::GET, &path, None, "empty_parameter").await;
+    }
+    for param in ["source", "trigger", "since", "limit", "cursor"] {
+        let path = format!("/api/v1/deliveries?{param}=");
+        assert_refused(&app, Method::GET, &path, None, "empty_parameter").await;
+    }
+    for param in ["kind", "group_id", "file_id", "since", "until"] {
+        let path = format!("/api/v1/jobs/retry?{param}=");
+        assert_refused(&app, Method::POST, &path, None, "empty_parameter").await;
+    }
+    // Left out, a parameter does not filter.
+    let (s, v) = app.api(Method::GET, "/api/v1/jobs", None).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_cursor_is_the_digits_of_a_next_cursor() {
+    let app = spawn_app(no_workers).await;
+    for path in ["/api/v1/jobs", "/api/v1/deliveries"] {
+        for bad in ["x", "-5", "+5", "1e3", "1234567890123456789"] {
+            let path = format!("{path}?cursor={bad}");
+            assert_refused(&app, Method::GET, &path, None, "invalid_cursor").await;
+        }
+        for good in ["0", "7", "000000000000000042"] {
+            let (s, v) = app
+                .api(Method::GET, &format!("{path}?cursor={good}"), None)
+                .await;
+            assert_eq!(s, 200, "{path}?cursor={good}: {v}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_time_filter_is_an_rfc3339_time_or_a_number_and_a_unit() {
+    let app = spawn_app(no_workers).await;
+    for good in [
+        "15m",
+        "2h",
+        "7d",
+        "1w",
+        "30s",
+        "99999w",
+        "2026-05-20T10:15:30Z",
+    ] {
+        for path in ["/api/v1/jobs", "/api/v1/deliveries"] {
+            let (s, v) = app
+                .api(Method::GET, &format!("{path}?since={good}"), None)
+                .await;
+            assert_eq!(s, 200, "since={good}: {v}");
+        }
+    }
+    for bad in [
+        "0",
+        "1h30m",
+        "1h%2030m",
+        "15min",
+        "100000s",
+        "1.5h",
+        "yesterday",
+    ] {
+        let path = format!("/api/v1/jobs?until={bad}");
+        assert_refused(&app, Method::GET, &path, None, "invalid_time").await;
+        let path = format!("/api/v1/jobs/retry?since={bad}");
+        assert_refused(&app, Method::POST, &path, None, "invalid_time").await;
+    }
+}
