@@ -70,8 +70,10 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
     }
 }
 
+/// 1 to 200 characters (not bytes: DocSpace ids may be any text), none of them a control
+/// character; `openapi.yaml` says the same as `DocSpaceId`.
 fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 200 || id.chars().any(|c| c.is_control()) {
+    if id.is_empty() || id.chars().count() > 200 || id.chars().any(|c| c.is_control()) {
         return Err(ApiError::bad_request(
             "invalid_id",
             format!("{what} must be 1-200 printable characters"),
@@ -266,14 +268,16 @@ pub async fn sync_files(State(st): State<AppState>, body: Bytes) -> Result<Respo
             let mut out: Vec<String> = Vec::with_capacity(ids.len());
             for v in ids {
                 let id = match v {
-                    serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
-                    serde_json::Value::Number(n) if n.is_u64() => n.to_string(),
-                    _ => {
-                        return Err(ApiError::bad_request(
-                            "invalid_folder_ids",
-                            "folder_ids[] must be DocSpace folder or room ids (strings or whole numbers)",
-                        ))
+                    // Checked as sent: a control character is refused, not trimmed away.
+                    serde_json::Value::String(s) if !s.trim().is_empty() => {
+                        check_id("folder_ids[]", &s)?;
+                        s.trim().to_string()
                     }
+                    serde_json::Value::Number(n) => match whole_number(&n) {
+                        Some(id) => id.to_string(),
+                        None => return Err(bad_folder_ids()),
+                    },
+                    _ => return Err(bad_folder_ids()),
                 };
                 check_id("folder_ids[]", &id)?;
                 if !out.contains(&id) {
@@ -287,6 +291,24 @@ pub async fn sync_files(State(st): State<AppState>, body: Bytes) -> Result<Respo
     let job = FilesSyncAll::new(folder_ids, b.backfill).to_new_job();
     let mut jobs = enqueue(&st, vec![job]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
+}
+
+fn bad_folder_ids() -> ApiError {
+    ApiError::bad_request(
+        "invalid_folder_ids",
+        "folder_ids[] must be DocSpace folder or room ids (strings or whole numbers)",
+    )
+}
+
+/// `n` as a u64 when it is a whole number in range, also when written with a fraction (`812.0`:
+/// JSON Schema's `integer` takes it, and so do many encoders write whole floats).
+fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    if let Some(u) = n.as_u64() {
+        return Some(u);
+    }
+    // 2^64: the first whole f64 beyond u64::MAX.
+    let f = n.as_f64()?;
+    (f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f)).then_some(f as u64)
 }
 
 /// 404 for a folder DocSpace does not have, 503 when DocSpace does not say, 502 when it refuses.

@@ -493,3 +493,70 @@ async fn a_time_filter_is_an_rfc3339_time_or_a_number_and_a_unit() {
         assert_refused(&app, Method::POST, &path, None, "invalid_time").await;
     }
 }
+
+#[tokio::test]
+async fn a_docspace_id_is_up_to_200_characters_whatever_their_bytes() {
+    // DocSpace cannot be asked here (nothing listens), so a well-formed id is accepted as it is.
+    let app = spawn_app(no_workers).await;
+    let long = "é".repeat(200); // 400 bytes
+    let (s, v) = app
+        .api(Method::POST, &format!("/api/v1/groups/{long}/sync"), None)
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let (s, v) = app
+        .api(Method::POST, &format!("/api/v1/files/{long}/export"), None)
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let (s, v) = app
+        .api(
+            Method::POST,
+            "/api/v1/groups/sync",
+            Some(json!({ "group_ids": [long] })),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let too_long = "é".repeat(201);
+    let path = format!("/api/v1/groups/{too_long}/sync");
+    assert_refused(&app, Method::POST, &path, None, "invalid_id").await;
+    let body = json!({ "group_ids": [too_long] });
+    assert_refused(
+        &app,
+        Method::POST,
+        "/api/v1/groups/sync",
+        Some(body),
+        "invalid_id",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_folder_id_with_control_characters_or_blank_is_refused() {
+    // Checked as sent, before the surrounding whitespace is trimmed: a tab is refused, not trimmed.
+    let app = spawn_app(no_workers).await;
+    for bad in [json!("\t812"), json!("812\n"), json!(" "), json!(-1)] {
+        let body = json!({ "folder_ids": [bad] });
+        let (s, v) = app
+            .api(Method::POST, "/api/v1/files/sync", Some(body.clone()))
+            .await;
+        assert_eq!(s, 400, "{body}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn a_folder_id_may_be_a_whole_number_written_with_a_fraction() {
+    // JSON Schema's `integer` (and many JSON encoders) write 812 as 812.0; it is folder 812.
+    let w = spawn_world(no_workers).await;
+    let room = w.docspace.create_room("Finance");
+    let body = json!({ "folder_ids": [room as f64] });
+    let (s, v) = w
+        .app
+        .api(Method::POST, "/api/v1/files/sync", Some(body))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["job"]["payload"]["folder_ids"], json!([room.to_string()]));
+    for bad in [json!(812.5), json!(-1.0), json!(1e20)] {
+        let body = json!({ "folder_ids": [bad] });
+        let path = "/api/v1/files/sync";
+        assert_refused(&w.app, Method::POST, path, Some(body), "invalid_folder_ids").await;
+    }
+}
