@@ -15,7 +15,7 @@ use axum::Json;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
@@ -70,8 +70,10 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
     }
 }
 
+/// 1 to 200 characters (not bytes: DocSpace ids may be any text), none of them a control
+/// character; `openapi.yaml` says the same as `DocSpaceId`.
 fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 200 || id.chars().any(|c| c.is_control()) {
+    if id.is_empty() || id.chars().count() > 200 || id.chars().any(|c| c.is_control()) {
         return Err(ApiError::bad_request(
             "invalid_id",
             format!("{what} must be 1-200 printable characters"),
@@ -80,10 +82,29 @@ fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Parses an optional JSON body: empty means "no options".
+/// An optional field of a JSON body: left out it is `None`; `null` is refused like any other
+/// value of the wrong type, so a script's unset variable is not read as "left out"
+/// (`{"group_ids": null}` would otherwise reconcile every group).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// Parses an optional JSON body: empty means "no options". Anything else must be a JSON object
+/// (serde would also read a struct from an array: `[]` would mean "no options").
 fn optional_json<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Ok(T::default()),
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "the body must be a JSON object (or empty)",
+            ))
+        }
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
@@ -98,7 +119,7 @@ async fn enqueue(st: &AppState, jobs: Vec<NewJob>) -> Result<Vec<Job>, ApiError>
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct SyncAllBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     group_ids: Option<Vec<String>>,
 }
 
@@ -183,7 +204,7 @@ pub async fn sync_group(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ExportBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     folder: Option<String>,
 }
 
@@ -219,7 +240,7 @@ pub async fn export_file(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FilesSyncBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     folder_ids: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     backfill: bool,
@@ -247,14 +268,16 @@ pub async fn sync_files(State(st): State<AppState>, body: Bytes) -> Result<Respo
             let mut out: Vec<String> = Vec::with_capacity(ids.len());
             for v in ids {
                 let id = match v {
-                    serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
-                    serde_json::Value::Number(n) if n.is_u64() => n.to_string(),
-                    _ => {
-                        return Err(ApiError::bad_request(
-                            "invalid_folder_ids",
-                            "folder_ids[] must be DocSpace folder or room ids (strings or whole numbers)",
-                        ))
+                    // Checked as sent: a control character is refused, not trimmed away.
+                    serde_json::Value::String(s) if !s.trim().is_empty() => {
+                        check_id("folder_ids[]", &s)?;
+                        s.trim().to_string()
                     }
+                    serde_json::Value::Number(n) => match whole_number(&n) {
+                        Some(id) => id.to_string(),
+                        None => return Err(bad_folder_ids()),
+                    },
+                    _ => return Err(bad_folder_ids()),
                 };
                 check_id("folder_ids[]", &id)?;
                 if !out.contains(&id) {
@@ -268,6 +291,24 @@ pub async fn sync_files(State(st): State<AppState>, body: Bytes) -> Result<Respo
     let job = FilesSyncAll::new(folder_ids, b.backfill).to_new_job();
     let mut jobs = enqueue(&st, vec![job]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())
+}
+
+fn bad_folder_ids() -> ApiError {
+    ApiError::bad_request(
+        "invalid_folder_ids",
+        "folder_ids[] must be DocSpace folder or room ids (strings or whole numbers)",
+    )
+}
+
+/// `n` as a u64 when it is a whole number in range, also when written with a fraction (`812.0`:
+/// JSON Schema's `integer` takes it, and so do many encoders write whole floats).
+fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    if let Some(u) = n.as_u64() {
+        return Some(u);
+    }
+    // 2^64: the first whole f64 beyond u64::MAX.
+    let f = n.as_f64()?;
+    (f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f)).then_some(f as u64)
 }
 
 /// 404 for a folder DocSpace does not have, 503 when DocSpace does not say, 502 when it refuses.
@@ -315,7 +356,7 @@ pub async fn get_job(
     Ok(Json(json!({ "job": v })).into_response())
 }
 
-/// Query parameters that choose jobs; every one optional, empty means unset.
+/// Query parameters that choose jobs; every one optional, none of them empty ([`given`]).
 #[derive(Deserialize, Default)]
 pub struct JobQuery {
     state: Option<String>,
@@ -328,22 +369,47 @@ pub struct JobQuery {
     cursor: Option<String>,
 }
 
-fn set(v: Option<String>) -> Option<String> {
-    v.filter(|s| !s.is_empty())
-}
-
-fn time_param(name: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    set(v)
-        .map(|s| {
-            parse_when(&s, Utc::now())
-                .map_err(|e| ApiError::bad_request("invalid_time", format!("{name} {e}")))
-        })
-        .transpose()
-}
-
-fn limit_param(v: Option<&str>) -> Result<u32, ApiError> {
+/// A query parameter as given: `None` when left out. An empty value (`?since=`) is refused
+/// rather than read as "no filter", so a script's unset variable cannot widen a listing, or a
+/// re-drive, to every job.
+fn given(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
     match v {
-        None | Some("") => Ok(DEFAULT_LIMIT),
+        Some(s) if s.is_empty() => Err(ApiError::bad_request(
+            "empty_parameter",
+            format!("{name} is empty: give it a value or leave it out"),
+        )),
+        v => Ok(v),
+    }
+}
+
+/// `since`, `until`: an RFC 3339 time or a duration back from now written as a whole number (at
+/// most five digits) and one unit of s, m, h, d, w, as `openapi.yaml` says. [`parse_when`]
+/// reads more (`1h 30m`, `0`), which the command line takes; the API takes what its spec says.
+fn time_param(name: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(s) = given(name, v)? else {
+        return Ok(None);
+    };
+    let short_duration = matches!(
+        s.as_bytes().split_last(),
+        Some((unit, digits)) if b"smhdw".contains(unit)
+            && (1..=5).contains(&digits.len())
+            && digits.iter().all(u8::is_ascii_digit)
+    );
+    let when = if short_duration || DateTime::parse_from_rfc3339(&s).is_ok() {
+        parse_when(&s, Utc::now())
+    } else {
+        Err(
+            "must be an RFC 3339 time (2026-05-20T10:15:30Z) or a duration back from now (15m, 2h, 7d)"
+                .to_string(),
+        )
+    };
+    when.map(Some)
+        .map_err(|e| ApiError::bad_request("invalid_time", format!("{name} {e}")))
+}
+
+fn limit_param(v: Option<String>) -> Result<u32, ApiError> {
+    match given("limit", v)? {
+        None => Ok(DEFAULT_LIMIT),
         Some(l) => l
             .parse::<u32>()
             .ok()
@@ -354,21 +420,31 @@ fn limit_param(v: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-fn cursor_param(v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    match v {
-        None | Some("") => Ok(None),
-        Some(c) => c
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid")),
-    }
+/// A `next_cursor` as handed out: the decimal digits of an id (at most 18, so it fits an i64;
+/// no sign), as `openapi.yaml` says.
+fn cursor_param(v: Option<String>) -> Result<Option<i64>, ApiError> {
+    let Some(c) = given("cursor", v)? else {
+        return Ok(None);
+    };
+    c.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then_some(c)
+        .filter(|c| c.len() <= 18)
+        .and_then(|c| c.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "cursor must be the next_cursor of a previous page",
+            )
+        })
 }
 
 pub async fn list_jobs(
     State(st): State<AppState>,
     Query(q): Query<JobQuery>,
 ) -> Result<Response, ApiError> {
-    let state = match set(q.state) {
+    let state = match given("state", q.state)? {
         None => None,
         Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
             ApiError::bad_request(
@@ -377,15 +453,15 @@ pub async fn list_jobs(
             )
         })?),
     };
-    let limit = limit_param(q.limit.as_deref())?;
-    let before_id = cursor_param(q.cursor.as_deref())?;
+    let limit = limit_param(q.limit)?;
+    let before_id = cursor_param(q.cursor)?;
     let jobs = st
         .store
         .list_jobs(&JobFilter {
             state,
-            kind: set(q.kind),
-            group_id: set(q.group_id),
-            file_id: set(q.file_id),
+            kind: given("kind", q.kind)?,
+            group_id: given("group_id", q.group_id)?,
+            file_id: given("file_id", q.file_id)?,
             since: time_param("since", q.since)?,
             until: time_param("until", q.until)?,
             limit,
@@ -424,9 +500,9 @@ pub async fn retry_jobs(
         .store
         .retry_dead_matching(&RetryFilter {
             id: None,
-            kind: set(q.kind),
-            group_id: set(q.group_id),
-            file_id: set(q.file_id),
+            kind: given("kind", q.kind)?,
+            group_id: given("group_id", q.group_id)?,
+            file_id: given("file_id", q.file_id)?,
             since: time_param("since", q.since)?,
             until: time_param("until", q.until)?,
         })
@@ -453,7 +529,7 @@ pub async fn list_deliveries(
     State(st): State<AppState>,
     Query(q): Query<DeliveryQuery>,
 ) -> Result<Response, ApiError> {
-    let source = set(q.source);
+    let source = given("source", q.source)?;
     if let Some(s) = &source {
         if s != "docspace" && s != "dropbox" {
             return Err(ApiError::bad_request(
@@ -462,16 +538,16 @@ pub async fn list_deliveries(
             ));
         }
     }
-    let limit = limit_param(q.limit.as_deref())?;
+    let limit = limit_param(q.limit)?;
     let deliveries = st
         .store
         .list_deliveries(&DeliveryFilter {
             source,
-            event_id: set(q.event_id),
-            trigger: set(q.trigger),
+            event_id: given("event_id", q.event_id)?,
+            trigger: given("trigger", q.trigger)?,
             since: time_param("since", q.since)?,
             limit,
-            before_id: cursor_param(q.cursor.as_deref())?,
+            before_id: cursor_param(q.cursor)?,
         })
         .await?;
     let next_cursor = if deliveries.len() as u32 == limit {

@@ -366,3 +366,197 @@ async fn a_slot_that_frees_up_claims_the_next_due_job_without_waiting_for_the_po
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+// --- input: what openapi.yaml refuses is refused with a JSON 400, what it allows is taken ------
+
+/// Answers `path` with `status` and the error `code`, as `{"error": {"code", "message"}}`.
+async fn assert_refused(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    code: &str,
+) {
+    let (s, v) = app.api(method, path, body.clone()).await;
+    assert_eq!(s, 400, "{path} {body:?}: {v}");
+    assert_eq!(v["error"]["code"], code, "{path} {body:?}: {v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn an_optional_body_field_sent_as_null_is_refused_not_read_as_left_out() {
+    // A script whose list of groups came out as null must not reconcile every group.
+    let app = spawn_app(no_workers).await;
+    for (path, body) in [
+        ("/api/v1/groups/sync", json!({ "group_ids": null })),
+        ("/api/v1/files/sync", json!({ "folder_ids": null })),
+        ("/api/v1/files/sync", json!({ "backfill": null })),
+        ("/api/v1/files/4711/export", json!({ "folder": null })),
+    ] {
+        assert_refused(&app, Method::POST, path, Some(body), "invalid_body").await;
+    }
+    assert!(app.all_jobs().await.is_empty(), "nothing is enqueued");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused() {
+    // serde reads a struct from an array too: `[]` was taken as "no options".
+    let app = spawn_app(no_workers).await;
+    for path in [
+        "/api/v1/groups/sync",
+        "/api/v1/files/sync",
+        "/api/v1/files/4711/export",
+    ] {
+        for body in [json!([]), json!([null]), json!("x"), json!(1), Value::Null] {
+            assert_refused(&app, Method::POST, path, Some(body), "invalid_body").await;
+        }
+    }
+    assert!(app.all_jobs().await.is_empty(), "nothing is enqueued");
+}
+
+#[tokio::test]
+async fn an_empty_query_parameter_is_refused_not_read_as_no_filter() {
+    // `?since=$SINCE` with the variable unset must not re-drive every dead job.
+    let app = spawn_app(no_workers).await;
+    for param in [
+        "state", "kind", "group_id", "file_id", "since", "until", "limit", "cursor",
+    ] {
+        let path = format!("/api/v1/jobs?{param}=");
+        assert_refused(&app, Method::GET, &path, None, "empty_parameter").await;
+    }
+    for param in ["source", "trigger", "since", "limit", "cursor"] {
+        let path = format!("/api/v1/deliveries?{param}=");
+        assert_refused(&app, Method::GET, &path, None, "empty_parameter").await;
+    }
+    for param in ["kind", "group_id", "file_id", "since", "until"] {
+        let path = format!("/api/v1/jobs/retry?{param}=");
+        assert_refused(&app, Method::POST, &path, None, "empty_parameter").await;
+    }
+    // Left out, a parameter does not filter.
+    let (s, v) = app.api(Method::GET, "/api/v1/jobs", None).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_cursor_is_the_digits_of_a_next_cursor() {
+    let app = spawn_app(no_workers).await;
+    for path in ["/api/v1/jobs", "/api/v1/deliveries"] {
+        for bad in ["x", "-5", "+5", "1e3", "1234567890123456789"] {
+            let path = format!("{path}?cursor={bad}");
+            assert_refused(&app, Method::GET, &path, None, "invalid_cursor").await;
+        }
+        for good in ["0", "7", "000000000000000042"] {
+            let (s, v) = app
+                .api(Method::GET, &format!("{path}?cursor={good}"), None)
+                .await;
+            assert_eq!(s, 200, "{path}?cursor={good}: {v}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_time_filter_is_an_rfc3339_time_or_a_number_and_a_unit() {
+    let app = spawn_app(no_workers).await;
+    for good in [
+        "15m",
+        "2h",
+        "7d",
+        "1w",
+        "30s",
+        "99999w",
+        "2026-05-20T10:15:30Z",
+    ] {
+        for path in ["/api/v1/jobs", "/api/v1/deliveries"] {
+            let (s, v) = app
+                .api(Method::GET, &format!("{path}?since={good}"), None)
+                .await;
+            assert_eq!(s, 200, "since={good}: {v}");
+        }
+    }
+    for bad in [
+        "0",
+        "1h30m",
+        "1h%2030m",
+        "15min",
+        "100000s",
+        "1.5h",
+        "yesterday",
+    ] {
+        let path = format!("/api/v1/jobs?until={bad}");
+        assert_refused(&app, Method::GET, &path, None, "invalid_time").await;
+        let path = format!("/api/v1/jobs/retry?since={bad}");
+        assert_refused(&app, Method::POST, &path, None, "invalid_time").await;
+    }
+}
+
+#[tokio::test]
+async fn a_docspace_id_is_up_to_200_characters_whatever_their_bytes() {
+    // DocSpace cannot be asked here (nothing listens), so a well-formed id is accepted as it is.
+    let app = spawn_app(no_workers).await;
+    let long = "é".repeat(200); // 400 bytes
+    let (s, v) = app
+        .api(Method::POST, &format!("/api/v1/groups/{long}/sync"), None)
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let (s, v) = app
+        .api(Method::POST, &format!("/api/v1/files/{long}/export"), None)
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let (s, v) = app
+        .api(
+            Method::POST,
+            "/api/v1/groups/sync",
+            Some(json!({ "group_ids": [long] })),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let too_long = "é".repeat(201);
+    let path = format!("/api/v1/groups/{too_long}/sync");
+    assert_refused(&app, Method::POST, &path, None, "invalid_id").await;
+    let body = json!({ "group_ids": [too_long] });
+    assert_refused(
+        &app,
+        Method::POST,
+        "/api/v1/groups/sync",
+        Some(body),
+        "invalid_id",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_folder_id_with_control_characters_or_blank_is_refused() {
+    // Checked as sent, before the surrounding whitespace is trimmed: a tab is refused, not trimmed.
+    let app = spawn_app(no_workers).await;
+    for bad in [json!("\t812"), json!("812\n"), json!(" "), json!(-1)] {
+        let body = json!({ "folder_ids": [bad] });
+        let (s, v) = app
+            .api(Method::POST, "/api/v1/files/sync", Some(body.clone()))
+            .await;
+        assert_eq!(s, 400, "{body}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn a_folder_id_may_be_a_whole_number_written_with_a_fraction() {
+    // JSON Schema's `integer` (and many JSON encoders) write 812 as 812.0; it is folder 812.
+    let w = spawn_world(no_workers).await;
+    let room = w.docspace.create_room("Finance");
+    let body = json!({ "folder_ids": [room as f64] });
+    let (s, v) = w
+        .app
+        .api(Method::POST, "/api/v1/files/sync", Some(body))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["job"]["payload"]["folder_ids"], json!([room.to_string()]));
+    for bad in [json!(812.5), json!(-1.0), json!(1e20)] {
+        let body = json!({ "folder_ids": [bad] });
+        let path = "/api/v1/files/sync";
+        assert_refused(&w.app, Method::POST, path, Some(body), "invalid_folder_ids").await;
+    }
+}

@@ -54,3 +54,111 @@ fn api_routes_in_the_spec_declare_bearer_security() {
         }
     }
 }
+
+fn spec() -> serde_yaml::Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml"))
+        .expect("openapi.yaml");
+    serde_yaml::from_str(&text).expect("valid YAML")
+}
+
+/// `node`, or what its `$ref` (`#/components/...`) points to.
+fn resolve<'a>(doc: &'a serde_yaml::Value, node: &'a serde_yaml::Value) -> &'a serde_yaml::Value {
+    match node.get("$ref").and_then(|r| r.as_str()) {
+        Some(r) => r
+            .trim_start_matches("#/")
+            .split('/')
+            .fold(doc, |at, key| &at[key]),
+        None => node,
+    }
+}
+
+/// Every operation of the spec as (METHOD, path, operation).
+fn operations(doc: &serde_yaml::Value) -> Vec<(String, String, &serde_yaml::Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_mapping().expect("paths") {
+        for (method, op) in item.as_mapping().expect("path item") {
+            let m = method.as_str().expect("method").to_uppercase();
+            out.push((m, path.as_str().expect("path").to_string(), op));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_operation_documents_the_timeout_and_the_load_shedding_every_route_applies() {
+    // The router wraps every route in a 30 s timeout (408) and the in-flight cap (503
+    // `overloaded` with Retry-After), so a client must expect both from any operation.
+    let doc = spec();
+    for (method, path, op) in operations(&doc) {
+        let responses = &op["responses"];
+        let timeout = resolve(&doc, &responses["408"]);
+        assert!(
+            timeout["content"]["application/json"].is_mapping(),
+            "{method} {path}: 408 with a JSON error"
+        );
+        let shed = resolve(&doc, &responses["503"]);
+        assert!(
+            shed["content"]["application/json"].is_mapping(),
+            "{method} {path}: 503 with a JSON error"
+        );
+        assert!(
+            shed["headers"]["Retry-After"].is_mapping(),
+            "{method} {path}: 503 with Retry-After"
+        );
+    }
+}
+
+#[test]
+fn every_operation_that_takes_input_documents_400() {
+    // Path and query parameters and bodies are checked by the handlers or their extractors,
+    // which answer 400 when they do not parse.
+    let doc = spec();
+    for (method, path, op) in operations(&doc) {
+        let takes_input = op["requestBody"].is_mapping()
+            || op["parameters"]
+                .as_sequence()
+                .is_some_and(|ps| ps.iter().any(|p| resolve(&doc, p)["in"] != "header"));
+        if takes_input {
+            let bad = resolve(&doc, &op["responses"]["400"]);
+            assert!(
+                bad["content"]["application/json"].is_mapping(),
+                "{method} {path}: takes input but documents no 400"
+            );
+        }
+    }
+}
+
+#[test]
+fn operator_api_bodies_refuse_fields_they_do_not_define() {
+    // The handlers refuse unknown fields (a misspelt `group_id` must not reconcile all groups),
+    // so the spec says so and generated requests do not carry extra fields.
+    let doc = spec();
+    for (method, path, op) in operations(&doc) {
+        if !path.starts_with("/api/") || !op["requestBody"].is_mapping() {
+            continue;
+        }
+        let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(
+            schema["additionalProperties"],
+            serde_yaml::Value::Bool(false),
+            "{method} {path}: additionalProperties: false"
+        );
+    }
+}
+
+#[test]
+fn the_job_kinds_of_the_spec_are_the_bridges() {
+    let doc = spec();
+    let spec_kinds: BTreeSet<String> = doc["components"]["schemas"]["Job"]["properties"]["kind"]
+        ["enum"]
+        .as_sequence()
+        .expect("Job.kind enum")
+        .iter()
+        .map(|k| k.as_str().expect("kind").to_string())
+        .collect();
+    let kinds: BTreeSet<String> = docspace_dropbox_bridge::jobs::kinds::NAMES
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(spec_kinds, kinds);
+}
