@@ -48,7 +48,9 @@ async fn work(st: &DynStore, worker: &str, concurrency: u32, secs: u64) -> (u64,
                 error: None,
                 duration_ms: 0,
             };
-            st.record_attempt(c.job.id, &attempt).await.expect("attempt");
+            st.record_attempt(c.job.id, &attempt)
+                .await
+                .expect("attempt");
             st.finish(&c.lease, JobOutcome::Succeeded { result: json!({}) })
                 .await
                 .expect("finish")
@@ -62,13 +64,25 @@ async fn work(st: &DynStore, worker: &str, concurrency: u32, secs: u64) -> (u64,
 async fn replica(url: &str) {
     let st = store::connect(url).await.expect("store");
     let worker = format!("replica-{}", std::process::id());
-    let (n, secs) = work(&st, &worker, arg("--concurrency", 8) as u32, arg("--seconds", 5)).await;
+    let (n, secs) = work(
+        &st,
+        &worker,
+        arg("--concurrency", 8) as u32,
+        arg("--seconds", 5),
+    )
+    .await;
     println!("FINISHED {n} {secs}");
 }
 
 async fn fill(st: &DynStore, jobs: u64) {
     let all: Vec<NewJob> = (0..jobs)
-        .map(|i| NewJob::new("bench.noop", Some(format!("bench.noop:{i}")), json!({ "i": i })))
+        .map(|i| {
+            NewJob::new(
+                "bench.noop",
+                Some(format!("bench.noop:{i}")),
+                json!({ "i": i }),
+            )
+        })
         .collect();
     for chunk in all.chunks(500) {
         st.enqueue(chunk.to_vec()).await.expect("enqueue");
