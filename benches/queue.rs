@@ -6,7 +6,8 @@
 //! in one statement, then for each, concurrently, record the run's attempt and finish it under
 //! its lease. The database holds more queued jobs than the run can take.
 //!
-//! `cargo bench --bench queue [-- --seconds 5 --concurrency 8 --jobs 60000]`
+//! `cargo bench --bench queue [-- --seconds 5 --concurrency 8 --jobs 60000 --work-ms 0]`
+//! `--work-ms N` makes each job wait N ms before it finishes (a provider call's latency).
 //! Needs a PostgreSQL server: `BENCH_DATABASE_URL`, else `TEST_DATABASE_URL`. The SQLite store
 //! (one process, by design) is measured the same way for reference.
 
@@ -27,7 +28,13 @@ const LEASE: Duration = Duration::from_secs(60);
 
 /// Claims and finishes jobs until `secs` are over; the number finished, and the seconds it took
 /// (less than `secs` if the queue ran dry).
-async fn work(st: &DynStore, worker: &str, concurrency: u32, secs: u64) -> (u64, f64) {
+async fn work(
+    st: &DynStore,
+    worker: &str,
+    concurrency: u32,
+    secs: u64,
+    pause: Duration,
+) -> (u64, f64) {
     let start = Instant::now();
     let end = start + Duration::from_secs(secs);
     let mut done = 0;
@@ -38,6 +45,7 @@ async fn work(st: &DynStore, worker: &str, concurrency: u32, secs: u64) -> (u64,
             break;
         }
         let runs = claimed.iter().map(|c| async move {
+            tokio::time::sleep(pause).await;
             let now = Utc::now();
             let attempt = Attempt {
                 attempt: c.job.attempts,
@@ -64,11 +72,13 @@ async fn work(st: &DynStore, worker: &str, concurrency: u32, secs: u64) -> (u64,
 async fn replica(url: &str) {
     let st = store::connect(url).await.expect("store");
     let worker = format!("replica-{}", std::process::id());
+    let pause = Duration::from_millis(arg("--work-ms", 0));
     let (n, secs) = work(
         &st,
         &worker,
         arg("--concurrency", 8) as u32,
         arg("--seconds", 5),
+        pause,
     )
     .await;
     println!("FINISHED {n} {secs}");
@@ -91,13 +101,20 @@ async fn fill(st: &DynStore, jobs: u64) {
 
 /// Runs `replicas` processes on `url` at once; jobs finished by all of them, and their summed
 /// rates (each replica's jobs over its own working time, start-up excluded).
-fn run_replicas(url: &str, replicas: usize, secs: u64, concurrency: u64) -> (u64, f64) {
+fn run_replicas(
+    url: &str,
+    replicas: usize,
+    secs: u64,
+    concurrency: u64,
+    work_ms: u64,
+) -> (u64, f64) {
     let children: Vec<_> = (0..replicas)
         .map(|_| {
             Command::new(std::env::current_exe().expect("own path"))
                 .args(["--replica", url])
                 .args(["--seconds", &secs.to_string()])
                 .args(["--concurrency", &concurrency.to_string()])
+                .args(["--work-ms", &work_ms.to_string()])
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("replica starts")
@@ -151,12 +168,13 @@ async fn main() {
     let secs = arg("--seconds", 5);
     let concurrency = arg("--concurrency", 8);
     let jobs = arg("--jobs", 60_000);
-    println!("queue benchmark: claim + attempt record + finish, no job work, {concurrency} jobs per claim, {secs} s per run");
+    let work_ms = arg("--work-ms", 0);
+    println!("queue benchmark: claim + attempt record + finish, {work_ms} ms of job work, {concurrency} jobs per claim, {secs} s per run");
 
     let dir = tempfile::tempdir().expect("tmp");
     let sqlite = format!("sqlite://{}", dir.path().join("queue.db").display());
     fill(&store::connect(&sqlite).await.expect("sqlite"), jobs).await;
-    let (n, rate) = run_replicas(&sqlite, 1, secs, concurrency);
+    let (n, rate) = run_replicas(&sqlite, 1, secs, concurrency, work_ms);
     println!("SQLite, 1 process:        {rate:>8.0} jobs/s ({n} jobs)");
 
     let Ok(server) =
@@ -170,7 +188,7 @@ async fn main() {
         let name = format!("bridge_bench_queue_{}_{replicas}", std::process::id());
         let url = fresh_postgres(&server, &name).await;
         fill(&store::connect(&url).await.expect("postgres"), jobs).await;
-        let (n, rate) = run_replicas(&url, replicas, secs, concurrency);
+        let (n, rate) = run_replicas(&url, replicas, secs, concurrency, work_ms);
         println!("PostgreSQL, {replicas} replica(s):  {rate:>8.0} jobs/s ({n} jobs)");
         rates.push(rate);
         drop_postgres(&server, &name).await;
