@@ -268,6 +268,10 @@ async fn main() {
         .expect("Dropbox stand-in");
     let dir = tempfile::tempdir().expect("tmp");
     let env = bridge_env(&ds, &db, dir.path());
+    // One-shot commands open an existing database only, as after `migrate`.
+    store::connect(&env["BRIDGE_DATABASE_URL"])
+        .await
+        .expect("database created");
 
     // --- 1. one large file --------------------------------------------------------------------
     // Best of `runs` for each, interleaved, because the host may be shared.

@@ -1,9 +1,14 @@
 //! Group reconcile benchmark: 200 groups × 25 members against the DocSpace and Dropbox stand-ins
 //! with 20 ms latency per call. Measures the one-shot reconcile (`sync-groups` code path, 8 groups
 //! at a time) from scratch and with nothing to change, the API calls it makes per group, and the
-//! same calls made by a plain sequential loop for comparison.
+//! same calls made by a plain sequential loop for comparison. Then the service path: the same
+//! groups from scratch through `POST /api/v1/groups/sync` (one `group.sync` job per group, run by
+//! `WORKER_CONCURRENCY` workers) with a share of `share_folder` calls answered as asynchronous
+//! jobs, as Dropbox does for folders with content, until the queue is drained; against the sum of
+//! the jobs' own run times spread over the workers.
 //!
-//! `cargo bench --bench groups [-- --groups 200 --members 25 --latency-ms 20 --concurrency 8]`
+//! `cargo bench --bench groups [-- --groups 200 --members 25 --latency-ms 20 --concurrency 8
+//!  --workers 8 --async-percent 30]`
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,15 +16,16 @@ use std::time::{Duration, Instant};
 
 use bridge_fakes::docspace::FakeDocSpace;
 use bridge_fakes::dropbox::FakeDropbox;
+use docspace_dropbox_bridge::app::Application;
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::dropbox::AccessLevel;
 use docspace_dropbox_bridge::jobs::groups;
 use docspace_dropbox_bridge::jobs::JobContext;
-use docspace_dropbox_bridge::store;
+use docspace_dropbox_bridge::store::{self, JobFilter, JobState};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::arg;
+use support::{arg, bridge_env, API_TOKEN};
 
 struct World {
     docspace: FakeDocSpace,
@@ -157,12 +163,90 @@ fn print(label: &str, f: &Figures, groups: u64) {
     );
 }
 
+/// From scratch through the API and the queue; prints the wall time and the jobs' run times.
+async fn service_path(
+    groups: u64,
+    members: u64,
+    latency: Duration,
+    workers: u64,
+    async_percent: u64,
+) {
+    let w = world(groups, members, latency).await;
+    w.dropbox
+        .set_share_folder_async_ratio(async_percent as f64 / 100.0);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut env = bridge_env(&w.docspace, &w.dropbox, dir.path());
+    env.insert("WORKER_CONCURRENCY".into(), workers.to_string());
+    let config = Config::from_map(&env).expect("config");
+    let st = store::connect(&config.database_url).await.expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = Application::start_with(config, st.clone(), listener)
+        .await
+        .expect("bridge starts");
+    w.dropbox.reset_counters();
+    let started = Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/groups/sync", app.addr))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(resp.status().as_u16(), 202, "the API accepts the reconcile");
+    app.wait_idle().await;
+    let wall = started.elapsed();
+    let mut jobs = Vec::new();
+    loop {
+        let page = st
+            .list_jobs(&JobFilter {
+                kind: Some("group.sync".into()),
+                limit: 100,
+                before_id: jobs.last().map(|j: &store::Job| j.id),
+                ..Default::default()
+            })
+            .await
+            .expect("jobs");
+        if page.is_empty() {
+            break;
+        }
+        jobs.extend(page);
+    }
+    let mut run_ms = 0.0;
+    let mut failed = 0;
+    for j in &jobs {
+        if j.state != JobState::Succeeded {
+            failed += 1;
+        }
+        for a in st.attempts(j.id).await.expect("attempts") {
+            run_ms += a.duration_ms as f64;
+        }
+    }
+    let shares = w.dropbox.calls("sharing/share_folder");
+    let polls = w.dropbox.calls("sharing/check_share_job_status");
+    let shared = w.dropbox.shared_folders().len();
+    app.shutdown().await;
+    println!(
+        "service path: POST /api/v1/groups/sync, WORKER_CONCURRENCY={workers}, {async_percent}% of share_folder calls async ({shares} shares, {polls} status polls)"
+    );
+    println!(
+        "  {:>8.2} s from the API call to a drained queue; {} group.sync jobs ({failed} not succeeded), {shared} shared folders; their run times sum to {:.1} s = {:.2} s over {workers} workers; {} Dropbox calls",
+        wall.as_secs_f64(),
+        jobs.len(),
+        run_ms / 1e3,
+        run_ms / 1e3 / workers as f64,
+        w.dropbox.total_calls(),
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let groups = arg("--groups", 200);
     let members = arg("--members", 25);
     let latency = Duration::from_millis(arg("--latency-ms", 20));
     let concurrency = arg("--concurrency", groups::DEFAULT_CONCURRENCY as u64) as usize;
+    let workers = arg("--workers", 8);
+    let async_percent = arg("--async-percent", 30);
     println!(
         "groups bench: {groups} groups × {members} members, {} ms per call at both stand-ins, concurrency {concurrency}",
         latency.as_millis()
@@ -199,4 +283,5 @@ async fn main() {
         "state: {} shared folders, {members_in_dropbox} memberships",
         w.dropbox.shared_folders().len()
     );
+    service_path(groups, members, latency, workers, async_percent).await;
 }

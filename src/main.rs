@@ -21,9 +21,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init_logging(config.log_format);
-    match command {
-        Command::Serve => match Application::start(config).await {
+    if let Command::Serve = command {
+        let _written_out_at_exit = telemetry::init_service_logging(config.log_format);
+        return match Application::start(config).await {
             Ok(app) => {
                 app.run_until_signal().await;
                 ExitCode::SUCCESS
@@ -32,7 +32,11 @@ async fn main() -> ExitCode {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE
             }
-        },
+        };
+    }
+    telemetry::init_logging(config.log_format);
+    match command {
+        Command::Serve => unreachable!("handled above"),
         Command::Migrate => migrate(&config.database_url).await,
         Command::Check => commands::check::run(config).await,
         Command::SyncGroups(args) => commands::sync_groups::run(config, args).await,

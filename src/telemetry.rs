@@ -29,11 +29,37 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 use crate::store::{DynStore, JobState};
 
+/// Logging for one-shot commands: each line is written to stderr as it is logged, in order with
+/// what the command prints itself and around its progress bars.
 pub fn init_logging(format: LogFormat) {
+    install(format, LogWriter);
+}
+
+/// Logging for the service: lines are handed to a thread of their own that writes them to
+/// stderr, so a request never waits on the write. Nothing is dropped: when that thread falls
+/// behind by [`BACKLOG_LINES`], loggers wait for it. Keep the guard until the process ends; its
+/// drop writes out what is still queued.
+pub fn init_service_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(BACKLOG_LINES)
+        .thread_name("log-writer")
+        .finish(LogWriter);
+    install(format, writer);
+    guard
+}
+
+/// Log lines the service's writer thread may fall behind by before loggers wait.
+const BACKLOG_LINES: usize = 16_384;
+
+fn install<W>(format: LogFormat, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(LogWriter);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder
             .json()

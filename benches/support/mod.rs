@@ -52,3 +52,17 @@ pub fn bridge_env(
     .map(|(k, v)| (k.to_string(), v))
     .collect()
 }
+
+/// Whether `name` is on the bench's command line (`cargo bench --bench X -- --name`).
+pub fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+/// `--name VALUE` from the bench's command line, if given.
+pub fn arg_str(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}

@@ -328,7 +328,8 @@ where
     let started = tokio::time::Instant::now();
     let mut delay = POLL_FIRST;
     loop {
-        tokio::time::sleep(delay).await;
+        // Nothing to call until the pause is over: the run's worker slot serves other jobs.
+        crate::provider::slot::wait(delay).await;
         if let Some(v) = step().await? {
             return Ok(v);
         }

@@ -14,7 +14,7 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::TraceLayer;
 
 use axum::extract::State;
 use axum::middleware::Next;
@@ -150,18 +150,49 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(in_flight, shed_load))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                // `event_id` is filled in by the webhook handlers once they know it.
-                tracing::info_span!("request", request_id = %id, event_id = tracing::field::Empty, method = %req.method(), path = %req.uri().path())
-            })
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(access_log),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Paths polled by probes and scrapers: their requests are logged at `debug`, not `info`, so
+/// that a liveness probe every few seconds does not fill the log (nor cost every request a line).
+const PROBE_PATHS: [&str; 3] = ["/healthz", "/readyz", METRICS_PATH];
+
+/// The span every line of a request is logged in: its request id, method and path; `event_id` is
+/// filled in by the webhook handlers once they know it.
+fn request_span<B>(req: &Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let (method, path) = (req.method(), req.uri().path());
+    if PROBE_PATHS.contains(&path) {
+        tracing::debug_span!("request", request_id = %id, event_id = tracing::field::Empty, %method, %path)
+    } else {
+        tracing::info_span!("request", request_id = %id, event_id = tracing::field::Empty, %method, %path)
+    }
+}
+
+/// The access log: one line per request with its status and latency, at the level of its span
+/// (`info`, probes `debug`).
+fn access_log<B>(resp: &axum::http::Response<B>, latency: Duration, span: &tracing::Span) {
+    if span.is_disabled() {
+        return;
+    }
+    let status = resp.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1e3;
+    if span
+        .metadata()
+        .is_some_and(|m| *m.level() == tracing::Level::DEBUG)
+    {
+        tracing::debug!(status, latency_ms, "finished processing request");
+    } else {
+        tracing::info!(status, latency_ms, "finished processing request");
+    }
 }
 
 /// The router of the metrics listener (`BRIDGE_METRICS_LISTEN`): `GET /metrics` only. Its errors

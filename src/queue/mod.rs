@@ -8,7 +8,8 @@
 //! the lease may expire (`lease`): by then another worker may start the job again.
 //!
 //! Workers look for due jobs when something is enqueued ([`Wake`]), when a running job ends
-//! (its slot claims the next due job at once), and every `BRIDGE_POLL_INTERVAL` (jobs whose retry
+//! (its slot claims the next due job at once) or lends its slot out while it waits on a provider
+//! ([`crate::provider::slot`]), and every `BRIDGE_POLL_INTERVAL` (jobs whose retry
 //! time came, jobs of crashed workers, enqueues by other replicas). [`Idle`] lets a caller wait
 //! until the queue is drained.
 //!
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::QueueConfig;
 use crate::jobs::{self, JobContext, JobError};
+use crate::provider::slot::{self, Slot};
 use crate::store::{Attempt, Claimed, DynStore, Job, JobOutcome, Lease};
 use lease::{LeaseClock, Lost, Recorded};
 
@@ -123,6 +125,8 @@ pub async fn run_workers(
 ) {
     let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let permits = Arc::new(Semaphore::new(settings.concurrency));
+    // Told when a run lends its slot out while it waits on a provider (`provider::slot`).
+    let lent = Arc::new(Notify::new());
     // Every job this process runs, for releasing them at shutdown.
     let running: Arc<Mutex<HashMap<i64, RunningJob>>> = Arc::default();
     let mut tasks = JoinSet::new();
@@ -179,14 +183,14 @@ pub async fn run_workers(
             let running = running.clone();
             let worker = worker_id.clone();
             let clock = LeaseClock::granted(sent, settings.lease);
+            let slot = Slot::new(permits.clone(), permit, lent.clone());
             tasks.spawn(async move {
                 let id = job.lease.job_id;
-                run_one(store, ctx, settings, job, clock, worker).await;
+                slot::hold(slot, run_one(store, ctx, settings, job, clock, worker)).await;
                 running
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&id);
-                drop(permit);
             });
         }
         if got > 0 && permits.available_permits() > 0 {
@@ -202,6 +206,7 @@ pub async fn run_workers(
             _ = wake.0.notified() => {},
             // A slot came free: claim the next due job now, not at the next poll.
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {},
+            _ = lent.notified() => {},
             _ = tokio::time::sleep(settings.poll_interval) => {},
         }
     }

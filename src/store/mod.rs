@@ -18,6 +18,7 @@ pub mod postgres;
 mod rows;
 mod sql;
 pub mod sqlite;
+mod sqlite_ingest;
 
 /// Messages of `Unavailable` and `Other` may hold database text: log them, never send them.
 /// The message of `Conflict` is the store's own and safe to show to a client.

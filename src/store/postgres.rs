@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::{PgConnection, Postgres, Row};
 
 use super::rows::now_ms;
 use super::*;
@@ -72,7 +72,7 @@ impl PgStore {
     async fn ingest_once(&self, d: &Delivery) -> StoreResult<DeliveryOutcome> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
-        let Some(kept) = shared::keep_delivery(&mut tx, d, now).await? else {
+        let Some(kept) = keep_delivery(&mut tx, d, now).await? else {
             tx.rollback().await?;
             return Ok(DeliveryOutcome {
                 duplicate: true,
@@ -81,10 +81,10 @@ impl PgStore {
         };
         let mut jobs = Vec::with_capacity(d.jobs.len());
         for j in &d.jobs {
-            jobs.push(shared::enqueue(&mut tx, j, now).await?);
+            jobs.push(enqueue(&mut tx, j, now).await?);
         }
         if let Some(id) = kept {
-            shared::link_delivery(&mut tx, id, &jobs).await?;
+            link_delivery(&mut tx, id, &jobs).await?;
         }
         tx.commit().await?;
         Ok(DeliveryOutcome {
@@ -332,4 +332,80 @@ impl Store for PgStore {
     async fn put_cursor(&self, account_id: &str, cursor: &str) -> StoreResult<()> {
         shared::put_cursor(&mut *self.conn().await?, account_id, cursor).await
     }
+}
+
+// --- ingestion: one transaction per delivery (SQLite batches them on a thread of its own) ---
+
+/// Times an enqueue looks again when the queued job it coalesced with was claimed
+/// between its insert and its read (another replica's worker).
+const ENQUEUE_ROUNDS: usize = 5;
+
+/// Keeps a delivery (one insert, which also dedupes on its delivery id). `None` if
+/// its delivery id was seen before; `Some(None)` for a delivery that is not kept
+/// (no delivery id and nothing received: jobs of the API, the scheduler, jobs);
+/// else the id it is kept under.
+async fn keep_delivery(
+    c: &mut PgConnection,
+    d: &Delivery,
+    now: i64,
+) -> StoreResult<Option<Option<i64>>> {
+    let Some(source) = super::sql::delivery_source(d) else {
+        return Ok(Some(None));
+    };
+    let received = d.received.clone().unwrap_or_default();
+    let row = sqlx::query(super::sql::INSERT_DELIVERY)
+        .bind(&d.delivery_id)
+        .bind(source)
+        .bind(&received.event_id)
+        .bind(&received.trigger)
+        .bind(&received.request_id)
+        .bind(now)
+        .fetch_optional(&mut *c)
+        .await?;
+    match row {
+        Some(r) => Ok(Some(Some(r.try_get("id")?))),
+        None => Ok(None),
+    }
+}
+
+/// Links a kept delivery to the jobs it created or coalesced into (one insert).
+async fn link_delivery(c: &mut PgConnection, delivery_id: i64, jobs: &[Job]) -> StoreResult<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let mut qb =
+        sqlx::QueryBuilder::<Postgres>::new("INSERT INTO delivery_jobs (delivery_id, job_id) ");
+    qb.push_values(jobs, |mut b, j| {
+        b.push_bind(delivery_id).push_bind(j.id);
+    });
+    qb.push(" ON CONFLICT DO NOTHING");
+    qb.build().execute(&mut *c).await?;
+    Ok(())
+}
+
+/// Inserts a queued job, or returns the queued job with the same dedupe key.
+async fn enqueue(c: &mut PgConnection, j: &NewJob, now: i64) -> StoreResult<Job> {
+    for _ in 0..ENQUEUE_ROUNDS {
+        let inserted = sqlx::query(super::sql::INSERT_JOB)
+            .bind(&j.kind)
+            .bind(&j.dedupe_key)
+            .bind(j.payload.to_string())
+            .bind(now)
+            .fetch_optional(&mut *c)
+            .await?;
+        if let Some(row) = inserted {
+            return job_from_row(&row);
+        }
+        let existing = sqlx::query(super::sql::QUEUED_JOB)
+            .bind(&j.dedupe_key)
+            .fetch_optional(&mut *c)
+            .await?;
+        if let Some(row) = existing {
+            return job_from_row(&row);
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "enqueue of {} lost {ENQUEUE_ROUNDS} races with claimers",
+        j.kind
+    )))
 }

@@ -75,6 +75,34 @@ pub(super) fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Keeps a delivery, deduped on its delivery id: `$1` dedupe key, `$2` source, `$3` event id,
+/// `$4` trigger, `$5` request id, `$6` received at (ms). Returns the id, or no row for a repeat.
+pub(super) const INSERT_DELIVERY: &str =
+    "INSERT INTO deliveries (dedupe_key, source, event_id, trigger, request_id, received_at)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT DO NOTHING RETURNING id";
+
+/// Inserts a queued job unless one with the same dedupe key is queued: `$1` kind, `$2` dedupe
+/// key, `$3` payload, `$4` now (ms). Returns the row, or no row when it coalesced.
+pub(super) const INSERT_JOB: &str =
+    "INSERT INTO jobs (kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
+     VALUES ($1, 'queued', 0, $2, $3, $4, $4, $4)
+     ON CONFLICT (dedupe_key) WHERE state = 'queued' AND dedupe_key IS NOT NULL DO NOTHING
+     RETURNING *";
+
+/// The queued job with dedupe key `$1` (what an enqueue coalesced into).
+pub(super) const QUEUED_JOB: &str = "SELECT * FROM jobs WHERE dedupe_key = $1 AND state = 'queued'";
+
+/// The source a delivery is kept under; `None` for one that is not kept (no delivery id and
+/// nothing received: jobs of the API, the scheduler, jobs).
+pub(super) fn delivery_source(d: &super::Delivery) -> Option<String> {
+    match (&d.delivery_id, d.received.as_ref()) {
+        (_, Some(r)) => Some(r.source.clone()),
+        (Some(id), None) => Some(id.split(':').next().unwrap_or_default().to_string()),
+        (None, None) => None,
+    }
+}
+
 macro_rules! shared_statements {
     ($db:ty, {
         now: $now:literal,
@@ -91,70 +119,14 @@ macro_rules! shared_statements {
             use $crate::store::rows::{from_ms, now_ms};
             use $crate::store::sql::{millis, outcome_columns};
             use $crate::store::{
-                below_pattern, path_key, Attempt, Claimed, Delivery, DeliveryFilter,
+                below_pattern, path_key, Attempt, Claimed, DeliveryFilter,
                 DeliveryRecord, ExportIntent, ExportRecord, ExportSummary, GroupFolder,
-                GroupFolderSummary, Job, JobFilter, JobOutcome, JobState, Lease, NewJob,
-                RetryFilter, StoreError, StoreResult,
+                GroupFolderSummary, Job, JobFilter, JobOutcome, JobState, Lease,
+                RetryFilter, StoreResult,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
             type Builder<'a> = sqlx::QueryBuilder<'a, $db>;
-
-            /// Times an enqueue looks again when the queued job it coalesced with was claimed
-            /// between its insert and its read (another replica's worker).
-            const ENQUEUE_ROUNDS: usize = 5;
-
-            /// Keeps a delivery (one insert, which also dedupes on its delivery id). `None` if
-            /// its delivery id was seen before; `Some(None)` for a delivery that is not kept
-            /// (no delivery id and nothing received: jobs of the API, the scheduler, jobs);
-            /// else the id it is kept under.
-            pub(crate) async fn keep_delivery(
-                c: &mut Conn,
-                d: &Delivery,
-                now: i64,
-            ) -> StoreResult<Option<Option<i64>>> {
-                let received = d.received.clone().unwrap_or_default();
-                let source = match (&d.delivery_id, d.received.as_ref()) {
-                    (_, Some(r)) => r.source.clone(),
-                    (Some(id), None) => id.split(':').next().unwrap_or_default().to_string(),
-                    (None, None) => return Ok(Some(None)),
-                };
-                let row = sqlx::query(
-                    "INSERT INTO deliveries (dedupe_key, source, event_id, trigger, request_id, received_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT DO NOTHING RETURNING id",
-                )
-                .bind(&d.delivery_id)
-                .bind(source)
-                .bind(&received.event_id)
-                .bind(&received.trigger)
-                .bind(&received.request_id)
-                .bind(now)
-                .fetch_optional(&mut *c)
-                .await?;
-                match row {
-                    Some(r) => Ok(Some(Some(r.try_get("id")?))),
-                    None => Ok(None),
-                }
-            }
-
-            /// Links a kept delivery to the jobs it created or coalesced into (one insert).
-            pub(crate) async fn link_delivery(
-                c: &mut Conn,
-                delivery_id: i64,
-                jobs: &[Job],
-            ) -> StoreResult<()> {
-                if jobs.is_empty() {
-                    return Ok(());
-                }
-                let mut qb = Builder::new("INSERT INTO delivery_jobs (delivery_id, job_id) ");
-                qb.push_values(jobs, |mut b, j| {
-                    b.push_bind(delivery_id).push_bind(j.id);
-                });
-                qb.push(" ON CONFLICT DO NOTHING");
-                qb.build().execute(&mut *c).await?;
-                Ok(())
-            }
 
             fn delivery_from_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<DeliveryRecord> {
                 Ok(DeliveryRecord {
@@ -357,39 +329,6 @@ macro_rules! shared_statements {
                 }
                 ids.sort_unstable();
                 Ok(ids)
-            }
-
-            /// Inserts a queued job, or returns the queued job with the same dedupe key.
-            pub(crate) async fn enqueue(c: &mut Conn, j: &NewJob, now: i64) -> StoreResult<Job> {
-                for _ in 0..ENQUEUE_ROUNDS {
-                    let inserted = sqlx::query(
-                        "INSERT INTO jobs (kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
-                         VALUES ($1, 'queued', 0, $2, $3, $4, $4, $4)
-                         ON CONFLICT (dedupe_key) WHERE state = 'queued' AND dedupe_key IS NOT NULL DO NOTHING
-                         RETURNING *",
-                    )
-                    .bind(&j.kind)
-                    .bind(&j.dedupe_key)
-                    .bind(j.payload.to_string())
-                    .bind(now)
-                    .fetch_optional(&mut *c)
-                    .await?;
-                    if let Some(row) = inserted {
-                        return job_from_row(&row);
-                    }
-                    let existing =
-                        sqlx::query("SELECT * FROM jobs WHERE dedupe_key = $1 AND state = 'queued'")
-                            .bind(&j.dedupe_key)
-                            .fetch_optional(&mut *c)
-                            .await?;
-                    if let Some(row) = existing {
-                        return job_from_row(&row);
-                    }
-                }
-                Err(StoreError::Unavailable(format!(
-                    "enqueue of {} lost {ENQUEUE_ROUNDS} races with claimers",
-                    j.kind
-                )))
             }
 
             /// Claims up to `limit` due jobs, oldest due first, each under a fresh token.

@@ -1,11 +1,11 @@
 //! SQLite store (embedded default): WAL journal, one writer connection, a read pool.
 //!
 //! Every write goes through the single writer connection (SQLite allows one writer at a time;
-//! serialising in-process avoids `SQLITE_BUSY` storms). Webhook ingestion is group-committed: calls
-//! to [`Store::ingest`] queue on a channel, one task drains everything pending into a single
-//! `BEGIN IMMEDIATE … COMMIT`, and only then answers each caller. With `synchronous = FULL` that is
-//! one fsync per batch instead of one per request, and no caller is answered before its rows are
-//! durable.
+//! serialising in-process avoids `SQLITE_BUSY` storms). Webhook ingestion is group-committed by a
+//! thread of its own (`sqlite_ingest.rs`): calls to [`Store::ingest`] queue on a channel, the
+//! thread drains everything pending into a single `BEGIN IMMEDIATE … COMMIT` under the writer's
+//! lock, and only then answers each caller. With `synchronous = FULL` that is one fsync per batch
+//! instead of one per request, and no caller is answered before its rows are durable.
 //!
 //! A caller may go away at any point (a client hangs up and its handler is dropped, a timeout
 //! fires). Work on the writer therefore runs in a task of its own that finishes whatever the caller
@@ -26,7 +26,8 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::rows::now_ms;
+use super::sqlite_ingest;
+
 use super::*;
 
 super::rows::row_mappers!(SqliteRow);
@@ -38,13 +39,10 @@ super::sql::shared_statements!(sqlx::Sqlite, {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Most deliveries committed in one transaction.
-const MAX_BATCH: usize = 512;
-
 /// How long a readiness check waits for the writer to take SQLite's write lock.
 const WRITE_PROBE_WAIT: Duration = Duration::from_secs(2);
 
-type IngestReply = oneshot::Sender<StoreResult<DeliveryOutcome>>;
+type IngestReply = super::sqlite_ingest::Reply;
 
 pub struct SqliteStore {
     read: SqlitePool,
@@ -118,26 +116,29 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let file = sqlite_file(url);
+        let Some(file) = sqlite_file(url) else {
+            // Ingestion commits on a connection of its own, which would see another database.
+            return Err(StoreError::Other(
+                "an in-memory SQLite database cannot be used; name a file".into(),
+            ));
+        };
         if create {
-            if let Some(dir) = file.as_deref().and_then(parent_dir) {
+            if let Some(dir) = parent_dir(&file) {
                 std::fs::create_dir_all(&dir).map_err(|e| {
                     StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
                 })?;
             }
-        } else if let Some(path) = file.as_deref().filter(|p| !p.exists()) {
+        } else if !file.exists() {
             return Err(StoreError::Missing(format!(
                 "no database at {}",
-                absolute(path).display()
+                absolute(&file).display()
             )));
         }
         let mut writer = SqliteConnection::connect_with(&opts).await?;
         if !create && !has_schema(&mut writer).await? {
             return Err(StoreError::Missing(format!(
                 "{} holds no bridge database",
-                file.as_deref()
-                    .map(|p| absolute(p).display().to_string())
-                    .unwrap_or_else(|| url.to_string())
+                absolute(&file).display()
             )));
         }
         MIGRATOR
@@ -150,8 +151,7 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await?;
         let writer = Writer(Arc::new(Mutex::new(writer)));
-        let (ingest_tx, rx) = mpsc::channel(4096);
-        tokio::spawn(group_commit_loop(writer.clone(), rx));
+        let ingest_tx = sqlite_ingest::start(&file, writer.0.clone())?;
         Ok(Self {
             read,
             writer,
@@ -218,73 +218,6 @@ async fn has_schema(c: &mut SqliteConnection) -> StoreResult<bool> {
     .fetch_one(&mut *c)
     .await?;
     Ok(n > 0)
-}
-
-async fn group_commit_loop(writer: Writer, mut rx: mpsc::Receiver<(Delivery, IngestReply)>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        // Take the writer first: while it is busy, more requests pile up and join this batch.
-        let mut conn = writer.0.lock().await;
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
-        let deliveries: Vec<Delivery> = batch.iter().map(|(d, _)| d.clone()).collect();
-        let result = immediate_tx(&mut conn, move |c| {
-            Box::pin(async move {
-                let mut outs = Vec::with_capacity(deliveries.len());
-                for d in &deliveries {
-                    outs.push(ingest_one(c, d).await?);
-                }
-                Ok(outs)
-            })
-        })
-        .await;
-        drop(conn);
-        metrics::histogram!("bridge_store_group_commit_size").record(batch.len() as f64);
-        match result {
-            Ok(outs) => {
-                for ((_, reply), out) in batch.into_iter().zip(outs) {
-                    let _ = reply.send(Ok(out));
-                }
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                let unavailable = matches!(e, StoreError::Unavailable(_));
-                for (_, reply) in batch {
-                    let err = if unavailable {
-                        StoreError::Unavailable(msg.clone())
-                    } else {
-                        StoreError::Other(msg.clone())
-                    };
-                    let _ = reply.send(Err(err));
-                }
-            }
-        }
-    }
-}
-
-async fn ingest_one(c: &mut SqliteConnection, d: &Delivery) -> StoreResult<DeliveryOutcome> {
-    let now = now_ms();
-    let Some(kept) = shared::keep_delivery(c, d, now).await? else {
-        return Ok(DeliveryOutcome {
-            duplicate: true,
-            jobs: vec![],
-        });
-    };
-    let mut jobs = Vec::with_capacity(d.jobs.len());
-    for j in &d.jobs {
-        jobs.push(shared::enqueue(c, j, now).await?);
-    }
-    if let Some(id) = kept {
-        shared::link_delivery(c, id, &jobs).await?;
-    }
-    Ok(DeliveryOutcome {
-        duplicate: false,
-        jobs,
-    })
 }
 
 #[async_trait]

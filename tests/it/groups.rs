@@ -1138,3 +1138,56 @@ async fn cli_dry_run_lists_access_updates_and_changes_nothing() {
         Some(AccessLevel::Editor)
     );
 }
+
+#[tokio::test]
+async fn a_run_waiting_on_an_async_share_lets_another_group_use_its_worker_slot() {
+    // One worker slot. Group A's share is answered as an async job that is done only after
+    // four polls (about 3 s of waiting); group B's share is immediate.
+    let w = spawn_world(|c| c.queue.concurrency = 1).await;
+    let a = w.docspace.create_group("Waits", &[]).expect("group");
+    let b = w.docspace.create_group("Quick", &[]).expect("group");
+    w.dropbox.set_share_folder_async(true);
+    w.dropbox.update_knobs(|k| k.async_job_polls = 4);
+
+    let (status, body) = w
+        .app
+        .api(Method::POST, &format!("/api/v1/groups/{a}/sync"), None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let a_job = body["job"]["id"].as_i64().expect("job id");
+    // A's run holds the only slot and has launched its share.
+    for _ in 0..200 {
+        if w.dropbox.calls("sharing/share_folder") > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        w.dropbox.calls("sharing/share_folder"),
+        1,
+        "A launched its share"
+    );
+    w.dropbox.set_share_folder_async(false);
+    let (status, body) = w
+        .app
+        .api(Method::POST, &format!("/api/v1/groups/{b}/sync"), None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let b_job = body["job"]["id"].as_i64().expect("job id");
+
+    let done = |j: &Value| j["state"] == "succeeded";
+    let a_run = w.app.wait_job(a_job, 30, done).await["attempts_history"][0].clone();
+    let b_run = w.app.wait_job(b_job, 30, done).await["attempts_history"][0].clone();
+    let time = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("time")).expect("rfc 3339")
+    };
+    assert!(
+        time(&b_run["finished_at"]) < time(&a_run["finished_at"]),
+        "B ran to the end in the slot A lent out while it waited on Dropbox: A {a_run}, B {b_run}"
+    );
+    assert!(
+        w.dropbox.calls("sharing/check_share_job_status") >= 4,
+        "A polled its share job until it was done"
+    );
+    assert_eq!(w.dropbox.shared_folders().len(), 2);
+}

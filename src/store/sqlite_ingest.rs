@@ -1,0 +1,187 @@
+//! Webhook ingestion on SQLite: one thread commits whole batches of deliveries.
+//!
+//! sqlx runs every SQLite statement on the connection's worker thread and hands it there and
+//! back through the async runtime, several hand-offs per delivery; under load that, not SQLite,
+//! is where ingestion spends its time. Here one plain thread owns a connection of its own, takes
+//! everything pending from a channel, and runs it with cached prepared statements inside one
+//! `BEGIN IMMEDIATE … COMMIT` (one fsync for the batch with `synchronous = FULL`), then answers
+//! every caller. A caller is answered only after the commit that holds its delivery.
+//!
+//! The thread writes only while it holds the store's writer lock (the same lock the sqlx writer
+//! connection is used under), so the process's two connections never wait on each other inside
+//! SQLite. The statements are the ones the sqlx path runs (`sql.rs`).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::rows::{job_from_parts, now_ms, JobParts};
+use super::sql::{delivery_source, INSERT_DELIVERY, INSERT_JOB, QUEUED_JOB};
+use super::{Delivery, DeliveryOutcome, Job, StoreError, StoreResult};
+
+/// Most deliveries committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+const LINK: &str =
+    "INSERT INTO delivery_jobs (delivery_id, job_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+pub(super) type Reply = oneshot::Sender<StoreResult<DeliveryOutcome>>;
+
+/// Starts the ingest thread on the database file `path`; deliveries sent on the returned channel
+/// are committed while `writer_lock` is held. The thread ends when every sender is gone.
+pub(super) fn start<T: Send + 'static>(
+    path: &Path,
+    writer_lock: Arc<Mutex<T>>,
+) -> StoreResult<mpsc::Sender<(Delivery, Reply)>> {
+    let conn = open(path).map_err(unavailable)?;
+    let (tx, rx) = mpsc::channel(4096);
+    std::thread::Builder::new()
+        .name("sqlite-ingest".into())
+        .spawn(move || run(conn, rx, writer_lock))
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the ingest thread: {e}")))?;
+    Ok(tx)
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // The journal mode is the database's (WAL, set by the store); the rest is per connection.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("database: {e}"))
+}
+
+fn run<T>(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<(Delivery, Reply)>,
+    writer_lock: Arc<Mutex<T>>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        // Take the writer first: while it is busy, more requests pile up and join this batch.
+        let held = writer_lock.blocking_lock();
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&mut conn, batch.iter().map(|(d, _)| d));
+        drop(held);
+        metrics::histogram!("bridge_store_group_commit_size").record(batch.len() as f64);
+        match result {
+            Ok(outs) => {
+                for ((_, reply), out) in batch.into_iter().zip(outs) {
+                    let _ = reply.send(Ok(out));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, deliveries = batch.len(), "webhook batch not committed");
+                let msg = format!("database: {e}");
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the whole batch: every delivery in it is kept, or none is.
+fn commit<'a>(
+    conn: &mut Connection,
+    batch: impl Iterator<Item = &'a Delivery>,
+) -> rusqlite::Result<Vec<DeliveryOutcome>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outs = batch
+        .map(|d| ingest_one(&tx, d))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tx.commit()?;
+    Ok(outs)
+}
+
+fn ingest_one(c: &Connection, d: &Delivery) -> rusqlite::Result<DeliveryOutcome> {
+    let now = now_ms();
+    let kept = match delivery_source(d) {
+        None => None,
+        Some(source) => {
+            let r = d.received.clone().unwrap_or_default();
+            let id: Option<i64> = c
+                .prepare_cached(INSERT_DELIVERY)?
+                .query_row(
+                    params![
+                        d.delivery_id,
+                        source,
+                        r.event_id,
+                        r.trigger,
+                        r.request_id,
+                        now
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            match id {
+                Some(id) => Some(id),
+                // Seen before: nothing is enqueued again.
+                None => {
+                    return Ok(DeliveryOutcome {
+                        duplicate: true,
+                        jobs: vec![],
+                    })
+                }
+            }
+        }
+    };
+    let mut jobs = Vec::with_capacity(d.jobs.len());
+    for j in &d.jobs {
+        let payload = j.payload.to_string();
+        let inserted = c
+            .prepare_cached(INSERT_JOB)?
+            .query_row(params![j.kind, j.dedupe_key, payload, now], job_of)
+            .optional()?;
+        let job = match inserted {
+            Some(job) => job,
+            // It coalesced: the queued job with its key is there, and stays there while this
+            // transaction holds the write lock.
+            None => c
+                .prepare_cached(QUEUED_JOB)?
+                .query_row(params![j.dedupe_key], job_of)?,
+        };
+        jobs.push(job.map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?);
+    }
+    if let Some(id) = kept {
+        let mut link = c.prepare_cached(LINK)?;
+        for j in &jobs {
+            link.execute(params![id, j.id])?;
+        }
+    }
+    Ok(DeliveryOutcome {
+        duplicate: false,
+        jobs,
+    })
+}
+
+fn job_of(r: &Row<'_>) -> rusqlite::Result<StoreResult<Job>> {
+    Ok(job_from_parts(JobParts {
+        id: r.get("id")?,
+        kind: r.get("kind")?,
+        state: r.get("state")?,
+        attempts: r.get("attempts")?,
+        dedupe_key: r.get("dedupe_key")?,
+        payload: r.get("payload")?,
+        last_error: r.get("last_error")?,
+        result: r.get("result")?,
+        run_at: r.get("run_at")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    }))
+}
