@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::store::{DynStore, JobOutcome, Lease};
+use crate::store::{Attempt, DynStore, JobOutcome, Lease};
 
 /// Shortest wait before trying a failed renewal or result again.
 const MIN_RETRY_GAP: Duration = Duration::from_millis(50);
@@ -107,16 +107,18 @@ pub(super) enum Recorded {
     GaveUp,
 }
 
-/// Records the outcome, trying again while the store fails and the lease may still hold.
+/// Records the run in the job's history and its outcome (one transaction), trying again while the
+/// store fails and the lease may still hold.
 pub(super) async fn record(
     store: &DynStore,
     lease: &Lease,
     outcome: &JobOutcome,
+    attempt: &Attempt,
     clock: &LeaseClock,
 ) -> Recorded {
     let mut gap = FIRST_RECORD_GAP;
     loop {
-        let finish = store.finish(lease, outcome.clone());
+        let finish = store.finish_run(lease, outcome.clone(), attempt);
         match tokio::time::timeout_at(clock.expires(), finish).await {
             Ok(Ok(true)) => return Recorded::Yes,
             Ok(Ok(false)) => return Recorded::Refused,

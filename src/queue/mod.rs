@@ -333,13 +333,10 @@ async fn run_one(
         .increment(1);
     metrics::histogram!("bridge_job_duration_seconds", "kind" => job.kind.clone())
         .record(elapsed.as_secs_f64());
-    // The run goes into the job's history before its result: a run whose result is then
-    // refused (the lease was lost) or never written (the process died) still happened.
+    // The run goes into the job's history with its result, in one transaction; a run whose
+    // result is refused (the lease was lost) is in the history all the same.
     let attempt = Attempt::of_run(&job, &worker, started_at, Utc::now(), &outcome);
-    if let Err(e) = store.record_attempt(job.id, &attempt).await {
-        tracing::warn!(parent: &span, error = %e, "recording the run in the job's history failed");
-    }
-    match lease::record(&store, &lease, &outcome, &clock).await {
+    match lease::record(&store, &lease, &outcome, &attempt, &clock).await {
         Recorded::Yes => {}
         Recorded::Refused => tracing::warn!(
             parent: &span,

@@ -128,6 +128,19 @@ impl Store for PgStore {
         shared::finish(&mut *self.conn().await?, lease, outcome).await
     }
 
+    async fn finish_run(
+        &self,
+        lease: &Lease,
+        outcome: JobOutcome,
+        attempt: &Attempt,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        shared::record_attempt(&mut tx, lease.job_id, attempt).await?;
+        let recorded = shared::finish(&mut tx, lease, outcome).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
     async fn release(&self, lease: &Lease) -> StoreResult<()> {
         shared::release(&mut *self.conn().await?, lease).await
     }

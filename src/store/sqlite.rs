@@ -266,6 +266,23 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn finish_run(
+        &self,
+        lease: &Lease,
+        outcome: JobOutcome,
+        attempt: &Attempt,
+    ) -> StoreResult<bool> {
+        let (lease, attempt) = (lease.clone(), attempt.clone());
+        self.writer
+            .transaction(move |c| {
+                Box::pin(async move {
+                    shared::record_attempt(c, lease.job_id, &attempt).await?;
+                    shared::finish(c, &lease, outcome).await
+                })
+            })
+            .await
+    }
+
     async fn release(&self, lease: &Lease) -> StoreResult<()> {
         let lease = lease.clone();
         self.writer
