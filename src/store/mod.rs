@@ -567,6 +567,10 @@ pub trait Store: Send + Sync + 'static {
         intent: Option<&ExportIntent>,
     ) -> StoreResult<bool>;
     async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>>;
+    /// Ends `holder`'s export of the file in one transaction: keeps `record`, forgets the intent
+    /// and lets the guard go. What [`Store::put_export`], forgetting the intent with
+    /// [`Store::set_export_intent`] and [`Store::release_export_guard`] do one after another.
+    async fn complete_export(&self, record: &ExportRecord, holder: &str) -> StoreResult<()>;
 
     /// The exports recorded for any of `file_ids` (in no particular order; ids without one are
     /// left out). One statement per [`EXPORTS_OF_CHUNK`] ids.

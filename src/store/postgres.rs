@@ -308,6 +308,15 @@ impl Store for PgStore {
         shared::renew_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
     }
 
+    async fn complete_export(&self, r: &ExportRecord, holder: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        shared::put_export(&mut tx, r).await?;
+        shared::set_export_intent(&mut tx, &r.file_id, holder, None).await?;
+        shared::release_export_guard(&mut tx, &r.file_id, holder).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         shared::release_export_guard(&mut tx, file_id, holder).await?;

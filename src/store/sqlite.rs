@@ -488,6 +488,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn complete_export(&self, r: &ExportRecord, holder: &str) -> StoreResult<()> {
+        let (r, holder) = (r.clone(), holder.to_string());
+        self.writer
+            .transaction(move |c| {
+                Box::pin(async move {
+                    shared::put_export(c, &r).await?;
+                    shared::set_export_intent(c, &r.file_id, &holder, None).await?;
+                    shared::release_export_guard(c, &r.file_id, &holder).await
+                })
+            })
+            .await
+    }
+
     async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()> {
         let (file_id, holder) = (file_id.to_string(), holder.to_string());
         self.writer

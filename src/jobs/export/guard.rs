@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::jobs::{JobContext, JobError};
-use crate::store::{DynStore, ExportIntent};
+use crate::store::{DynStore, ExportIntent, ExportRecord};
 
 /// First pause while another export holds the file; doubles up to `MAX_PAUSE`.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -112,6 +112,15 @@ impl ExportGuard {
         i.store
             .set_export_intent(&i.file_id, &i.holder, None)
             .await?;
+        Ok(())
+    }
+
+    /// Records the finished export, forgets the intent and lets the guard go, in one step.
+    pub(crate) async fn complete(&self, record: &ExportRecord) -> Result<(), JobError> {
+        let i = &self.inner;
+        i.store.complete_export(record, &i.holder).await?;
+        i.released.store(true, Ordering::Relaxed);
+        i.renewal.abort();
         Ok(())
     }
 

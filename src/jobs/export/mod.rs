@@ -239,10 +239,7 @@ async fn export_guarded(
 
     // Keep our casing of the folders; the name is Dropbox's (autorename may have changed it).
     let record = record_of(&req.file_id, info.version, &target, &meta, session_hash);
-    ctx.store.put_export(&record).await?;
-    if first {
-        guard.forget_intent().await?;
-    }
+    guard.complete(&record).await?;
     tracing::info!(file_id = %record.file_id, path = %record.dropbox_path, rev = %record.rev, size = record.size, "file exported");
     Ok(Outcome::Exported { record, first })
 }
