@@ -3,8 +3,8 @@
 //!
 //! Each replica is a process of its own (this bench started again with `--replica`) with its own
 //! connection pool, doing what a worker does around a job: claim up to `--concurrency` due jobs
-//! in one statement, then for each, concurrently, record the run's attempt and finish it under
-//! its lease. The database holds more queued jobs than the run can take.
+//! in one statement, then for each, concurrently, record the run in its history and its result
+//! under its lease (one transaction). The database holds more queued jobs than the run can take.
 //!
 //! `cargo bench --bench queue [-- --seconds 5 --concurrency 8 --jobs 60000 --work-ms 0]`
 //! `--work-ms N` makes each job wait N ms before it finishes (a provider call's latency).
@@ -56,12 +56,13 @@ async fn work(
                 error: None,
                 duration_ms: 0,
             };
-            st.record_attempt(c.job.id, &attempt)
-                .await
-                .expect("attempt");
-            st.finish(&c.lease, JobOutcome::Succeeded { result: json!({}) })
-                .await
-                .expect("finish")
+            st.finish_run(
+                &c.lease,
+                JobOutcome::Succeeded { result: json!({}) },
+                &attempt,
+            )
+            .await
+            .expect("finish")
         });
         done += join_all(runs).await.into_iter().filter(|ok| *ok).count() as u64;
     }
@@ -169,7 +170,7 @@ async fn main() {
     let concurrency = arg("--concurrency", 8);
     let jobs = arg("--jobs", 60_000);
     let work_ms = arg("--work-ms", 0);
-    println!("queue benchmark: claim + attempt record + finish, {work_ms} ms of job work, {concurrency} jobs per claim, {secs} s per run");
+    println!("queue benchmark: claim, then history entry + result in one transaction, {work_ms} ms of job work, {concurrency} jobs per claim, {secs} s per run");
 
     let dir = tempfile::tempdir().expect("tmp");
     let sqlite = format!("sqlite://{}", dir.path().join("queue.db").display());
