@@ -18,8 +18,6 @@ use std::time::{Duration, Instant};
 use bridge_fakes::docspace::FakeDocSpace;
 use bridge_fakes::dropbox::FakeDropbox;
 use bytes::Bytes;
-use docspace_dropbox_bridge::app::Application;
-use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::jobs::{FileExport, JobKind};
 use docspace_dropbox_bridge::store::{self, JobState};
 use futures::StreamExt;
@@ -27,7 +25,7 @@ use serde_json::json;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{arg, bridge_env, API_TOKEN};
+use support::{arg, bridge_env, start_service, API_TOKEN};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -345,14 +343,7 @@ async fn main() {
     // --- 2. many small files ------------------------------------------------------------------
     let mut env = env;
     env.insert("WORKER_CONCURRENCY".into(), workers.to_string());
-    let config = Config::from_map(&env).expect("config");
-    let st = store::connect(&config.database_url).await.expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let app = Application::start_with(config, st.clone(), listener)
-        .await
-        .expect("bridge starts");
+    let (app, st) = start_service(&env).await;
     let folder = ds.create_folder(room, "many").expect("folder");
     let ids: Vec<i64> = (0..files)
         .map(|i| {

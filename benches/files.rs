@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use bridge_fakes::docspace::FakeDocSpace;
 use bridge_fakes::dropbox::FakeDropbox;
-use docspace_dropbox_bridge::app::Application;
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::jobs::files::{self, WALK_CONCURRENCY};
 use docspace_dropbox_bridge::jobs::JobContext;
@@ -29,7 +28,7 @@ use serde_json::json;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{arg, bridge_env, API_TOKEN};
+use support::{arg, bridge_env, start_service, API_TOKEN};
 
 /// `rooms` rooms of `folders` folders each (the room itself and `folders - 1` folders in it),
 /// `files` files of `size` bytes in every one of them. Returns the file ids.
@@ -168,14 +167,7 @@ async fn first_backfill(count: u64, workers: u64, latency: Duration) {
     let dir = tempfile::tempdir().expect("tmp");
     let mut env = bridge_env(&ds, &db, dir.path());
     env.insert("WORKER_CONCURRENCY".into(), workers.to_string());
-    let config = Config::from_map(&env).expect("config");
-    let st = store::connect(&config.database_url).await.expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let app = Application::start_with(config, st.clone(), listener)
-        .await
-        .expect("bridge starts");
+    let (app, st) = start_service(&env).await;
     ds.reset_stats();
     db.reset_counters();
     let started = Instant::now();

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use bridge_fakes::docspace::FakeDocSpace;
 use bridge_fakes::dropbox::FakeDropbox;
-use docspace_dropbox_bridge::app::Application;
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::dropbox::AccessLevel;
 use docspace_dropbox_bridge::jobs::groups;
@@ -25,7 +24,7 @@ use docspace_dropbox_bridge::store::{self, JobFilter, JobState};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{arg, bridge_env, API_TOKEN};
+use support::{arg, bridge_env, start_service, API_TOKEN};
 
 struct World {
     docspace: FakeDocSpace,
@@ -177,14 +176,7 @@ async fn service_path(
     let dir = tempfile::tempdir().expect("tmp");
     let mut env = bridge_env(&w.docspace, &w.dropbox, dir.path());
     env.insert("WORKER_CONCURRENCY".into(), workers.to_string());
-    let config = Config::from_map(&env).expect("config");
-    let st = store::connect(&config.database_url).await.expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let app = Application::start_with(config, st.clone(), listener)
-        .await
-        .expect("bridge starts");
+    let (app, st) = start_service(&env).await;
     w.dropbox.reset_counters();
     let started = Instant::now();
     let resp = reqwest::Client::new()

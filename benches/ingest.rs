@@ -23,7 +23,7 @@ use sqlx::Connection as _;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{arg, arg_str, flag};
+use support::{arg, arg_str, drop_postgres, flag, fresh_postgres, postgres_server};
 
 const SECRET: &str = "bench-webhook-secret";
 
@@ -142,21 +142,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_bridge(
-    database_url: &str,
-    port: u16,
-    log: &std::path::Path,
-    rust_log: Option<&str>,
-) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
+/// The bridge binary running `subcommand` on `database_url`, with only the environment it needs:
+/// webhooks signed with [`SECRET`], providers that are never called (workers and scheduler off).
+fn bridge_command(subcommand: &str, database_url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"));
-    cmd.arg("serve").env_clear();
-    if let Some(level) = rust_log {
-        cmd.env("RUST_LOG", level);
-    }
-    let child = cmd
+    cmd.arg(subcommand)
+        .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
         .env("BRIDGE_DATABASE_URL", database_url)
         .env("BRIDGE_WORKERS", "false")
         .env("BRIDGE_SCHEDULER", "false")
@@ -165,7 +157,23 @@ fn start_bridge(
         .env("DOCSPACE_WEBHOOK_SECRET", SECRET)
         .env("DROPBOX_APP_KEY", "k")
         .env("DROPBOX_APP_SECRET", "s")
-        .env("DROPBOX_ACCESS_TOKEN", "t")
+        .env("DROPBOX_ACCESS_TOKEN", "t");
+    cmd
+}
+
+fn start_bridge(
+    database_url: &str,
+    port: u16,
+    log: &std::path::Path,
+    rust_log: Option<&str>,
+) -> Child {
+    let log = std::fs::File::create(log).expect("log file");
+    let mut cmd = bridge_command("serve", database_url);
+    if let Some(level) = rust_log {
+        cmd.env("RUST_LOG", level);
+    }
+    let child = cmd
+        .env("BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log file"))
         .stderr(log)
@@ -225,21 +233,11 @@ async fn main() {
     let data = dir.path().join("deliveries.tsv");
     write_deliveries(&data, deliveries, groups);
 
-    let (database_url, admin) = if postgres {
-        let server = std::env::var("BENCH_DATABASE_URL")
-            .or_else(|_| std::env::var("TEST_DATABASE_URL"))
-            .expect("--postgres needs BENCH_DATABASE_URL or TEST_DATABASE_URL");
+    let (database_url, pg) = if postgres {
+        let server =
+            postgres_server().expect("--postgres needs BENCH_DATABASE_URL or TEST_DATABASE_URL");
         let name = format!("bridge_bench_{}", std::process::id());
-        let mut admin = sqlx::PgConnection::connect(&server)
-            .await
-            .expect("postgres");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        let mut url = url::Url::parse(&server).expect("postgres url");
-        url.set_path(&name);
-        (url.to_string(), Some((admin, name)))
+        (fresh_postgres(&server, &name).await, Some((server, name)))
     } else {
         (
             format!("sqlite://{}", dir.path().join("bench.db").display()),
@@ -247,15 +245,7 @@ async fn main() {
         )
     };
     // The schema exists before the clock starts.
-    let status = Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
-        .arg("migrate")
-        .env("BRIDGE_DATABASE_URL", &database_url)
-        .env("DOCSPACE_URL", "http://127.0.0.1:9")
-        .env("DOCSPACE_API_KEY", "sk-bench")
-        .env("DOCSPACE_WEBHOOK_SECRET", SECRET)
-        .env("DROPBOX_APP_KEY", "k")
-        .env("DROPBOX_APP_SECRET", "s")
-        .env("DROPBOX_ACCESS_TOKEN", "t")
+    let status = bridge_command("migrate", &database_url)
         .stderr(Stdio::null())
         .status()
         .expect("migrate runs");
@@ -279,7 +269,7 @@ async fn main() {
         .map(|s| s.lines().count())
         .unwrap_or(0);
 
-    let stored: i64 = if let Some((mut admin, name)) = admin {
+    let stored: i64 = if let Some((server, name)) = &pg {
         let mut c = sqlx::PgConnection::connect(&database_url)
             .await
             .expect("postgres");
@@ -288,10 +278,7 @@ async fn main() {
             .await
             .expect("count");
         c.close().await.ok();
-        sqlx::query(&format!("DROP DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .ok();
+        drop_postgres(server, name).await;
         n
     } else {
         let mut c = sqlx::SqliteConnection::connect(&database_url)

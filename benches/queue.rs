@@ -18,11 +18,10 @@ use chrono::Utc;
 use docspace_dropbox_bridge::store::{self, Attempt, DynStore, JobOutcome, NewJob};
 use futures::future::join_all;
 use serde_json::json;
-use sqlx::Connection as _;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{arg, arg_str};
+use support::{arg, arg_str, drop_postgres, fresh_postgres, postgres_server};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -137,30 +136,6 @@ fn run_replicas(
     (total, rate)
 }
 
-/// A fresh database on the server of `server`; its URL and a drop for the end.
-async fn fresh_postgres(server: &str, name: &str) -> String {
-    let mut admin = sqlx::PgConnection::connect(server).await.expect("postgres");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("drop");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(server).expect("postgres url");
-    url.set_path(name);
-    url.to_string()
-}
-
-async fn drop_postgres(server: &str, name: &str) {
-    if let Ok(mut admin) = sqlx::PgConnection::connect(server).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    }
-}
-
 #[tokio::main]
 async fn main() {
     if let Some(url) = arg_str("--replica") {
@@ -178,9 +153,7 @@ async fn main() {
     let (n, rate) = run_replicas(&sqlite, 1, secs, concurrency, work_ms);
     println!("SQLite, 1 process:        {rate:>8.0} jobs/s ({n} jobs)");
 
-    let Ok(server) =
-        std::env::var("BENCH_DATABASE_URL").or_else(|_| std::env::var("TEST_DATABASE_URL"))
-    else {
+    let Some(server) = postgres_server() else {
         println!("PostgreSQL: skipped (set BENCH_DATABASE_URL or TEST_DATABASE_URL)");
         return;
     };

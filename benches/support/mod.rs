@@ -66,3 +66,57 @@ pub fn arg_str(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1))
         .cloned()
 }
+
+/// Starts the bridge in this process on `env` (a listener on a free port); the service and its
+/// store.
+pub async fn start_service(
+    env: &HashMap<String, String>,
+) -> (
+    docspace_dropbox_bridge::app::Application,
+    docspace_dropbox_bridge::store::DynStore,
+) {
+    let config = docspace_dropbox_bridge::config::Config::from_map(env).expect("config");
+    let st = docspace_dropbox_bridge::store::connect(&config.database_url)
+        .await
+        .expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = docspace_dropbox_bridge::app::Application::start_with(config, st.clone(), listener)
+        .await
+        .expect("bridge starts");
+    (app, st)
+}
+
+/// The PostgreSQL server the benches use: `BENCH_DATABASE_URL`, else `TEST_DATABASE_URL`.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A new, empty database `name` on `server` (dropped first if a run left it); its URL.
+pub async fn fresh_postgres(server: &str, name: &str) -> String {
+    use sqlx::Connection as _;
+    let mut admin = sqlx::PgConnection::connect(server).await.expect("postgres");
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(&sql).execute(&mut admin).await.expect(&sql);
+    }
+    let mut url = url::Url::parse(server).expect("postgres url");
+    url.set_path(name);
+    url.to_string()
+}
+
+/// Drops database `name` on `server`, if it can.
+pub async fn drop_postgres(server: &str, name: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut admin) = sqlx::PgConnection::connect(server).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+    }
+}
