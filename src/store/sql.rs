@@ -184,7 +184,6 @@ macro_rules! shared_statements {
                     // A DocSpace delivery is kept under `docspace:<event id>` (unique): the
                     // lookup is one index probe, not a scan of every kept delivery.
                     qb.push(" AND dedupe_key = ").push_bind(format!("docspace:{event_id}"));
-                    qb.push(" AND event_id = ").push_bind(event_id);
                 }
                 if let Some(trigger) = &f.trigger {
                     qb.push(" AND trigger = ").push_bind(trigger);

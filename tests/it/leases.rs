@@ -6,27 +6,10 @@
 use std::time::Duration;
 
 use crate::common::*;
-use docspace_dropbox_bridge::store::{self, DynStore, JobOutcome, JobState, NewJob};
+use docspace_dropbox_bridge::store::{self, JobOutcome, JobState};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::{Connection, SqliteConnection};
-
-fn job(key: &str) -> NewJob {
-    NewJob::new(
-        "group.sync",
-        Some(key.to_string()),
-        json!({ "group_id": key }),
-    )
-}
-
-async fn each_store(f: impl Fn(DynStore, String) -> futures::future::BoxFuture<'static, ()>) {
-    let dir = tempfile::tempdir().expect("tmp");
-    for url in store_urls(dir.path()).await {
-        let s = store::connect(&url).await.expect("connect");
-        let backend = url.split(':').next().unwrap_or("").to_string();
-        f(s, backend).await;
-    }
-}
 
 #[tokio::test]
 async fn a_run_that_lost_its_lease_cannot_renew_or_finish_over_the_next_run_of_the_same_process() {

@@ -11,22 +11,7 @@ use docspace_dropbox_bridge::store::{
 };
 use serde_json::json;
 
-fn job(key: &str) -> NewJob {
-    NewJob::new(
-        "group.sync",
-        Some(key.to_string()),
-        json!({ "group_id": key }),
-    )
-}
-
-async fn each_store(f: impl Fn(DynStore, String) -> futures::future::BoxFuture<'static, ()>) {
-    let dir = tempfile::tempdir().expect("tmp");
-    for url in crate::common::store_urls(dir.path()).await {
-        let s = store::connect(&url).await.expect("connect");
-        let backend = url.split(':').next().unwrap_or("").to_string();
-        f(s, backend).await;
-    }
-}
+use crate::common::{each_store, job};
 
 #[tokio::test]
 async fn queued_jobs_coalesce_until_claimed() {

@@ -407,3 +407,23 @@ impl World {
         jobs
     }
 }
+
+/// A queued `group.sync` job with dedupe key `key`, for the store tests.
+pub fn job(key: &str) -> store::NewJob {
+    store::NewJob::new(
+        "group.sync",
+        Some(key.to_string()),
+        json!({ "group_id": key }),
+    )
+}
+
+/// Runs `f` on a fresh store of every backend this run tests (SQLite; PostgreSQL when
+/// `TEST_DATABASE_URL` is set), with the backend's name (`sqlite`, `postgres`).
+pub async fn each_store(f: impl Fn(DynStore, String) -> futures::future::BoxFuture<'static, ()>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    for url in store_urls(dir.path()).await {
+        let s = store::connect(&url).await.expect("connect");
+        let backend = url.split(':').next().unwrap_or("").to_string();
+        f(s, backend).await;
+    }
+}
