@@ -109,34 +109,32 @@ fn commit<'a>(
 
 fn ingest_one(c: &Connection, d: &Delivery) -> rusqlite::Result<DeliveryOutcome> {
     let now = now_ms();
+    // A delivery that is kept (webhooks) and whose id was seen before enqueues nothing again.
     let kept = match delivery_source(d) {
         None => None,
         Some(source) => {
-            let r = d.received.clone().unwrap_or_default();
+            let r = d.received.as_ref();
             let id: Option<i64> = c
                 .prepare_cached(INSERT_DELIVERY)?
                 .query_row(
                     params![
                         d.delivery_id,
                         source,
-                        r.event_id,
-                        r.trigger,
-                        r.request_id,
+                        r.and_then(|r| r.event_id.as_deref()),
+                        r.and_then(|r| r.trigger.as_deref()),
+                        r.and_then(|r| r.request_id.as_deref()),
                         now
                     ],
                     |row| row.get(0),
                 )
                 .optional()?;
-            match id {
-                Some(id) => Some(id),
-                // Seen before: nothing is enqueued again.
-                None => {
-                    return Ok(DeliveryOutcome {
-                        duplicate: true,
-                        jobs: vec![],
-                    })
-                }
-            }
+            let Some(id) = id else {
+                return Ok(DeliveryOutcome {
+                    duplicate: true,
+                    jobs: vec![],
+                });
+            };
+            Some(id)
         }
     };
     let mut jobs = Vec::with_capacity(d.jobs.len());
