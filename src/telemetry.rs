@@ -141,13 +141,14 @@ struct Recorder {
 fn recorder() -> &'static Recorder {
     static RECORDER: OnceLock<Recorder> = OnceLock::new();
     RECORDER.get_or_init(|| {
-        let histograms: [(&str, &[f64]); 3] = [
+        let histograms: [(&str, &[f64]); 4] = [
             ("bridge_job_duration_seconds", &JOB_DURATION_BUCKETS),
             (
                 "bridge_provider_request_duration_seconds",
                 &REQUEST_DURATION_BUCKETS,
             ),
             ("bridge_store_group_commit_size", &COMMIT_SIZE_BUCKETS),
+            ("bridge_store_write_batch_size", &COMMIT_SIZE_BUCKETS),
         ];
         let mut builder = PrometheusBuilder::new();
         for (name, buckets) in histograms {
@@ -235,6 +236,10 @@ fn describe() {
     describe_histogram!(
         "bridge_store_group_commit_size",
         "Webhook inserts per SQLite transaction (SQLite only)."
+    );
+    describe_histogram!(
+        "bridge_store_write_batch_size",
+        "Other writes (claims, results, export guards, mappings) per SQLite transaction (SQLite only)."
     );
 }
 

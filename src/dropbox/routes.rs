@@ -9,8 +9,10 @@ use super::client::DropboxClient;
 use super::error::{tag_path, DropboxError};
 use super::wire::*;
 
-/// Async sharing jobs: first poll after this, then doubling up to `POLL_MAX`.
-const POLL_FIRST: Duration = Duration::from_millis(200);
+/// Async sharing jobs: first poll after this, then doubling up to `POLL_MAX`. A run lends its
+/// worker slot out between polls (`provider::slot`), so a short first pause costs a slow job
+/// one more status call and nothing else, while a quick one is picked up sooner.
+const POLL_FIRST: Duration = Duration::from_millis(100);
 const POLL_MAX: Duration = Duration::from_secs(2);
 /// Give up waiting for an async sharing job after this long (the job queue retries later).
 const POLL_DEADLINE: Duration = Duration::from_secs(120);

@@ -516,10 +516,12 @@ pub trait Store: Send + Sync + 'static {
     async fn put_group_folder(&self, folder: &GroupFolder) -> StoreResult<()>;
     /// Emails (lower-case) the bridge invited to this group's folder and has not removed since.
     async fn added_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
-    async fn record_member_added(&self, group_id: &str, email: &str) -> StoreResult<()>;
+    /// Remembers that the bridge invited `emails` to the group's folder, all in one transaction
+    /// (one commit for a whole invitation call, not one per member).
+    async fn record_members_added(&self, group_id: &str, emails: &[String]) -> StoreResult<()>;
     async fn record_member_removed(&self, group_id: &str, email: &str) -> StoreResult<()>;
     /// Remembers that Dropbox refused to have `email` invited to the group's folder, and why.
-    /// [`Store::record_member_added`] forgets it again.
+    /// [`Store::record_members_added`] forgets it again.
     async fn record_member_refused(
         &self,
         group_id: &str,

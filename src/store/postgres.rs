@@ -246,9 +246,9 @@ impl Store for PgStore {
         shared::added_members(&mut *self.conn().await?, group_id).await
     }
 
-    async fn record_member_added(&self, group_id: &str, email: &str) -> StoreResult<()> {
+    async fn record_members_added(&self, group_id: &str, emails: &[String]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        shared::record_member_added(&mut tx, group_id, email).await?;
+        shared::record_members_added(&mut tx, group_id, emails).await?;
         tx.commit().await?;
         Ok(())
     }

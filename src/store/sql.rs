@@ -650,28 +650,31 @@ macro_rules! shared_statements {
                     .collect()
             }
 
-            /// Two statements: run it in a transaction, so that the two tables cannot disagree
-            /// after a crash.
-            pub(crate) async fn record_member_added(
+            /// Two statements per member: run it in a transaction, so that the two tables
+            /// cannot disagree after a crash.
+            pub(crate) async fn record_members_added(
                 c: &mut Conn,
                 group_id: &str,
-                email: &str,
+                emails: &[String],
             ) -> StoreResult<()> {
-                let email = email.to_lowercase();
-                sqlx::query(
-                    "INSERT INTO group_members_added (group_id, email, added_at) VALUES ($1, $2, $3)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(group_id)
-                .bind(&email)
-                .bind(now_ms())
-                .execute(&mut *c)
-                .await?;
-                sqlx::query("DELETE FROM group_member_refusals WHERE group_id = $1 AND email = $2")
+                let now = now_ms();
+                for email in emails {
+                    let email = email.to_lowercase();
+                    sqlx::query(
+                        "INSERT INTO group_members_added (group_id, email, added_at) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING",
+                    )
                     .bind(group_id)
                     .bind(&email)
+                    .bind(now)
                     .execute(&mut *c)
                     .await?;
+                    sqlx::query("DELETE FROM group_member_refusals WHERE group_id = $1 AND email = $2")
+                        .bind(group_id)
+                        .bind(&email)
+                        .execute(&mut *c)
+                        .await?;
+                }
                 Ok(())
             }
 

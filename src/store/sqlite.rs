@@ -1,16 +1,17 @@
 //! SQLite store (embedded default): WAL journal, one writer connection, a read pool.
 //!
 //! Every write goes through the single writer connection (SQLite allows one writer at a time;
-//! serialising in-process avoids `SQLITE_BUSY` storms). Webhook ingestion is group-committed by a
-//! thread of its own (`sqlite_ingest.rs`): calls to [`Store::ingest`] queue on a channel, the
-//! thread drains everything pending into a single `BEGIN IMMEDIATE … COMMIT` under the writer's
-//! lock, and only then answers each caller. With `synchronous = FULL` that is one fsync per batch
-//! instead of one per request, and no caller is answered before its rows are durable.
+//! serialising in-process avoids `SQLITE_BUSY` storms), and every write is group-committed:
+//! webhook ingestion by a thread of its own (`sqlite_ingest.rs`), every other write by the
+//! writer's task ([`write_batches`]). Callers queue on a channel; everything pending goes into a
+//! single `BEGIN IMMEDIATE … COMMIT` under the writer's lock, and only then is each caller
+//! answered. With `synchronous = FULL` that is one fsync per batch instead of one per write, and
+//! no caller is answered before its rows are durable.
 //!
 //! A caller may go away at any point (a client hangs up and its handler is dropped, a timeout
-//! fires). Work on the writer therefore runs in a task of its own that finishes whatever the caller
-//! does, and transactions are sqlx [`sqlx::Transaction`]s, which roll back when dropped: the writer
-//! is never left inside a transaction nobody will end.
+//! fires). Its write is run by the writer's task all the same, and transactions are sqlx
+//! [`sqlx::Transaction`]s, which roll back when dropped: the writer is never left inside a
+//! transaction nobody will end.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -53,13 +54,35 @@ pub struct SqliteStore {
     probe: Arc<Mutex<()>>,
 }
 
-/// The one connection that writes.
+/// The one connection that writes, and the queue of writes waiting for it.
 #[derive(Clone)]
-struct Writer(Arc<Mutex<SqliteConnection>>);
+struct Writer {
+    conn: Arc<Mutex<SqliteConnection>>,
+    ops: mpsc::UnboundedSender<Op>,
+}
+
+/// Most writes committed in one transaction.
+const MAX_WRITE_BATCH: usize = 512;
+
+/// What a write tells its caller once its batch's fate is known: `Ok` when the batch committed.
+type Settle = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// One write waiting for the writer: runs on the writer's connection inside its batch's
+/// transaction and says whether it succeeded (a write that failed is rolled back alone).
+type Op = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Settle)> + Send>;
 
 impl Writer {
-    /// Runs `f` on the writer connection in a task of its own: a caller that goes away cannot
-    /// stop the work halfway.
+    /// Starts the writer task for `conn`.
+    fn start(conn: SqliteConnection) -> Self {
+        let conn = Arc::new(Mutex::new(conn));
+        let (ops, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_batches(conn.clone(), rx));
+        Self { conn, ops }
+    }
+
+    /// Runs `f` on the writer connection as one atomic write, group-committed with whatever
+    /// other writes are waiting (see [`write_batches`]); answers once its batch is durable.
+    /// A caller that goes away cannot stop the work halfway: the writer task runs it.
     async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -67,7 +90,40 @@ impl Writer {
             + Send
             + 'static,
     {
-        let conn = self.0.clone();
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let op: Op = Box::new(move |c| {
+            Box::pin(async move {
+                let out = f(c).await;
+                let ok = out.is_ok();
+                let settle: Settle = Box::new(move |batch: Result<(), String>| {
+                    let answer = match (batch, out) {
+                        (_, Err(e)) => Err(e),
+                        (Ok(()), Ok(v)) => Ok(v),
+                        (Err(msg), Ok(_)) => Err(StoreError::Unavailable(msg)),
+                    };
+                    let _ = tx.send(answer);
+                });
+                (ok, settle)
+            })
+        });
+        self.ops
+            .send(op)
+            .map_err(|_| StoreError::Unavailable("store is shutting down".into()))?;
+        rx.await.map_err(|_| {
+            StoreError::Unavailable("the write was not run: its batch failed before it".into())
+        })?
+    }
+
+    /// Runs `f` on the bare writer connection, outside any batch (for work that manages the
+    /// transaction itself), in a task of its own.
+    async fn alone<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        let conn = self.conn.clone();
         tokio::spawn(async move {
             let mut c = conn.lock_owned().await;
             f(&mut c).await
@@ -75,29 +131,69 @@ impl Writer {
         .await
         .map_err(|e| StoreError::Unavailable(format!("database writer task ended: {e}")))?
     }
+}
 
-    /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT` on the writer connection.
-    async fn transaction<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
-    {
-        self.run(move |c| Box::pin(immediate_tx(c, f))).await
+/// Group commit for every write but ingestion's (which has a thread of its own): takes every
+/// write waiting, runs them in one `BEGIN IMMEDIATE … COMMIT` under the writer's lock, each in
+/// a savepoint of its own so that one failing write is rolled back without the others, and
+/// answers each caller only after the commit. With `synchronous = FULL` that is one fsync per
+/// batch: concurrent workers (claims, export guards, results) no longer queue for one fsync
+/// each. Written here because the batching belongs to this store's writer; sqlx offers none.
+async fn write_batches(conn: Arc<Mutex<SqliteConnection>>, mut rx: mpsc::UnboundedReceiver<Op>) {
+    while let Some(first) = rx.recv().await {
+        // Take the writer first: while it is busy, more writes pile up and join this batch.
+        let mut c = conn.lock().await;
+        let mut batch = vec![first];
+        while batch.len() < MAX_WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut settles = Vec::with_capacity(batch.len());
+        let result = commit_batch(&mut c, batch, &mut settles).await;
+        drop(c);
+        metrics::histogram!("bridge_store_write_batch_size").record(settles.len() as f64);
+        let result = result.map_err(|e| {
+            tracing::warn!(error = %e, writes = settles.len(), "database write batch not committed");
+            format!("database: {e}")
+        });
+        for settle in settles {
+            settle(result.clone());
+        }
     }
 }
 
-/// `BEGIN IMMEDIATE` (take the write lock up front, so the transaction cannot fail half-way to
-/// upgrade it), `f`, `COMMIT`. An error, or the future being dropped, rolls back.
-async fn immediate_tx<T, F>(conn: &mut SqliteConnection, f: F) -> StoreResult<T>
-where
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>,
-{
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let value = f(&mut tx).await?;
-    tx.commit().await?;
-    Ok(value)
+/// Runs `batch` in one transaction; each write's settle goes to `settles` as it runs. Writes
+/// after a failure of the transaction itself are not run (their callers hear so).
+async fn commit_batch(
+    c: &mut SqliteConnection,
+    batch: Vec<Op>,
+    settles: &mut Vec<Settle>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
+    if batch.len() == 1 {
+        // Alone: its own transaction is its savepoint.
+        for op in batch {
+            let (ok, settle) = op(&mut tx).await;
+            settles.push(settle);
+            if !ok {
+                return tx.rollback().await;
+            }
+        }
+    } else {
+        for op in batch {
+            let mut point = tx.begin().await?;
+            let (ok, settle) = op(&mut point).await;
+            settles.push(settle);
+            if ok {
+                point.commit().await?;
+            } else {
+                point.rollback().await?;
+            }
+        }
+    }
+    tx.commit().await
 }
 
 impl SqliteStore {
@@ -150,8 +246,8 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.read_only(true))
             .await?;
-        let writer = Writer(Arc::new(Mutex::new(writer)));
-        let ingest_tx = sqlite_ingest::start(&file, writer.0.clone())?;
+        let writer = Writer::start(writer);
+        let ingest_tx = sqlite_ingest::start(&file, writer.conn.clone())?;
         Ok(Self {
             read,
             writer,
@@ -168,7 +264,7 @@ impl SqliteStore {
         let attempt = async move {
             let in_flight = probe.lock_owned().await;
             writer
-                .run(move |c| {
+                .alone(move |c| {
                     Box::pin(async move {
                         let _in_flight = in_flight;
                         c.begin_with("BEGIN IMMEDIATE").await?.rollback().await?;
@@ -274,7 +370,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let (lease, attempt) = (lease.clone(), attempt.clone());
         self.writer
-            .transaction(move |c| {
+            .run(move |c| {
                 Box::pin(async move {
                     shared::record_attempt(c, lease.job_id, &attempt).await?;
                     shared::finish(c, &lease, outcome).await
@@ -307,9 +403,7 @@ impl Store for SqliteStore {
     async fn retry_dead_matching(&self, filter: &RetryFilter) -> StoreResult<Vec<i64>> {
         let filter = filter.clone();
         self.writer
-            .transaction(move |c| {
-                Box::pin(async move { shared::retry_dead_matching(c, &filter).await })
-            })
+            .run(move |c| Box::pin(async move { shared::retry_dead_matching(c, &filter).await }))
             .await
     }
 
@@ -395,11 +489,11 @@ impl Store for SqliteStore {
         shared::added_members(&mut *self.read.acquire().await?, group_id).await
     }
 
-    async fn record_member_added(&self, group_id: &str, email: &str) -> StoreResult<()> {
-        let (group_id, email) = (group_id.to_string(), email.to_string());
+    async fn record_members_added(&self, group_id: &str, emails: &[String]) -> StoreResult<()> {
+        let (group_id, emails) = (group_id.to_string(), emails.to_vec());
         self.writer
-            .transaction(move |c| {
-                Box::pin(async move { shared::record_member_added(c, &group_id, &email).await })
+            .run(move |c| {
+                Box::pin(async move { shared::record_members_added(c, &group_id, &emails).await })
             })
             .await
     }
@@ -491,7 +585,7 @@ impl Store for SqliteStore {
     async fn complete_export(&self, r: &ExportRecord, holder: &str) -> StoreResult<()> {
         let (r, holder) = (r.clone(), holder.to_string());
         self.writer
-            .transaction(move |c| {
+            .run(move |c| {
                 Box::pin(async move {
                     shared::put_export(c, &r).await?;
                     shared::set_export_intent(c, &r.file_id, &holder, None).await?;
@@ -504,7 +598,7 @@ impl Store for SqliteStore {
     async fn release_export_guard(&self, file_id: &str, holder: &str) -> StoreResult<()> {
         let (file_id, holder) = (file_id.to_string(), holder.to_string());
         self.writer
-            .transaction(move |c| {
+            .run(move |c| {
                 Box::pin(async move { shared::release_export_guard(c, &file_id, &holder).await })
             })
             .await

@@ -212,6 +212,49 @@ async fn concurrent_claimers_never_get_the_same_job() {
     .await;
 }
 
+/// Writes that arrive together are committed together on SQLite: one that is refused is
+/// refused alone, and every other one is kept.
+#[tokio::test]
+async fn concurrent_writes_are_kept_or_refused_one_by_one() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let folder = |id: String, path: String| GroupFolder {
+                group_name: id.clone(),
+                shared_folder_id: Some(format!("sf-{id}")),
+                group_id: id,
+                path,
+                active: true,
+            };
+            for i in 0..16 {
+                s.put_group_folder(&folder(format!("g{i}"), format!("/G/{i}")))
+                    .await
+                    .expect("setup");
+            }
+            // 48 new groups, and between them 16 that claim a path another group holds.
+            let writes: Vec<GroupFolder> = (16..64)
+                .map(|i| folder(format!("g{i}"), format!("/G/{i}")))
+                .chain((0..16).map(|i| folder(format!("h{i}"), format!("/g/{i}"))))
+                .collect();
+            let results = futures::future::join_all(writes.iter().map(|w| {
+                let s = s.clone();
+                async move { s.put_group_folder(w).await }
+            }))
+            .await;
+            for (w, r) in writes.iter().zip(results) {
+                let stored = s.group_folder(&w.group_id).await.expect("read");
+                if w.group_id.starts_with('h') {
+                    assert!(matches!(r, Err(StoreError::Conflict(_))), "{b}: {r:?}");
+                    assert_eq!(stored, None, "{b}: a refused write leaves nothing");
+                } else {
+                    r.unwrap_or_else(|e| panic!("{b}: {} refused: {e}", w.group_id));
+                    assert_eq!(stored.as_ref(), Some(w), "{b}: kept beside refused ones");
+                }
+            }
+        })
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn mappings_and_cursors_round_trip() {
     each_store(|s, b| {
@@ -237,10 +280,11 @@ async fn mappings_and_cursors_round_trip() {
                 ),
                 "{b}: paths are unique case-insensitively"
             );
-            s.record_member_added("g1", "A@Example.com")
+            // One call records every address; case and repeats fold into one entry.
+            s.record_members_added("g1", &["A@Example.com".into(), "a@example.com".into()])
                 .await
                 .expect("add");
-            s.record_member_added("g1", "a@example.com")
+            s.record_members_added("g1", &["a@example.com".into()])
                 .await
                 .expect("add again");
             assert_eq!(
@@ -272,7 +316,7 @@ async fn mappings_and_cursors_round_trip() {
                 .await
                 .expect("list")
                 .is_empty());
-            s.record_member_added("g1", "BOB@example.com")
+            s.record_members_added("g1", &["BOB@example.com".into()])
                 .await
                 .expect("add");
             assert!(

@@ -532,9 +532,7 @@ async fn add_members(
     }
     // Recorded before the call: a crash after Dropbox accepted must not make our invitees look
     // hand-added (they would never be removed). Refused members are forgotten again below.
-    for e in &emails {
-        ctx.store.record_member_added(group_id, e).await?;
-    }
+    ctx.store.record_members_added(group_id, &emails).await?;
     let access = AccessLevel::from(ctx.config.groups.member_access);
     let quiet = ctx.config.groups.invite_quiet;
     let mut refused: Vec<MemberFailure> = Vec::new();
