@@ -161,8 +161,9 @@ pub fn router(state: AppState) -> Router {
 /// that a liveness probe every few seconds does not fill the log (nor cost every request a line).
 const PROBE_PATHS: [&str; 3] = ["/healthz", "/readyz", METRICS_PATH];
 
-/// The span every line of a request is logged in: its request id, method and path; `event_id` is
-/// filled in by the webhook handlers once they know it.
+/// The span every line of a request is logged in: its request id, method and path; `event_id`,
+/// `delivery` (the outcome: accepted, duplicate, ignored, …) and `job_ids` are filled in by the
+/// webhook handlers once they know them, so the access line alone tells what a delivery made.
 fn request_span<B>(req: &Request<B>) -> tracing::Span {
     let id = req
         .headers()
@@ -171,9 +172,17 @@ fn request_span<B>(req: &Request<B>) -> tracing::Span {
         .unwrap_or("-");
     let (method, path) = (req.method(), req.uri().path());
     if PROBE_PATHS.contains(&path) {
-        tracing::debug_span!("request", request_id = %id, event_id = tracing::field::Empty, %method, %path)
+        tracing::debug_span!("request", request_id = %id, %method, %path)
     } else {
-        tracing::info_span!("request", request_id = %id, event_id = tracing::field::Empty, %method, %path)
+        tracing::info_span!(
+            "request",
+            request_id = %id,
+            event_id = tracing::field::Empty,
+            delivery = tracing::field::Empty,
+            job_ids = tracing::field::Empty,
+            %method,
+            %path
+        )
     }
 }
 

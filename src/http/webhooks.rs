@@ -22,10 +22,18 @@ use crate::store::{Delivery, NewJob, Received};
 const DOCSPACE_SIGNATURE: &str = "x-docspace-signature-256";
 const DROPBOX_SIGNATURE: &str = "x-dropbox-signature";
 
-/// Counts one delivery in `bridge_deliveries_total` (outcomes: [`crate::telemetry::DELIVERY_OUTCOMES`]).
+/// Counts one delivery in `bridge_deliveries_total` (outcomes: [`crate::telemetry::DELIVERY_OUTCOMES`])
+/// and names the outcome on the request's span, so that its access line carries it.
 fn count(source: &'static str, outcome: &'static str) {
     metrics::counter!("bridge_deliveries_total", "source" => source, "outcome" => outcome)
         .increment(1);
+    tracing::Span::current().record("delivery", outcome);
+}
+
+/// Names the jobs an accepted delivery made on the request's span: the request's one `info`
+/// line (the access line) then tells which jobs the delivery made.
+fn record_jobs(ids: &[i64]) {
+    tracing::Span::current().record("job_ids", tracing::field::debug(ids));
 }
 
 /// `x-request-id` of the request (set by the request-id layer before any handler runs).
@@ -271,13 +279,14 @@ pub async fn docspace(
     let out = ingest(&st, SRC, delivery).await?;
     if out.duplicate {
         count(SRC, "duplicate");
-        tracing::info!(%trigger, "duplicate delivery; nothing enqueued");
+        tracing::debug!(%trigger, "duplicate delivery; nothing enqueued");
         return Ok(Json(json!({ "status": "duplicate" })).into_response());
     }
     st.wake.notify();
     count(SRC, "accepted");
     let ids: Vec<i64> = out.jobs.iter().map(|j| j.id).collect();
-    tracing::info!(%trigger, job_ids = ?ids, "delivery accepted");
+    record_jobs(&ids);
+    tracing::debug!(%trigger, job_ids = ?ids, "delivery accepted");
     Ok(Json(json!({ "status": "accepted", "job_ids": ids })).into_response())
 }
 
@@ -361,6 +370,7 @@ pub async fn dropbox(
     }
     count(SRC, "accepted");
     let ids: Vec<i64> = out.jobs.iter().map(|j| j.id).collect();
-    tracing::info!(job_ids = ?ids, "delivery accepted");
+    record_jobs(&ids);
+    tracing::debug!(job_ids = ?ids, "delivery accepted");
     Ok(Json(json!({ "status": "accepted", "job_ids": ids })).into_response())
 }

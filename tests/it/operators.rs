@@ -293,14 +293,18 @@ async fn log_lines_of_a_delivery_carry_its_event_id_next_to_the_request_id() {
         .filter(|l| l.to_string().contains("777001"))
         .collect();
     assert!(!accepted.is_empty(), "no log line names the event:\n{text}");
-    let line = accepted
-        .iter()
-        .find(|l| l["message"] == "delivery accepted")
-        .unwrap_or_else(|| panic!("no acceptance line:\n{text}"));
+    // One line per delivery at `info`: the access line, with the event, the outcome and the jobs.
+    assert_eq!(accepted.len(), 1, "{text}");
+    let line = &accepted[0];
+    assert_eq!(line["message"], "finished processing request", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
     assert_eq!(line["span"]["event_id"], "777001", "{line}");
     assert_eq!(line["span"]["request_id"], "req-follow-me", "{line}");
+    assert_eq!(line["span"]["delivery"], "accepted", "{line}");
     assert!(
-        line["job_ids"].to_string().contains(&job_id.to_string()),
+        line["span"]["job_ids"]
+            .to_string()
+            .contains(&job_id.to_string()),
         "{line}"
     );
 }
