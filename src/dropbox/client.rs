@@ -46,6 +46,8 @@ pub(super) struct Inner {
     path_root: PathRoot,
     /// Root namespace id for `Dropbox-API-Path-Root`; cleared when Dropbox says it changed.
     root_namespace: Mutex<Option<String>>,
+    /// `users/get_current_account`, read once: who owns the folders this client shares.
+    pub(super) account: tokio::sync::OnceCell<super::wire::FullAccount>,
     pacer: Pacer,
     retry: RetryPolicy,
     timeout: Duration,
@@ -90,6 +92,7 @@ impl DropboxClient {
                 tokens,
                 path_root: cfg.path_root,
                 root_namespace: Mutex::new(None),
+                account: tokio::sync::OnceCell::new(),
                 pacer: Pacer::new(PROVIDER),
                 retry,
                 timeout: cfg.http_timeout,

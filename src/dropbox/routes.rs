@@ -103,9 +103,25 @@ impl DropboxClient {
         Ok(r.cursor)
     }
 
+    /// `users/get_current_account`, asked once per client and kept: the account that owns
+    /// the folders this client shares.
+    pub async fn current_account(&self) -> Result<FullAccount> {
+        self.inner
+            .account
+            .get_or_try_init(|| self.get_current_account())
+            .await
+            .cloned()
+    }
+
     /// `sharing/share_folder`, idempotent: a folder that is already shared (`bad_path/
     /// already_shared`) returns its existing metadata; an async launch is polled to completion.
     pub async fn share_folder(&self, path: &str) -> Result<SharedFolderMetadata> {
+        Ok(self.share_folder_fresh(path).await?.0)
+    }
+
+    /// [`DropboxClient::share_folder`], and whether this call made the share (`false`: the folder
+    /// was shared already, and may have members of its own).
+    pub async fn share_folder_fresh(&self, path: &str) -> Result<(SharedFolderMetadata, bool)> {
         let arg = ShareFolderArg {
             path: path.to_string(),
             force_async: false,
@@ -113,7 +129,7 @@ impl DropboxClient {
         let launch: std::result::Result<ShareFolderLaunch, _> =
             self.call_rpc("sharing/share_folder", &arg).await;
         match launch {
-            Ok(ShareFolderLaunch::Complete(m)) => Ok(m),
+            Ok(ShareFolderLaunch::Complete(m)) => Ok((m, true)),
             Ok(ShareFolderLaunch::AsyncJobId { async_job_id }) => {
                 self.wait_share_job(&async_job_id).await
             }
@@ -122,7 +138,7 @@ impl DropboxClient {
                 message: "unknown ShareFolderLaunch tag".into(),
             }),
             Err(e) => match e.already_shared() {
-                Some(m) => Ok(m),
+                Some(m) => Ok((m, false)),
                 None => Err(e),
             },
         }
@@ -136,16 +152,17 @@ impl DropboxClient {
         self.call_rpc("sharing/check_share_job_status", &arg).await
     }
 
-    async fn wait_share_job(&self, job_id: &str) -> Result<SharedFolderMetadata> {
+    /// The shared folder an async share made, and whether it made it (`false`: already shared).
+    async fn wait_share_job(&self, job_id: &str) -> Result<(SharedFolderMetadata, bool)> {
         const ROUTE: &str = "sharing/check_share_job_status";
         poll(ROUTE, || async {
             match self.check_share_job_status(job_id).await? {
                 ShareFolderJobStatus::InProgress => Ok(None),
-                ShareFolderJobStatus::Complete(m) => Ok(Some(m)),
+                ShareFolderJobStatus::Complete(m) => Ok(Some((m, true))),
                 ShareFolderJobStatus::Failed { failed } => {
                     let err = job_failed(ROUTE, failed);
                     match err.already_shared() {
-                        Some(m) => Ok(Some(m)),
+                        Some(m) => Ok(Some((m, false))),
                         None => Err(err),
                     }
                 }

@@ -1191,3 +1191,62 @@ async fn a_run_waiting_on_an_async_share_lets_another_group_use_its_worker_slot(
     );
     assert_eq!(w.dropbox.shared_folders().len(), 2);
 }
+
+#[tokio::test]
+async fn a_folder_this_run_shared_is_not_listed_and_one_shared_earlier_is() {
+    let w = spawn_world(|_| {}).await;
+    let t = marketing(&w);
+    with_accounts(&w);
+    // The Dropbox account's own address is in the group too: the owner is never invited.
+    let me = w.docspace.add_active_user("Own", "Er", OWNER);
+    w.docspace.add_group_member(t.group, me).expect("member");
+    w.dropbox.reset_counters();
+
+    let job = sync_one(&w, t.group).await;
+
+    assert_eq!(job["result"]["created"], true, "{job:#}");
+    assert_eq!(
+        job["result"]["added"],
+        json!(["ann.lee@example.com", "bob@example.com"]),
+        "{job:#}"
+    );
+    let m = folder(&w, "Marketing");
+    assert_eq!(
+        people(&m),
+        strs(&["ann.lee@example.com", "bob@example.com"])
+    );
+    assert_eq!(m.access_of(OWNER), Some(AccessLevel::Owner));
+    assert_eq!(
+        w.dropbox.calls("sharing/list_folder_members"),
+        0,
+        "a share this run made holds only its owner"
+    );
+
+    // A folder someone shared by hand before the bridge got to it, with a member in it.
+    let sales_ann = w.docspace.add_active_user("Sue", "Lo", "sue@example.com");
+    let sales = w
+        .docspace
+        .create_group("Sales", &[sales_ann, t.bob])
+        .expect("group");
+    let sf = w.dropbox.share(&format!("{ROOT}/Sales")).expect("share");
+    w.dropbox
+        .add_member_by_hand(&sf, "bob@example.com", AccessLevel::Editor)
+        .expect("by hand");
+    w.dropbox.reset_counters();
+
+    let job = sync_one(&w, sales).await;
+
+    assert_eq!(
+        w.dropbox.calls("sharing/list_folder_members"),
+        1,
+        "a folder shared earlier is read: it may have members"
+    );
+    assert_eq!(
+        job["result"]["added"],
+        json!(["sue@example.com"]),
+        "{job:#}"
+    );
+    let s = folder(&w, "Sales");
+    assert_eq!(s.shared_folder_id, sf);
+    assert_eq!(people(&s), strs(&["bob@example.com", "sue@example.com"]));
+}

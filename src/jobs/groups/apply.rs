@@ -172,7 +172,7 @@ async fn share_missing(
             report.moved_from = Some(old.to_string());
         }
     }
-    let mut meta = ctx.dropbox.share_folder(&path).await?;
+    let (mut meta, mut fresh) = ctx.dropbox.share_folder_fresh(&path).await?;
     if let Some(owner) = owner_of_share(ctx, &meta.shared_folder_id, &p.group_id).await? {
         // `share_folder` answers with the folder already shared at the path: someone else's.
         report.clash = Some(Clash {
@@ -192,18 +192,40 @@ async fn share_missing(
                 p.path, p.fallback_path
             )));
         }
-        meta = ctx.dropbox.share_folder(&path).await?;
+        (meta, fresh) = ctx.dropbox.share_folder_fresh(&path).await?;
         if let Some(owner) = owner_of_share(ctx, &meta.shared_folder_id, &p.group_id).await? {
             return Err(owned_elsewhere(&path, &owner));
         }
     }
     report.created = true;
-    // An existing folder shared earlier by someone may already have members.
-    let members = list_members(ctx, &meta.shared_folder_id).await?;
+    // A share this run made, outside any other shared folder, has its owner alone in it; one
+    // shared earlier by someone, or nested in a shared or team folder, may have more members.
+    let alone = fresh && meta.parent_shared_folder_id.is_none() && !meta.is_inside_team_folder;
+    let members = if alone {
+        owner_only(ctx).await?
+    } else {
+        list_members(ctx, &meta.shared_folder_id).await?
+    };
     Ok((meta.shared_folder_id, path, members))
 }
 
 type Members = std::collections::BTreeMap<String, plan::FolderMember>;
+
+/// The members of a folder this account has just shared: itself, the owner.
+async fn owner_only(ctx: &JobContext) -> Result<Members, JobError> {
+    let me = ctx.dropbox.current_account().await?;
+    let mut members = Members::new();
+    members.insert(
+        me.email.trim().to_lowercase(),
+        plan::FolderMember {
+            account_id: Some(me.account_id).filter(|s| !s.is_empty()),
+            access: AccessLevel::Owner,
+            inherited: false,
+        },
+    );
+    members.retain(|email, _| !email.is_empty());
+    Ok(members)
+}
 
 async fn list_members(ctx: &JobContext, sf: &str) -> Result<Members, JobError> {
     match ctx.dropbox.list_folder_members(sf).await {
