@@ -124,7 +124,6 @@ async fn sequential(w: &World) -> Figures {
                 .share_folder(&format!("/Sequential/{}", g.group.name))
                 .await
                 .ok()?;
-            db.list_folder_members(&sf.shared_folder_id).await.ok()?;
             let members: Vec<(String, AccessLevel)> = g
                 .members
                 .iter()
