@@ -75,6 +75,15 @@ pub(super) fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The columns a job is read from, in this order (`job_from_row`, `claimed_from_row`, the
+/// ingest thread's `job_of`). Never `*`: on SQLite that would also compute the generated
+/// `group_id` and `file_id` columns, a JSON parse of the payload each, for every row read.
+macro_rules! job_columns {
+    () => {
+        "id, kind, state, attempts, dedupe_key, payload, last_error, result, run_at, created_at, updated_at, lease_token"
+    };
+}
+
 /// Keeps a delivery, deduped on its delivery id: `$1` dedupe key, `$2` source, `$3` event id,
 /// `$4` trigger, `$5` request id, `$6` received at (ms). Returns the id, or no row for a repeat.
 pub(super) const INSERT_DELIVERY: &str =
@@ -84,14 +93,20 @@ pub(super) const INSERT_DELIVERY: &str =
 
 /// Inserts a queued job unless one with the same dedupe key is queued: `$1` kind, `$2` dedupe
 /// key, `$3` payload, `$4` now (ms). Returns the row, or no row when it coalesced.
-pub(super) const INSERT_JOB: &str =
+pub(super) const INSERT_JOB: &str = concat!(
     "INSERT INTO jobs (kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
      VALUES ($1, 'queued', 0, $2, $3, $4, $4, $4)
      ON CONFLICT (dedupe_key) WHERE state = 'queued' AND dedupe_key IS NOT NULL DO NOTHING
-     RETURNING *";
+     RETURNING ",
+    job_columns!()
+);
 
 /// The queued job with dedupe key `$1` (what an enqueue coalesced into).
-pub(super) const QUEUED_JOB: &str = "SELECT * FROM jobs WHERE dedupe_key = $1 AND state = 'queued'";
+pub(super) const QUEUED_JOB: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE dedupe_key = $1 AND state = 'queued'"
+);
 
 /// The source a delivery is kept under; `None` for one that is not kept (no delivery id and
 /// nothing received: jobs of the API, the scheduler, jobs).
@@ -344,7 +359,7 @@ macro_rules! shared_statements {
                      WHERE id IN (SELECT id FROM jobs
                                   WHERE state IN ('queued', 'failed') AND run_at <= ", $now, "
                                   ORDER BY run_at, id LIMIT $4 ", $skip_locked, ")
-                     RETURNING *"
+                     RETURNING ", $crate::store::sql::job_columns!()
                 ))
                 .bind(worker)
                 .bind(millis(lease))
@@ -437,7 +452,7 @@ macro_rules! shared_statements {
             }
 
             pub(crate) async fn get_job(c: &mut Conn, id: i64) -> StoreResult<Option<Job>> {
-                let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+                let row = sqlx::query(concat!("SELECT ", $crate::store::sql::job_columns!(), " FROM jobs WHERE id = $1"))
                     .bind(id)
                     .fetch_optional(&mut *c)
                     .await?;
@@ -447,7 +462,7 @@ macro_rules! shared_statements {
             /// Only the conditions that are set go into the statement, so that the indexes on
             /// kind, group and file serve them.
             pub(crate) async fn list_jobs(c: &mut Conn, f: &JobFilter) -> StoreResult<Vec<Job>> {
-                let mut qb = Builder::new("SELECT * FROM jobs WHERE 1 = 1");
+                let mut qb = Builder::new(concat!("SELECT ", $crate::store::sql::job_columns!(), " FROM jobs WHERE 1 = 1"));
                 if let Some(state) = f.state {
                     qb.push(" AND state = ").push_bind(state.as_str());
                 }
@@ -494,10 +509,12 @@ macro_rules! shared_statements {
 
             /// The due job that has waited longest (oldest `run_at`).
             pub(crate) async fn oldest_due_job(c: &mut Conn) -> StoreResult<Option<Job>> {
-                let row = sqlx::query(
-                    "SELECT * FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= $1
-                     ORDER BY run_at, id LIMIT 1",
-                )
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    $crate::store::sql::job_columns!(),
+                    " FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= $1
+                     ORDER BY run_at, id LIMIT 1"
+                ))
                 .bind(now_ms())
                 .fetch_optional(&mut *c)
                 .await?;
@@ -978,4 +995,5 @@ macro_rules! shared_statements {
         }
     };
 }
+pub(crate) use job_columns;
 pub(crate) use shared_statements;
