@@ -44,13 +44,18 @@ pub fn init_service_logging(format: LogFormat) -> tracing_appender::non_blocking
         .lossy(false)
         .buffered_lines_limit(BACKLOG_LINES)
         .thread_name("log-writer")
-        .finish(LogWriter);
+        .finish(std::io::BufWriter::with_capacity(LOG_BUFFER, LogWriter));
     install(format, writer);
     guard
 }
 
 /// Log lines the service's writer thread may fall behind by before loggers wait.
 const BACKLOG_LINES: usize = 16_384;
+
+/// Bytes of log lines the writer thread gathers before it writes them: it writes whatever it
+/// has whenever it has taken every queued line, so a busy service makes one write for many
+/// lines and a quiet one writes each line at once. Lines are never split across writes.
+const LOG_BUFFER: usize = 64 * 1024;
 
 fn install<W>(format: LogFormat, writer: W)
 where

@@ -170,23 +170,34 @@ enum AccountEntry {
     Other(serde::de::IgnoredAny),
 }
 
-/// A field as `T`, or absent when it holds something else.
+/// A field as `T`, or absent when it holds something else. The field's text is taken as it is
+/// (no tree of values is built) and read as `T` on its own.
 fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned,
 {
-    Ok(serde_json::from_value(serde_json::Value::deserialize(d)?).ok())
+    let raw = <&'de serde_json::value::RawValue>::deserialize(d)?;
+    Ok(serde_json::from_str(raw.get()).ok())
 }
 
-/// Parses a verified body: `400` when it is not JSON or not of the expected shape.
+/// Parses a verified body: `400` when it is not JSON or not of the expected shape. Straight
+/// from the bytes into `T`, whose fields are read leniently.
 fn parse<T: DeserializeOwned>(source: &'static str, raw: &[u8]) -> Result<T, ApiError> {
-    let v: serde_json::Value =
-        serde_json::from_slice(raw).map_err(|_| bad_body(source, "body is not JSON"))?;
-    if !v.is_object() {
-        return Err(bad_body(source, "body is not a JSON object"));
+    // A struct would also be read from a JSON array; a body must be an object.
+    if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        let json = serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok();
+        let message = if json {
+            "body is not a JSON object"
+        } else {
+            "body is not JSON"
+        };
+        return Err(bad_body(source, message));
     }
-    serde_json::from_value(v).map_err(|e| bad_body(source, format!("unexpected body: {e}")))
+    serde_json::from_slice(raw).map_err(|e| match e.is_data() {
+        true => bad_body(source, format!("unexpected body: {e}")),
+        false => bad_body(source, "body is not JSON"),
+    })
 }
 
 /// The kinds of job a DocSpace event can ask for.

@@ -303,20 +303,53 @@ async fn oversized_body_is_413_and_nothing_is_stored() {
 #[tokio::test]
 async fn signed_but_malformed_bodies_are_400_and_nothing_is_stored() {
     let app = spawn_app(no_workers).await;
-    let bodies: Vec<Vec<u8>> = vec![
-        b"not json at all".to_vec(),
-        br#"{"event":{"id":1},"payload":{"id":"g"}}"#.to_vec(),
-        br#"{"event":{"trigger":"group.updated"},"payload":{"id":"g"}}"#.to_vec(),
-        br#"{"event":{"id":1,"trigger":"group.updated"},"payload":{"name":"no id"}}"#.to_vec(),
-        br#"[1,2,3]"#.to_vec(),
+    let bodies: Vec<(&[u8], &str)> = vec![
+        (b"not json at all", "body is not JSON"),
+        (
+            br#"{"event":{"id":1,"trigger":"group.updated"},"payload":{"id":"g"}} and more"#,
+            "body is not JSON",
+        ),
+        (
+            br#"{"event":{"id":1,"trigger":"group.upd"#,
+            "body is not JSON",
+        ),
+        (
+            br#"{"event":{"id":1},"payload":{"id":"g"}}"#,
+            "event.trigger is missing",
+        ),
+        (
+            br#"{"event":{"trigger":"group.updated"},"payload":{"id":"g"}}"#,
+            "event.id is missing",
+        ),
+        (
+            br#"{"event":{"id":1,"trigger":"group.updated"},"payload":{"name":"no id"}}"#,
+            "payload.id is missing",
+        ),
+        // A field of another type counts as absent.
+        (
+            br#"{"event":{"id":{"n":1},"trigger":"group.updated"},"payload":{"id":"g"}}"#,
+            "event.id is missing",
+        ),
+        (br#"[1,2,3]"#, "body is not a JSON object"),
+        (
+            br#"[{"id":1,"trigger":"group.updated"},{"id":"g"}]"#,
+            "body is not a JSON object",
+        ),
+        (br#" "a string""#, "body is not a JSON object"),
     ];
-    for b in bodies {
+    for (b, message) in bodies {
         let resp = app
-            .post_docspace(&b, Some(&docspace_signature_upper(&b)))
+            .post_docspace(b, Some(&docspace_signature_upper(b)))
             .await;
-        assert_eq!(resp.status(), 400, "{}", String::from_utf8_lossy(&b));
+        assert_eq!(resp.status(), 400, "{}", String::from_utf8_lossy(b));
         let v: Value = resp.json().await.expect("json");
         assert_eq!(v["error"]["code"], "invalid_body");
+        assert_eq!(
+            v["error"]["message"],
+            message,
+            "{}",
+            String::from_utf8_lossy(b)
+        );
     }
     let b = br#"{"delta":{"users":[1]}}"#;
     assert_eq!(
