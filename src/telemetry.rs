@@ -101,7 +101,7 @@ impl<'a> MakeWriter<'a> for LogWriter {
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // One formatted event arrives in one call; keep it whole.
+        // A call holds whole lines (one event, or the service's buffered block); keep it whole.
         let write = || std::io::stderr().lock().write_all(buf);
         match PROGRESS.get() {
             Some(bars) => bars.suspend(write)?,

@@ -172,25 +172,27 @@ async fn commit_batch(
     settles: &mut Vec<Settle>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
-    if batch.len() == 1 {
-        // Alone: its own transaction is its savepoint.
-        for op in batch {
+    let batch = match <[Op; 1]>::try_from(batch) {
+        Ok([op]) => {
+            // Alone: its own transaction is its savepoint.
             let (ok, settle) = op(&mut tx).await;
             settles.push(settle);
-            if !ok {
-                return tx.rollback().await;
-            }
-        }
-    } else {
-        for op in batch {
-            let mut point = tx.begin().await?;
-            let (ok, settle) = op(&mut point).await;
-            settles.push(settle);
-            if ok {
-                point.commit().await?;
+            return if ok {
+                tx.commit().await
             } else {
-                point.rollback().await?;
-            }
+                tx.rollback().await
+            };
+        }
+        Err(batch) => batch,
+    };
+    for op in batch {
+        let mut point = tx.begin().await?;
+        let (ok, settle) = op(&mut point).await;
+        settles.push(settle);
+        if ok {
+            point.commit().await?;
+        } else {
+            point.rollback().await?;
         }
     }
     tx.commit().await

@@ -202,7 +202,7 @@ async fn share_missing(
     // shared earlier by someone, or nested in a shared or team folder, may have more members.
     let alone = fresh && meta.parent_shared_folder_id.is_none() && !meta.is_inside_team_folder;
     let members = if alone {
-        owner_only(ctx).await?
+        plan::owner_alone(&ctx.dropbox.current_account().await?)
     } else {
         list_members(ctx, &meta.shared_folder_id).await?
     };
@@ -210,22 +210,6 @@ async fn share_missing(
 }
 
 type Members = std::collections::BTreeMap<String, plan::FolderMember>;
-
-/// The members of a folder this account has just shared: itself, the owner.
-async fn owner_only(ctx: &JobContext) -> Result<Members, JobError> {
-    let me = ctx.dropbox.current_account().await?;
-    let mut members = Members::new();
-    members.insert(
-        me.email.trim().to_lowercase(),
-        plan::FolderMember {
-            account_id: Some(me.account_id).filter(|s| !s.is_empty()),
-            access: AccessLevel::Owner,
-            inherited: false,
-        },
-    );
-    members.retain(|email, _| !email.is_empty());
-    Ok(members)
-}
 
 async fn list_members(ctx: &JobContext, sf: &str) -> Result<Members, JobError> {
     match ctx.dropbox.list_folder_members(sf).await {

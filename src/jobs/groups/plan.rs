@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::safe_name::{disambiguated_name, safe_name};
 use crate::docspace::{GroupWithMembers, USER_STATUS_ACTIVE};
-use crate::dropbox::{is_valid_email, AccessLevel, SharedFolderMembers};
+use crate::dropbox::{is_valid_email, AccessLevel, FullAccount, SharedFolderMembers};
 use crate::store::{path_key, GroupFolder};
 use unicode_normalization::UnicodeNormalization;
 
@@ -150,7 +150,7 @@ pub fn desired_emails(group: &GroupWithMembers) -> BTreeSet<String> {
         .iter()
         .filter(|u| u.status == Some(USER_STATUS_ACTIVE))
         .filter_map(|u| u.email.as_deref())
-        .map(|e| e.trim().to_lowercase())
+        .map(member_key)
         .filter(|e| !e.is_empty())
         .collect()
 }
@@ -160,17 +160,13 @@ pub fn folder_members(m: &SharedFolderMembers) -> BTreeMap<String, FolderMember>
     let mut out = BTreeMap::new();
     for u in &m.users {
         out.insert(
-            u.user.email.trim().to_lowercase(),
-            FolderMember {
-                account_id: Some(u.user.account_id.clone()).filter(|s| !s.is_empty()),
-                access: u.access_type,
-                inherited: u.is_inherited,
-            },
+            member_key(&u.user.email),
+            account_member(&u.user.account_id, u.access_type, u.is_inherited),
         );
     }
     for i in &m.invitees {
         let email = match &i.invitee {
-            crate::dropbox::wire::InviteeInfo::Email { email } => email.trim().to_lowercase(),
+            crate::dropbox::wire::InviteeInfo::Email { email } => member_key(email),
             _ => continue,
         };
         out.entry(email).or_insert(FolderMember {
@@ -183,6 +179,34 @@ pub fn folder_members(m: &SharedFolderMembers) -> BTreeMap<String, FolderMember>
     }
     out.retain(|email, _| !email.is_empty());
     out
+}
+
+/// The members of a folder `owner` has just shared outside any other shared folder: the owner
+/// alone, keyed like [`folder_members`].
+pub fn owner_alone(owner: &FullAccount) -> BTreeMap<String, FolderMember> {
+    let mut out = BTreeMap::new();
+    let email = member_key(&owner.email);
+    if !email.is_empty() {
+        out.insert(
+            email,
+            account_member(&owner.account_id, AccessLevel::Owner, false),
+        );
+    }
+    out
+}
+
+/// How a member's address is keyed: trimmed and lower-cased.
+fn member_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A member who is an account; an empty account id counts as none.
+fn account_member(account_id: &str, access: AccessLevel, inherited: bool) -> FolderMember {
+    FolderMember {
+        account_id: Some(account_id.to_string()).filter(|s| !s.is_empty()),
+        access,
+        inherited,
+    }
 }
 
 /// Whether Dropbox's `current` display path is `wanted`: compared by [`path_key`] (case and
