@@ -351,6 +351,18 @@ async fn signed_but_malformed_bodies_are_400_and_nothing_is_stored() {
             String::from_utf8_lossy(b)
         );
     }
+    // A repeated key is malformed, not "the last one wins".
+    let b = br#"{"event":{"id":1,"trigger":"group.updated"},"event":{"id":2,"trigger":"group.updated"},"payload":{"id":"g"}}"#;
+    let resp = app
+        .post_docspace(b, Some(&docspace_signature_upper(b)))
+        .await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.expect("json");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("unexpected body: duplicate field `event`"),
+        "{message}"
+    );
     let b = br#"{"delta":{"users":[1]}}"#;
     assert_eq!(
         app.post_dropbox(b, Some(&sign_hex(DROPBOX_SECRET.as_bytes(), b)))
