@@ -135,7 +135,7 @@ const JOB_DURATION_BUCKETS: [f64; 14] = [
 const REQUEST_DURATION_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
-/// Webhook inserts per SQLite transaction: 1 up to the group commit's 512.
+/// Webhook inserts per transaction: 1 up to the group commit's 512.
 const COMMIT_SIZE_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
 struct Recorder {
@@ -240,7 +240,7 @@ fn describe() {
     );
     describe_histogram!(
         "bridge_store_group_commit_size",
-        "Webhook inserts per SQLite transaction (SQLite only)."
+        "Webhook inserts per transaction (SQLite and PostgreSQL)."
     );
     describe_histogram!(
         "bridge_store_write_batch_size",

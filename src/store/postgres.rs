@@ -24,6 +24,8 @@ super::sql::shared_statements!(sqlx::Postgres, {
     skip_locked: "FOR UPDATE SKIP LOCKED",
 });
 
+mod ingest;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Times a delivery is tried when it runs into a unique violation.
@@ -31,6 +33,8 @@ const INGEST_ATTEMPTS: usize = 3;
 
 pub struct PgStore {
     pool: PgPool,
+    /// Deliveries on their way to the ingest task (`ingest.rs`).
+    ingest: tokio::sync::mpsc::Sender<(Delivery, super::sqlite_ingest::Reply)>,
 }
 
 impl PgStore {
@@ -62,36 +66,53 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let alone = pool.clone();
+        let ingest = ingest::start(pool.clone(), move |d| ingest_alone(alone.clone(), d));
+        Ok(Self { pool, ingest })
     }
 
     async fn conn(&self) -> StoreResult<PoolConnection<Postgres>> {
         Ok(self.pool.acquire().await?)
     }
+}
 
-    async fn ingest_once(&self, d: &Delivery) -> StoreResult<DeliveryOutcome> {
-        let mut tx = self.pool.begin().await?;
-        let now = now_ms();
-        let Some(kept) = keep_delivery(&mut tx, d, now).await? else {
-            tx.rollback().await?;
-            return Ok(DeliveryOutcome {
-                duplicate: true,
-                jobs: vec![],
-            });
-        };
-        let mut jobs = Vec::with_capacity(d.jobs.len());
-        for j in &d.jobs {
-            jobs.push(enqueue(&mut tx, j, now).await?);
+/// Commits one delivery in a transaction of its own. The statements coalesce with the rows they
+/// can see; a unique violation is a race with another replica's transaction that committed in
+/// between, and running the delivery again sees that row.
+async fn ingest_alone(pool: PgPool, d: Delivery) -> StoreResult<DeliveryOutcome> {
+    for _ in 0..INGEST_ATTEMPTS {
+        match ingest_once(&pool, &d).await {
+            Err(StoreError::Conflict(_)) => continue,
+            other => return other,
         }
-        if let Some(id) = kept {
-            link_delivery(&mut tx, id, &jobs).await?;
-        }
-        tx.commit().await?;
-        Ok(DeliveryOutcome {
-            duplicate: false,
-            jobs,
-        })
     }
+    Err(StoreError::Unavailable(format!(
+        "delivery hit a unique violation {INGEST_ATTEMPTS} times"
+    )))
+}
+
+async fn ingest_once(pool: &PgPool, d: &Delivery) -> StoreResult<DeliveryOutcome> {
+    let mut tx = pool.begin().await?;
+    let now = now_ms();
+    let Some(kept) = keep_delivery(&mut tx, d, now).await? else {
+        tx.rollback().await?;
+        return Ok(DeliveryOutcome {
+            duplicate: true,
+            jobs: vec![],
+        });
+    };
+    let mut jobs = Vec::with_capacity(d.jobs.len());
+    for j in &d.jobs {
+        jobs.push(enqueue(&mut tx, j, now).await?);
+    }
+    if let Some(id) = kept {
+        link_delivery(&mut tx, id, &jobs).await?;
+    }
+    tx.commit().await?;
+    Ok(DeliveryOutcome {
+        duplicate: false,
+        jobs,
+    })
 }
 
 #[async_trait]
@@ -102,18 +123,14 @@ impl Store for PgStore {
     }
 
     async fn ingest(&self, d: Delivery) -> StoreResult<DeliveryOutcome> {
-        // The statements coalesce with the rows they can see; a unique violation is a race with
-        // another replica's transaction that committed in between. Running the delivery again
-        // sees that row.
-        for _ in 0..INGEST_ATTEMPTS {
-            match self.ingest_once(&d).await {
-                Err(StoreError::Conflict(_)) => continue,
-                other => return other,
-            }
-        }
-        Err(StoreError::Unavailable(format!(
-            "delivery hit a unique violation {INGEST_ATTEMPTS} times"
-        )))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.ingest
+            .send((d, reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the ingest task has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the ingest task has stopped".into()))?
     }
 
     async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>> {
@@ -356,7 +373,7 @@ impl Store for PgStore {
     }
 }
 
-// --- ingestion: one transaction per delivery (SQLite batches them on a thread of its own) ---
+// --- ingestion of one delivery alone (batches: `ingest.rs`) ---
 
 /// Times an enqueue looks again when the queued job it coalesced with was claimed
 /// between its insert and its read (another replica's worker).

@@ -559,6 +559,176 @@ async fn concurrent_enqueues_of_one_key_coalesce_into_one_queued_job() {
     .await;
 }
 
+/// Deliveries that arrive at the same time (and so share a transaction where the store batches
+/// them) end as they would one after the other: one of two deliveries with the same id is a
+/// duplicate that enqueues nothing, jobs coalesce on their key across deliveries, deliveries
+/// without an id and jobs without a key are each kept, and every kept delivery is linked to
+/// its jobs.
+#[tokio::test]
+async fn deliveries_arriving_together_end_as_one_after_the_other() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let docspace = |n: usize| Delivery {
+                delivery_id: Some(format!("docspace:{n}")),
+                jobs: vec![job(&format!("g{}", n % 4))],
+                received: Some(store::Received {
+                    source: "docspace".into(),
+                    event_id: Some(n.to_string()),
+                    trigger: Some("group.updated".into()),
+                    request_id: Some(format!("req-{n}")),
+                }),
+            };
+            let mut sent: Vec<Delivery> = (0..24).chain(0..24).map(docspace).collect();
+            // A Dropbox notification (kept, no delivery id) and an API enqueue (not kept) with
+            // a job of a key seen above, a job of a new key twice, and a job without a key.
+            sent.push(Delivery {
+                delivery_id: None,
+                jobs: vec![job("g1")],
+                received: Some(store::Received {
+                    source: "dropbox".into(),
+                    ..Default::default()
+                }),
+            });
+            sent.push(Delivery {
+                delivery_id: None,
+                jobs: vec![
+                    job("new"),
+                    job("new"),
+                    NewJob::new("group.sync", None, json!({ "group_id": "unkeyed" })),
+                ],
+                received: None,
+            });
+            let tasks: Vec<_> = sent
+                .into_iter()
+                .map(|d| {
+                    let s = s.clone();
+                    tokio::spawn(async move { (d.delivery_id.clone(), s.ingest(d).await) })
+                })
+                .collect();
+            let mut accepted = std::collections::HashMap::new();
+            let mut duplicates = 0;
+            let mut job_of_key = std::collections::HashMap::new();
+            let mut api_jobs = vec![];
+            for t in tasks {
+                let (id, out) = t.await.expect("task");
+                let out = out.unwrap_or_else(|e| panic!("{b}: ingest failed: {e}"));
+                if out.duplicate {
+                    assert!(out.jobs.is_empty(), "{b}: a duplicate enqueues nothing");
+                    duplicates += 1;
+                    continue;
+                }
+                for j in &out.jobs {
+                    if let Some(key) = &j.dedupe_key {
+                        let first = *job_of_key.entry(key.clone()).or_insert(j.id);
+                        assert_eq!(first, j.id, "{b}: {key} coalesced into one job");
+                    }
+                }
+                match id {
+                    Some(id) => {
+                        assert!(accepted.insert(id, out.jobs).is_none(), "{b}: kept once");
+                    }
+                    None if out.jobs.len() == 3 => api_jobs = out.jobs,
+                    None => assert_eq!(out.jobs[0].id, job_of_key["g1"], "{b}"),
+                }
+            }
+            assert_eq!(duplicates, 24, "{b}: one of each pair is a duplicate");
+            assert_eq!(accepted.len(), 24, "{b}");
+            assert_eq!(api_jobs[0].id, api_jobs[1].id, "{b}: one key, one job");
+            assert_ne!(api_jobs[2].id, api_jobs[0].id, "{b}");
+            assert_eq!(api_jobs[2].dedupe_key, None, "{b}");
+            assert_eq!(
+                s.queue_depth().await.expect("depth")[&JobState::Queued],
+                6,
+                "{b}: g0..g3, new and the job without a key"
+            );
+
+            let kept = s
+                .list_deliveries(&store::DeliveryFilter {
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .expect("list");
+            assert_eq!(
+                kept.len(),
+                25,
+                "{b}: 24 DocSpace deliveries and one Dropbox"
+            );
+            for d in &kept {
+                match d.event_id.as_deref() {
+                    Some(n) => {
+                        let jobs = &accepted[&format!("docspace:{n}")];
+                        assert_eq!(d.job_ids, vec![jobs[0].id], "{b}: delivery {n}");
+                        assert_eq!(d.request_id.as_deref(), Some(&*format!("req-{n}")));
+                        assert_eq!(d.source, "docspace");
+                    }
+                    None => {
+                        assert_eq!(d.source, "dropbox", "{b}");
+                        assert_eq!(d.job_ids, vec![job_of_key["g1"]], "{b}");
+                    }
+                }
+            }
+            // g1's job was made or joined by deliveries 1, 5, …, 21 and the Dropbox one.
+            let g1 = s
+                .job_deliveries(job_of_key["g1"])
+                .await
+                .expect("deliveries");
+            assert_eq!(g1.len(), 7, "{b}");
+        })
+    })
+    .await;
+}
+
+/// A delivery the database refuses fails alone: deliveries committed with it in one
+/// transaction are kept.
+#[tokio::test]
+async fn a_refused_delivery_fails_alone() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let tasks: Vec<_> = (0..40)
+                .map(|n| {
+                    let s = s.clone();
+                    // PostgreSQL refuses text with a NUL character; SQLite keeps it.
+                    let id = if n == 20 {
+                        "20\0".to_string()
+                    } else {
+                        n.to_string()
+                    };
+                    let d = Delivery {
+                        delivery_id: Some(format!("docspace:{id}")),
+                        jobs: vec![job(&format!("k{n}"))],
+                        received: Some(store::Received {
+                            source: "docspace".into(),
+                            event_id: Some(id),
+                            ..Default::default()
+                        }),
+                    };
+                    tokio::spawn(async move { (n, s.ingest(d).await) })
+                })
+                .collect();
+            let mut kept = 0;
+            for t in tasks {
+                let (n, out) = t.await.expect("task");
+                match out {
+                    Ok(out) => {
+                        assert!(!out.duplicate, "{b}: {n}");
+                        kept += 1;
+                    }
+                    Err(e) => assert!(n == 20 && b == "postgres", "{b}: {n} failed: {e}"),
+                }
+            }
+            let expected = if b == "postgres" { 39 } else { 40 };
+            assert_eq!(kept, expected, "{b}");
+            assert_eq!(
+                s.queue_depth().await.expect("depth")[&JobState::Queued],
+                expected as i64,
+                "{b}"
+            );
+        })
+    })
+    .await;
+}
+
 /// Enqueues `n` jobs, claims them and ends each with `outcome`; returns their ids.
 async fn finished_jobs(s: &DynStore, prefix: &str, n: usize, outcome: JobOutcome) -> Vec<i64> {
     let jobs: Vec<NewJob> = (0..n).map(|i| job(&format!("{prefix}{i}"))).collect();
