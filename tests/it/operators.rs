@@ -630,20 +630,6 @@ async fn manual_triggers_are_accepted_when_docspace_cannot_be_asked() {
 
 // --- metrics -------------------------------------------------------------------------------
 
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-async fn scrape(url: &str) -> String {
-    let resp = reqwest::get(format!("{url}/metrics"))
-        .await
-        .expect("scrape");
-    assert_eq!(resp.status(), 200);
-    resp.text().await.expect("text")
-}
-
 #[tokio::test]
 async fn metrics_read_the_queue_from_the_database_and_describe_every_series() {
     let app = spawn_app(no_workers).await;

@@ -187,6 +187,115 @@ async fn acknowledged_webhooks_survive_kill_9_exactly_once() {
     );
 }
 
+/// On PostgreSQL, webhooks that arrive together are committed together: every delivery is
+/// counted in a committed batch (`bridge_store_group_commit_size`, which only counts batches
+/// committed whole, not deliveries committed one by one after a refused batch), some batch held
+/// several, and what is read back is what the deliveries would have made one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_commits_webhooks_that_arrive_together_in_batches() {
+    let Some(url) = fresh_postgres_url().await else {
+        eprintln!("TEST_DATABASE_URL unset: PostgreSQL batch test skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let mut env = base_env();
+    env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
+    env.insert("BRIDGE_DATABASE_URL".into(), url);
+    env.insert("BRIDGE_WORKERS".into(), "false".into());
+    env.insert("HOME_DIR".into(), dir.path().display().to_string());
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = start(&env);
+    wait_healthy(&base).await;
+
+    // 16 senders, 20 events each over 10 groups; every event is sent twice (DocSpace retrying).
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for sender in 0..16i64 {
+        let http = http.clone();
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for n in 0..20i64 {
+                let id = sender * 100 + n;
+                let group = format!("g{}", id % 10);
+                let body = docspace_event(id, "group.updated", json!({ "id": group, "name": "n" }));
+                let sig = docspace_signature_upper(&body);
+                for _ in 0..2 {
+                    let r = http
+                        .post(format!("{base}/webhooks/docspace"))
+                        .header("x-docspace-signature-256", &sig)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("post");
+                    assert_eq!(r.status(), 200);
+                    let v: serde_json::Value = r.json().await.expect("json");
+                    seen.push((id, group.clone(), v));
+                }
+            }
+            seen
+        }));
+    }
+    let mut job_of_group: HashMap<String, i64> = HashMap::new();
+    let mut job_of_event: HashMap<String, i64> = HashMap::new();
+    for t in tasks {
+        for (pair, (id, group, v)) in t.await.expect("sender").into_iter().enumerate() {
+            if pair % 2 == 1 {
+                assert_eq!(v["status"], "duplicate", "{id}: {v}");
+                continue;
+            }
+            assert_eq!(v["status"], "accepted", "{id}: {v}");
+            let job = v["job_ids"][0].as_i64().expect("job id");
+            assert_eq!(*job_of_group.entry(group).or_insert(job), job, "{id}: {v}");
+            job_of_event.insert(id.to_string(), job);
+        }
+    }
+    assert_eq!(job_of_group.len(), 10);
+
+    let text = scrape(&base).await;
+    let committed = sample(&text, "bridge_store_group_commit_size_sum");
+    let batches = sample(&text, "bridge_store_group_commit_size_count").expect("count");
+    assert_eq!(
+        committed,
+        Some(640.0),
+        "every delivery in a committed batch"
+    );
+    assert!(batches < 640.0, "no batch held more than one delivery");
+
+    let v: serde_json::Value = http
+        .get(format!("{base}/api/v1/deliveries?limit=500"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let kept = v["deliveries"].as_array().expect("deliveries");
+    assert_eq!(kept.len(), 320, "each event kept once");
+    for d in kept {
+        let event = d["event_id"].as_str().expect("event id");
+        assert_eq!(d["job_ids"], json!([job_of_event[event]]), "{d}");
+    }
+    let v: serde_json::Value = http
+        .get(format!("{base}/api/v1/jobs?state=queued&limit=500"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        v["jobs"].as_array().expect("jobs").len(),
+        10,
+        "one job per group"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[tokio::test]
 async fn sigterm_stops_gracefully() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -714,10 +714,10 @@ async fn a_refused_delivery_fails_alone() {
                         assert!(!out.duplicate, "{b}: {n}");
                         kept += 1;
                     }
-                    Err(e) => assert!(n == 20 && b == "postgres", "{b}: {n} failed: {e}"),
+                    Err(e) => assert!(n == 20 && b.starts_with("postgres"), "{b}: {n} failed: {e}"),
                 }
             }
-            let expected = if b == "postgres" { 39 } else { 40 };
+            let expected = if b.starts_with("postgres") { 39 } else { 40 };
             assert_eq!(kept, expected, "{b}");
             assert_eq!(
                 s.queue_depth().await.expect("depth")[&JobState::Queued],

@@ -9,10 +9,17 @@
 //! The outcome is the one the deliveries would have had one after the other, in arrival order:
 //! a delivery id seen before (or earlier in the batch) is a duplicate and enqueues nothing, and
 //! jobs coalesce on their dedupe key with queued jobs, including those of earlier deliveries of
-//! the batch. Keys are written in sorted order, deliveries before jobs, so concurrent batches (of
-//! this replica or another) wait for each other instead of deadlocking. A batch that fails for
-//! any reason but an unreachable database is run again one delivery at a time, through the
-//! path that retries races with other replicas, so one delivery never fails another.
+//! the batch. Deliveries are numbered in arrival order (those without a delivery id first);
+//! jobs are inserted in the order of their keys, so that batches of this replica and of others,
+//! which often touch the same group's job, wait for each other instead of deadlocking.
+//!
+//! A batch that may have failed because of one of its deliveries (data the database refuses, a
+//! key taken, a deadlock with another transaction, a job claimed under it too often) is
+//! committed again one delivery at a time, through the path that retries races with other
+//! replicas, so one delivery never fails another; deliveries whose callers have gone are left
+//! out (they were not acknowledged, so DocSpace sends them again). Any other failure (the
+//! connection lost, the server shutting down or read-only) fails the batch's deliveries at once,
+//! with no attempt one by one that would only wait for the same database again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -66,29 +73,72 @@ where
         let pool = pool.clone();
         let alone = alone.clone();
         tokio::spawn(async move {
-            metrics::histogram!("bridge_store_group_commit_size").record(batch.len() as f64);
             let deliveries: Vec<&Delivery> = batch.iter().map(|(d, _)| d).collect();
             match commit(&pool, &deliveries).await {
                 Ok(outs) => {
+                    metrics::histogram!("bridge_store_group_commit_size")
+                        .record(batch.len() as f64);
                     for ((_, reply), out) in batch.into_iter().zip(outs) {
                         let _ = reply.send(Ok(out));
                     }
                 }
-                Err(StoreError::Unavailable(msg)) => {
-                    tracing::warn!(error = %msg, deliveries = batch.len(), "webhook batch not committed");
+                Err(Failed::All(e)) => {
+                    tracing::warn!(error = %e, deliveries = batch.len(), "webhook batch not committed");
                     for (_, reply) in batch {
-                        let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                        let _ = reply.send(Err(copy(&e)));
                     }
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, deliveries = batch.len(), "webhook batch refused; committing its deliveries one by one");
+                Err(Failed::Alone(e)) => {
+                    tracing::warn!(error = %e, deliveries = batch.len(), "webhook batch refused; committing its deliveries one by one");
                     for (d, reply) in batch {
-                        let _ = reply.send(alone(d).await);
+                        if !reply.is_closed() {
+                            let _ = reply.send(alone(d).await);
+                        }
                     }
                 }
             }
             drop(slot);
         });
+    }
+}
+
+/// Why a batch was not committed.
+enum Failed {
+    /// Perhaps because of one of its deliveries: worth committing them one by one.
+    Alone(StoreError),
+    /// Not because of any delivery: every delivery of the batch fails with this.
+    All(StoreError),
+}
+
+impl From<sqlx::Error> for Failed {
+    fn from(e: sqlx::Error) -> Self {
+        // SQLSTATE classes 22 (data exception: text PostgreSQL cannot hold) and 23 (a
+        // constraint), a deadlock and a serialization failure.
+        let alone = matches!(&e, sqlx::Error::Database(db) if db.code().is_some_and(|c| {
+            c.starts_with("22") || c.starts_with("23") || c == "40P01" || c == "40001"
+        }));
+        if alone {
+            Failed::Alone(e.into())
+        } else {
+            Failed::All(e.into())
+        }
+    }
+}
+
+impl From<StoreError> for Failed {
+    fn from(e: StoreError) -> Self {
+        Failed::All(e)
+    }
+}
+
+/// The same error again, for each caller of a failed batch.
+fn copy(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Other(m) => StoreError::Other(m.clone()),
+        StoreError::Missing(m) => StoreError::Missing(m.clone()),
     }
 }
 
@@ -105,7 +155,7 @@ enum Kept {
 }
 
 /// One transaction for the whole batch: every delivery in it is kept, or none is.
-async fn commit(pool: &PgPool, batch: &[&Delivery]) -> StoreResult<Vec<DeliveryOutcome>> {
+async fn commit(pool: &PgPool, batch: &[&Delivery]) -> Result<Vec<DeliveryOutcome>, Failed> {
     let now = now_ms();
     let mut tx = pool.begin().await?;
     let mut kept = keep_deliveries(&mut tx, batch, now).await?;
@@ -138,10 +188,9 @@ async fn commit(pool: &PgPool, batch: &[&Delivery]) -> StoreResult<Vec<DeliveryO
         let mut jobs = Vec::with_capacity(d.jobs.len());
         for j in &d.jobs {
             jobs.push(match j.dedupe_key.as_deref() {
-                Some(key) => by_key
-                    .get(key)
-                    .cloned()
-                    .ok_or_else(|| StoreError::Other(format!("no queued job for {key}")))?,
+                Some(key) => by_key.get(key).cloned().ok_or_else(|| {
+                    Failed::Alone(StoreError::Other(format!("no queued job for {key}")))
+                })?,
                 None => insert_unkeyed(&mut tx, j, now).await?,
             });
         }
@@ -164,10 +213,12 @@ async fn keep_deliveries(
     c: &mut PgConnection,
     batch: &[&Delivery],
     now: i64,
-) -> StoreResult<Vec<Kept>> {
+) -> Result<Vec<Kept>, Failed> {
     let mut kept = Vec::with_capacity(batch.len());
-    // Delivery id → source, and event id, trigger, request id of its first delivery in the batch.
-    let mut keyed: BTreeMap<&str, (String, [Option<&str>; 3])> = BTreeMap::new();
+    // Each delivery id's first delivery in the batch, in arrival order: the id, its source, and
+    // its event id, trigger and request id.
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut keyed: Vec<(&str, String, [Option<&str>; 3])> = Vec::new();
     for d in batch {
         let Some(source) = delivery_source(d) else {
             kept.push(Kept::Unkept);
@@ -180,9 +231,9 @@ async fn keep_deliveries(
             r.and_then(|r| r.request_id.as_deref()),
         ];
         match d.delivery_id.as_deref() {
-            Some(key) if keyed.contains_key(key) => kept.push(Kept::Duplicate),
+            Some(key) if !seen.insert(key) => kept.push(Kept::Duplicate),
             Some(key) => {
-                keyed.insert(key, (source, received));
+                keyed.push((key, source, received));
                 kept.push(Kept::Pending(key.to_string()));
             }
             None => {
@@ -203,16 +254,17 @@ async fn keep_deliveries(
     if keyed.is_empty() {
         return Ok(kept);
     }
-    let column = |i: usize| keyed.values().map(|v| v.1[i]).collect::<Vec<_>>();
+    let column = |i: usize| keyed.iter().map(|v| v.2[i]).collect::<Vec<_>>();
     let rows = sqlx::query(
         "INSERT INTO deliveries (dedupe_key, source, event_id, trigger, request_id, received_at)
          SELECT k, s, e, t, r, $6
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS i (k, s, e, t, r)
-         ORDER BY k
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+             WITH ORDINALITY AS i (k, s, e, t, r, n)
+         ORDER BY n
          ON CONFLICT DO NOTHING RETURNING id, dedupe_key",
     )
-    .bind(keyed.keys().copied().collect::<Vec<_>>())
-    .bind(keyed.values().map(|v| v.0.as_str()).collect::<Vec<_>>())
+    .bind(keyed.iter().map(|v| v.0).collect::<Vec<_>>())
+    .bind(keyed.iter().map(|v| v.1.as_str()).collect::<Vec<_>>())
     .bind(column(0))
     .bind(column(1))
     .bind(column(2))
@@ -242,7 +294,7 @@ async fn enqueue_keyed(
     c: &mut PgConnection,
     jobs: &BTreeMap<&str, &NewJob>,
     now: i64,
-) -> StoreResult<BTreeMap<String, Job>> {
+) -> Result<BTreeMap<String, Job>, Failed> {
     let mut found: BTreeMap<String, Job> = BTreeMap::new();
     for _ in 0..ENQUEUE_ROUNDS {
         let missing: Vec<&str> = jobs
@@ -295,10 +347,10 @@ async fn enqueue_keyed(
     if found.len() == jobs.len() {
         return Ok(found);
     }
-    Err(StoreError::Unavailable(format!(
+    Err(Failed::Alone(StoreError::Unavailable(format!(
         "enqueue lost {} races with claimers",
         ENQUEUE_ROUNDS
-    )))
+    ))))
 }
 
 fn add_jobs(found: &mut BTreeMap<String, Job>, rows: &[PgRow]) -> StoreResult<()> {
@@ -312,7 +364,7 @@ fn add_jobs(found: &mut BTreeMap<String, Job>, rows: &[PgRow]) -> StoreResult<()
 }
 
 /// A job without a dedupe key never coalesces: one insert.
-async fn insert_unkeyed(c: &mut PgConnection, j: &NewJob, now: i64) -> StoreResult<Job> {
+async fn insert_unkeyed(c: &mut PgConnection, j: &NewJob, now: i64) -> Result<Job, Failed> {
     let row = sqlx::query(INSERT_JOB)
         .bind(&j.kind)
         .bind(None::<&str>)
@@ -320,11 +372,11 @@ async fn insert_unkeyed(c: &mut PgConnection, j: &NewJob, now: i64) -> StoreResu
         .bind(now)
         .fetch_one(&mut *c)
         .await?;
-    job_from_row(&row)
+    Ok(job_from_row(&row)?)
 }
 
 /// Links kept deliveries to the jobs they created or coalesced into (one insert).
-async fn link(c: &mut PgConnection, links: &BTreeSet<(i64, i64)>) -> StoreResult<()> {
+async fn link(c: &mut PgConnection, links: &BTreeSet<(i64, i64)>) -> Result<(), Failed> {
     if links.is_empty() {
         return Ok(());
     }

@@ -427,3 +427,19 @@ pub async fn each_store(f: impl Fn(DynStore, String) -> futures::future::BoxFutu
         f(s, backend).await;
     }
 }
+
+/// The value of one series (name and labels exactly as written) on a `/metrics` page.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The `/metrics` page of the bridge at `url`.
+pub async fn scrape(url: &str) -> String {
+    let resp = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("scrape");
+    assert_eq!(resp.status(), 200);
+    resp.text().await.expect("text")
+}
