@@ -30,6 +30,18 @@ fn start(env: &HashMap<String, String>) -> Child {
         .expect("binary starts")
 }
 
+/// `GET` of an API path (with its query) on the bridge at `base`, as JSON.
+async fn api_get(http: &reqwest::Client, base: &str, path: &str) -> serde_json::Value {
+    http.get(format!("{base}{path}"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
+}
+
 async fn wait_healthy(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -149,19 +161,11 @@ async fn acknowledged_webhooks_survive_kill_9_exactly_once() {
     let mut keys: HashMap<String, usize> = HashMap::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut url = format!("{base}/api/v1/jobs?limit=500");
+        let mut path = "/api/v1/jobs?limit=500".to_string();
         if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
+            path.push_str(&format!("&cursor={c}"));
         }
-        let v: serde_json::Value = http
-            .get(url)
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("json");
+        let v = api_get(&http, &base, &path).await;
         for j in v["jobs"].as_array().expect("jobs") {
             *keys
                 .entry(j["dedupe_key"].as_str().unwrap_or("").to_string())
@@ -263,30 +267,14 @@ async fn postgres_commits_webhooks_that_arrive_together_in_batches() {
     );
     assert!(batches < 640.0, "no batch held more than one delivery");
 
-    let v: serde_json::Value = http
-        .get(format!("{base}/api/v1/deliveries?limit=500"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let v = api_get(&http, &base, "/api/v1/deliveries?limit=500").await;
     let kept = v["deliveries"].as_array().expect("deliveries");
     assert_eq!(kept.len(), 320, "each event kept once");
     for d in kept {
         let event = d["event_id"].as_str().expect("event id");
         assert_eq!(d["job_ids"], json!([job_of_event[event]]), "{d}");
     }
-    let v: serde_json::Value = http
-        .get(format!("{base}/api/v1/jobs?state=queued&limit=500"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let v = api_get(&http, &base, "/api/v1/jobs?state=queued&limit=500").await;
     assert_eq!(
         v["jobs"].as_array().expect("jobs").len(),
         10,
