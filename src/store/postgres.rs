@@ -435,7 +435,10 @@ async fn enqueue(c: &mut PgConnection, j: &NewJob, now: i64) -> StoreResult<Job>
         if let Some(row) = inserted {
             return job_from_row(&row);
         }
+        // Planned at each run, like the batch's lookup (`ingest.rs`): a plan kept from an empty
+        // table may read every queued job by state instead of probing the unique index.
         let existing = sqlx::query(super::sql::QUEUED_JOB)
+            .persistent(false)
             .bind(&j.dedupe_key)
             .fetch_optional(&mut *c)
             .await?;
