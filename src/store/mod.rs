@@ -22,7 +22,7 @@ mod sqlite_ingest;
 
 /// Messages of `Unavailable` and `Other` may hold database text: log them, never send them.
 /// The message of `Conflict` is the store's own and safe to show to a client.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -392,6 +392,31 @@ pub struct ExportSummary {
     #[serde(flatten)]
     pub record: ExportRecord,
     pub exported_at: DateTime<Utc>,
+}
+
+/// Where a backend's ingest batcher answers one delivery: after the commit that holds it.
+type IngestReply = tokio::sync::oneshot::Sender<StoreResult<DeliveryOutcome>>;
+/// Deliveries on their way to a backend's ingest batcher.
+type IngestQueue = tokio::sync::mpsc::Sender<(Delivery, IngestReply)>;
+
+/// Hands `d` to the batcher behind `queue` and waits for the commit that holds it.
+async fn ingest_through(queue: &IngestQueue, d: Delivery) -> StoreResult<DeliveryOutcome> {
+    fn gone<E>(_: E) -> StoreError {
+        StoreError::Unavailable("store is shutting down".into())
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    queue.send((d, reply)).await.map_err(gone)?;
+    answer.await.map_err(gone)?
+}
+
+/// Moves what else is waiting on `rx` into `batch`, up to `max` items in all.
+fn take_pending<T>(rx: &mut tokio::sync::mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize) {
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
 }
 
 #[async_trait]

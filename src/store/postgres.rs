@@ -34,7 +34,7 @@ const INGEST_ATTEMPTS: usize = 3;
 pub struct PgStore {
     pool: PgPool,
     /// Deliveries on their way to the ingest task (`ingest.rs`).
-    ingest: tokio::sync::mpsc::Sender<(Delivery, super::sqlite_ingest::Reply)>,
+    ingest: super::IngestQueue,
 }
 
 impl PgStore {
@@ -66,8 +66,7 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        let alone = pool.clone();
-        let ingest = ingest::start(pool.clone(), move |d| ingest_alone(alone.clone(), d));
+        let ingest = ingest::start(pool.clone());
         Ok(Self { pool, ingest })
     }
 
@@ -123,14 +122,7 @@ impl Store for PgStore {
     }
 
     async fn ingest(&self, d: Delivery) -> StoreResult<DeliveryOutcome> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.ingest
-            .send((d, reply))
-            .await
-            .map_err(|_| StoreError::Unavailable("the ingest task has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the ingest task has stopped".into()))?
+        super::ingest_through(&self.ingest, d).await
     }
 
     async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>> {

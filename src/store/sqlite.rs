@@ -43,12 +43,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// How long a readiness check waits for the writer to take SQLite's write lock.
 const WRITE_PROBE_WAIT: Duration = Duration::from_secs(2);
 
-type IngestReply = super::sqlite_ingest::Reply;
-
 pub struct SqliteStore {
     read: SqlitePool,
     writer: Writer,
-    ingest_tx: mpsc::Sender<(Delivery, IngestReply)>,
+    ingest_tx: super::IngestQueue,
     /// Held by the one write probe in flight, so that readiness checks arriving while the write
     /// lock is held elsewhere do not pile probes up on the writer.
     probe: Arc<Mutex<()>>,
@@ -353,13 +351,7 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, delivery: Delivery) -> StoreResult<DeliveryOutcome> {
-        let (tx, rx) = oneshot::channel();
-        self.ingest_tx
-            .send((delivery, tx))
-            .await
-            .map_err(|_| StoreError::Unavailable("store is shutting down".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("store is shutting down".into()))?
+        super::ingest_through(&self.ingest_tx, delivery).await
     }
 
     async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>> {

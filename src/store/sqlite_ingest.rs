@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, Mutex};
 
 use super::rows::{job_from_parts, now_ms, JobParts};
 use super::sql::{delivery_source, INSERT_DELIVERY, INSERT_JOB, QUEUED_JOB};
-use super::{Delivery, DeliveryOutcome, Job, StoreError, StoreResult};
+use super::{take_pending, Delivery, DeliveryOutcome, IngestQueue, IngestReply, Job};
+use super::{StoreError, StoreResult};
 
 /// Most deliveries committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -28,14 +29,12 @@ const MAX_BATCH: usize = 512;
 const LINK: &str =
     "INSERT INTO delivery_jobs (delivery_id, job_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
-pub(super) type Reply = oneshot::Sender<StoreResult<DeliveryOutcome>>;
-
 /// Starts the ingest thread on the database file `path`; deliveries sent on the returned channel
 /// are committed while `writer_lock` is held. The thread ends when every sender is gone.
 pub(super) fn start<T: Send + 'static>(
     path: &Path,
     writer_lock: Arc<Mutex<T>>,
-) -> StoreResult<mpsc::Sender<(Delivery, Reply)>> {
+) -> StoreResult<IngestQueue> {
     let conn = open(path).map_err(unavailable)?;
     let (tx, rx) = mpsc::channel(4096);
     std::thread::Builder::new()
@@ -61,19 +60,14 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
 
 fn run<T>(
     mut conn: Connection,
-    mut rx: mpsc::Receiver<(Delivery, Reply)>,
+    mut rx: mpsc::Receiver<(Delivery, IngestReply)>,
     writer_lock: Arc<Mutex<T>>,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         // Take the writer first: while it is busy, more requests pile up and join this batch.
         let held = writer_lock.blocking_lock();
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
+        take_pending(&mut rx, &mut batch, MAX_BATCH);
         let result = commit(&mut conn, batch.iter().map(|(d, _)| d));
         drop(held);
         metrics::histogram!("bridge_store_group_commit_size").record(batch.len() as f64);

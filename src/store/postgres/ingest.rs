@@ -28,11 +28,11 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgConnection, Postgres, Row};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::{job_from_row, ENQUEUE_ROUNDS};
+use super::{ingest_alone, job_from_row, ENQUEUE_ROUNDS};
 use crate::store::rows::now_ms;
 use crate::store::sql::{delivery_source, job_columns, INSERT_DELIVERY, INSERT_JOB};
-use crate::store::sqlite_ingest::Reply;
-use crate::store::{Delivery, DeliveryOutcome, Job, NewJob, StoreError, StoreResult};
+use crate::store::{take_pending, Delivery, DeliveryOutcome, IngestQueue, IngestReply};
+use crate::store::{Job, NewJob, StoreError, StoreResult};
 
 /// Most deliveries committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -40,23 +40,15 @@ const MAX_BATCH: usize = 512;
 const IN_FLIGHT: usize = 2;
 
 /// Starts the ingest task on `pool`. Each delivery sent on the returned channel is committed in
-/// a batch; if the batch fails, `alone` commits it by itself. The task ends when every sender
-/// is gone.
-pub(super) fn start<F, Fut>(pool: PgPool, alone: F) -> mpsc::Sender<(Delivery, Reply)>
-where
-    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = StoreResult<DeliveryOutcome>> + Send + 'static,
-{
+/// a batch (or, if the batch may have failed because of one of its deliveries, by itself). The
+/// task ends when every sender is gone.
+pub(super) fn start(pool: PgPool) -> IngestQueue {
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(run(pool, rx, Arc::new(alone)));
+    tokio::spawn(run(pool, rx));
     tx
 }
 
-async fn run<F, Fut>(pool: PgPool, mut rx: mpsc::Receiver<(Delivery, Reply)>, alone: Arc<F>)
-where
-    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = StoreResult<DeliveryOutcome>> + Send + 'static,
-{
+async fn run(pool: PgPool, mut rx: mpsc::Receiver<(Delivery, IngestReply)>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         // Take a slot first: while every slot is busy, more deliveries pile up and join this batch.
@@ -64,14 +56,8 @@ where
             return;
         };
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
+        take_pending(&mut rx, &mut batch, MAX_BATCH);
         let pool = pool.clone();
-        let alone = alone.clone();
         tokio::spawn(async move {
             let deliveries: Vec<&Delivery> = batch.iter().map(|(d, _)| d).collect();
             match commit(&pool, &deliveries).await {
@@ -85,14 +71,14 @@ where
                 Err(Failed::All(e)) => {
                     tracing::warn!(error = %e, deliveries = batch.len(), "webhook batch not committed");
                     for (_, reply) in batch {
-                        let _ = reply.send(Err(copy(&e)));
+                        let _ = reply.send(Err(e.clone()));
                     }
                 }
                 Err(Failed::Alone(e)) => {
                     tracing::warn!(error = %e, deliveries = batch.len(), "webhook batch refused; committing its deliveries one by one");
                     for (d, reply) in batch {
                         if !reply.is_closed() {
-                            let _ = reply.send(alone(d).await);
+                            let _ = reply.send(ingest_alone(pool.clone(), d).await);
                         }
                     }
                 }
@@ -128,17 +114,6 @@ impl From<sqlx::Error> for Failed {
 impl From<StoreError> for Failed {
     fn from(e: StoreError) -> Self {
         Failed::All(e)
-    }
-}
-
-/// The same error again, for each caller of a failed batch.
-fn copy(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::NotFound => StoreError::NotFound,
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::Other(m) => StoreError::Other(m.clone()),
-        StoreError::Missing(m) => StoreError::Missing(m.clone()),
     }
 }
 
