@@ -62,16 +62,19 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
+        // The same lines as tracing-subscriber's JSON format; json-subscriber keeps each span's
+        // fields serialised from its start, where that format parses them again for every line.
+        LogFormat::Json => json_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
             .flatten_event(true)
             .with_current_span(true)
             .try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Pretty => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .try_init(),
     };
 }
 

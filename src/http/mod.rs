@@ -161,9 +161,8 @@ pub fn router(state: AppState) -> Router {
 /// that a liveness probe every few seconds does not fill the log (nor cost every request a line).
 const PROBE_PATHS: [&str; 3] = ["/healthz", "/readyz", METRICS_PATH];
 
-/// The span every line of a request is logged in: its request id, method and path; `event_id`,
-/// `delivery` (the outcome: accepted, duplicate, ignored, …) and `job_ids` are filled in by the
-/// webhook handlers once they know them, so the access line alone tells what a delivery made.
+/// The span every line of a request is logged in: its request id, method and path, formatted
+/// once when the request starts.
 fn request_span<B>(req: &Request<B>) -> tracing::Span {
     let id = req
         .headers()
@@ -174,20 +173,14 @@ fn request_span<B>(req: &Request<B>) -> tracing::Span {
     if PROBE_PATHS.contains(&path) {
         tracing::debug_span!("request", request_id = %id, %method, %path)
     } else {
-        tracing::info_span!(
-            "request",
-            request_id = %id,
-            event_id = tracing::field::Empty,
-            delivery = tracing::field::Empty,
-            job_ids = tracing::field::Empty,
-            %method,
-            %path
-        )
+        tracing::info_span!("request", request_id = %id, %method, %path)
     }
 }
 
 /// The access log: one line per request with its status and latency, at the level of its span
-/// (`info`, probes `debug`).
+/// (`info`, probes `debug`). A webhook's line also names its `event_id`, the `delivery` outcome
+/// (accepted, duplicate, ignored, …) and the `job_ids` it made, so that this line alone tells
+/// what a delivery made.
 fn access_log<B>(resp: &axum::http::Response<B>, latency: Duration, span: &tracing::Span) {
     if span.is_disabled() {
         return;
@@ -199,6 +192,15 @@ fn access_log<B>(resp: &axum::http::Response<B>, latency: Duration, span: &traci
         .is_some_and(|m| *m.level() == tracing::Level::DEBUG)
     {
         tracing::debug!(status, latency_ms, "finished processing request");
+    } else if let Some(d) = resp.extensions().get::<webhooks::DeliveryLog>() {
+        tracing::info!(
+            status,
+            latency_ms,
+            event_id = d.event_id.as_deref(),
+            delivery = d.outcome,
+            job_ids = d.job_ids.as_ref().map(tracing::field::debug),
+            "finished processing request"
+        );
     } else {
         tracing::info!(status, latency_ms, "finished processing request");
     }
@@ -287,6 +289,7 @@ async fn json_errors(req: axum::extract::Request, next: Next) -> Response {
         text
     };
     let mut out = error::ApiError::new(status, code, message).into_response();
+    *out.extensions_mut() = parts.extensions;
     for name in [axum::http::header::ALLOW, axum::http::header::RETRY_AFTER] {
         if let Some(v) = parts.headers.get(&name) {
             out.headers_mut().insert(name, v.clone());

@@ -22,18 +22,39 @@ use crate::store::{Delivery, NewJob, Received};
 const DOCSPACE_SIGNATURE: &str = "x-docspace-signature-256";
 const DROPBOX_SIGNATURE: &str = "x-dropbox-signature";
 
-/// Counts one delivery in `bridge_deliveries_total` (outcomes: [`crate::telemetry::DELIVERY_OUTCOMES`])
-/// and names the outcome on the request's span, so that its access line carries it.
-fn count(source: &'static str, outcome: &'static str) {
-    metrics::counter!("bridge_deliveries_total", "source" => source, "outcome" => outcome)
-        .increment(1);
-    tracing::Span::current().record("delivery", outcome);
+/// What one webhook request made of its delivery: counted in `bridge_deliveries_total` (outcomes:
+/// [`crate::telemetry::DELIVERY_OUTCOMES`]) and handed to the access line through the response's
+/// extensions, which then names the event, the outcome and the jobs. Plain fields of that one line
+/// rather than fields recorded on the request's span: the JSON log formatter serialises a span's
+/// fields again at every record, three times per webhook.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryLog {
+    source: &'static str,
+    pub outcome: Option<&'static str>,
+    pub event_id: Option<String>,
+    pub job_ids: Option<Vec<i64>>,
 }
 
-/// Names the jobs an accepted delivery made on the request's span: the request's one `info`
-/// line (the access line) then tells which jobs the delivery made.
-fn record_jobs(ids: &[i64]) {
-    tracing::Span::current().record("job_ids", tracing::field::debug(ids));
+impl DeliveryLog {
+    fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            ..Self::default()
+        }
+    }
+
+    fn count(&mut self, outcome: &'static str) {
+        metrics::counter!("bridge_deliveries_total", "source" => self.source, "outcome" => outcome)
+            .increment(1);
+        self.outcome = Some(outcome);
+    }
+
+    /// The response of a handled delivery, carrying this record for the access line.
+    fn attach(self, result: Result<Response, ApiError>) -> Response {
+        let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+        resp.extensions_mut().insert(self);
+        resp
+    }
 }
 
 /// `x-request-id` of the request (set by the request-id layer before any handler runs).
@@ -47,24 +68,24 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
 /// Commits a delivery; a database that cannot take it is counted as `unavailable`.
 async fn ingest(
     st: &AppState,
-    source: &'static str,
+    log: &mut DeliveryLog,
     delivery: Delivery,
 ) -> Result<crate::store::DeliveryOutcome, ApiError> {
     st.store.ingest(delivery).await.map_err(|e| {
-        count(source, "unavailable");
+        log.count("unavailable");
         ApiError::from(e)
     })
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 async fn read_limited(
-    source: &'static str,
+    log: &mut DeliveryLog,
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        count(source, "bad_request");
+    let mut too_large = || {
+        log.count("bad_request");
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -83,8 +104,8 @@ async fn read_limited(
         .map_err(|_| too_large())
 }
 
-fn signature_error(source: &'static str, e: SignatureError) -> ApiError {
-    count(source, "bad_signature");
+fn signature_error(log: &mut DeliveryLog, e: SignatureError) -> ApiError {
+    log.count("bad_signature");
     let code = match e {
         SignatureError::Missing => "missing_signature",
         SignatureError::Malformed => "malformed_signature",
@@ -93,8 +114,8 @@ fn signature_error(source: &'static str, e: SignatureError) -> ApiError {
     ApiError::unauthorized(code, e.to_string())
 }
 
-fn bad_body(source: &'static str, message: impl Into<String>) -> ApiError {
-    count(source, "bad_request");
+fn bad_body(log: &mut DeliveryLog, message: impl Into<String>) -> ApiError {
+    log.count("bad_request");
     ApiError::bad_request("invalid_body", message)
 }
 
@@ -183,7 +204,7 @@ where
 
 /// Parses a verified body: `400` when it is not JSON or not of the expected shape. Straight
 /// from the bytes into `T`, whose fields are read leniently.
-fn parse<T: DeserializeOwned>(source: &'static str, raw: &[u8]) -> Result<T, ApiError> {
+fn parse<T: DeserializeOwned>(log: &mut DeliveryLog, raw: &[u8]) -> Result<T, ApiError> {
     // A struct would also be read from a JSON array; a body must be an object.
     if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         let json = serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok();
@@ -192,11 +213,11 @@ fn parse<T: DeserializeOwned>(source: &'static str, raw: &[u8]) -> Result<T, Api
         } else {
             "body is not JSON"
         };
-        return Err(bad_body(source, message));
+        return Err(bad_body(log, message));
     }
     serde_json::from_slice(raw).map_err(|e| match e.is_data() {
-        true => bad_body(source, format!("unexpected body: {e}")),
-        false => bad_body(source, "body is not JSON"),
+        true => bad_body(log, format!("unexpected body: {e}")),
+        false => bad_body(log, "body is not JSON"),
     })
 }
 
@@ -221,13 +242,19 @@ pub async fn docspace_head() -> StatusCode {
     StatusCode::OK
 }
 
-pub async fn docspace(
-    State(st): State<AppState>,
-    headers: HeaderMap,
+pub async fn docspace(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let mut log = DeliveryLog::new("docspace");
+    let result = docspace_delivery(&st, &headers, body, &mut log).await;
+    log.attach(result)
+}
+
+async fn docspace_delivery(
+    st: &AppState,
+    headers: &HeaderMap,
     body: Body,
+    log: &mut DeliveryLog,
 ) -> Result<Response, ApiError> {
-    const SRC: &str = "docspace";
-    let raw = read_limited(SRC, &headers, body, st.config.http.webhook_body_limit).await?;
+    let raw = read_limited(log, headers, body, st.config.http.webhook_body_limit).await?;
     let sig = headers
         .get(DOCSPACE_SIGNATURE)
         .and_then(|v| v.to_str().ok());
@@ -236,38 +263,37 @@ pub async fn docspace(
         &raw,
         sig,
     )
-    .map_err(|e| signature_error(SRC, e))?;
+    .map_err(|e| signature_error(log, e))?;
 
-    let body: DocSpaceBody = parse(SRC, &raw)?;
+    let body: DocSpaceBody = parse(log, &raw)?;
     let event = body
         .event
-        .ok_or_else(|| bad_body(SRC, "event is missing"))?;
+        .ok_or_else(|| bad_body(log, "event is missing"))?;
     let trigger = event
         .trigger
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| bad_body(SRC, "event.trigger is missing"))?;
+        .ok_or_else(|| bad_body(log, "event.trigger is missing"))?;
     let event_id = event
         .id
         .as_ref()
         .and_then(Id::text)
-        .ok_or_else(|| bad_body(SRC, "event.id is missing"))?;
-    // Every later log line of this request names the event next to the request id.
-    tracing::Span::current().record("event_id", event_id.as_str());
+        .ok_or_else(|| bad_body(log, "event.id is missing"))?;
+    log.event_id = Some(event_id.clone());
 
     let Some(wanted) = docspace_job(&trigger, &st.config.export.triggers) else {
-        count(SRC, "ignored");
+        log.count("ignored");
         return Ok(
             Json(json!({ "status": "ignored", "reason": "trigger not handled" })).into_response(),
         );
     };
     let payload = body
         .payload
-        .ok_or_else(|| bad_body(SRC, "payload is missing"))?;
+        .ok_or_else(|| bad_body(log, "payload is missing"))?;
     let entity_id = payload
         .id
         .as_ref()
         .and_then(Id::text)
-        .ok_or_else(|| bad_body(SRC, "payload.id is missing"))?;
+        .ok_or_else(|| bad_body(log, "payload.id is missing"))?;
     let job: NewJob = match wanted {
         DocSpaceJob::GroupSync => GroupSync::new(entity_id).to_new_job(),
         DocSpaceJob::GroupDelete => {
@@ -281,24 +307,23 @@ pub async fn docspace(
         delivery_id: Some(format!("docspace:{event_id}")),
         jobs: vec![job],
         received: Some(Received {
-            source: SRC.into(),
-            event_id: Some(event_id.clone()),
-            trigger: Some(trigger.clone()),
-            request_id: request_id(&headers),
+            source: log.source.into(),
+            event_id: Some(event_id),
+            trigger: Some(trigger),
+            request_id: request_id(headers),
         }),
     };
-    let out = ingest(&st, SRC, delivery).await?;
+    let out = ingest(st, log, delivery).await?;
     if out.duplicate {
-        count(SRC, "duplicate");
-        tracing::debug!(%trigger, "duplicate delivery; nothing enqueued");
+        log.count("duplicate");
         return Ok(Json(json!({ "status": "duplicate" })).into_response());
     }
     st.wake.notify();
-    count(SRC, "accepted");
+    log.count("accepted");
     let ids: Vec<i64> = out.jobs.iter().map(|j| j.id).collect();
-    record_jobs(&ids);
-    tracing::debug!(%trigger, job_ids = ?ids, "delivery accepted");
-    Ok(Json(json!({ "status": "accepted", "job_ids": ids })).into_response())
+    let resp = Json(json!({ "status": "accepted", "job_ids": ids })).into_response();
+    log.job_ids = Some(ids);
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -325,28 +350,34 @@ pub async fn dropbox_challenge(Query(q): Query<Challenge>) -> Result<Response, A
 /// A body with more entries is refused with 400 rather than turned into thousands of jobs.
 pub const MAX_NOTIFIED_ACCOUNTS: usize = 1000;
 
-pub async fn dropbox(
-    State(st): State<AppState>,
-    headers: HeaderMap,
+pub async fn dropbox(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let mut log = DeliveryLog::new("dropbox");
+    let result = dropbox_delivery(&st, &headers, body, &mut log).await;
+    log.attach(result)
+}
+
+async fn dropbox_delivery(
+    st: &AppState,
+    headers: &HeaderMap,
     body: Body,
+    log: &mut DeliveryLog,
 ) -> Result<Response, ApiError> {
-    const SRC: &str = "dropbox";
-    let raw = read_limited(SRC, &headers, body, st.config.http.webhook_body_limit).await?;
+    let raw = read_limited(log, headers, body, st.config.http.webhook_body_limit).await?;
     let sig = headers.get(DROPBOX_SIGNATURE).and_then(|v| v.to_str().ok());
     signature::verify_dropbox(
         st.config.http.dropbox_app_secret.expose().as_bytes(),
         &raw,
         sig,
     )
-    .map_err(|e| signature_error(SRC, e))?;
-    let body: DropboxBody = parse(SRC, &raw)?;
+    .map_err(|e| signature_error(log, e))?;
+    let body: DropboxBody = parse(log, &raw)?;
     let accounts = body
         .list_folder
         .and_then(|l| l.accounts)
-        .ok_or_else(|| bad_body(SRC, "list_folder.accounts is missing"))?;
+        .ok_or_else(|| bad_body(log, "list_folder.accounts is missing"))?;
     if accounts.len() > MAX_NOTIFIED_ACCOUNTS {
         return Err(bad_body(
-            SRC,
+            log,
             format!("list_folder.accounts holds more than {MAX_NOTIFIED_ACCOUNTS} entries"),
         ));
     }
@@ -355,7 +386,7 @@ pub async fn dropbox(
     for entry in accounts {
         let id = match entry {
             AccountEntry::Id(id) if !id.is_empty() => id,
-            _ => return Err(bad_body(SRC, "list_folder.accounts must hold account ids")),
+            _ => return Err(bad_body(log, "list_folder.accounts must hold account ids")),
         };
         if seen.insert(id.clone()) {
             ids.push(id);
@@ -370,18 +401,18 @@ pub async fn dropbox(
         delivery_id: None,
         jobs,
         received: Some(Received {
-            source: SRC.into(),
-            request_id: request_id(&headers),
+            source: log.source.into(),
+            request_id: request_id(headers),
             ..Received::default()
         }),
     };
-    let out = ingest(&st, SRC, delivery).await?;
+    let out = ingest(st, log, delivery).await?;
     if n > 0 {
         st.wake.notify();
     }
-    count(SRC, "accepted");
+    log.count("accepted");
     let ids: Vec<i64> = out.jobs.iter().map(|j| j.id).collect();
-    record_jobs(&ids);
-    tracing::debug!(job_ids = ?ids, "delivery accepted");
-    Ok(Json(json!({ "status": "accepted", "job_ids": ids })).into_response())
+    let resp = Json(json!({ "status": "accepted", "job_ids": ids })).into_response();
+    log.job_ids = Some(ids);
+    Ok(resp)
 }

@@ -233,7 +233,7 @@ async fn a_delivery_is_found_by_its_docspace_event_id_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn log_lines_of_a_delivery_carry_its_event_id_next_to_the_request_id() {
+async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     let dir = tempfile::tempdir().expect("tmp");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -280,6 +280,20 @@ async fn log_lines_of_a_delivery_carry_its_event_id_next_to_the_request_id() {
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.expect("json");
     let job_id = v["job_ids"][0].as_i64().expect("job id");
+    // A refused delivery's line names why it was refused.
+    let resp = http
+        .post(format!("{base}/webhooks/docspace"))
+        .header("x-request-id", "req-refused")
+        .header("x-docspace-signature-256", "sha256=00")
+        .body(docspace_event(
+            777_002,
+            "group.updated",
+            json!({ "id": "g-log" }),
+        ))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 401);
     // SAFETY: sending a signal to the child this test started.
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
@@ -298,15 +312,21 @@ async fn log_lines_of_a_delivery_carry_its_event_id_next_to_the_request_id() {
     let line = &accepted[0];
     assert_eq!(line["message"], "finished processing request", "{line}");
     assert_eq!(line["status"], 200, "{line}");
-    assert_eq!(line["span"]["event_id"], "777001", "{line}");
+    assert_eq!(line["event_id"], "777001", "{line}");
     assert_eq!(line["span"]["request_id"], "req-follow-me", "{line}");
-    assert_eq!(line["span"]["delivery"], "accepted", "{line}");
+    assert_eq!(line["delivery"], "accepted", "{line}");
     assert!(
-        line["span"]["job_ids"]
-            .to_string()
-            .contains(&job_id.to_string()),
+        line["job_ids"].to_string().contains(&job_id.to_string()),
         "{line}"
     );
+    let refused: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["span"]["request_id"] == "req-refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{text}");
+    assert_eq!(refused[0]["status"], 401, "{text}");
+    assert_eq!(refused[0]["delivery"], "bad_signature", "{text}");
 }
 
 // --- runs and re-drives --------------------------------------------------------------------
