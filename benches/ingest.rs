@@ -7,7 +7,9 @@
 //! load comes from `wrk` (installed with apt-get when missing and this runs as root), so the load
 //! generator is a lean C program rather than a second Tokio runtime competing for the cores.
 //! Webhooks are distinct pre-signed `group.updated` deliveries over `--groups` groups; after the
-//! run every delivery wrk saw acknowledged must be in the database.
+//! run every delivery wrk saw acknowledged must be in the database. It also prints the bridge's
+//! CPU time per request in each run, in all and by thread, read from `/proc`: on a machine shared
+//! with other load that figure moves far less than the rates do.
 //!
 //! `cargo bench --bench ingest [-- --seconds 8 --connections 32 --deliveries 400000 --groups 5000]`
 //! `--rust-log warn` runs the bridge with that `RUST_LOG` instead of the default (`info`).
@@ -134,6 +136,59 @@ fn wrk(
     }
 }
 
+/// CPU seconds each thread name of process `pid` has used so far (`/proc/<pid>/task/*/stat`:
+/// user and system time). Read before and after a run, it tells what one request cost the
+/// bridge, a figure the machine's other load disturbs far less than a rate does.
+fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `tid (comm) state ...`: the name may hold spaces, so split around its parentheses.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12th and 13th after the name.
+        let time = |i: usize| {
+            rest.get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        *out.entry(name).or_insert(0.0) += (time(11) + time(12)) / ticks;
+    }
+    out
+}
+
+/// Microseconds of bridge CPU per request between two [`thread_cpu`] readings: in all and by
+/// thread name, busiest first.
+fn cpu_per_request(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    requests: u64,
+) -> String {
+    let per = |secs: f64| secs * 1e6 / requests.max(1) as f64;
+    let mut by_thread: Vec<(String, f64)> = after
+        .iter()
+        .map(|(name, t)| (name.clone(), t - before.get(name).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d > 0.0)
+        .collect();
+    by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = by_thread.iter().map(|(_, d)| d).sum();
+    let parts: Vec<String> = by_thread
+        .iter()
+        .map(|(name, d)| format!("{name} {:.1}", per(*d)))
+        .collect();
+    format!("{:.1} µs ({})", per(total), parts.join(", "))
+}
+
 /// A free port on 127.0.0.1 (bound and let go; the bridge binds it right after).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -256,7 +311,9 @@ async fn main() {
     let rust_log = arg_str("--rust-log");
     let bridge = start_bridge(&database_url, port, &log, rust_log.as_deref());
     let base = format!("http://127.0.0.1:{port}");
+    let cpu_start = thread_cpu(bridge.id());
     let health = wrk(&format!("{base}/healthz"), connections, secs, &script, None);
+    let cpu_health = thread_cpu(bridge.id());
     let ingest = wrk(
         &format!("{base}/webhooks/docspace"),
         connections,
@@ -264,6 +321,7 @@ async fn main() {
         &script,
         Some(&data),
     );
+    let cpu_ingest = thread_cpu(bridge.id());
     stop(bridge);
     let log_lines = std::fs::read_to_string(&log)
         .map(|s| s.lines().count())
@@ -320,6 +378,11 @@ async fn main() {
     println!(
         "deliveries stored: {stored}; acknowledged by the bridge: {}; log lines written: {log_lines}",
         ingest.acknowledged()
+    );
+    println!(
+        "bridge CPU per request: GET /healthz {}; webhook {}",
+        cpu_per_request(&cpu_start, &cpu_health, health.requests),
+        cpu_per_request(&cpu_health, &cpu_ingest, ingest.requests)
     );
     assert!(
         ingest.requests <= deliveries,
