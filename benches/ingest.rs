@@ -189,6 +189,25 @@ fn cpu_per_request(
     format!("{:.1} µs ({})", per(total), parts.join(", "))
 }
 
+/// The mean of `bridge_store_group_commit_size` (deliveries per ingest transaction) read from
+/// the bridge's `/metrics`.
+async fn mean_commit_size(base: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("/metrics body");
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    value("bridge_store_group_commit_size_sum")
+        / value("bridge_store_group_commit_size_count").max(1.0)
+}
+
 /// A free port on 127.0.0.1 (bound and let go; the bridge binds it right after).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -322,6 +341,7 @@ async fn main() {
         Some(&data),
     );
     let cpu_ingest = thread_cpu(bridge.id());
+    let commit_size = mean_commit_size(&base).await;
     stop(bridge);
     let log_lines = std::fs::read_to_string(&log)
         .map(|s| s.lines().count())
@@ -384,6 +404,7 @@ async fn main() {
         cpu_per_request(&cpu_start, &cpu_health, health.requests),
         cpu_per_request(&cpu_health, &cpu_ingest, ingest.requests)
     );
+    println!("deliveries per ingest transaction: {commit_size:.1} on average");
     assert!(
         ingest.requests <= deliveries,
         "wrk sent more than the {deliveries} distinct deliveries; raise --deliveries"
