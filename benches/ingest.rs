@@ -9,7 +9,9 @@
 //! Webhooks are distinct pre-signed `group.updated` deliveries over `--groups` groups; after the
 //! run every delivery wrk saw acknowledged must be in the database. It also prints the bridge's
 //! CPU time per request in each run, in all and by thread, read from `/proc`: on a machine shared
-//! with other load that figure moves far less than the rates do.
+//! with other load that figure moves far less than the rates do. And it prints how busy the
+//! machine was in the middle of each run (all cores, the bridge's and wrk's share, idle and
+//! waiting on I/O), which tells a run bound by CPU from one bound by the commit's fsync.
 //!
 //! `cargo bench --bench ingest [-- --seconds 8 --connections 32 --deliveries 400000 --groups 5000]`
 //! `--rust-log warn` runs the bridge with that `RUST_LOG` instead of the default (`info`).
@@ -29,17 +31,21 @@ use support::{arg, arg_str, drop_postgres, flag, fresh_postgres, postgres_server
 
 const SECRET: &str = "bench-webhook-secret";
 
-/// Hands wrk's requests out from a file of `signature<TAB>body` lines and prints one `RESULT`
-/// line at the end (wrk's own summary has no machine-readable form).
+/// Hands wrk's requests out from a file of `signature<TAB>body` lines (the second argument, if
+/// any), creates the file named by the first argument once they are ready (the load starts right
+/// after), and prints one `RESULT` line at the end (wrk's own summary has no machine-readable
+/// form).
 const WRK_SCRIPT: &str = r#"
 local reqs, i = {}, 0
 function init(args)
-  if args[1] == nil then return end
-  for line in io.lines(args[1]) do
-    local sig, body = line:match("^(%S+)\t(.*)$")
-    reqs[#reqs + 1] = wrk.format("POST", "/webhooks/docspace",
-      { ["Content-Type"] = "application/json; charset=utf-8", ["X-DocSpace-Signature-256"] = sig }, body)
+  if args[2] ~= nil then
+    for line in io.lines(args[2]) do
+      local sig, body = line:match("^(%S+)\t(.*)$")
+      reqs[#reqs + 1] = wrk.format("POST", "/webhooks/docspace",
+        { ["Content-Type"] = "application/json; charset=utf-8", ["X-DocSpace-Signature-256"] = sig }, body)
+    end
   end
+  io.open(args[1], "w"):close()
 end
 function request()
   if #reqs == 0 then return wrk.format(nil, wrk.path) end
@@ -57,6 +63,8 @@ end
 "#;
 
 struct Run {
+    /// How busy the machine was in the middle of the run.
+    machine: Usage,
     requests: u64,
     rate: f64,
     non2xx: u64,
@@ -87,13 +95,69 @@ fn ensure_wrk() {
     assert!(ok, "this benchmark needs wrk (apt-get install wrk)");
 }
 
+/// The machine's CPU over a stretch of time, as shares of all its cores, and the cores the
+/// bridge and wrk used in it.
+#[derive(Default)]
+struct Usage {
+    busy: f64,
+    idle: f64,
+    iowait: f64,
+    bridge_cores: f64,
+    wrk_cores: f64,
+}
+
+/// Clock ticks of the whole machine (`/proc/stat`: all, idle, iowait) and of processes `pids`.
+fn ticks(pids: [u32; 2]) -> ([u64; 3], [u64; 2]) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let at = |i: usize| cpu.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let machine = [(0..8).map(at).sum(), at(3), at(4)];
+    let process = pids.map(|pid| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = text.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        // utime and stime are fields 14 and 15; `after` starts at field 3.
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        field(11) + field(12)
+    });
+    (machine, process)
+}
+
+/// What the machine did over `span`, measured now.
+fn usage(bridge: u32, wrk: u32, span: Duration) -> Usage {
+    let (m0, p0) = ticks([bridge, wrk]);
+    std::thread::sleep(span);
+    let (m1, p1) = ticks([bridge, wrk]);
+    let all = (m1[0] - m0[0]).max(1) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let share = |i: usize| (m1[i] - m0[i]) as f64 / all;
+    Usage {
+        busy: 1.0 - share(1) - share(2),
+        idle: share(1),
+        iowait: share(2),
+        bridge_cores: (p1[0] - p0[0]) as f64 / all * cores,
+        wrk_cores: (p1[1] - p0[1]) as f64 / all * cores,
+    }
+}
+
 fn wrk(
     url: &str,
     connections: u64,
     secs: u64,
     script: &std::path::Path,
     data: Option<&std::path::Path>,
+    bridge: u32,
 ) -> Run {
+    let ready = script.with_extension("ready");
+    let _ = std::fs::remove_file(&ready);
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t1",
@@ -104,11 +168,25 @@ fn wrk(
     ])
     .arg("-s")
     .arg(script)
-    .arg(url);
+    .arg(url)
+    .arg("--")
+    .arg(&ready);
     if let Some(d) = data {
-        cmd.arg("--").arg(d);
+        cmd.arg(d);
     }
-    let out = cmd.output().expect("wrk runs");
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wrk runs");
+    // The middle half of the load, once wrk has read its requests.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(secs * 250));
+    let machine = usage(bridge, child.id(), Duration::from_millis(secs * 500));
+    let out = child.wait_with_output().expect("wrk runs");
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
@@ -127,6 +205,7 @@ fn wrk(
     };
     let secs = field("duration_us") as f64 / 1e6;
     Run {
+        machine,
         requests: field("requests"),
         rate: field("requests") as f64 / secs,
         non2xx: field("non2xx"),
@@ -331,7 +410,14 @@ async fn main() {
     let bridge = start_bridge(&database_url, port, &log, rust_log.as_deref());
     let base = format!("http://127.0.0.1:{port}");
     let cpu_start = thread_cpu(bridge.id());
-    let health = wrk(&format!("{base}/healthz"), connections, secs, &script, None);
+    let health = wrk(
+        &format!("{base}/healthz"),
+        connections,
+        secs,
+        &script,
+        None,
+        bridge.id(),
+    );
     let cpu_health = thread_cpu(bridge.id());
     let ingest = wrk(
         &format!("{base}/webhooks/docspace"),
@@ -339,6 +425,7 @@ async fn main() {
         secs,
         &script,
         Some(&data),
+        bridge.id(),
     );
     let cpu_ingest = thread_cpu(bridge.id());
     let commit_size = mean_commit_size(&base).await;
@@ -389,6 +476,17 @@ async fn main() {
         println!(
             "{:<26} {:>10} {:>10.0} {:>8.2} {:>8.2} {:>8} {:>8}",
             name, r.requests, r.rate, r.p50_ms, r.p99_ms, r.non2xx, r.socket_errors
+        );
+    }
+    for (name, r) in [("GET /healthz", &health), ("webhooks", &ingest)] {
+        let m = &r.machine;
+        println!(
+            "machine in the middle of the {name} run: {:.0}% busy (bridge {:.2} cores, wrk {:.2}), {:.0}% idle, {:.0}% waiting on I/O",
+            m.busy * 100.0,
+            m.bridge_cores,
+            m.wrk_cores,
+            m.idle * 100.0,
+            m.iowait * 100.0
         );
     }
     println!(

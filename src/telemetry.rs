@@ -44,17 +44,43 @@ pub fn init_service_logging(format: LogFormat) -> tracing_appender::non_blocking
         .lossy(false)
         .buffered_lines_limit(BACKLOG_LINES)
         .thread_name("log-writer")
-        .finish(std::io::BufWriter::with_capacity(LOG_BUFFER, LogWriter));
+        .finish(Gathering(std::io::BufWriter::with_capacity(
+            LOG_BUFFER, LogWriter,
+        )));
     install(format, writer);
     guard
+}
+
+/// How long the service's writer thread rests after each write. Meanwhile new lines queue up
+/// without waking it (a sleeping writer is woken by the logger that queues a line, a futex call
+/// on a request's thread, then a write of its own), and its next write takes them all: a busy
+/// service writes a block every few milliseconds instead of waking the writer for nearly every
+/// line. A line reaches stderr at most this much later.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The service's log writer: writes through `W`, and once it has written out what was queued
+/// (tracing-appender's writer thread flushes whenever it has taken every queued line) rests for
+/// [`GATHER`].
+struct Gathering<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Gathering<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let written = self.0.flush();
+        std::thread::sleep(GATHER);
+        written
+    }
 }
 
 /// Log lines the service's writer thread may fall behind by before loggers wait.
 const BACKLOG_LINES: usize = 16_384;
 
 /// Bytes of log lines the writer thread gathers before it writes them: it writes whatever it
-/// has whenever it has taken every queued line, so a busy service makes one write for many
-/// lines and a quiet one writes each line at once. Lines are never split across writes.
+/// has whenever it has taken every queued line (see [`GATHER`]), so a busy service makes one
+/// write for many lines and a quiet one writes each line at once. Lines are never split across
+/// writes.
 const LOG_BUFFER: usize = 64 * 1024;
 
 fn install<W>(format: LogFormat, writer: W)
