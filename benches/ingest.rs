@@ -97,7 +97,6 @@ fn ensure_wrk() {
 
 /// The machine's CPU over a stretch of time, as shares of all its cores, and the cores the
 /// bridge and wrk used in it.
-#[derive(Default)]
 struct Usage {
     busy: f64,
     idle: f64,
@@ -122,11 +121,7 @@ fn ticks(pids: [u32; 2]) -> ([u64; 3], [u64; 2]) {
     let machine = [(0..8).map(at).sum(), at(3), at(4)];
     let process = pids.map(|pid| {
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let after = text.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        // utime and stime are fields 14 and 15; `after` starts at field 3.
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        field(11) + field(12)
+        cpu_ticks(&text).map_or(0, |(_, used)| used)
     });
     (machine, process)
 }
@@ -215,6 +210,16 @@ fn wrk(
     }
 }
 
+/// The name and the CPU clock ticks used so far (user and system) of a `/proc/…/stat` line.
+fn cpu_ticks(stat: &str) -> Option<(String, u64)> {
+    // `pid (comm) state ...`: the name may hold spaces, so split around its parentheses.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12th and 13th after the name.
+    let time = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some((stat[open + 1..close].to_string(), time(11) + time(12)))
+}
+
 /// CPU seconds each thread name of process `pid` has used so far (`/proc/<pid>/task/*/stat`:
 /// user and system time). Read before and after a run, it tells what one request cost the
 /// bridge, a figure the machine's other load disturbs far less than a rate does.
@@ -229,19 +234,10 @@ fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        // `tid (comm) state ...`: the name may hold spaces, so split around its parentheses.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        let Some((name, used)) = cpu_ticks(&stat) else {
             continue;
         };
-        let name = stat[open + 1..close].to_string();
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the line, 12th and 13th after the name.
-        let time = |i: usize| {
-            rest.get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        *out.entry(name).or_insert(0.0) += (time(11) + time(12)) / ticks;
+        *out.entry(name).or_insert(0.0) += used as f64 / ticks;
     }
     out
 }
