@@ -7,13 +7,18 @@
 //! load comes from `wrk` (installed with apt-get when missing and this runs as root), so the load
 //! generator is a lean C program rather than a second Tokio runtime competing for the cores.
 //! Webhooks are distinct pre-signed `group.updated` deliveries over `--groups` groups; after the
-//! run every delivery wrk saw acknowledged must be in the database. It also prints the bridge's
-//! CPU time per request in each run, in all and by thread, read from `/proc`: on a machine shared
-//! with other load that figure moves far less than the rates do. And it prints how busy the
-//! machine was in the middle of each run (all cores, the bridge's and wrk's share, idle and
+//! runs every delivery wrk saw acknowledged must be in the database. It also prints the bridge's
+//! CPU time per request of each target over all rounds, in all and by thread, read from `/proc`:
+//! on a machine shared with other load that figure moves far less than the rates do. And it
+//! prints how busy the machine was in the middle of each run (all cores, the bridge's and wrk's share, idle and
 //! waiting on I/O), which tells a run bound by CPU from one bound by the commit's fsync.
 //!
-//! `cargo bench --bench ingest [-- --seconds 8 --connections 32 --deliveries 400000 --groups 5000]`
+//! Rounds alternate the two targets (`--rounds`, three by default), each round's webhooks its own
+//! distinct deliveries, and it prints every round's rate ratio and their median: on a machine
+//! whose other load comes and goes, one pair of runs can be far off.
+//!
+//! `cargo bench --bench ingest [-- --seconds 8 --connections 32 --deliveries 400000 --groups 5000 --rounds 3]`
+//! (`--deliveries` per round)
 //! `--rust-log warn` runs the bridge with that `RUST_LOG` instead of the default (`info`).
 //! With `--postgres`, the bridge runs on a fresh database on the PostgreSQL server of
 //! `BENCH_DATABASE_URL` (else `TEST_DATABASE_URL`).
@@ -242,26 +247,40 @@ fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
     out
 }
 
-/// Microseconds of bridge CPU per request between two [`thread_cpu`] readings: in all and by
-/// thread name, busiest first.
-fn cpu_per_request(
-    before: &std::collections::BTreeMap<String, f64>,
-    after: &std::collections::BTreeMap<String, f64>,
-    requests: u64,
-) -> String {
-    let per = |secs: f64| secs * 1e6 / requests.max(1) as f64;
-    let mut by_thread: Vec<(String, f64)> = after
-        .iter()
-        .map(|(name, t)| (name.clone(), t - before.get(name).copied().unwrap_or(0.0)))
-        .filter(|(_, d)| *d > 0.0)
-        .collect();
-    by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let total: f64 = by_thread.iter().map(|(_, d)| d).sum();
-    let parts: Vec<String> = by_thread
-        .iter()
-        .map(|(name, d)| format!("{name} {:.1}", per(*d)))
-        .collect();
-    format!("{:.1} µs ({})", per(total), parts.join(", "))
+/// Bridge CPU seconds by thread name, summed over the stretches between pairs of
+/// [`thread_cpu`] readings.
+struct Cpu(std::collections::BTreeMap<String, f64>);
+
+impl Cpu {
+    fn new() -> Self {
+        Self(std::collections::BTreeMap::new())
+    }
+
+    fn add(
+        &mut self,
+        before: &std::collections::BTreeMap<String, f64>,
+        after: &std::collections::BTreeMap<String, f64>,
+    ) {
+        for (name, t) in after {
+            let used = t - before.get(name).copied().unwrap_or(0.0);
+            if used > 0.0 {
+                *self.0.entry(name.clone()).or_insert(0.0) += used;
+            }
+        }
+    }
+
+    /// Microseconds per request of `requests`: in all and by thread name, busiest first.
+    fn per_request(&self, requests: u64) -> String {
+        let per = |secs: f64| secs * 1e6 / requests.max(1) as f64;
+        let mut by_thread: Vec<(&String, f64)> = self.0.iter().map(|(n, t)| (n, *t)).collect();
+        by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f64 = by_thread.iter().map(|(_, d)| d).sum();
+        let parts: Vec<String> = by_thread
+            .iter()
+            .map(|(name, d)| format!("{name} {:.1}", per(*d)))
+            .collect();
+        format!("{:.1} µs ({})", per(total), parts.join(", "))
+    }
 }
 
 /// The mean of `bridge_store_group_commit_size` (deliveries per ingest transaction) read from
@@ -353,10 +372,10 @@ fn stop(mut child: Child) {
     }
 }
 
-/// `n` distinct signed deliveries, `signature<TAB>body` per line.
-fn write_deliveries(path: &std::path::Path, n: u64, groups: u64) {
+/// `n` distinct signed deliveries with event ids from `first`, `signature<TAB>body` per line.
+fn write_deliveries(path: &std::path::Path, first: u64, n: u64, groups: u64) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("deliveries file"));
-    for n in 0..n {
+    for n in first..first + n {
         let g = n % groups;
         let body = format!(
             r#"{{"event":{{"id":{n},"createOn":"2026-05-20T10:15:30Z","createBy":"7c9e6679-7425-40de-944b-e07fc1f90ae7","trigger":"group.updated","triggerId":32}},"payload":{{"id":"0b5f3c3a-9d2e-4f6b-8a71-{g:012}","name":"Group {g}","authenticationType":"ASC"}},"webhook":{{"id":1,"name":"bridge","url":"https://bridge.example.com/webhooks/docspace","triggers":["*"]}}}}"#
@@ -373,14 +392,21 @@ async fn main() {
     let connections = arg("--connections", 32);
     let deliveries = arg("--deliveries", 400_000);
     let groups = arg("--groups", 5_000);
+    let rounds = arg("--rounds", 3).max(1);
     let postgres = flag("--postgres");
     ensure_wrk();
 
     let dir = tempfile::tempdir().expect("tmp");
     let script = dir.path().join("ingest.lua");
     std::fs::write(&script, WRK_SCRIPT).expect("script");
-    let data = dir.path().join("deliveries.tsv");
-    write_deliveries(&data, deliveries, groups);
+    // Each round sends deliveries of its own: one seen before would be answered as a duplicate.
+    let data: Vec<_> = (0..rounds)
+        .map(|r| {
+            let path = dir.path().join(format!("deliveries-{r}.tsv"));
+            write_deliveries(&path, r * deliveries, deliveries, groups);
+            path
+        })
+        .collect();
 
     let (database_url, pg) = if postgres {
         let server =
@@ -405,25 +431,32 @@ async fn main() {
     let rust_log = arg_str("--rust-log");
     let bridge = start_bridge(&database_url, port, &log, rust_log.as_deref());
     let base = format!("http://127.0.0.1:{port}");
-    let cpu_start = thread_cpu(bridge.id());
-    let health = wrk(
-        &format!("{base}/healthz"),
-        connections,
-        secs,
-        &script,
-        None,
-        bridge.id(),
-    );
-    let cpu_health = thread_cpu(bridge.id());
-    let ingest = wrk(
-        &format!("{base}/webhooks/docspace"),
-        connections,
-        secs,
-        &script,
-        Some(&data),
-        bridge.id(),
-    );
-    let cpu_ingest = thread_cpu(bridge.id());
+    // Rounds alternate the two targets, so that a change in the machine's other load shows as a
+    // spread of the rounds' ratios rather than as a difference between the targets.
+    let (mut health, mut ingest) = (Vec::new(), Vec::new());
+    let (mut cpu_health, mut cpu_ingest) = (Cpu::new(), Cpu::new());
+    for data in &data {
+        let before = thread_cpu(bridge.id());
+        health.push(wrk(
+            &format!("{base}/healthz"),
+            connections,
+            secs,
+            &script,
+            None,
+            bridge.id(),
+        ));
+        let between = thread_cpu(bridge.id());
+        ingest.push(wrk(
+            &format!("{base}/webhooks/docspace"),
+            connections,
+            secs,
+            &script,
+            Some(data),
+            bridge.id(),
+        ));
+        cpu_health.add(&before, &between);
+        cpu_ingest.add(&between, &thread_cpu(bridge.id()));
+    }
     let commit_size = mean_commit_size(&base).await;
     stop(bridge);
     let log_lines = std::fs::read_to_string(&log)
@@ -460,51 +493,58 @@ async fn main() {
         Some(level) => format!("RUST_LOG={level}"),
         None => "default (info) logs".into(),
     };
-    println!("ingest benchmark: wrk -t1 -c{connections} -d{secs}s, release binary, {logs}, {backend}, workers off");
+    println!("ingest benchmark: wrk -t1 -c{connections} -d{secs}s, {rounds} rounds, release binary, {logs}, {backend}, workers off");
     println!(
-        "{:<26} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8}",
-        "target", "requests", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket"
+        "{:<5} {:<24} {:>9} {:>8} {:>7} {:>7} {:>7} {:>6}  machine: busy (bridge, wrk cores) idle I/O-wait",
+        "round", "target", "requests", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket"
     );
-    for (name, r) in [
-        ("GET /healthz", &health),
-        ("POST /webhooks/docspace", &ingest),
-    ] {
-        println!(
-            "{:<26} {:>10} {:>10.0} {:>8.2} {:>8.2} {:>8} {:>8}",
-            name, r.requests, r.rate, r.p50_ms, r.p99_ms, r.non2xx, r.socket_errors
-        );
+    let mut ratios = Vec::new();
+    for (round, (h, w)) in health.iter().zip(&ingest).enumerate() {
+        for (name, r) in [("GET /healthz", h), ("POST /webhooks/docspace", w)] {
+            let m = &r.machine;
+            println!(
+                "{:<5} {:<24} {:>9} {:>8.0} {:>7.2} {:>7.2} {:>7} {:>6}  {:.0}% ({:.2}, {:.2}) {:.0}% {:.0}%",
+                round + 1,
+                name,
+                r.requests,
+                r.rate,
+                r.p50_ms,
+                r.p99_ms,
+                r.non2xx,
+                r.socket_errors,
+                m.busy * 100.0,
+                m.bridge_cores,
+                m.wrk_cores,
+                m.idle * 100.0,
+                m.iowait * 100.0
+            );
+        }
+        ratios.push(w.rate / h.rate.max(1.0));
     }
-    for (name, r) in [("GET /healthz", &health), ("webhooks", &ingest)] {
-        let m = &r.machine;
-        println!(
-            "machine in the middle of the {name} run: {:.0}% busy (bridge {:.2} cores, wrk {:.2}), {:.0}% idle, {:.0}% waiting on I/O",
-            m.busy * 100.0,
-            m.bridge_cores,
-            m.wrk_cores,
-            m.idle * 100.0,
-            m.iowait * 100.0
-        );
-    }
+    let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    ratios.sort_by(f64::total_cmp);
     println!(
-        "webhook rate / healthz rate = {:.2}",
-        ingest.rate / health.rate.max(1.0)
+        "webhook rate / healthz rate by round: {}; median {:.2}",
+        shown.join(", "),
+        ratios[ratios.len() / 2]
+    );
+    let sent: u64 = ingest.iter().map(|r| r.requests).sum();
+    let acknowledged: u64 = ingest.iter().map(Run::acknowledged).sum();
+    println!(
+        "deliveries stored: {stored}; acknowledged by the bridge: {acknowledged}; log lines written: {log_lines}"
     );
     println!(
-        "deliveries stored: {stored}; acknowledged by the bridge: {}; log lines written: {log_lines}",
-        ingest.acknowledged()
-    );
-    println!(
-        "bridge CPU per request: GET /healthz {}; webhook {}",
-        cpu_per_request(&cpu_start, &cpu_health, health.requests),
-        cpu_per_request(&cpu_health, &cpu_ingest, ingest.requests)
+        "bridge CPU per request over all rounds: GET /healthz {}; webhook {}",
+        cpu_health.per_request(health.iter().map(|r| r.requests).sum()),
+        cpu_ingest.per_request(sent)
     );
     println!("deliveries per ingest transaction: {commit_size:.1} on average");
     assert!(
-        ingest.requests <= deliveries,
-        "wrk sent more than the {deliveries} distinct deliveries; raise --deliveries"
+        ingest.iter().all(|r| r.requests <= deliveries),
+        "wrk sent more than the {deliveries} distinct deliveries of a round; raise --deliveries"
     );
     assert!(
-        stored as u64 >= ingest.acknowledged(),
+        stored as u64 >= acknowledged,
         "an acknowledged delivery is missing from the database"
     );
 }
