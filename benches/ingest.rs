@@ -10,8 +10,9 @@
 //! runs every delivery wrk saw acknowledged must be in the database. It also prints the bridge's
 //! CPU time per request of each target over all rounds, in all and by thread, read from `/proc`:
 //! on a machine shared with other load that figure moves far less than the rates do. And it
-//! prints how busy the machine was in the middle of each run (all cores, the bridge's and wrk's share, idle and
-//! waiting on I/O), which tells a run bound by CPU from one bound by the commit's fsync.
+//! prints how busy the machine was in the middle of each run (all cores, the bridge's and wrk's
+//! share, idle and waiting on I/O), which tells a run bound by CPU from one bound by the commit's
+//! fsync.
 //!
 //! Rounds alternate the two targets (`--rounds`, three by default), each round's webhooks its own
 //! distinct deliveries, and it prints every round's rate ratio and their median: on a machine
@@ -225,13 +226,16 @@ fn cpu_ticks(stat: &str) -> Option<(String, u64)> {
     Some((stat[open + 1..close].to_string(), time(11) + time(12)))
 }
 
+/// CPU seconds by thread name.
+type ThreadCpu = std::collections::BTreeMap<String, f64>;
+
 /// CPU seconds each thread name of process `pid` has used so far (`/proc/<pid>/task/*/stat`:
 /// user and system time). Read before and after a run, it tells what one request cost the
 /// bridge, a figure the machine's other load disturbs far less than a rate does.
-fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
+fn thread_cpu(pid: u32) -> ThreadCpu {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let mut out = std::collections::BTreeMap::new();
+    let mut out = ThreadCpu::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return out;
     };
@@ -249,18 +253,11 @@ fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
 
 /// Bridge CPU seconds by thread name, summed over the stretches between pairs of
 /// [`thread_cpu`] readings.
-struct Cpu(std::collections::BTreeMap<String, f64>);
+#[derive(Default)]
+struct Cpu(ThreadCpu);
 
 impl Cpu {
-    fn new() -> Self {
-        Self(std::collections::BTreeMap::new())
-    }
-
-    fn add(
-        &mut self,
-        before: &std::collections::BTreeMap<String, f64>,
-        after: &std::collections::BTreeMap<String, f64>,
-    ) {
+    fn add(&mut self, before: &ThreadCpu, after: &ThreadCpu) {
         for (name, t) in after {
             let used = t - before.get(name).copied().unwrap_or(0.0);
             if used > 0.0 {
@@ -280,6 +277,16 @@ impl Cpu {
             .map(|(name, d)| format!("{name} {:.1}", per(*d)))
             .collect();
         format!("{:.1} µs ({})", per(total), parts.join(", "))
+    }
+}
+
+/// The median of `sorted`: its middle value, or the mean of its two middle values.
+fn median(sorted: &[f64]) -> f64 {
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
     }
 }
 
@@ -433,27 +440,23 @@ async fn main() {
     let base = format!("http://127.0.0.1:{port}");
     // Rounds alternate the two targets, so that a change in the machine's other load shows as a
     // spread of the rounds' ratios rather than as a difference between the targets.
+    let load = |path: &str, data: Option<&std::path::Path>| {
+        wrk(
+            &format!("{base}{path}"),
+            connections,
+            secs,
+            &script,
+            data,
+            bridge.id(),
+        )
+    };
     let (mut health, mut ingest) = (Vec::new(), Vec::new());
-    let (mut cpu_health, mut cpu_ingest) = (Cpu::new(), Cpu::new());
+    let (mut cpu_health, mut cpu_ingest) = (Cpu::default(), Cpu::default());
     for data in &data {
         let before = thread_cpu(bridge.id());
-        health.push(wrk(
-            &format!("{base}/healthz"),
-            connections,
-            secs,
-            &script,
-            None,
-            bridge.id(),
-        ));
+        health.push(load("/healthz", None));
         let between = thread_cpu(bridge.id());
-        ingest.push(wrk(
-            &format!("{base}/webhooks/docspace"),
-            connections,
-            secs,
-            &script,
-            Some(data),
-            bridge.id(),
-        ));
+        ingest.push(load("/webhooks/docspace", Some(data)));
         cpu_health.add(&before, &between);
         cpu_ingest.add(&between, &thread_cpu(bridge.id()));
     }
@@ -526,7 +529,7 @@ async fn main() {
     println!(
         "webhook rate / healthz rate by round: {}; median {:.2}",
         shown.join(", "),
-        ratios[ratios.len() / 2]
+        median(&ratios)
     );
     let sent: u64 = ingest.iter().map(|r| r.requests).sum();
     let acknowledged: u64 = ingest.iter().map(Run::acknowledged).sum();
