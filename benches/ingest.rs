@@ -390,7 +390,11 @@ fn write_deliveries(path: &std::path::Path, first: u64, n: u64, groups: u64) {
         let sig = sign_hex(SECRET.as_bytes(), body.as_bytes()).to_uppercase();
         writeln!(f, "sha256={sig}\t{body}").expect("write");
     }
-    f.flush().expect("flush");
+    // On disk before the rounds start: the kernel would otherwise write these hundreds of
+    // megabytes back in the middle of a round (30 s after they were written), and the database's
+    // fsyncs would wait behind them.
+    let f = f.into_inner().expect("flush");
+    f.sync_all().expect("sync");
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -6,6 +6,13 @@ use docspace_dropbox_bridge::cli::{Cli, Command, DemoArgs};
 use docspace_dropbox_bridge::config::Config;
 use docspace_dropbox_bridge::{commands, store, telemetry};
 
+/// mimalloc rather than the system allocator: a webhook's delivery is allocated on a runtime
+/// thread and freed on the SQLite ingest thread (and its reply the other way round), and glibc's
+/// malloc takes a lock on the other thread's arena for each such free. With mimalloc the bridge
+/// spends about a fifth less CPU per webhook (`cargo bench --bench ingest`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
