@@ -198,7 +198,8 @@ impl Store for PgStore {
     }
 
     async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>> {
-        shared::job_deliveries(&mut *self.conn().await?, job_id).await
+        // Found by the index of links by job.
+        shared::job_deliveries(&mut *self.conn().await?, job_id, 0, i64::MAX).await
     }
 
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {

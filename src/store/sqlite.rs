@@ -32,6 +32,50 @@ use super::sqlite_ingest;
 use super::*;
 
 super::rows::row_mappers!(SqliteRow);
+/// How far a job's delivery window reaches beyond the job's own times: deliveries and jobs take
+/// their times from the clocks of the processes that wrote them, which may disagree or step.
+const DELIVERY_WINDOW_MARGIN_MS: i64 = 5 * 60 * 1000;
+
+/// The ids of the deliveries that can be linked to `job_id` (first and last), or `None` when
+/// there are none. Links are kept in delivery order only (migration 0009): a delivery joins a
+/// job only while the job is queued, so its deliveries were received between the job's creation
+/// and the last time it left `queued` (its `updated_at`, or now while it is still queued). Two
+/// probes of the deliveries' time index find the ids of that window, widened by
+/// [`DELIVERY_WINDOW_MARGIN_MS`]; the links in it are then read newest first.
+async fn job_delivery_window(
+    c: &mut sqlx::SqliteConnection,
+    job_id: i64,
+) -> StoreResult<Option<(i64, i64)>> {
+    let Some(job) = sqlx::query("SELECT created_at, state, updated_at FROM jobs WHERE id = $1")
+        .bind(job_id)
+        .fetch_optional(&mut *c)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let created: i64 = job.try_get("created_at")?;
+    let first: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM deliveries WHERE received_at >= $1 ORDER BY received_at LIMIT 1",
+    )
+    .bind(created.saturating_sub(DELIVERY_WINDOW_MARGIN_MS))
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    if job.try_get::<String, _>("state")? == JobState::Queued.as_str() {
+        return Ok(Some((first, i64::MAX)));
+    }
+    let left: i64 = job.try_get("updated_at")?;
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM deliveries WHERE received_at <= $1 ORDER BY received_at DESC LIMIT 1",
+    )
+    .bind(left.saturating_add(DELIVERY_WINDOW_MARGIN_MS))
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(last.map(|last| (first, last)))
+}
+
 super::sql::shared_statements!(sqlx::Sqlite, {
     now: "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
     new_token: "lower(hex(randomblob(16)))",
@@ -439,7 +483,11 @@ impl Store for SqliteStore {
     }
 
     async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>> {
-        shared::job_deliveries(&mut *self.read.acquire().await?, job_id).await
+        let mut c = self.read.acquire().await?;
+        match job_delivery_window(&mut c, job_id).await? {
+            Some((from, to)) => shared::job_deliveries(&mut c, job_id, from, to).await,
+            None => Ok(vec![]),
+        }
     }
 
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use docspace_dropbox_bridge::store::{
     self, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobRetention, JobState, Lease,
-    NewJob, StoreError,
+    NewJob, Received, StoreError,
 };
 use serde_json::json;
 
@@ -679,6 +679,74 @@ async fn deliveries_arriving_together_end_as_one_after_the_other() {
     .await;
 }
 
+/// A job names the deliveries that made or joined it, however it was queued: by a delivery, by
+/// the API (joined later), or again after it died. Deliveries outside the job's queued life
+/// belong to other jobs.
+#[tokio::test]
+async fn a_job_names_the_deliveries_that_made_or_joined_it() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let deliver = |n: u32, key: &'static str| {
+                let s = s.clone();
+                async move {
+                    s.ingest(Delivery {
+                        delivery_id: Some(format!("docspace:{n}")),
+                        jobs: vec![job(key)],
+                        received: Some(Received {
+                            source: "docspace".into(),
+                            event_id: Some(n.to_string()),
+                            ..Received::default()
+                        }),
+                    })
+                    .await
+                    .expect("ingest")
+                    .jobs[0]
+                        .id
+                }
+            };
+            let events = |id: i64| {
+                let s = s.clone();
+                async move {
+                    s.job_deliveries(id)
+                        .await
+                        .expect("deliveries")
+                        .into_iter()
+                        .map(|d| d.event_id.unwrap_or_default())
+                        .collect::<Vec<_>>()
+                }
+            };
+            let api = s.enqueue(vec![job("a")]).await.expect("enqueue").remove(0);
+            assert_eq!(deliver(1, "a").await, api.id, "{b}");
+            assert_eq!(deliver(2, "a").await, api.id, "{b}");
+            let made = deliver(3, "m").await;
+            let claimed = s
+                .claim("w", 10, Duration::from_secs(30))
+                .await
+                .expect("claim");
+            assert_eq!(claimed.len(), 2, "{b}");
+            for c in &claimed {
+                let outcome = JobOutcome::Dead {
+                    error: "gone".into(),
+                    result: None,
+                };
+                s.finish(&c.lease, outcome).await.expect("finish");
+            }
+            // A running or finished job takes no more deliveries: these make new jobs.
+            let next = deliver(4, "a").await;
+            assert_ne!(next, api.id, "{b}");
+            // `made` died and is queued again; the next delivery about it joins it.
+            s.retry_dead(made).await.expect("retry");
+            assert_eq!(deliver(5, "m").await, made, "{b}");
+
+            assert_eq!(events(api.id).await, vec!["2", "1"], "{b}");
+            assert_eq!(events(made).await, vec!["5", "3"], "{b}");
+            assert_eq!(events(next).await, vec!["4"], "{b}");
+            assert_eq!(events(424242).await, Vec::<String>::new(), "{b}");
+        })
+    })
+    .await;
+}
+
 /// A delivery the database refuses fails alone: deliveries committed with it in one
 /// transaction are kept.
 #[tokio::test]
@@ -830,4 +898,77 @@ async fn finished_jobs_are_pruned_after_their_retention_in_batches() {
         })
     })
     .await;
+}
+
+/// An installation upgraded past migration 0009 (links between deliveries and jobs rebuilt in
+/// delivery order) still shows which jobs each delivery made and which deliveries made each job.
+#[tokio::test]
+async fn links_between_deliveries_and_jobs_survive_the_upgrade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).expect("dir");
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .expect("migrations")
+    {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name < "0009" {
+            std::fs::copy(&path, old.join(name)).expect("copy");
+        }
+    }
+    let opts = url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .expect("url")
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.expect("pool");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("migrator")
+        .run(&pool)
+        .await
+        .expect("old schema");
+    let now = Utc::now().timestamp_millis();
+    for sql in [
+        "INSERT INTO jobs (id, kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
+         VALUES (7, 'group.sync', 'queued', 0, 'g', '{\"group_id\":\"g\"}', $1, $1, $1)",
+        "INSERT INTO deliveries (id, dedupe_key, source, event_id, received_at)
+         VALUES (1, 'docspace:41', 'docspace', '41', $1), (2, 'docspace:42', 'docspace', '42', $1)",
+        "INSERT INTO delivery_jobs (delivery_id, job_id) VALUES (1, 7), (2, 7)",
+    ] {
+        sqlx::query(sql)
+            .bind(now)
+            .execute(&pool)
+            .await
+            .expect("old rows");
+    }
+    pool.close().await;
+
+    let s = store::connect(&url).await.expect("upgrade");
+    let of_job: Vec<i64> = s
+        .job_deliveries(7)
+        .await
+        .expect("deliveries")
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(of_job, vec![2, 1]);
+    let listed = s
+        .list_deliveries(&store::DeliveryFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|d| d.job_ids == vec![7]), "{listed:?}");
+    // A delivery pruned takes its links with it.
+    sqlx::query("DELETE FROM deliveries WHERE id = 1")
+        .execute(&sqlx::SqlitePool::connect(&url).await.expect("pool"))
+        .await
+        .expect("delete");
+    assert_eq!(s.job_deliveries(7).await.expect("deliveries").len(), 1);
 }
