@@ -390,11 +390,7 @@ fn write_deliveries(path: &std::path::Path, first: u64, n: u64, groups: u64) {
         let sig = sign_hex(SECRET.as_bytes(), body.as_bytes()).to_uppercase();
         writeln!(f, "sha256={sig}\t{body}").expect("write");
     }
-    // On disk before the rounds start: the kernel would otherwise write these hundreds of
-    // megabytes back in the middle of a round (30 s after they were written), and the database's
-    // fsyncs would wait behind them.
-    let f = f.into_inner().expect("flush");
-    f.sync_all().expect("sync");
+    f.flush().expect("flush");
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -445,6 +441,11 @@ async fn main() {
     // Rounds alternate the two targets, so that a change in the machine's other load shows as a
     // spread of the rounds' ratios rather than as a difference between the targets.
     let load = |path: &str, data: Option<&std::path::Path>| {
+        // Every round starts with nothing left for the kernel to write back: the load files and
+        // the previous rounds' log lines would otherwise be written out in the middle of a later
+        // round (30 s after they were written) and the database's fsyncs would queue behind them.
+        let synced = Command::new("sync").status().is_ok_and(|s| s.success());
+        assert!(synced, "sync failed");
         wrk(
             &format!("{base}{path}"),
             connections,
