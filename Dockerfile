@@ -13,6 +13,8 @@ WORKDIR /src
 # Dependencies first, so source edits do not rebuild them: each build stage compiles them once
 # against stub targets.
 COPY Cargo.toml Cargo.lock ./
+# Build settings (the allocator's C defines), so the dependency build below already uses them.
+COPY .cargo .cargo
 COPY fakes/Cargo.toml fakes/Cargo.toml
 RUN mkdir -p src fakes/src benches \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
