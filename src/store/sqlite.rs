@@ -54,11 +54,11 @@ async fn job_delivery_window(
         return Ok(None);
     };
     let created: i64 = job.try_get("created_at")?;
-    let first: Option<i64> = sqlx::query_scalar(
+    let first = delivery_received(
+        c,
         "SELECT id FROM deliveries WHERE received_at >= $1 ORDER BY received_at LIMIT 1",
+        created.saturating_sub(DELIVERY_WINDOW_MARGIN_MS),
     )
-    .bind(created.saturating_sub(DELIVERY_WINDOW_MARGIN_MS))
-    .fetch_optional(&mut *c)
     .await?;
     let Some(first) = first else {
         return Ok(None);
@@ -67,13 +67,25 @@ async fn job_delivery_window(
         return Ok(Some((first, i64::MAX)));
     }
     let left: i64 = job.try_get("updated_at")?;
-    let last: Option<i64> = sqlx::query_scalar(
+    let last = delivery_received(
+        c,
         "SELECT id FROM deliveries WHERE received_at <= $1 ORDER BY received_at DESC LIMIT 1",
+        left.saturating_add(DELIVERY_WINDOW_MARGIN_MS),
     )
-    .bind(left.saturating_add(DELIVERY_WINDOW_MARGIN_MS))
-    .fetch_optional(&mut *c)
     .await?;
     Ok(last.map(|last| (first, last)))
+}
+
+/// The delivery id `sql` finds for the time `at` (ms), if any.
+async fn delivery_received(
+    c: &mut sqlx::SqliteConnection,
+    sql: &'static str,
+    at: i64,
+) -> StoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar(sql)
+        .bind(at)
+        .fetch_optional(&mut *c)
+        .await?)
 }
 
 super::sql::shared_statements!(sqlx::Sqlite, {

@@ -803,33 +803,8 @@ async fn the_watermark_is_stored_once_and_recorded_exports_are_read_in_bulk() {
 #[tokio::test]
 async fn an_installation_that_exported_before_keeps_exporting_since_its_oldest_export() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("old.db").display());
     // The schema as it was before watermarks, with one export recorded.
-    let old = dir.path().join("old-migrations");
-    std::fs::create_dir(&old).expect("dir");
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
-        .expect("migrations")
-    {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name < "0004" {
-            std::fs::copy(&path, old.join(name)).expect("copy");
-        }
-    }
-    let opts: sqlx::sqlite::SqliteConnectOptions = url
-        .parse::<sqlx::sqlite::SqliteConnectOptions>()
-        .expect("url")
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(opts).await.expect("pool");
-    sqlx::migrate::Migrator::new(old.as_path())
-        .await
-        .expect("migrator")
-        .run(&pool)
-        .await
-        .expect("old schema");
+    let (url, pool) = crate::common::sqlite_before_migration(dir.path(), "0004").await;
     let exported_at = Utc::now() - chrono::Duration::days(20);
     sqlx::query(
         "INSERT INTO exports (file_id, docspace_version, dropbox_path, dropbox_path_lower, rev, content_hash, size, updated_at)

@@ -905,32 +905,7 @@ async fn finished_jobs_are_pruned_after_their_retention_in_batches() {
 #[tokio::test]
 async fn links_between_deliveries_and_jobs_survive_the_upgrade() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("old.db").display());
-    let old = dir.path().join("old-migrations");
-    std::fs::create_dir(&old).expect("dir");
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
-        .expect("migrations")
-    {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name < "0009" {
-            std::fs::copy(&path, old.join(name)).expect("copy");
-        }
-    }
-    let opts = url
-        .parse::<sqlx::sqlite::SqliteConnectOptions>()
-        .expect("url")
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(opts).await.expect("pool");
-    sqlx::migrate::Migrator::new(old.as_path())
-        .await
-        .expect("migrator")
-        .run(&pool)
-        .await
-        .expect("old schema");
+    let (url, pool) = crate::common::sqlite_before_migration(dir.path(), "0009").await;
     let now = Utc::now().timestamp_millis();
     for sql in [
         "INSERT INTO jobs (id, kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)

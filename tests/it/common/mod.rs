@@ -253,6 +253,41 @@ pub async fn fresh_postgres_url() -> Option<String> {
 
 /// The store URLs a backend-independent test runs against: SQLite always, PostgreSQL when
 /// `TEST_DATABASE_URL` is set.
+/// A SQLite database in `dir` (`old.db`) with the schema as it was before migration `before`
+/// (e.g. `"0004"`): its URL, and a pool on it for writing the rows of that schema.
+pub async fn sqlite_before_migration(
+    dir: &std::path::Path,
+    before: &str,
+) -> (String, sqlx::SqlitePool) {
+    let url = format!("sqlite://{}", dir.join("old.db").display());
+    let old = dir.join("old-migrations");
+    std::fs::create_dir(&old).expect("dir");
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .expect("migrations")
+    {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name < before {
+            std::fs::copy(&path, old.join(name)).expect("copy");
+        }
+    }
+    let opts = url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .expect("url")
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.expect("pool");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("migrator")
+        .run(&pool)
+        .await
+        .expect("old schema");
+    (url, pool)
+}
+
 pub async fn store_urls(dir: &std::path::Path) -> Vec<String> {
     let mut urls = vec![format!("sqlite://{}", dir.join("store.db").display())];
     if let Some(pg) = fresh_postgres_url().await {
