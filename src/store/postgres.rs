@@ -198,8 +198,8 @@ impl Store for PgStore {
     }
 
     async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>> {
-        // Found by the index of links by job.
-        shared::job_deliveries(&mut *self.conn().await?, job_id, 0, i64::MAX).await
+        // Found by the index of links by job, whenever they were received.
+        shared::job_deliveries(&mut *self.conn().await?, job_id, i64::MIN, i64::MAX).await
     }
 
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {

@@ -218,20 +218,21 @@ macro_rules! shared_statements {
             /// Most deliveries shown for one job (a busy group's job may absorb many).
             const JOB_DELIVERIES: i64 = 100;
 
-            /// The deliveries linked to `job_id` among those with ids `from..=to`, newest first.
+            /// The deliveries linked to `job_id` among those received from `from` to `to` (Unix
+            /// ms), newest first.
             pub(crate) async fn job_deliveries(
                 c: &mut Conn,
                 job_id: i64,
                 from: i64,
                 to: i64,
             ) -> StoreResult<Vec<DeliveryRecord>> {
-                // Ordered by the link's delivery id: on SQLite the links are kept in that order
-                // (their only index), and the newest are read first.
+                // Newest first by reception time: on SQLite, which keeps links in delivery order
+                // only, this walks the deliveries' time index back and stops at the limit.
                 let rows = sqlx::query(
                     "SELECT d.id, d.source, d.event_id, d.trigger, d.request_id, d.received_at
-                     FROM delivery_jobs l JOIN deliveries d ON d.id = l.delivery_id
-                     WHERE l.job_id = $1 AND l.delivery_id BETWEEN $2 AND $3
-                     ORDER BY l.delivery_id DESC LIMIT $4",
+                     FROM deliveries d JOIN delivery_jobs l ON l.delivery_id = d.id
+                     WHERE l.job_id = $1 AND d.received_at BETWEEN $2 AND $3
+                     ORDER BY d.received_at DESC, d.id DESC LIMIT $4",
                 )
                 .bind(job_id)
                 .bind(from)

@@ -36,12 +36,12 @@ super::rows::row_mappers!(SqliteRow);
 /// their times from the clocks of the processes that wrote them, which may disagree or step.
 const DELIVERY_WINDOW_MARGIN_MS: i64 = 5 * 60 * 1000;
 
-/// The ids of the deliveries that can be linked to `job_id` (first and last), or `None` when
-/// there are none. Links are kept in delivery order only (migration 0009): a delivery joins a
-/// job only while the job is queued, so its deliveries were received between the job's creation
-/// and the last time it left `queued` (its `updated_at`, or now while it is still queued). Two
-/// probes of the deliveries' time index find the ids of that window, widened by
-/// [`DELIVERY_WINDOW_MARGIN_MS`]; the links in it are then read newest first.
+/// When the deliveries linked to `job_id` were received (Unix ms, first and last), or `None`
+/// for no such job. Links are kept in delivery order only (migration 0009): a delivery joins a
+/// job only while the job is queued, so it was received between the job's creation and the last
+/// time the job left `queued` (its `updated_at`; no end while it is still queued), widened by
+/// [`DELIVERY_WINDOW_MARGIN_MS`]. The deliveries' time index is walked back through that window
+/// and each delivery's link to the job looked up by its key, until enough are found.
 async fn job_delivery_window(
     c: &mut sqlx::SqliteConnection,
     job_id: i64,
@@ -53,39 +53,16 @@ async fn job_delivery_window(
     else {
         return Ok(None);
     };
-    let created: i64 = job.try_get("created_at")?;
-    let first = delivery_received(
-        c,
-        "SELECT id FROM deliveries WHERE received_at >= $1 ORDER BY received_at LIMIT 1",
-        created.saturating_sub(DELIVERY_WINDOW_MARGIN_MS),
-    )
-    .await?;
-    let Some(first) = first else {
-        return Ok(None);
+    let from = job
+        .try_get::<i64, _>("created_at")?
+        .saturating_sub(DELIVERY_WINDOW_MARGIN_MS);
+    let to = if job.try_get::<String, _>("state")? == JobState::Queued.as_str() {
+        i64::MAX
+    } else {
+        job.try_get::<i64, _>("updated_at")?
+            .saturating_add(DELIVERY_WINDOW_MARGIN_MS)
     };
-    if job.try_get::<String, _>("state")? == JobState::Queued.as_str() {
-        return Ok(Some((first, i64::MAX)));
-    }
-    let left: i64 = job.try_get("updated_at")?;
-    let last = delivery_received(
-        c,
-        "SELECT id FROM deliveries WHERE received_at <= $1 ORDER BY received_at DESC LIMIT 1",
-        left.saturating_add(DELIVERY_WINDOW_MARGIN_MS),
-    )
-    .await?;
-    Ok(last.map(|last| (first, last)))
-}
-
-/// The delivery id `sql` finds for the time `at` (ms), if any.
-async fn delivery_received(
-    c: &mut sqlx::SqliteConnection,
-    sql: &'static str,
-    at: i64,
-) -> StoreResult<Option<i64>> {
-    Ok(sqlx::query_scalar(sql)
-        .bind(at)
-        .fetch_optional(&mut *c)
-        .await?)
+    Ok(Some((from, to)))
 }
 
 super::sql::shared_statements!(sqlx::Sqlite, {

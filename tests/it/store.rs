@@ -901,7 +901,8 @@ async fn finished_jobs_are_pruned_after_their_retention_in_batches() {
 }
 
 /// An installation upgraded past migration 0009 (links between deliveries and jobs rebuilt in
-/// delivery order) still shows which jobs each delivery made and which deliveries made each job.
+/// delivery order) still shows which jobs each delivery made and which deliveries made each job,
+/// and a pruned delivery still takes its links with it.
 #[tokio::test]
 async fn links_between_deliveries_and_jobs_survive_the_upgrade() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -920,6 +921,15 @@ async fn links_between_deliveries_and_jobs_survive_the_upgrade() {
             .await
             .expect("old rows");
     }
+    // A link whose delivery was deleted with foreign keys off is not carried over.
+    let mut conn = pool.acquire().await.expect("connection");
+    sqlx::raw_sql(
+        "PRAGMA foreign_keys = OFF; INSERT INTO delivery_jobs (delivery_id, job_id) VALUES (99, 7)",
+    )
+    .execute(&mut *conn)
+    .await
+    .expect("orphan link");
+    drop(conn);
     pool.close().await;
 
     let s = store::connect(&url).await.expect("upgrade");
@@ -941,9 +951,14 @@ async fn links_between_deliveries_and_jobs_survive_the_upgrade() {
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|d| d.job_ids == vec![7]), "{listed:?}");
     // A delivery pruned takes its links with it.
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
     sqlx::query("DELETE FROM deliveries WHERE id = 1")
-        .execute(&sqlx::SqlitePool::connect(&url).await.expect("pool"))
+        .execute(&pool)
         .await
         .expect("delete");
-    assert_eq!(s.job_deliveries(7).await.expect("deliveries").len(), 1);
+    let links: Vec<(i64, i64)> = sqlx::query_as("SELECT delivery_id, job_id FROM delivery_jobs")
+        .fetch_all(&pool)
+        .await
+        .expect("links");
+    assert_eq!(links, vec![(2, 7)]);
 }

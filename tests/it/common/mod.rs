@@ -251,8 +251,6 @@ pub async fn fresh_postgres_url() -> Option<String> {
     Some(url.to_string())
 }
 
-/// The store URLs a backend-independent test runs against: SQLite always, PostgreSQL when
-/// `TEST_DATABASE_URL` is set.
 /// A SQLite database in `dir` (`old.db`) with the schema as it was before migration `before`
 /// (e.g. `"0004"`): its URL, and a pool on it for writing the rows of that schema.
 pub async fn sqlite_before_migration(
@@ -288,6 +286,8 @@ pub async fn sqlite_before_migration(
     (url, pool)
 }
 
+/// The store URLs a backend-independent test runs against: SQLite always, PostgreSQL when
+/// `TEST_DATABASE_URL` is set.
 pub async fn store_urls(dir: &std::path::Path) -> Vec<String> {
     let mut urls = vec![format!("sqlite://{}", dir.join("store.db").display())];
     if let Some(pg) = fresh_postgres_url().await {
