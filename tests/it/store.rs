@@ -679,6 +679,20 @@ async fn deliveries_arriving_together_end_as_one_after_the_other() {
     .await;
 }
 
+/// Ingests DocSpace event `n` asking for the job of `key`; the id of the job it made or joined.
+async fn deliver_event(s: DynStore, n: u32, key: &str) -> i64 {
+    let delivery = Delivery {
+        delivery_id: Some(format!("docspace:{n}")),
+        jobs: vec![job(key)],
+        received: Some(Received {
+            source: "docspace".into(),
+            event_id: Some(n.to_string()),
+            ..Received::default()
+        }),
+    };
+    s.ingest(delivery).await.expect("ingest").jobs[0].id
+}
+
 /// A job names the deliveries that made or joined it, however it was queued: by a delivery, by
 /// the API (joined later), or again after it died. Deliveries outside the job's queued life
 /// belong to other jobs.
@@ -686,24 +700,7 @@ async fn deliveries_arriving_together_end_as_one_after_the_other() {
 async fn a_job_names_the_deliveries_that_made_or_joined_it() {
     each_store(|s, b| {
         Box::pin(async move {
-            let deliver = |n: u32, key: &'static str| {
-                let s = s.clone();
-                async move {
-                    s.ingest(Delivery {
-                        delivery_id: Some(format!("docspace:{n}")),
-                        jobs: vec![job(key)],
-                        received: Some(Received {
-                            source: "docspace".into(),
-                            event_id: Some(n.to_string()),
-                            ..Received::default()
-                        }),
-                    })
-                    .await
-                    .expect("ingest")
-                    .jobs[0]
-                        .id
-                }
-            };
+            let deliver = |n: u32, key: &'static str| deliver_event(s.clone(), n, key);
             let events = |id: i64| {
                 let s = s.clone();
                 async move {
@@ -961,4 +958,51 @@ async fn links_between_deliveries_and_jobs_survive_the_upgrade() {
         .await
         .expect("links");
     assert_eq!(links, vec![(2, 7)]);
+}
+
+/// On SQLite a job's deliveries are looked for by when they were received, around when the job
+/// was created and last left `queued`: those times, not the present, bound the search. A job
+/// that ran days ago still names the deliveries of its queued life, and none of the next job's.
+#[tokio::test]
+async fn a_job_of_days_ago_still_names_its_deliveries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("bridge.db").display());
+    let s = store::connect(&url).await.expect("store");
+    let deliver = |n: u32| deliver_event(s.clone(), n, "g");
+    let old = deliver(1).await;
+    assert_eq!(deliver(2).await, old);
+    let claimed = s
+        .claim("w", 1, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    let outcome = JobOutcome::Succeeded { result: json!({}) };
+    s.finish(&claimed[0].lease, outcome).await.expect("finish");
+    // Everything so far happened three days ago; the job finished two days ago.
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
+    let day = 86_400_000_i64;
+    sqlx::raw_sql(&format!(
+        "UPDATE jobs SET created_at = created_at - {three}, updated_at = updated_at - {two};
+         UPDATE deliveries SET received_at = received_at - {three};",
+        three = 3 * day,
+        two = 2 * day,
+    ))
+    .execute(&pool)
+    .await
+    .expect("backdate");
+    let new = deliver(3).await;
+    assert_ne!(new, old);
+
+    let ids = |id: i64| {
+        let s = s.clone();
+        async move {
+            s.job_deliveries(id)
+                .await
+                .expect("deliveries")
+                .iter()
+                .map(|d| d.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(old).await, vec![2, 1]);
+    assert_eq!(ids(new).await, vec![3]);
 }
