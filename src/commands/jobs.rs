@@ -194,7 +194,7 @@ async fn show(store: &DynStore, id: i64) -> Result<String, String> {
         .map_err(store_error)?
         .ok_or_else(|| format!("job {id} does not exist"))?;
     let attempts = store.attempts(id).await.map_err(store_error)?;
-    let deliveries = store.job_deliveries(id).await.map_err(store_error)?;
+    let deliveries = store.job_deliveries(&job).await.map_err(store_error)?;
     let mut out = String::new();
     let _ = writeln!(out, "job {}: {} ({})", job.id, job.kind, job.state.as_str());
     let _ = writeln!(out, "  attempts:   {}", job.attempts);

@@ -348,7 +348,7 @@ pub async fn get_job(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id} does not exist")))?;
     let attempts = st.store.attempts(id).await?;
-    let deliveries = st.store.job_deliveries(id).await?;
+    let deliveries = st.store.job_deliveries(&job).await?;
     let mut v = serde_json::to_value(&job)
         .map_err(|e| ApiError::from(StoreError::Other(format!("job {id}: {e}"))))?;
     v["attempts_history"] = json!(attempts);

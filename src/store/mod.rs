@@ -504,8 +504,8 @@ pub trait Store: Send + Sync + 'static {
     async fn attempts(&self, job_id: i64) -> StoreResult<Vec<Attempt>>;
     /// Kept deliveries, newest first.
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<DeliveryRecord>>;
-    /// The kept deliveries that created or coalesced into the job, newest first (at most 100).
-    async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>>;
+    /// The kept deliveries that created or coalesced into `job`, newest first (at most 100).
+    async fn job_deliveries(&self, job: &Job) -> StoreResult<Vec<DeliveryRecord>>;
     /// Number of jobs in every state (succeeded and dead: those still retained). Counts every
     /// row: for one-shot commands and tests, not for anything that runs periodically.
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>>;

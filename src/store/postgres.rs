@@ -197,9 +197,9 @@ impl Store for PgStore {
         shared::list_deliveries(&mut *self.conn().await?, filter).await
     }
 
-    async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>> {
+    async fn job_deliveries(&self, job: &Job) -> StoreResult<Vec<DeliveryRecord>> {
         // Found by the index of links by job, whenever they were received.
-        shared::job_deliveries(&mut *self.conn().await?, job_id, i64::MIN, i64::MAX).await
+        shared::job_deliveries(&mut *self.conn().await?, job.id, i64::MIN, i64::MAX).await
     }
 
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {

@@ -32,37 +32,24 @@ use super::sqlite_ingest;
 use super::*;
 
 super::rows::row_mappers!(SqliteRow);
+
 /// How far a job's delivery window reaches beyond the job's own times: deliveries and jobs take
 /// their times from the clocks of the processes that wrote them, which may disagree or step.
 const DELIVERY_WINDOW_MARGIN_MS: i64 = 5 * 60 * 1000;
 
-/// When the deliveries linked to `job_id` were received (Unix ms, first and last), or `None`
-/// for no such job. Links are kept in delivery order only (migration 0009): a delivery joins a
-/// job only while the job is queued, so it was received between the job's creation and the last
-/// time the job left `queued` (its `updated_at`; no end while it is still queued), widened by
-/// [`DELIVERY_WINDOW_MARGIN_MS`]. The deliveries' time index is walked back through that window
-/// and each delivery's link to the job looked up by its key, until enough are found.
-async fn job_delivery_window(
-    c: &mut sqlx::SqliteConnection,
-    job_id: i64,
-) -> StoreResult<Option<(i64, i64)>> {
-    let Some(job) = sqlx::query("SELECT created_at, state, updated_at FROM jobs WHERE id = $1")
-        .bind(job_id)
-        .fetch_optional(&mut *c)
-        .await?
-    else {
-        return Ok(None);
+/// When the deliveries linked to `job` were received (Unix ms, first and last). Links are kept
+/// in delivery order only (migration 0009): a delivery joins a job only while the job is queued,
+/// so it was received between the job's creation and the last time the job left `queued` (its
+/// `updated_at`; no end while it is still queued), widened by [`DELIVERY_WINDOW_MARGIN_MS`]. The
+/// deliveries' time index is walked back through that window and each delivery's link to the
+/// job looked up by its key, until enough are found.
+fn job_delivery_window(job: &Job) -> (i64, i64) {
+    let from = job.created_at.timestamp_millis() - DELIVERY_WINDOW_MARGIN_MS;
+    let to = match job.state {
+        JobState::Queued => i64::MAX,
+        _ => job.updated_at.timestamp_millis() + DELIVERY_WINDOW_MARGIN_MS,
     };
-    let from = job
-        .try_get::<i64, _>("created_at")?
-        .saturating_sub(DELIVERY_WINDOW_MARGIN_MS);
-    let to = if job.try_get::<String, _>("state")? == JobState::Queued.as_str() {
-        i64::MAX
-    } else {
-        job.try_get::<i64, _>("updated_at")?
-            .saturating_add(DELIVERY_WINDOW_MARGIN_MS)
-    };
-    Ok(Some((from, to)))
+    (from, to)
 }
 
 super::sql::shared_statements!(sqlx::Sqlite, {
@@ -471,12 +458,9 @@ impl Store for SqliteStore {
         shared::list_deliveries(&mut *self.read.acquire().await?, filter).await
     }
 
-    async fn job_deliveries(&self, job_id: i64) -> StoreResult<Vec<DeliveryRecord>> {
-        let mut c = self.read.acquire().await?;
-        match job_delivery_window(&mut c, job_id).await? {
-            Some((from, to)) => shared::job_deliveries(&mut c, job_id, from, to).await,
-            None => Ok(vec![]),
-        }
+    async fn job_deliveries(&self, job: &Job) -> StoreResult<Vec<DeliveryRecord>> {
+        let (from, to) = job_delivery_window(job);
+        shared::job_deliveries(&mut *self.read.acquire().await?, job.id, from, to).await
     }
 
     async fn queue_depth(&self) -> StoreResult<BTreeMap<JobState, i64>> {
