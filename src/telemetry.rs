@@ -91,11 +91,15 @@ where
     let _ = match format {
         // The same lines as tracing-subscriber's JSON format; json-subscriber keeps each span's
         // fields serialised from its start, where that format parses them again for every line.
+        // A line names the span it was logged in (`span`: a request's id, method and path, or
+        // a job's id, kind and attempt). Spans are never nested, so the list of every span
+        // around the line would repeat those fields (and their cost) on every line.
         LogFormat::Json => json_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(writer)
             .flatten_event(true)
             .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
         LogFormat::Pretty => tracing_subscriber::fmt()
             .with_env_filter(filter)

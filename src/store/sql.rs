@@ -85,11 +85,22 @@ macro_rules! job_columns {
 }
 
 /// Keeps a delivery, deduped on its delivery id: `$1` dedupe key, `$2` source, `$3` event id,
-/// `$4` trigger, `$5` request id, `$6` received at (ms). Returns the id, or no row for a repeat.
-pub(super) const INSERT_DELIVERY: &str =
-    "INSERT INTO deliveries (dedupe_key, source, event_id, trigger, request_id, received_at)
+/// `$4` trigger, `$5` request id, `$6` received at (ms). Inserts no row for a repeat.
+macro_rules! keep_delivery {
+    () => {
+        "INSERT INTO deliveries (dedupe_key, source, event_id, trigger, request_id, received_at)
      VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT DO NOTHING RETURNING id";
+     ON CONFLICT DO NOTHING"
+    };
+}
+
+/// [`KEEP_DELIVERY`] returning the id, or no row for a repeat.
+pub(super) const INSERT_DELIVERY: &str = concat!(keep_delivery!(), " RETURNING id");
+
+/// [`INSERT_DELIVERY`] without its `RETURNING`: SQLite keeps the rows a statement returns in a
+/// table of their own until the statement ends, which costs more than the insert does; its
+/// caller reads the id as the connection's last inserted row id.
+pub(super) const KEEP_DELIVERY: &str = keep_delivery!();
 
 /// Inserts a queued job unless one with the same dedupe key is queued: `$1` kind, `$2` dedupe
 /// key, `$3` payload, `$4` now (ms). Returns the row, or no row when it coalesced.

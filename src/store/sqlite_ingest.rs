@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::{mpsc, Mutex};
 
 use super::rows::{job_from_parts, now_ms, JobParts};
-use super::sql::{delivery_source, INSERT_DELIVERY, INSERT_JOB, QUEUED_JOB};
+use super::sql::{delivery_source, INSERT_JOB, KEEP_DELIVERY, QUEUED_JOB};
 use super::{take_pending, Delivery, DeliveryOutcome, IngestQueue, IngestReply, Job};
 use super::{StoreError, StoreResult};
 
@@ -113,27 +113,21 @@ fn ingest_one(c: &Connection, d: &Delivery) -> rusqlite::Result<DeliveryOutcome>
         None => None,
         Some(source) => {
             let r = d.received.as_ref();
-            let id: Option<i64> = c
-                .prepare_cached(INSERT_DELIVERY)?
-                .query_row(
-                    params![
-                        d.delivery_id,
-                        source,
-                        r.and_then(|r| r.event_id.as_deref()),
-                        r.and_then(|r| r.trigger.as_deref()),
-                        r.and_then(|r| r.request_id.as_deref()),
-                        now
-                    ],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let Some(id) = id else {
+            let inserted = c.prepare_cached(KEEP_DELIVERY)?.execute(params![
+                d.delivery_id,
+                source,
+                r.and_then(|r| r.event_id.as_deref()),
+                r.and_then(|r| r.trigger.as_deref()),
+                r.and_then(|r| r.request_id.as_deref()),
+                now
+            ])?;
+            if inserted == 0 {
                 return Ok(DeliveryOutcome {
                     duplicate: true,
                     jobs: vec![],
                 });
-            };
-            Some(id)
+            }
+            Some(c.last_insert_rowid())
         }
     };
     let mut jobs = Vec::with_capacity(d.jobs.len());

@@ -314,6 +314,8 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     assert_eq!(line["status"], 200, "{line}");
     assert_eq!(line["event_id"], "777001", "{line}");
     assert_eq!(line["span"]["request_id"], "req-follow-me", "{line}");
+    // The request's span is named once per line, not again in a list of spans.
+    assert!(line.get("spans").is_none(), "{line}");
     assert_eq!(line["delivery"], "accepted", "{line}");
     assert!(
         line["job_ids"].to_string().contains(&job_id.to_string()),
