@@ -9,7 +9,8 @@
 //!
 //! The thread writes only while it holds the store's writer lock (the same lock the sqlx writer
 //! connection is used under), so the process's two connections never wait on each other inside
-//! SQLite. The statements are the ones the sqlx path runs (`sql.rs`).
+//! SQLite. The statements are those of `sql.rs` that PostgreSQL runs too, but for the insert that
+//! keeps a delivery: [`super::sql::KEEP_DELIVERY`], without `RETURNING`.
 
 use std::path::Path;
 use std::sync::Arc;
