@@ -38,9 +38,9 @@ use support::{arg, arg_str, drop_postgres, flag, fresh_postgres, postgres_server
 const SECRET: &str = "bench-webhook-secret";
 
 /// Hands wrk's requests out from a file of `signature<TAB>body` lines (the second argument, if
-/// any), creates the file named by the first argument once they are ready (the load starts right
-/// after), and prints one `RESULT` line at the end (wrk's own summary has no machine-readable
-/// form).
+/// any; else the URL's one request, formatted once like those), creates the file named by the
+/// first argument once they are ready (the load starts right after), and prints one `RESULT`
+/// line at the end (wrk's own summary has no machine-readable form).
 const WRK_SCRIPT: &str = r#"
 local reqs, i = {}, 0
 function init(args)
@@ -50,11 +50,12 @@ function init(args)
       reqs[#reqs + 1] = wrk.format("POST", "/webhooks/docspace",
         { ["Content-Type"] = "application/json; charset=utf-8", ["X-DocSpace-Signature-256"] = sig }, body)
     end
+  else
+    reqs[1] = wrk.format(nil, wrk.path)
   end
   io.open(args[1], "w"):close()
 end
 function request()
-  if #reqs == 0 then return wrk.format(nil, wrk.path) end
   i = i + 1
   if i > #reqs then i = 1 end
   return reqs[i]
