@@ -243,7 +243,32 @@ impl Attempt {
 #[derive(Debug, Clone)]
 pub struct DeliveryOutcome {
     pub duplicate: bool,
+    /// The job each of the delivery's jobs was queued as or coalesced into, in order.
+    pub job_ids: Vec<i64>,
+    /// Those jobs' rows as the delivery's transaction left them, for a delivery that is not kept
+    /// (what [`Store::enqueue`] returns); empty for a kept one: a webhook answers with the ids,
+    /// and reading whole rows for it would cost every delivery a parse of the job's payload.
     pub jobs: Vec<Job>,
+}
+
+impl DeliveryOutcome {
+    /// A delivery seen before: nothing enqueued.
+    pub(crate) fn duplicate() -> Self {
+        Self {
+            duplicate: true,
+            job_ids: vec![],
+            jobs: vec![],
+        }
+    }
+
+    /// The jobs a delivery made or joined; their rows stay only when it is not `kept`.
+    pub(crate) fn enqueued(jobs: Vec<Job>, kept: bool) -> Self {
+        Self {
+            duplicate: false,
+            job_ids: jobs.iter().map(|j| j.id).collect(),
+            jobs: if kept { vec![] } else { jobs },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -95,10 +95,7 @@ async fn ingest_once(pool: &PgPool, d: &Delivery) -> StoreResult<DeliveryOutcome
     let now = now_ms();
     let Some(kept) = keep_delivery(&mut tx, d, now).await? else {
         tx.rollback().await?;
-        return Ok(DeliveryOutcome {
-            duplicate: true,
-            jobs: vec![],
-        });
+        return Ok(DeliveryOutcome::duplicate());
     };
     let mut jobs = Vec::with_capacity(d.jobs.len());
     for j in &d.jobs {
@@ -108,10 +105,7 @@ async fn ingest_once(pool: &PgPool, d: &Delivery) -> StoreResult<DeliveryOutcome
         link_delivery(&mut tx, id, &jobs).await?;
     }
     tx.commit().await?;
-    Ok(DeliveryOutcome {
-        duplicate: false,
-        jobs,
-    })
+    Ok(DeliveryOutcome::enqueued(jobs, kept.is_some()))
 }
 
 #[async_trait]

@@ -119,6 +119,11 @@ pub(super) const QUEUED_JOB: &str = concat!(
     " FROM jobs WHERE dedupe_key = $1 AND state = 'queued'"
 );
 
+/// The id alone of the queued job with dedupe key `$1`, for a caller that needs no more (no
+/// columns to read, no payload to parse).
+pub(super) const QUEUED_JOB_ID: &str =
+    "SELECT id FROM jobs WHERE dedupe_key = $1 AND state = 'queued'";
+
 /// The source a delivery is kept under; `None` for one that is not kept (no delivery id and
 /// nothing received: jobs of the API, the scheduler, jobs).
 pub(super) fn delivery_source(d: &super::Delivery) -> Option<String> {

@@ -9,8 +9,9 @@
 //!
 //! The thread writes only while it holds the store's writer lock (the same lock the sqlx writer
 //! connection is used under), so the process's two connections never wait on each other inside
-//! SQLite. The statements are those of `sql.rs` that PostgreSQL runs too, but for the insert that
-//! keeps a delivery: [`super::sql::KEEP_DELIVERY`], without `RETURNING`.
+//! SQLite. The statements are those of `sql.rs` that PostgreSQL runs too, but for two: the
+//! insert that keeps a delivery ([`super::sql::KEEP_DELIVERY`], without `RETURNING`) and, for a
+//! kept delivery, the lookup of the queued job's id alone ([`super::sql::QUEUED_JOB_ID`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,8 +21,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::{mpsc, Mutex};
 
 use super::rows::{job_from_parts, now_ms, JobParts};
-use super::sql::{delivery_source, INSERT_JOB, KEEP_DELIVERY, QUEUED_JOB};
-use super::{take_pending, Delivery, DeliveryOutcome, IngestQueue, IngestReply, Job};
+use super::sql::{delivery_source, INSERT_JOB, KEEP_DELIVERY, QUEUED_JOB, QUEUED_JOB_ID};
+use super::{take_pending, Delivery, DeliveryOutcome, IngestQueue, IngestReply, Job, NewJob};
 use super::{StoreError, StoreResult};
 
 /// Most deliveries committed in one transaction.
@@ -123,48 +124,78 @@ fn ingest_one(c: &Connection, d: &Delivery) -> rusqlite::Result<DeliveryOutcome>
                 now
             ])?;
             if inserted == 0 {
-                return Ok(DeliveryOutcome {
-                    duplicate: true,
-                    jobs: vec![],
-                });
+                return Ok(DeliveryOutcome::duplicate());
             }
             Some(c.last_insert_rowid())
         }
     };
-    let mut jobs = Vec::with_capacity(d.jobs.len());
+    // A kept delivery (a webhook) answers with its jobs' ids; the rows are read for the others
+    // (`enqueue`), whose callers return them.
+    let whole = kept.is_none();
+    let mut job_ids = Vec::with_capacity(d.jobs.len());
+    let mut jobs = Vec::new();
     for j in &d.jobs {
-        // This transaction holds the write lock, so the queued job with this key, if any, stays
-        // as read until the commit: look it up first, and insert only when there is none. A
-        // delivery that coalesces (the common case in a burst of events about one group) then
-        // costs one read instead of an insert attempt and a read.
-        let queued = match &j.dedupe_key {
-            Some(key) => c
-                .prepare_cached(QUEUED_JOB)?
-                .query_row(params![key], job_of)
-                .optional()?,
-            None => None,
-        };
-        let job = match queued {
-            Some(job) => job,
-            None => c.prepare_cached(INSERT_JOB)?.query_row(
-                params![j.kind, j.dedupe_key, j.payload.to_string(), now],
-                job_of,
-            )?,
-        };
-        jobs.push(job.map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })?);
+        let (id, row) = queue_job(c, j, now, whole)?;
+        job_ids.push(id);
+        jobs.extend(row);
     }
     if let Some(id) = kept {
         let mut link = c.prepare_cached(LINK)?;
-        for j in &jobs {
-            link.execute(params![id, j.id])?;
+        for job in &job_ids {
+            link.execute(params![id, job])?;
         }
     }
     Ok(DeliveryOutcome {
         duplicate: false,
+        job_ids,
         jobs,
     })
+}
+
+/// The job `j` is queued as or coalesces into: its id, and its row when `whole`.
+fn queue_job(
+    c: &Connection,
+    j: &NewJob,
+    now: i64,
+    whole: bool,
+) -> rusqlite::Result<(i64, Option<Job>)> {
+    // This transaction holds the write lock, so the queued job with this key, if any, stays as
+    // read until the commit: look it up first, and insert only when there is none. A delivery
+    // that coalesces (the common case in a burst of events about one group) then costs one read
+    // instead of an insert attempt and a read.
+    if let Some(key) = &j.dedupe_key {
+        if whole {
+            let queued = c
+                .prepare_cached(QUEUED_JOB)?
+                .query_row(params![key], job_of)
+                .optional()?;
+            if let Some(job) = queued {
+                let job = job.map_err(unreadable)?;
+                return Ok((job.id, Some(job)));
+            }
+        } else {
+            let queued = c
+                .prepare_cached(QUEUED_JOB_ID)?
+                .query_row(params![key], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = queued {
+                return Ok((id, None));
+            }
+        }
+    }
+    let job = c
+        .prepare_cached(INSERT_JOB)?
+        .query_row(
+            params![j.kind, j.dedupe_key, j.payload.to_string(), now],
+            job_of,
+        )?
+        .map_err(unreadable)?;
+    Ok((job.id, whole.then_some(job)))
+}
+
+/// A job row that does not make a [`Job`].
+fn unreadable(e: StoreError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
 }
 
 /// A job row of [`INSERT_JOB`] or [`QUEUED_JOB`], read by position (their column list is

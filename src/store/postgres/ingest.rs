@@ -154,10 +154,7 @@ async fn commit(pool: &PgPool, batch: &[&Delivery]) -> Result<Vec<DeliveryOutcom
     let mut links: BTreeSet<(i64, i64)> = BTreeSet::new();
     for (d, k) in batch.iter().zip(kept.iter_mut()) {
         if matches!(k, Kept::Duplicate) {
-            outs.push(DeliveryOutcome {
-                duplicate: true,
-                jobs: vec![],
-            });
+            outs.push(DeliveryOutcome::duplicate());
             continue;
         }
         let mut jobs = Vec::with_capacity(d.jobs.len());
@@ -172,10 +169,7 @@ async fn commit(pool: &PgPool, batch: &[&Delivery]) -> Result<Vec<DeliveryOutcom
         if let Kept::Id(id) = k {
             links.extend(jobs.iter().map(|j| (*id, j.id)));
         }
-        outs.push(DeliveryOutcome {
-            duplicate: false,
-            jobs,
-        });
+        outs.push(DeliveryOutcome::enqueued(jobs, !matches!(k, Kept::Unkept)));
     }
     link(&mut tx, &links).await?;
     tx.commit().await?;
