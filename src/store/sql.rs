@@ -112,17 +112,19 @@ pub(super) const INSERT_JOB: &str = concat!(
     job_columns!()
 );
 
+/// Where the queued job with dedupe key `$1` is read from ([`QUEUED_JOB`], [`QUEUED_JOB_ID`]).
+macro_rules! queued_by_key {
+    () => {
+        " FROM jobs WHERE dedupe_key = $1 AND state = 'queued'"
+    };
+}
+
 /// The queued job with dedupe key `$1` (what an enqueue coalesced into).
-pub(super) const QUEUED_JOB: &str = concat!(
-    "SELECT ",
-    job_columns!(),
-    " FROM jobs WHERE dedupe_key = $1 AND state = 'queued'"
-);
+pub(super) const QUEUED_JOB: &str = concat!("SELECT ", job_columns!(), queued_by_key!());
 
 /// The id alone of the queued job with dedupe key `$1`, for a caller that needs no more (no
 /// columns to read, no payload to parse).
-pub(super) const QUEUED_JOB_ID: &str =
-    "SELECT id FROM jobs WHERE dedupe_key = $1 AND state = 'queued'";
+pub(super) const QUEUED_JOB_ID: &str = concat!("SELECT id", queued_by_key!());
 
 /// The source a delivery is kept under; `None` for one that is not kept (no delivery id and
 /// nothing received: jobs of the API, the scheduler, jobs).

@@ -163,25 +163,22 @@ fn queue_job(
     // read until the commit: look it up first, and insert only when there is none. A delivery
     // that coalesces (the common case in a burst of events about one group) then costs one read
     // instead of an insert attempt and a read.
-    if let Some(key) = &j.dedupe_key {
-        if whole {
-            let queued = c
-                .prepare_cached(QUEUED_JOB)?
-                .query_row(params![key], job_of)
-                .optional()?;
-            if let Some(job) = queued {
-                let job = job.map_err(unreadable)?;
-                return Ok((job.id, Some(job)));
-            }
-        } else {
-            let queued = c
-                .prepare_cached(QUEUED_JOB_ID)?
-                .query_row(params![key], |r| r.get(0))
-                .optional()?;
-            if let Some(id) = queued {
-                return Ok((id, None));
-            }
-        }
+    let queued = match &j.dedupe_key {
+        None => None,
+        Some(key) if whole => c
+            .prepare_cached(QUEUED_JOB)?
+            .query_row(params![key], job_of)
+            .optional()?
+            .map(|job| job.map_err(unreadable).map(|job| (job.id, Some(job))))
+            .transpose()?,
+        Some(key) => c
+            .prepare_cached(QUEUED_JOB_ID)?
+            .query_row(params![key], |r| r.get(0))
+            .optional()?
+            .map(|id| (id, None)),
+    };
+    if let Some(found) = queued {
+        return Ok(found);
     }
     let job = c
         .prepare_cached(INSERT_JOB)?
