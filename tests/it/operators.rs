@@ -311,6 +311,10 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     assert_eq!(accepted.len(), 1, "{text}");
     let line = &accepted[0];
     assert_eq!(line["message"], "finished processing request", "{line}");
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert!(line["timestamp"].is_string(), "{line}");
+    assert!(line["target"].is_string(), "{line}");
+    assert!(line["latency_ms"].is_f64(), "{line}");
     assert_eq!(line["status"], 200, "{line}");
     assert_eq!(line["event_id"], "777001", "{line}");
     assert_eq!(line["span"]["request_id"], "req-follow-me", "{line}");

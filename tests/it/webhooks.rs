@@ -330,6 +330,14 @@ async fn signed_but_malformed_bodies_are_400_and_nothing_is_stored() {
             br#"{"event":{"id":{"n":1},"trigger":"group.updated"},"payload":{"id":"g"}}"#,
             "event.id is missing",
         ),
+        (
+            br#"{"event":[{"id":1,"trigger":"group.updated"}],"payload":{"id":"g"}}"#,
+            "event is missing",
+        ),
+        (
+            br#"{"event":{"id":1,"trigger":{"name":"group.updated"}},"payload":{"id":"g"}}"#,
+            "event.trigger is missing",
+        ),
         (br#"[1,2,3]"#, "body is not a JSON object"),
         (
             br#"[{"id":1,"trigger":"group.updated"},{"id":"g"}]"#,
@@ -351,18 +359,29 @@ async fn signed_but_malformed_bodies_are_400_and_nothing_is_stored() {
             String::from_utf8_lossy(b)
         );
     }
-    // A repeated key is malformed, not "the last one wins".
-    let b = br#"{"event":{"id":1,"trigger":"group.updated"},"event":{"id":2,"trigger":"group.updated"},"payload":{"id":"g"}}"#;
-    let resp = app
-        .post_docspace(b, Some(&docspace_signature_upper(b)))
-        .await;
-    assert_eq!(resp.status(), 400);
-    let v: Value = resp.json().await.expect("json");
-    let message = v["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.starts_with("unexpected body: duplicate field `event`"),
-        "{message}"
-    );
+    // A repeated key is malformed, not "the last one wins", at the top and inside the event.
+    let repeated: [(&[u8], &str); 2] = [
+        (
+            br#"{"event":{"id":1,"trigger":"group.updated"},"event":{"id":2,"trigger":"group.updated"},"payload":{"id":"g"}}"#,
+            "event",
+        ),
+        (
+            br#"{"event":{"id":1,"id":2,"trigger":"group.updated"},"payload":{"id":"g"}}"#,
+            "id",
+        ),
+    ];
+    for (b, key) in repeated {
+        let resp = app
+            .post_docspace(b, Some(&docspace_signature_upper(b)))
+            .await;
+        assert_eq!(resp.status(), 400);
+        let v: Value = resp.json().await.expect("json");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("unexpected body: duplicate field `{key}`")),
+            "{message}"
+        );
+    }
     let b = br#"{"delta":{"users":[1]}}"#;
     assert_eq!(
         app.post_dropbox(b, Some(&sign_hex(DROPBOX_SECRET.as_bytes(), b)))
