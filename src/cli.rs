@@ -273,6 +273,11 @@ pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
         "60s",
         "a connection without traffic this long is closed",
     ),
+    (
+        "BRIDGE_REQUEST_TIMEOUT",
+        "30s",
+        "a request not answered within this time gets 408",
+    ),
     ("BRIDGE_MAX_CONNECTIONS", "1024", "open connections at most"),
     (
         "BRIDGE_MAX_REQUESTS",

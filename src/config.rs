@@ -222,6 +222,9 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     /// `BRIDGE_IDLE_TIMEOUT`: a connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
+    /// `BRIDGE_REQUEST_TIMEOUT`: a request not answered within this time (its body still
+    /// arriving, or the database not committing) is answered 408.
+    pub request_timeout: Duration,
     /// `BRIDGE_MAX_CONNECTIONS`: open connections at most; beyond that new ones wait to be accepted.
     pub max_connections: usize,
     /// `BRIDGE_MAX_REQUESTS`: requests handled at once; beyond that requests get a fast 503.
@@ -532,6 +535,12 @@ fn load_http(l: &mut Loader, dropbox_app_secret: Option<Secret>) -> Option<HttpC
         Duration::from_millis(100),
         DAY,
     );
+    let request_timeout = l.duration(
+        "BRIDGE_REQUEST_TIMEOUT",
+        "30s",
+        Duration::from_millis(100),
+        HOUR,
+    );
     let max_connections = l.parse("BRIDGE_MAX_CONNECTIONS", "1024", |s| {
         match s.parse::<usize>() {
             Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
@@ -545,6 +554,7 @@ fn load_http(l: &mut Loader, dropbox_app_secret: Option<Secret>) -> Option<HttpC
     Some(HttpConfig {
         header_read_timeout: header_read_timeout?,
         idle_timeout: idle_timeout?,
+        request_timeout: request_timeout?,
         max_connections: max_connections?,
         max_requests: max_requests?,
         webhook_body_limit: webhook_body_limit?,

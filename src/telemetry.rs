@@ -203,13 +203,15 @@ impl std::io::Write for LogWriter {
 // --- metrics ---------------------------------------------------------------------------------
 
 /// Outcomes of `bridge_deliveries_total`, each counted from 0 for both sources.
-pub const DELIVERY_OUTCOMES: [&str; 6] = [
+pub const DELIVERY_OUTCOMES: [&str; 8] = [
     "accepted",
     "duplicate",
     "ignored",
     "bad_signature",
     "bad_request",
     "unavailable",
+    "timeout",
+    "internal",
 ];
 const DELIVERY_SOURCES: [&str; 2] = ["docspace", "dropbox"];
 
@@ -291,7 +293,7 @@ fn describe() {
     );
     describe_counter!(
         "bridge_deliveries_total",
-        "Webhook deliveries by source (docspace, dropbox) and outcome (accepted, duplicate, ignored, bad_signature, bad_request, unavailable)."
+        "Webhook deliveries by source (docspace, dropbox) and outcome (accepted, duplicate, ignored, bad_signature, bad_request, unavailable, timeout, internal)."
     );
     for source in DELIVERY_SOURCES {
         for outcome in DELIVERY_OUTCOMES {

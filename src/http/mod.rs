@@ -137,15 +137,17 @@ pub fn router(state: AppState) -> Router {
         api::require_token,
     ));
     let request_id = HeaderName::from_static("x-request-id");
+    let request_timeout = state.config.http.request_timeout;
     public
         .merge(private)
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            request_timeout,
         ))
         .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(unfinished_deliveries))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(in_flight, shed_load))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -209,16 +211,35 @@ fn access_log<B>(resp: &axum::http::Response<B>, latency: Duration, span: &traci
 /// The router of the metrics listener (`BRIDGE_METRICS_LISTEN`): `GET /metrics` only. Its errors
 /// (a wrong method, an unknown path) are JSON like the main listener's.
 pub fn metrics_router(state: AppState) -> Router {
+    let request_timeout = state.config.http.request_timeout;
     Router::new()
         .route(METRICS_PATH, get(health::metrics))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            request_timeout,
         ))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn(json_errors))
+}
+
+/// A webhook delivery the handler did not finish (answered 408 because its body or its commit
+/// took longer than `BRIDGE_REQUEST_TIMEOUT`, or 500 because the handler panicked) is still a
+/// delivery: counted in `bridge_deliveries_total` as `timeout` or `internal`, and named as such on
+/// its access line, so that a database that stalls instead of failing shows up where operators
+/// watch deliveries.
+async fn unfinished_deliveries(req: axum::extract::Request, next: Next) -> Response {
+    let source = webhooks::delivery_source(req.method(), req.uri().path());
+    let mut resp = next.run(req).await;
+    if let Some(source) = source {
+        if resp.extensions().get::<webhooks::DeliveryLog>().is_none() {
+            if let Some(log) = webhooks::DeliveryLog::unfinished(source, resp.status()) {
+                resp.extensions_mut().insert(log);
+            }
+        }
+    }
+    resp
 }
 
 /// Handles a request if fewer than `BRIDGE_MAX_REQUESTS` are in flight; otherwise answers 503

@@ -49,11 +49,36 @@ impl DeliveryLog {
         self.outcome = Some(outcome);
     }
 
+    /// The record of a delivery whose handler never finished, by the status it was answered
+    /// with: 408 (the request timed out) `timeout`, 500 (a panic) `internal`; counted here.
+    pub fn unfinished(source: &'static str, status: StatusCode) -> Option<Self> {
+        let outcome = match status {
+            StatusCode::REQUEST_TIMEOUT => "timeout",
+            StatusCode::INTERNAL_SERVER_ERROR => "internal",
+            _ => return None,
+        };
+        let mut log = Self::new(source);
+        log.count(outcome);
+        Some(log)
+    }
+
     /// The response of a handled delivery, carrying this record for the access line.
     fn attach(self, result: Result<Response, ApiError>) -> Response {
         let mut resp = result.unwrap_or_else(IntoResponse::into_response);
         resp.extensions_mut().insert(self);
         resp
+    }
+}
+
+/// The source of a request that carries a webhook delivery (`POST` to a receiver), if it is one.
+pub fn delivery_source(method: &axum::http::Method, path: &str) -> Option<&'static str> {
+    if method != axum::http::Method::POST {
+        return None;
+    }
+    match path {
+        "/webhooks/docspace" => Some("docspace"),
+        "/webhooks/dropbox" => Some("dropbox"),
+        _ => None,
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::spawn_app;
+use crate::common::{sample, scrape, spawn_app};
 
 /// Reads until the peer closes the connection; `None` if it stays open for `limit`.
 async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
@@ -102,6 +102,44 @@ async fn with_the_request_cap_reached_a_new_request_is_shed_with_503() {
     let body: Value = resp.json().await.expect("json error");
     assert_eq!(body["error"]["code"], "overloaded");
     drop(stuck);
+}
+
+#[tokio::test]
+async fn a_webhook_whose_body_stalls_is_answered_408_and_counted_as_a_timed_out_delivery() {
+    let app = spawn_app(|c| c.http.request_timeout = Duration::from_millis(300)).await;
+    let series = r#"bridge_deliveries_total{source="dropbox",outcome="timeout"}"#;
+    let before = sample(&scrape(&app.url).await, series).expect("series from 0");
+    let mut stream = TcpStream::connect(addr(&app.url)).await.expect("connect");
+    stream
+        .write_all(
+            b"POST /webhooks/dropbox HTTP/1.1\r\nhost: bridge\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"event\"",
+        )
+        .await
+        .expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let answered = tokio::time::timeout(Duration::from_secs(20), async {
+        while !String::from_utf8_lossy(&got).contains(r#""code":"timeout""#) {
+            let n = stream.read(&mut buf).await.expect("read");
+            assert!(
+                n > 0,
+                "closed before the answer: {}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(answered.is_ok(), "no timeout answer: {text}");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{text}"
+    );
+    let after = sample(&scrape(&app.url).await, series).expect("series");
+    assert_eq!(after - before, 1.0, "one timed-out delivery counted");
 }
 
 async fn assert_json_error(resp: reqwest::Response, status: u16, code: &str) {

@@ -703,6 +703,8 @@ async fn metrics_read_the_queue_from_the_database_and_describe_every_series() {
             "bad_signature",
             "bad_request",
             "unavailable",
+            "timeout",
+            "internal",
         ] {
             let series =
                 format!("bridge_deliveries_total{{source=\"{source}\",outcome=\"{outcome}\"}}");
@@ -896,26 +898,65 @@ async fn the_metrics_listener_answers_errors_as_json_like_the_main_one() {
 }
 
 #[tokio::test]
+async fn a_webhook_whose_commit_stalls_is_answered_408_counted_and_kept_once_the_database_is_back()
+{
+    let app = spawn_app(|c| {
+        no_workers(c);
+        c.http.request_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let series = |outcome: &str| {
+        format!("bridge_deliveries_total{{source=\"docspace\",outcome=\"{outcome}\"}}")
+    };
+    let before = scrape(&app.url).await;
+    // Another connection holds SQLite's write lock: the delivery cannot be committed.
+    let blocker = WriteLock::take(&app).await;
+    let body = docspace_event(990_777, "group.updated", json!({ "id": "g-stalled" }));
+    let (status, v) = app.deliver_docspace(&body).await;
+    assert_eq!(status, 408, "{v}");
+    assert_eq!(v["error"]["code"], "timeout", "{v}");
+    let after = scrape(&app.url).await;
+    let moved = |outcome: &str| {
+        sample(&after, &series(outcome)).expect("series")
+            - sample(&before, &series(outcome)).expect("series")
+    };
+    assert!(
+        moved("timeout") >= 1.0,
+        "the stalled delivery is counted as timed out"
+    );
+    blocker.release().await;
+    // The delivery was handed to the database before the answer; it is committed once the lock
+    // is free, so DocSpace's retry finds it: one job, no second one.
+    let (status, v) = app.deliver_docspace(&body).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("duplicate")),
+        "{v}"
+    );
+    let jobs = app
+        .store
+        .list_jobs(&docspace_dropbox_bridge::store::JobFilter {
+            group_id: Some("g-stalled".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+}
+
+#[tokio::test]
 async fn bridge_db_up_follows_what_readiness_sees() {
     let app = spawn_app(no_workers).await;
     assert_eq!(sample(&scrape(&app.url).await, "bridge_db_up"), Some(1.0));
     // Another connection holds SQLite's write lock: the writer cannot write.
-    let mut blocker = sqlx::SqliteConnection::connect(&app.config.database_url)
-        .await
-        .expect("connect");
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .expect("lock");
+    let blocker = WriteLock::take(&app).await;
     let ready = reqwest::get(format!("{}/readyz", app.url))
         .await
         .expect("get");
     assert_eq!(ready.status(), 503);
     assert_eq!(sample(&scrape(&app.url).await, "bridge_db_up"), Some(0.0));
-    sqlx::query("ROLLBACK")
-        .execute(&mut blocker)
-        .await
-        .expect("unlock");
+    blocker.release().await;
     let ready = reqwest::get(format!("{}/readyz", app.url))
         .await
         .expect("get");

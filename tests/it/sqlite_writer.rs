@@ -7,31 +7,6 @@ use crate::common::*;
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 
-/// A second connection to the bridge's database file that takes SQLite's write lock and keeps
-/// it until [`WriteLock::release`], as another process would.
-struct WriteLock(SqliteConnection);
-
-impl WriteLock {
-    async fn take(app: &TestApp) -> Self {
-        let mut conn = SqliteConnection::connect(&app.config.database_url)
-            .await
-            .expect("second connection to the database file");
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut conn)
-            .await
-            .expect("take the write lock");
-        WriteLock(conn)
-    }
-
-    async fn release(mut self) {
-        sqlx::query("ROLLBACK")
-            .execute(&mut self.0)
-            .await
-            .expect("release the write lock");
-        self.0.close().await.expect("close");
-    }
-}
-
 /// Sends `req` and gives up after a moment, as an impatient client does; the request must not
 /// have been answered by then (it waits for the write lock).
 async fn send_and_hang_up(req: reqwest::RequestBuilder) {

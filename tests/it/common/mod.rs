@@ -478,3 +478,29 @@ pub async fn scrape(url: &str) -> String {
     assert_eq!(resp.status(), 200);
     resp.text().await.expect("text")
 }
+
+/// A second connection to the bridge's database file that takes SQLite's write lock and keeps
+/// it until [`WriteLock::release`], as another process would.
+pub struct WriteLock(sqlx::SqliteConnection);
+
+impl WriteLock {
+    pub async fn take(app: &TestApp) -> Self {
+        let mut conn =
+            <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.config.database_url)
+                .await
+                .expect("second connection to the database file");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .expect("take the write lock");
+        WriteLock(conn)
+    }
+
+    pub async fn release(mut self) {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .expect("release the write lock");
+        sqlx::Connection::close(self.0).await.expect("close");
+    }
+}
