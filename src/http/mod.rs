@@ -60,13 +60,13 @@ pub fn routes() -> Vec<Route> {
     let mut routes: Vec<Route> = vec![
         (
             &["POST", "HEAD"],
-            "/webhooks/docspace",
+            webhooks::DOCSPACE.0,
             post(webhooks::docspace).head(webhooks::docspace_head),
             false,
         ),
         (
             &["GET", "POST"],
-            "/webhooks/dropbox",
+            webhooks::DROPBOX.0,
             get(webhooks::dropbox_challenge).post(webhooks::dropbox),
             false,
         ),
@@ -232,12 +232,12 @@ pub fn metrics_router(state: AppState) -> Router {
 async fn unfinished_deliveries(req: axum::extract::Request, next: Next) -> Response {
     let source = webhooks::delivery_source(req.method(), req.uri().path());
     let mut resp = next.run(req).await;
-    if let Some(source) = source {
-        if resp.extensions().get::<webhooks::DeliveryLog>().is_none() {
-            if let Some(log) = webhooks::DeliveryLog::unfinished(source, resp.status()) {
-                resp.extensions_mut().insert(log);
-            }
-        }
+    let handled = resp.extensions().get::<webhooks::DeliveryLog>().is_some();
+    if let Some(log) = source
+        .filter(|_| !handled)
+        .and_then(|source| webhooks::DeliveryLog::unfinished(source, resp.status()))
+    {
+        resp.extensions_mut().insert(log);
     }
     resp
 }

@@ -70,16 +70,17 @@ impl DeliveryLog {
     }
 }
 
+/// The DocSpace receiver: its path, and the source its deliveries are kept and counted under.
+pub const DOCSPACE: (&str, &str) = ("/webhooks/docspace", "docspace");
+/// The Dropbox receiver: its path, and the source its deliveries are kept and counted under.
+pub const DROPBOX: (&str, &str) = ("/webhooks/dropbox", "dropbox");
+
 /// The source of a request that carries a webhook delivery (`POST` to a receiver), if it is one.
 pub fn delivery_source(method: &axum::http::Method, path: &str) -> Option<&'static str> {
-    if method != axum::http::Method::POST {
-        return None;
-    }
-    match path {
-        "/webhooks/docspace" => Some("docspace"),
-        "/webhooks/dropbox" => Some("dropbox"),
-        _ => None,
-    }
+    [DOCSPACE, DROPBOX]
+        .into_iter()
+        .find(|(p, _)| *method == axum::http::Method::POST && *p == path)
+        .map(|(_, source)| source)
 }
 
 /// `x-request-id` of the request (set by the request-id layer before any handler runs).
@@ -373,7 +374,7 @@ pub async fn docspace_head() -> StatusCode {
 }
 
 pub async fn docspace(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let mut log = DeliveryLog::new("docspace");
+    let mut log = DeliveryLog::new(DOCSPACE.1);
     let result = docspace_delivery(&st, &headers, body, &mut log).await;
     log.attach(result)
 }
@@ -477,7 +478,7 @@ pub async fn dropbox_challenge(Query(q): Query<Challenge>) -> Result<Response, A
 pub const MAX_NOTIFIED_ACCOUNTS: usize = 1000;
 
 pub async fn dropbox(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let mut log = DeliveryLog::new("dropbox");
+    let mut log = DeliveryLog::new(DROPBOX.1);
     let result = dropbox_delivery(&st, &headers, body, &mut log).await;
     log.attach(result)
 }

@@ -25,6 +25,35 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Ve
     .ok()
 }
 
+/// Reads until what was read contains `needle`; `None` if the peer closes first or `limit` passes.
+async fn read_until_seen(stream: &mut TcpStream, needle: &str, limit: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        while !String::from_utf8_lossy(&got).contains(needle) {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        Some(String::from_utf8_lossy(&got).into_owned())
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// A connection that has sent a webhook's head and the first bytes of its 1,000-byte body, and
+/// then nothing more.
+async fn stalled_webhook(url: &str, path: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr(url)).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: bridge\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"event\""
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream
+}
+
 fn addr(url: &str) -> &str {
     url.trim_start_matches("http://")
 }
@@ -57,14 +86,10 @@ async fn an_idle_keep_alive_connection_is_closed() {
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: bridge\r\n\r\n")
         .await
         .expect("write");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
-        let n = stream.read(&mut buf).await.expect("read");
-        assert!(n > 0, "closed before the response");
-        got.extend_from_slice(&buf[..n]);
-    }
-    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
+    let head = read_until_seen(&mut stream, "\r\n\r\n", Duration::from_secs(20))
+        .await
+        .expect("a response before the connection closes");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     // The response was answered on a keep-alive connection; now the client goes quiet.
     let closed = read_until_closed(&mut stream, Duration::from_secs(20)).await;
     assert!(closed.is_some(), "an idle connection must be closed");
@@ -74,13 +99,7 @@ async fn an_idle_keep_alive_connection_is_closed() {
 async fn with_the_request_cap_reached_a_new_request_is_shed_with_503() {
     let app = spawn_app(|c| c.http.max_requests = 1).await;
     // One webhook whose body never finishes keeps the only slot busy.
-    let mut stuck = TcpStream::connect(addr(&app.url)).await.expect("connect");
-    stuck
-        .write_all(
-            b"POST /webhooks/docspace HTTP/1.1\r\nhost: bridge\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"event\"",
-        )
-        .await
-        .expect("write");
+    let stuck = stalled_webhook(&app.url, "/webhooks/docspace").await;
     // Wait until the server has taken the stuck request (the next request is then shed).
     let mut shed = None;
     for _ in 0..200 {
@@ -109,29 +128,10 @@ async fn a_webhook_whose_body_stalls_is_answered_408_and_counted_as_a_timed_out_
     let app = spawn_app(|c| c.http.request_timeout = Duration::from_millis(300)).await;
     let series = r#"bridge_deliveries_total{source="dropbox",outcome="timeout"}"#;
     let before = sample(&scrape(&app.url).await, series).expect("series from 0");
-    let mut stream = TcpStream::connect(addr(&app.url)).await.expect("connect");
-    stream
-        .write_all(
-            b"POST /webhooks/dropbox HTTP/1.1\r\nhost: bridge\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"event\"",
-        )
+    let mut stream = stalled_webhook(&app.url, "/webhooks/dropbox").await;
+    let text = read_until_seen(&mut stream, r#""code":"timeout""#, Duration::from_secs(20))
         .await
-        .expect("write");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let answered = tokio::time::timeout(Duration::from_secs(20), async {
-        while !String::from_utf8_lossy(&got).contains(r#""code":"timeout""#) {
-            let n = stream.read(&mut buf).await.expect("read");
-            assert!(
-                n > 0,
-                "closed before the answer: {}",
-                String::from_utf8_lossy(&got)
-            );
-            got.extend_from_slice(&buf[..n]);
-        }
-    })
-    .await;
-    let text = String::from_utf8_lossy(&got);
-    assert!(answered.is_ok(), "no timeout answer: {text}");
+        .expect("a timeout answer before the connection closes");
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(
         text.to_ascii_lowercase()

@@ -905,23 +905,17 @@ async fn a_webhook_whose_commit_stalls_is_answered_408_counted_and_kept_once_the
         c.http.request_timeout = Duration::from_millis(500);
     })
     .await;
-    let series = |outcome: &str| {
-        format!("bridge_deliveries_total{{source=\"docspace\",outcome=\"{outcome}\"}}")
-    };
-    let before = scrape(&app.url).await;
+    let series = r#"bridge_deliveries_total{source="docspace",outcome="timeout"}"#;
+    let before = sample(&scrape(&app.url).await, series).expect("series from 0");
     // Another connection holds SQLite's write lock: the delivery cannot be committed.
     let blocker = WriteLock::take(&app).await;
     let body = docspace_event(990_777, "group.updated", json!({ "id": "g-stalled" }));
     let (status, v) = app.deliver_docspace(&body).await;
     assert_eq!(status, 408, "{v}");
     assert_eq!(v["error"]["code"], "timeout", "{v}");
-    let after = scrape(&app.url).await;
-    let moved = |outcome: &str| {
-        sample(&after, &series(outcome)).expect("series")
-            - sample(&before, &series(outcome)).expect("series")
-    };
+    let after = sample(&scrape(&app.url).await, series).expect("series");
     assert!(
-        moved("timeout") >= 1.0,
+        after - before >= 1.0,
         "the stalled delivery is counted as timed out"
     );
     blocker.release().await;
