@@ -227,15 +227,19 @@ pub fn metrics_router(state: AppState) -> Router {
 /// A webhook delivery the handler did not finish (answered 408 because its body or its commit
 /// took longer than `BRIDGE_REQUEST_TIMEOUT`, or 500 because the handler panicked) is still a
 /// delivery: counted in `bridge_deliveries_total` as `timeout` or `internal`, and named as such on
-/// its access line, so that a database that stalls instead of failing shows up where operators
-/// watch deliveries.
-async fn unfinished_deliveries(req: axum::extract::Request, next: Next) -> Response {
-    let source = webhooks::delivery_source(req.method(), req.uri().path());
+/// its access line, with its event id when the handler had read it, so that a database that
+/// stalls instead of failing shows up where operators watch deliveries.
+async fn unfinished_deliveries(mut req: axum::extract::Request, next: Next) -> Response {
+    let Some(source) = webhooks::delivery_source(req.method(), req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let seen = webhooks::EventSeen::default();
+    req.extensions_mut().insert(seen.clone());
     let mut resp = next.run(req).await;
     let handled = resp.extensions().get::<webhooks::DeliveryLog>().is_some();
-    if let Some(log) = source
-        .filter(|_| !handled)
-        .and_then(|source| webhooks::DeliveryLog::unfinished(source, resp.status()))
+    if let Some(log) = (!handled)
+        .then(|| webhooks::DeliveryLog::unfinished(source, resp.status(), &seen))
+        .flatten()
     {
         resp.extensions_mut().insert(log);
     }

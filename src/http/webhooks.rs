@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use bytes::Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -50,8 +51,9 @@ impl DeliveryLog {
     }
 
     /// The record of a delivery whose handler never finished, by the status it was answered
-    /// with: 408 (the request timed out) `timeout`, 500 (a panic) `internal`; counted here.
-    pub fn unfinished(source: &'static str, status: StatusCode) -> Option<Self> {
+    /// with: 408 (the request timed out) `timeout`, 500 (a panic) `internal`; counted here. It
+    /// names the event the handler had read, if it got that far.
+    pub fn unfinished(source: &'static str, status: StatusCode, event: &EventSeen) -> Option<Self> {
         let outcome = match status {
             StatusCode::REQUEST_TIMEOUT => "timeout",
             StatusCode::INTERNAL_SERVER_ERROR => "internal",
@@ -59,6 +61,7 @@ impl DeliveryLog {
         };
         let mut log = Self::new(source);
         log.count(outcome);
+        log.event_id = event.0.get().cloned();
         Some(log)
     }
 
@@ -69,6 +72,12 @@ impl DeliveryLog {
         resp
     }
 }
+
+/// The event id a webhook handler has read, kept where the layer around it still finds it when
+/// the handler is dropped unfinished (the request timed out) or panicked: set once, by the
+/// handler, through the request's extensions.
+#[derive(Clone, Debug, Default)]
+pub struct EventSeen(std::sync::Arc<std::sync::OnceLock<String>>);
 
 /// The DocSpace receiver: its path, and the source its deliveries are kept and counted under.
 pub const DOCSPACE: (&str, &str) = ("/webhooks/docspace", "docspace");
@@ -373,9 +382,15 @@ pub async fn docspace_head() -> StatusCode {
     StatusCode::OK
 }
 
-pub async fn docspace(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn docspace(
+    State(st): State<AppState>,
+    seen: Option<Extension<EventSeen>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let mut log = DeliveryLog::new(DOCSPACE.1);
-    let result = docspace_delivery(&st, &headers, body, &mut log).await;
+    let seen = seen.map(|Extension(s)| s).unwrap_or_default();
+    let result = docspace_delivery(&st, &headers, body, &mut log, &seen).await;
     log.attach(result)
 }
 
@@ -384,6 +399,7 @@ async fn docspace_delivery(
     headers: &HeaderMap,
     body: Body,
     log: &mut DeliveryLog,
+    seen: &EventSeen,
 ) -> Result<Response, ApiError> {
     let raw = read_limited(log, headers, body, st.config.http.webhook_body_limit).await?;
     let sig = headers
@@ -410,6 +426,7 @@ async fn docspace_delivery(
         .and_then(Id::text)
         .ok_or_else(|| bad_body(log, "event.id is missing"))?;
     log.event_id = Some(event_id.clone());
+    let _ = seen.0.set(event_id.clone());
 
     let Some(wanted) = docspace_job(&trigger, &st.config.export.triggers) else {
         log.count("ignored");

@@ -9,7 +9,7 @@ use crate::common::*;
 use docspace_dropbox_bridge::store::{self, JobOutcome, JobState};
 use reqwest::Method;
 use serde_json::{json, Value};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::Connection;
 
 #[tokio::test]
 async fn a_run_that_lost_its_lease_cannot_renew_or_finish_over_the_next_run_of_the_same_process() {
@@ -219,29 +219,6 @@ async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
         .expect("renew"));
 }
 
-/// A second connection to an SQLite database file holding its write lock until released, as
-/// another process would: every write of the bridge waits meanwhile, lease renewals included.
-struct WriteLock(SqliteConnection);
-
-impl WriteLock {
-    async fn take(url: &str) -> Self {
-        let mut conn = SqliteConnection::connect(url).await.expect("connect");
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut conn)
-            .await
-            .expect("take the write lock");
-        WriteLock(conn)
-    }
-
-    async fn release(mut self) {
-        sqlx::query("ROLLBACK")
-            .execute(&mut self.0)
-            .await
-            .expect("release the write lock");
-        self.0.close().await.expect("close");
-    }
-}
-
 #[tokio::test]
 async fn a_run_whose_lease_cannot_be_renewed_stops_and_the_job_runs_again_once() {
     let w = spawn_world(|c| c.queue.lease = Duration::from_secs(1)).await;
@@ -272,7 +249,7 @@ async fn a_run_whose_lease_cannot_be_renewed_stops_and_the_job_runs_again_once()
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The database refuses every write for longer than the lease: the run cannot renew it.
-    let lock = WriteLock::take(&w.app.config.database_url).await;
+    let lock = WriteLock::at(&w.app.config.database_url).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     lock.release().await;
 
@@ -353,7 +330,7 @@ async fn a_run_stopped_because_its_lease_lapsed_is_in_the_attempt_history() {
     let id = v["job_ids"][0].as_i64().expect("job id");
     until_running(&w.app, id).await;
     // The database refuses every write for longer than the lease: the run cannot renew it.
-    let lock = WriteLock::take(&w.app.config.database_url).await;
+    let lock = WriteLock::at(&w.app.config.database_url).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     w.docspace.update_knobs(|k| k.latency_ms = 0);
     lock.release().await;

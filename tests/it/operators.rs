@@ -242,10 +242,9 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     let mut env = base_env();
     env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
     env.insert("BRIDGE_WORKERS".into(), "false".into());
-    env.insert(
-        "BRIDGE_DATABASE_URL".into(),
-        format!("sqlite://{}", dir.path().join("bridge.db").display()),
-    );
+    env.insert("BRIDGE_REQUEST_TIMEOUT".into(), "1s".into());
+    let database_url = format!("sqlite://{}", dir.path().join("bridge.db").display());
+    env.insert("BRIDGE_DATABASE_URL".into(), database_url.clone());
     let log = dir.path().join("stderr.log");
     let mut child = std::process::Command::new(BIN)
         .env_clear()
@@ -269,6 +268,7 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     }
     assert!(ready, "the bridge did not become ready");
     let body = docspace_event(777_001, "group.updated", json!({ "id": "g-log" }));
+    let stalled = docspace_event(777_003, "group.updated", json!({ "id": "g-log" }));
     let resp = http
         .post(format!("{base}/webhooks/docspace"))
         .header("x-request-id", "req-follow-me")
@@ -294,6 +294,22 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
         .await
         .expect("post");
     assert_eq!(resp.status(), 401);
+    // A delivery whose commit outlasts BRIDGE_REQUEST_TIMEOUT (another process holds the
+    // database's write lock) is answered 408, and its line still names its event.
+    let blocker = WriteLock::at(&database_url).await;
+    let resp = http
+        .post(format!("{base}/webhooks/docspace"))
+        .header("x-request-id", "req-stalled")
+        .header(
+            "x-docspace-signature-256",
+            docspace_signature_upper(&stalled),
+        )
+        .body(stalled.clone())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 408);
+    blocker.release().await;
     // SAFETY: sending a signal to the child this test started.
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
@@ -325,14 +341,21 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
         line["job_ids"].to_string().contains(&job_id.to_string()),
         "{line}"
     );
-    let refused: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["span"]["request_id"] == "req-refused")
-        .collect();
+    let lines_of = |request_id: &str| -> Vec<Value> {
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["span"]["request_id"] == request_id)
+            .collect()
+    };
+    let refused = lines_of("req-refused");
     assert_eq!(refused.len(), 1, "{text}");
     assert_eq!(refused[0]["status"], 401, "{text}");
     assert_eq!(refused[0]["delivery"], "bad_signature", "{text}");
+    let stalled = lines_of("req-stalled");
+    assert_eq!(stalled.len(), 1, "{text}");
+    assert_eq!(stalled[0]["status"], 408, "{text}");
+    assert_eq!(stalled[0]["delivery"], "timeout", "{text}");
+    assert_eq!(stalled[0]["event_id"], "777003", "{text}");
 }
 
 // --- runs and re-drives --------------------------------------------------------------------

@@ -485,10 +485,14 @@ pub struct WriteLock(sqlx::SqliteConnection);
 
 impl WriteLock {
     pub async fn take(app: &TestApp) -> Self {
-        let mut conn =
-            <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.config.database_url)
-                .await
-                .expect("second connection to the database file");
+        Self::at(&app.config.database_url).await
+    }
+
+    /// The write lock of the SQLite database at `url` (another process's, say).
+    pub async fn at(url: &str) -> Self {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
+            .await
+            .expect("second connection to the database file");
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut conn)
             .await
