@@ -315,8 +315,7 @@ impl Store for PgStore {
     async fn complete_export(&self, r: &ExportRecord, holder: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         shared::put_export(&mut tx, r).await?;
-        shared::set_export_intent(&mut tx, &r.file_id, holder, None).await?;
-        shared::release_export_guard(&mut tx, &r.file_id, holder).await?;
+        shared::end_export_guard(&mut tx, &r.file_id, holder).await?;
         tx.commit().await?;
         Ok(())
     }

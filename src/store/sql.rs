@@ -911,6 +911,22 @@ macro_rules! shared_statements {
                 Ok(())
             }
 
+            /// Ends `holder`'s export of the file: its intent forgotten and its guard let go,
+            /// which leaves no row (what [`set_export_intent`] with no intent and then
+            /// [`release_export_guard`] leave, in one statement instead of three).
+            pub(crate) async fn end_export_guard(
+                c: &mut Conn,
+                file_id: &str,
+                holder: &str,
+            ) -> StoreResult<()> {
+                sqlx::query("DELETE FROM export_guards WHERE file_id = $1 AND holder = $2")
+                    .bind(file_id)
+                    .bind(holder)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            }
+
             pub(crate) async fn set_export_intent(
                 c: &mut Conn,
                 file_id: &str,

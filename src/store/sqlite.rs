@@ -87,7 +87,25 @@ type Settle = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// One write waiting for the writer: runs on the writer's connection inside its batch's
 /// transaction and says whether it succeeded (a write that failed is rolled back alone).
-type Op = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Settle)> + Send>;
+struct Op {
+    kind: WriteKind,
+    run: Write,
+}
+
+/// What a write does, as far as its batch is concerned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteKind {
+    /// Any number of statements: the write runs in a savepoint of its own.
+    Any,
+    /// One statement, which fails only when that statement does. SQLite applies a statement
+    /// whole or not at all, so the write runs without a savepoint (two round trips to the
+    /// connection's thread fewer).
+    OneStatement,
+}
+
+/// What an [`Op`] runs.
+type Write =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Settle)> + Send>;
 
 impl Writer {
     /// Starts the writer task for `conn`.
@@ -108,8 +126,19 @@ impl Writer {
             + Send
             + 'static,
     {
+        self.run_as(WriteKind::Any, f).await
+    }
+
+    /// [`Writer::run`] for a write of the given kind.
+    async fn run_as<T, F>(&self, kind: WriteKind, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let op: Op = Box::new(move |c| {
+        let run: Write = Box::new(move |c| {
             Box::pin(async move {
                 let out = f(c).await;
                 let ok = out.is_ok();
@@ -125,7 +154,7 @@ impl Writer {
             })
         });
         self.ops
-            .send(op)
+            .send(Op { kind, run })
             .map_err(|_| StoreError::Unavailable("store is shutting down".into()))?;
         rx.await.map_err(|_| {
             StoreError::Unavailable("the write was not run: its batch failed before it".into())
@@ -193,7 +222,7 @@ async fn commit_batch(
     let batch = match <[Op; 1]>::try_from(batch) {
         Ok([op]) => {
             // Alone: its own transaction is its savepoint.
-            let (ok, settle) = op(&mut tx).await;
+            let (ok, settle) = (op.run)(&mut tx).await;
             settles.push(settle);
             return if ok {
                 tx.commit().await
@@ -204,8 +233,21 @@ async fn commit_batch(
         Err(batch) => batch,
     };
     for op in batch {
+        if op.kind == WriteKind::OneStatement {
+            let (ok, settle) = (op.run)(&mut tx).await;
+            settles.push(settle);
+            // A failed statement leaves the transaction as it was, unless SQLite rolled the
+            // whole transaction back (a full disk, an I/O error): then the batch has failed.
+            // (A savepoint's release finds that out for the other writes.)
+            if !ok && !in_transaction(&mut tx).await? {
+                return Err(sqlx::Error::Protocol(
+                    "the transaction was rolled back by a failed write".into(),
+                ));
+            }
+            continue;
+        }
         let mut point = tx.begin().await?;
-        let (ok, settle) = op(&mut point).await;
+        let (ok, settle) = (op.run)(&mut point).await;
         settles.push(settle);
         if ok {
             point.commit().await?;
@@ -214,6 +256,16 @@ async fn commit_batch(
         }
     }
     tx.commit().await
+}
+
+/// Whether `c` is inside a transaction (SQLite's autocommit flag is off).
+async fn in_transaction(c: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    let mut handle = c.lock_handle().await?;
+    // SAFETY: the handle is a live connection, locked out of sqlx's worker thread while the
+    // guard lives; `sqlite3_get_autocommit` only reads its flag.
+    let autocommit =
+        unsafe { rusqlite::ffi::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr().cast()) };
+    Ok(autocommit == 0)
 }
 
 /// Turns off SQLite's process-wide allocation statistics before the first connection: with them
@@ -581,7 +633,9 @@ impl Store for SqliteStore {
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {
         let r = r.clone();
         self.writer
-            .run(move |c| Box::pin(async move { shared::put_export(c, &r).await }))
+            .run_as(WriteKind::OneStatement, move |c| {
+                Box::pin(async move { shared::put_export(c, &r).await })
+            })
             .await
     }
 
@@ -593,7 +647,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let (file_id, holder) = (file_id.to_string(), holder.to_string());
         self.writer
-            .run(move |c| {
+            .run_as(WriteKind::OneStatement, move |c| {
                 Box::pin(
                     async move { shared::acquire_export_guard(c, &file_id, &holder, lease).await },
                 )
@@ -609,7 +663,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let (file_id, holder) = (file_id.to_string(), holder.to_string());
         self.writer
-            .run(move |c| {
+            .run_as(WriteKind::OneStatement, move |c| {
                 Box::pin(
                     async move { shared::renew_export_guard(c, &file_id, &holder, lease).await },
                 )
@@ -623,8 +677,7 @@ impl Store for SqliteStore {
             .run(move |c| {
                 Box::pin(async move {
                     shared::put_export(c, &r).await?;
-                    shared::set_export_intent(c, &r.file_id, &holder, None).await?;
-                    shared::release_export_guard(c, &r.file_id, &holder).await
+                    shared::end_export_guard(c, &r.file_id, &holder).await
                 })
             })
             .await
@@ -648,7 +701,7 @@ impl Store for SqliteStore {
         let (file_id, holder) = (file_id.to_string(), holder.to_string());
         let intent = intent.cloned();
         self.writer
-            .run(move |c| {
+            .run_as(WriteKind::OneStatement, move |c| {
                 Box::pin(async move {
                     shared::set_export_intent(c, &file_id, &holder, intent.as_ref()).await
                 })

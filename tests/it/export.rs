@@ -892,3 +892,99 @@ async fn cli_export_with_bounded_memory(size: u64) {
 async fn cli_export_of_1_gib_keeps_peak_memory_under_64_mib() {
     cli_export_with_bounded_memory(1024 * MIB).await;
 }
+
+/// A write the database refuses inside a batch of others fails alone: of files exported
+/// together, the one whose export guard SQLite refuses (a trigger added from outside) is not
+/// exported and says why, and every other lands, its guard let go.
+#[tokio::test]
+async fn an_export_whose_guard_the_database_refuses_fails_alone() {
+    let w = spawn_world(|c| c.queue.concurrency = 16).await;
+    let folder = room_folder(&w);
+    let ids: Vec<i64> = (0..16)
+        .map(|i| {
+            w.docspace
+                .create_file(folder, &format!("f{i:02}.bin"), 10 * 1024)
+                .expect("file")
+        })
+        .collect();
+    let refused = ids[7];
+    let mut outside =
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&w.app.config.database_url)
+            .await
+            .expect("second connection");
+    sqlx::query(&format!(
+        "CREATE TRIGGER refuse_guard BEFORE INSERT ON export_guards
+         WHEN NEW.file_id = '{refused}' BEGIN SELECT RAISE(ABORT, 'guard refused'); END"
+    ))
+    .execute(&mut outside)
+    .await
+    .expect("trigger");
+
+    // The jobs are claimed together once the write lock is free again, so their guards are
+    // asked for at about the same time and committed in shared batches.
+    let lock = WriteLock::take(&w.app).await;
+    let enqueued = futures::future::join_all(ids.iter().map(|id| enqueue_export(&w.app, *id)));
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        lock.release().await;
+    };
+    let (jobs, ()) = tokio::join!(enqueued, release);
+    let job_of: Vec<(i64, i64)> = ids.iter().copied().zip(jobs).collect();
+
+    for (file, job) in &job_of {
+        if *file == refused {
+            continue;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while job_state(&w.app, *job).await != "succeeded" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {job} did not succeed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // At its first attempt: the refused write took no other write of its batch with it.
+        let (_, v) = w
+            .app
+            .api(Method::GET, &format!("/api/v1/jobs/{job}"), None)
+            .await;
+        assert_eq!(v["job"]["attempts"], 1, "{v:#}");
+    }
+    let (_, bad) = job_of.iter().find(|(f, _)| *f == refused).expect("refused");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let (_, v) = w
+            .app
+            .api(Method::GET, &format!("/api/v1/jobs/{bad}"), None)
+            .await;
+        if v["job"]["attempts"].as_i64().unwrap_or(0) >= 1 && !v["job"]["last_error"].is_null() {
+            break v["job"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no attempt: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_ne!(job["state"], "succeeded", "{job:#}");
+    assert!(
+        job["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("guard refused"),
+        "{job:#}"
+    );
+    let landed = w.dropbox.paths();
+    for i in (0..16).filter(|i| ids[*i] != refused) {
+        assert!(
+            landed.iter().any(|p| p.ends_with(&format!("/f{i:02}.bin"))),
+            "f{i:02}.bin missing: {landed:?}"
+        );
+    }
+    assert!(
+        !landed.iter().any(|p| p.ends_with("/f07.bin")),
+        "{landed:?}"
+    );
+    let guards: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM export_guards")
+        .fetch_one(&mut outside)
+        .await
+        .expect("guards");
+    assert_eq!(guards, 0, "every exported file's guard is gone");
+}
