@@ -27,7 +27,7 @@ use serde_json::json;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{arg, bridge_env, start_service, API_TOKEN};
+use support::{arg, bridge_env, start_service, write_back, API_TOKEN};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -356,10 +356,7 @@ async fn main() {
     db.reset_counters();
     // The large files' bytes are still being written back; without this the small files'
     // fsyncs would queue behind them, as much as a third of their rate on some machines.
-    let synced = std::process::Command::new("sync")
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(synced, "sync failed");
+    write_back();
     let started = Instant::now();
     let jobs = ids
         .iter()

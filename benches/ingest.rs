@@ -33,7 +33,7 @@ use sqlx::Connection as _;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{arg, arg_str, drop_postgres, flag, fresh_postgres, postgres_server};
+use support::{arg, arg_str, drop_postgres, flag, fresh_postgres, postgres_server, write_back};
 
 const SECRET: &str = "bench-webhook-secret";
 
@@ -445,8 +445,7 @@ async fn main() {
         // Every round starts with nothing left for the kernel to write back: the load files and
         // the previous rounds' log lines would otherwise be written out in the middle of a later
         // round (30 s after they were written) and the database's fsyncs would queue behind them.
-        let synced = Command::new("sync").status().is_ok_and(|s| s.success());
-        assert!(synced, "sync failed");
+        write_back();
         wrk(
             &format!("{base}{path}"),
             connections,

@@ -120,3 +120,12 @@ pub async fn drop_postgres(server: &str, name: &str) {
             .await;
     }
 }
+
+/// Writes back everything the kernel still holds for the disk (`sync`), so that what a bench did
+/// before is not written out under the fsyncs it measures next.
+pub fn write_back() {
+    let synced = std::process::Command::new("sync")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(synced, "sync failed");
+}
