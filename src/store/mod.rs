@@ -18,6 +18,7 @@ pub mod postgres;
 mod rows;
 mod sql;
 pub mod sqlite;
+mod sqlite_direct;
 mod sqlite_ingest;
 
 /// Messages of `Unavailable` and `Other` may hold database text: log them, never send them.
@@ -54,6 +55,30 @@ impl From<sqlx::Error> for StoreError {
                 if db.message().contains("locked") || db.message().contains("busy") =>
             {
                 StoreError::Unavailable(db.message().to_string())
+            }
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+/// The same mapping for the SQLite writes made with rusqlite (`sqlite_ingest.rs`,
+/// `sqlite_direct.rs`).
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi::{ErrorCode, SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+        match &e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                tracing::debug!(error = %e, "unique violation");
+                StoreError::Conflict("a record with the same key already exists".into())
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+            {
+                StoreError::Unavailable(e.to_string())
             }
             _ => StoreError::Other(e.to_string()),
         }

@@ -18,6 +18,10 @@ use super::rows::now_ms;
 use super::*;
 
 super::rows::row_mappers!(PgRow);
+
+fn claimed_from_row(r: &PgRow) -> StoreResult<Claimed> {
+    super::rows::claimed(job_from_row(r)?, r.try_get("lease_token")?)
+}
 super::sql::shared_statements!(sqlx::Postgres, {
     now: "(FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT",
     new_token: "gen_random_uuid()::text",
@@ -25,6 +29,14 @@ super::sql::shared_statements!(sqlx::Postgres, {
 });
 
 mod ingest;
+mod writes;
+
+/// The claim of the shared statements ([`super::sql::claim_jobs!`]) in the same spelling.
+const CLAIM_JOBS: &str = super::sql::claim_jobs!(
+    "(FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT",
+    "gen_random_uuid()::text",
+    "FOR UPDATE SKIP LOCKED"
+);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -120,7 +132,7 @@ impl Store for PgStore {
     }
 
     async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>> {
-        shared::claim(&mut *self.conn().await?, worker, limit, lease).await
+        writes::claim(&mut *self.conn().await?, worker, limit, lease).await
     }
 
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> StoreResult<bool> {
@@ -128,7 +140,7 @@ impl Store for PgStore {
     }
 
     async fn finish(&self, lease: &Lease, outcome: JobOutcome) -> StoreResult<bool> {
-        shared::finish(&mut *self.conn().await?, lease, outcome).await
+        writes::finish(&mut *self.conn().await?, lease, outcome).await
     }
 
     async fn finish_run(
@@ -138,8 +150,8 @@ impl Store for PgStore {
         attempt: &Attempt,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        shared::record_attempt(&mut tx, lease.job_id, attempt).await?;
-        let recorded = shared::finish(&mut tx, lease, outcome).await?;
+        writes::record_attempt(&mut tx, lease.job_id, attempt).await?;
+        let recorded = writes::finish(&mut tx, lease, outcome).await?;
         tx.commit().await?;
         Ok(recorded)
     }
@@ -180,7 +192,7 @@ impl Store for PgStore {
     }
 
     async fn record_attempt(&self, job_id: i64, attempt: &Attempt) -> StoreResult<()> {
-        shared::record_attempt(&mut *self.conn().await?, job_id, attempt).await
+        writes::record_attempt(&mut *self.conn().await?, job_id, attempt).await
     }
 
     async fn attempts(&self, job_id: i64) -> StoreResult<Vec<Attempt>> {
@@ -291,7 +303,7 @@ impl Store for PgStore {
     }
 
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {
-        shared::put_export(&mut *self.conn().await?, r).await
+        writes::put_export(&mut *self.conn().await?, r).await
     }
 
     async fn acquire_export_guard(
@@ -300,7 +312,7 @@ impl Store for PgStore {
         holder: &str,
         lease: Duration,
     ) -> StoreResult<bool> {
-        shared::acquire_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
+        writes::acquire_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
     }
 
     async fn renew_export_guard(
@@ -309,13 +321,13 @@ impl Store for PgStore {
         holder: &str,
         lease: Duration,
     ) -> StoreResult<bool> {
-        shared::renew_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
+        writes::renew_export_guard(&mut *self.conn().await?, file_id, holder, lease).await
     }
 
     async fn complete_export(&self, r: &ExportRecord, holder: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        shared::put_export(&mut tx, r).await?;
-        shared::end_export_guard(&mut tx, &r.file_id, holder).await?;
+        writes::put_export(&mut tx, r).await?;
+        writes::end_export_guard(&mut tx, &r.file_id, holder).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -333,7 +345,7 @@ impl Store for PgStore {
         holder: &str,
         intent: Option<&ExportIntent>,
     ) -> StoreResult<bool> {
-        shared::set_export_intent(&mut *self.conn().await?, file_id, holder, intent).await
+        writes::set_export_intent(&mut *self.conn().await?, file_id, holder, intent).await
     }
 
     async fn export_intent(&self, file_id: &str) -> StoreResult<Option<ExportIntent>> {

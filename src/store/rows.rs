@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{Job, JobState, StoreError, StoreResult};
+use super::{Claimed, Job, JobState, Lease, StoreError, StoreResult};
 
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -52,7 +52,20 @@ pub fn job_from_parts(p: JobParts) -> StoreResult<Job> {
     })
 }
 
-/// Defines `job_from_row`, `claimed_from_row`, `group_folder_from_row` and `export_from_row` for
+/// A claimed job and the token its claim returned (a claim always sets one).
+pub fn claimed(job: Job, token: Option<String>) -> StoreResult<Claimed> {
+    let token = token
+        .ok_or_else(|| StoreError::Other(format!("claimed job {} has no lease token", job.id)))?;
+    Ok(Claimed {
+        lease: Lease {
+            job_id: job.id,
+            token,
+        },
+        job,
+    })
+}
+
+/// Defines `job_from_row`, `group_folder_from_row` and `export_from_row` for
 /// one backend's row type. A macro rather than generic functions: sqlx's per-database
 /// `Decode`/`ColumnIndex` bounds would make generic signatures longer than the bodies.
 macro_rules! row_mappers {
@@ -70,21 +83,6 @@ macro_rules! row_mappers {
                 run_at: r.try_get("run_at")?,
                 created_at: r.try_get("created_at")?,
                 updated_at: r.try_get("updated_at")?,
-            })
-        }
-
-        fn claimed_from_row(r: &$row) -> StoreResult<Claimed> {
-            let job = job_from_row(r)?;
-            let token: Option<String> = r.try_get("lease_token")?;
-            let token = token.ok_or_else(|| {
-                StoreError::Other(format!("claimed job {} has no lease token", job.id))
-            })?;
-            Ok(Claimed {
-                lease: Lease {
-                    job_id: job.id,
-                    token,
-                },
-                job,
             })
         }
 

@@ -75,7 +75,7 @@ pub(super) fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The columns a job is read from, in this order (`job_from_row`, `claimed_from_row`, the
+/// The columns a job is read from, in this order (`job_from_row`, a claim's, the
 /// ingest thread's `job_of`). Never `*`: on SQLite that would also compute the generated
 /// `group_id` and `file_id` columns, a JSON parse of the payload each, for every row read.
 macro_rules! job_columns {
@@ -111,6 +111,86 @@ pub(super) const INSERT_JOB: &str = concat!(
      RETURNING ",
     job_columns!()
 );
+
+/// Claims up to `$4` due jobs, oldest due first, for worker `$1` with a lease of `$2` ms (`$3`
+/// now, ms), each under a fresh token, returning them; the database's clock, a fresh token and the row lock are the engine's own spelling
+/// (see [`shared_statements!`]).
+macro_rules! claim_jobs {
+    ($now:literal, $new_token:literal, $skip_locked:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
+                    lease_token = ",
+            $new_token,
+            ", lease_expires_at = ",
+            $now,
+            " + $2,
+                    updated_at = $3
+             WHERE id IN (SELECT id FROM jobs
+                          WHERE state IN ('queued', 'failed') AND run_at <= ",
+            $now,
+            "
+                          ORDER BY run_at, id LIMIT $4 ",
+            $skip_locked,
+            ")
+             RETURNING ",
+            $crate::store::sql::job_columns!()
+        )
+    };
+}
+pub(crate) use claim_jobs;
+
+/// Records one run of job `$1`: `$2` attempt, `$3` worker, `$4` started and `$5` finished
+/// (ms), `$6` outcome, `$7` error.
+pub(crate) const RECORD_ATTEMPT: &str =
+    "INSERT INTO job_attempts (job_id, attempt, worker, started_at, finished_at, outcome, error)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Ends the run of job `$6` that holds lease token `$7`: `$1` state, `$2` last error, `$3`
+/// result (kept when NULL), `$4` next run (kept when NULL), `$5` now (ms). Accepted while the
+/// claim is current, even past its expiry: until the job is requeued no other run can have
+/// started, and the result saves running it again.
+pub(crate) const FINISH_JOB: &str =
+    "UPDATE jobs SET state = $1, last_error = $2, result = COALESCE($3, result),
+            run_at = COALESCE($4, run_at), lease_owner = NULL, lease_token = NULL,
+            lease_expires_at = NULL, updated_at = $5
+     WHERE id = $6 AND state = 'running' AND lease_token = $7";
+
+/// Stores the export of file `$1`: `$2` DocSpace version, `$3` Dropbox path and `$4` its key,
+/// `$5` Dropbox id, `$6` rev, `$7` content hash, `$8` size, `$9` now (ms).
+pub(crate) const PUT_EXPORT: &str =
+    "INSERT INTO exports (file_id, docspace_version, dropbox_path, dropbox_path_lower, dropbox_id, rev, content_hash, size, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (file_id) DO UPDATE SET docspace_version = excluded.docspace_version,
+         dropbox_path = excluded.dropbox_path, dropbox_path_lower = excluded.dropbox_path_lower,
+         dropbox_id = excluded.dropbox_id, rev = excluded.rev, content_hash = excluded.content_hash,
+         size = excluded.size, updated_at = excluded.updated_at";
+
+/// Gives file `$1`'s export guard to holder `$2` until `$3` (ms) unless another holds it
+/// unexpired at `$4` (now, ms); changes one row when it is `$2`'s.
+pub(crate) const ACQUIRE_EXPORT_GUARD: &str =
+    "INSERT INTO export_guards (file_id, holder, expires_at, updated_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (file_id) DO UPDATE SET holder = excluded.holder,
+         expires_at = excluded.expires_at, updated_at = excluded.updated_at
+     WHERE export_guards.holder IS NULL OR export_guards.expires_at < $4
+         OR export_guards.holder = excluded.holder";
+
+/// Extends file `$3`'s export guard held by `$4` until `$1` (`$2` now, ms).
+pub(crate) const RENEW_EXPORT_GUARD: &str =
+    "UPDATE export_guards SET expires_at = $1, updated_at = $2
+     WHERE file_id = $3 AND holder = $4";
+
+/// Ends holder `$2`'s export of file `$1`: its intent forgotten and its guard let go, which
+/// leaves no row (what clearing the intent and then letting the guard go leave, in one statement
+/// instead of three).
+pub(crate) const END_EXPORT_GUARD: &str =
+    "DELETE FROM export_guards WHERE file_id = $1 AND holder = $2";
+
+/// Sets (or, all NULL, clears) the intent of file `$5`'s export guard held by `$6`: `$1` target
+/// path, `$2` content hash, `$3` DocSpace version, `$4` now (ms).
+pub(crate) const SET_EXPORT_INTENT: &str =
+    "UPDATE export_guards SET target_path = $1, target_hash = $2, target_version = $3,
+         updated_at = $4
+     WHERE file_id = $5 AND holder = $6";
 
 /// Where the queued job with dedupe key `$1` is read from ([`QUEUED_JOB`], [`QUEUED_JOB_ID`]).
 macro_rules! queued_by_key {
@@ -148,13 +228,13 @@ macro_rules! shared_statements {
 
             use sqlx::Row;
 
-            use super::{claimed_from_row, export_from_row, group_folder_from_row, job_from_row};
+            use super::{export_from_row, group_folder_from_row, job_from_row};
             use $crate::store::rows::{from_ms, now_ms};
-            use $crate::store::sql::{millis, outcome_columns};
+            use $crate::store::sql::millis;
             use $crate::store::{
-                below_pattern, path_key, Attempt, Claimed, DeliveryFilter,
+                below_pattern, path_key, Attempt, DeliveryFilter,
                 DeliveryRecord, ExportIntent, ExportRecord, ExportSummary, GroupFolder,
-                GroupFolderSummary, Job, JobFilter, JobOutcome, JobState, Lease,
+                GroupFolderSummary, Job, JobFilter, JobState, Lease,
                 RetryFilter, StoreResult,
             };
 
@@ -262,27 +342,6 @@ macro_rules! shared_statements {
                 with_job_ids(c, found).await
             }
 
-            pub(crate) async fn record_attempt(
-                c: &mut Conn,
-                job_id: i64,
-                a: &Attempt,
-            ) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO job_attempts (job_id, attempt, worker, started_at, finished_at, outcome, error)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(job_id)
-                .bind(i64::from(a.attempt))
-                .bind(&a.worker)
-                .bind(a.started_at.timestamp_millis())
-                .bind(a.finished_at.timestamp_millis())
-                .bind(&a.outcome)
-                .bind(&a.error)
-                .execute(&mut *c)
-                .await?;
-                Ok(())
-            }
-
             pub(crate) async fn attempts(c: &mut Conn, job_id: i64) -> StoreResult<Vec<Attempt>> {
                 let rows = sqlx::query(
                     "SELECT attempt, worker, started_at, finished_at, outcome, error
@@ -372,31 +431,6 @@ macro_rules! shared_statements {
                 Ok(ids)
             }
 
-            /// Claims up to `limit` due jobs, oldest due first, each under a fresh token.
-            pub(crate) async fn claim(
-                c: &mut Conn,
-                worker: &str,
-                limit: u32,
-                lease: Duration,
-            ) -> StoreResult<Vec<Claimed>> {
-                let rows = sqlx::query(concat!(
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
-                            lease_token = ", $new_token, ", lease_expires_at = ", $now, " + $2,
-                            updated_at = $3
-                     WHERE id IN (SELECT id FROM jobs
-                                  WHERE state IN ('queued', 'failed') AND run_at <= ", $now, "
-                                  ORDER BY run_at, id LIMIT $4 ", $skip_locked, ")
-                     RETURNING ", $crate::store::sql::job_columns!()
-                ))
-                .bind(worker)
-                .bind(millis(lease))
-                .bind(now_ms())
-                .bind(i64::from(limit))
-                .fetch_all(&mut *c)
-                .await?;
-                rows.iter().map(claimed_from_row).collect()
-            }
-
             /// Only a lease that has not expired yet is extended: once it has, the job may be
             /// requeued at any moment, and the run that let it expire has stopped.
             pub(crate) async fn renew_lease(
@@ -410,33 +444,6 @@ macro_rules! shared_statements {
                        AND lease_expires_at >= ", $now
                 ))
                 .bind(millis(duration))
-                .bind(now_ms())
-                .bind(lease.job_id)
-                .bind(&lease.token)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-                Ok(n == 1)
-            }
-
-            /// Accepted while the claim is current, even past its expiry: until the job is
-            /// requeued no other run can have started, and the result saves running it again.
-            pub(crate) async fn finish(
-                c: &mut Conn,
-                lease: &Lease,
-                outcome: JobOutcome,
-            ) -> StoreResult<bool> {
-                let (state, error, result, run_at) = outcome_columns(outcome);
-                let n = sqlx::query(
-                    "UPDATE jobs SET state = $1, last_error = $2, result = COALESCE($3, result),
-                            run_at = COALESCE($4, run_at), lease_owner = NULL, lease_token = NULL,
-                            lease_expires_at = NULL, updated_at = $5
-                     WHERE id = $6 AND state = 'running' AND lease_token = $7",
-                )
-                .bind(state)
-                .bind(error)
-                .bind(result)
-                .bind(run_at)
                 .bind(now_ms())
                 .bind(lease.job_id)
                 .bind(&lease.token)
@@ -817,74 +824,6 @@ macro_rules! shared_statements {
                     .collect()
             }
 
-            pub(crate) async fn put_export(c: &mut Conn, r: &ExportRecord) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO exports (file_id, docspace_version, dropbox_path, dropbox_path_lower, dropbox_id, rev, content_hash, size, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                     ON CONFLICT (file_id) DO UPDATE SET docspace_version = excluded.docspace_version,
-                         dropbox_path = excluded.dropbox_path, dropbox_path_lower = excluded.dropbox_path_lower,
-                         dropbox_id = excluded.dropbox_id, rev = excluded.rev, content_hash = excluded.content_hash,
-                         size = excluded.size, updated_at = excluded.updated_at",
-                )
-                .bind(&r.file_id)
-                .bind(r.docspace_version)
-                .bind(&r.dropbox_path)
-                .bind(path_key(&r.dropbox_path))
-                .bind(&r.dropbox_id)
-                .bind(&r.rev)
-                .bind(&r.content_hash)
-                .bind(r.size)
-                .bind(now_ms())
-                .execute(&mut *c)
-                .await?;
-                Ok(())
-            }
-
-            pub(crate) async fn acquire_export_guard(
-                c: &mut Conn,
-                file_id: &str,
-                holder: &str,
-                lease: Duration,
-            ) -> StoreResult<bool> {
-                let now = now_ms();
-                let n = sqlx::query(
-                    "INSERT INTO export_guards (file_id, holder, expires_at, updated_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (file_id) DO UPDATE SET holder = excluded.holder,
-                         expires_at = excluded.expires_at, updated_at = excluded.updated_at
-                     WHERE export_guards.holder IS NULL OR export_guards.expires_at < $4
-                         OR export_guards.holder = excluded.holder",
-                )
-                .bind(file_id)
-                .bind(holder)
-                .bind(now.saturating_add(millis(lease)))
-                .bind(now)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-                Ok(n == 1)
-            }
-
-            pub(crate) async fn renew_export_guard(
-                c: &mut Conn,
-                file_id: &str,
-                holder: &str,
-                lease: Duration,
-            ) -> StoreResult<bool> {
-                let now = now_ms();
-                let n = sqlx::query(
-                    "UPDATE export_guards SET expires_at = $1, updated_at = $2
-                     WHERE file_id = $3 AND holder = $4",
-                )
-                .bind(now.saturating_add(millis(lease)))
-                .bind(now)
-                .bind(file_id)
-                .bind(holder)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-                Ok(n == 1)
-            }
-
             /// A guard without an intent leaves no row behind.
             pub(crate) async fn release_export_guard(
                 c: &mut Conn,
@@ -909,45 +848,6 @@ macro_rules! shared_statements {
                 .execute(&mut *c)
                 .await?;
                 Ok(())
-            }
-
-            /// Ends `holder`'s export of the file: its intent forgotten and its guard let go,
-            /// which leaves no row (what [`set_export_intent`] with no intent and then
-            /// [`release_export_guard`] leave, in one statement instead of three).
-            pub(crate) async fn end_export_guard(
-                c: &mut Conn,
-                file_id: &str,
-                holder: &str,
-            ) -> StoreResult<()> {
-                sqlx::query("DELETE FROM export_guards WHERE file_id = $1 AND holder = $2")
-                    .bind(file_id)
-                    .bind(holder)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            }
-
-            pub(crate) async fn set_export_intent(
-                c: &mut Conn,
-                file_id: &str,
-                holder: &str,
-                intent: Option<&ExportIntent>,
-            ) -> StoreResult<bool> {
-                let n = sqlx::query(
-                    "UPDATE export_guards SET target_path = $1, target_hash = $2, target_version = $3,
-                         updated_at = $4
-                     WHERE file_id = $5 AND holder = $6",
-                )
-                .bind(intent.map(|i| i.dropbox_path.as_str()))
-                .bind(intent.map(|i| i.content_hash.as_str()))
-                .bind(intent.map(|i| i.docspace_version))
-                .bind(now_ms())
-                .bind(file_id)
-                .bind(holder)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-                Ok(n == 1)
             }
 
             pub(crate) async fn export_intent(

@@ -6,7 +6,10 @@
 //! writer's task ([`write_batches`]). Callers queue on a channel; everything pending goes into a
 //! single `BEGIN IMMEDIATE … COMMIT` under the writer's lock, and only then is each caller
 //! answered. With `synchronous = FULL` that is one fsync per batch instead of one per write, and
-//! no caller is answered before its rows are durable.
+//! no caller is answered before its rows are durable. The busiest of those writes (claims, job
+//! results, export guards and records) are made with rusqlite on the writer's own SQLite handle
+//! (`sqlite_direct.rs`), all of a batch's in one turn, instead of a round trip to sqlx's
+//! connection thread per statement.
 //!
 //! A caller may go away at any point (a client hangs up and its handler is dropped, a timeout
 //! fires). Its write is run by the writer's task all the same, and transactions are sqlx
@@ -27,7 +30,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::sqlite_ingest;
+use super::{sqlite_direct, sqlite_ingest};
 
 use super::*;
 
@@ -58,6 +61,14 @@ super::sql::shared_statements!(sqlx::Sqlite, {
     skip_locked: "",
 });
 
+/// The claim of the shared statements ([`super::sql::claim_jobs!`]) in the same spelling, for
+/// the writer's direct writes (`sqlite_direct.rs`).
+pub(super) const CLAIM_JOBS: &str = super::sql::claim_jobs!(
+    "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+    "lower(hex(randomblob(16)))",
+    ""
+);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a readiness check waits for the writer to take SQLite's write lock.
@@ -85,27 +96,36 @@ const MAX_WRITE_BATCH: usize = 512;
 /// What a write tells its caller once its batch's fate is known: `Ok` when the batch committed.
 type Settle = Box<dyn FnOnce(Result<(), String>) + Send>;
 
-/// One write waiting for the writer: runs on the writer's connection inside its batch's
-/// transaction and says whether it succeeded (a write that failed is rolled back alone).
-struct Op {
-    kind: WriteKind,
-    run: Write,
+/// One write waiting for the writer: runs inside its batch's transaction, in a savepoint of its
+/// own, and says whether it succeeded (a write that failed is rolled back alone).
+enum Op {
+    /// Through sqlx, for writes made seldom.
+    Sqlx(SqlxWrite),
+    /// Straight on SQLite's handle with rusqlite (`sqlite_direct.rs`), for the busy ones.
+    Direct(DirectWrite),
 }
 
-/// What a write does, as far as its batch is concerned.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WriteKind {
-    /// Any number of statements: the write runs in a savepoint of its own.
-    Any,
-    /// One statement, which fails only when that statement does. SQLite applies a statement
-    /// whole or not at all, so the write runs without a savepoint (two round trips to the
-    /// connection's thread fewer).
-    OneStatement,
-}
-
-/// What an [`Op`] runs.
-type Write =
+type SqlxWrite =
     Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Settle)> + Send>;
+
+type DirectWrite = Box<dyn FnOnce(&rusqlite::Connection) -> (bool, Settle) + Send>;
+
+/// A write's result and the [`Settle`] that answers its caller through `tx`.
+fn settled<T: Send + 'static>(
+    out: StoreResult<T>,
+    tx: oneshot::Sender<StoreResult<T>>,
+) -> (bool, Settle) {
+    let ok = out.is_ok();
+    let settle: Settle = Box::new(move |batch: Result<(), String>| {
+        let answer = match (batch, out) {
+            (_, Err(e)) => Err(e),
+            (Ok(()), Ok(v)) => Ok(v),
+            (Err(msg), Ok(_)) => Err(StoreError::Unavailable(msg)),
+        };
+        let _ = tx.send(answer);
+    });
+    (ok, settle)
+}
 
 impl Writer {
     /// Starts the writer task for `conn`.
@@ -126,35 +146,26 @@ impl Writer {
             + Send
             + 'static,
     {
-        self.run_as(WriteKind::Any, f).await
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let run: SqlxWrite = Box::new(move |c| Box::pin(async move { settled(f(c).await, tx) }));
+        self.submit(Op::Sqlx(run), rx).await
     }
 
-    /// [`Writer::run`] for a write of the given kind.
-    async fn run_as<T, F>(&self, kind: WriteKind, f: F) -> StoreResult<T>
+    /// [`Writer::run`] for a write made with rusqlite on SQLite's handle (`sqlite_direct.rs`).
+    async fn direct<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let run: Write = Box::new(move |c| {
-            Box::pin(async move {
-                let out = f(c).await;
-                let ok = out.is_ok();
-                let settle: Settle = Box::new(move |batch: Result<(), String>| {
-                    let answer = match (batch, out) {
-                        (_, Err(e)) => Err(e),
-                        (Ok(()), Ok(v)) => Ok(v),
-                        (Err(msg), Ok(_)) => Err(StoreError::Unavailable(msg)),
-                    };
-                    let _ = tx.send(answer);
-                });
-                (ok, settle)
-            })
-        });
+        let run: DirectWrite = Box::new(move |c| settled(f(c), tx));
+        self.submit(Op::Direct(run), rx).await
+    }
+
+    /// Queues `op` for the writer and waits for its answer on `rx`.
+    async fn submit<T>(&self, op: Op, rx: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T> {
         self.ops
-            .send(Op { kind, run })
+            .send(op)
             .map_err(|_| StoreError::Unavailable("store is shutting down".into()))?;
         rx.await.map_err(|_| {
             StoreError::Unavailable("the write was not run: its batch failed before it".into())
@@ -211,43 +222,44 @@ async fn write_batches(conn: Arc<Mutex<SqliteConnection>>, mut rx: mpsc::Unbound
     }
 }
 
+/// Why a batch did not commit.
+type BatchError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Runs `batch` in one transaction; each write's settle goes to `settles` as it runs. Writes
-/// after a failure of the transaction itself are not run (their callers hear so).
+/// after a failure of the transaction itself are not run (their callers hear so). The direct
+/// writes run first, all in one turn on SQLite's handle: writes waiting together were made
+/// concurrently, so any order of them is one their callers may see.
 async fn commit_batch(
     c: &mut SqliteConnection,
     batch: Vec<Op>,
     settles: &mut Vec<Settle>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), BatchError> {
     let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
-    let batch = match <[Op; 1]>::try_from(batch) {
-        Ok([op]) => {
-            // Alone: its own transaction is its savepoint.
-            let (ok, settle) = (op.run)(&mut tx).await;
-            settles.push(settle);
-            return if ok {
-                tx.commit().await
-            } else {
-                tx.rollback().await
-            };
-        }
-        Err(batch) => batch,
-    };
+    let mut direct = Vec::new();
+    let mut through_sqlx = Vec::new();
     for op in batch {
-        if op.kind == WriteKind::OneStatement {
-            let (ok, settle) = (op.run)(&mut tx).await;
-            settles.push(settle);
-            // A failed statement leaves the transaction as it was, unless SQLite rolled the
-            // whole transaction back (a full disk, an I/O error): then the batch has failed.
-            // (A savepoint's release finds that out for the other writes.)
-            if !ok && !in_transaction(&mut tx).await? {
-                return Err(sqlx::Error::Protocol(
-                    "the transaction was rolled back by a failed write".into(),
-                ));
-            }
-            continue;
+        match op {
+            Op::Direct(w) => direct.push(w),
+            Op::Sqlx(w) => through_sqlx.push(w),
         }
+    }
+    if let ([], [_]) = (direct.as_slice(), through_sqlx.as_slice()) {
+        // Alone: its own transaction is its savepoint.
+        let (ok, settle) = (through_sqlx.remove(0))(&mut tx).await;
+        settles.push(settle);
+        if ok {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        return Ok(());
+    }
+    if !direct.is_empty() {
+        run_direct(&mut tx, direct, settles).await?;
+    }
+    for run in through_sqlx {
         let mut point = tx.begin().await?;
-        let (ok, settle) = (op.run)(&mut point).await;
+        let (ok, settle) = run(&mut point).await;
         settles.push(settle);
         if ok {
             point.commit().await?;
@@ -255,17 +267,36 @@ async fn commit_batch(
             point.rollback().await?;
         }
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(())
 }
 
-/// Whether `c` is inside a transaction (SQLite's autocommit flag is off).
-async fn in_transaction(c: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+/// Runs `writes` on `c`'s SQLite handle, locked out of sqlx's thread, each in a savepoint of
+/// its own. They run on the runtime's thread: index lookups inside a transaction that already
+/// holds the write lock (no lock waits, no fsync), microseconds each.
+async fn run_direct(
+    c: &mut SqliteConnection,
+    writes: Vec<DirectWrite>,
+    settles: &mut Vec<Settle>,
+) -> Result<(), BatchError> {
     let mut handle = c.lock_handle().await?;
-    // SAFETY: the handle is a live connection, locked out of sqlx's worker thread while the
-    // guard lives; `sqlite3_get_autocommit` only reads its flag.
-    let autocommit =
-        unsafe { rusqlite::ffi::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr().cast()) };
-    Ok(autocommit == 0)
+    // SAFETY: the handle is a live connection, locked out of sqlx's worker thread until `handle`
+    // is dropped, after `conn`. A connection made by `from_handle` does not close the handle when
+    // dropped; it finalizes the statements it prepared, so none is left for sqlx to trip over.
+    let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+    for write in writes {
+        conn.execute_batch("SAVEPOINT direct_write")?;
+        let (ok, settle) = write(&conn);
+        settles.push(settle);
+        // Fails when the write's failure took the whole transaction with it (SQLite rolls it
+        // back on a full disk or an I/O error): then the batch has failed.
+        conn.execute_batch(if ok {
+            "RELEASE direct_write"
+        } else {
+            "ROLLBACK TO direct_write; RELEASE direct_write"
+        })?;
+    }
+    Ok(())
 }
 
 /// Turns off SQLite's process-wide allocation statistics before the first connection: with them
@@ -430,7 +461,7 @@ impl Store for SqliteStore {
         let worker = worker.to_string();
         // One statement, on the one writer: no other claimer can interleave.
         self.writer
-            .run(move |c| Box::pin(async move { shared::claim(c, &worker, limit, lease).await }))
+            .direct(move |c| sqlite_direct::claim(c, &worker, limit, lease))
             .await
     }
 
@@ -444,7 +475,7 @@ impl Store for SqliteStore {
     async fn finish(&self, lease: &Lease, outcome: JobOutcome) -> StoreResult<bool> {
         let lease = lease.clone();
         self.writer
-            .run(move |c| Box::pin(async move { shared::finish(c, &lease, outcome).await }))
+            .direct(move |c| sqlite_direct::finish(c, &lease, outcome))
             .await
     }
 
@@ -456,11 +487,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let (lease, attempt) = (lease.clone(), attempt.clone());
         self.writer
-            .run(move |c| {
-                Box::pin(async move {
-                    shared::record_attempt(c, lease.job_id, &attempt).await?;
-                    shared::finish(c, &lease, outcome).await
-                })
+            .direct(move |c| {
+                sqlite_direct::record_attempt(c, lease.job_id, &attempt)?;
+                sqlite_direct::finish(c, &lease, outcome)
             })
             .await
     }
@@ -496,9 +525,7 @@ impl Store for SqliteStore {
     async fn record_attempt(&self, job_id: i64, attempt: &Attempt) -> StoreResult<()> {
         let attempt = attempt.clone();
         self.writer
-            .run(move |c| {
-                Box::pin(async move { shared::record_attempt(c, job_id, &attempt).await })
-            })
+            .direct(move |c| sqlite_direct::record_attempt(c, job_id, &attempt))
             .await
     }
 
@@ -633,9 +660,7 @@ impl Store for SqliteStore {
     async fn put_export(&self, r: &ExportRecord) -> StoreResult<()> {
         let r = r.clone();
         self.writer
-            .run_as(WriteKind::OneStatement, move |c| {
-                Box::pin(async move { shared::put_export(c, &r).await })
-            })
+            .direct(move |c| sqlite_direct::put_export(c, &r))
             .await
     }
 
@@ -647,11 +672,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let (file_id, holder) = (file_id.to_string(), holder.to_string());
         self.writer
-            .run_as(WriteKind::OneStatement, move |c| {
-                Box::pin(
-                    async move { shared::acquire_export_guard(c, &file_id, &holder, lease).await },
-                )
-            })
+            .direct(move |c| sqlite_direct::acquire_export_guard(c, &file_id, &holder, lease))
             .await
     }
 
@@ -663,22 +684,16 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let (file_id, holder) = (file_id.to_string(), holder.to_string());
         self.writer
-            .run_as(WriteKind::OneStatement, move |c| {
-                Box::pin(
-                    async move { shared::renew_export_guard(c, &file_id, &holder, lease).await },
-                )
-            })
+            .direct(move |c| sqlite_direct::renew_export_guard(c, &file_id, &holder, lease))
             .await
     }
 
     async fn complete_export(&self, r: &ExportRecord, holder: &str) -> StoreResult<()> {
         let (r, holder) = (r.clone(), holder.to_string());
         self.writer
-            .run(move |c| {
-                Box::pin(async move {
-                    shared::put_export(c, &r).await?;
-                    shared::end_export_guard(c, &r.file_id, &holder).await
-                })
+            .direct(move |c| {
+                sqlite_direct::put_export(c, &r)?;
+                sqlite_direct::end_export_guard(c, &r.file_id, &holder)
             })
             .await
     }
@@ -701,10 +716,8 @@ impl Store for SqliteStore {
         let (file_id, holder) = (file_id.to_string(), holder.to_string());
         let intent = intent.cloned();
         self.writer
-            .run_as(WriteKind::OneStatement, move |c| {
-                Box::pin(async move {
-                    shared::set_export_intent(c, &file_id, &holder, intent.as_ref()).await
-                })
+            .direct(move |c| {
+                sqlite_direct::set_export_intent(c, &file_id, &holder, intent.as_ref())
             })
             .await
     }

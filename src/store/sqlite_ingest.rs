@@ -17,11 +17,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, Mutex};
 
-use super::rows::{job_from_parts, now_ms, JobParts};
+use super::rows::now_ms;
 use super::sql::{delivery_source, INSERT_JOB, KEEP_DELIVERY, QUEUED_JOB, QUEUED_JOB_ID};
+use super::sqlite_direct::job_of;
 use super::{take_pending, Delivery, DeliveryOutcome, IngestQueue, IngestReply, Job, NewJob};
 use super::{StoreError, StoreResult};
 
@@ -193,22 +194,4 @@ fn queue_job(
 /// A job row that does not make a [`Job`].
 fn unreadable(e: StoreError) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-}
-
-/// A job row of [`INSERT_JOB`] or [`QUEUED_JOB`], read by position (their column list is
-/// `job_columns!`), which spares a lookup by name per column and row.
-fn job_of(r: &Row<'_>) -> rusqlite::Result<StoreResult<Job>> {
-    Ok(job_from_parts(JobParts {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        state: r.get(2)?,
-        attempts: r.get(3)?,
-        dedupe_key: r.get(4)?,
-        payload: r.get(5)?,
-        last_error: r.get(6)?,
-        result: r.get(7)?,
-        run_at: r.get(8)?,
-        created_at: r.get(9)?,
-        updated_at: r.get(10)?,
-    }))
 }
