@@ -640,6 +640,61 @@ async fn ten_thousand_files_in_500_folders_are_listed_page_by_page() {
     assert_eq!(p.fake.calls(routes::FOLDER_LIST), 506);
 }
 
+/// A folder's listing is in title order, folders first, page after page, and a file renamed or
+/// moved takes its new place (or leaves) at once.
+#[tokio::test]
+async fn a_folder_listing_keeps_title_order_through_renames_and_moves() {
+    let p = Portal::start().await;
+    let room = p.fake.create_room("Order");
+    let other = p.fake.create_room("Elsewhere");
+    p.fake.create_folder(room, "b-folder").expect("folder");
+    p.fake.create_folder(room, "a-folder").expect("folder");
+    let mut ids = Vec::new();
+    for name in ["d.txt", "b.txt", "e.txt", "a.txt", "c.txt"] {
+        ids.push(p.fake.create_file(room, name, 1).expect("file"));
+    }
+    // Every page of the room, three entries a page.
+    async fn listed(p: &Portal, room: i64) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut start = 0;
+        loop {
+            let r = p
+                .listing(&format!("/api/2.0/files/{room}?count=3&startIndex={start}"))
+                .await;
+            names.extend(titles(&r, "folders"));
+            names.extend(titles(&r, "files"));
+            start += 3;
+            if start >= r["total"].as_u64().expect("total") as usize {
+                return names;
+            }
+        }
+    }
+    assert_eq!(
+        listed(&p, room).await,
+        ["a-folder", "b-folder", "a.txt", "b.txt", "c.txt", "d.txt", "e.txt"]
+    );
+    // d.txt → 0.txt, first of the files; b.txt moves out.
+    p.fake.rename_file(ids[0], "0.txt").expect("rename");
+    p.fake.move_file(ids[1], other).expect("move");
+    assert_eq!(
+        listed(&p, room).await,
+        ["a-folder", "b-folder", "0.txt", "a.txt", "c.txt", "e.txt"]
+    );
+    let r = p
+        .listing(&format!("/api/2.0/files/{room}?count=2&startIndex=1"))
+        .await;
+    assert_eq!(titles(&r, "folders"), ["b-folder"]);
+    assert_eq!(titles(&r, "files"), ["0.txt"]);
+    assert_eq!(r["total"], 6);
+    assert_eq!(r["count"], 2);
+    let r = p
+        .listing(&format!("/api/2.0/files/{room}?filterValue=A"))
+        .await;
+    assert_eq!(titles(&r, "folders"), ["a-folder"]);
+    assert_eq!(titles(&r, "files"), ["a.txt"]);
+    assert_eq!(r["total"], 2);
+}
+
 #[tokio::test]
 async fn the_latency_knob_holds_listing_calls_in_flight() {
     let p = Portal::start().await;

@@ -17,7 +17,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::dto::Files;
 use super::envelope::{self, bad_request, not_found};
+use super::state::File;
 use super::{control, routes, scopes, stream, Inner};
 
 pub fn router(inner: Arc<Inner>) -> Router {
@@ -660,10 +662,18 @@ async fn list_folder(
         .subfolders(id)
         .filter(|f| !unreadable.contains(&f.id) && matches(&f.title))
         .collect();
-    let files = state
-        .folder_files(id)
-        .filter(|f| matches(&f.title))
-        .collect();
+    // Without a filter a page reads only the files it returns (they are kept in listing order).
+    let filtered: Vec<&File>;
+    let files = match filter {
+        None => Files::new(state.folder_files(id), state.file_count(id)),
+        Some(_) => {
+            filtered = state
+                .folder_files(id)
+                .filter(|f| matches(&f.title))
+                .collect();
+            Files::new(filtered.iter().copied(), filtered.len())
+        }
+    };
     envelope::ok(
         inner
             .render(&state)
@@ -712,9 +722,13 @@ async fn list_rooms(State(inner): State<Arc<Inner>>, uri: Uri, RawQuery(q): RawQ
         })
         .collect();
     envelope::ok(
-        inner
-            .render(&state)
-            .content_page(current, rooms, Vec::new(), start, count),
+        inner.render(&state).content_page(
+            current,
+            rooms,
+            Files::new(std::iter::empty(), 0),
+            start,
+            count,
+        ),
         &here,
         "GET",
     )

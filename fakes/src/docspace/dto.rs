@@ -378,24 +378,27 @@ impl Render<'_> {
         &self,
         current: &Folder,
         mut folders: Vec<&Folder>,
-        mut files: Vec<&File>,
+        files: Files<'_>,
         start_index: usize,
         count: usize,
     ) -> Value {
         folders.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id)));
-        files.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id)));
-        let total = folders.len() + files.len();
+        let total = folders.len() + files.total;
         let page_end = start_index.saturating_add(count).min(total);
-        let mut page_folders = Vec::new();
-        let mut page_files = Vec::new();
-        for i in start_index..page_end {
-            if i < folders.len() {
-                page_folders.push(self.folder(folders[i]));
-            } else {
-                let file = files[i - folders.len()];
-                page_files.push(self.file(file, file.version()));
-            }
-        }
+        let page_folders: Vec<Value> = folders
+            .iter()
+            .take(page_end)
+            .skip(start_index)
+            .map(|f| self.folder(f))
+            .collect();
+        // Folders come first; the files' part of the page starts past them.
+        let nf = folders.len();
+        let page_files: Vec<Value> = files
+            .in_order
+            .take(page_end.saturating_sub(nf))
+            .skip(start_index.saturating_sub(nf))
+            .map(|f| self.file(f, f.version()))
+            .collect();
         let returned = page_folders.len() + page_files.len();
         json!({
             "files": page_files,
@@ -407,6 +410,21 @@ impl Render<'_> {
             "total": total,
             "new": 0,
         })
+    }
+}
+
+/// The files of a listing, in its order (title, then id), and how many there are.
+pub struct Files<'a> {
+    in_order: Box<dyn Iterator<Item = &'a File> + 'a>,
+    total: usize,
+}
+
+impl<'a> Files<'a> {
+    pub fn new(in_order: impl Iterator<Item = &'a File> + 'a, total: usize) -> Self {
+        Self {
+            in_order: Box::new(in_order),
+            total,
+        }
     }
 }
 

@@ -216,9 +216,11 @@ pub struct State {
     pub folders: BTreeMap<i64, Folder>,
     pub files: BTreeMap<i64, File>,
     /// Child folder ids of each folder and file ids of each folder, kept in step by every
-    /// mutation so listings and counts cost what the folder holds, not the whole portal.
+    /// mutation so listings and counts cost what the folder holds, not the whole portal. Files
+    /// are kept by title, then id: the order of a listing, so that a page of one costs what it
+    /// returns.
     child_folders: HashMap<i64, BTreeSet<i64>>,
-    child_files: HashMap<i64, BTreeSet<i64>>,
+    child_files: HashMap<i64, BTreeSet<(String, i64)>>,
     next_folder_id: i64,
     next_file_id: i64,
 }
@@ -443,13 +445,13 @@ impl State {
             .filter_map(|c| self.folders.get(c))
     }
 
-    /// Files directly inside `id`.
+    /// Files directly inside `id`, by title, then id.
     pub fn folder_files(&self, id: i64) -> impl Iterator<Item = &File> + '_ {
         self.child_files
             .get(&id)
             .into_iter()
             .flatten()
-            .filter_map(|c| self.files.get(c))
+            .filter_map(|(_, c)| self.files.get(c))
     }
 
     pub fn subfolder_count(&self, id: i64) -> usize {
@@ -483,13 +485,16 @@ impl State {
         self.folders.insert(folder.id, folder);
     }
 
-    fn link_file(&mut self, file: i64, folder: i64) {
-        self.child_files.entry(folder).or_default().insert(file);
+    fn link_file(&mut self, file: i64, folder: i64, title: &str) {
+        self.child_files
+            .entry(folder)
+            .or_default()
+            .insert((title.to_string(), file));
     }
 
-    fn unlink_file(&mut self, file: i64, folder: i64) {
+    fn unlink_file(&mut self, file: i64, folder: i64, title: &str) {
         if let Some(set) = self.child_files.get_mut(&folder) {
-            set.remove(&file);
+            set.remove(&(title.to_string(), file));
         }
     }
 
@@ -579,7 +584,7 @@ impl State {
             let files: Vec<i64> = self
                 .child_files
                 .get(fid)
-                .map(|s| s.iter().copied().collect())
+                .map(|s| s.iter().map(|(_, id)| *id).collect())
                 .unwrap_or_default();
             for file in files {
                 if let Some(f) = self.files.get_mut(&file) {
@@ -665,7 +670,7 @@ impl State {
                 trashed_from: None,
             },
         );
-        self.link_file(id, folder_id);
+        self.link_file(id, folder_id, title);
         Ok(id)
     }
 
@@ -711,14 +716,20 @@ impl State {
     }
 
     pub fn rename_file(&mut self, id: i64, title: &str) -> Result<(), StateError> {
-        self.file_mut(id)?.title = title.to_string();
+        let file = self.file_mut(id)?;
+        let (folder, old) = (
+            file.folder_id,
+            std::mem::replace(&mut file.title, title.to_string()),
+        );
+        self.unlink_file(id, folder, &old);
+        self.link_file(id, folder, title);
         Ok(())
     }
 
     /// Permanent delete: the API answers 404 afterwards.
     pub fn delete_file(&mut self, id: i64) -> Result<File, StateError> {
         let file = self.files.remove(&id).ok_or(StateError::UnknownFile(id))?;
-        self.unlink_file(id, file.folder_id);
+        self.unlink_file(id, file.folder_id, &file.title);
         Ok(file)
     }
 
@@ -730,8 +741,9 @@ impl State {
         file.folder_id = folder_id;
         file.root_folder_id = root_id;
         file.root_folder_type = root_type;
-        self.unlink_file(id, from);
-        self.link_file(id, folder_id);
+        let title = file.title.clone();
+        self.unlink_file(id, from, &title);
+        self.link_file(id, folder_id, &title);
         Ok(())
     }
 
