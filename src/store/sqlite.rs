@@ -225,39 +225,44 @@ async fn write_batches(conn: Arc<Mutex<SqliteConnection>>, mut rx: mpsc::Unbound
 /// Why a batch did not commit.
 type BatchError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Runs `batch` in one transaction; each write's settle goes to `settles` as it runs. Writes
-/// after a failure of the transaction itself are not run (their callers hear so). The direct
-/// writes run first, all in one turn on SQLite's handle: writes waiting together were made
-/// concurrently, so any order of them is one their callers may see.
+/// Runs `batch` in one transaction, in the order its writes were queued; each write's settle
+/// goes to `settles` as it runs. Writes after a failure of the transaction itself are not run
+/// (their callers hear so). Direct writes queued one after another run in one turn on SQLite's
+/// handle. The order is kept because a caller may queue a write and stop waiting for it (a
+/// guard let go in the background, an abandoned lease renewal) before queuing its next one.
 async fn commit_batch(
     c: &mut SqliteConnection,
     batch: Vec<Op>,
     settles: &mut Vec<Settle>,
 ) -> Result<(), BatchError> {
     let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
+    let batch = match <[Op; 1]>::try_from(batch) {
+        Ok([Op::Sqlx(run)]) => {
+            // Alone: its own transaction is its savepoint.
+            let (ok, settle) = run(&mut tx).await;
+            settles.push(settle);
+            if ok {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            return Ok(());
+        }
+        Ok(one) => Vec::from(one),
+        Err(batch) => batch,
+    };
     let mut direct = Vec::new();
-    let mut through_sqlx = Vec::new();
     for op in batch {
-        match op {
-            Op::Direct(w) => direct.push(w),
-            Op::Sqlx(w) => through_sqlx.push(w),
+        let run = match op {
+            Op::Direct(w) => {
+                direct.push(w);
+                continue;
+            }
+            Op::Sqlx(run) => run,
+        };
+        if !direct.is_empty() {
+            run_direct(&mut tx, std::mem::take(&mut direct), settles).await?;
         }
-    }
-    if let ([], [_]) = (direct.as_slice(), through_sqlx.as_slice()) {
-        // Alone: its own transaction is its savepoint.
-        let (ok, settle) = (through_sqlx.remove(0))(&mut tx).await;
-        settles.push(settle);
-        if ok {
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
-        }
-        return Ok(());
-    }
-    if !direct.is_empty() {
-        run_direct(&mut tx, direct, settles).await?;
-    }
-    for run in through_sqlx {
         let mut point = tx.begin().await?;
         let (ok, settle) = run(&mut point).await;
         settles.push(settle);
@@ -266,6 +271,9 @@ async fn commit_batch(
         } else {
             point.rollback().await?;
         }
+    }
+    if !direct.is_empty() {
+        run_direct(&mut tx, direct, settles).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -17,7 +17,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::dto::Files;
 use super::envelope::{self, bad_request, not_found};
 use super::state::File;
 use super::{control, routes, scopes, stream, Inner};
@@ -662,25 +661,33 @@ async fn list_folder(
         .subfolders(id)
         .filter(|f| !unreadable.contains(&f.id) && matches(&f.title))
         .collect();
+    let render = inner.render(&state);
     // Without a filter a page reads only the files it returns (they are kept in listing order).
-    let filtered: Vec<&File>;
-    let files = match filter {
-        None => Files::new(state.folder_files(id), state.file_count(id)),
+    let page = match filter {
+        None => render.content_page(
+            folder,
+            folders,
+            state.folder_files(id),
+            state.file_count(id),
+            start,
+            count,
+        ),
         Some(_) => {
-            filtered = state
+            let files: Vec<&File> = state
                 .folder_files(id)
                 .filter(|f| matches(&f.title))
                 .collect();
-            Files::new(filtered.iter().copied(), filtered.len())
+            render.content_page(
+                folder,
+                folders,
+                files.iter().copied(),
+                files.len(),
+                start,
+                count,
+            )
         }
     };
-    envelope::ok(
-        inner
-            .render(&state)
-            .content_page(folder, folders, files, start, count),
-        &here,
-        "GET",
-    )
+    envelope::ok(page, &here, "GET")
 }
 
 /// `GET files/rooms`: one page of the rooms the key's user may read, from the "Rooms" section
@@ -722,13 +729,9 @@ async fn list_rooms(State(inner): State<Arc<Inner>>, uri: Uri, RawQuery(q): RawQ
         })
         .collect();
     envelope::ok(
-        inner.render(&state).content_page(
-            current,
-            rooms,
-            Files::new(std::iter::empty(), 0),
-            start,
-            count,
-        ),
+        inner
+            .render(&state)
+            .content_page(current, rooms, std::iter::empty(), 0, start, count),
         &here,
         "GET",
     )

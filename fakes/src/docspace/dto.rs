@@ -372,18 +372,19 @@ impl Render<'_> {
     }
 
     /// Folder content (`GET files/{folderId}`, `GET files/rooms`): `folders` first, then
-    /// `files`, both by title; one page of `count` entries from `start_index`, `total` = all
-    /// entries given.
-    pub fn content_page(
+    /// `files`, both by title (`files` come in that order, `files_total` of them, and only the
+    /// page's are read); one page of `count` entries from `start_index`, `total` = all entries.
+    pub fn content_page<'a>(
         &self,
         current: &Folder,
         mut folders: Vec<&Folder>,
-        files: Files<'_>,
+        files: impl Iterator<Item = &'a File>,
+        files_total: usize,
         start_index: usize,
         count: usize,
     ) -> Value {
         folders.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id)));
-        let total = folders.len() + files.total;
+        let total = folders.len() + files_total;
         let page_end = start_index.saturating_add(count).min(total);
         let page_folders: Vec<Value> = folders
             .iter()
@@ -394,7 +395,6 @@ impl Render<'_> {
         // Folders come first; the files' part of the page starts past them.
         let nf = folders.len();
         let page_files: Vec<Value> = files
-            .in_order
             .take(page_end.saturating_sub(nf))
             .skip(start_index.saturating_sub(nf))
             .map(|f| self.file(f, f.version()))
@@ -410,21 +410,6 @@ impl Render<'_> {
             "total": total,
             "new": 0,
         })
-    }
-}
-
-/// The files of a listing, in its order (title, then id), and how many there are.
-pub struct Files<'a> {
-    in_order: Box<dyn Iterator<Item = &'a File> + 'a>,
-    total: usize,
-}
-
-impl<'a> Files<'a> {
-    pub fn new(in_order: impl Iterator<Item = &'a File> + 'a, total: usize) -> Self {
-        Self {
-            in_order: Box::new(in_order),
-            total,
-        }
     }
 }
 
