@@ -237,39 +237,21 @@ async fn commit_batch(
 ) -> Result<(), BatchError> {
     let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
     let batch = match <[Op; 1]>::try_from(batch) {
-        Ok([Op::Sqlx(run)]) => {
-            // Alone: its own transaction is its savepoint.
-            let (ok, settle) = run(&mut tx).await;
-            settles.push(settle);
-            if ok {
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            return Ok(());
-        }
+        // Alone: its own transaction is its savepoint.
+        Ok([Op::Sqlx(run)]) => return Ok(settle_in(tx, run, settles).await?),
         Ok(one) => Vec::from(one),
         Err(batch) => batch,
     };
     let mut direct = Vec::new();
     for op in batch {
-        let run = match op {
-            Op::Direct(w) => {
-                direct.push(w);
-                continue;
+        match op {
+            Op::Direct(w) => direct.push(w),
+            Op::Sqlx(run) => {
+                if !direct.is_empty() {
+                    run_direct(&mut tx, std::mem::take(&mut direct), settles).await?;
+                }
+                settle_in(tx.begin().await?, run, settles).await?;
             }
-            Op::Sqlx(run) => run,
-        };
-        if !direct.is_empty() {
-            run_direct(&mut tx, std::mem::take(&mut direct), settles).await?;
-        }
-        let mut point = tx.begin().await?;
-        let (ok, settle) = run(&mut point).await;
-        settles.push(settle);
-        if ok {
-            point.commit().await?;
-        } else {
-            point.rollback().await?;
         }
     }
     if !direct.is_empty() {
@@ -277,6 +259,22 @@ async fn commit_batch(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Runs `run` in `tx` (the batch's transaction, or a savepoint in it), keeps its settle, and
+/// commits `tx` if the write succeeded or rolls it back if not.
+async fn settle_in(
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    run: SqlxWrite,
+    settles: &mut Vec<Settle>,
+) -> Result<(), sqlx::Error> {
+    let (ok, settle) = run(&mut tx).await;
+    settles.push(settle);
+    if ok {
+        tx.commit().await
+    } else {
+        tx.rollback().await
+    }
 }
 
 /// Runs `writes` on `c`'s SQLite handle, locked out of sqlx's thread, each in a savepoint of

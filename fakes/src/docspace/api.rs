@@ -661,32 +661,21 @@ async fn list_folder(
         .subfolders(id)
         .filter(|f| !unreadable.contains(&f.id) && matches(&f.title))
         .collect();
-    let render = inner.render(&state);
-    // Without a filter a page reads only the files it returns (they are kept in listing order).
-    let page = match filter {
-        None => render.content_page(
-            folder,
-            folders,
-            state.folder_files(id),
-            state.file_count(id),
-            start,
-            count,
-        ),
-        Some(_) => {
-            let files: Vec<&File> = state
-                .folder_files(id)
-                .filter(|f| matches(&f.title))
-                .collect();
-            render.content_page(
-                folder,
-                folders,
-                files.iter().copied(),
-                files.len(),
-                start,
-                count,
-            )
-        }
+    let listed = |f: &&File| matches(&f.title);
+    // Without a filter the total is known and a page reads only the files it returns (they are
+    // kept in listing order); with one, the matching files are counted first.
+    let files_total = match filter {
+        None => state.file_count(id),
+        Some(_) => state.folder_files(id).filter(listed).count(),
     };
+    let page = inner.render(&state).content_page(
+        folder,
+        folders,
+        state.folder_files(id).filter(listed),
+        files_total,
+        start,
+        count,
+    );
     envelope::ok(page, &here, "GET")
 }
 
