@@ -311,7 +311,11 @@ impl Config {
                 .map_err(|_| "must be host:port, e.g. 0.0.0.0:9090".to_string())
         });
         let database_url = l.parse("BRIDGE_DATABASE_URL", "sqlite://data/bridge.db", |s| {
-            if s.starts_with("sqlite:")
+            // A PostgreSQL URL carries its password: an example's `change-me` is refused here
+            // rather than tried against the server (the message never repeats the URL).
+            if is_placeholder(s) {
+                Err("is still a placeholder (as in the examples); set the real value".into())
+            } else if s.starts_with("sqlite:")
                 || s.starts_with("postgres://")
                 || s.starts_with("postgresql://")
             {

@@ -39,11 +39,20 @@ pub(crate) fn record_last_success(kind: &'static str) {
 }
 
 /// Shows `bridge_last_success_timestamp_seconds` for every full reconcile from the start (0 until
-/// the first success), so that an alert can tell "never succeeded" from "not scraped".
+/// the first success), so that an alert can tell "never succeeded" from "not scraped"; and
+/// `bridge_jobs_total` for every kind and outcome at 0, so that the first runs a process finishes
+/// count in `increase()` (Prometheus takes a series' first sample as its start, so a counter
+/// that first appears at 3 has not increased).
 pub fn register_metrics() {
     for kind in RECONCILES {
         // Adding nothing creates the series at 0 and leaves a recorded success alone.
         metrics::gauge!("bridge_last_success_timestamp_seconds", "kind" => kind).increment(0.0);
+    }
+    for kind in kinds::NAMES {
+        for outcome in crate::queue::JOB_OUTCOMES {
+            metrics::counter!("bridge_jobs_total", "kind" => kind, "outcome" => outcome)
+                .increment(0);
+        }
     }
     metrics::counter!("bridge_files_reconcile_seen_total").increment(0);
     metrics::counter!("bridge_files_reconcile_enqueued_total").increment(0);

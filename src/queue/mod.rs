@@ -47,6 +47,9 @@ pub use idle::Idle;
 /// database that cost the run its lease may still be slow to answer.
 const RECORD_STOPPED_WAIT: Duration = Duration::from_secs(5);
 
+/// Every `outcome` a finished run is counted under in `bridge_jobs_total` (below, in [`run_one`]).
+pub const JOB_OUTCOMES: [&str; 4] = ["succeeded", "retry", "dead", "lease_lost"];
+
 /// A job this process runs: what releasing it at shutdown and recording that need.
 struct RunningJob {
     lease: Lease,

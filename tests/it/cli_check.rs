@@ -729,3 +729,55 @@ async fn check_refuses_the_placeholders_of_env_example() {
     );
     assert_eq!(out.stderr.lines().count(), 6, "{}", out.stderr);
 }
+
+/// The Kubernetes example (its ConfigMap and the Secret it documents) as the pod's environment:
+/// `check` names every value that is still an example's placeholder, the database URL's
+/// `change-me` password among them, and repeats none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_refuses_the_placeholders_of_the_kubernetes_example() {
+    let read = |file: &str, field: &str| -> Vec<(String, String)> {
+        let path = format!("{}/deploy/kubernetes/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("the example is in the repository");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+        doc[field]
+            .as_mapping()
+            .expect("a map of variables")
+            .iter()
+            .map(|(k, v)| {
+                let k = k.as_str().expect("name").to_string();
+                (k, v.as_str().expect("string value").to_string())
+            })
+            .collect()
+    };
+    let secrets = read("secret.example.yaml", "stringData");
+    let mut env = read("configmap.yaml", "data");
+    env.extend(secrets.iter().cloned());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
+        .arg("check")
+        .env_clear()
+        .envs(env)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("binary runs");
+    let out = Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let mut names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(names.contains(&"BRIDGE_DATABASE_URL"), "{names:?}");
+    names.push("DROPBOX_APP_KEY");
+    assert_config_errors(&out, &names);
+    assert_eq!(out.stderr.lines().count(), names.len(), "{}", out.stderr);
+    for (_, value) in &secrets {
+        assert!(
+            !out.all().contains(value.as_str()),
+            "{value} repeated:\n{}",
+            out.all()
+        );
+    }
+}

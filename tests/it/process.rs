@@ -1,6 +1,6 @@
 //! The real binary: configuration errors, crash safety under `kill -9`, graceful SIGTERM, and
-//! what a process reports of itself alone (its last-success gauges, which tests sharing this
-//! process would move).
+//! what a process reports of itself alone (its last-success gauges and job counters, which tests
+//! sharing this process would move).
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -436,4 +436,39 @@ async fn only_a_full_file_reconcile_counts_as_the_last_successful_one() {
     let (after, page) = last_success().await;
     assert_eq!(after, gauge);
     assert_eq!(page["id"], full["id"], "{page}");
+}
+
+/// A fresh process shows every job kind's finished-run counter at 0 for every outcome before any
+/// job has run: a counter that first appears at its first run would not have increased in
+/// Prometheus's eyes, and the queue-stuck alert would count that run as none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_process_counts_every_job_outcome_from_zero() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let mut env = base_env();
+    env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
+    env.insert(
+        "BRIDGE_DATABASE_URL".into(),
+        format!("sqlite://{}", dir.path().join("counters.db").display()),
+    );
+    env.insert("BRIDGE_WORKERS".into(), "false".into());
+    env.insert("HOME_DIR".into(), dir.path().display().to_string());
+    let base = format!("http://127.0.0.1:{port}");
+    let _bridge = Running(start(&env));
+    wait_healthy(&base).await;
+
+    let text = scrape(&base).await;
+    for kind in [
+        "group.sync",
+        "group.delete",
+        "groups.sync_all",
+        "file.export",
+        "files.sync_all",
+        "dropbox.changes",
+    ] {
+        for outcome in ["succeeded", "retry", "dead", "lease_lost"] {
+            let series = format!("bridge_jobs_total{{kind=\"{kind}\",outcome=\"{outcome}\"}}");
+            assert_eq!(sample(&text, &series), Some(0.0), "{series}:\n{text}");
+        }
+    }
 }
