@@ -750,24 +750,9 @@ async fn check_refuses_the_placeholders_of_the_kubernetes_example() {
             .collect()
     };
     let secrets = read("secret.example.yaml", "stringData");
-    let mut env = read("configmap.yaml", "data");
+    let mut env: HashMap<String, String> = read("configmap.yaml", "data").into_iter().collect();
     env.extend(secrets.iter().cloned());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
-        .arg("check")
-        .env_clear()
-        .envs(env)
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("binary runs");
-    let out = Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let out = run_check(&env).await;
     let mut names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
     assert!(names.contains(&"BRIDGE_DATABASE_URL"), "{names:?}");
     names.push("DROPBOX_APP_KEY");

@@ -3,6 +3,7 @@
 //! sharing this process would move).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +29,23 @@ fn start(env: &HashMap<String, String>) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("binary starts")
+}
+
+/// The environment of a bridge without workers on `database_url`, working in `dir`, listening on
+/// a free port; and its base URL.
+fn workers_off(dir: &Path, database_url: String) -> (HashMap<String, String>, String) {
+    let port = free_port();
+    let mut env = base_env();
+    env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
+    env.insert("BRIDGE_DATABASE_URL".into(), database_url);
+    env.insert("BRIDGE_WORKERS".into(), "false".into());
+    env.insert("HOME_DIR".into(), dir.display().to_string());
+    (env, format!("http://127.0.0.1:{port}"))
+}
+
+/// The SQLite database file `name` in `dir`, as a URL.
+fn sqlite_in(dir: &Path, name: &str) -> String {
+    format!("sqlite://{}", dir.join(name).display())
 }
 
 /// `GET` of an API path (with its query) on the bridge at `base`, as JSON.
@@ -93,16 +111,7 @@ fn missing_configuration_exits_non_zero_with_one_line_per_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_webhooks_survive_kill_9_exactly_once() {
     let dir = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let mut env = base_env();
-    env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
-    env.insert(
-        "BRIDGE_DATABASE_URL".into(),
-        format!("sqlite://{}", dir.path().join("crash.db").display()),
-    );
-    env.insert("BRIDGE_WORKERS".into(), "false".into());
-    env.insert("HOME_DIR".into(), dir.path().display().to_string());
-    let base = format!("http://127.0.0.1:{port}");
+    let (env, base) = workers_off(dir.path(), sqlite_in(dir.path(), "crash.db"));
     let mut child = start(&env);
     wait_healthy(&base).await;
 
@@ -202,13 +211,7 @@ async fn postgres_commits_webhooks_that_arrive_together_in_batches() {
         return;
     };
     let dir = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let mut env = base_env();
-    env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
-    env.insert("BRIDGE_DATABASE_URL".into(), url);
-    env.insert("BRIDGE_WORKERS".into(), "false".into());
-    env.insert("HOME_DIR".into(), dir.path().display().to_string());
-    let base = format!("http://127.0.0.1:{port}");
+    let (env, base) = workers_off(dir.path(), url);
     let mut child = start(&env);
     wait_healthy(&base).await;
 
@@ -444,16 +447,7 @@ async fn only_a_full_file_reconcile_counts_as_the_last_successful_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_process_counts_every_job_outcome_from_zero() {
     let dir = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let mut env = base_env();
-    env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
-    env.insert(
-        "BRIDGE_DATABASE_URL".into(),
-        format!("sqlite://{}", dir.path().join("counters.db").display()),
-    );
-    env.insert("BRIDGE_WORKERS".into(), "false".into());
-    env.insert("HOME_DIR".into(), dir.path().display().to_string());
-    let base = format!("http://127.0.0.1:{port}");
+    let (env, base) = workers_off(dir.path(), sqlite_in(dir.path(), "counters.db"));
     let _bridge = Running(start(&env));
     wait_healthy(&base).await;
 
