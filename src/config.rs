@@ -311,11 +311,7 @@ impl Config {
                 .map_err(|_| "must be host:port, e.g. 0.0.0.0:9090".to_string())
         });
         let database_url = l.parse("BRIDGE_DATABASE_URL", "sqlite://data/bridge.db", |s| {
-            // A PostgreSQL URL carries its password: an example's `change-me` is refused here
-            // rather than tried against the server (the message never repeats the URL).
-            if is_placeholder(s) {
-                Err("is still a placeholder (as in the examples); set the real value".into())
-            } else if s.starts_with("sqlite:")
+            if s.starts_with("sqlite:")
                 || s.starts_with("postgres://")
                 || s.starts_with("postgresql://")
             {
@@ -627,6 +623,15 @@ impl Loader<'_> {
                 ));
                 Raw::Bad
             }
+            // Every secret (the variables that can come from a file, the database URL with its
+            // password among them): an example's placeholder is refused rather than tried
+            // against a provider or a server. The message never repeats the value.
+            Some(v) if FILE_VARIABLES.contains(&name) && is_placeholder(v) => {
+                self.problem(format!(
+                    "{name} is still a placeholder (as in the examples); set the real value"
+                ));
+                Raw::Bad
+            }
             Some(v) => Raw::Set(v.clone()),
         }
     }
@@ -655,7 +660,7 @@ impl Loader<'_> {
     }
 
     /// A secret as issued by a provider (API key, app key and secret, tokens): taken as it is,
-    /// whatever its length, unless it is still a placeholder. `Some(None)` when unset and not
+    /// whatever its length, unless it is still a placeholder ([`Loader::raw`] refuses those). `Some(None)` when unset and not
     /// required; `None` when it has a problem (already recorded).
     fn credential(&mut self, name: &str, required: bool) -> Option<Option<Secret>> {
         match self.raw(name) {
@@ -665,12 +670,6 @@ impl Loader<'_> {
                 None
             }
             Raw::Unset => Some(None),
-            Raw::Set(v) if is_placeholder(&v) => {
-                self.problem(format!(
-                    "{name} is still a placeholder (as in .env.example); set the real value"
-                ));
-                None
-            }
             Raw::Set(v) => Some(Some(Secret::new(v))),
         }
     }

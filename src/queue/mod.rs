@@ -47,8 +47,13 @@ pub use idle::Idle;
 /// database that cost the run its lease may still be slow to answer.
 const RECORD_STOPPED_WAIT: Duration = Duration::from_secs(5);
 
-/// Every `outcome` a finished run is counted under in `bridge_jobs_total` (below, in [`run_one`]).
-pub const JOB_OUTCOMES: [&str; 4] = ["succeeded", "retry", "dead", "lease_lost"];
+/// Every `outcome` a finished run is counted under in `bridge_jobs_total` (in [`run_one`]).
+pub const JOB_OUTCOMES: [&str; 4] = [SUCCEEDED, RETRY, DEAD, LEASE_LOST];
+const SUCCEEDED: &str = "succeeded";
+const RETRY: &str = "retry";
+const DEAD: &str = "dead";
+/// Stopped: the lease could not be kept.
+const LEASE_LOST: &str = "lease_lost";
 
 /// A job this process runs: what releasing it at shutdown and recording that need.
 struct RunningJob {
@@ -302,7 +307,7 @@ async fn run_one(
                 }
             };
             tracing::warn!(parent: &span, "{why}");
-            metrics::counter!("bridge_jobs_total", "kind" => job.kind.clone(), "outcome" => "lease_lost")
+            metrics::counter!("bridge_jobs_total", "kind" => job.kind.clone(), "outcome" => LEASE_LOST)
                 .increment(1);
             let attempt = Attempt::new(
                 job.attempts,
@@ -319,9 +324,9 @@ async fn run_one(
     let elapsed = started.elapsed();
     let outcome = outcome_for(&job, result, &settings);
     let label = match &outcome {
-        JobOutcome::Succeeded { .. } => "succeeded",
-        JobOutcome::Retry { .. } => "retry",
-        JobOutcome::Dead { .. } => "dead",
+        JobOutcome::Succeeded { .. } => SUCCEEDED,
+        JobOutcome::Retry { .. } => RETRY,
+        JobOutcome::Dead { .. } => DEAD,
     };
     match &outcome {
         JobOutcome::Succeeded { .. } => {
