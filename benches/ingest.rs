@@ -20,7 +20,8 @@
 //!
 //! `cargo bench --bench ingest [-- --seconds 8 --connections 32 --deliveries 400000 --groups 5000 --rounds 3]`
 //! (`--deliveries` per round)
-//! `--rust-log warn` runs the bridge with that `RUST_LOG` instead of the default (`info`).
+//! `--rust-log warn` runs the bridge with that `RUST_LOG` instead of the default (`info`);
+//! `TOKIO_WORKER_THREADS`, when set, is passed on to the bridge (its runtime's thread count).
 //! With `--postgres`, the bridge runs on a fresh database on the PostgreSQL server of
 //! `BENCH_DATABASE_URL` (else `TEST_DATABASE_URL`).
 
@@ -334,6 +335,10 @@ fn bridge_command(subcommand: &str, database_url: &str) -> Command {
         .env("DROPBOX_APP_KEY", "k")
         .env("DROPBOX_APP_SECRET", "s")
         .env("DROPBOX_ACCESS_TOKEN", "t");
+    // The runtime's thread count, when the bench is given one (Tokio's own variable).
+    if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
+        cmd.env("TOKIO_WORKER_THREADS", threads);
+    }
     cmd
 }
 
