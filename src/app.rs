@@ -223,11 +223,32 @@ pub async fn wait_for_signal() {
 
 /// A database URL without its password, for logs.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+    const HIDDEN: &str = "***";
+    let Ok(mut u) = url::Url::parse(url) else {
+        // Not a URL the parser takes (a port out of range, say): where a password would be
+        // cannot be told, so only the scheme is shown.
+        let scheme = url.split_once(':').map_or("", |(s, _)| s);
+        return format!("{scheme}:{HIDDEN} (not a valid URL)");
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some(HIDDEN));
     }
+    // libpq and sqlx also take the password as a query parameter (`?password=`).
+    if u.query_pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+    {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") {
+                    HIDDEN.to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }

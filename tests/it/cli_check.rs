@@ -766,3 +766,48 @@ async fn check_refuses_the_placeholders_of_the_kubernetes_example() {
         );
     }
 }
+
+/// A PostgreSQL password given as the URL's `password` parameter, or in a URL that does not parse
+/// (a port out of range), is hidden like one given as `user:password@`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_passwords_are_hidden_wherever_the_url_holds_them() {
+    for (url, secret) in [
+        (
+            "postgres://u@127.0.0.1:9/db?password=PWSECRET9",
+            "PWSECRET9",
+        ),
+        (
+            "postgres://u@127.0.0.1:9/db?sslmode=disable&password=PWSECRET8",
+            "PWSECRET8",
+        ),
+        ("postgres://u:PWSECRET10@host:99999/db", "PWSECRET10"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
+            .arg("migrate")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BRIDGE_DATABASE_URL", url)
+            .env("DOCSPACE_URL", "http://127.0.0.1:9")
+            .env("DOCSPACE_API_KEY", "sk-test")
+            .env("DOCSPACE_WEBHOOK_SECRET", "test-webhook-secret")
+            .env("DROPBOX_APP_KEY", "k")
+            .env("DROPBOX_APP_SECRET", "s")
+            .env("DROPBOX_ACCESS_TOKEN", "t")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(60), out)
+            .await
+            .expect("migrate finishes within a minute")
+            .expect("binary runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_ne!(out.status.code(), Some(0), "{all}");
+        assert!(all.contains("database"), "{all}");
+        assert!(!all.contains(secret), "{url}: {all}");
+    }
+}
