@@ -660,8 +660,8 @@ impl Loader<'_> {
     }
 
     /// A secret as issued by a provider (API key, app key and secret, tokens): taken as it is,
-    /// whatever its length, unless it is still a placeholder ([`Loader::raw`] refuses those). `Some(None)` when unset and not
-    /// required; `None` when it has a problem (already recorded).
+    /// whatever its length, unless it is still a placeholder ([`Loader::raw`] refuses those).
+    /// `Some(None)` when unset and not required; `None` when it has a problem (already recorded).
     fn credential(&mut self, name: &str, required: bool) -> Option<Option<Secret>> {
         match self.raw(name) {
             Raw::Bad => None,

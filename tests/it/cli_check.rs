@@ -58,9 +58,14 @@ impl Output {
 /// Runs `check` with exactly `env` (nothing inherited but PATH), in an empty directory so no
 /// `.env` file is read.
 async fn run_check(env: &HashMap<String, String>) -> Output {
+    run("check", env).await
+}
+
+/// Runs the bridge's `subcommand` as [`run_check`] runs `check`.
+async fn run(subcommand: &str, env: &HashMap<String, String>) -> Output {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
-        .arg("check")
+        .arg(subcommand)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env)
@@ -69,7 +74,7 @@ async fn run_check(env: &HashMap<String, String>) -> Output {
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(60), out)
         .await
-        .expect("check finishes within a minute")
+        .unwrap_or_else(|_| panic!("{subcommand} finishes within a minute"))
         .expect("binary runs");
     Output {
         code: out.status.code(),
@@ -782,31 +787,13 @@ async fn database_passwords_are_hidden_wherever_the_url_holds_them() {
         ),
         ("postgres://u:PWSECRET10@host:99999/db", "PWSECRET10"),
     ] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_docspace-dropbox-bridge"))
-            .arg("migrate")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("BRIDGE_DATABASE_URL", url)
-            .env("DOCSPACE_URL", "http://127.0.0.1:9")
-            .env("DOCSPACE_API_KEY", "sk-test")
-            .env("DOCSPACE_WEBHOOK_SECRET", "test-webhook-secret")
-            .env("DROPBOX_APP_KEY", "k")
-            .env("DROPBOX_APP_SECRET", "s")
-            .env("DROPBOX_ACCESS_TOKEN", "t")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .output();
-        let out = tokio::time::timeout(std::time::Duration::from_secs(60), out)
-            .await
-            .expect("migrate finishes within a minute")
-            .expect("binary runs");
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_ne!(out.status.code(), Some(0), "{all}");
+        let out = run(
+            "migrate",
+            &with(offline_env(), &[("BRIDGE_DATABASE_URL", url)]),
+        )
+        .await;
+        let all = out.all();
+        assert_ne!(out.code, Some(0), "{all}");
         assert!(all.contains("database"), "{all}");
         assert!(!all.contains(secret), "{url}: {all}");
     }
