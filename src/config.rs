@@ -623,6 +623,14 @@ impl Loader<'_> {
                 ));
                 Raw::Bad
             }
+            // A file of two lines (a key and a note, two keys pasted): sent in a header, such a
+            // secret would fail every call with an obscure error.
+            Some(v) if FILE_VARIABLES.contains(&name) && v.contains(['\n', '\r']) => {
+                self.problem(format!(
+                    "{name} holds a line break; a secret is one line (check the file {name}_FILE names, if set)"
+                ));
+                Raw::Bad
+            }
             // Every secret (the variables that can come from a file, the database URL with its
             // password among them): an example's placeholder is refused rather than tried
             // against a provider or a server. The message never repeats the value.

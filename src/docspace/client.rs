@@ -181,28 +181,25 @@ impl DocSpaceClient {
 
     /// `GET group/{id}?includeMembers=true`; `None` when the group does not exist.
     pub async fn group_with_members(&self, id: &str) -> Result<Option<GroupWithMembers>> {
-        let url = self.api_url(&["group", id], &[("includeMembers", "true".into())])?;
-        match self.get::<wire::GroupDto>("group/{id}", url).await {
-            Ok(env) => Ok(env.response.map(GroupWithMembers::from)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        let query = [("includeMembers", "true".into())];
+        let group = self
+            .entity::<wire::GroupDto>("group/{id}", &["group", id], &query)
+            .await?;
+        Ok(group.map(GroupWithMembers::from))
     }
 
     /// Whether group `id` exists, from one request (no in-client retry, members left out): for
     /// checks that must answer at once. An id DocSpace refuses as malformed (400) names no group.
     pub async fn group_exists(&self, id: &str) -> Result<bool> {
-        let url = self.api_url(&["group", id], &[("includeMembers", "false".into())])?;
-        exists(self.get_once::<wire::GroupDto>("group/{id}", &url).await)
+        let query = [("includeMembers", "false".into())];
+        self.exists::<wire::GroupDto>("group/{id}", &["group", id], &query)
+            .await
     }
 
     /// Whether file `id` exists, from one request (no in-client retry); as [`Self::group_exists`].
     pub async fn file_exists(&self, id: &str) -> Result<bool> {
-        let url = self.api_url(&["files", "file", id], &[])?;
-        exists(
-            self.get_once::<wire::FileDto>("files/file/{id}", &url)
-                .await,
-        )
+        self.exists::<wire::FileDto>("files/file/{id}", &["files", "file", id], &[])
+            .await
     }
 
     /// `GET people/@self`: the API key's own user (what `check` prints). Needs the separate
@@ -217,12 +214,10 @@ impl DocSpaceClient {
 
     /// `GET files/file/{id}`; `None` when the file does not exist.
     pub async fn file_info(&self, id: &str) -> Result<Option<FileInfo>> {
-        let url = self.api_url(&["files", "file", id], &[])?;
-        match self.get::<wire::FileDto>("files/file/{id}", url).await {
-            Ok(env) => Ok(env.response.map(FileInfo::from)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        let file = self
+            .entity::<wire::FileDto>("files/file/{id}", &["files", "file", id], &[])
+            .await?;
+        Ok(file.map(FileInfo::from))
     }
 
     /// Folders from the section root (e.g. "Rooms") down to and including `folder_id`, from
@@ -264,13 +259,10 @@ impl DocSpaceClient {
 
     /// `GET files/folder/{id}`: a folder or room; `None` when it does not exist.
     pub async fn folder_info(&self, id: &str) -> Result<Option<FolderInfo>> {
-        const ROUTE: &str = "files/folder/{id}";
-        let url = self.api_url(&["files", "folder", id], &[])?;
-        match self.get::<wire::FolderDto>(ROUTE, url).await {
-            Ok(env) => Ok(env.response.map(FolderInfo::from)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        let folder = self
+            .entity::<wire::FolderDto>("files/folder/{id}", &["files", "folder", id], &[])
+            .await?;
+        Ok(folder.map(FolderInfo::from))
     }
 
     /// `GET files/{folderId}?count&startIndex`: one page of a folder's (or room's) subfolders
@@ -502,6 +494,12 @@ impl DocSpaceClient {
 
     /// `api/2.0/<segments>?<query>`, segments percent-encoded.
     fn api_url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url> {
+        // `.` and `..` cannot travel as path segments: `extend` drops them, and `%2E` would be
+        // resolved by the server, so the request would reach another route (`group/..` lists
+        // every group). No DocSpace id is either; such an id names nothing.
+        if let Some(id) = segments.iter().find(|s| matches!(**s, "." | "..")) {
+            return Err(DocSpaceError::Unaddressable { id: id.to_string() });
+        }
         let mut url = self.inner.base.clone();
         {
             let mut p = url
@@ -517,6 +515,44 @@ impl DocSpaceClient {
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         Ok(url)
+    }
+
+    /// GETs the entity `segments` name, retrying transient failures; `None` when nothing has its
+    /// id (a 404, or an id no URL path can carry).
+    async fn entity<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Option<T>> {
+        let answer = match self.api_url(segments, query) {
+            Ok(url) => self.get::<T>(route, url).await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(env) => Ok(env.response),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the entity `segments` name exists, from one request (no retry). An id DocSpace
+    /// refuses as malformed (400), or one no URL path can carry, names nothing.
+    async fn exists<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<bool> {
+        let answer = match self.api_url(segments, query) {
+            Ok(url) => self.get_once::<T>(route, &url).await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(env) => Ok(env.response.is_some()),
+            Err(e) if e.is_not_found() || e.status() == Some(400) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// GETs an enveloped JSON answer, retrying transient failures.
@@ -717,14 +753,5 @@ fn transport_error(route: &'static str, e: &reqwest::Error) -> DocSpaceError {
             route,
             message: describe_reqwest(e),
         }
-    }
-}
-
-/// An answer about one entity as "does it exist": 404, or 400 for an id of the wrong form, is no.
-fn exists<T>(answer: Result<Envelope<T>>) -> Result<bool> {
-    match answer {
-        Ok(env) => Ok(env.response.is_some()),
-        Err(e) if matches!(e.status(), Some(400 | 404)) => Ok(false),
-        Err(e) => Err(e),
     }
 }

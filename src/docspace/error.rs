@@ -58,6 +58,10 @@ pub enum DocSpaceError {
         route: &'static str,
         message: String,
     },
+    /// An id no request can carry (`.` or `..`, which a URL path reads as "here" and "up"); not
+    /// sent. It names nothing, so it counts as not found.
+    #[error("docspace: no entity has the id {id:?}")]
+    Unaddressable { id: String },
 }
 
 fn status_tag(status: u16) -> &'static str {
@@ -89,7 +93,8 @@ impl DocSpaceError {
             DocSpaceError::MissingScope { .. }
             | DocSpaceError::DownloadDenied { .. }
             | DocSpaceError::Decode { .. }
-            | DocSpaceError::InvalidArgument { .. } => false,
+            | DocSpaceError::InvalidArgument { .. }
+            | DocSpaceError::Unaddressable { .. } => false,
         }
     }
 
@@ -127,6 +132,7 @@ impl DocSpaceError {
             DocSpaceError::Network { .. } => "network_error",
             DocSpaceError::Decode { .. } => "decode_error",
             DocSpaceError::InvalidArgument { .. } => "invalid_argument",
+            DocSpaceError::Unaddressable { .. } => "not_found",
         }
     }
 
@@ -143,7 +149,7 @@ impl DocSpaceError {
     }
 
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        self.status() == Some(404) || matches!(self, DocSpaceError::Unaddressable { .. })
     }
 }
 

@@ -27,6 +27,8 @@ use crate::jobs::{FileExport, FilesSyncAll, GroupSync, GroupsSyncAll, JobKind};
 use crate::store::{DeliveryFilter, Job, JobFilter, JobState, NewJob, RetryFilter, StoreError};
 
 const MAX_LIMIT: u32 = 500;
+/// Most bytes an API request body may have (413 above): 1,000 group ids of 200 characters fit.
+pub const BODY_LIMIT: usize = 2 << 20;
 const DEFAULT_LIMIT: u32 = 50;
 /// Most group ids one `POST /api/v1/groups/sync` may name.
 const MAX_GROUP_IDS: usize = 1000;
@@ -49,12 +51,14 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
         )
         .into_response();
     };
+    // The scheme's name is case-insensitive (RFC 9110, 11.1): `bearer` is `Bearer`.
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     match given {
         Some(t) if bool::from(t.as_bytes().ct_eq(expected.expose().as_bytes())) => {
             next.run(req).await
@@ -329,9 +333,11 @@ async fn check_folders_exist(st: &AppState, ids: &[String]) -> Result<(), ApiErr
         })
 }
 
+/// Digits only, as a job's `id` is written: `+3` is no more a job id than `-3`.
 fn parse_job_id(id: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .ok()
+    Some(id)
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<i64>().ok())
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::bad_request("invalid_id", "job id must be a positive integer"))
 }
@@ -358,6 +364,7 @@ pub async fn get_job(
 
 /// Query parameters that choose jobs; every one optional, none of them empty ([`given`]).
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct JobQuery {
     state: Option<String>,
     kind: Option<String>,
@@ -490,12 +497,31 @@ pub async fn retry_job(
     Ok(Json(json!({ "job": job })).into_response())
 }
 
-/// `POST /api/v1/jobs/retry`: re-drives every dead job that matches the filters (`state` is
-/// ignored: only dead jobs are re-driven); answers how many and which.
+/// The filters of a re-drive: those of the listing that choose jobs, without its paging.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RetryQuery {
+    /// Only dead jobs are re-driven; `dead` (as copied from a listing of dead jobs) is taken.
+    state: Option<String>,
+    kind: Option<String>,
+    group_id: Option<String>,
+    file_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `POST /api/v1/jobs/retry`: re-drives every dead job that matches the filters; answers how
+/// many and which.
 pub async fn retry_jobs(
     State(st): State<AppState>,
-    Query(q): Query<JobQuery>,
+    Query(q): Query<RetryQuery>,
 ) -> Result<Response, ApiError> {
+    if given("state", q.state)?.is_some_and(|s| s != "dead") {
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            "only dead jobs are re-driven: leave state out or give dead",
+        ));
+    }
     let ids = st
         .store
         .retry_dead_matching(&RetryFilter {
@@ -515,6 +541,7 @@ pub async fn retry_jobs(
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     source: Option<String>,
     event_id: Option<String>,

@@ -132,10 +132,12 @@ pub fn router(state: AppState) -> Router {
             public = public.route(path, handler);
         }
     }
-    let private = private.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        api::require_token,
-    ));
+    let private = private
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::require_token,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(api::BODY_LIMIT));
     let request_id = HeaderName::from_static("x-request-id");
     let request_timeout = state.config.http.request_timeout;
     public

@@ -182,6 +182,10 @@ struct DocSpaceBody {
     event: Option<DocSpaceEvent>,
     #[serde(default, deserialize_with = "lenient")]
     payload: Option<DocSpacePayload>,
+    /// Not read, but named: DocSpace sends it, so a body with it twice is refused like one
+    /// with `event` twice (serde refuses a repeated field only among the fields it names).
+    #[serde(rename = "webhook", default)]
+    _webhook: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -470,14 +474,19 @@ async fn docspace_delivery(
     Ok(accepted(log, out))
 }
 
+/// Dropbox's verification request. Other parameters are left alone (Dropbox may add some), but
+/// `challenge` given twice is refused: which one to echo would be a guess.
 #[derive(Deserialize)]
 pub struct Challenge {
     challenge: Option<String>,
 }
 
 pub async fn dropbox_challenge(Query(q): Query<Challenge>) -> Result<Response, ApiError> {
-    let challenge = q.challenge.ok_or_else(|| {
-        ApiError::bad_request("missing_challenge", "query parameter challenge is required")
+    let challenge = q.challenge.filter(|c| !c.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_challenge",
+            "query parameter challenge is required and not empty",
+        )
     })?;
     let mut resp = challenge.into_response();
     let h = resp.headers_mut();

@@ -443,6 +443,179 @@ async fn an_empty_query_parameter_is_refused_not_read_as_no_filter() {
 }
 
 #[tokio::test]
+async fn an_unknown_or_repeated_query_parameter_is_refused_before_anything_is_done() {
+    // A misspelt filter (`knd=`), or one the route does not take (`limit` on a re-drive), must
+    // not be dropped: the re-drive would then take every dead job.
+    let w = spawn_world(|_| {}).await;
+    w.docspace
+        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
+    let app = &w.app;
+    let (_, j) = app.api(Method::POST, "/api/v1/groups/gx/sync", None).await;
+    let id = j["job"]["id"].as_i64().expect("id");
+    app.wait_job(id, 20, |j| j["state"] == "dead").await;
+    for path in [
+        "/api/v1/jobs/retry?knd=group.sync",
+        "/api/v1/jobs/retry?limit=5",
+        "/api/v1/jobs/retry?cursor=7",
+        "/api/v1/jobs/retry?state=queued",
+        "/api/v1/jobs/retry?kind=group.sync&kind=file.export",
+    ] {
+        let (s, v) = app.api(Method::POST, path, None).await;
+        assert_eq!(s, 400, "{path}: {v}");
+        assert!(
+            ["bad_request", "invalid_state"].contains(&v["error"]["code"].as_str().unwrap_or("")),
+            "{path}: {v}"
+        );
+        let (_, job) = app
+            .api(Method::GET, &format!("/api/v1/jobs/{id}"), None)
+            .await;
+        assert_eq!(job["job"]["state"], "dead", "{path} re-drove the job");
+    }
+    for path in [
+        "/api/v1/jobs?knd=group.sync",
+        "/api/v1/jobs?limit=5&limit=6",
+        "/api/v1/deliveries?until=1h",
+        "/api/v1/deliveries?source=docspace&source=dropbox",
+    ] {
+        assert_refused(app, Method::GET, path, None, "bad_request").await;
+    }
+    let (s, v) = app
+        .api(Method::POST, "/api/v1/jobs/retry?knd=x", None)
+        .await;
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        s == 400 && message.contains("knd") && message.contains("kind"),
+        "names the parameter and what is taken: {v}"
+    );
+    // `state=dead`, as copied from a listing of dead jobs, is what a re-drive does anyway.
+    let (s, v) = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs/retry?state=dead&kind=group.sync",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["job_ids"], json!([id]), "{v}");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_matched_in_any_case() {
+    let app = spawn_app(no_workers).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let resp = app
+            .http
+            .get(format!("{}/api/v1/jobs", app.url))
+            .header("authorization", format!("{scheme} {API_TOKEN}"))
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+    for value in [format!("Basic {API_TOKEN}"), format!("Bearer{API_TOKEN}")] {
+        let resp = app
+            .http
+            .get(format!("{}/api/v1/jobs", app.url))
+            .header("authorization", value.as_str())
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(resp.status(), 401, "{value}");
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["error"]["code"], "missing_token", "{value}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_id_is_digits_only() {
+    let app = spawn_app(no_workers).await;
+    let (_, j) = app.api(Method::POST, "/api/v1/groups/q/sync", None).await;
+    assert_eq!(j["job"]["id"], 1, "{j}");
+    for bad in ["+1", "%2B1", "-1", "0", "1.0", "x"] {
+        assert_refused(
+            &app,
+            Method::GET,
+            &format!("/api/v1/jobs/{bad}"),
+            None,
+            "invalid_id",
+        )
+        .await;
+        assert_refused(
+            &app,
+            Method::POST,
+            &format!("/api/v1/jobs/{bad}/retry"),
+            None,
+            "invalid_id",
+        )
+        .await;
+    }
+    let (s, v) = app.api(Method::GET, "/api/v1/jobs/0001", None).await;
+    assert_eq!((s, &v["job"]["id"]), (200, &json!(1)), "{v}");
+}
+
+#[tokio::test]
+async fn an_api_body_over_the_limit_is_refused_with_a_json_413() {
+    let app = spawn_app(no_workers).await;
+    let ids = vec!["x".repeat(200); 1000];
+    let (s, v) = app
+        .api(
+            Method::POST,
+            "/api/v1/groups/sync",
+            Some(json!({ "group_ids": ids, "pad": "x".repeat(2 << 20) })),
+        )
+        .await;
+    assert_eq!(s, 413, "{v}");
+    assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+    assert!(app.all_jobs().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_id_that_is_a_dot_segment_names_nothing() {
+    // `.` and `..` cannot be sent in a URL path (DocSpace would read them as "here" and "up"
+    // and answer for another route), so they are refused as unknown without asking.
+    let w = spawn_world(|_| {}).await;
+    for id in [".", "..", "%2E", "%2e%2E"] {
+        for (path, body) in [
+            (format!("/api/v1/groups/{id}/sync"), ""),
+            (format!("/api/v1/files/{id}/export"), ""),
+        ] {
+            let (s, v) = w.app.raw("POST", &path, body).await;
+            assert_eq!(s, 404, "{path}: {v}");
+        }
+    }
+    for id in [".", ".."] {
+        let (s, v) = w
+            .app
+            .api(
+                Method::POST,
+                "/api/v1/files/sync",
+                Some(json!({ "folder_ids": [id] })),
+            )
+            .await;
+        assert_eq!(s, 404, "{id}: {v}");
+    }
+    assert!(w.app.all_jobs().await.is_empty());
+    // A signed event naming such a group makes a job that finds no group, and changes nothing.
+    let (s, v) = w
+        .app
+        .deliver_docspace(&docspace_event(
+            1,
+            "group.updated",
+            json!({ "id": "..", "name": "x" }),
+        ))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let jobs = w.settle(20).await;
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(jobs[0]["state"], "succeeded", "{jobs:#?}");
+    assert_eq!(
+        w.dropbox.total_write_calls(),
+        0,
+        "nothing is written to Dropbox"
+    );
+}
+
+#[tokio::test]
 async fn a_cursor_is_the_digits_of_a_next_cursor() {
     let app = spawn_app(no_workers).await;
     for path in ["/api/v1/jobs", "/api/v1/deliveries"] {

@@ -424,7 +424,7 @@ async fn bulk_retry_redrives_only_the_dead_jobs_that_match() {
     )
     .await;
     let (g1, g2, f1) = (dead[0], dead[1], dead[2]);
-    // A queued job that matches the filters is not touched, whatever `state` says.
+    // A queued job that matches the filters is not touched; `state`, when given, must be `dead`.
     let queued = app
         .store
         .enqueue(vec![GroupSync::new("g1").to_new_job()])
@@ -436,6 +436,15 @@ async fn bulk_retry_redrives_only_the_dead_jobs_that_match() {
         .api(
             Method::POST,
             "/api/v1/jobs/retry?kind=group.sync&group_id=g2&state=queued",
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_state", "{v}");
+    let (s, v) = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs/retry?kind=group.sync&group_id=g2&state=dead",
             None,
         )
         .await;
@@ -1277,6 +1286,24 @@ fn secrets_can_be_read_from_files() {
         !err.contains("sk-also-set") && !err.contains(DOCSPACE_SECRET),
         "{err}"
     );
+
+    // A file of two lines (a key and a comment, two keys pasted): a secret is one line; sent
+    // in a header it would fail every call with an obscure error.
+    env.remove("DOCSPACE_API_KEY");
+    env.remove("DROPBOX_APP_SECRET_FILE");
+    let two_lines = dir.path().join("two_lines");
+    std::fs::write(&two_lines, "sk-first-line\nsk-second-line\n").expect("secret file");
+    env.insert(
+        "DOCSPACE_API_KEY_FILE".into(),
+        two_lines.display().to_string(),
+    );
+    let (code, _, err) = run_cli(dir.path(), &env, &["jobs", "list"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("config error: DOCSPACE_API_KEY holds a line break"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-first-line"), "{err}");
 }
 
 #[test]

@@ -157,13 +157,18 @@ async fn dropbox_challenge_is_echoed_as_plain_text() {
         assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
         assert_eq!(resp.text().await.expect("body"), challenge);
     }
-    let resp = app
-        .http
-        .get(format!("{}/webhooks/dropbox", app.url))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(resp.status(), 400);
+    // Left out, empty or given twice: refused, as openapi.yaml says.
+    for query in ["", "?challenge=", "?challenge=a&challenge=b"] {
+        let resp = app
+            .http
+            .get(format!("{}/webhooks/dropbox{query}", app.url))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 400, "{query}");
+        let v: Value = resp.json().await.expect("a JSON error");
+        assert!(v["error"]["code"].is_string(), "{query}: {v}");
+    }
 }
 
 #[tokio::test]
@@ -359,11 +364,16 @@ async fn signed_but_malformed_bodies_are_400_and_nothing_is_stored() {
             String::from_utf8_lossy(b)
         );
     }
-    // A repeated key is malformed, not "the last one wins", at the top and inside the event.
-    let repeated: [(&[u8], &str); 2] = [
+    // A repeated key is malformed, not "the last one wins", at the top (`webhook` too, which
+    // the bridge does not read) and inside the event.
+    let repeated: [(&[u8], &str); 3] = [
         (
             br#"{"event":{"id":1,"trigger":"group.updated"},"event":{"id":2,"trigger":"group.updated"},"payload":{"id":"g"}}"#,
             "event",
+        ),
+        (
+            br#"{"event":{"id":1,"trigger":"group.updated"},"payload":{"id":"g"},"webhook":{"id":1},"webhook":{"id":2}}"#,
+            "webhook",
         ),
         (
             br#"{"event":{"id":1,"id":2,"trigger":"group.updated"},"payload":{"id":"g"}}"#,

@@ -173,6 +173,29 @@ impl TestApp {
         (status, v)
     }
 
+    /// An API request with `path` sent exactly as written, over a plain connection: an HTTP
+    /// client would resolve `.`, `..` and `%2E` segments before sending.
+    pub async fn raw(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: bridge\r\nauthorization: Bearer {API_TOKEN}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
     /// Every job, oldest first, through the API.
     pub async fn all_jobs(&self) -> Vec<Value> {
         let mut out = Vec::new();
