@@ -267,6 +267,63 @@ pub const FILE_VARIABLES: [&str; 8] = [
     "DROPBOX_ACCESS_TOKEN",
 ];
 
+/// The query parameters sqlx's PostgreSQL driver takes (`PgConnectOptions`'s URL parser), besides
+/// `options[NAME]`. It ignores any other with a warning that logs the value: a misspelt
+/// `sslmode` would connect without TLS, a `Password=` would be logged.
+const POSTGRES_PARAMETERS: [&str; 18] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// Refuses a PostgreSQL URL query parameter the driver does not take, naming the parameter but
+/// never its value (the URL is a secret). A URL that does not parse is left to the driver, whose
+/// error the bridge shows without the URL.
+fn postgres_parameters(url: &str) -> Result<(), String> {
+    let Ok(u) = url::Url::parse(url) else {
+        return Ok(());
+    };
+    for (key, _) in u.query_pairs() {
+        let known = POSTGRES_PARAMETERS.contains(&key.as_ref())
+            || (key.starts_with("options[") && key.ends_with(']'));
+        if known {
+            continue;
+        }
+        // A key is a name; anything else may be a value typed in its place, and is not shown.
+        let name = key.len() <= 40
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        let shown = if name {
+            format!("the parameter `{key}`")
+        } else {
+            "a parameter".to_string()
+        };
+        return Err(format!(
+            "has {shown}, which PostgreSQL connections do not take (it would be ignored); \
+             they take sslmode, sslrootcert, sslcert, sslkey, host, hostaddr, port, dbname, \
+             user, password, application_name, options, options[NAME] and \
+             statement-cache-capacity"
+        ));
+    }
+    Ok(())
+}
+
 /// Shortest secret the operator chooses (`BRIDGE_API_TOKEN`, `DOCSPACE_WEBHOOK_SECRET`). DocSpace
 /// accepts webhook secrets of up to 30 characters, so 16 to 30 works on both sides.
 pub const MIN_OPERATOR_SECRET_LEN: usize = 16;
@@ -311,11 +368,10 @@ impl Config {
                 .map_err(|_| "must be host:port, e.g. 0.0.0.0:9090".to_string())
         });
         let database_url = l.parse("BRIDGE_DATABASE_URL", "sqlite://data/bridge.db", |s| {
-            if s.starts_with("sqlite:")
-                || s.starts_with("postgres://")
-                || s.starts_with("postgresql://")
-            {
+            if s.starts_with("sqlite:") {
                 Ok(s.to_string())
+            } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+                postgres_parameters(s).map(|()| s.to_string())
             } else {
                 Err("must start with sqlite:// or postgres://".into())
             }

@@ -798,3 +798,50 @@ async fn database_passwords_are_hidden_wherever_the_url_holds_them() {
         assert!(!all.contains(secret), "{url}: {all}");
     }
 }
+
+#[tokio::test]
+async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_its_value() {
+    // The driver would ignore it with a warning that shows its value: a misspelt `sslmode`
+    // connected without TLS, `Password=` logged the password.
+    for (url, key, secret) in [
+        (
+            "postgres://u:PWSECRET11@127.0.0.1:9/db?sslmod=require",
+            "sslmod",
+            "PWSECRET11",
+        ),
+        (
+            "postgres://u@127.0.0.1:9/db?Password=PWSECRET12",
+            "Password",
+            "PWSECRET12",
+        ),
+    ] {
+        let out = run(
+            "migrate",
+            &with(offline_env(), &[("BRIDGE_DATABASE_URL", url)]),
+        )
+        .await;
+        let all = out.all();
+        assert_eq!(out.code, Some(2), "{all}");
+        assert!(
+            all.contains(&format!(
+                "config error: BRIDGE_DATABASE_URL: has the parameter `{key}`"
+            )),
+            "{all}"
+        );
+        assert!(!all.contains(secret), "{url}: {all}");
+    }
+    // What the driver takes is taken (the server is not there: the failure is the connection).
+    let out = run(
+        "migrate",
+        &with(
+            offline_env(),
+            &[(
+                "BRIDGE_DATABASE_URL",
+                "postgres://u@127.0.0.1:9/db?sslmode=disable&application_name=bridge&options[statement_timeout]=5s",
+            )],
+        ),
+    )
+    .await;
+    let all = out.all();
+    assert!(!all.contains("config error"), "{all}");
+}
