@@ -291,28 +291,34 @@ const POSTGRES_PARAMETERS: [&str; 18] = [
     "options",
 ];
 
-/// Refuses a PostgreSQL URL query parameter the driver does not take, naming the parameter but
-/// never its value (the URL is a secret). A URL that does not parse is left to the driver, whose
-/// error the bridge shows without the URL.
+/// Refuses a PostgreSQL URL query parameter the driver does not take, and one given twice (the
+/// driver would take the last). The URL is a secret: a parameter is named only when it is one
+/// the driver knows or a near miss of one (`sslmod`, `Password`); anything else may be the tail
+/// of a password split at an unescaped `&`, and is not shown. A URL that does not parse is left
+/// to the driver, whose error the bridge shows without the URL.
 fn postgres_parameters(url: &str) -> Result<(), String> {
     let Ok(u) = url::Url::parse(url) else {
         return Ok(());
     };
+    let mut seen = std::collections::HashSet::new();
     for (key, _) in u.query_pairs() {
         let known = POSTGRES_PARAMETERS.contains(&key.as_ref())
             || (key.starts_with("options[") && key.ends_with(']'));
         if known {
+            // `options[NAME]` may repeat with different names; `options` adds up.
+            if key != "options" && !seen.insert(key.clone()) {
+                return Err(format!("has the parameter `{key}` twice; give it once"));
+            }
             continue;
         }
-        // A key is a name; anything else may be a value typed in its place, and is not shown.
-        let name = key.len() <= 40
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        let shown = if name {
-            format!("the parameter `{key}`")
-        } else {
-            "a parameter".to_string()
+        let near = POSTGRES_PARAMETERS
+            .iter()
+            .find(|p| strsim::damerau_levenshtein(&key.to_ascii_lowercase(), p) <= 2);
+        let shown = match near {
+            Some(p) => format!("the parameter `{key}` (`{p}`?)"),
+            None => "a parameter (not shown: it may be part of a password; write `&` in a \
+                     password as %26)"
+                .to_string(),
         };
         return Err(format!(
             "has {shown}, which PostgreSQL connections do not take (it would be ignored); \

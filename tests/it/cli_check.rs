@@ -830,6 +830,35 @@ async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_it
         );
         assert!(!all.contains(secret), "{url}: {all}");
     }
+    // A name the driver does not know, and not near one it knows, may be a password's tail (an
+    // unescaped `&` splits it): the message does not show it. A parameter given twice is refused.
+    for (url, message, secret) in [
+        (
+            "postgres://u@127.0.0.1:9/db?password=Tr0ub4dor&3xyzSECRET",
+            "config error: BRIDGE_DATABASE_URL: has a parameter",
+            "3xyzSECRET",
+        ),
+        (
+            "postgres://u@127.0.0.1:9/db?PWSECRET13",
+            "config error: BRIDGE_DATABASE_URL: has a parameter",
+            "PWSECRET13",
+        ),
+        (
+            "postgres://u:PWSECRET14@127.0.0.1:9/db?sslmode=disable&sslmode=require",
+            "config error: BRIDGE_DATABASE_URL: has the parameter `sslmode` twice",
+            "PWSECRET14",
+        ),
+    ] {
+        let out = run(
+            "migrate",
+            &with(offline_env(), &[("BRIDGE_DATABASE_URL", url)]),
+        )
+        .await;
+        let all = out.all();
+        assert_eq!(out.code, Some(2), "{all}");
+        assert!(all.contains(message), "{all}");
+        assert!(!all.contains(secret), "{url}: {all}");
+    }
     // What the driver takes is taken (the server is not there: the failure is the connection).
     let out = run(
         "migrate",
@@ -844,4 +873,38 @@ async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_it
     .await;
     let all = out.all();
     assert!(!all.contains("config error"), "{all}");
+}
+
+#[tokio::test]
+async fn a_postgres_connection_can_require_tls() {
+    // A managed PostgreSQL refuses connections without TLS; `sslmode=require` must be able to
+    // reach it, and `verify-full` must check the server's certificate, not fall back.
+    let Some(url) = crate::common::fresh_postgres_url().await else {
+        return;
+    };
+    let ssl: String = {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+        sqlx::query_scalar("SHOW ssl")
+            .fetch_one(&mut c)
+            .await
+            .expect("SHOW ssl")
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let migrate = |mode: &str| {
+        let url = format!("{url}{sep}sslmode={mode}");
+        let env = with(offline_env(), &[("BRIDGE_DATABASE_URL", url.as_str())]);
+        async move { run("migrate", &env).await }
+    };
+    let out = migrate("require").await;
+    let all = out.all();
+    assert!(!all.contains("without TLS support"), "{all}");
+    if ssl == "on" {
+        assert_eq!(out.code, Some(0), "{all}");
+        // The test server's certificate is self-signed: verifying it must fail, not be skipped.
+        let out = migrate("verify-full").await;
+        assert_ne!(out.code, Some(0), "{}", out.all());
+    } else {
+        assert_ne!(out.code, Some(0), "the server has no TLS: {all}");
+    }
 }
