@@ -1,7 +1,17 @@
 //! Command line: `serve` (the default), `migrate`, `check`, `sync-groups`, `sync-files`, `export`,
 //! `jobs`, `demo`. `--help` ends with every environment variable and its default.
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand};
+
+/// A job id as the API takes it: digits only, above 0 (`+3` and `-3` are not ids).
+fn job_id(s: &str) -> Result<i64, String> {
+    Some(s)
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "a job id is a positive whole number, digits only".to_string())
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,7 +56,7 @@ pub struct SyncGroupsArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Only this DocSpace group id (repeatable).
-    #[arg(long = "group", value_name = "ID")]
+    #[arg(long = "group", value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
     pub groups: Vec<String>,
 }
 
@@ -60,16 +70,17 @@ pub struct SyncFilesArgs {
     pub backfill: bool,
     /// Only this DocSpace folder or room id and what is below it (repeatable; default:
     /// EXPORT_FOLDER_IDS, or every room).
-    #[arg(long = "folder", value_name = "ID")]
+    #[arg(long = "folder", value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
     pub folders: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     /// DocSpace file id.
+    #[arg(value_parser = NonEmptyStringValueParser::new())]
     pub file_id: String,
     /// Dropbox folder to export into (default: mirrored under EXPORT_ROOT).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = NonEmptyStringValueParser::new())]
     pub folder: Option<String>,
 }
 
@@ -80,6 +91,7 @@ pub enum JobsCommand {
     /// One job with its attempt history and the deliveries that caused it.
     Show {
         /// Job id.
+        #[arg(value_parser = job_id)]
         id: i64,
     },
     /// Re-drive one dead job, or every dead job (`--dead`, optionally of one kind).
@@ -89,19 +101,19 @@ pub enum JobsCommand {
 #[derive(Args, Debug, Clone)]
 pub struct JobsListArgs {
     /// Only jobs in this state: queued, running, succeeded, failed, dead.
-    #[arg(long)]
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
     pub state: Option<String>,
     /// Only jobs of this kind, e.g. group.sync.
-    #[arg(long)]
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
     pub kind: Option<String>,
     /// Only jobs about this DocSpace group id.
-    #[arg(long = "group", value_name = "ID")]
+    #[arg(long = "group", value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
     pub group_id: Option<String>,
     /// Only jobs about this DocSpace file id.
-    #[arg(long = "file", value_name = "ID")]
+    #[arg(long = "file", value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
     pub file_id: Option<String>,
     /// Only jobs created since: an RFC 3339 time or a duration back from now (15m, 2h, 7d).
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", value_parser = NonEmptyStringValueParser::new())]
     pub since: Option<String>,
     /// Most jobs listed (1-500).
     #[arg(long, default_value_t = 50)]
@@ -111,6 +123,7 @@ pub struct JobsListArgs {
     #[arg(
         long = "event-id",
         value_name = "ID",
+        value_parser = NonEmptyStringValueParser::new(),
         conflicts_with_all = ["state", "kind", "group_id", "file_id", "since"]
     )]
     pub event_id: Option<String>,
@@ -120,12 +133,14 @@ pub struct JobsListArgs {
 #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "dead"])))]
 pub struct JobsRetryArgs {
     /// The dead job to re-drive.
+    #[arg(value_parser = job_id)]
     pub id: Option<i64>,
     /// Re-drive every dead job (of `--kind`, when given).
     #[arg(long, conflicts_with = "id")]
     pub dead: bool,
-    /// With `--dead`: only jobs of this kind.
-    #[arg(long, requires = "dead")]
+    /// With `--dead`: only jobs of this kind. (`requires = "dead"` alone would not refuse it
+    /// beside an id: a flag's default counts as given.)
+    #[arg(long, requires = "dead", conflicts_with = "id", value_parser = NonEmptyStringValueParser::new())]
     pub kind: Option<String>,
 }
 

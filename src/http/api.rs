@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -71,6 +72,61 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
             "send Authorization: Bearer <BRIDGE_API_TOKEN>",
         )
         .into_response(),
+    }
+}
+
+/// The query string of a route that takes no parameters: any is refused with 400, never
+/// dropped (`POST /api/v1/groups/sync?group_ids=g1` would reconcile every group). The routes
+/// that take parameters refuse those they do not define through their `Query` struct.
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let given: Vec<String> = parts
+            .uri
+            .query()
+            .map(|q| url::form_urlencoded::parse(q.as_bytes()).map(|(k, _)| format!("`{k}`")))
+            .into_iter()
+            .flatten()
+            .collect();
+        if given.is_empty() {
+            return Ok(NoQuery);
+        }
+        Err(ApiError::bad_request(
+            "bad_request",
+            format!(
+                "this route takes no query parameters; got {}",
+                given.join(", ")
+            ),
+        ))
+    }
+}
+
+/// The body of a route that takes none: one with anything but whitespace is refused with 400,
+/// never dropped (filters sent as a body to `POST /api/v1/jobs/retry` would re-drive every
+/// dead job).
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            let code = match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                _ => "invalid_body",
+            };
+            ApiError::new(e.status(), code, e.body_text())
+        })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(NoBody);
+        }
+        Err(ApiError::bad_request(
+            "invalid_body",
+            "this route takes no body; its filters and options are query parameters or path segments",
+        ))
     }
 }
 
@@ -155,7 +211,11 @@ fn unknown_ids_error(what: &str, ids: &[String]) -> ApiError {
     ))
 }
 
-pub async fn sync_groups(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn sync_groups(
+    State(st): State<AppState>,
+    _: NoQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let b: SyncAllBody = optional_json(&body)?;
     match b.group_ids {
         Some(ids) => {
@@ -195,6 +255,8 @@ pub async fn sync_groups(State(st): State<AppState>, body: Bytes) -> Result<Resp
 pub async fn sync_group(
     State(st): State<AppState>,
     Path(group_id): Path<String>,
+    _: NoQuery,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     check_id("group_id", &group_id)?;
     let unknown = unknown_groups(&st, std::slice::from_ref(&group_id)).await;
@@ -215,6 +277,7 @@ struct ExportBody {
 pub async fn export_file(
     State(st): State<AppState>,
     Path(file_id): Path<String>,
+    _: NoQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_id("file_id", &file_id)?;
@@ -252,7 +315,11 @@ struct FilesSyncBody {
 
 /// `POST /api/v1/files/sync`: a file reconcile of every room (or `EXPORT_FOLDER_IDS`), or of the
 /// folders named in `folder_ids`, each of which must exist in DocSpace.
-pub async fn sync_files(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn sync_files(
+    State(st): State<AppState>,
+    _: NoQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let b: FilesSyncBody = optional_json(&body)?;
     let folder_ids = match b.folder_ids {
         None => None,
@@ -346,6 +413,8 @@ fn parse_job_id(id: &str) -> Result<i64, ApiError> {
 pub async fn get_job(
     State(st): State<AppState>,
     Path(id): Path<String>,
+    _: NoQuery,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     let id = parse_job_id(&id)?;
     let job = st
@@ -450,6 +519,7 @@ fn cursor_param(v: Option<String>) -> Result<Option<i64>, ApiError> {
 pub async fn list_jobs(
     State(st): State<AppState>,
     Query(q): Query<JobQuery>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     let state = match given("state", q.state)? {
         None => None,
@@ -487,6 +557,8 @@ pub async fn list_jobs(
 pub async fn retry_job(
     State(st): State<AppState>,
     Path(id): Path<String>,
+    _: NoQuery,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     let id = parse_job_id(&id)?;
     let job = st.store.retry_dead(id).await.map_err(|e| match e {
@@ -515,6 +587,7 @@ pub struct RetryQuery {
 pub async fn retry_jobs(
     State(st): State<AppState>,
     Query(q): Query<RetryQuery>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     if given("state", q.state)?.is_some_and(|s| s != "dead") {
         return Err(ApiError::bad_request(
@@ -555,6 +628,7 @@ pub struct DeliveryQuery {
 pub async fn list_deliveries(
     State(st): State<AppState>,
     Query(q): Query<DeliveryQuery>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     let source = given("source", q.source)?;
     if let Some(s) = &source {

@@ -500,6 +500,51 @@ async fn an_unknown_or_repeated_query_parameter_is_refused_before_anything_is_do
 }
 
 #[tokio::test]
+async fn a_route_refuses_the_query_parameters_and_the_body_it_does_not_take() {
+    // Each would have been dropped: `?group_ids=g1` reconciled every group, a filter sent as a
+    // body to the re-drive re-drove every dead job.
+    let w = spawn_world(|_| {}).await;
+    w.docspace
+        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
+    let app = &w.app;
+    let (_, j) = app.api(Method::POST, "/api/v1/groups/gx/sync", None).await;
+    let id = j["job"]["id"].as_i64().expect("id");
+    app.wait_job(id, 20, |j| j["state"] == "dead").await;
+    let job = format!("/api/v1/jobs/{id}");
+    let retry = format!("/api/v1/jobs/{id}/retry");
+    for (method, path) in [
+        (Method::POST, "/api/v1/groups/sync?group_ids=g1"),
+        (Method::POST, "/api/v1/groups/gx/sync?x=1"),
+        (Method::POST, "/api/v1/files/1/export?folder=/Reports"),
+        (Method::POST, "/api/v1/files/sync?backfill=true"),
+        (Method::GET, &format!("{job}?verbose=1")),
+        (Method::POST, &format!("{retry}?state=dead")),
+        (Method::GET, "/api/v1/status?x=1"),
+    ] {
+        assert_refused(app, method.clone(), path, None, "bad_request").await;
+    }
+    for (method, path) in [
+        (Method::POST, "/api/v1/jobs/retry"),
+        (Method::POST, retry.as_str()),
+        (Method::POST, "/api/v1/groups/gx/sync"),
+        (Method::GET, job.as_str()),
+        (Method::GET, "/api/v1/jobs"),
+        (Method::GET, "/api/v1/deliveries"),
+        (Method::GET, "/api/v1/status"),
+    ] {
+        let body = json!({ "kind": "group.sync" });
+        assert_refused(app, method, path, Some(body), "invalid_body").await;
+    }
+    let (_, v) = app.api(Method::GET, &job, None).await;
+    assert_eq!(v["job"]["state"], "dead", "nothing was re-driven: {v}");
+    let jobs = app.all_jobs().await;
+    assert_eq!(jobs.len(), 1, "nothing was enqueued: {jobs:#?}");
+    // Without them, the same routes answer.
+    let (s, v) = app.api(Method::POST, &retry, None).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
 async fn the_bearer_scheme_is_matched_in_any_case() {
     let app = spawn_app(no_workers).await;
     for scheme in ["Bearer", "bearer", "BEARER"] {

@@ -1118,6 +1118,59 @@ async fn jobs_command_lists_shows_and_redrives_jobs() {
 }
 
 #[tokio::test]
+async fn the_command_line_refuses_what_it_would_drop_or_misread() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}", dir.path().join("bridge.db").display());
+    let store = docspace_dropbox_bridge::store::connect(&url)
+        .await
+        .expect("store");
+    let dead = dead_jobs(
+        &store,
+        vec![
+            GroupSync::new("cli-g").to_new_job(),
+            FileExport::manual("cli-f", None).to_new_job(),
+        ],
+    )
+    .await;
+    let mut env = base_env();
+    env.insert("BRIDGE_DATABASE_URL".into(), url.clone());
+    let (g, f) = (dead[0].to_string(), dead[1].to_string());
+    let plus = format!("+{g}");
+    for args in [
+        // `--kind` goes with `--dead` only; beside an id it was dropped.
+        vec!["jobs", "retry", g.as_str(), "--kind", "file.export"],
+        vec!["jobs", "retry", "--kind", "file.export"],
+        // A job id is digits, as the API takes it.
+        vec!["jobs", "retry", plus.as_str()],
+        vec!["jobs", "show", plus.as_str()],
+        vec!["jobs", "show", "--", "-1"],
+        vec!["jobs", "show", "0"],
+        // An empty value (a script's unset variable) is refused, not used as a filter or id.
+        vec!["jobs", "list", "--kind", ""],
+        vec!["jobs", "list", "--group", ""],
+        vec!["jobs", "list", "--state", ""],
+        vec!["jobs", "retry", "--dead", "--kind", ""],
+        vec!["export", ""],
+        vec!["sync-groups", "--group", ""],
+        vec!["sync-files", "--folder", ""],
+    ] {
+        let (code, out, err) = run_cli(dir.path(), &env, &args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("error:"), "{args:?}: {err}");
+    }
+    for id in [&dead[0], &dead[1]] {
+        let job = store.get_job(*id).await.expect("get").expect("job");
+        assert_eq!(job.state.as_str(), "dead", "job {id} was re-driven");
+    }
+    let (code, out, err) = run_cli(dir.path(), &env, &["jobs", "show", &format!("000{f}")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("job {f}: file.export (dead)")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
 async fn jobs_list_follows_a_docspace_event_to_its_jobs_and_their_outcome() {
     let w = spawn_world(|_| {}).await;
     let research = w.docspace.create_group("Research", &[]).expect("group");

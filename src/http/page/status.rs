@@ -9,6 +9,7 @@ use axum::Json;
 use chrono::Utc;
 use serde_json::{json, Map, Value};
 
+use crate::http::api::{NoBody, NoQuery};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::jobs::{FilesSyncAll, GroupsSyncAll, JobKind};
@@ -17,7 +18,11 @@ use crate::store::{Job, JobFilter, JobState};
 /// How many exports the answer lists, newest first.
 pub const LATEST_EXPORTS: u32 = 20;
 
-pub async fn status(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn status(
+    State(st): State<AppState>,
+    _: NoQuery,
+    _: NoBody,
+) -> Result<Json<Value>, ApiError> {
     let store = &st.store;
     let (depth, oldest_due, groups, files, folders, exports) = tokio::try_join!(
         store.queue_depth(),
