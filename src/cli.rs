@@ -175,7 +175,7 @@ pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
     (
         "DOCSPACE_WEBHOOK_SECRET",
         "required",
-        "webhook secret key (16 to 30 characters)",
+        "webhook secret key (at least 16 characters; DocSpace's default policy takes at most 30)",
     ),
     ("DROPBOX_APP_KEY", "required", "Dropbox app key"),
     (

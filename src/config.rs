@@ -331,7 +331,9 @@ fn postgres_parameters(url: &str) -> Result<(), String> {
 }
 
 /// Shortest secret the operator chooses (`BRIDGE_API_TOKEN`, `DOCSPACE_WEBHOOK_SECRET`). DocSpace
-/// accepts webhook secrets of up to 30 characters, so 16 to 30 works on both sides.
+/// checks a webhook secret against the portal's password policy, by default at most 30
+/// characters, so 16 to 30 works on both sides; a longer one is not refused here, since a portal's
+/// policy may allow it.
 pub const MIN_OPERATOR_SECRET_LEN: usize = 16;
 
 impl Config {

@@ -28,8 +28,9 @@ use crate::jobs::{FileExport, FilesSyncAll, GroupSync, GroupsSyncAll, JobKind};
 use crate::store::{DeliveryFilter, Job, JobFilter, JobState, NewJob, RetryFilter, StoreError};
 
 const MAX_LIMIT: u32 = 500;
-/// Most bytes an API request body may have (413 above): 1,000 group ids of 200 characters fit.
-pub const BODY_LIMIT: usize = 2 << 20;
+/// Most bytes an API request body may have (413 above): 1,000 group ids of 200 characters fit,
+/// even of 4-byte characters.
+pub const BODY_LIMIT: usize = 1 << 20;
 const DEFAULT_LIMIT: u32 = 50;
 /// Most group ids one `POST /api/v1/groups/sync` may name.
 const MAX_GROUP_IDS: usize = 1000;
