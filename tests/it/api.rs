@@ -442,17 +442,28 @@ async fn an_empty_query_parameter_is_refused_not_read_as_no_filter() {
     assert_eq!(s, 200, "{v}");
 }
 
+/// The stand-ins and the bridge, with one dead `group.sync` job (DocSpace refused its group
+/// with 403, which no retry helps); its id.
+async fn world_with_a_dead_job() -> (World, i64) {
+    let w = spawn_world(|_| {}).await;
+    // The first refusal answers the API's existence check, the second the job's run.
+    w.docspace
+        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
+    let (_, j) = w
+        .app
+        .api(Method::POST, "/api/v1/groups/gx/sync", None)
+        .await;
+    let id = j["job"]["id"].as_i64().expect("id");
+    w.app.wait_job(id, 20, |j| j["state"] == "dead").await;
+    (w, id)
+}
+
 #[tokio::test]
 async fn an_unknown_or_repeated_query_parameter_is_refused_before_anything_is_done() {
     // A misspelt filter (`knd=`), or one the route does not take (`limit` on a re-drive), must
     // not be dropped: the re-drive would then take every dead job.
-    let w = spawn_world(|_| {}).await;
-    w.docspace
-        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
+    let (w, id) = world_with_a_dead_job().await;
     let app = &w.app;
-    let (_, j) = app.api(Method::POST, "/api/v1/groups/gx/sync", None).await;
-    let id = j["job"]["id"].as_i64().expect("id");
-    app.wait_job(id, 20, |j| j["state"] == "dead").await;
     for path in [
         "/api/v1/jobs/retry?knd=group.sync",
         "/api/v1/jobs/retry?limit=5",
@@ -503,13 +514,8 @@ async fn an_unknown_or_repeated_query_parameter_is_refused_before_anything_is_do
 async fn a_route_refuses_the_query_parameters_and_the_body_it_does_not_take() {
     // Each would have been dropped: `?group_ids=g1` reconciled every group, a filter sent as a
     // body to the re-drive re-drove every dead job.
-    let w = spawn_world(|_| {}).await;
-    w.docspace
-        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
+    let (w, id) = world_with_a_dead_job().await;
     let app = &w.app;
-    let (_, j) = app.api(Method::POST, "/api/v1/groups/gx/sync", None).await;
-    let id = j["job"]["id"].as_i64().expect("id");
-    app.wait_job(id, 20, |j| j["state"] == "dead").await;
     let job = format!("/api/v1/jobs/{id}");
     let retry = format!("/api/v1/jobs/{id}/retry");
     for (method, path) in [

@@ -802,50 +802,34 @@ async fn database_passwords_are_hidden_wherever_the_url_holds_them() {
 #[tokio::test]
 async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_its_value() {
     // The driver would ignore it with a warning that shows its value: a misspelt `sslmode`
-    // connected without TLS, `Password=` logged the password.
-    for (url, key, secret) in [
+    // connected without TLS, `Password=` logged the password. A name the driver does not know,
+    // and not near one it knows, may be a password's tail (an unescaped `&` splits it): the
+    // message does not show it. A parameter given twice is refused.
+    const REFUSED: &str = "config error: BRIDGE_DATABASE_URL: has";
+    for (url, message, secret) in [
         (
             "postgres://u:PWSECRET11@127.0.0.1:9/db?sslmod=require",
-            "sslmod",
+            "the parameter `sslmod`",
             "PWSECRET11",
         ),
         (
             "postgres://u@127.0.0.1:9/db?Password=PWSECRET12",
-            "Password",
+            "the parameter `Password`",
             "PWSECRET12",
         ),
-    ] {
-        let out = run(
-            "migrate",
-            &with(offline_env(), &[("BRIDGE_DATABASE_URL", url)]),
-        )
-        .await;
-        let all = out.all();
-        assert_eq!(out.code, Some(2), "{all}");
-        assert!(
-            all.contains(&format!(
-                "config error: BRIDGE_DATABASE_URL: has the parameter `{key}`"
-            )),
-            "{all}"
-        );
-        assert!(!all.contains(secret), "{url}: {all}");
-    }
-    // A name the driver does not know, and not near one it knows, may be a password's tail (an
-    // unescaped `&` splits it): the message does not show it. A parameter given twice is refused.
-    for (url, message, secret) in [
         (
             "postgres://u@127.0.0.1:9/db?password=Tr0ub4dor&3xyzSECRET",
-            "config error: BRIDGE_DATABASE_URL: has a parameter",
+            "a parameter",
             "3xyzSECRET",
         ),
         (
             "postgres://u@127.0.0.1:9/db?PWSECRET13",
-            "config error: BRIDGE_DATABASE_URL: has a parameter",
+            "a parameter",
             "PWSECRET13",
         ),
         (
             "postgres://u:PWSECRET14@127.0.0.1:9/db?sslmode=disable&sslmode=require",
-            "config error: BRIDGE_DATABASE_URL: has the parameter `sslmode` twice",
+            "the parameter `sslmode` twice",
             "PWSECRET14",
         ),
     ] {
@@ -856,7 +840,7 @@ async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_it
         .await;
         let all = out.all();
         assert_eq!(out.code, Some(2), "{all}");
-        assert!(all.contains(message), "{all}");
+        assert!(all.contains(&format!("{REFUSED} {message}")), "{all}");
         assert!(!all.contains(secret), "{url}: {all}");
     }
     // What the driver takes is taken (the server is not there: the failure is the connection).

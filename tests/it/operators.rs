@@ -1044,8 +1044,9 @@ fn run_cli(
     )
 }
 
-#[tokio::test]
-async fn jobs_command_lists_shows_and_redrives_jobs() {
+/// An SQLite database in a new directory holding two dead jobs (`group.sync` of `cli-g`, then
+/// `file.export` of `cli-f`): the directory, the database URL, the store and the jobs' ids.
+async fn cli_database_with_dead_jobs() -> (tempfile::TempDir, String, DynStore, Vec<i64>) {
     let dir = tempfile::tempdir().expect("tmp");
     let url = format!("sqlite://{}", dir.path().join("bridge.db").display());
     let store = docspace_dropbox_bridge::store::connect(&url)
@@ -1059,6 +1060,12 @@ async fn jobs_command_lists_shows_and_redrives_jobs() {
         ],
     )
     .await;
+    (dir, url, store, dead)
+}
+
+#[tokio::test]
+async fn jobs_command_lists_shows_and_redrives_jobs() {
+    let (dir, url, store, dead) = cli_database_with_dead_jobs().await;
     store
         .enqueue(vec![GroupSync::new("cli-q").to_new_job()])
         .await
@@ -1119,19 +1126,7 @@ async fn jobs_command_lists_shows_and_redrives_jobs() {
 
 #[tokio::test]
 async fn the_command_line_refuses_what_it_would_drop_or_misread() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let url = format!("sqlite://{}", dir.path().join("bridge.db").display());
-    let store = docspace_dropbox_bridge::store::connect(&url)
-        .await
-        .expect("store");
-    let dead = dead_jobs(
-        &store,
-        vec![
-            GroupSync::new("cli-g").to_new_job(),
-            FileExport::manual("cli-f", None).to_new_job(),
-        ],
-    )
-    .await;
+    let (dir, url, store, dead) = cli_database_with_dead_jobs().await;
     let mut env = base_env();
     env.insert("BRIDGE_DATABASE_URL".into(), url.clone());
     let (g, f) = (dead[0].to_string(), dead[1].to_string());
