@@ -267,55 +267,71 @@ pub const FILE_VARIABLES: [&str; 8] = [
     "DROPBOX_ACCESS_TOKEN",
 ];
 
-/// The query parameters sqlx's PostgreSQL driver takes (`PgConnectOptions`'s URL parser), besides
-/// `options[NAME]`. It ignores any other with a warning that logs the value: a misspelt
-/// `sslmode` would connect without TLS, a `Password=` would be logged.
-const POSTGRES_PARAMETERS: [&str; 18] = [
-    "sslmode",
-    "ssl-mode",
-    "sslrootcert",
-    "ssl-root-cert",
-    "ssl-ca",
-    "sslcert",
-    "ssl-cert",
-    "sslkey",
-    "ssl-key",
-    "statement-cache-capacity",
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "password",
-    "application_name",
-    "options",
+/// The query parameters sqlx's PostgreSQL driver takes (`PgConnectOptions`'s URL parser), each
+/// with the setting it names (several names set one), besides `options` and `options[NAME]`.
+/// It ignores any other with a warning that logs the value (a misspelt `sslmode` would not
+/// require TLS, a `Password=` would be logged), and of one setting given twice it takes the last.
+const POSTGRES_PARAMETERS: [(&str, &str); 17] = [
+    ("sslmode", "sslmode"),
+    ("ssl-mode", "sslmode"),
+    ("sslrootcert", "sslrootcert"),
+    ("ssl-root-cert", "sslrootcert"),
+    ("ssl-ca", "sslrootcert"),
+    ("sslcert", "sslcert"),
+    ("ssl-cert", "sslcert"),
+    ("sslkey", "sslkey"),
+    ("ssl-key", "sslkey"),
+    ("statement-cache-capacity", "statement-cache-capacity"),
+    ("host", "host"),
+    ("hostaddr", "host"),
+    ("port", "port"),
+    ("dbname", "dbname"),
+    ("user", "user"),
+    ("password", "password"),
+    ("application_name", "application_name"),
 ];
 
-/// Refuses a PostgreSQL URL query parameter the driver does not take, and one given twice (the
-/// driver would take the last). The URL is a secret: a parameter is named only when it is one
-/// the driver knows or a near miss of one (`sslmod`, `Password`); anything else may be the tail
-/// of a password split at an unescaped `&`, and is not shown. A URL that does not parse is left
-/// to the driver, whose error the bridge shows without the URL.
+/// Refuses a PostgreSQL URL query parameter the driver does not take, and a setting given twice,
+/// as two parameters or as a parameter and a part of the URL (`…:5432/bridge?port=1`): the
+/// driver would take the last without a word. The URL is a secret: a parameter the driver does
+/// not take is named only when it is a near miss of one it does (`sslmod`, `Password`); anything
+/// else may be the tail of a password split at an unescaped `&`, and is not shown. A URL that
+/// does not parse is left to the driver, whose error the bridge shows without the URL.
 fn postgres_parameters(url: &str) -> Result<(), String> {
     let Ok(u) = url::Url::parse(url) else {
         return Ok(());
     };
-    let mut seen = std::collections::HashSet::new();
+    // The settings the URL itself gives.
+    let mut given: Vec<&str> = [
+        ("host", u.host_str().is_some_and(|h| !h.is_empty())),
+        ("port", u.port().is_some()),
+        ("user", !u.username().is_empty()),
+        ("password", u.password().is_some()),
+        ("dbname", u.path().len() > 1),
+    ]
+    .into_iter()
+    .filter_map(|(setting, set)| set.then_some(setting))
+    .collect();
     for (key, _) in u.query_pairs() {
-        let known = POSTGRES_PARAMETERS.contains(&key.as_ref())
-            || (key.starts_with("options[") && key.ends_with(']'));
-        if known {
-            // `options[NAME]` may repeat with different names; `options` adds up.
-            if key != "options" && !seen.insert(key.clone()) {
-                return Err(format!("has the parameter `{key}` twice; give it once"));
+        if key == "options" || (key.starts_with("options[") && key.ends_with(']')) {
+            continue; // they add up
+        }
+        if let Some((_, setting)) = POSTGRES_PARAMETERS.iter().find(|(name, _)| *name == key) {
+            if given.contains(setting) {
+                return Err(format!(
+                    "gives {setting} twice (the parameter `{key}`, and the URL or another \
+                     parameter); give it once"
+                ));
             }
+            given.push(setting);
             continue;
         }
-        let near = POSTGRES_PARAMETERS
-            .iter()
-            .find(|p| strsim::damerau_levenshtein(&key.to_ascii_lowercase(), p) <= 2);
+        let lower = key.to_ascii_lowercase();
+        let near = POSTGRES_PARAMETERS.iter().find(|(name, _)| {
+            lower == *name || (key.len() >= 5 && strsim::damerau_levenshtein(&lower, name) <= 2)
+        });
         let shown = match near {
-            Some(p) => format!("the parameter `{key}` (`{p}`?)"),
+            Some((name, _)) => format!("the parameter `{key}` (`{name}`?)"),
             None => "a parameter (not shown: it may be part of a password; write `&` in a \
                      password as %26)"
                 .to_string(),

@@ -805,32 +805,58 @@ async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_it
     // connected without TLS, `Password=` logged the password. A name the driver does not know,
     // and not near one it knows, may be a password's tail (an unescaped `&` splits it): the
     // message does not show it. A parameter given twice is refused.
-    const REFUSED: &str = "config error: BRIDGE_DATABASE_URL: has";
+    const REFUSED: &str = "config error: BRIDGE_DATABASE_URL:";
     for (url, message, secret) in [
         (
             "postgres://u:PWSECRET11@127.0.0.1:9/db?sslmod=require",
-            "the parameter `sslmod`",
+            "has the parameter `sslmod`",
             "PWSECRET11",
         ),
         (
             "postgres://u@127.0.0.1:9/db?Password=PWSECRET12",
-            "the parameter `Password`",
+            "has the parameter `Password`",
             "PWSECRET12",
         ),
         (
             "postgres://u@127.0.0.1:9/db?password=Tr0ub4dor&3xyzSECRET",
-            "a parameter",
+            "has a parameter",
             "3xyzSECRET",
         ),
         (
             "postgres://u@127.0.0.1:9/db?PWSECRET13",
-            "a parameter",
+            "has a parameter",
             "PWSECRET13",
         ),
         (
+            "postgres://u@127.0.0.1:9/db?password=abc&hos",
+            "has a parameter",
+            "`hos`",
+        ),
+        (
             "postgres://u:PWSECRET14@127.0.0.1:9/db?sslmode=disable&sslmode=require",
-            "the parameter `sslmode` twice",
+            "gives sslmode twice",
             "PWSECRET14",
+        ),
+        // Another name of the same setting, or a parameter for a part the URL has.
+        (
+            "postgres://u:PWSECRET15@127.0.0.1:9/db?sslmode=verify-full&ssl-mode=disable",
+            "gives sslmode twice",
+            "PWSECRET15",
+        ),
+        (
+            "postgres://u:PWSECRET16@127.0.0.1:9/db?port=1",
+            "gives port twice",
+            "PWSECRET16",
+        ),
+        (
+            "postgres://u:PWSECRET17@127.0.0.1:9/db?dbname=other",
+            "gives dbname twice",
+            "PWSECRET17",
+        ),
+        (
+            "postgres://u:PWSECRET18@127.0.0.1:9/db?password=x",
+            "gives password twice",
+            "PWSECRET18",
         ),
     ] {
         let out = run(
