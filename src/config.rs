@@ -346,6 +346,31 @@ fn postgres_parameters(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Why `.env` could not be read. A line that does not parse is named by its number only: it may
+/// hold a secret.
+fn env_file_problem(e: dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(line, _) => {
+            // dotenvy names the line, or the part of it from where its reading failed.
+            let number = std::fs::read_to_string(".env")
+                .ok()
+                .and_then(|text| {
+                    let line = line.trim();
+                    text.lines()
+                        .position(|l| !line.is_empty() && l.contains(line))
+                })
+                .map(|i| format!(" line {}", i + 1))
+                .unwrap_or_default();
+            format!(
+                ".env{number} cannot be read: it is not NAME=value (a value with spaces goes in \
+                 quotes; a comment starts with #)"
+            )
+        }
+        dotenvy::Error::Io(e) => format!(".env cannot be read: {}", e.kind()),
+        _ => ".env cannot be read".to_string(),
+    }
+}
+
 /// Shortest secret the operator chooses (`BRIDGE_API_TOKEN`, `DOCSPACE_WEBHOOK_SECRET`). DocSpace
 /// checks a webhook secret against the portal's password policy, by default at most 30
 /// characters, so 16 to 30 works on both sides; a longer one is not refused here, since a portal's
@@ -353,11 +378,26 @@ fn postgres_parameters(url: &str) -> Result<(), String> {
 pub const MIN_OPERATOR_SECRET_LEN: usize = 16;
 
 impl Config {
-    /// Loads from the process environment, after merging a `.env` file if one exists
-    /// (real environment variables win).
+    /// Loads from the process environment, after merging the working directory's `.env` file if
+    /// it has one (real environment variables win). Only that directory's: `dotenvy::dotenv`
+    /// would also take one from a parent directory. A file that cannot be read is a problem like
+    /// any other, not skipped: a line that is not `NAME=value` ends dotenvy's reading, so every
+    /// line after it would be dropped in silence.
     pub fn from_env() -> Result<Self, ConfigErrors> {
-        let _ = dotenvy::dotenv();
-        Self::from_map(&std::env::vars().collect())
+        let env_file = match dotenvy::from_path(".env") {
+            Ok(()) => None,
+            Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(env_file_problem(e)),
+        };
+        let config = Self::from_map(&std::env::vars().collect());
+        match (env_file, config) {
+            (None, config) => config,
+            (Some(p), Ok(_)) => Err(ConfigErrors(vec![p])),
+            (Some(p), Err(ConfigErrors(mut problems))) => {
+                problems.insert(0, p);
+                Err(ConfigErrors(problems))
+            }
+        }
     }
 
     /// Loads from an explicit map; used by `from_env`, by `demo`, and by tests.

@@ -1355,6 +1355,47 @@ fn secrets_can_be_read_from_files() {
 }
 
 #[test]
+fn a_dot_env_file_is_read_from_the_working_directory_only_and_a_bad_line_is_an_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let child = dir.path().join("child");
+    std::fs::create_dir(&child).expect("child dir");
+    let env = base_env();
+    // A line that is not NAME=value: every line after it was dropped in silence (here the
+    // database), and the line may hold a secret, so only its number is shown.
+    let db = dir.path().join("from-dotenv.db");
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "# settings\nDOCSPACE_API_KEY sk-not-shown-1234\nBRIDGE_DATABASE_URL=sqlite://{}\n",
+            db.display()
+        ),
+    )
+    .expect(".env");
+    let (code, out, err) = run_cli(dir.path(), &env, &["jobs", "list"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("config error: .env line 2 cannot be read"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-not-shown-1234"), "{err}");
+    // A `.env` in a parent directory is not the working directory's: it is not read.
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("BRIDGE_DATABASE_URL=sqlite://{}\n", db.display()),
+    )
+    .expect(".env");
+    let (_, out, err) = run_cli(&child, &env, &["jobs", "list"]);
+    assert!(!err.contains("from-dotenv.db"), "{out}{err}");
+    assert!(
+        err.contains("data/bridge.db"),
+        "the default database: {out}{err}"
+    );
+    // In the working directory it is read.
+    let (_, out, err) = run_cli(dir.path(), &env, &["jobs", "list"]);
+    assert!(err.contains("from-dotenv.db"), "{out}{err}");
+}
+
+#[test]
 fn help_lists_every_environment_variable_with_its_default() {
     let dir = tempfile::tempdir().expect("tmp");
     let (code, help, _) = run_cli(dir.path(), &HashMap::new(), &["--help"]);
