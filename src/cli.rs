@@ -4,6 +4,14 @@
 use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand};
 
+/// `--folder` of `export`, checked as the API checks its `folder`; `/` becomes empty (the default
+/// folder).
+fn export_folder(s: &str) -> Result<String, String> {
+    crate::jobs::kinds::explicit_folder(s)
+        .map(|f| f.unwrap_or_default().to_string())
+        .map_err(str::to_string)
+}
+
 /// A job id as the API takes it: digits only, above 0 (`+3` and `-3` are not ids).
 fn job_id(s: &str) -> Result<i64, String> {
     Some(s)
@@ -79,8 +87,9 @@ pub struct ExportArgs {
     /// DocSpace file id.
     #[arg(value_parser = NonEmptyStringValueParser::new())]
     pub file_id: String,
-    /// Dropbox folder to export into (default: mirrored under EXPORT_ROOT).
-    #[arg(long, value_name = "PATH", value_parser = NonEmptyStringValueParser::new())]
+    /// Dropbox folder to export into: an absolute path (default, or `/`: mirrored under
+    /// EXPORT_ROOT).
+    #[arg(long, value_name = "PATH", value_parser = export_folder)]
     pub folder: Option<String>,
 }
 

@@ -42,7 +42,9 @@ pub async fn run(config: Config, args: ExportArgs) -> ExitCode {
         .progress_chars("=> "),
     );
     let observer: Arc<dyn Observer> = Arc::new(Bar(bar.clone()));
-    let req = FileExport::manual(args.file_id.as_str(), args.folder.as_deref());
+    // `--folder /` arrives empty: the default folder.
+    let folder = args.folder.as_deref().filter(|f| !f.is_empty());
+    let req = FileExport::manual(args.file_id.as_str(), folder);
     let outcome = export::export(&ctx, &req, Some(observer)).await;
     bar.finish_and_clear();
     match outcome {

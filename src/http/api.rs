@@ -24,6 +24,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::config::parse_when;
 use crate::jobs::check::{self, FolderCheckError, Known};
+use crate::jobs::kinds::explicit_folder;
 use crate::jobs::{FileExport, FilesSyncAll, GroupSync, GroupsSyncAll, JobKind};
 use crate::store::{DeliveryFilter, Job, JobFilter, JobState, NewJob, RetryFilter, StoreError};
 
@@ -283,23 +284,15 @@ pub async fn export_file(
 ) -> Result<Response, ApiError> {
     check_id("file_id", &file_id)?;
     let b: ExportBody = optional_json(&body)?;
-    if let Some(f) = &b.folder {
-        let bad = !f.starts_with('/')
-            || f.split('/').any(|c| c == "." || c == "..")
-            || f.chars().any(|c| c.is_control());
-        if bad {
-            return Err(ApiError::bad_request(
-                "invalid_folder",
-                "folder must be an absolute Dropbox path such as /Reports/2026",
-            ));
-        }
-    }
+    let folder = match b.folder.as_deref() {
+        None => None,
+        Some(f) => explicit_folder(f)
+            .map_err(|why| ApiError::bad_request("invalid_folder", format!("folder {why}")))?,
+    };
     let known = tokio::time::timeout(CHECK_WAIT, check::file(&st.jobs, &file_id)).await;
     if known == Ok(Known::No) {
         return Err(unknown_ids_error("file", std::slice::from_ref(&file_id)));
     }
-    let folder = b.folder.as_deref().map(|f| f.trim_end_matches('/'));
-    let folder = folder.filter(|f| !f.is_empty());
     let job = FileExport::manual(file_id, folder).to_new_job();
     let mut jobs = enqueue(&st, vec![job]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": jobs.remove(0) }))).into_response())

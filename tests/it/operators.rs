@@ -1146,6 +1146,10 @@ async fn the_command_line_refuses_what_it_would_drop_or_misread() {
         vec!["jobs", "list", "--state", ""],
         vec!["jobs", "retry", "--dead", "--kind", ""],
         vec!["export", ""],
+        // An export folder as the API takes it: absolute, without `.`, `..` or control characters.
+        vec!["export", "1", "--folder", "/a/../b"],
+        vec!["export", "1", "--folder", "Reports"],
+        vec!["export", "1", "--folder", "/Rep\torts"],
         vec!["sync-groups", "--group", ""],
         vec!["sync-files", "--folder", ""],
     ] {

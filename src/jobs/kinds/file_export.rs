@@ -33,6 +33,20 @@ pub struct FileExport {
     pub created_by: Option<String>,
 }
 
+/// An explicit export folder as an operator gives it (the API's `folder`, the command line's
+/// `--folder`): an absolute Dropbox path without `.` or `..` segments or control characters.
+/// Answers the folder without a trailing `/`; `/` itself means the default (mirrored under
+/// EXPORT_ROOT), `None`.
+pub fn explicit_folder(folder: &str) -> Result<Option<&str>, &'static str> {
+    let bad = !folder.starts_with('/')
+        || folder.split('/').any(|c| c == "." || c == "..")
+        || folder.chars().any(char::is_control);
+    if bad {
+        return Err("must be an absolute Dropbox path such as /Reports/2026");
+    }
+    Ok(Some(folder.trim_end_matches('/')).filter(|f| !f.is_empty()))
+}
+
 impl FileExport {
     /// An export caused by a DocSpace event.
     pub fn event(file_id: impl Into<String>, trigger: &str, created_by: Option<&str>) -> Self {

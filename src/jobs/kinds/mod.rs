@@ -25,7 +25,7 @@ use super::{JobContext, JobError};
 use crate::store::{Job, NewJob};
 
 pub use dropbox_changes::DropboxChanges;
-pub use file_export::FileExport;
+pub use file_export::{explicit_folder, FileExport};
 pub use files_sync_all::FilesSyncAll;
 pub use group_delete::GroupDelete;
 pub use group_sync::GroupSync;
