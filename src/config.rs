@@ -371,6 +371,20 @@ fn env_file_problem(e: dotenvy::Error) -> String {
     }
 }
 
+/// DocSpace's webhook triggers for files (`WebhookTrigger` in its server source; `file.downloaded`
+/// from 3.7.1). A name outside the list is a typo that would switch exports off for its event.
+const FILE_TRIGGERS: [&str; 9] = [
+    "file.created",
+    "file.uploaded",
+    "file.updated",
+    "file.trashed",
+    "file.deleted",
+    "file.restored",
+    "file.copied",
+    "file.moved",
+    "file.downloaded",
+];
+
 /// Shortest secret the operator chooses (`BRIDGE_API_TOKEN`, `DOCSPACE_WEBHOOK_SECRET`). DocSpace
 /// checks a webhook secret against the portal's password policy, by default at most 30
 /// characters, so 16 to 30 works on both sides; a longer one is not refused here, since a portal's
@@ -454,6 +468,13 @@ impl Config {
         } else {
             "json"
         };
+        // Read by the logger itself; checked here so that a typo is a config error rather than
+        // a silent fall back to `info`.
+        let _ = l.parse("RUST_LOG", "info", |s| {
+            tracing_subscriber::EnvFilter::try_new(s)
+                .map(drop)
+                .map_err(|e| format!("is not a log filter such as info or debug,hyper=warn: {e}"))
+        });
         let log_format = l.parse("LOG_FORMAT", default_format, |s| match s {
             "pretty" => Ok(LogFormat::Pretty),
             "json" => Ok(LogFormat::Json),
@@ -571,8 +592,11 @@ fn load_export(l: &mut Loader) -> Option<ExportConfig> {
         |s| {
             let list = split_list(s);
             for t in &list {
-                if !t.starts_with("file.") {
-                    return Err(format!("{t} is not a file trigger (file.*)"));
+                if !FILE_TRIGGERS.contains(&t.as_str()) {
+                    return Err(format!(
+                        "{t} is not a DocSpace file trigger ({})",
+                        FILE_TRIGGERS.join(", ")
+                    ));
                 }
             }
             Ok(list)
@@ -930,8 +954,11 @@ fn check_url(raw: &str) -> Result<Url, String> {
         }
         _ => return Err("must be an https URL".into()),
     }
-    if u.path() != "/" && !u.path().is_empty() {
-        return Err("must be an origin without a path, e.g. https://example.onlyoffice.com".into());
+    if (u.path() != "/" && !u.path().is_empty()) || u.query().is_some() || u.fragment().is_some() {
+        return Err(
+            "must be an origin without a path, query or fragment, e.g. https://example.onlyoffice.com"
+                .into(),
+        );
     }
     Ok(u)
 }
@@ -950,6 +977,9 @@ fn dropbox_folder(s: &str) -> Result<String, String> {
     if s.ends_with(' ') || s.ends_with('.') {
         return Err("must not end with a space or a dot".into());
     }
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters (a line break, a tab)".into());
+    }
     Ok(s.to_string())
 }
 
@@ -961,8 +991,18 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
-/// Durations like `15m`, `30s`, `1h 30m`, `250ms`.
+/// Durations like `15m`, `30s`, `1h 30m`, `250ms`: units ms, s, m, h, d, w. humantime also
+/// reads `M` (months) and `y` (years), of a length no calendar agrees with; `10M` meant as
+/// minutes would be ten months.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    const UNITS: [&str; 6] = ["ms", "s", "m", "h", "d", "w"];
+    let units_known = s
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|u| !u.is_empty())
+        .all(|u| UNITS.contains(&u));
+    if !units_known {
+        return Err("must be a duration such as 30s, 15m or 1h (units ms, s, m, h, d, w)".into());
+    }
     humantime::parse_duration(s).map_err(|_| "must be a duration such as 30s, 15m or 1h".into())
 }
 
@@ -975,7 +1015,7 @@ pub fn parse_when(
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&chrono::Utc));
     }
-    let back = humantime::parse_duration(s)
+    let back = parse_duration(s)
         .ok()
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .ok_or_else(|| {

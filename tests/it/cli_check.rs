@@ -918,3 +918,57 @@ async fn a_postgres_connection_can_require_tls() {
         assert_ne!(out.code, Some(0), "the server has no TLS: {all}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_refuses_values_it_would_read_otherwise_than_meant() {
+    let env = with(
+        offline_env(),
+        &[
+            // A misspelt trigger would switch exports off for that event.
+            ("EXPORT_TRIGGERS", "file.craeted,file.uploaded"),
+            // A query would be sent with every request; a fragment means nothing.
+            ("DOCSPACE_URL", "https://portal.example.com/?x=1"),
+            ("DROPBOX_API_URL", "https://api.dropboxapi.com/#frag"),
+            // A control character inside a folder name.
+            ("GROUPS_ROOT", "/Groups\nX"),
+            ("EXPORT_ROOT", "/Ex\tport"),
+            // `M` is months, not minutes.
+            ("RECONCILE_INTERVAL", "10M"),
+            ("EXPORT_RECONCILE_INTERVAL", "2M"),
+        ],
+    );
+    let out = run_check(&env).await;
+    assert_config_errors(
+        &out,
+        &[
+            "EXPORT_TRIGGERS",
+            "DOCSPACE_URL",
+            "DROPBOX_API_URL",
+            "GROUPS_ROOT",
+            "EXPORT_ROOT",
+            "RECONCILE_INTERVAL",
+            "EXPORT_RECONCILE_INTERVAL",
+        ],
+    );
+    assert!(out.stderr.contains("file.craeted"), "{}", out.stderr);
+    // Every trigger DocSpace has for files is taken.
+    let env = with(
+        offline_env(),
+        &[(
+            "EXPORT_TRIGGERS",
+            "file.created,file.uploaded,file.updated,file.copied,file.moved,file.restored",
+        )],
+    );
+    let out = run_check(&env).await;
+    assert!(!out.stderr.contains("config error"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_log_that_does_not_parse_is_a_config_error() {
+    for filter in ["debug,hyper=wrn", "hyper=loud"] {
+        let out = run_check(&with(offline_env(), &[("RUST_LOG", filter)])).await;
+        assert_config_errors(&out, &["RUST_LOG"]);
+    }
+    let out = run_check(&with(offline_env(), &[("RUST_LOG", "debug,hyper=warn")])).await;
+    assert!(!out.stderr.contains("config error"), "{}", out.stderr);
+}
