@@ -12,6 +12,13 @@ fn export_folder(s: &str) -> Result<String, String> {
         .map_err(str::to_string)
 }
 
+/// `values` each once, in the order first given (`--group G --group G` is one group, as the API
+/// coalesces a repeated id).
+pub fn distinct(values: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    values.iter().filter(|v| seen.insert(*v)).cloned().collect()
+}
+
 /// A job id as the API takes it: digits only, above 0 (`+3` and `-3` are not ids).
 fn job_id(s: &str) -> Result<i64, String> {
     Some(s)
@@ -133,7 +140,7 @@ pub struct JobsListArgs {
         long = "event-id",
         value_name = "ID",
         value_parser = NonEmptyStringValueParser::new(),
-        conflicts_with_all = ["state", "kind", "group_id", "file_id", "since"]
+        conflicts_with_all = ["state", "kind", "group_id", "file_id", "since", "limit"]
     )]
     pub event_id: Option<String>,
 }
@@ -147,8 +154,8 @@ pub struct JobsRetryArgs {
     /// Re-drive every dead job (of `--kind`, when given).
     #[arg(long, conflicts_with = "id")]
     pub dead: bool,
-    /// With `--dead`: only jobs of this kind. (`requires = "dead"` alone would not refuse it
-    /// beside an id: a flag's default counts as given.)
+    /// With `--dead`: only jobs of this kind.
+    // `requires = "dead"` alone would not refuse it beside an id: a flag's default counts as given.
     #[arg(long, requires = "dead", conflicts_with = "id", value_parser = NonEmptyStringValueParser::new())]
     pub kind: Option<String>,
 }

@@ -36,7 +36,7 @@ pub async fn run(config: Config, args: SyncFilesArgs) -> ExitCode {
         Ok(ctx) => ctx,
         Err(code) => return code,
     };
-    let folder_ids = (!args.folders.is_empty()).then(|| args.folders.clone());
+    let folder_ids = (!args.folders.is_empty()).then(|| crate::cli::distinct(&args.folders));
     let scope = match files::scope(&ctx, folder_ids.as_deref(), args.backfill).await {
         Ok(s) => s,
         Err(e) => {

@@ -23,7 +23,7 @@ pub async fn run(config: Config, args: SyncGroupsArgs) -> ExitCode {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let ids = (!args.groups.is_empty()).then(|| args.groups.clone());
+    let ids = (!args.groups.is_empty()).then(|| crate::cli::distinct(&args.groups));
     let result = groups::reconcile_groups(
         &ctx,
         ids,

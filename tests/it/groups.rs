@@ -1047,7 +1047,13 @@ async fn cli_sync_groups_reconciles_and_prints_a_summary() {
         .cli(
             dir.path(),
             "sync-groups",
-            &["--group", &t.group.to_string()],
+            // Named twice, reconciled once.
+            &[
+                "--group",
+                &t.group.to_string(),
+                "--group",
+                &t.group.to_string(),
+            ],
         )
         .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -1065,6 +1071,7 @@ async fn cli_sync_groups_reconciles_and_prints_a_summary() {
             .and_then(|l| l.split_whitespace().last())
             .and_then(|n| n.parse().ok())
     };
+    assert_eq!(summary(&stdout, "groups"), Some(1), "{stdout}");
     assert_eq!(summary(&stdout, "folders created"), Some(1), "{stdout}");
     assert_eq!(summary(&stdout, "members added"), Some(2), "{stdout}");
 

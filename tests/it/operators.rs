@@ -1145,6 +1145,8 @@ async fn the_command_line_refuses_what_it_would_drop_or_misread() {
         vec!["jobs", "list", "--group", ""],
         vec!["jobs", "list", "--state", ""],
         vec!["jobs", "retry", "--dead", "--kind", ""],
+        // `--event-id` lists one delivery's jobs and takes no other filter, `--limit` included.
+        vec!["jobs", "list", "--event-id", "1002", "--limit", "0"],
         vec!["export", ""],
         // An export folder as the API takes it: absolute, without `.`, `..` or control characters.
         vec!["export", "1", "--folder", "/a/../b"],
