@@ -312,9 +312,12 @@ fn postgres_parameters(url: &str) -> Result<(), String> {
     .into_iter()
     .filter_map(|(setting, set)| set.then_some(setting))
     .collect();
-    for (key, _) in u.query_pairs() {
-        if key == "options" || (key.starts_with("options[") && key.ends_with(']')) {
-            continue; // they add up
+    for (key, value) in u.query_pairs() {
+        // `options` and `options[NAME]` add up; `host=/path` is a Unix socket, which the driver
+        // takes over the URL's host.
+        let adds_up = key == "options" || (key.starts_with("options[") && key.ends_with(']'));
+        if adds_up || (key == "host" && value.starts_with('/')) {
+            continue;
         }
         if let Some((_, setting)) = POSTGRES_PARAMETERS.iter().find(|(name, _)| *name == key) {
             if given.contains(setting) {
@@ -326,11 +329,14 @@ fn postgres_parameters(url: &str) -> Result<(), String> {
             given.push(setting);
             continue;
         }
-        let lower = key.to_ascii_lowercase();
-        let near = POSTGRES_PARAMETERS.iter().find(|(name, _)| {
-            lower == *name || (key.len() >= 5 && strsim::damerau_levenshtein(&lower, name) <= 2)
-        });
-        let shown = match near {
+        // Named only when it is a known name written in another case or with `_` for `-`
+        // (`Password`, `SSL_MODE`): a name at some edit distance from `user` or `host` may be a
+        // password's tail (`&Users1`).
+        let plain = |k: &str| k.to_ascii_lowercase().replace('_', "-");
+        let known = POSTGRES_PARAMETERS
+            .iter()
+            .find(|(name, _)| plain(name) == plain(&key));
+        let shown = match known {
             Some((name, _)) => format!("the parameter `{key}` (`{name}`?)"),
             None => "a parameter (not shown: it may be part of a password; write `&` in a \
                      password as %26)"
@@ -350,20 +356,21 @@ fn postgres_parameters(url: &str) -> Result<(), String> {
 /// hold a secret.
 fn env_file_problem(e: dotenvy::Error) -> String {
     match e {
-        dotenvy::Error::LineParse(line, _) => {
-            // dotenvy names the line, or the part of it from where its reading failed.
-            let number = std::fs::read_to_string(".env")
-                .ok()
-                .and_then(|text| {
-                    let line = line.trim();
-                    text.lines()
-                        .position(|l| !line.is_empty() && l.contains(line))
+        dotenvy::Error::LineParse(..) => {
+            // dotenvy names the text where its reading failed, not the line: the line is the
+            // first whose end the file cannot be read up to (a quote it opens and never closes
+            // is read on into the lines after it). Read without setting anything.
+            let number = std::fs::read_to_string(".env").ok().and_then(|text| {
+                let lines: Vec<&str> = text.lines().collect();
+                (1..=lines.len()).find(|&n| {
+                    let head = lines[..n].join("\n");
+                    dotenvy::from_read_iter(head.as_bytes()).any(|entry| entry.is_err())
                 })
-                .map(|i| format!(" line {}", i + 1))
-                .unwrap_or_default();
+            });
+            let number = number.map(|n| format!(" line {n}")).unwrap_or_default();
             format!(
-                ".env{number} cannot be read: it is not NAME=value (a value with spaces goes in \
-                 quotes; a comment starts with #)"
+                ".env{number} cannot be read: it is not NAME=value, or opens a quote it does not \
+                 close (a value with spaces goes in quotes; a comment starts with #)"
             )
         }
         dotenvy::Error::Io(e) => format!(".env cannot be read: {}", e.kind()),
@@ -991,17 +998,19 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
-/// Durations like `15m`, `30s`, `1h 30m`, `250ms`: units ms, s, m, h, d, w. humantime also
-/// reads `M` (months) and `y` (years), of a length no calendar agrees with; `10M` meant as
-/// minutes would be ten months.
+/// Durations like `15m`, `30s`, `1h 30m`, `250ms` (humantime's units, `15min` and `2days` too),
+/// but not in months or years: humantime reads `M` as months and `y` as years, of a length no
+/// calendar agrees with, and `10M` meant as minutes would be ten months.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    const UNITS: [&str; 6] = ["ms", "s", "m", "h", "d", "w"];
-    let units_known = s
+    const CALENDAR: [&str; 8] = ["M", "month", "months", "y", "yr", "yrs", "year", "years"];
+    let calendar = s
         .split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|u| !u.is_empty())
-        .all(|u| UNITS.contains(&u));
-    if !units_known {
-        return Err("must be a duration such as 30s, 15m or 1h (units ms, s, m, h, d, w)".into());
+        .any(|u| CALENDAR.contains(&u));
+    if calendar {
+        return Err(
+            "must be a duration such as 30s, 15m or 1h, not in months or years (M is months)"
+                .into(),
+        );
     }
     humantime::parse_duration(s).map_err(|_| "must be a duration such as 30s, 15m or 1h".into())
 }

@@ -808,8 +808,8 @@ async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_it
     const REFUSED: &str = "config error: BRIDGE_DATABASE_URL:";
     for (url, message, secret) in [
         (
-            "postgres://u:PWSECRET11@127.0.0.1:9/db?sslmod=require",
-            "has the parameter `sslmod`",
+            "postgres://u:PWSECRET11@127.0.0.1:9/db?SSL_MODE=require",
+            "has the parameter `SSL_MODE`",
             "PWSECRET11",
         ),
         (
@@ -831,6 +831,16 @@ async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_it
             "postgres://u@127.0.0.1:9/db?password=abc&hos",
             "has a parameter",
             "`hos`",
+        ),
+        (
+            "postgres://u@127.0.0.1:9/db?password=Tr0ub4dor&Users1",
+            "has a parameter",
+            "Users1",
+        ),
+        (
+            "postgres://u@127.0.0.1:9/db?sslmod=require",
+            "has a parameter",
+            "`sslmod`",
         ),
         (
             "postgres://u:PWSECRET14@127.0.0.1:9/db?sslmode=disable&sslmode=require",
@@ -876,7 +886,7 @@ async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_it
             offline_env(),
             &[(
                 "BRIDGE_DATABASE_URL",
-                "postgres://u@127.0.0.1:9/db?sslmode=disable&application_name=bridge&options[statement_timeout]=5s",
+                "postgres://u@127.0.0.1:9/db?sslmode=disable&application_name=bridge&options[statement_timeout]=5s&host=/var/run/postgresql",
             )],
         ),
     )
@@ -934,7 +944,7 @@ async fn check_refuses_values_it_would_read_otherwise_than_meant() {
             ("EXPORT_ROOT", "/Ex\tport"),
             // `M` is months, not minutes.
             ("RECONCILE_INTERVAL", "10M"),
-            ("EXPORT_RECONCILE_INTERVAL", "2M"),
+            ("EXPORT_RECONCILE_INTERVAL", "2months"),
         ],
     );
     let out = run_check(&env).await;
@@ -951,13 +961,18 @@ async fn check_refuses_values_it_would_read_otherwise_than_meant() {
         ],
     );
     assert!(out.stderr.contains("file.craeted"), "{}", out.stderr);
-    // Every trigger DocSpace has for files is taken.
+    // Every trigger DocSpace has for files is taken, and durations in long units.
     let env = with(
         offline_env(),
-        &[(
-            "EXPORT_TRIGGERS",
-            "file.created,file.uploaded,file.updated,file.copied,file.moved,file.restored",
-        )],
+        &[
+            (
+                "EXPORT_TRIGGERS",
+                "file.created,file.uploaded,file.updated,file.copied,file.moved,file.restored",
+            ),
+            ("RECONCILE_INTERVAL", "15min"),
+            ("EXPORT_RECONCILE_INTERVAL", "1hour 30mins"),
+            ("BRIDGE_DELIVERY_RETENTION", "2days"),
+        ],
     );
     let out = run_check(&env).await;
     assert!(!out.stderr.contains("config error"), "{}", out.stderr);

@@ -1384,6 +1384,28 @@ fn a_dot_env_file_is_read_from_the_working_directory_only_and_a_bad_line_is_an_e
         "{err}"
     );
     assert!(!err.contains("sk-not-shown-1234"), "{err}");
+    // The line is counted, not searched for: a comment above it that holds the same text is not
+    // it; a quote left open is named by the line that opens it.
+    for (text, line) in [
+        (
+            "# was: DOCSPACE_API_KEY sk-x\nA=1\nDOCSPACE_API_KEY sk-x\n",
+            3,
+        ),
+        (
+            "# GROUPS_ROOT=/DocSpace Groups\nGROUPS_ROOT=/DocSpace Groups\n",
+            2,
+        ),
+        ("A=1\nDOCSPACE_API_KEY='sk-unterminated\nB=2\nC=3\n", 2),
+    ] {
+        std::fs::write(dir.path().join(".env"), text).expect(".env");
+        let (code, out, err) = run_cli(dir.path(), &env, &["jobs", "list"]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains(&format!("config error: .env line {line} cannot be read")),
+            "{text}: {err}"
+        );
+        assert!(!err.contains("sk-"), "{err}");
+    }
     // A `.env` in a parent directory is not the working directory's: it is not read.
     std::fs::write(
         dir.path().join(".env"),
