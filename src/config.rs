@@ -380,7 +380,7 @@ fn env_file_problem(e: dotenvy::Error) -> String {
 
 /// DocSpace's webhook triggers for files (`WebhookTrigger` in its server source; `file.downloaded`
 /// from 3.7.1). A name outside the list is a typo that would switch exports off for its event.
-const FILE_TRIGGERS: [&str; 9] = [
+pub const FILE_TRIGGERS: [&str; 9] = [
     "file.created",
     "file.uploaded",
     "file.updated",

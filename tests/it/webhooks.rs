@@ -536,3 +536,18 @@ fn webhook_parsing_classifies_any_signed_body_as_200_or_400() {
         .expect("every body is classified");
     rt.block_on(async move { drop(app) });
 }
+
+#[test]
+fn the_export_triggers_taken_are_the_file_triggers_docspace_sends() {
+    // The stand-in's list is checked against DocSpace's reference (`trigger_ids_match_reference`
+    // in the stand-ins); the bridge refuses an EXPORT_TRIGGERS name outside its own list.
+    let sent: Vec<&str> = bridge_fakes::webhooks::DOCSPACE_TRIGGERS
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| name.starts_with("file."))
+        .collect();
+    assert_eq!(
+        docspace_dropbox_bridge::config::FILE_TRIGGERS.to_vec(),
+        sent
+    );
+}
