@@ -19,12 +19,9 @@ pub fn distinct(values: &[String]) -> Vec<String> {
     values.iter().filter(|v| seen.insert(*v)).cloned().collect()
 }
 
-/// A job id as the API takes it: digits only, above 0 (`+3` and `-3` are not ids).
+/// A job id as the API takes it ([`crate::store::parse_job_id`]).
 fn job_id(s: &str) -> Result<i64, String> {
-    Some(s)
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|n| *n > 0)
+    crate::store::parse_job_id(s)
         .ok_or_else(|| "a job id is a positive whole number, digits only".to_string())
 }
 

@@ -525,11 +525,8 @@ impl DocSpaceClient {
         segments: &[&str],
         query: &[(&str, String)],
     ) -> Result<Option<T>> {
-        let answer = match self.api_url(segments, query) {
-            Ok(url) => self.get::<T>(route, url).await,
-            Err(e) => Err(e),
-        };
-        match answer {
+        let answer = async { self.get::<T>(route, self.api_url(segments, query)?).await };
+        match answer.await {
             Ok(env) => Ok(env.response),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -544,11 +541,11 @@ impl DocSpaceClient {
         segments: &[&str],
         query: &[(&str, String)],
     ) -> Result<bool> {
-        let answer = match self.api_url(segments, query) {
-            Ok(url) => self.get_once::<T>(route, &url).await,
-            Err(e) => Err(e),
+        let answer = async {
+            self.get_once::<T>(route, &self.api_url(segments, query)?)
+                .await
         };
-        match answer {
+        match answer.await {
             Ok(env) => Ok(env.response.is_some()),
             Err(e) if e.is_not_found() || e.status() == Some(400) => Ok(false),
             Err(e) => Err(e),

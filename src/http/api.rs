@@ -86,12 +86,9 @@ impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let given: Vec<String> = parts
-            .uri
-            .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).map(|(k, _)| format!("`{k}`")))
-            .into_iter()
-            .flatten()
+        let query = parts.uri.query().unwrap_or_default();
+        let given: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, _)| format!("`{k}`"))
             .collect();
         if given.is_empty() {
             return Ok(NoQuery);
@@ -112,23 +109,22 @@ impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
 pub struct NoBody;
 
 impl<S: Send + Sync> FromRequest<S> for NoBody {
-    type Rejection = ApiError;
+    /// A body that cannot be read (over the limit) is answered as axum answers it, made JSON
+    /// like every other rejection by the router's error layer.
+    type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let body = Bytes::from_request(req, state).await.map_err(|e| {
-            let code = match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-                _ => "invalid_body",
-            };
-            ApiError::new(e.status(), code, e.body_text())
-        })?;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(NoBody);
         }
         Err(ApiError::bad_request(
             "invalid_body",
             "this route takes no body; its filters and options are query parameters or path segments",
-        ))
+        )
+        .into_response())
     }
 }
 
@@ -394,12 +390,8 @@ async fn check_folders_exist(st: &AppState, ids: &[String]) -> Result<(), ApiErr
         })
 }
 
-/// Digits only, as a job's `id` is written: `+3` is no more a job id than `-3`.
 fn parse_job_id(id: &str) -> Result<i64, ApiError> {
-    Some(id)
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|n| *n > 0)
+    crate::store::parse_job_id(id)
         .ok_or_else(|| ApiError::bad_request("invalid_id", "job id must be a positive integer"))
 }
 

@@ -669,6 +669,15 @@ pub trait Store: Send + Sync + 'static {
 
 pub type DynStore = Arc<dyn Store>;
 
+/// A job id as it is written (API paths, the command line): digits only, above 0; `+3` is no
+/// more a job id than `-3`.
+pub fn parse_job_id(s: &str) -> Option<i64> {
+    Some(s)
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+}
+
 /// The key under which a Dropbox path is unique: NFC-normalised, then lower-cased. Dropbox
 /// compares names case-insensitively, and the same visible name can arrive composed (`é`) or
 /// decomposed (`e` + `◌́`).

@@ -61,6 +61,15 @@ async fn run_check(env: &HashMap<String, String>) -> Output {
     run("check", env).await
 }
 
+/// Runs `migrate` on the database `url`, the rest of the configuration [`offline_env`].
+async fn migrate(url: &str) -> Output {
+    run(
+        "migrate",
+        &with(offline_env(), &[("BRIDGE_DATABASE_URL", url)]),
+    )
+    .await
+}
+
 /// Runs the bridge's `subcommand` as [`run_check`] runs `check`.
 async fn run(subcommand: &str, env: &HashMap<String, String>) -> Output {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -787,11 +796,7 @@ async fn database_passwords_are_hidden_wherever_the_url_holds_them() {
         ),
         ("postgres://u:PWSECRET10@host:99999/db", "PWSECRET10"),
     ] {
-        let out = run(
-            "migrate",
-            &with(offline_env(), &[("BRIDGE_DATABASE_URL", url)]),
-        )
-        .await;
+        let out = migrate(url).await;
         let all = out.all();
         assert_ne!(out.code, Some(0), "{all}");
         assert!(all.contains("database"), "{all}");
@@ -869,26 +874,15 @@ async fn a_postgres_url_parameter_the_driver_does_not_take_is_refused_without_it
             "PWSECRET18",
         ),
     ] {
-        let out = run(
-            "migrate",
-            &with(offline_env(), &[("BRIDGE_DATABASE_URL", url)]),
-        )
-        .await;
+        let out = migrate(url).await;
         let all = out.all();
         assert_eq!(out.code, Some(2), "{all}");
         assert!(all.contains(&format!("{REFUSED} {message}")), "{all}");
         assert!(!all.contains(secret), "{url}: {all}");
     }
     // What the driver takes is taken (the server is not there: the failure is the connection).
-    let out = run(
-        "migrate",
-        &with(
-            offline_env(),
-            &[(
-                "BRIDGE_DATABASE_URL",
-                "postgres://u@127.0.0.1:9/db?sslmode=disable&application_name=bridge&options[statement_timeout]=5s&host=/var/run/postgresql",
-            )],
-        ),
+    let out = migrate(
+        "postgres://u@127.0.0.1:9/db?sslmode=disable&application_name=bridge&options[statement_timeout]=5s&host=/var/run/postgresql",
     )
     .await;
     let all = out.all();
@@ -911,18 +905,13 @@ async fn a_postgres_connection_can_require_tls() {
             .expect("SHOW ssl")
     };
     let sep = if url.contains('?') { '&' } else { '?' };
-    let migrate = |mode: &str| {
-        let url = format!("{url}{sep}sslmode={mode}");
-        let env = with(offline_env(), &[("BRIDGE_DATABASE_URL", url.as_str())]);
-        async move { run("migrate", &env).await }
-    };
-    let out = migrate("require").await;
+    let out = migrate(&format!("{url}{sep}sslmode=require")).await;
     let all = out.all();
     assert!(!all.contains("without TLS support"), "{all}");
     if ssl == "on" {
         assert_eq!(out.code, Some(0), "{all}");
         // The test server's certificate is self-signed: verifying it must fail, not be skipped.
-        let out = migrate("verify-full").await;
+        let out = migrate(&format!("{url}{sep}sslmode=verify-full")).await;
         assert_ne!(out.code, Some(0), "{}", out.all());
     } else {
         assert_ne!(out.code, Some(0), "the server has no TLS: {all}");
