@@ -10,7 +10,12 @@ use indicatif::ProgressStyle;
 
 use crate::cli::SyncGroupsArgs;
 use crate::config::Config;
+use crate::jobs::check;
 use crate::jobs::groups::{self, GroupRun, Report};
+
+/// How long `--group` ids are checked with DocSpace before the run; ids not answered by then are
+/// reconciled (their run finds out).
+const UNKNOWN_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub async fn run(config: Config, args: SyncGroupsArgs) -> ExitCode {
     let ctx = match super::open_context(config).await {
@@ -24,6 +29,23 @@ pub async fn run(config: Config, args: SyncGroupsArgs) -> ExitCode {
             .progress_chars("=> "),
     );
     let ids = (!args.groups.is_empty()).then(|| crate::cli::distinct(&args.groups));
+    // A named group DocSpace does not have (and that has no folder here) is refused, as the API
+    // refuses it: reconciled, it would be reported as deleted in DocSpace.
+    if let Some(ids) = &ids {
+        let unknown = check::unknown_groups(&ctx, ids, UNKNOWN_CHECK_WAIT).await;
+        if !unknown.is_empty() {
+            let (noun, verb, it) = if unknown.len() == 1 {
+                ("group", "does", "it")
+            } else {
+                ("groups", "do", "them")
+            };
+            eprintln!(
+                "error: DocSpace {noun} {} {verb} not exist, and the bridge keeps no folder for {it}",
+                unknown.join(", ")
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     let result = groups::reconcile_groups(
         &ctx,
         ids,

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -37,8 +36,6 @@ const DEFAULT_LIMIT: u32 = 50;
 const MAX_GROUP_IDS: usize = 1000;
 /// How long the existence checks of one manual trigger may take in all.
 const CHECK_WAIT: Duration = Duration::from_secs(5);
-/// Existence checks in flight at once for one request.
-const CHECKS_AT_ONCE: usize = 8;
 /// Most folders one file reconcile request may name.
 const MAX_FOLDER_IDS: usize = 100;
 /// How long a file reconcile request waits for DocSpace to say whether its folders exist.
@@ -181,20 +178,10 @@ struct SyncAllBody {
     group_ids: Option<Vec<String>>,
 }
 
-/// The group ids of `ids` that are unknown ([`check::group`]). Ids not checked within
+/// The group ids of `ids` that are unknown ([`check::unknown_groups`]). Ids not checked within
 /// [`CHECK_WAIT`] count as known.
 async fn unknown_groups(st: &AppState, ids: &[String]) -> Vec<String> {
-    let checks = futures::stream::iter(ids.iter().cloned())
-        .map(|id| async move {
-            let known = check::group(&st.jobs, &id).await;
-            (id, known)
-        })
-        .buffered(CHECKS_AT_ONCE);
-    let checks = checks.take_until(tokio::time::sleep(CHECK_WAIT));
-    checks
-        .filter_map(|(id, known)| async move { (known == Known::No).then_some(id) })
-        .collect()
-        .await
+    check::unknown_groups(&st.jobs, ids, CHECK_WAIT).await
 }
 
 fn unknown_ids_error(what: &str, ids: &[String]) -> ApiError {

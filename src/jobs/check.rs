@@ -1,6 +1,6 @@
-//! Whether what a manual trigger names exists, before a job is made for it: the operator API
-//! refuses a group or file id DocSpace does not know, instead of enqueueing a job that would
-//! "succeed" as a deleted group or a skipped file.
+//! Whether what a manual trigger names exists, before a job is made for it: the operator API and
+//! `sync-groups --group` refuse a group or file id DocSpace does not know, instead of running a
+//! job that would "succeed" as a deleted group or a skipped file.
 //!
 //! DocSpace is asked once (no retries) and only when it is not paused after a 429; when it cannot
 //! answer now (down, slow, refusing the key) the answer is [`Known::Unknown`] and the caller
@@ -8,8 +8,15 @@
 //! exception ([`folders`]): they are checked through the client's usual call path, and a question
 //! DocSpace leaves open refuses the request.
 
+use std::time::Duration;
+
+use futures::StreamExt;
+
 use super::JobContext;
 use crate::docspace::DocSpaceError;
+
+/// Existence checks in flight at once for one trigger.
+const CHECKS_AT_ONCE: usize = 8;
 
 /// What DocSpace (and the bridge's own records) say about an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +60,23 @@ pub async fn group(ctx: &JobContext, id: &str) -> Known {
         },
         known => known,
     }
+}
+
+/// The ids of `ids` that are unknown groups ([`group`]), asked a few at a time. Ids not checked
+/// within `wait` count as known (their jobs find out).
+pub async fn unknown_groups(ctx: &JobContext, ids: &[String], wait: Duration) -> Vec<String> {
+    // Owned ids: futures over borrowed ones are not `Send` for every lifetime, as a handler's
+    // future must be.
+    futures::stream::iter(ids.iter().cloned())
+        .map(|id| async move {
+            let known = group(ctx, &id).await;
+            (id, known)
+        })
+        .buffered(CHECKS_AT_ONCE)
+        .take_until(tokio::time::sleep(wait))
+        .filter_map(|(id, known)| async move { (known == Known::No).then_some(id) })
+        .collect()
+        .await
 }
 
 /// A file is known when DocSpace has it.

@@ -1257,3 +1257,57 @@ async fn a_folder_this_run_shared_is_not_listed_and_one_shared_earlier_is() {
     assert_eq!(s.shared_folder_id, sf);
     assert_eq!(people(&s), strs(&["bob@example.com", "sue@example.com"]));
 }
+
+#[tokio::test]
+async fn cli_sync_groups_refuses_a_group_docspace_does_not_have_as_the_api_does() {
+    let w = spawn_world(|_| {}).await;
+    let t = marketing(&w);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = "9f1c2d3e-0000-4000-8000-00000000abcd";
+
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let mut args = vec!["--group", missing];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = w.cli(dir.path(), "sync-groups", &args).await;
+        assert_eq!(code, 1, "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("DocSpace group {missing} does not exist")),
+            "{stderr}"
+        );
+        assert!(!stdout.contains("deleted"), "{stdout}");
+    }
+    // One unknown id among known ones refuses the whole run: nothing is reconciled.
+    let (code, _, stderr) = w
+        .cli(
+            dir.path(),
+            "sync-groups",
+            &["--group", &t.group.to_string(), "--group", missing],
+        )
+        .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(w
+        .dropbox
+        .shared_folder_by_path(&format!("{ROOT}/Marketing"))
+        .is_none());
+
+    // A group deleted in DocSpace whose folder the bridge keeps is still a target: its
+    // ON_GROUP_DELETED is applied.
+    let (code, _, stderr) = w
+        .cli(
+            dir.path(),
+            "sync-groups",
+            &["--group", &t.group.to_string()],
+        )
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    w.docspace.delete_group(t.group).expect("deleted");
+    let (code, stdout, stderr) = w
+        .cli(
+            dir.path(),
+            "sync-groups",
+            &["--group", &t.group.to_string()],
+        )
+        .await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("deleted in DocSpace"), "{stdout}");
+}
