@@ -1277,13 +1277,7 @@ async fn cli_sync_groups_refuses_a_group_docspace_does_not_have_as_the_api_does(
         assert!(!stdout.contains("deleted"), "{stdout}");
     }
     // One unknown id among known ones refuses the whole run: nothing is reconciled.
-    let (code, _, stderr) = w
-        .cli(
-            dir.path(),
-            "sync-groups",
-            &["--group", &t.group.to_string(), "--group", missing],
-        )
-        .await;
+    let (code, _, stderr) = sync_groups(&w, dir.path(), &[&t.group.to_string(), missing]).await;
     assert_eq!(code, 1, "{stderr}");
     assert!(w
         .dropbox
@@ -1292,22 +1286,16 @@ async fn cli_sync_groups_refuses_a_group_docspace_does_not_have_as_the_api_does(
 
     // A group deleted in DocSpace whose folder the bridge keeps is still a target: its
     // ON_GROUP_DELETED is applied.
-    let (code, _, stderr) = w
-        .cli(
-            dir.path(),
-            "sync-groups",
-            &["--group", &t.group.to_string()],
-        )
-        .await;
+    let (code, _, stderr) = sync_groups(&w, dir.path(), &[&t.group.to_string()]).await;
     assert_eq!(code, 0, "{stderr}");
     w.docspace.delete_group(t.group).expect("deleted");
-    let (code, stdout, stderr) = w
-        .cli(
-            dir.path(),
-            "sync-groups",
-            &["--group", &t.group.to_string()],
-        )
-        .await;
+    let (code, stdout, stderr) = sync_groups(&w, dir.path(), &[&t.group.to_string()]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("deleted in DocSpace"), "{stdout}");
+}
+
+/// `sync-groups --group G` for each of `groups`.
+async fn sync_groups(w: &World, dir: &std::path::Path, groups: &[&str]) -> (i32, String, String) {
+    let args: Vec<&str> = groups.iter().flat_map(|g| ["--group", g]).collect();
+    w.cli(dir, "sync-groups", &args).await
 }
