@@ -34,14 +34,9 @@ pub async fn run(config: Config, args: SyncGroupsArgs) -> ExitCode {
     if let Some(ids) = &ids {
         let unknown = check::unknown_groups(&ctx, ids, UNKNOWN_CHECK_WAIT).await;
         if !unknown.is_empty() {
-            let (noun, verb, it) = if unknown.len() == 1 {
-                ("group", "does", "it")
-            } else {
-                ("groups", "do", "them")
-            };
             eprintln!(
-                "error: DocSpace {noun} {} {verb} not exist, and the bridge keeps no folder for {it}",
-                unknown.join(", ")
+                "error: {}; nothing was reconciled",
+                check::unknown_ids_message("group", &unknown)
             );
             return ExitCode::FAILURE;
         }

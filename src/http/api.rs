@@ -178,22 +178,8 @@ struct SyncAllBody {
     group_ids: Option<Vec<String>>,
 }
 
-/// The group ids of `ids` that are unknown ([`check::unknown_groups`]). Ids not checked within
-/// [`CHECK_WAIT`] count as known.
-async fn unknown_groups(st: &AppState, ids: &[String]) -> Vec<String> {
-    check::unknown_groups(&st.jobs, ids, CHECK_WAIT).await
-}
-
 fn unknown_ids_error(what: &str, ids: &[String]) -> ApiError {
-    let (noun, verb) = if ids.len() == 1 {
-        (what.to_string(), "does")
-    } else {
-        (format!("{what}s"), "do")
-    };
-    ApiError::not_found(format!(
-        "DocSpace {noun} {} {verb} not exist",
-        ids.join(", ")
-    ))
+    ApiError::not_found(check::unknown_ids_message(what, ids))
 }
 
 pub async fn sync_groups(
@@ -219,7 +205,7 @@ pub async fn sync_groups(
             for id in &ids {
                 check_id("group_ids[]", id)?;
             }
-            let unknown = unknown_groups(&st, &ids).await;
+            let unknown = check::unknown_groups(&st.jobs, &ids, CHECK_WAIT).await;
             if !unknown.is_empty() {
                 return Err(unknown_ids_error("group", &unknown));
             }
@@ -244,7 +230,8 @@ pub async fn sync_group(
     _: NoBody,
 ) -> Result<Response, ApiError> {
     check_id("group_id", &group_id)?;
-    let unknown = unknown_groups(&st, std::slice::from_ref(&group_id)).await;
+    let unknown =
+        check::unknown_groups(&st.jobs, std::slice::from_ref(&group_id), CHECK_WAIT).await;
     if !unknown.is_empty() {
         return Err(unknown_ids_error("group", &unknown));
     }

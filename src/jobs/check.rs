@@ -79,6 +79,17 @@ pub async fn unknown_groups(ctx: &JobContext, ids: &[String], wait: Duration) ->
         .await
 }
 
+/// "DocSpace group g1 does not exist", "DocSpace groups g1, g2 do not exist": how unknown ids
+/// (`what`: `group`, `file`) are refused, by the API and the command line alike.
+pub fn unknown_ids_message(what: &str, ids: &[String]) -> String {
+    let (noun, verb) = if ids.len() == 1 {
+        (what.to_string(), "does")
+    } else {
+        (format!("{what}s"), "do")
+    };
+    format!("DocSpace {noun} {} {verb} not exist", ids.join(", "))
+}
+
 /// A file is known when DocSpace has it.
 pub async fn file(ctx: &JobContext, id: &str) -> Known {
     ask(ctx, "file", id, ctx.docspace.file_exists(id)).await

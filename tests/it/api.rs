@@ -442,19 +442,10 @@ async fn an_empty_query_parameter_is_refused_not_read_as_no_filter() {
     assert_eq!(s, 200, "{v}");
 }
 
-/// The stand-ins and the bridge, with one dead `group.sync` job (DocSpace refused its group
-/// with 403, which no retry helps); its id.
+/// The stand-ins and the bridge, with one dead `group.sync` job; its id.
 async fn world_with_a_dead_job() -> (World, i64) {
     let w = spawn_world(|_| {}).await;
-    // The first refusal answers the API's existence check, the second the job's run.
-    w.docspace
-        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
-    let (_, j) = w
-        .app
-        .api(Method::POST, "/api/v1/groups/gx/sync", None)
-        .await;
-    let id = j["job"]["id"].as_i64().expect("id");
-    w.app.wait_job(id, 20, |j| j["state"] == "dead").await;
+    let (id, _) = w.dead_group_job("gx").await;
     (w, id)
 }
 

@@ -248,15 +248,7 @@ fn people(world: &World, names: &[(&str, &str, &str)]) -> Vec<uuid::Uuid> {
 }
 
 async fn sync_group(world: &World, group: uuid::Uuid) -> String {
-    let (status, v) = world
-        .app
-        .api(
-            reqwest::Method::POST,
-            &format!("/api/v1/groups/{group}/sync"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202, "{v}");
+    world.sync_group(&group.to_string()).await;
     let jobs = world.settle(30).await;
     assert!(jobs.iter().all(|j| j["state"] == "succeeded"), "{jobs:#?}");
     world

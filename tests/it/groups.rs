@@ -48,12 +48,7 @@ async fn sync_all(w: &World) -> Vec<Value> {
 
 /// `POST /api/v1/groups/{id}/sync`; the finished job.
 async fn sync_one(w: &World, id: Uuid) -> Value {
-    let (status, body) = w
-        .app
-        .api(Method::POST, &format!("/api/v1/groups/{id}/sync"), None)
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let job_id = body["job"]["id"].as_i64().expect("job id");
+    let job_id = w.sync_group(&id.to_string()).await;
     let job = w
         .app
         .wait_job(job_id, 20, |j| {
@@ -76,12 +71,7 @@ async fn group_webhook(w: &World, trigger: &str, group: &bridge_fakes::docspace:
 
 /// `POST /api/v1/groups/{id}/sync`; the job once it finished, whatever its end.
 async fn sync_job(w: &World, id: Uuid) -> Value {
-    let (status, body) = w
-        .app
-        .api(Method::POST, &format!("/api/v1/groups/{id}/sync"), None)
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let job_id = body["job"]["id"].as_i64().expect("job id");
+    let job_id = w.sync_group(&id.to_string()).await;
     w.app
         .wait_job(job_id, 30, |j| {
             matches!(j["state"].as_str(), Some("succeeded") | Some("dead"))

@@ -366,18 +366,9 @@ async fn a_job_shows_its_runs_and_a_redriven_dead_job_is_queued_with_its_error_h
     let url = format!("sqlite://{}", dir.path().join("runs.db").display());
     let id;
     {
-        // DocSpace refuses the group: one refusal for the API's check (the job is accepted
-        // as it is), one for the job, which then dies.
         let w = spawn_world(|c| c.database_url = url.clone()).await;
-        w.docspace
-            .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
-        let (s, j) = w
-            .app
-            .api(Method::POST, "/api/v1/groups/g-runs/sync", None)
-            .await;
-        assert_eq!(s, 202, "{j}");
-        id = j["job"]["id"].as_i64().expect("id");
-        let dead = w.app.wait_job(id, 20, |j| j["state"] == "dead").await;
+        let dead;
+        (id, dead) = w.dead_group_job("g-runs").await;
         let runs = dead["attempts_history"].as_array().expect("history");
         assert_eq!(runs.len(), 1, "{dead}");
         assert_eq!(runs[0]["attempt"], 1);

@@ -99,15 +99,7 @@ async fn status_page_and_its_assets_answer_without_token_and_hold_no_data() {
 #[tokio::test]
 async fn status_data_refuses_without_the_token() {
     let w = spawn_world(|_| {}).await;
-    // One refusal answers the API's existence check (the job is accepted as it is), one the job.
-    w.docspace
-        .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
-    let (_, j) = w
-        .app
-        .api(Method::POST, "/api/v1/groups/g-dead/sync", None)
-        .await;
-    let id = j["job"]["id"].as_i64().expect("id");
-    w.app.wait_job(id, 20, |j| j["state"] == "dead").await;
+    let (id, _) = w.dead_group_job("g-dead").await;
 
     let url = |p: &str| format!("{}{p}", w.app.url);
     let retry = format!("/api/v1/jobs/{id}/retry");

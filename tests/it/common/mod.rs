@@ -382,6 +382,33 @@ pub async fn spawn_world(configure: impl FnOnce(&mut Config)) -> World {
 }
 
 impl World {
+    /// A `group.sync` job for `group` that dies: DocSpace refuses the group with 403, which no
+    /// retry helps, once for the API's existence check (the job is accepted as it is) and once
+    /// for the job. Its id and its row once dead.
+    pub async fn dead_group_job(&self, group: &str) -> (i64, Value) {
+        self.docspace
+            .fail_next(Some(bridge_fakes::docspace::routes::GROUP_GET), 403, 2);
+        let id = self.sync_group(group).await;
+        (
+            id,
+            self.app.wait_job(id, 20, |j| j["state"] == "dead").await,
+        )
+    }
+
+    /// `POST /api/v1/groups/{group}/sync`, accepted; its job's id.
+    pub async fn sync_group(&self, group: &str) -> i64 {
+        let (s, j) = self
+            .app
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/groups/{group}/sync"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 202, "{j}");
+        j["job"]["id"].as_i64().expect("job id")
+    }
+
     /// Stops the bridge (when it runs) and starts it again on the same database and stand-ins,
     /// from the base configuration changed by `configure` (an operator changing the
     /// configuration and restarting).
