@@ -252,6 +252,22 @@ def main():
         except ApiException as e:
             expect(e.status == 401, f"SDK status {e.status}")
 
+    def wrong_key_is_bare_403_where_anonymous_callers_are_served():
+        # [AllowAnonymous] routes take an unknown key as no credentials; the API key scope
+        # filter then forbids with an empty body (ApiKeyScopesFilter).
+        for path in (f"/api/2.0/files/file/{file_id}", f"/api/2.0/files/{folder_id}",
+                     f"/api/2.0/files/folder/{folder_id}"):
+            status, _, body = raw("GET", path, auth=False,
+                                  headers={"Authorization": "Bearer sk-wrong"})
+            expect(status == 403 and not body.strip(), f"{path}: HTTP {status} {body[:80]!r}")
+        bad = ApiClient(Configuration(host=BASE, access_token="sk-wrong"),
+                        header_name="Authorization", header_value="Bearer sk-wrong")
+        try:
+            FilesApi(bad).get_file_info(file_id)
+            raise AssertionError("SDK did not raise")
+        except ApiException as e:
+            expect(e.status == 403, f"SDK status {e.status}")
+
     # ---- people ----
     def self_profile_decodes():
         me = people_api.get_self_profile().response
@@ -453,6 +469,8 @@ def main():
         ("dates are ApiDateTime strings, enums ints", group_member_dates_are_strings),
         ("unknown group is a 404 error envelope", unknown_group_is_404_envelope),
         ("missing/wrong API key is 401", missing_and_wrong_key_are_401),
+        ("wrong API key is a bare 403 on [AllowAnonymous] file routes",
+         wrong_key_is_bare_403_where_anonymous_callers_are_served),
         ("people/@self decodes as EmployeeFullWrapper", self_profile_decodes),
         ("file info decodes as FileIntegerWrapper", file_info_decodes),
         ("file info ?version, no contentType, date strings", file_info_old_version_and_wire_details),

@@ -211,6 +211,46 @@ async fn api_key_is_required() {
     assert_eq!(p.fake.calls(routes::PEOPLE_SELF), 3);
 }
 
+/// The file routes DocSpace also serves to anonymous callers (`[AllowAnonymous]`) take a key
+/// it does not know (expired, revoked, wrong) as no credentials at all; its API key scope filter
+/// then forbids the request with an empty 403, where every other route answers 401.
+#[tokio::test]
+async fn an_unknown_key_is_a_bare_403_on_the_routes_that_allow_anonymous_callers() {
+    let p = Portal::start().await;
+    let room = p.fake.create_room("Shared");
+    let folder = p.fake.create_folder(room, "2026").unwrap();
+    let file = p.fake.create_file(folder, "a.txt", 1).unwrap();
+    for path in [
+        format!("/api/2.0/files/file/{file}"),
+        format!("/api/2.0/files/{folder}"),
+        format!("/api/2.0/files/folder/{folder}"),
+    ] {
+        let resp = p
+            .http
+            .get(p.url(&path))
+            .bearer_auth("sk-expired")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{path}");
+        assert!(resp.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    for path in [
+        "/api/2.0/people/@self".to_string(),
+        "/api/2.0/files/rooms".to_string(),
+        format!("/api/2.0/files/file/{file}/presigneduri"),
+    ] {
+        let resp = p
+            .http
+            .get(p.url(&path))
+            .bearer_auth("sk-expired")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn custom_key_and_self_user() {
     let id = uuid::Uuid::new_v4();

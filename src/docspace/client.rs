@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use super::error::DocSpaceError;
-use super::scopes::required_scope;
+use super::scopes::{required_scope, served_to_anonymous};
 use super::types::{
     FileInfo, FolderInfo, FolderPage, Group, GroupWithMembers, Page, PathPart, RoomsArea, User,
 };
@@ -581,9 +581,38 @@ impl DocSpaceClient {
                 message: "client shut down".into(),
             })?;
         let started = std::time::Instant::now();
-        let result = self.exchange(route, url).await;
+        let result = match self.exchange(route, url).await {
+            Err(e @ DocSpaceError::MissingScope { .. }) if served_to_anonymous(route) => {
+                Err(self.missing_scope_or_unknown_key(route, e).await)
+            }
+            other => other,
+        };
         self.finish_attempt(route, &result, started);
         result
+    }
+
+    /// `missing`, a bare 403 on a route DocSpace also serves to anonymous callers, unless the
+    /// key is one DocSpace does not know: it answers that with the same 403 there, and with 401
+    /// on `people/@self`, asked once to tell the two apart.
+    async fn missing_scope_or_unknown_key(
+        &self,
+        route: &'static str,
+        missing: DocSpaceError,
+    ) -> DocSpaceError {
+        const SELF: &str = "people/@self";
+        let Ok(url) = self.api_url(&["people", "@self"], &[]) else {
+            return missing;
+        };
+        match self.exchange::<serde::de::IgnoredAny>(SELF, &url).await {
+            Err(e) if e.status() == Some(401) => DocSpaceError::Api {
+                route,
+                status: 401,
+                message: "the API key was refused: it is expired, revoked or wrong (403 here, \
+                          401 on people/@self)"
+                    .into(),
+            },
+            _ => missing,
+        }
     }
 
     async fn exchange<T: DeserializeOwned>(

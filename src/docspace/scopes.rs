@@ -69,6 +69,18 @@ pub const ROUTES: &[RouteUse] = &[
     },
 ];
 
+/// The routes the bridge calls that DocSpace also serves to anonymous callers
+/// (`[AllowAnonymous]`: `FilesController` `file/{fileId}`, `FoldersController` `{folderId}` and
+/// `folder/{folderId}`). A key DocSpace does not know (expired, revoked, wrong) counts there as
+/// no credentials, and its API key scope filter answers an empty 403, the answer a valid key
+/// without the route's scope gets; every other route answers such a key 401.
+pub fn served_to_anonymous(route: &str) -> bool {
+    matches!(
+        route,
+        "files/file/{id}" | "files/{folderId}" | "files/folder/{id}"
+    )
+}
+
 /// The scope a GET of `route` (a template below `api/2.0/`) needs, by the server's first-match
 /// rules; `None` for routes outside those rules (any key may call them).
 pub fn required_scope(route: &str) -> Option<&'static str> {

@@ -423,6 +423,49 @@ async fn a_key_without_the_route_permission_is_told_which_one_and_not_retried() 
     assert_eq!(err.missing_scope(), Some("accounts:read"));
 }
 
+/// DocSpace answers a key it does not know (expired, revoked) with an empty 403 on the file
+/// routes it also serves to anonymous callers, the same answer as for a key that lacks
+/// `files:read`: the bridge must not call an expired key a missing permission.
+#[tokio::test]
+async fn an_expired_key_is_unauthorized_not_a_missing_permission_on_the_file_routes() {
+    let fake = fake().await;
+    let room = fake.create_room("Shared");
+    let folder = fake.create_folder(room, "2026").unwrap();
+    let file = fake.create_file(folder, "a.txt", 1).unwrap();
+    let client = docspace_client_for(&fake.url(), "sk-expired0123456789abcdef0123456");
+    let (file, folder) = (file.to_string(), folder.to_string());
+
+    let errors = [
+        client.file_info(&file).await.map(|_| ()),
+        client.file_exists(&file).await.map(|_| ()),
+        client.folder_info(&folder).await.map(|_| ()),
+        client.list_folder_page(&folder, 0, 10).await.map(|_| ()),
+    ];
+    for err in errors {
+        let err = err.expect_err("the key is refused");
+        assert_eq!(err.missing_scope(), None, "{err}");
+        assert_eq!(err.status(), Some(401), "{err}");
+        assert_eq!(err.tag(), Some("unauthorized"), "{err}");
+        assert!(!err.is_retryable(), "{err}");
+        assert!(
+            err.to_string().contains("expired, revoked or wrong"),
+            "{err}"
+        );
+    }
+    assert_eq!(fake.calls(routes::FILE_GET), 2, "not retried");
+
+    // A valid key that lacks the permission is still told so.
+    let key = fake.add_api_key(&["accounts:read", "accounts.self:read"]);
+    let client = docspace_client_for(&fake.url(), &key);
+    let err = client.file_info(&file).await.expect_err("403");
+    assert_eq!(err.missing_scope(), Some("files:read"), "{err}");
+    // So is one that may not even read its own profile.
+    let key = fake.add_api_key(&["accounts:read"]);
+    let client = docspace_client_for(&fake.url(), &key);
+    let err = client.folder_info(&folder).await.expect_err("403");
+    assert_eq!(err.missing_scope(), Some("files:read"), "{err}");
+}
+
 #[tokio::test]
 async fn a_validation_error_says_what_was_wrong() {
     let fake = fake().await;

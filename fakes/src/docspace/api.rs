@@ -118,6 +118,17 @@ fn take_scripted(inner: &Inner, route: &str) -> Option<u16> {
     Some(status)
 }
 
+/// The routes the bridge calls that DocSpace marks `[AllowAnonymous]` (`FilesController`
+/// `file/{fileId}`, `FoldersController` `{folderId}` and `folder/{folderId}`).
+const SERVED_TO_ANONYMOUS: [&str; 3] = [routes::FILE_GET, routes::FOLDER_LIST, routes::FOLDER_GET];
+
+/// `Authorization` in the form DocSpace takes for an API key: `Bearer sk-…`.
+fn is_api_key_form(authorization: &str) -> bool {
+    authorization
+        .strip_prefix("Bearer ")
+        .is_some_and(|t| t.trim().starts_with("sk-"))
+}
+
 async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Response {
     let path = req
         .extensions()
@@ -139,6 +150,13 @@ async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Resp
             None => return StatusCode::UNAUTHORIZED.into_response(),
             Some(a) => match inner.key_permissions(Some(a)) {
                 Some(p) => p,
+                // A key the portal does not know (expired, revoked, wrong) is no credentials;
+                // on a route DocSpace also serves to anonymous callers (`[AllowAnonymous]`) the
+                // request goes on, and the scope filter for API keys (`Bearer sk-…`) forbids it
+                // with an empty 403 (`ApiKeyScopesFilter`).
+                None if SERVED_TO_ANONYMOUS.contains(&route) && is_api_key_form(a) => {
+                    return StatusCode::FORBIDDEN.into_response()
+                }
                 None => {
                     return envelope::error(
                         StatusCode::UNAUTHORIZED,
