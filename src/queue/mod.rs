@@ -148,7 +148,13 @@ pub async fn run_workers(
         // Return the jobs of crashed workers to the queue.
         if last_reap.elapsed() >= settings.lease / 4 {
             last_reap = Instant::now();
-            match bounded(&settings, &shutdown, store.requeue_expired()).await {
+            match bounded(
+                &settings,
+                &shutdown,
+                store.requeue_expired(settings.max_attempts),
+            )
+            .await
+            {
                 Some(Ok(n)) if n > 0 => {
                     tracing::warn!(jobs = n, "requeued jobs whose lease expired")
                 }

@@ -519,9 +519,10 @@ pub trait Store: Send + Sync + 'static {
     /// happens unless `lease` is still the job's current claim.
     async fn release(&self, lease: &Lease) -> StoreResult<()>;
 
-    /// Returns jobs whose lease expired (by the database's clock) to the queue; the number
-    /// returned.
-    async fn requeue_expired(&self) -> StoreResult<u64>;
+    /// Returns jobs whose lease expired (by the database's clock) to the queue, due at once;
+    /// the number returned. The lost run counts as an attempt: a job that has had
+    /// `max_attempts` of them is `dead` instead.
+    async fn requeue_expired(&self, max_attempts: u32) -> StoreResult<u64>;
 
     async fn get_job(&self, id: i64) -> StoreResult<Option<Job>>;
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;

@@ -160,8 +160,8 @@ impl Store for PgStore {
         shared::release(&mut *self.conn().await?, lease).await
     }
 
-    async fn requeue_expired(&self) -> StoreResult<u64> {
-        shared::requeue_expired(&mut *self.conn().await?).await
+    async fn requeue_expired(&self, max_attempts: u32) -> StoreResult<u64> {
+        shared::requeue_expired(&mut *self.conn().await?, max_attempts).await
     }
 
     async fn get_job(&self, id: i64) -> StoreResult<Option<Job>> {

@@ -16,6 +16,10 @@
 use super::rows::now_ms;
 use super::{JobOutcome, JobRetention, JobState, StoreResult};
 
+/// `last_error` of a job that reached its last attempt with its worker lost each time.
+pub(super) const LOST_ON_EVERY_ATTEMPT: &str =
+    "lease expired on every attempt: the worker running it was lost each time";
+
 /// Column values for a finished run: (state, last_error, result JSON, run_at ms).
 pub(super) fn outcome_columns(
     outcome: JobOutcome,
@@ -469,17 +473,24 @@ macro_rules! shared_statements {
                 Ok(())
             }
 
-            pub(crate) async fn requeue_expired(c: &mut Conn) -> StoreResult<u64> {
+            pub(crate) async fn requeue_expired(c: &mut Conn, max_attempts: u32) -> StoreResult<u64> {
                 // An expired lease means the worker died or lost the database: the attempt it
                 // claimed counts, and the job waits in `failed` (due now) so dedupe of newer
-                // queued jobs is unaffected.
+                // queued jobs is unaffected; after its last attempt it is `dead`, so a job that
+                // brings down every process that runs it stops doing so.
                 Ok(sqlx::query(concat!(
-                    "UPDATE jobs SET state = 'failed', last_error = COALESCE(last_error, 'lease expired'),
+                    "UPDATE jobs SET
+                            state = CASE WHEN attempts >= $2 THEN 'dead' ELSE 'failed' END,
+                            last_error = CASE WHEN attempts >= $2 THEN $3
+                                              ELSE COALESCE(last_error, 'lease expired') END,
                             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-                            run_at = ", $now, ", updated_at = $1
+                            run_at = CASE WHEN attempts >= $2 THEN run_at ELSE ", $now, " END,
+                            updated_at = $1
                      WHERE state = 'running' AND lease_expires_at < ", $now
                 ))
                 .bind(now_ms())
+                .bind(i64::from(max_attempts))
+                .bind($crate::store::sql::LOST_ON_EVERY_ATTEMPT)
                 .execute(&mut *c)
                 .await?
                 .rows_affected())

@@ -507,9 +507,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn requeue_expired(&self) -> StoreResult<u64> {
+    async fn requeue_expired(&self, max_attempts: u32) -> StoreResult<u64> {
         self.writer
-            .run(|c| Box::pin(shared::requeue_expired(c)))
+            .run(move |c| Box::pin(shared::requeue_expired(c, max_attempts)))
             .await
     }
 

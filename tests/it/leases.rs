@@ -27,7 +27,7 @@ async fn a_run_that_lost_its_lease_cannot_renew_or_finish_over_the_next_run_of_t
                 .expect("claim")
                 .remove(0);
             tokio::time::sleep(Duration::from_millis(120)).await;
-            assert_eq!(s.requeue_expired().await.expect("requeue"), 1, "{b}");
+            assert_eq!(s.requeue_expired(5).await.expect("requeue"), 1, "{b}");
             let second = s
                 .claim("w", 1, Duration::from_secs(30))
                 .await
@@ -128,7 +128,7 @@ async fn a_lease_that_expired_is_not_renewed_but_its_result_is_taken_until_reque
                 )
                 .await
                 .expect("finish"));
-            assert_eq!(s.requeue_expired().await.expect("requeue"), 1, "{b}");
+            assert_eq!(s.requeue_expired(5).await.expect("requeue"), 1, "{b}");
             assert_eq!(
                 s.get_job(claimed[0].id)
                     .await
@@ -137,6 +137,51 @@ async fn a_lease_that_expired_is_not_renewed_but_its_result_is_taken_until_reque
                     .state,
                 JobState::Failed
             );
+        })
+    })
+    .await;
+}
+
+/// A job whose every run loses its worker (a job that crashes the process running it) counts
+/// each lost run as an attempt and ends `dead` after `JOB_MAX_ATTEMPTS`, instead of being given
+/// to one worker after another for ever.
+#[tokio::test]
+async fn a_job_whose_runs_keep_losing_their_worker_is_dead_after_the_last_attempt() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let j = s
+                .enqueue(vec![job("crashes its worker")])
+                .await
+                .expect("enqueue")
+                .remove(0);
+            for attempt in 1..=3 {
+                let run = s
+                    .claim("w", 1, Duration::from_millis(50))
+                    .await
+                    .expect("claim")
+                    .remove(0);
+                assert_eq!((run.id, run.attempts), (j.id, attempt), "{b}");
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                assert_eq!(s.requeue_expired(3).await.expect("requeue"), 1, "{b}");
+                let now = s.get_job(j.id).await.expect("get").expect("job");
+                let expected = if attempt < 3 {
+                    JobState::Failed
+                } else {
+                    JobState::Dead
+                };
+                assert_eq!(now.state, expected, "{b}: after attempt {attempt}");
+            }
+            let dead = s.get_job(j.id).await.expect("get").expect("job");
+            assert_eq!(
+                dead.last_error.as_deref(),
+                Some("lease expired on every attempt: the worker running it was lost each time"),
+                "{b}"
+            );
+            assert!(s
+                .claim("w", 1, Duration::from_secs(30))
+                .await
+                .expect("claim")
+                .is_empty());
         })
     })
     .await;
@@ -186,7 +231,7 @@ async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
         .await
         .expect("claim")
         .remove(0);
-    assert_eq!(s.requeue_expired().await.expect("requeue"), 0);
+    assert_eq!(s.requeue_expired(5).await.expect("requeue"), 0);
 
     // The database's clock moves two minutes on; the replica's clock says 60 s have not passed.
     sqlx::query("UPDATE clock_offset SET seconds = 120")
@@ -199,7 +244,7 @@ async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
             .expect("renew"),
         "the lease expired by the database's clock"
     );
-    assert_eq!(s.requeue_expired().await.expect("requeue"), 1);
+    assert_eq!(s.requeue_expired(5).await.expect("requeue"), 1);
     let again = s
         .claim("w", 1, Duration::from_secs(60))
         .await
@@ -212,7 +257,7 @@ async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
         .execute(&mut clock)
         .await
         .expect("shift");
-    assert_eq!(s.requeue_expired().await.expect("requeue"), 0);
+    assert_eq!(s.requeue_expired(5).await.expect("requeue"), 0);
     assert!(s
         .renew_lease(&again[0].lease, Duration::from_secs(60))
         .await

@@ -143,7 +143,7 @@ async fn expired_leases_return_to_the_queue_and_dead_jobs_can_be_redriven() {
                 .await
                 .expect("claim");
             tokio::time::sleep(Duration::from_millis(20)).await;
-            assert_eq!(s.requeue_expired().await.expect("requeue"), 1, "{b}");
+            assert_eq!(s.requeue_expired(5).await.expect("requeue"), 1, "{b}");
             let c = s
                 .claim("w", 1, Duration::from_secs(30))
                 .await
