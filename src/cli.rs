@@ -310,7 +310,7 @@ pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
     (
         "BRIDGE_MAX_REQUESTS",
         "256",
-        "requests handled at once; beyond that 503",
+        "requests handled at once; beyond that 503 (probes and /metrics exempt)",
     ),
     (
         "BRIDGE_DELIVERY_RETENTION",

@@ -249,12 +249,17 @@ async fn unfinished_deliveries(mut req: axum::extract::Request, next: Next) -> R
 }
 
 /// Handles a request if fewer than `BRIDGE_MAX_REQUESTS` are in flight; otherwise answers 503
-/// with `Retry-After` at once instead of queueing.
+/// with `Retry-After` at once instead of queueing. Probes and scrapes (`PROBE_PATHS`) are never
+/// shed nor counted: clients holding every slot must not fail the liveness probe and get the
+/// process restarted.
 async fn shed_load(
     State(in_flight): State<Arc<Semaphore>>,
     req: axum::extract::Request,
     next: Next,
 ) -> Response {
+    if PROBE_PATHS.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
     match in_flight.try_acquire_owned() {
         Ok(permit) => {
             let resp = next.run(req).await;

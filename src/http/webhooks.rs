@@ -112,14 +112,15 @@ async fn ingest(
     })
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with 413.
+/// Reads the whole body, refusing more than `limit` bytes with 413 and a body that cannot be
+/// read with 400.
 async fn read_limited(
     log: &mut DeliveryLog,
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
-    let mut too_large = || {
+    let too_large = |log: &mut DeliveryLog| {
         log.count("bad_request");
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -132,11 +133,24 @@ async fn read_limited(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+        return Err(too_large(log));
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // Only the limit makes a 413; a body that cannot be read (a malformed chunk, a
+        // connection cut mid-body) is a bad request.
+        let e = e.into_inner();
+        if over_limit(e.as_ref()) {
+            too_large(log)
+        } else {
+            bad_body(log, format!("the body could not be read: {e}"))
+        }
+    })
+}
+
+/// Whether reading a body failed because it outgrew its limit.
+fn over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source())
+        .any(|e| e.is::<http_body_util::LengthLimitError>())
 }
 
 /// The answer to a delivery whose jobs are committed: `{"status": "accepted", "job_ids": [...]}`,

@@ -1,5 +1,6 @@
 //! Clients that hold connections open or flood the server: slow request heads and idle
-//! keep-alive connections are closed, and requests beyond the in-flight cap are shed with a 503.
+//! keep-alive connections are closed, and requests beyond the in-flight cap are shed with a 503
+//! (the probes are not).
 
 use std::time::Duration;
 
@@ -95,8 +96,10 @@ async fn an_idle_keep_alive_connection_is_closed() {
     assert!(closed.is_some(), "an idle connection must be closed");
 }
 
+/// Beyond the in-flight cap a request is shed with 503 at once; the probes and `/metrics` are
+/// not, so clients that hold every slot cannot get the process restarted by its liveness probe.
 #[tokio::test]
-async fn with_the_request_cap_reached_a_new_request_is_shed_with_503() {
+async fn with_the_request_cap_reached_a_new_request_is_shed_with_503_but_not_the_probes() {
     let app = spawn_app(|c| c.http.max_requests = 1).await;
     // One webhook whose body never finishes keeps the only slot busy.
     let stuck = stalled_webhook(&app.url, "/webhooks/docspace").await;
@@ -105,7 +108,7 @@ async fn with_the_request_cap_reached_a_new_request_is_shed_with_503() {
     for _ in 0..200 {
         let resp = app
             .http
-            .get(format!("{}/healthz", app.url))
+            .get(format!("{}/api/v1/jobs", app.url))
             .timeout(Duration::from_secs(10))
             .send()
             .await
@@ -120,6 +123,16 @@ async fn with_the_request_cap_reached_a_new_request_is_shed_with_503() {
     assert!(resp.headers().get("retry-after").is_some());
     let body: Value = resp.json().await.expect("json error");
     assert_eq!(body["error"]["code"], "overloaded");
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        let resp = app
+            .http
+            .get(format!("{}{probe}", app.url))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200, "{probe} is not shed");
+    }
     drop(stuck);
 }
 
@@ -201,4 +214,24 @@ async fn every_error_is_a_json_body_with_the_right_status() {
     assert!(resp.status().is_client_error());
     let body: Value = resp.json().await.expect("json error body");
     assert!(body["error"]["code"].is_string());
+}
+
+/// A webhook body that cannot be read (a malformed chunk) is a bad request, not one over the
+/// size limit.
+#[tokio::test]
+async fn a_webhook_body_that_cannot_be_read_is_400_not_413() {
+    let app = spawn_app(|_| {}).await;
+    let mut stream = TcpStream::connect(addr(&app.url)).await.expect("connect");
+    stream
+        .write_all(
+            b"POST /webhooks/docspace HTTP/1.1\r\nhost: bridge\r\ncontent-type: application/json\r\n\
+              transfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let answer = read_until_seen(&mut stream, "\r\n\r\n", Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(!answer.contains("payload_too_large"), "{answer}");
 }
