@@ -117,7 +117,8 @@ pub(super) const INSERT_JOB: &str = concat!(
 );
 
 /// Claims up to `$4` due jobs, oldest due first, for worker `$1` with a lease of `$2` ms (`$3`
-/// now, ms), each under a fresh token, returning them; the database's clock, a fresh token and the row lock are the engine's own spelling
+/// now, ms), each under a fresh token, returning them; a job whose dedupe key another running job
+/// has waits for it (two runs of one group's sync would each invite its members); the database's clock, a fresh token and the row lock are the engine's own spelling
 /// (see [`shared_statements!`]).
 macro_rules! claim_jobs {
     ($now:literal, $new_token:literal, $skip_locked:literal) => {
@@ -129,10 +130,13 @@ macro_rules! claim_jobs {
             $now,
             " + $2,
                     updated_at = $3
-             WHERE id IN (SELECT id FROM jobs
+             WHERE id IN (SELECT id FROM jobs q
                           WHERE state IN ('queued', 'failed') AND run_at <= ",
             $now,
             "
+                            AND (q.dedupe_key IS NULL OR NOT EXISTS (
+                                SELECT 1 FROM jobs r
+                                WHERE r.state = 'running' AND r.dedupe_key = q.dedupe_key))
                           ORDER BY run_at, id LIMIT $4 ",
             $skip_locked,
             ")

@@ -421,3 +421,48 @@ async fn a_run_released_at_shutdown_is_in_the_attempt_history() {
         "says why: {runs:?}"
     );
 }
+
+/// A job is not claimed while another job with its dedupe key runs (a `group.updated` that
+/// arrived while the group's `group.created` sync was running): two runs of one group's sync at
+/// once would each invite the same members. It is claimed once the other has finished.
+#[tokio::test]
+async fn a_job_waits_while_another_with_its_key_runs() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let first = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
+            let run = s
+                .claim("a", 4, Duration::from_secs(30))
+                .await
+                .expect("claim")
+                .remove(0);
+            assert_eq!(run.id, first.id, "{b}");
+            let second = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
+            let other = s.enqueue(vec![job("g2")]).await.expect("enqueue").remove(0);
+            assert_ne!(
+                second.id, first.id,
+                "{b}: a new job, the first is no longer queued"
+            );
+            let claimed = s
+                .claim("b", 4, Duration::from_secs(30))
+                .await
+                .expect("claim");
+            let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+            assert_eq!(
+                ids,
+                vec![other.id],
+                "{b}: g1's second job waits for its first"
+            );
+            assert!(s
+                .finish(&run.lease, JobOutcome::Succeeded { result: json!({}) })
+                .await
+                .expect("finish"));
+            let claimed = s
+                .claim("b", 4, Duration::from_secs(30))
+                .await
+                .expect("claim");
+            let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+            assert_eq!(ids, vec![second.id], "{b}");
+        })
+    })
+    .await;
+}
