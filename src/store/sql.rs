@@ -118,7 +118,8 @@ pub(super) const INSERT_JOB: &str = concat!(
 
 /// Claims up to `$4` due jobs, oldest due first, for worker `$1` with a lease of `$2` ms (`$3`
 /// now, ms), each under a fresh token, returning them; a job whose dedupe key another running job
-/// has waits for it (two runs of one group's sync would each invite its members); the database's clock, a fresh token and the row lock are the engine's own spelling
+/// has waits for it, and of due jobs with one key only the oldest is taken (two runs of one
+/// group's sync at once would each invite its members); the database's clock, a fresh token and the row lock are the engine's own spelling
 /// (see [`shared_statements!`]).
 macro_rules! claim_jobs {
     ($now:literal, $new_token:literal, $skip_locked:literal) => {
@@ -136,7 +137,12 @@ macro_rules! claim_jobs {
             "
                             AND (q.dedupe_key IS NULL OR NOT EXISTS (
                                 SELECT 1 FROM jobs r
-                                WHERE r.state = 'running' AND r.dedupe_key = q.dedupe_key))
+                                WHERE r.dedupe_key = q.dedupe_key
+                                  AND (r.state = 'running'
+                                       OR (r.state IN ('queued', 'failed') AND r.id < q.id
+                                           AND r.run_at <= ",
+            $now,
+            "))))
                           ORDER BY run_at, id LIMIT $4 ",
             $skip_locked,
             ")

@@ -466,3 +466,38 @@ async fn a_job_waits_while_another_with_its_key_runs() {
     })
     .await;
 }
+
+/// Of two waiting jobs with one dedupe key (one due for a retry, one made since), one claim takes
+/// the older only, so they do not run at once either.
+#[tokio::test]
+async fn of_two_waiting_jobs_with_one_key_only_the_older_is_claimed() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let first = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
+            let run = s
+                .claim("a", 4, Duration::from_secs(30))
+                .await
+                .expect("claim")
+                .remove(0);
+            assert!(s
+                .finish(
+                    &run.lease,
+                    JobOutcome::Retry {
+                        error: "503".into(),
+                        run_at: chrono::Utc::now(),
+                    }
+                )
+                .await
+                .expect("finish"));
+            let second = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
+            assert_ne!(second.id, first.id, "{b}");
+            let claimed = s
+                .claim("b", 4, Duration::from_secs(30))
+                .await
+                .expect("claim");
+            let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+            assert_eq!(ids, vec![first.id], "{b}: the retry first, alone");
+        })
+    })
+    .await;
+}
