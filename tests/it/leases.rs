@@ -422,6 +422,27 @@ async fn a_run_released_at_shutdown_is_in_the_attempt_history() {
     );
 }
 
+/// Enqueues one `group.sync` of group `key` and claims it as worker `a`; the job's run.
+async fn enqueue_and_claim(s: &store::DynStore, key: &str) -> store::Claimed {
+    let job = s.enqueue(vec![job(key)]).await.expect("enqueue").remove(0);
+    let run = s
+        .claim("a", 4, Duration::from_secs(30))
+        .await
+        .expect("claim")
+        .remove(0);
+    assert_eq!(run.id, job.id);
+    run
+}
+
+/// The ids of the jobs worker `b` claims now.
+async fn claimed_ids(s: &store::DynStore) -> Vec<i64> {
+    let claimed = s
+        .claim("b", 4, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    claimed.iter().map(|j| j.id).collect()
+}
+
 /// A job is not claimed while another job with its dedupe key runs (a `group.updated` that
 /// arrived while the group's `group.created` sync was running): two runs of one group's sync at
 /// once would each invite the same members. It is claimed once the other has finished.
@@ -429,24 +450,14 @@ async fn a_run_released_at_shutdown_is_in_the_attempt_history() {
 async fn a_job_waits_while_another_with_its_key_runs() {
     each_store(|s, b| {
         Box::pin(async move {
-            let first = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
-            let run = s
-                .claim("a", 4, Duration::from_secs(30))
-                .await
-                .expect("claim")
-                .remove(0);
-            assert_eq!(run.id, first.id, "{b}");
+            let run = enqueue_and_claim(&s, "g1").await;
             let second = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
             let other = s.enqueue(vec![job("g2")]).await.expect("enqueue").remove(0);
             assert_ne!(
-                second.id, first.id,
+                second.id, run.id,
                 "{b}: a new job, the first is no longer queued"
             );
-            let claimed = s
-                .claim("b", 4, Duration::from_secs(30))
-                .await
-                .expect("claim");
-            let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+            let ids = claimed_ids(&s).await;
             assert_eq!(
                 ids,
                 vec![other.id],
@@ -456,11 +467,7 @@ async fn a_job_waits_while_another_with_its_key_runs() {
                 .finish(&run.lease, JobOutcome::Succeeded { result: json!({}) })
                 .await
                 .expect("finish"));
-            let claimed = s
-                .claim("b", 4, Duration::from_secs(30))
-                .await
-                .expect("claim");
-            let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+            let ids = claimed_ids(&s).await;
             assert_eq!(ids, vec![second.id], "{b}");
         })
     })
@@ -473,12 +480,7 @@ async fn a_job_waits_while_another_with_its_key_runs() {
 async fn of_two_waiting_jobs_with_one_key_only_the_older_is_claimed() {
     each_store(|s, b| {
         Box::pin(async move {
-            let first = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
-            let run = s
-                .claim("a", 4, Duration::from_secs(30))
-                .await
-                .expect("claim")
-                .remove(0);
+            let run = enqueue_and_claim(&s, "g1").await;
             assert!(s
                 .finish(
                     &run.lease,
@@ -490,13 +492,9 @@ async fn of_two_waiting_jobs_with_one_key_only_the_older_is_claimed() {
                 .await
                 .expect("finish"));
             let second = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
-            assert_ne!(second.id, first.id, "{b}");
-            let claimed = s
-                .claim("b", 4, Duration::from_secs(30))
-                .await
-                .expect("claim");
-            let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
-            assert_eq!(ids, vec![first.id], "{b}: the retry first, alone");
+            assert_ne!(second.id, run.id, "{b}");
+            let ids = claimed_ids(&s).await;
+            assert_eq!(ids, vec![run.id], "{b}: the retry first, alone");
         })
     })
     .await;
