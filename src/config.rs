@@ -702,6 +702,18 @@ fn load_http(l: &mut Loader, dropbox_app_secret: Option<Secret>) -> Option<HttpC
         Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
         _ => Err("must be a number from 1 to 1000000".into()),
     });
+    // Nothing is sent on a connection while its request is being handled, so an idle timeout
+    // that could run out first would close the connection under a request still being answered.
+    if let (Some(idle), Some(request)) = (idle_timeout, request_timeout) {
+        if idle <= request {
+            l.problem(format!(
+                "BRIDGE_IDLE_TIMEOUT ({}) must be longer than BRIDGE_REQUEST_TIMEOUT ({}): a \
+                 connection is silent while its request is handled",
+                humantime::format_duration(idle),
+                humantime::format_duration(request)
+            ));
+        }
+    }
     Some(HttpConfig {
         header_read_timeout: header_read_timeout?,
         idle_timeout: idle_timeout?,

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::QueueConfig;
 use crate::jobs::{self, JobContext, JobError};
 use crate::provider::slot::{self, Slot};
-use crate::store::{Attempt, Claimed, DynStore, Job, JobOutcome, Lease};
+use crate::store::{Attempt, Backoff, Claimed, DynStore, Job, JobOutcome, Lease};
 use lease::{LeaseClock, Lost, Recorded};
 
 mod idle;
@@ -114,8 +114,7 @@ pub fn outcome_for(
                 let delay = backoff_delay(settings, job.attempts, after);
                 JobOutcome::Retry {
                     error: message,
-                    run_at: Utc::now()
-                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero()),
+                    after: delay,
                 }
             }
         }
@@ -151,7 +150,13 @@ pub async fn run_workers(
             match bounded(
                 &settings,
                 &shutdown,
-                store.requeue_expired(settings.max_attempts),
+                store.requeue_expired(
+                    settings.max_attempts,
+                    Backoff {
+                        base: settings.backoff_base,
+                        max: settings.backoff_max,
+                    },
+                ),
             )
             .await
             {
@@ -338,8 +343,8 @@ async fn run_one(
         JobOutcome::Succeeded { .. } => {
             tracing::info!(parent: &span, elapsed_ms = elapsed.as_millis() as u64, "job succeeded")
         }
-        JobOutcome::Retry { error, run_at } => {
-            tracing::warn!(parent: &span, %error, %run_at, "job failed; will retry")
+        JobOutcome::Retry { error, after } => {
+            tracing::warn!(parent: &span, %error, retry_in_ms = after.as_millis() as u64, "job failed; will retry")
         }
         JobOutcome::Dead { error, .. } => tracing::error!(parent: &span, %error, "job is dead"),
     }

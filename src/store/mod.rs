@@ -355,15 +355,32 @@ pub enum JobOutcome {
     Succeeded {
         result: serde_json::Value,
     },
-    /// Retry at `run_at`.
+    /// Retry once `after` has passed, by the database's clock.
     Retry {
         error: String,
-        run_at: DateTime<Utc>,
+        after: Duration,
     },
     Dead {
         error: String,
         result: Option<serde_json::Value>,
     },
+}
+
+/// How long a job whose worker was lost waits before it runs again: `base` doubled for each
+/// attempt after the first, at most `max` (`BRIDGE_BACKOFF_BASE`, `BRIDGE_BACKOFF_MAX`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+/// What became of a periodic job offered to its schedule ([`Store::enqueue_scheduled`]).
+#[derive(Debug, Clone)]
+pub enum Scheduled {
+    /// The schedule was due (or the run was forced): the job it was queued as or coalesced into.
+    Enqueued(Job),
+    /// Another run took the schedule; it is next due after this long.
+    NotDue(Duration),
 }
 
 /// How long finished jobs are kept. Jobs that are still to run (queued, running, failed) are
@@ -492,6 +509,17 @@ pub trait Store: Send + Sync + 'static {
             .jobs)
     }
 
+    /// Enqueues periodic `job` if its schedule (named after its kind) is due by the database's
+    /// clock, or at once when `force`, and then sets the schedule's next run `every` from now;
+    /// both in one transaction. Every replica's scheduler offers its runs here, so that a
+    /// periodic job runs once per interval however many replicas there are.
+    async fn enqueue_scheduled(
+        &self,
+        job: NewJob,
+        every: Duration,
+        force: bool,
+    ) -> StoreResult<Scheduled>;
+
     /// Claims up to `limit` due jobs for `worker` (the process, kept for operators), leasing
     /// each for `lease` under a fresh token and counting an attempt. Lease times are the
     /// database's clock, not the caller's.
@@ -522,7 +550,7 @@ pub trait Store: Send + Sync + 'static {
     /// Returns jobs whose lease expired (by the database's clock) to the queue, due at once;
     /// the number returned. The lost run counts as an attempt: a job that has had
     /// `max_attempts` of them is `dead` instead.
-    async fn requeue_expired(&self, max_attempts: u32) -> StoreResult<u64>;
+    async fn requeue_expired(&self, max_attempts: u32, backoff: Backoff) -> StoreResult<u64>;
 
     async fn get_job(&self, id: i64) -> StoreResult<Option<Job>>;
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;

@@ -31,6 +31,15 @@ super::sql::shared_statements!(sqlx::Postgres, {
 mod ingest;
 mod writes;
 
+mod clocked {
+    crate::store::sql::clocked_statements!("(FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT");
+}
+
+/// A job inserted due now by PostgreSQL's clock, not the replica's: a replica whose clock ran
+/// ahead would otherwise enqueue work that no replica claims until that clock's time.
+const INSERT_JOB: &str =
+    super::sql::insert_job!("(FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT");
+
 /// The claim of the shared statements ([`super::sql::claim_jobs!`]) in the same spelling.
 const CLAIM_JOBS: &str = super::sql::claim_jobs!(
     "(FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT",
@@ -111,7 +120,7 @@ async fn ingest_once(pool: &PgPool, d: &Delivery) -> StoreResult<DeliveryOutcome
     };
     let mut jobs = Vec::with_capacity(d.jobs.len());
     for j in &d.jobs {
-        jobs.push(enqueue(&mut tx, j, now).await?);
+        jobs.push(enqueue(&mut tx, j).await?);
     }
     if let Some(id) = kept {
         link_delivery(&mut tx, id, &jobs).await?;
@@ -129,6 +138,46 @@ impl Store for PgStore {
 
     async fn ingest(&self, d: Delivery) -> StoreResult<DeliveryOutcome> {
         super::ingest_through(&self.ingest, d).await
+    }
+
+    async fn enqueue_scheduled(
+        &self,
+        job: NewJob,
+        every: Duration,
+        force: bool,
+    ) -> StoreResult<Scheduled> {
+        // A unique violation is a job of the same key queued by another transaction between
+        // the enqueue's look and its insert: run it again, as a delivery is.
+        for _ in 0..INGEST_ATTEMPTS {
+            let mut tx = self.pool.begin().await?;
+            let taken = sqlx::query(clocked::TAKE_SCHEDULE)
+                .bind(&job.kind)
+                .bind(super::sql::millis(every))
+                .bind(force)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if taken.is_none() {
+                let wait: i64 = sqlx::query_scalar(clocked::SCHEDULE_WAIT)
+                    .bind(&job.kind)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                return Ok(Scheduled::NotDue(Duration::from_millis(
+                    u64::try_from(wait).unwrap_or(0),
+                )));
+            }
+            match enqueue(&mut tx, &job).await {
+                Ok(row) => {
+                    tx.commit().await?;
+                    return Ok(Scheduled::Enqueued(row));
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "periodic enqueue hit a unique violation {INGEST_ATTEMPTS} times"
+        )))
     }
 
     async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>> {
@@ -160,8 +209,8 @@ impl Store for PgStore {
         shared::release(&mut *self.conn().await?, lease).await
     }
 
-    async fn requeue_expired(&self, max_attempts: u32) -> StoreResult<u64> {
-        shared::requeue_expired(&mut *self.conn().await?, max_attempts).await
+    async fn requeue_expired(&self, max_attempts: u32, backoff: Backoff) -> StoreResult<u64> {
+        shared::requeue_expired(&mut *self.conn().await?, max_attempts, backoff).await
     }
 
     async fn get_job(&self, id: i64) -> StoreResult<Option<Job>> {
@@ -421,13 +470,12 @@ async fn link_delivery(c: &mut PgConnection, delivery_id: i64, jobs: &[Job]) -> 
 }
 
 /// Inserts a queued job, or returns the queued job with the same dedupe key.
-async fn enqueue(c: &mut PgConnection, j: &NewJob, now: i64) -> StoreResult<Job> {
+async fn enqueue(c: &mut PgConnection, j: &NewJob) -> StoreResult<Job> {
     for _ in 0..ENQUEUE_ROUNDS {
-        let inserted = sqlx::query(super::sql::INSERT_JOB)
+        let inserted = sqlx::query(INSERT_JOB)
             .bind(&j.kind)
             .bind(&j.dedupe_key)
             .bind(j.payload.to_string())
-            .bind(now)
             .fetch_optional(&mut *c)
             .await?;
         if let Some(row) = inserted {

@@ -20,7 +20,7 @@ use super::{JobOutcome, JobRetention, JobState, StoreResult};
 pub(super) const LOST_ON_EVERY_ATTEMPT: &str =
     "lease expired on every attempt: the worker running it was lost each time";
 
-/// Column values for a finished run: (state, last_error, result JSON, run_at ms).
+/// Column values for a finished run: (state, last_error, result JSON, ms until its next run).
 pub(super) fn outcome_columns(
     outcome: JobOutcome,
 ) -> (&'static str, Option<String>, Option<String>, Option<i64>) {
@@ -31,11 +31,11 @@ pub(super) fn outcome_columns(
             Some(result.to_string()),
             None,
         ),
-        JobOutcome::Retry { error, run_at } => (
+        JobOutcome::Retry { error, after } => (
             JobState::Failed.as_str(),
             Some(error),
             None,
-            Some(run_at.timestamp_millis()),
+            Some(millis(after)),
         ),
         JobOutcome::Dead { error, result } => (
             JobState::Dead.as_str(),
@@ -107,14 +107,94 @@ pub(super) const INSERT_DELIVERY: &str = concat!(keep_delivery!(), " RETURNING i
 pub(super) const KEEP_DELIVERY: &str = keep_delivery!();
 
 /// Inserts a queued job unless one with the same dedupe key is queued: `$1` kind, `$2` dedupe
-/// key, `$3` payload, `$4` now (ms). Returns the row, or no row when it coalesced.
-pub(super) const INSERT_JOB: &str = concat!(
-    "INSERT INTO jobs (kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
-     VALUES ($1, 'queued', 0, $2, $3, $4, $4, $4)
-     ON CONFLICT (dedupe_key) WHERE state = 'queued' AND dedupe_key IS NOT NULL DO NOTHING
-     RETURNING ",
-    job_columns!()
-);
+/// key, `$3` payload; due at `$at` (ms), which is also when it was created. Returns the row, or
+/// no row when it coalesced.
+macro_rules! insert_job {
+    ($at:literal) => {
+        concat!(
+            "INSERT INTO jobs (kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
+             VALUES ($1, 'queued', 0, $2, $3, ",
+            $at,
+            ", ",
+            $at,
+            ", ",
+            $at,
+            ")
+             ON CONFLICT (dedupe_key) WHERE state = 'queued' AND dedupe_key IS NOT NULL DO NOTHING
+             RETURNING ",
+            $crate::store::sql::job_columns!()
+        )
+    };
+}
+pub(crate) use insert_job;
+
+/// [`insert_job!`] due at `$4` (now, ms), for SQLite, where the caller's clock is the
+/// database's (one machine).
+pub(super) const INSERT_JOB: &str = insert_job!("$4");
+
+/// The statements that put a time in the database that another process compares with its own
+/// time: when a retried job is due and how long an export guard holds. Each replica's clock
+/// may disagree with the others', so these take the database's (`$now`, see
+/// [`shared_statements!`]): a replica whose clock ran ahead would otherwise hold back the jobs it
+/// retries, and one whose clock lagged would take over an export guard that another still holds.
+macro_rules! clocked_statements {
+    ($now:literal) => {
+        /// Ends the run of job `$6` that holds lease token `$7`: `$1` state, `$2` last error, `$3`
+        /// result (kept when NULL), `$4` the wait in ms until its next run (run_at kept when
+        /// NULL), `$5` now (ms, for `updated_at`). Accepted while the claim is current, even past
+        /// its expiry: until the job is requeued no other run can have started, and the result
+        /// saves running it again.
+        pub(crate) const FINISH_JOB: &str = concat!(
+            "UPDATE jobs SET state = $1, last_error = $2, result = COALESCE($3, result),
+                    run_at = COALESCE(",
+            $now,
+            " + $4, run_at), lease_owner = NULL, lease_token = NULL,
+                    lease_expires_at = NULL, updated_at = $5
+             WHERE id = $6 AND state = 'running' AND lease_token = $7"
+        );
+
+        /// Gives file `$1`'s export guard to holder `$2` for `$3` ms unless another holds it
+        /// unexpired; changes one row when it is `$2`'s.
+        pub(crate) const ACQUIRE_EXPORT_GUARD: &str = concat!(
+            "INSERT INTO export_guards (file_id, holder, expires_at, updated_at) VALUES ($1, $2, ",
+            $now,
+            " + $3, ",
+            $now,
+            ")
+             ON CONFLICT (file_id) DO UPDATE SET holder = excluded.holder,
+                 expires_at = excluded.expires_at, updated_at = excluded.updated_at
+             WHERE export_guards.holder IS NULL OR export_guards.expires_at < ",
+            $now,
+            " OR export_guards.holder = excluded.holder"
+        );
+
+        /// Takes schedule `$1` when it is due, or whatever its state when `$3` is true, and sets
+        /// it due again `$2` ms from now; a row when it was taken.
+        pub(crate) const TAKE_SCHEDULE: &str = concat!(
+            "INSERT INTO schedules (name, next_at) VALUES ($1, ",
+            $now,
+            " + $2)
+             ON CONFLICT (name) DO UPDATE SET next_at = excluded.next_at
+             WHERE $3 OR schedules.next_at <= ",
+            $now,
+            " RETURNING next_at"
+        );
+
+        /// How long, in ms, until schedule `$1` is due.
+        pub(crate) const SCHEDULE_WAIT: &str =
+            concat!("SELECT next_at - ", $now, " FROM schedules WHERE name = $1");
+
+        /// Extends file `$2`'s export guard held by `$3` to `$1` ms from now.
+        pub(crate) const RENEW_EXPORT_GUARD: &str = concat!(
+            "UPDATE export_guards SET expires_at = ",
+            $now,
+            " + $1, updated_at = ",
+            $now,
+            " WHERE file_id = $2 AND holder = $3"
+        );
+    };
+}
+pub(crate) use clocked_statements;
 
 /// Claims up to `$4` due jobs, oldest due first, for worker `$1` with a lease of `$2` ms (`$3`
 /// now, ms), each under a fresh token, returning them; a job whose dedupe key another running job
@@ -159,16 +239,6 @@ pub(crate) const RECORD_ATTEMPT: &str =
     "INSERT INTO job_attempts (job_id, attempt, worker, started_at, finished_at, outcome, error)
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/// Ends the run of job `$6` that holds lease token `$7`: `$1` state, `$2` last error, `$3`
-/// result (kept when NULL), `$4` next run (kept when NULL), `$5` now (ms). Accepted while the
-/// claim is current, even past its expiry: until the job is requeued no other run can have
-/// started, and the result saves running it again.
-pub(crate) const FINISH_JOB: &str =
-    "UPDATE jobs SET state = $1, last_error = $2, result = COALESCE($3, result),
-            run_at = COALESCE($4, run_at), lease_owner = NULL, lease_token = NULL,
-            lease_expires_at = NULL, updated_at = $5
-     WHERE id = $6 AND state = 'running' AND lease_token = $7";
-
 /// Stores the export of file `$1`: `$2` DocSpace version, `$3` Dropbox path and `$4` its key,
 /// `$5` Dropbox id, `$6` rev, `$7` content hash, `$8` size, `$9` now (ms).
 pub(crate) const PUT_EXPORT: &str =
@@ -178,20 +248,6 @@ pub(crate) const PUT_EXPORT: &str =
          dropbox_path = excluded.dropbox_path, dropbox_path_lower = excluded.dropbox_path_lower,
          dropbox_id = excluded.dropbox_id, rev = excluded.rev, content_hash = excluded.content_hash,
          size = excluded.size, updated_at = excluded.updated_at";
-
-/// Gives file `$1`'s export guard to holder `$2` until `$3` (ms) unless another holds it
-/// unexpired at `$4` (now, ms); changes one row when it is `$2`'s.
-pub(crate) const ACQUIRE_EXPORT_GUARD: &str =
-    "INSERT INTO export_guards (file_id, holder, expires_at, updated_at) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (file_id) DO UPDATE SET holder = excluded.holder,
-         expires_at = excluded.expires_at, updated_at = excluded.updated_at
-     WHERE export_guards.holder IS NULL OR export_guards.expires_at < $4
-         OR export_guards.holder = excluded.holder";
-
-/// Extends file `$3`'s export guard held by `$4` until `$1` (`$2` now, ms).
-pub(crate) const RENEW_EXPORT_GUARD: &str =
-    "UPDATE export_guards SET expires_at = $1, updated_at = $2
-     WHERE file_id = $3 AND holder = $4";
 
 /// Ends holder `$2`'s export of file `$1`: its intent forgotten and its guard let go, which
 /// leaves no row (what clearing the intent and then letting the guard go leave, in one statement
@@ -416,7 +472,7 @@ macro_rules! shared_statements {
                 let mut qb = Builder::new(
                     "UPDATE jobs SET state = 'queued', attempts = 0, last_error = NULL, run_at = ",
                 );
-                qb.push_bind(now).push(", updated_at = ").push_bind(now);
+                qb.push($now).push(", updated_at = ").push_bind(now);
                 qb.push(" WHERE id IN (SELECT MAX(d.id) FROM jobs d WHERE");
                 push_retry_conditions(&mut qb, f);
                 qb.push(
@@ -434,7 +490,7 @@ macro_rules! shared_statements {
                 let mut qb = Builder::new(
                     "UPDATE jobs SET state = 'failed', attempts = 0, last_error = NULL, run_at = ",
                 );
-                qb.push_bind(now).push(", updated_at = ").push_bind(now);
+                qb.push($now).push(", updated_at = ").push_bind(now);
                 qb.push(" WHERE id IN (SELECT d.id FROM jobs d WHERE");
                 push_retry_conditions(&mut qb, f);
                 qb.push(") RETURNING id");
@@ -483,24 +539,34 @@ macro_rules! shared_statements {
                 Ok(())
             }
 
-            pub(crate) async fn requeue_expired(c: &mut Conn, max_attempts: u32) -> StoreResult<u64> {
+            pub(crate) async fn requeue_expired(
+                c: &mut Conn,
+                max_attempts: u32,
+                backoff: $crate::store::Backoff,
+            ) -> StoreResult<u64> {
                 // An expired lease means the worker died or lost the database: the attempt it
-                // claimed counts, and the job waits in `failed` (due now) so dedupe of newer
-                // queued jobs is unaffected; after its last attempt it is `dead`, so a job that
-                // brings down every process that runs it stops doing so.
+                // claimed counts, and the job waits in `failed` so dedupe of newer queued jobs is
+                // unaffected. It waits the backoff of a failed run (without its jitter), so a job
+                // that brings down the process running it does not bring down the next one at
+                // once; after its last attempt it is `dead`, so it stops doing so.
                 Ok(sqlx::query(concat!(
                     "UPDATE jobs SET
                             state = CASE WHEN attempts >= $2 THEN 'dead' ELSE 'failed' END,
                             last_error = CASE WHEN attempts >= $2 THEN $3
                                               ELSE COALESCE(last_error, 'lease expired') END,
                             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-                            run_at = CASE WHEN attempts >= $2 THEN run_at ELSE ", $now, " END,
+                            run_at = CASE WHEN attempts >= $2 THEN run_at
+                                          WHEN attempts > 30 OR ($4 << CAST(attempts - 1 AS INTEGER)) > $5
+                                          THEN ", $now, " + $5
+                                          ELSE ", $now, " + ($4 << CAST(attempts - 1 AS INTEGER)) END,
                             updated_at = $1
                      WHERE state = 'running' AND lease_expires_at < ", $now
                 ))
                 .bind(now_ms())
                 .bind(i64::from(max_attempts))
                 .bind($crate::store::sql::LOST_ON_EVERY_ATTEMPT)
+                .bind(millis(backoff.base))
+                .bind(millis(backoff.max))
                 .execute(&mut *c)
                 .await?
                 .rows_affected())
@@ -567,10 +633,10 @@ macro_rules! shared_statements {
                 let row = sqlx::query(concat!(
                     "SELECT ",
                     $crate::store::sql::job_columns!(),
-                    " FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= $1
-                     ORDER BY run_at, id LIMIT 1"
+                    " FROM jobs WHERE state IN ('queued', 'failed') AND run_at <= ",
+                    $now,
+                    " ORDER BY run_at, id LIMIT 1"
                 ))
-                .bind(now_ms())
                 .fetch_optional(&mut *c)
                 .await?;
                 row.as_ref().map(job_from_row).transpose()

@@ -63,6 +63,10 @@ super::sql::shared_statements!(sqlx::Sqlite, {
 
 /// The claim of the shared statements ([`super::sql::claim_jobs!`]) in the same spelling, for
 /// the writer's direct writes (`sqlite_direct.rs`).
+pub(super) mod clocked {
+    crate::store::sql::clocked_statements!("CAST(unixepoch('subsec') * 1000 AS INTEGER)");
+}
+
 pub(super) const CLAIM_JOBS: &str = super::sql::claim_jobs!(
     "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
     "lower(hex(randomblob(16)))",
@@ -463,6 +467,17 @@ impl Store for SqliteStore {
         super::ingest_through(&self.ingest_tx, delivery).await
     }
 
+    async fn enqueue_scheduled(
+        &self,
+        job: NewJob,
+        every: Duration,
+        force: bool,
+    ) -> StoreResult<Scheduled> {
+        self.writer
+            .direct(move |c| sqlite_direct::enqueue_scheduled(c, &job, every, force))
+            .await
+    }
+
     async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>> {
         let worker = worker.to_string();
         // One statement, on the one writer: no other claimer can interleave.
@@ -507,9 +522,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn requeue_expired(&self, max_attempts: u32) -> StoreResult<u64> {
+    async fn requeue_expired(&self, max_attempts: u32, backoff: Backoff) -> StoreResult<u64> {
         self.writer
-            .run(move |c| Box::pin(shared::requeue_expired(c, max_attempts)))
+            .run(move |c| Box::pin(shared::requeue_expired(c, max_attempts, backoff)))
             .await
     }
 

@@ -11,16 +11,19 @@
 
 use std::time::Duration;
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::rows::{claimed, job_from_parts, now_ms, JobParts};
 use super::sql::{
-    millis, outcome_columns, ACQUIRE_EXPORT_GUARD, END_EXPORT_GUARD, FINISH_JOB, PUT_EXPORT,
-    RECORD_ATTEMPT, RENEW_EXPORT_GUARD, SET_EXPORT_INTENT,
+    millis, outcome_columns, END_EXPORT_GUARD, PUT_EXPORT, RECORD_ATTEMPT, SET_EXPORT_INTENT,
+};
+use super::sqlite::clocked::{
+    ACQUIRE_EXPORT_GUARD, FINISH_JOB, RENEW_EXPORT_GUARD, SCHEDULE_WAIT, TAKE_SCHEDULE,
 };
 use super::sqlite::CLAIM_JOBS;
 use super::StoreResult;
 use super::{path_key, Attempt, Claimed, ExportIntent, ExportRecord, Job, JobOutcome, Lease};
+use super::{sqlite_ingest, NewJob, Scheduled, StoreError};
 
 pub(super) fn claim(
     c: &Connection,
@@ -41,6 +44,34 @@ pub(super) fn claim(
     Ok(out)
 }
 
+/// [`Store::enqueue_scheduled`](super::Store::enqueue_scheduled), in the savepoint the writer
+/// gives each direct write.
+pub(super) fn enqueue_scheduled(
+    c: &Connection,
+    job: &NewJob,
+    every: Duration,
+    force: bool,
+) -> StoreResult<Scheduled> {
+    let taken = c
+        .prepare_cached(TAKE_SCHEDULE)?
+        .query_row(params![job.kind, millis(every), force], |_| Ok(()))
+        .optional()?;
+    if taken.is_none() {
+        let wait: i64 = c
+            .prepare_cached(SCHEDULE_WAIT)?
+            .query_row(params![job.kind], |r| r.get(0))?;
+        return Ok(Scheduled::NotDue(Duration::from_millis(
+            u64::try_from(wait).unwrap_or(0),
+        )));
+    }
+    match sqlite_ingest::queue_job(c, job, now_ms(), true)? {
+        (_, Some(row)) => Ok(Scheduled::Enqueued(row)),
+        (id, None) => Err(StoreError::Other(format!(
+            "job {id} was queued but not read"
+        ))),
+    }
+}
+
 pub(super) fn record_attempt(c: &Connection, job_id: i64, a: &Attempt) -> StoreResult<()> {
     c.prepare_cached(RECORD_ATTEMPT)?.execute(params![
         job_id,
@@ -55,12 +86,12 @@ pub(super) fn record_attempt(c: &Connection, job_id: i64, a: &Attempt) -> StoreR
 }
 
 pub(super) fn finish(c: &Connection, lease: &Lease, outcome: JobOutcome) -> StoreResult<bool> {
-    let (state, error, result, run_at) = outcome_columns(outcome);
+    let (state, error, result, after) = outcome_columns(outcome);
     let n = c.prepare_cached(FINISH_JOB)?.execute(params![
         state,
         error,
         result,
-        run_at,
+        after,
         now_ms(),
         lease.job_id,
         lease.token
@@ -89,13 +120,9 @@ pub(super) fn acquire_export_guard(
     holder: &str,
     lease: Duration,
 ) -> StoreResult<bool> {
-    let now = now_ms();
-    let n = c.prepare_cached(ACQUIRE_EXPORT_GUARD)?.execute(params![
-        file_id,
-        holder,
-        now.saturating_add(millis(lease)),
-        now
-    ])?;
+    let n =
+        c.prepare_cached(ACQUIRE_EXPORT_GUARD)?
+            .execute(params![file_id, holder, millis(lease)])?;
     Ok(n == 1)
 }
 
@@ -105,13 +132,9 @@ pub(super) fn renew_export_guard(
     holder: &str,
     lease: Duration,
 ) -> StoreResult<bool> {
-    let now = now_ms();
-    let n = c.prepare_cached(RENEW_EXPORT_GUARD)?.execute(params![
-        now.saturating_add(millis(lease)),
-        now,
-        file_id,
-        holder
-    ])?;
+    let n =
+        c.prepare_cached(RENEW_EXPORT_GUARD)?
+            .execute(params![millis(lease), file_id, holder])?;
     Ok(n == 1)
 }
 

@@ -153,8 +153,9 @@ fn ingest_one(c: &Connection, d: &Delivery) -> rusqlite::Result<DeliveryOutcome>
     })
 }
 
-/// The job `j` is queued as or coalesces into: its id, and its row when `whole`.
-fn queue_job(
+/// The job `j` is queued as or coalesces into: its id, and its row when `whole`. Run in a
+/// transaction that holds the write lock.
+pub(super) fn queue_job(
     c: &Connection,
     j: &NewJob,
     now: i64,

@@ -976,3 +976,35 @@ async fn a_rust_log_that_does_not_parse_is_a_config_error() {
     let out = run_check(&with(offline_env(), &[("RUST_LOG", "debug,hyper=warn")])).await;
     assert!(!out.stderr.contains("config error"), "{}", out.stderr);
 }
+
+/// An idle timeout no longer than the request timeout closed connections whose request was
+/// still being processed (nothing is sent while a handler works): the client saw the
+/// connection drop instead of an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_timeout_no_longer_than_the_request_timeout_is_a_config_error() {
+    for (idle, request) in [("5s", "30s"), ("30s", "30s")] {
+        let env = with(
+            offline_env(),
+            &[
+                ("BRIDGE_IDLE_TIMEOUT", idle),
+                ("BRIDGE_REQUEST_TIMEOUT", request),
+            ],
+        );
+        let out = run_check(&env).await;
+        assert_config_errors(&out, &["BRIDGE_IDLE_TIMEOUT"]);
+        assert!(
+            out.stderr.contains("longer than BRIDGE_REQUEST_TIMEOUT"),
+            "{}",
+            out.stderr
+        );
+    }
+    let env = with(
+        offline_env(),
+        &[
+            ("BRIDGE_IDLE_TIMEOUT", "31s"),
+            ("BRIDGE_REQUEST_TIMEOUT", "30s"),
+        ],
+    );
+    let out = run_check(&env).await;
+    assert!(!out.stderr.contains("config error"), "{}", out.stderr);
+}

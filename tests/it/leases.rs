@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::common::*;
-use docspace_dropbox_bridge::store::{self, JobOutcome, JobState};
+use docspace_dropbox_bridge::store::{self, Backoff, JobOutcome, JobState};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -27,7 +27,13 @@ async fn a_run_that_lost_its_lease_cannot_renew_or_finish_over_the_next_run_of_t
                 .expect("claim")
                 .remove(0);
             tokio::time::sleep(Duration::from_millis(120)).await;
-            assert_eq!(s.requeue_expired(5).await.expect("requeue"), 1, "{b}");
+            assert_eq!(
+                s.requeue_expired(5, Backoff::default())
+                    .await
+                    .expect("requeue"),
+                1,
+                "{b}"
+            );
             let second = s
                 .claim("w", 1, Duration::from_secs(30))
                 .await
@@ -128,7 +134,13 @@ async fn a_lease_that_expired_is_not_renewed_but_its_result_is_taken_until_reque
                 )
                 .await
                 .expect("finish"));
-            assert_eq!(s.requeue_expired(5).await.expect("requeue"), 1, "{b}");
+            assert_eq!(
+                s.requeue_expired(5, Backoff::default())
+                    .await
+                    .expect("requeue"),
+                1,
+                "{b}"
+            );
             assert_eq!(
                 s.get_job(claimed[0].id)
                     .await
@@ -162,7 +174,13 @@ async fn a_job_whose_runs_keep_losing_their_worker_is_dead_after_the_last_attemp
                     .remove(0);
                 assert_eq!((run.id, run.attempts), (j.id, attempt), "{b}");
                 tokio::time::sleep(Duration::from_millis(120)).await;
-                assert_eq!(s.requeue_expired(3).await.expect("requeue"), 1, "{b}");
+                assert_eq!(
+                    s.requeue_expired(3, Backoff::default())
+                        .await
+                        .expect("requeue"),
+                    1,
+                    "{b}"
+                );
                 let now = s.get_job(j.id).await.expect("get").expect("job");
                 let expected = if attempt < 3 {
                     JobState::Failed
@@ -182,6 +200,75 @@ async fn a_job_whose_runs_keep_losing_their_worker_is_dead_after_the_last_attemp
                 .await
                 .expect("claim")
                 .is_empty());
+        })
+    })
+    .await;
+}
+
+/// A job whose worker was lost was due again at once, so a job that brings down the process
+/// running it brought down the next replica straight away. It now waits the backoff of a failed
+/// run: `BRIDGE_BACKOFF_BASE` doubled per attempt after the first, at most `BRIDGE_BACKOFF_MAX`.
+#[tokio::test]
+async fn a_job_whose_worker_was_lost_waits_its_backoff_before_it_runs_again() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let short = Duration::from_millis(50);
+            // Lets the lease of `run` expire, requeues it with `backoff`, and says how many
+            // seconds the job now waits.
+            let lose = |run: store::Claimed, backoff: Backoff| {
+                let (s, b) = (s.clone(), b.clone());
+                async move {
+                    tokio::time::sleep(Duration::from_millis(120)).await;
+                    let before = chrono::Utc::now();
+                    assert_eq!(
+                        s.requeue_expired(5, backoff).await.expect("requeue"),
+                        1,
+                        "{b}"
+                    );
+                    assert!(
+                        s.claim("w", 1, short).await.expect("claim").is_empty(),
+                        "{b}: a lost run is not due again at once"
+                    );
+                    let got = s.get_job(run.id).await.expect("get").expect("job");
+                    assert_eq!(got.state, JobState::Failed, "{b}");
+                    (got.run_at - before).num_milliseconds() as f64 / 1000.0
+                }
+            };
+            let backoff = |base, max| Backoff {
+                base: Duration::from_secs(base),
+                max: Duration::from_secs(max),
+            };
+
+            // Lost on its first attempt: the base.
+            s.enqueue(vec![job("first")]).await.expect("enqueue");
+            let run = s.claim("w", 1, short).await.expect("claim").remove(0);
+            assert_eq!(run.attempts, 1, "{b}");
+            let waits = lose(run, backoff(60, 600)).await;
+            assert!(
+                (59.0..=60.5).contains(&waits),
+                "{b}: waits {waits} s, not 60"
+            );
+
+            // Lost on its second attempt: twice the base, here more than the most.
+            s.enqueue(vec![job("second")]).await.expect("enqueue");
+            let run = s.claim("w", 1, short).await.expect("claim").remove(0);
+            assert!(s
+                .finish(
+                    &run.lease,
+                    JobOutcome::Retry {
+                        error: "503".into(),
+                        after: Duration::ZERO,
+                    }
+                )
+                .await
+                .expect("finish"));
+            let run = s.claim("w", 1, short).await.expect("claim").remove(0);
+            assert_eq!(run.attempts, 2, "{b}");
+            let waits = lose(run, backoff(60, 90)).await;
+            assert!(
+                (89.0..=90.5).contains(&waits),
+                "{b}: waits {waits} s, not 90"
+            );
         })
     })
     .await;
@@ -231,7 +318,12 @@ async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
         .await
         .expect("claim")
         .remove(0);
-    assert_eq!(s.requeue_expired(5).await.expect("requeue"), 0);
+    assert_eq!(
+        s.requeue_expired(5, Backoff::default())
+            .await
+            .expect("requeue"),
+        0
+    );
 
     // The database's clock moves two minutes on; the replica's clock says 60 s have not passed.
     sqlx::query("UPDATE clock_offset SET seconds = 120")
@@ -244,7 +336,12 @@ async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
             .expect("renew"),
         "the lease expired by the database's clock"
     );
-    assert_eq!(s.requeue_expired(5).await.expect("requeue"), 1);
+    assert_eq!(
+        s.requeue_expired(5, Backoff::default())
+            .await
+            .expect("requeue"),
+        1
+    );
     let again = s
         .claim("w", 1, Duration::from_secs(60))
         .await
@@ -257,11 +354,129 @@ async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
         .execute(&mut clock)
         .await
         .expect("shift");
-    assert_eq!(s.requeue_expired(5).await.expect("requeue"), 0);
+    assert_eq!(
+        s.requeue_expired(5, Backoff::default())
+            .await
+            .expect("requeue"),
+        0
+    );
     assert!(s
         .renew_lease(&again[0].lease, Duration::from_secs(60))
         .await
         .expect("renew"));
+}
+
+/// A replica whose clock ran ahead of the database's put its own time on the jobs it queued,
+/// retried and re-drove, so no replica claimed them until the database's clock caught up.
+#[tokio::test]
+async fn postgres_jobs_are_due_by_the_database_clock_not_the_replicas() {
+    let Some(url) = fresh_postgres_url().await else {
+        eprintln!("TEST_DATABASE_URL unset: PostgreSQL clock test skipped");
+        return;
+    };
+    let mut clock = shift_database_clock(&url).await;
+    // The replica's clock is ten minutes ahead of the database's.
+    sqlx::query("UPDATE clock_offset SET seconds = -600")
+        .execute(&mut clock)
+        .await
+        .expect("shift");
+    let s = store::connect(&url).await.expect("connect");
+    let claim = || async {
+        s.claim("w", 1, Duration::from_secs(60))
+            .await
+            .expect("claim")
+    };
+    let j = s
+        .enqueue(vec![job("ahead")])
+        .await
+        .expect("enqueue")
+        .remove(0);
+    let run = claim().await;
+    assert_eq!(run.len(), 1, "a queued job is due at once");
+    assert!(s
+        .finish(
+            &run[0].lease,
+            JobOutcome::Retry {
+                error: "503".into(),
+                after: Duration::ZERO,
+            }
+        )
+        .await
+        .expect("finish"));
+    let run = claim().await;
+    assert_eq!(run.len(), 1, "a retry with no wait is due at once");
+    assert!(s
+        .finish(
+            &run[0].lease,
+            JobOutcome::Dead {
+                error: "gone".into(),
+                result: None,
+            }
+        )
+        .await
+        .expect("finish"));
+    s.retry_dead(j.id).await.expect("re-drive");
+    assert_eq!(claim().await.len(), 1, "a re-driven job is due at once");
+}
+
+/// What is left, in ms, of file 42's export guard by the database's clock: what another replica
+/// whose clock agrees with the database's sees.
+async fn guard_left(c: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT expires_at - (FLOOR(EXTRACT(EPOCH FROM public.now()) * 1000))::BIGINT
+         FROM export_guards WHERE file_id = '42'",
+    )
+    .fetch_one(c)
+    .await
+    .expect("guard")
+}
+
+/// A replica whose clock lagged the database's put its own time on the export guards it took,
+/// so the guard of an export it was still running looked expired to every other replica.
+#[tokio::test]
+async fn postgres_export_guards_hold_by_the_database_clock_not_the_replicas() {
+    let Some(url) = fresh_postgres_url().await else {
+        eprintln!("TEST_DATABASE_URL unset: PostgreSQL clock test skipped");
+        return;
+    };
+    let mut clock = shift_database_clock(&url).await;
+    // The replica's clock is ten minutes behind the database's.
+    sqlx::query("UPDATE clock_offset SET seconds = 600")
+        .execute(&mut clock)
+        .await
+        .expect("shift");
+    let s = store::connect(&url).await.expect("connect");
+    let lease = Duration::from_secs(60);
+    assert!(s
+        .acquire_export_guard("42", "a", lease)
+        .await
+        .expect("acquire"));
+    let ms = guard_left(&mut clock).await;
+    assert!(
+        (50_000..=60_000).contains(&ms),
+        "a guard taken for 60 s has {ms} ms left by the database's clock"
+    );
+    assert!(
+        !s.acquire_export_guard("42", "b", lease)
+            .await
+            .expect("acquire"),
+        "another holder took a guard taken a moment ago"
+    );
+    assert!(s.renew_export_guard("42", "a", lease).await.expect("renew"));
+    let ms = guard_left(&mut clock).await;
+    assert!(
+        (50_000..=60_000).contains(&ms),
+        "a guard renewed for 60 s has {ms} ms left by the database's clock"
+    );
+    // Once it has expired by the database's clock, another may take it.
+    sqlx::query("UPDATE clock_offset SET seconds = 700")
+        .execute(&mut clock)
+        .await
+        .expect("shift");
+    assert!(s
+        .acquire_export_guard("42", "b", lease)
+        .await
+        .expect("acquire"));
 }
 
 #[tokio::test]
@@ -486,7 +701,7 @@ async fn of_two_waiting_jobs_with_one_key_only_the_older_is_claimed() {
                     &run.lease,
                     JobOutcome::Retry {
                         error: "503".into(),
-                        run_at: chrono::Utc::now(),
+                        after: Duration::ZERO,
                     }
                 )
                 .await

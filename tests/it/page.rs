@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use crate::common::*;
-use chrono::Utc;
 use docspace_dropbox_bridge::store::{self, ExportRecord, GroupFolder, JobOutcome, NewJob};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -266,16 +265,16 @@ async fn oldest_due_job_is_the_one_waiting_longest_not_one_waiting_for_its_retry
     assert_eq!(claimed.len(), 2);
     for job in &claimed {
         let later = if job.id == first["job"]["id"].as_i64().unwrap_or_default() {
-            chrono::Duration::hours(1)
+            Duration::from_secs(3600)
         } else {
-            chrono::Duration::zero()
+            Duration::ZERO
         };
         app.store
             .finish(
                 &job.lease,
                 JobOutcome::Retry {
                     error: "docspace group: 500 server_error".into(),
-                    run_at: Utc::now() + later,
+                    after: later,
                 },
             )
             .await

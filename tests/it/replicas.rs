@@ -55,3 +55,56 @@ async fn two_replicas_share_dedupe_and_never_run_a_job_twice() {
     );
     assert_eq!(a.dropbox.shared_folders().len(), 20);
 }
+
+/// Each replica kept its own timer for the periodic jobs, so with three replicas the group
+/// reconcile ran three times per `RECONCILE_INTERVAL`. Now each replica runs it once when it
+/// starts, and after that the schedule in the database hands out one run per interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_periodic_job_runs_once_per_interval_however_many_replicas_run() {
+    let Some(url) = fresh_postgres_url().await else {
+        eprintln!("TEST_DATABASE_URL unset: PostgreSQL replica test skipped");
+        return;
+    };
+    let every = std::time::Duration::from_secs(1);
+    let schedule = |c: &mut docspace_dropbox_bridge::config::Config| {
+        c.database_url = url.clone();
+        c.queue.run_scheduler = true;
+        c.groups.reconcile_interval = every;
+        c.export.reconcile_interval = std::time::Duration::from_secs(3600);
+        c.queue.changes_poll_interval = std::time::Duration::from_secs(3600);
+    };
+    let started = std::time::Instant::now();
+    let a = spawn_world(schedule).await;
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        others.push(
+            spawn_app(|c| {
+                use_fakes(c, &a.docspace, &a.dropbox);
+                schedule(c);
+            })
+            .await,
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let elapsed = started.elapsed();
+    let runs = a
+        .app
+        .all_jobs()
+        .await
+        .into_iter()
+        .filter(|j| j["kind"] == "groups.sync_all")
+        .count();
+    // One run per replica start, and one per interval since the first start (plus one for a
+    // run that was due as the count was taken). A timer per replica makes about three per
+    // interval.
+    let most = 3 + elapsed.as_secs() as usize + 1;
+    assert!(
+        runs <= most,
+        "{runs} group reconciles in {elapsed:?} with 3 replicas, at most {most} expected"
+    );
+    assert!(
+        runs >= 3 + 2,
+        "{runs} group reconciles in {elapsed:?}: the periodic runs did not happen"
+    );
+}

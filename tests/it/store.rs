@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use docspace_dropbox_bridge::store::{
-    self, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobRetention, JobState, Lease,
-    NewJob, Received, StoreError,
+    self, Backoff, Delivery, DynStore, ExportRecord, GroupFolder, JobOutcome, JobRetention,
+    JobState, Lease, NewJob, Received, StoreError,
 };
 use serde_json::json;
 
@@ -80,13 +80,13 @@ async fn leases_retries_and_releases() {
                     .expect("finish"),
                 "{b}: only the lease holder may finish"
             );
-            let later = Utc::now() + chrono::Duration::seconds(60);
+            let later = Duration::from_secs(60);
             assert!(s
                 .finish(
                     &c[0].lease,
                     JobOutcome::Retry {
                         error: "5xx".into(),
-                        run_at: later
+                        after: later
                     }
                 )
                 .await
@@ -143,7 +143,13 @@ async fn expired_leases_return_to_the_queue_and_dead_jobs_can_be_redriven() {
                 .await
                 .expect("claim");
             tokio::time::sleep(Duration::from_millis(20)).await;
-            assert_eq!(s.requeue_expired(5).await.expect("requeue"), 1, "{b}");
+            assert_eq!(
+                s.requeue_expired(5, Backoff::default())
+                    .await
+                    .expect("requeue"),
+                1,
+                "{b}"
+            );
             let c = s
                 .claim("w", 1, Duration::from_secs(30))
                 .await
@@ -843,7 +849,7 @@ async fn finished_jobs_are_pruned_after_their_retention_in_batches() {
                 1,
                 JobOutcome::Retry {
                     error: "5xx".into(),
-                    run_at: Utc::now() + chrono::Duration::seconds(60),
+                    after: Duration::from_secs(60),
                 },
             )
             .await;

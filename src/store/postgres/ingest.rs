@@ -30,7 +30,9 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::{ingest_alone, job_from_row, ENQUEUE_ROUNDS};
 use crate::store::rows::now_ms;
-use crate::store::sql::{delivery_source, job_columns, INSERT_DELIVERY, INSERT_JOB};
+use crate::store::sql::{delivery_source, job_columns, INSERT_DELIVERY};
+
+use super::INSERT_JOB;
 use crate::store::{take_pending, Delivery, DeliveryOutcome, IngestQueue, IngestReply};
 use crate::store::{Job, NewJob, StoreError, StoreResult};
 
@@ -148,7 +150,7 @@ async fn commit(pool: &PgPool, batch: &[&Delivery]) -> Result<Vec<DeliveryOutcom
             }
         }
     }
-    let by_key = enqueue_keyed(&mut tx, &first_of_key, now).await?;
+    let by_key = enqueue_keyed(&mut tx, &first_of_key).await?;
 
     let mut outs = Vec::with_capacity(batch.len());
     let mut links: BTreeSet<(i64, i64)> = BTreeSet::new();
@@ -163,7 +165,7 @@ async fn commit(pool: &PgPool, batch: &[&Delivery]) -> Result<Vec<DeliveryOutcom
                 Some(key) => by_key.get(key).cloned().ok_or_else(|| {
                     Failed::Alone(StoreError::Other(format!("no queued job for {key}")))
                 })?,
-                None => insert_unkeyed(&mut tx, j, now).await?,
+                None => insert_unkeyed(&mut tx, j).await?,
             });
         }
         if let Kept::Id(id) = k {
@@ -262,7 +264,6 @@ async fn keep_deliveries(
 async fn enqueue_keyed(
     c: &mut PgConnection,
     jobs: &BTreeMap<&str, &NewJob>,
-    now: i64,
 ) -> Result<BTreeMap<String, Job>, Failed> {
     let mut found: BTreeMap<String, Job> = BTreeMap::new();
     for _ in 0..ENQUEUE_ROUNDS {
@@ -298,8 +299,9 @@ async fn enqueue_keyed(
         }
         let inserted = sqlx::query(concat!(
             "INSERT INTO jobs (kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
-             SELECT kd, 'queued', 0, k, p, $4, $4, $4
-             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS i (kd, k, p)
+             SELECT kd, 'queued', 0, k, p, t, t, t
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS i (kd, k, p),
+                  (SELECT (FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT) AS c (t)
              ORDER BY k
              ON CONFLICT (dedupe_key) WHERE state = 'queued' AND dedupe_key IS NOT NULL DO NOTHING
              RETURNING ",
@@ -308,7 +310,6 @@ async fn enqueue_keyed(
         .bind(missing.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
         .bind(missing.iter().map(|j| j.dedupe_key.as_deref()).collect::<Vec<_>>())
         .bind(missing.iter().map(|j| j.payload.to_string()).collect::<Vec<_>>())
-        .bind(now)
         .fetch_all(&mut *c)
         .await?;
         add_jobs(&mut found, &inserted)?;
@@ -333,12 +334,11 @@ fn add_jobs(found: &mut BTreeMap<String, Job>, rows: &[PgRow]) -> StoreResult<()
 }
 
 /// A job without a dedupe key never coalesces: one insert.
-async fn insert_unkeyed(c: &mut PgConnection, j: &NewJob, now: i64) -> Result<Job, Failed> {
+async fn insert_unkeyed(c: &mut PgConnection, j: &NewJob) -> Result<Job, Failed> {
     let row = sqlx::query(INSERT_JOB)
         .bind(&j.kind)
         .bind(None::<&str>)
         .bind(j.payload.to_string())
-        .bind(now)
         .fetch_one(&mut *c)
         .await?;
     Ok(job_from_row(&row)?)

@@ -6,11 +6,11 @@ use std::time::Duration;
 use sqlx::PgConnection;
 
 use super::claimed_from_row;
+use super::clocked::{ACQUIRE_EXPORT_GUARD, FINISH_JOB, RENEW_EXPORT_GUARD};
 use crate::store::path_key;
 use crate::store::rows::now_ms;
 use crate::store::sql::{
-    millis, outcome_columns, ACQUIRE_EXPORT_GUARD, END_EXPORT_GUARD, FINISH_JOB, PUT_EXPORT,
-    RECORD_ATTEMPT, RENEW_EXPORT_GUARD, SET_EXPORT_INTENT,
+    millis, outcome_columns, END_EXPORT_GUARD, PUT_EXPORT, RECORD_ATTEMPT, SET_EXPORT_INTENT,
 };
 use crate::store::{Attempt, Claimed, ExportIntent, ExportRecord, JobOutcome, Lease, StoreResult};
 
@@ -54,12 +54,12 @@ pub(super) async fn finish(
     lease: &Lease,
     outcome: JobOutcome,
 ) -> StoreResult<bool> {
-    let (state, error, result, run_at) = outcome_columns(outcome);
+    let (state, error, result, after) = outcome_columns(outcome);
     let n = sqlx::query(FINISH_JOB)
         .bind(state)
         .bind(error)
         .bind(result)
-        .bind(run_at)
+        .bind(after)
         .bind(now_ms())
         .bind(lease.job_id)
         .bind(&lease.token)
@@ -91,12 +91,10 @@ pub(super) async fn acquire_export_guard(
     holder: &str,
     lease: Duration,
 ) -> StoreResult<bool> {
-    let now = now_ms();
     let n = sqlx::query(ACQUIRE_EXPORT_GUARD)
         .bind(file_id)
         .bind(holder)
-        .bind(now.saturating_add(millis(lease)))
-        .bind(now)
+        .bind(millis(lease))
         .execute(&mut *c)
         .await?
         .rows_affected();
@@ -109,10 +107,8 @@ pub(super) async fn renew_export_guard(
     holder: &str,
     lease: Duration,
 ) -> StoreResult<bool> {
-    let now = now_ms();
     let n = sqlx::query(RENEW_EXPORT_GUARD)
-        .bind(now.saturating_add(millis(lease)))
-        .bind(now)
+        .bind(millis(lease))
         .bind(file_id)
         .bind(holder)
         .execute(&mut *c)
