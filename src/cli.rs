@@ -299,7 +299,7 @@ pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
     (
         "BRIDGE_IDLE_TIMEOUT",
         "60s",
-        "a connection without traffic this long is closed",
+        "a connection without traffic this long is closed; longer than BRIDGE_REQUEST_TIMEOUT",
     ),
     (
         "BRIDGE_REQUEST_TIMEOUT",

@@ -203,7 +203,7 @@ impl std::io::Write for LogWriter {
 // --- metrics ---------------------------------------------------------------------------------
 
 /// Outcomes of `bridge_deliveries_total`, each counted from 0 for both sources.
-pub const DELIVERY_OUTCOMES: [&str; 8] = [
+pub const DELIVERY_OUTCOMES: [&str; 9] = [
     "accepted",
     "duplicate",
     "ignored",
@@ -212,6 +212,7 @@ pub const DELIVERY_OUTCOMES: [&str; 8] = [
     "unavailable",
     "timeout",
     "internal",
+    "abandoned",
 ];
 const DELIVERY_SOURCES: [&str; 2] = ["docspace", "dropbox"];
 
@@ -293,7 +294,7 @@ fn describe() {
     );
     describe_counter!(
         "bridge_deliveries_total",
-        "Webhook deliveries by source (docspace, dropbox) and outcome (accepted, duplicate, ignored, bad_signature, bad_request, unavailable, timeout, internal)."
+        "Webhook deliveries by source (docspace, dropbox) and outcome (accepted, duplicate, ignored, bad_signature, bad_request, unavailable, timeout, internal, abandoned)."
     );
     for source in DELIVERY_SOURCES {
         for outcome in DELIVERY_OUTCOMES {

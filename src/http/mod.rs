@@ -166,13 +166,16 @@ pub fn router(state: AppState) -> Router {
 const PROBE_PATHS: [&str; 3] = ["/healthz", "/readyz", METRICS_PATH];
 
 /// The span every line of a request is logged in: its request id, method and path, formatted
-/// once when the request starts.
+/// once when the request starts. An id that is not UTF-8 (HTTP allows any byte from 0x80 in a
+/// header) is logged with those bytes escaped (`\xff`), as the caller can still find it.
 fn request_span<B>(req: &Request<B>) -> tracing::Span {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let id = match req.headers().get("x-request-id") {
+        None => std::borrow::Cow::Borrowed("-"),
+        Some(v) => match v.to_str() {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => std::borrow::Cow::Owned(v.as_bytes().escape_ascii().to_string()),
+        },
+    };
     let (method, path) = (req.method(), req.uri().path());
     if PROBE_PATHS.contains(&path) {
         tracing::debug_span!("request", request_id = %id, %method, %path)
@@ -231,13 +234,26 @@ pub fn metrics_router(state: AppState) -> Router {
 /// delivery: counted in `bridge_deliveries_total` as `timeout` or `internal`, and named as such on
 /// its access line, with its event id when the handler had read it, so that a database that
 /// stalls instead of failing shows up where operators watch deliveries.
+///
+/// A delivery whose client hung up before it was answered is dropped here mid-way, the handler
+/// with it (hyper drops a request's future when its connection closes); no response means no
+/// access line. [`HungUp`] gives it one, and counts it as `abandoned`: it may have been committed
+/// or not, and the sender, having no answer, sends it again.
 async fn unfinished_deliveries(mut req: axum::extract::Request, next: Next) -> Response {
     let Some(source) = webhooks::delivery_source(req.method(), req.uri().path()) else {
         return next.run(req).await;
     };
     let seen = webhooks::EventSeen::default();
     req.extensions_mut().insert(seen.clone());
+    let mut hung_up = HungUp {
+        source,
+        seen: seen.clone(),
+        started: std::time::Instant::now(),
+        span: tracing::Span::current(),
+        answered: false,
+    };
     let mut resp = next.run(req).await;
+    hung_up.answered = true;
     let handled = resp.extensions().get::<webhooks::DeliveryLog>().is_some();
     if let Some(log) = (!handled)
         .then(|| webhooks::DeliveryLog::unfinished(source, resp.status(), &seen))
@@ -246,6 +262,32 @@ async fn unfinished_deliveries(mut req: axum::extract::Request, next: Next) -> R
         resp.extensions_mut().insert(log);
     }
     resp
+}
+
+/// The access line and count of a delivery dropped before it was answered
+/// ([`unfinished_deliveries`]); silent once the delivery has its response.
+struct HungUp {
+    source: &'static str,
+    seen: webhooks::EventSeen,
+    started: std::time::Instant,
+    span: tracing::Span,
+    answered: bool,
+}
+
+impl Drop for HungUp {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let log = webhooks::DeliveryLog::abandoned(self.source, &self.seen);
+        tracing::info!(
+            parent: &self.span,
+            latency_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            event_id = log.event_id.as_deref(),
+            delivery = log.outcome,
+            "request abandoned: the client closed the connection before it was answered"
+        );
+    }
 }
 
 /// Handles a request if fewer than `BRIDGE_MAX_REQUESTS` are in flight; otherwise answers 503

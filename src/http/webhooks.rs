@@ -65,6 +65,15 @@ impl DeliveryLog {
         Some(log)
     }
 
+    /// The record of a delivery whose client closed the connection before it was answered,
+    /// counted here as `abandoned`. It names the event the handler had read, if it got that far.
+    pub fn abandoned(source: &'static str, event: &EventSeen) -> Self {
+        let mut log = Self::new(source);
+        log.count("abandoned");
+        log.event_id = event.0.get().cloned();
+        log
+    }
+
     /// The response of a handled delivery, carrying this record for the access line.
     fn attach(self, result: Result<Response, ApiError>) -> Response {
         let mut resp = result.unwrap_or_else(IntoResponse::into_response);

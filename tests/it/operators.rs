@@ -294,6 +294,19 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
         .await
         .expect("post");
     assert_eq!(resp.status(), 401);
+    // A request id that is not UTF-8 is logged with its bytes escaped, not as `-`.
+    let resp = http
+        .get(format!("{base}/api/v1/deliveries?limit=1"))
+        .bearer_auth(API_TOKEN)
+        .header(
+            "x-request-id",
+            reqwest::header::HeaderValue::from_bytes(b"req-\xff-latin").expect("obs-text"),
+        )
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"].as_bytes(), b"req-\xff-latin");
     // A delivery whose commit outlasts BRIDGE_REQUEST_TIMEOUT (another process holds the
     // database's write lock) is answered 408, and its line still names its event.
     let blocker = WriteLock::at(&database_url).await;
@@ -309,7 +322,38 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
         .await
         .expect("post");
     assert_eq!(resp.status(), 408);
+    // A client that hangs up while its delivery is being committed gets no answer, but the
+    // delivery still has its line and its count.
+    let abandoned = docspace_event(777_004, "group.updated", json!({ "id": "g-log" }));
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /webhooks/docspace HTTP/1.1\r\nhost: x\r\nx-request-id: req-abandoned\r\n\
+         x-docspace-signature-256: {}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        docspace_signature_upper(&abandoned),
+        abandoned.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
+        .await
+        .expect("send head");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &abandoned)
+        .await
+        .expect("send body");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     blocker.release().await;
+    let metrics = scrape(&base).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"bridge_deliveries_total{source="docspace",outcome="abandoned"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
     // SAFETY: sending a signal to the child this test started.
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
@@ -356,6 +400,14 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     assert_eq!(stalled[0]["status"], 408, "{text}");
     assert_eq!(stalled[0]["delivery"], "timeout", "{text}");
     assert_eq!(stalled[0]["event_id"], "777003", "{text}");
+    let latin = lines_of(r"req-\xff-latin");
+    assert_eq!(latin.len(), 1, "{text}");
+    assert_eq!(latin[0]["status"], 200, "{text}");
+    let abandoned = lines_of("req-abandoned");
+    assert_eq!(abandoned.len(), 1, "{text}");
+    assert_eq!(abandoned[0]["delivery"], "abandoned", "{text}");
+    assert_eq!(abandoned[0]["event_id"], "777004", "{text}");
+    assert_eq!(abandoned[0]["level"], "INFO", "{text}");
 }
 
 // --- runs and re-drives --------------------------------------------------------------------
@@ -728,6 +780,7 @@ async fn metrics_read_the_queue_from_the_database_and_describe_every_series() {
             "unavailable",
             "timeout",
             "internal",
+            "abandoned",
         ] {
             let series =
                 format!("bridge_deliveries_total{{source=\"{source}\",outcome=\"{outcome}\"}}");
