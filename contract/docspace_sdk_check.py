@@ -362,7 +362,8 @@ def main():
         expect(isinstance(w, FolderContentIntegerWrapper), type(w).__name__)
         c = w.response
         expect(c.total == 2 and c.count == 1 and c.start_index == 1, f"total/count/start {c.total}/{c.count}/{c.start_index}")
-        expect([f.title for f in c.folders] == [f"Reconcile {RUN} Bravo"], f"folders {[f.title for f in c.folders]}")
+        # Last modified first (a key user who never chose an order): Bravo, then Alpha.
+        expect([f.title for f in c.folders] == [f"Reconcile {RUN} Alpha"], f"folders {[f.title for f in c.folders]}")
         expect(c.files == [], "no files in the Rooms section")
         expect(c.current.id == 1 and c.current.title == "Rooms", f"current {c.current.id}")
         expect(c.folders[0].updated is not None and c.folders[0].updated.utc_time is not None, "updated decoded")
@@ -370,7 +371,7 @@ def main():
         expect(body["count"] == 1 and "total" not in body, "envelope count 1, total inside response")
         expect(body["response"]["total"] == 2, "response.total")
         room = FolderDtoInteger.from_dict(body["response"]["folders"][0])
-        expect(room.id == listed_rooms["Bravo"], f"id {room.id}")
+        expect(room.id == listed_rooms["Alpha"], f"id {room.id}")
         expect(room.room_type == RoomType.CustomRoom and room.parent_id == 1, "roomType/parentId")
 
     def rooms_listing_search_areas():

@@ -341,7 +341,8 @@ async fn folder_listing_has_path_parts_and_inner_total() {
         .iter()
         .map(|f| f["title"].as_str().unwrap())
         .collect();
-    assert_eq!(titles, ["a.docx", "b.docx"]);
+    // Last modified first: the default order of a user who never chose one.
+    assert_eq!(titles, ["c.pdf", "a.docx"]);
     assert_eq!(r["folders"].as_array().unwrap().len(), 0);
     assert_eq!(r["current"]["id"], folder);
     assert_eq!(r["current"]["parentId"], room);
@@ -592,4 +593,48 @@ async fn api_group_writes_change_state() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(p.fake.group(gid).is_none());
+}
+
+/// Without `sortBy` a listing comes in the key user's saved order, last modified first until they
+/// choose another: a file changed while a client pages through the folder moves to the front and
+/// shifts the rest. Naming a `sortBy` sorts by it and saves it as that user's default
+/// (`FileStorageService.GetFolderItemsAsync` calls `SetDefaultOrder`).
+#[tokio::test]
+async fn a_listing_comes_in_the_users_saved_order_last_modified_first_by_default() {
+    let p = Portal::start().await;
+    let room = p.fake.create_room("Finance");
+    let mut ids = Vec::new();
+    for name in ["b.docx", "a.docx", "c.pdf"] {
+        ids.push(p.fake.create_file(room, name, 10).unwrap());
+    }
+    let titles = |body: &Value| -> Vec<String> {
+        body["response"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, body) = p.get_json(&format!("/api/2.0/files/{room}")).await;
+    assert_eq!(titles(&body), ["c.pdf", "a.docx", "b.docx"]);
+    // A new version is a modification: the file comes first now.
+    p.fake.new_version(ids[0], 20).unwrap();
+    let (_, body) = p.get_json(&format!("/api/2.0/files/{room}")).await;
+    assert_eq!(titles(&body), ["b.docx", "c.pdf", "a.docx"]);
+
+    let (_, body) = p
+        .get_json(&format!(
+            "/api/2.0/files/{room}?sortBy=AZ&sortOrder=ascending"
+        ))
+        .await;
+    assert_eq!(titles(&body), ["a.docx", "b.docx", "c.pdf"]);
+    // The order asked for is now the user's default.
+    let (_, body) = p.get_json(&format!("/api/2.0/files/{room}")).await;
+    assert_eq!(titles(&body), ["a.docx", "b.docx", "c.pdf"]);
+    let (_, body) = p
+        .get_json("/api/2.0/files/rooms?sortBy=DateAndTime&sortOrder=descending")
+        .await;
+    assert_eq!(body["response"]["folders"][0]["title"], "Finance");
+    let (_, body) = p.get_json(&format!("/api/2.0/files/{room}")).await;
+    assert_eq!(titles(&body), ["b.docx", "c.pdf", "a.docx"]);
 }

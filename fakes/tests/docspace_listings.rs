@@ -339,7 +339,10 @@ async fn rooms_listing_pages_and_follows_the_search_area() {
     let old_file = p.fake.create_file(inner, "old.docx", 5).expect("file");
     p.fake.archive_room(archived).expect("archive");
 
-    let r = p.listing("/api/2.0/files/rooms?count=2&startIndex=1").await;
+    // By title: asked for once, it is the key user's order from then on.
+    let r = p
+        .listing("/api/2.0/files/rooms?count=2&startIndex=1&sortBy=AZ&sortOrder=ascending")
+        .await;
     assert_eq!(titles(&r, "folders"), ["Bravo", "Charlie"]);
     assert_eq!(
         (r["total"].as_u64(), r["count"].as_u64()),
@@ -640,11 +643,14 @@ async fn ten_thousand_files_in_500_folders_are_listed_page_by_page() {
     assert_eq!(p.fake.calls(routes::FOLDER_LIST), 506);
 }
 
-/// A folder's listing is in title order, folders first, page after page, and a file renamed or
-/// moved takes its new place (or leaves) at once.
+/// A folder's listing sorted by title is in title order, folders first, page after page, and a
+/// file renamed or moved takes its new place (or leaves) at once.
 #[tokio::test]
 async fn a_folder_listing_keeps_title_order_through_renames_and_moves() {
     let p = Portal::start().await;
+    // The key user's order from then on.
+    p.listing("/api/2.0/files/rooms?sortBy=AZ&sortOrder=ascending")
+        .await;
     let room = p.fake.create_room("Order");
     let other = p.fake.create_room("Elsewhere");
     p.fake.create_folder(room, "b-folder").expect("folder");

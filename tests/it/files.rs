@@ -823,3 +823,78 @@ async fn an_installation_that_exported_before_keeps_exporting_since_its_oldest_e
         .expect("watermark");
     assert_eq!(since.timestamp_millis(), exported_at.timestamp_millis());
 }
+
+/// DocSpace lists a folder in its key user's saved order, last modified first unless they chose
+/// another, so a file that leaves a folder while a reconcile pages through it moves every file
+/// after it back by one: the first file of a page not yet read slid onto a page already read, and
+/// the reconcile skipped it. The walk now notices the listing changed under it (its total, or a
+/// file on two pages) and lists the folder again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_leaving_a_folder_while_it_is_listed_does_not_make_the_reconcile_skip_another() {
+    let w = spawn_world(|_| {}).await;
+    let room = w.docspace.create_room("Busy");
+    let ids = w
+        .docspace
+        .create_files(room, "f", ".txt", 250, 10)
+        .expect("files");
+    // Every DocSpace call takes a while, so the test acts between two pages of one listing.
+    w.docspace.update_knobs(|k| k.latency_ms = 400);
+    let (status, v) = w
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/files/sync",
+            Some(json!({ "folder_ids": [room], "backfill": true })),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["job"]["id"].as_i64().expect("job id");
+    // The first page has been read and the next two asked for: the newest file leaves.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while w
+        .docspace
+        .calls(bridge_fakes::docspace::routes::FOLDER_LIST)
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the walk did not list a second page"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let gone = *ids.last().expect("files");
+    w.docspace.delete_file(gone).expect("delete");
+    // The reconcile's own run; the exports it enqueued are still running.
+    let job = loop {
+        let (_, v) = w
+            .app
+            .api(Method::GET, &format!("/api/v1/jobs/{id}"), None)
+            .await;
+        if matches!(v["job"]["state"].as_str(), Some("succeeded") | Some("dead")) {
+            break v["job"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reconcile did not finish: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    w.docspace.update_knobs(|k| k.latency_ms = 0);
+    let jobs = w.settle(60).await;
+    let exported: std::collections::HashSet<String> = jobs
+        .iter()
+        .filter(|j| j["kind"] == "file.export")
+        .filter_map(|j| j["payload"]["file_id"].as_str().map(str::to_string))
+        .collect();
+    let missed: Vec<i64> = ids
+        .iter()
+        .filter(|id| **id != gone && !exported.contains(&id.to_string()))
+        .copied()
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "files in the folder the reconcile did not export: {missed:?}; {}",
+        job["result"]
+    );
+}

@@ -18,7 +18,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::envelope::{self, bad_request, not_found};
-use super::state::File;
+use super::state::{File, Folder, ListOrder, SortBy, State as PortalState};
 use super::{control, routes, scopes, stream, Inner};
 
 pub fn router(inner: Arc<Inner>) -> Router {
@@ -644,6 +644,23 @@ async fn get_folder(State(inner): State<Arc<Inner>>, Path(id): Path<String>, uri
     }
 }
 
+/// The order a listing is sorted in: the `sortBy` it names, which DocSpace then saves as the
+/// user's default, or that default (`ListOrder`). `sortOrder` is `ascending` (0, also when
+/// absent) or `descending` (1).
+fn list_order(inner: &Inner, params: &Params) -> ListOrder {
+    match params.get("sortBy").and_then(SortBy::parse) {
+        Some(by) => {
+            let ascending = !params
+                .get("sortOrder")
+                .is_some_and(|o| o == "1" || o.eq_ignore_ascii_case("descending"));
+            let order = ListOrder { by, ascending };
+            inner.write().list_order = order;
+            order
+        }
+        None => inner.read().list_order,
+    }
+}
+
 /// `GET files/{folderId}`: one page of a folder's subfolders and files (the ones the key's user
 /// may read), `total` inside `response`.
 async fn list_folder(
@@ -662,6 +679,7 @@ async fn list_folder(
         return folder_not_found();
     };
     let unreadable = inner.knobs().unreadable_folder_ids;
+    let order = list_order(&inner, &params);
     let state = inner.read();
     let Some(folder) = state.folders.get(&id) else {
         return folder_not_found();
@@ -675,22 +693,21 @@ async fn list_folder(
             .as_deref()
             .is_none_or(|q| title.to_lowercase().contains(q))
     };
-    let folders = state
+    let mut folders: Vec<&Folder> = state
         .subfolders(id)
         .filter(|f| !unreadable.contains(&f.id) && matches(&f.title))
         .collect();
-    let listed = |f: &&File| matches(&f.title);
-    // Without a filter the total is known and a page reads only the files it returns (they are
-    // kept in listing order); with one, the matching files are counted first.
-    let files_total = match filter {
-        None => state.file_count(id),
-        Some(_) => state.folder_files(id).filter(listed).count(),
-    };
+    PortalState::sort_folders(&mut folders, order);
+    let mut files: Vec<&File> = state
+        .folder_files(id)
+        .filter(|f| matches(&f.title))
+        .collect();
+    PortalState::sort_files(&mut files, order);
     let page = inner.render(&state).content_page(
         folder,
         folders,
-        state.folder_files(id).filter(listed),
-        files_total,
+        files.iter().copied(),
+        files.len(),
         start,
         count,
     );
@@ -711,6 +728,7 @@ async fn list_rooms(State(inner): State<Arc<Inner>>, uri: Uri, RawQuery(q): RawQ
         }
     };
     let unreadable = inner.knobs().unreadable_folder_ids;
+    let order = list_order(&inner, &params);
     let state = inner.read();
     let (current, sections): (i64, &[i64]) = match area {
         SearchArea::Active => (super::ROOMS_ROOT_ID, &[super::ROOMS_ROOT_ID]),
@@ -725,7 +743,7 @@ async fn list_rooms(State(inner): State<Arc<Inner>>, uri: Uri, RawQuery(q): RawQ
         return folder_not_found();
     };
     let filter = params.get("filterValue").map(str::to_lowercase);
-    let rooms = sections
+    let mut rooms: Vec<&Folder> = sections
         .iter()
         .flat_map(|s| state.subfolders(*s))
         .filter(|r| !unreadable.contains(&r.id))
@@ -735,6 +753,7 @@ async fn list_rooms(State(inner): State<Arc<Inner>>, uri: Uri, RawQuery(q): RawQ
                 .is_none_or(|q| r.title.to_lowercase().contains(q))
         })
         .collect();
+    PortalState::sort_folders(&mut rooms, order);
     envelope::ok(
         inner
             .render(&state)

@@ -377,13 +377,12 @@ impl Render<'_> {
     pub fn content_page<'a>(
         &self,
         current: &Folder,
-        mut folders: Vec<&Folder>,
+        folders: Vec<&Folder>,
         files: impl Iterator<Item = &'a File>,
         files_total: usize,
         start_index: usize,
         count: usize,
     ) -> Value {
-        folders.sort_by(|a, b| a.title.cmp(&b.title).then(a.id.cmp(&b.id)));
         let total = folders.len() + files_total;
         let page_end = start_index.saturating_add(count).min(total);
         let page_folders: Vec<Value> = folders

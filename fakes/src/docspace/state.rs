@@ -208,9 +208,78 @@ impl File {
     }
 }
 
+/// What a listing (`files/{folderId}`, `files/rooms`) is sorted by (`sortBy`), of the values
+/// DocSpace takes (`SortedByType`, names matched without regard to case) the ones the stand-in
+/// knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    /// Last modified.
+    DateAndTime,
+    DateAndTimeCreation,
+    /// Title.
+    Az,
+}
+
+impl SortBy {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "dateandtime" => Some(Self::DateAndTime),
+            "dateandtimecreation" => Some(Self::DateAndTimeCreation),
+            "az" => Some(Self::Az),
+            _ => None,
+        }
+    }
+}
+
+/// The order of a listing. DocSpace keeps one per user (`FilesSettings`): a listing that names
+/// a `sortBy` is sorted so and saves it as the user's default; one that names none is sorted by
+/// that default, last modified first until the user chooses another
+/// (`FileStorageService.GetFolderItemsAsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListOrder {
+    pub by: SortBy,
+    pub ascending: bool,
+}
+
+impl Default for ListOrder {
+    fn default() -> Self {
+        Self {
+            by: SortBy::DateAndTime,
+            ascending: false,
+        }
+    }
+}
+
+impl ListOrder {
+    /// `a` against `b` in this order, given each one's (modified, created, title, id): by the
+    /// key, then by id (later ids first when descending). Titles compare without regard to case.
+    fn cmp<T>(
+        &self,
+        a: &T,
+        b: &T,
+        key: impl Fn(&T) -> (DateTime<Utc>, DateTime<Utc>, &str, i64),
+    ) -> std::cmp::Ordering {
+        let ((am, ac, at, ai), (bm, bc, bt, bi)) = (key(a), key(b));
+        let lower = |t: &str| t.chars().flat_map(char::to_lowercase).collect::<Vec<_>>();
+        let o = match self.by {
+            SortBy::DateAndTime => am.cmp(&bm),
+            SortBy::DateAndTimeCreation => ac.cmp(&bc),
+            SortBy::Az => lower(at).cmp(&lower(bt)),
+        }
+        .then(ai.cmp(&bi));
+        if self.ascending {
+            o
+        } else {
+            o.reverse()
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct State {
     pub self_user: Uuid,
+    /// The order the key's user lists folders in ([`ListOrder`]).
+    pub list_order: ListOrder,
     pub users: BTreeMap<Uuid, User>,
     pub groups: BTreeMap<Uuid, Group>,
     pub folders: BTreeMap<i64, Folder>,
@@ -256,6 +325,7 @@ impl State {
         let owner = self_user.id;
         let mut state = State {
             self_user: owner,
+            list_order: ListOrder::default(),
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
             folders: BTreeMap::new(),
@@ -443,6 +513,16 @@ impl State {
             .into_iter()
             .flatten()
             .filter_map(|c| self.folders.get(c))
+    }
+
+    /// `folders` sorted in `order`.
+    pub fn sort_folders(folders: &mut [&Folder], order: ListOrder) {
+        folders.sort_by(|a, b| order.cmp(a, b, |f| (f.updated, f.created, f.title.as_str(), f.id)));
+    }
+
+    /// `files` sorted in `order`.
+    pub fn sort_files(files: &mut [&File], order: ListOrder) {
+        files.sort_by(|a, b| order.cmp(a, b, |f| (f.updated(), f.created, f.title.as_str(), f.id)));
     }
 
     /// Files directly inside `id`, by title, then id.

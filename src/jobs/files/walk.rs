@@ -3,7 +3,7 @@
 //! plan to the caller's [`Sink`]. Nothing of the tree is kept: only the folder pages still to
 //! list (ids and a start index, depth first) and the counts of the [`Summary`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -27,19 +27,131 @@ pub trait Sink: Send {
     fn progress(&mut self, _summary: &Summary) {}
 }
 
+/// Times a listing of several pages is read again when it changed while it was read.
+const RELISTS: u8 = 2;
+
 #[derive(Debug, Clone)]
 enum Task {
     /// A page of `files/rooms` (the "Rooms" section).
     Rooms { start: u32 },
     /// How many rooms are archived (`files/rooms` of the archive, one entry asked for).
     ArchivedRooms,
-    /// A page of `files/{folderId}`; `named` for the first page of a folder named explicitly.
+    /// A page of `files/{folderId}`; `named` for the first page of a folder named explicitly,
+    /// `again` for the first page of a folder listed again ([`Pager`]).
     Folder {
         id: String,
         title: String,
         start: u32,
         named: bool,
+        again: bool,
     },
+}
+
+/// A listing read in pages: the rooms, or one folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Listing {
+    Rooms,
+    Folder(String),
+}
+
+/// An entry of a listing: a folder or a file, whose ids DocSpace numbers apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Entry {
+    Folder(String),
+    File(String),
+}
+
+/// What to do once a page has been taken ([`Pager::take`]).
+#[derive(Debug, PartialEq, Eq)]
+enum Then {
+    Go,
+    /// Every page of the listing has been read, and it changed meanwhile: read it again.
+    ListAgain,
+}
+
+/// The listings of several pages being read. DocSpace sorts a listing in its key user's saved
+/// order, last modified first unless they chose another; naming an order (`sortBy`) would save
+/// it as that user's default (`FileStorageService.GetFolderItemsAsync`), so the walk names none.
+/// An entry added, changed or removed while the pages are read moves the entries after it up
+/// or down by one, and one can slide onto a page already read and be missed. Such a shift shows
+/// as a total that changed or as an entry on two pages of one reading; the listing is then read
+/// again (at most [`RELISTS`] times), the entries already taken left out.
+#[derive(Default)]
+struct Pager {
+    reading: HashMap<Listing, Reading>,
+}
+
+struct Reading {
+    total: Option<u64>,
+    /// Pages asked for and not taken yet.
+    out: usize,
+    /// Every entry taken, in any reading.
+    taken: HashSet<Entry>,
+    /// The entries of this reading.
+    this: HashSet<Entry>,
+    shifted: bool,
+    relists: u8,
+}
+
+impl Pager {
+    /// Takes the page of `listing` that started at `start`, after which `more` pages were asked
+    /// for: leaves out of `page` the entries an earlier page of the listing had, and says whether
+    /// the listing is to be read again.
+    fn take(&mut self, listing: &Listing, start: u32, page: &mut FolderPage, more: usize) -> Then {
+        let Some(r) = self.reading.get_mut(listing) else {
+            if start == 0 && more > 0 {
+                let entries: HashSet<Entry> = entries(page).collect();
+                self.reading.insert(
+                    listing.clone(),
+                    Reading {
+                        total: page.total,
+                        out: more,
+                        taken: entries.clone(),
+                        this: entries,
+                        shifted: false,
+                        relists: 0,
+                    },
+                );
+            }
+            return Then::Go;
+        };
+        if start == 0 {
+            // The first page of a reading again.
+            r.total = page.total;
+            r.out = more;
+            r.this.clear();
+            r.shifted = false;
+        } else {
+            r.out = (r.out + more).saturating_sub(1);
+            r.shifted |= page.total != r.total;
+        }
+        let mut keep = |e: Entry| {
+            r.shifted |= !r.this.insert(e.clone());
+            r.taken.insert(e)
+        };
+        page.folders.retain(|f| keep(Entry::Folder(f.id.clone())));
+        page.files.retain(|f| keep(Entry::File(f.id.clone())));
+        if r.out > 0 {
+            return Then::Go;
+        }
+        if r.shifted && r.relists < RELISTS {
+            r.relists += 1;
+            return Then::ListAgain;
+        }
+        if r.shifted {
+            tracing::warn!(
+                ?listing,
+                "the listing kept changing while it was read; the next reconcile reads it again"
+            );
+        }
+        self.reading.remove(listing);
+        Then::Go
+    }
+}
+
+fn entries(page: &FolderPage) -> impl Iterator<Item = Entry> + '_ {
+    let folders = page.folders.iter().map(|f| Entry::Folder(f.id.clone()));
+    folders.chain(page.files.iter().map(|f| Entry::File(f.id.clone())))
 }
 
 enum Failure {
@@ -102,9 +214,11 @@ pub async fn walk(
                 title: String::new(),
                 start: 0,
                 named: true,
+                again: false,
             })
             .collect(),
     };
+    let mut pager = Pager::default();
     let mut in_flight: FuturesUnordered<Fetch<'_>> = FuturesUnordered::new();
     loop {
         while in_flight.len() < WALK_CONCURRENCY {
@@ -128,14 +242,19 @@ pub async fn walk(
                 tracing::warn!(error = %e, "cannot count archived rooms");
             }
             (Task::Rooms { start }, Ok(listed)) => {
-                let page = listed.page;
-                pending.extend(more_pages(&page, start).map(|s| Task::Rooms { start: s }));
+                let mut page = listed.page;
+                let more: Vec<u32> = more_pages(&page, start).collect();
+                if pager.take(&Listing::Rooms, start, &mut page, more.len()) == Then::ListAgain {
+                    pending.push(Task::Rooms { start: 0 });
+                }
+                pending.extend(more.into_iter().map(|s| Task::Rooms { start: s }));
                 for room in page.folders.into_iter().rev() {
                     pending.push(Task::Folder {
                         id: room.id,
                         title: room.title,
                         start: 0,
                         named: false,
+                        again: false,
                     });
                 }
             }
@@ -145,15 +264,16 @@ pub async fn walk(
                     title,
                     start,
                     named,
+                    again,
                 },
                 Ok(listed),
             ) => {
-                let page = listed.page;
+                let mut page = listed.page;
                 let title = match &page.current {
                     Some(c) if start == 0 => c.title.clone(),
                     _ => title,
                 };
-                if start == 0 {
+                if start == 0 && !again {
                     if named && plan::inside_another(&page.path, &id, named_roots) {
                         summary.skip_folder(&id, &title, Skip::InsideListedFolder, None);
                         continue;
@@ -164,11 +284,23 @@ pub async fn walk(
                     }
                     summary.folders_walked += 1;
                 }
-                pending.extend(more_pages(&page, start).map(|s| Task::Folder {
+                let more: Vec<u32> = more_pages(&page, start).collect();
+                let listing = Listing::Folder(id.clone());
+                if pager.take(&listing, start, &mut page, more.len()) == Then::ListAgain {
+                    pending.push(Task::Folder {
+                        id: id.clone(),
+                        title: title.clone(),
+                        start: 0,
+                        named: false,
+                        again: true,
+                    });
+                }
+                pending.extend(more.into_iter().map(|s| Task::Folder {
                     id: id.clone(),
                     title: title.clone(),
                     start: s,
                     named: false,
+                    again: false,
                 }));
                 let plan = plan::plan_page(
                     &page,
@@ -182,6 +314,7 @@ pub async fn walk(
                         title: sub.title.clone(),
                         start: 0,
                         named: false,
+                        again: false,
                     });
                 }
                 sink.page(&plan).await?;
@@ -260,6 +393,69 @@ mod tests {
         assert_eq!(more_pages(&page(100, Some(100)), 0).count(), 0);
         assert_eq!(more_pages(&page(40, Some(40)), 0).count(), 0);
         assert_eq!(more_pages(&page(0, Some(500)), 0).count(), 0);
+    }
+
+    /// Folders `ids` as one page of a listing of `total` entries.
+    fn of(ids: &[usize], total: u64) -> FolderPage {
+        let mut p = page(0, Some(total));
+        p.folders = page(ids.iter().max().map_or(0, |m| m + 1), None)
+            .folders
+            .into_iter()
+            .filter(|f| ids.contains(&f.id.parse().unwrap_or(usize::MAX)))
+            .collect();
+        p
+    }
+
+    fn ids(p: &FolderPage) -> Vec<String> {
+        p.folders.iter().map(|f| f.id.clone()).collect()
+    }
+
+    #[test]
+    fn a_listing_read_without_a_change_is_read_once() {
+        let mut pager = Pager::default();
+        let l = Listing::Rooms;
+        assert_eq!(pager.take(&l, 0, &mut of(&[0, 1], 4), 1), Then::Go);
+        assert_eq!(pager.take(&l, 2, &mut of(&[2, 3], 4), 0), Then::Go);
+        assert!(pager.reading.is_empty());
+    }
+
+    #[test]
+    fn an_entry_on_two_pages_of_one_reading_has_the_listing_read_again_without_it() {
+        let mut pager = Pager::default();
+        let l = Listing::Folder("7".into());
+        assert_eq!(pager.take(&l, 0, &mut of(&[0, 1], 4), 1), Then::Go);
+        // Entry 1 slid onto the second page: something before it changed, and may have pushed
+        // another entry onto the first page, already read.
+        let mut second = of(&[1, 2], 4);
+        assert_eq!(pager.take(&l, 2, &mut second, 0), Then::ListAgain);
+        assert_eq!(ids(&second), ["2"], "entry 1 is not taken twice");
+        // The listing read again: only what was missed is taken.
+        let mut first = of(&[3, 0], 4);
+        assert_eq!(pager.take(&l, 0, &mut first, 1), Then::Go);
+        assert_eq!(ids(&first), ["3"]);
+        let mut second = of(&[1, 2], 4);
+        assert_eq!(pager.take(&l, 2, &mut second, 0), Then::Go);
+        assert!(second.folders.is_empty());
+        assert!(pager.reading.is_empty());
+    }
+
+    #[test]
+    fn a_total_that_changes_has_the_listing_read_again_at_most_twice() {
+        let mut pager = Pager::default();
+        let l = Listing::Rooms;
+        assert_eq!(pager.take(&l, 0, &mut of(&[0, 1], 4), 1), Then::Go);
+        assert_eq!(pager.take(&l, 2, &mut of(&[3], 3), 0), Then::ListAgain);
+        for total in [4, 5] {
+            assert_eq!(pager.take(&l, 0, &mut of(&[0, 1], total), 1), Then::Go);
+            let again = pager.take(&l, 2, &mut of(&[2], total + 1), 0);
+            let expected = if total == 4 {
+                Then::ListAgain
+            } else {
+                Then::Go
+            };
+            assert_eq!(again, expected, "total {total}");
+        }
+        assert!(pager.reading.is_empty());
     }
 
     #[test]
