@@ -39,6 +39,9 @@ pub const MAX_IN_FLIGHT: usize = 10;
 pub const MAX_DOWNLOADS: usize = MAX_IN_FLIGHT - 2;
 /// Page size for listings (DocSpace's maximum).
 pub const PAGE_SIZE: u32 = 100;
+
+/// Readings of the group list after one that changed while it was read.
+const GROUP_REREADS: usize = 2;
 /// Redirects a download follows (portal → storage, storage → CDN, ...).
 const MAX_REDIRECTS: usize = 5;
 /// Provider-wide pause after a `429` that named no wait (DocSpace's GET limiter sends neither
@@ -156,14 +159,46 @@ impl DocSpaceClient {
     }
 
     /// Every group, page by page until `startIndex + count >= total` (or a short page when
-    /// DocSpace sends no total).
+    /// DocSpace sends no total). DocSpace sorts groups by title, so a group created, renamed or
+    /// deleted between two pages moves the ones after it by one: one can be read twice or
+    /// missed. A reading whose total changed or that met a group twice is followed by another
+    /// (at most [`GROUP_REREADS`]); the groups of every reading are kept, each once.
     pub async fn list_all_groups(&self) -> Result<Vec<Group>> {
         let mut all: Vec<Group> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..=GROUP_REREADS {
+            let (groups, shifted) = self.read_all_groups().await?;
+            all.extend(groups.into_iter().filter(|g| seen.insert(g.id.clone())));
+            if !shifted {
+                break;
+            }
+            tracing::info!("the group list changed while it was read; reading it again");
+        }
+        Ok(all)
+    }
+
+    /// One reading of every group's page, and whether the list changed while it was read.
+    async fn read_all_groups(&self) -> Result<(Vec<Group>, bool)> {
+        let mut all: Vec<Group> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut shifted = false;
+        let mut first_total = None;
         let mut start = 0u32;
         loop {
             let page = self.list_groups_page(start, PAGE_SIZE).await?;
             let n = page.items.len() as u32;
-            all.extend(page.items);
+            if start == 0 {
+                first_total = page.total;
+            } else {
+                shifted |= page.total != first_total;
+            }
+            for g in page.items {
+                if seen.insert(g.id.clone()) {
+                    all.push(g);
+                } else {
+                    shifted = true;
+                }
+            }
             start += n;
             let done = match page.total {
                 Some(total) => u64::from(start) >= total,
@@ -173,10 +208,7 @@ impl DocSpaceClient {
                 break;
             }
         }
-        // A group created or deleted between pages can shift one across a page boundary.
-        let mut seen = std::collections::HashSet::new();
-        all.retain(|g| seen.insert(g.id.clone()));
-        Ok(all)
+        Ok((all, shifted))
     }
 
     /// `GET group/{id}?includeMembers=true`; `None` when the group does not exist.

@@ -1289,3 +1289,67 @@ async fn sync_groups(w: &World, dir: &std::path::Path, groups: &[&str]) -> (i32,
     let args: Vec<&str> = groups.iter().flat_map(|g| ["--group", g]).collect();
     w.cli(dir, "sync-groups", &args).await
 }
+
+/// DocSpace sorts groups by title, so a group deleted while a full reconcile pages through the
+/// group list moved the groups after it back by one: the first group of the next page slid onto
+/// the page already read, and the reconcile left it out. The list is now read again when it
+/// changed while it was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_deleted_while_the_list_is_read_does_not_make_the_reconcile_skip_another() {
+    let w = spawn_world(|_| {}).await;
+    let mut groups = Vec::new();
+    for i in 0..250 {
+        groups.push(
+            w.docspace
+                .create_group(&format!("Team {i:03}"), &[])
+                .expect("group"),
+        );
+    }
+    // Every DocSpace call takes a while, so the test acts between two pages of the list.
+    w.docspace.update_knobs(|k| k.latency_ms = 300);
+    let (status, v) = w.app.api(Method::POST, "/api/v1/groups/sync", None).await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["job"]["id"].as_i64().expect("job id");
+    // The first page has been read and the second asked for: the first group by title goes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while w.docspace.calls(bridge_fakes::docspace::routes::GROUP_LIST) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reconcile did not read a second page"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    w.docspace.delete_group(groups[0]).expect("delete");
+    let job = loop {
+        let (_, v) = w
+            .app
+            .api(Method::GET, &format!("/api/v1/jobs/{id}"), None)
+            .await;
+        if matches!(v["job"]["state"].as_str(), Some("succeeded") | Some("dead")) {
+            break v["job"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reconcile did not finish: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    w.docspace.update_knobs(|k| k.latency_ms = 0);
+    let jobs = w.settle(60).await;
+    let synced: std::collections::HashSet<String> = jobs
+        .iter()
+        .filter(|j| j["kind"] == "group.sync")
+        .filter_map(|j| j["payload"]["group_id"].as_str().map(str::to_lowercase))
+        .collect();
+    let missed: Vec<String> = groups[1..]
+        .iter()
+        .map(|g| g.to_string())
+        .filter(|g| !synced.contains(g))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "groups the reconcile did not sync: {missed:?}; {}",
+        job["result"]
+    );
+}
