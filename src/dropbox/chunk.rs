@@ -1,6 +1,6 @@
-//! The body of one upload request, held as the pieces it was downloaded in. A request of many
-//! MiB is never copied into one buffer: the pieces go to the socket as they are, and a retry
-//! re-sends the same pieces (clones of reference-counted buffers). A plain `Vec<Bytes>` with the
+//! The body of one upload request, held as reference-counted buffers (one per chunk from
+//! [`super::chunk_reader`], several for a part of one): they go to the socket as they are, and a
+//! retry re-sends the same buffers (clones of reference-counted buffers). A plain `Vec<Bytes>` with the
 //! two things reqwest needs (a replayable body and its exact length); nothing in `bytes` or
 //! reqwest offers that for a list of buffers.
 

@@ -1,11 +1,11 @@
 //! The byte reader of uploads: turns a byte stream (a download, a file) into request-sized
-//! [`Chunk`]s without copying, hashing every byte once as it passes, so that each chunk carries
+//! [`Chunk`]s of one buffer each, hashing every byte once as it passes, so that each chunk carries
 //! its own Dropbox content hash and the whole file's hash is ready when the stream ends. It
 //! knows nothing of requests or sessions.
 
 use std::pin::Pin;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
 use super::chunk::Chunk;
@@ -22,7 +22,7 @@ pub(super) struct Hashed {
     pub(super) last: bool,
 }
 
-/// Cuts a byte stream into request-sized [`Chunk`]s without copying, hashing every byte once
+/// Cuts a byte stream into request-sized [`Chunk`]s of one buffer each, hashing every byte once
 /// as it passes: the block digests give each chunk its request hash and the whole file's hash.
 pub(super) struct ChunkReader<'a, S> {
     stream: Pin<Box<S>>,
@@ -73,25 +73,36 @@ where
     /// its hash comes from the block digests the whole-file hash needs anyway. Hashing here,
     /// piece by piece as the download delivers them, costs one network read's worth of CPU
     /// between awaits and leaves no hashing to do once the chunk is complete.
+    ///
+    /// The pieces are copied into one buffer of the chunk's size. Kept as they came, each piece
+    /// would keep alive the whole read buffer of the download it was cut from (hyper reads up to
+    /// about 400 KiB at a time and hands out slices of it): a 4 MiB chunk of 128 KiB pieces
+    /// could hold three times its size, and how much depended on how the network happened to
+    /// deliver the bytes. The copy is cheap next to the hashing every byte gets anyway.
     pub(super) async fn read_chunk(&mut self, n: usize) -> Result<(Chunk, String)> {
         debug_assert_eq!(n % BLOCK_SIZE, 0, "chunks are whole blocks");
-        let mut chunk = Chunk::default();
+        let mut buf = BytesMut::new();
         let mut digests = Vec::new();
-        while chunk.len() < n {
+        while buf.len() < n {
             let Some(mut item) = self.next_item().await? else {
                 break;
             };
-            let want = n - chunk.len();
+            let want = n - buf.len();
             if item.len() > want {
                 self.leftover = item.split_off(want);
             }
+            if buf.capacity() == 0 {
+                buf.reserve(n);
+            }
             self.whole.update_with(&item, |d| digests.push(*d));
-            chunk.push(item);
+            buf.extend_from_slice(&item);
         }
-        if chunk.len() % BLOCK_SIZE != 0 {
+        if !buf.len().is_multiple_of(BLOCK_SIZE) {
             // The stream ended inside this chunk's last block.
             digests.extend(self.whole.pending_block_digest());
         }
+        let mut chunk = Chunk::default();
+        chunk.push(buf.freeze());
         Ok((chunk, hash_of_digests(&digests)))
     }
 
@@ -130,6 +141,23 @@ mod tests {
             .map(|p| Ok(Bytes::copy_from_slice(p)))
             .collect();
         futures::stream::iter(parts)
+    }
+
+    /// A download hands out slices of its read buffer; a chunk that kept them would keep every
+    /// whole buffer alive, three times its size and more when the reads come back short.
+    #[tokio::test]
+    async fn a_chunk_keeps_none_of_the_buffers_its_pieces_were_cut_from() {
+        let buffers: Vec<Bytes> = (0..BLOCK_SIZE / (64 * 1024))
+            .map(|i| Bytes::from(vec![i as u8; 400 * 1024]))
+            .collect();
+        let slices: Vec<std::io::Result<Bytes>> =
+            buffers.iter().map(|b| Ok(b.slice(..64 * 1024))).collect();
+        let mut r = ChunkReader::new(futures::stream::iter(slices), "t");
+        let (chunk, _) = r.read_chunk(BLOCK_SIZE).await.expect("chunk");
+        assert_eq!(chunk.len(), BLOCK_SIZE);
+        for b in buffers {
+            assert!(b.is_unique(), "the chunk still holds a read buffer");
+        }
     }
 
     #[tokio::test]

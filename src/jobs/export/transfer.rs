@@ -1,6 +1,6 @@
 //! Moving one file's bytes from DocSpace into a closed Dropbox upload session, streamed: the
-//! pieces of the presigned download are hashed as they arrive and sent on as they are (no copy),
-//! a few 4 MiB appends in flight while the next chunk downloads, never holding the file in
+//! pieces of the presigned download are hashed as they arrive and gathered into 4 MiB chunks,
+//! a few appends in flight while the next chunk downloads, never holding the file in
 //! memory or on disk. It runs on a transfer thread ([`super::threads`]).
 //!
 //! An expired presigned URL (403) gets a fresh one; a download that breaks midway is started
