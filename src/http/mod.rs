@@ -217,6 +217,7 @@ fn access_log<B>(resp: &axum::http::Response<B>, latency: Duration, span: &traci
 /// (a wrong method, an unknown path) are JSON like the main listener's.
 pub fn metrics_router(state: AppState) -> Router {
     let request_timeout = state.config.http.request_timeout;
+    let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route(METRICS_PATH, get(health::metrics))
         .fallback(|| async { error::ApiError::not_found("no such route") })
@@ -227,6 +228,8 @@ pub fn metrics_router(state: AppState) -> Router {
         ))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 /// A webhook delivery the handler did not finish (answered 408 because its body or its commit

@@ -850,35 +850,11 @@ async fn a_file_leaving_a_folder_while_it_is_listed_does_not_make_the_reconcile_
     assert_eq!(status, 202, "{v}");
     let id = v["job"]["id"].as_i64().expect("job id");
     // The first page has been read and the next two asked for: the newest file leaves.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while w
-        .docspace
-        .calls(bridge_fakes::docspace::routes::FOLDER_LIST)
-        < 2
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the walk did not list a second page"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_docspace_calls(&w.docspace, bridge_fakes::docspace::routes::FOLDER_LIST, 2).await;
     let gone = *ids.last().expect("files");
     w.docspace.delete_file(gone).expect("delete");
     // The reconcile's own run; the exports it enqueued are still running.
-    let job = loop {
-        let (_, v) = w
-            .app
-            .api(Method::GET, &format!("/api/v1/jobs/{id}"), None)
-            .await;
-        if matches!(v["job"]["state"].as_str(), Some("succeeded") | Some("dead")) {
-            break v["job"].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the reconcile did not finish: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let job = w.app.wait_finished(id, 20).await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
     w.docspace.update_knobs(|k| k.latency_ms = 0);
     let jobs = w.settle(60).await;

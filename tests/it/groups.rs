@@ -1311,29 +1311,9 @@ async fn a_group_deleted_while_the_list_is_read_does_not_make_the_reconcile_skip
     assert_eq!(status, 202, "{v}");
     let id = v["job"]["id"].as_i64().expect("job id");
     // The first page has been read and the second asked for: the first group by title goes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while w.docspace.calls(bridge_fakes::docspace::routes::GROUP_LIST) < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the reconcile did not read a second page"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_docspace_calls(&w.docspace, bridge_fakes::docspace::routes::GROUP_LIST, 2).await;
     w.docspace.delete_group(groups[0]).expect("delete");
-    let job = loop {
-        let (_, v) = w
-            .app
-            .api(Method::GET, &format!("/api/v1/jobs/{id}"), None)
-            .await;
-        if matches!(v["job"]["state"].as_str(), Some("succeeded") | Some("dead")) {
-            break v["job"].clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the reconcile did not finish: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let job = w.app.wait_finished(id, 20).await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
     w.docspace.update_knobs(|k| k.latency_ms = 0);
     let jobs = w.settle(60).await;

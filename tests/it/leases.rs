@@ -252,16 +252,7 @@ async fn a_job_whose_worker_was_lost_waits_its_backoff_before_it_runs_again() {
             // Lost on its second attempt: twice the base, here more than the most.
             s.enqueue(vec![job("second")]).await.expect("enqueue");
             let run = s.claim("w", 1, short).await.expect("claim").remove(0);
-            assert!(s
-                .finish(
-                    &run.lease,
-                    JobOutcome::Retry {
-                        error: "503".into(),
-                        after: Duration::ZERO,
-                    }
-                )
-                .await
-                .expect("finish"));
+            retry_now(&s, &run.lease).await;
             let run = s.claim("w", 1, short).await.expect("claim").remove(0);
             assert_eq!(run.attempts, 2, "{b}");
             let waits = lose(run, backoff(60, 90)).await;
@@ -300,6 +291,24 @@ async fn shift_database_clock(url: &str) -> sqlx::PgConnection {
     c
 }
 
+/// Ends the run holding `lease` as failed, due again at once.
+async fn retry_now(s: &store::DynStore, lease: &store::Lease) {
+    let retry = JobOutcome::Retry {
+        error: "503".into(),
+        after: Duration::ZERO,
+    };
+    assert!(s.finish(lease, retry).await.expect("finish"));
+}
+
+/// Sets the database's clock (see [`shift_database_clock`]) `seconds` from the server's.
+async fn set_clock_offset(c: &mut sqlx::PgConnection, seconds: i32) {
+    sqlx::query("UPDATE clock_offset SET seconds = $1")
+        .bind(f64::from(seconds))
+        .execute(c)
+        .await
+        .expect("shift");
+}
+
 #[tokio::test]
 async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
     let Some(url) = fresh_postgres_url().await else {
@@ -326,10 +335,7 @@ async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
     );
 
     // The database's clock moves two minutes on; the replica's clock says 60 s have not passed.
-    sqlx::query("UPDATE clock_offset SET seconds = 120")
-        .execute(&mut clock)
-        .await
-        .expect("shift");
+    set_clock_offset(&mut clock, 120).await;
     assert!(
         !s.renew_lease(&claimed.lease, Duration::from_secs(60))
             .await
@@ -350,10 +356,7 @@ async fn postgres_leases_expire_by_the_database_clock_not_the_replicas() {
     assert_eq!(again[0].id, j.id);
 
     // And the database's clock going back does not make a granted lease expire early.
-    sqlx::query("UPDATE clock_offset SET seconds = 0")
-        .execute(&mut clock)
-        .await
-        .expect("shift");
+    set_clock_offset(&mut clock, 0).await;
     assert_eq!(
         s.requeue_expired(5, Backoff::default())
             .await
@@ -376,10 +379,7 @@ async fn postgres_jobs_are_due_by_the_database_clock_not_the_replicas() {
     };
     let mut clock = shift_database_clock(&url).await;
     // The replica's clock is ten minutes ahead of the database's.
-    sqlx::query("UPDATE clock_offset SET seconds = -600")
-        .execute(&mut clock)
-        .await
-        .expect("shift");
+    set_clock_offset(&mut clock, -600).await;
     let s = store::connect(&url).await.expect("connect");
     let claim = || async {
         s.claim("w", 1, Duration::from_secs(60))
@@ -393,16 +393,7 @@ async fn postgres_jobs_are_due_by_the_database_clock_not_the_replicas() {
         .remove(0);
     let run = claim().await;
     assert_eq!(run.len(), 1, "a queued job is due at once");
-    assert!(s
-        .finish(
-            &run[0].lease,
-            JobOutcome::Retry {
-                error: "503".into(),
-                after: Duration::ZERO,
-            }
-        )
-        .await
-        .expect("finish"));
+    retry_now(&s, &run[0].lease).await;
     let run = claim().await;
     assert_eq!(run.len(), 1, "a retry with no wait is due at once");
     assert!(s
@@ -441,10 +432,7 @@ async fn postgres_export_guards_hold_by_the_database_clock_not_the_replicas() {
     };
     let mut clock = shift_database_clock(&url).await;
     // The replica's clock is ten minutes behind the database's.
-    sqlx::query("UPDATE clock_offset SET seconds = 600")
-        .execute(&mut clock)
-        .await
-        .expect("shift");
+    set_clock_offset(&mut clock, 600).await;
     let s = store::connect(&url).await.expect("connect");
     let lease = Duration::from_secs(60);
     assert!(s
@@ -469,10 +457,7 @@ async fn postgres_export_guards_hold_by_the_database_clock_not_the_replicas() {
         "a guard renewed for 60 s has {ms} ms left by the database's clock"
     );
     // Once it has expired by the database's clock, another may take it.
-    sqlx::query("UPDATE clock_offset SET seconds = 700")
-        .execute(&mut clock)
-        .await
-        .expect("shift");
+    set_clock_offset(&mut clock, 700).await;
     assert!(s
         .acquire_export_guard("42", "b", lease)
         .await
@@ -696,16 +681,7 @@ async fn of_two_waiting_jobs_with_one_key_only_the_older_is_claimed() {
     each_store(|s, b| {
         Box::pin(async move {
             let run = enqueue_and_claim(&s, "g1").await;
-            assert!(s
-                .finish(
-                    &run.lease,
-                    JobOutcome::Retry {
-                        error: "503".into(),
-                        after: Duration::ZERO,
-                    }
-                )
-                .await
-                .expect("finish"));
+            retry_now(&s, &run.lease).await;
             let second = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
             assert_ne!(second.id, run.id, "{b}");
             let ids = claimed_ids(&s).await;

@@ -920,6 +920,22 @@ async fn metrics_can_have_a_listener_of_their_own() {
         .await
         .expect("get");
     assert_eq!(other.status(), 404, "the metrics port serves only metrics");
+    // Its answers carry a request id like the main listener's: the caller's, or a fresh one.
+    assert!(
+        other
+            .headers()
+            .get("x-request-id")
+            .is_some_and(|v| !v.is_empty()),
+        "{:?}",
+        other.headers()
+    );
+    let given = reqwest::Client::new()
+        .get(format!("http://{metrics}/metrics"))
+        .header("x-request-id", "scrape-1")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(given.headers()["x-request-id"], "scrape-1");
     let (s, _) = app.api(Method::GET, "/api/v1/jobs", None).await;
     assert_eq!(s, 200);
 }

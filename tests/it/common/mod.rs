@@ -231,6 +231,25 @@ impl TestApp {
         }
     }
 
+    /// Job `id` once it has finished (succeeded or dead), without waiting for the jobs it
+    /// enqueued; panics after `secs`.
+    pub async fn wait_finished(&self, id: i64, secs: u64) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (_, v) = self
+                .api(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"), None)
+                .await;
+            if matches!(v["job"]["state"].as_str(), Some("succeeded") | Some("dead")) {
+                return v["job"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} did not finish: {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The job once the queue is idle; panics unless `f` holds for it then.
     pub async fn wait_job(&self, id: i64, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
         self.wait_idle(secs).await;
@@ -490,6 +509,20 @@ impl World {
             "the queue was reported idle with work left: {jobs:#?}"
         );
         jobs
+    }
+}
+
+/// Waits until DocSpace has been asked `route` `n` times (counted as each request arrives);
+/// panics after 20 s.
+pub async fn wait_docspace_calls(docspace: &FakeDocSpace, route: &str, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while docspace.calls(route) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DocSpace was asked {route} {} times, not {n}",
+            docspace.calls(route)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 
