@@ -1,93 +1,53 @@
-//! The body of one upload request, held as reference-counted buffers (one per chunk from
-//! [`super::chunk_reader`], several for a part of one): they go to the socket as they are, and a
-//! retry re-sends the same buffers (clones of reference-counted buffers). A plain `Vec<Bytes>` with the
-//! two things reqwest needs (a replayable body and its exact length); nothing in `bytes` or
-//! reqwest offers that for a list of buffers.
+//! The body of one upload request: one reference-counted buffer, sent to the socket as it is and
+//! re-sent by a retry without a copy. [`super::chunk_reader`] gathers each request's bytes into
+//! one buffer (pieces kept as the download cut them would each hold on to a whole read buffer).
 
 use bytes::Bytes;
 
-use super::content_hash::ContentHasher;
+use super::content_hash::content_hash;
 
 #[derive(Clone, Default)]
-pub struct Chunk {
-    parts: Vec<Bytes>,
-    len: usize,
-}
+pub struct Chunk(Bytes);
 
 impl Chunk {
-    pub fn push(&mut self, part: Bytes) {
-        if !part.is_empty() {
-            self.len += part.len();
-            self.parts.push(part);
-        }
-    }
-
     pub fn len(&self) -> usize {
-        self.len
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.0.is_empty()
     }
 
-    /// The bytes from `at` on (cheap: shares the buffers).
-    pub fn slice_from(&self, mut at: usize) -> Chunk {
-        let mut rest = Chunk::default();
-        for p in &self.parts {
-            if at >= p.len() {
-                at -= p.len();
-            } else {
-                rest.push(p.slice(at..));
-                at = 0;
-            }
-        }
-        rest
+    /// The bytes from `at` on (cheap: shares the buffer).
+    pub fn slice_from(&self, at: usize) -> Chunk {
+        Chunk(self.0.slice(at.min(self.0.len())..))
     }
 
     /// Dropbox content hash of these bytes.
     pub fn content_hash(&self) -> String {
-        let mut h = ContentHasher::new();
-        self.parts.iter().for_each(|p| h.update(p));
-        h.finish()
+        content_hash(&self.0)
     }
 
-    /// A request body for one attempt. Several pieces are streamed; the caller sends
-    /// `Content-Length: len()` so that the request is not chunk-encoded.
+    /// A request body for one attempt; the caller sends `Content-Length: len()`.
     pub fn body(&self) -> reqwest::Body {
-        match self.parts.as_slice() {
-            [] => reqwest::Body::from(Bytes::new()),
-            [one] => reqwest::Body::from(one.clone()),
-            _ => reqwest::Body::wrap_stream(futures::stream::iter(
-                self.parts
-                    .clone()
-                    .into_iter()
-                    .map(Ok::<_, std::convert::Infallible>),
-            )),
-        }
+        reqwest::Body::from(self.0.clone())
     }
-}
 
-impl Chunk {
-    /// The bytes joined (a copy; for tests and small bodies).
+    /// The bytes as a vector (a copy; for tests and small bodies).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.parts.concat()
+        self.0.to_vec()
     }
 }
 
 impl From<Bytes> for Chunk {
     fn from(b: Bytes) -> Self {
-        let mut c = Chunk::default();
-        c.push(b);
-        c
+        Chunk(b)
     }
 }
 
 impl std::fmt::Debug for Chunk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chunk")
-            .field("len", &self.len)
-            .field("parts", &self.parts.len())
-            .finish()
+        f.debug_struct("Chunk").field("len", &self.len()).finish()
     }
 }
 
@@ -97,9 +57,7 @@ mod tests {
     use crate::dropbox::content_hash::content_hash;
 
     fn chunk(parts: &[&'static [u8]]) -> Chunk {
-        let mut c = Chunk::default();
-        parts.iter().for_each(|p| c.push(Bytes::from_static(p)));
-        c
+        Chunk::from(Bytes::from(parts.concat()))
     }
 
     #[test]

@@ -101,9 +101,7 @@ where
             // The stream ended inside this chunk's last block.
             digests.extend(self.whole.pending_block_digest());
         }
-        let mut chunk = Chunk::default();
-        chunk.push(buf.freeze());
-        Ok((chunk, hash_of_digests(&digests)))
+        Ok((Chunk::from(buf.freeze()), hash_of_digests(&digests)))
     }
 
     /// The next request's worth, and whether it is the last (pulls at most one item ahead).
