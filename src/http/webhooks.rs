@@ -59,17 +59,19 @@ impl DeliveryLog {
             StatusCode::INTERNAL_SERVER_ERROR => "internal",
             _ => return None,
         };
-        let mut log = Self::new(source);
-        log.count(outcome);
-        log.event_id = event.0.get().cloned();
-        Some(log)
+        Some(Self::cut_short(source, outcome, event))
     }
 
     /// The record of a delivery whose client closed the connection before it was answered,
     /// counted here as `abandoned`. It names the event the handler had read, if it got that far.
     pub fn abandoned(source: &'static str, event: &EventSeen) -> Self {
+        Self::cut_short(source, "abandoned", event)
+    }
+
+    /// A delivery the handler did not finish, counted as `outcome`, with the event it had read.
+    fn cut_short(source: &'static str, outcome: &'static str, event: &EventSeen) -> Self {
         let mut log = Self::new(source);
-        log.count("abandoned");
+        log.count(outcome);
         log.event_id = event.0.get().cloned();
         log
     }
