@@ -31,21 +31,10 @@ super::sql::shared_statements!(sqlx::Postgres, {
 mod ingest;
 mod writes;
 
-mod clocked {
-    crate::store::sql::clocked_statements!("(FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT");
-}
-
 /// A job inserted due now by PostgreSQL's clock, not the replica's: a replica whose clock ran
 /// ahead would otherwise enqueue work that no replica claims until that clock's time.
 const INSERT_JOB: &str =
     super::sql::insert_job!("(FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT");
-
-/// The claim of the shared statements ([`super::sql::claim_jobs!`]) in the same spelling.
-const CLAIM_JOBS: &str = super::sql::claim_jobs!(
-    "(FLOOR(EXTRACT(EPOCH FROM now()) * 1000))::BIGINT",
-    "gen_random_uuid()::text",
-    "FOR UPDATE SKIP LOCKED"
-);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -150,14 +139,14 @@ impl Store for PgStore {
         // the enqueue's look and its insert: run it again, as a delivery is.
         for _ in 0..INGEST_ATTEMPTS {
             let mut tx = self.pool.begin().await?;
-            let taken = sqlx::query(clocked::TAKE_SCHEDULE)
+            let taken = sqlx::query(shared::TAKE_SCHEDULE)
                 .bind(&job.kind)
                 .bind(super::sql::millis(every))
                 .bind(force)
                 .fetch_optional(&mut *tx)
                 .await?;
             if taken.is_none() {
-                let wait: i64 = sqlx::query_scalar(clocked::SCHEDULE_WAIT)
+                let wait: i64 = sqlx::query_scalar(shared::SCHEDULE_WAIT)
                     .bind(&job.kind)
                     .fetch_one(&mut *tx)
                     .await?;

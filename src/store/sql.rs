@@ -292,7 +292,13 @@ macro_rules! shared_statements {
         new_token: $new_token:literal,
         skip_locked: $skip_locked:literal $(,)?
     }) => {
-        mod shared {
+        pub(super) mod shared {
+            /// The claim in this engine's spelling, for the writes bound outside this module
+            /// (`sqlite_direct.rs`, `postgres/writes.rs`).
+            pub(crate) const CLAIM_JOBS: &str =
+                $crate::store::sql::claim_jobs!($now, $new_token, $skip_locked);
+            $crate::store::sql::clocked_statements!($now);
+
             use std::collections::BTreeMap;
             use std::time::Duration;
 

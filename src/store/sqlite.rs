@@ -61,18 +61,6 @@ super::sql::shared_statements!(sqlx::Sqlite, {
     skip_locked: "",
 });
 
-/// The claim of the shared statements ([`super::sql::claim_jobs!`]) in the same spelling, for
-/// the writer's direct writes (`sqlite_direct.rs`).
-pub(super) mod clocked {
-    crate::store::sql::clocked_statements!("CAST(unixepoch('subsec') * 1000 AS INTEGER)");
-}
-
-pub(super) const CLAIM_JOBS: &str = super::sql::claim_jobs!(
-    "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
-    "lower(hex(randomblob(16)))",
-    ""
-);
-
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a readiness check waits for the writer to take SQLite's write lock.

@@ -17,10 +17,9 @@ use super::rows::{claimed, job_from_parts, now_ms, JobParts};
 use super::sql::{
     millis, outcome_columns, END_EXPORT_GUARD, PUT_EXPORT, RECORD_ATTEMPT, SET_EXPORT_INTENT,
 };
-use super::sqlite::clocked::{
-    ACQUIRE_EXPORT_GUARD, FINISH_JOB, RENEW_EXPORT_GUARD, SCHEDULE_WAIT, TAKE_SCHEDULE,
+use super::sqlite::shared::{
+    ACQUIRE_EXPORT_GUARD, CLAIM_JOBS, FINISH_JOB, RENEW_EXPORT_GUARD, SCHEDULE_WAIT, TAKE_SCHEDULE,
 };
-use super::sqlite::CLAIM_JOBS;
 use super::StoreResult;
 use super::{path_key, Attempt, Claimed, ExportIntent, ExportRecord, Job, JobOutcome, Lease};
 use super::{sqlite_ingest, NewJob, Scheduled, StoreError};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::PgConnection;
 
 use super::claimed_from_row;
-use super::clocked::{ACQUIRE_EXPORT_GUARD, FINISH_JOB, RENEW_EXPORT_GUARD};
+use super::shared::{ACQUIRE_EXPORT_GUARD, CLAIM_JOBS, FINISH_JOB, RENEW_EXPORT_GUARD};
 use crate::store::path_key;
 use crate::store::rows::now_ms;
 use crate::store::sql::{
@@ -39,7 +39,7 @@ pub(super) async fn claim(
     limit: u32,
     lease: Duration,
 ) -> StoreResult<Vec<Claimed>> {
-    let rows = sqlx::query(super::CLAIM_JOBS)
+    let rows = sqlx::query(CLAIM_JOBS)
         .bind(worker)
         .bind(millis(lease))
         .bind(now_ms())
