@@ -38,8 +38,27 @@ const INSERT_JOB: &str =
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Times a delivery is tried when it runs into a unique violation.
-const INGEST_ATTEMPTS: usize = 3;
+/// Times a write is tried when it runs into a unique violation.
+const CONFLICT_ATTEMPTS: usize = 3;
+
+/// Runs `attempt` (a transaction of its own) again while it ends in a unique violation, at most
+/// [`CONFLICT_ATTEMPTS`] times in all: the violation is another replica's transaction that
+/// committed between this one's look and its write, and the next attempt sees what it wrote.
+async fn again_on_conflict<T, F, Fut>(what: &str, mut attempt: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    for _ in 0..CONFLICT_ATTEMPTS {
+        match attempt().await {
+            Err(StoreError::Conflict(_)) => continue,
+            other => return other,
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "{what} hit a unique violation {CONFLICT_ATTEMPTS} times"
+    )))
+}
 
 pub struct PgStore {
     pool: PgPool,
@@ -89,15 +108,8 @@ impl PgStore {
 /// can see; a unique violation is a race with another replica's transaction that committed in
 /// between, and running the delivery again sees that row.
 async fn ingest_alone(pool: PgPool, d: Delivery) -> StoreResult<DeliveryOutcome> {
-    for _ in 0..INGEST_ATTEMPTS {
-        match ingest_once(&pool, &d).await {
-            Err(StoreError::Conflict(_)) => continue,
-            other => return other,
-        }
-    }
-    Err(StoreError::Unavailable(format!(
-        "delivery hit a unique violation {INGEST_ATTEMPTS} times"
-    )))
+    let (pool, d) = (&pool, &d);
+    again_on_conflict("delivery", || ingest_once(pool, d)).await
 }
 
 async fn ingest_once(pool: &PgPool, d: &Delivery) -> StoreResult<DeliveryOutcome> {
@@ -137,8 +149,9 @@ impl Store for PgStore {
     ) -> StoreResult<Scheduled> {
         // A unique violation is a job of the same key queued by another transaction between
         // the enqueue's look and its insert: run it again, as a delivery is.
-        for _ in 0..INGEST_ATTEMPTS {
-            let mut tx = self.pool.begin().await?;
+        let (pool, job) = (&self.pool, &job);
+        again_on_conflict("periodic enqueue", || async move {
+            let mut tx = pool.begin().await?;
             let taken = sqlx::query(shared::TAKE_SCHEDULE)
                 .bind(&job.kind)
                 .bind(super::sql::millis(every))
@@ -155,22 +168,22 @@ impl Store for PgStore {
                     u64::try_from(wait).unwrap_or(0),
                 )));
             }
-            match enqueue(&mut tx, &job).await {
-                Ok(row) => {
-                    tx.commit().await?;
-                    return Ok(Scheduled::Enqueued(row));
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Unavailable(format!(
-            "periodic enqueue hit a unique violation {INGEST_ATTEMPTS} times"
-        )))
+            let row = enqueue(&mut tx, job).await?;
+            tx.commit().await?;
+            Ok(Scheduled::Enqueued(row))
+        })
+        .await
     }
 
     async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> StoreResult<Vec<Claimed>> {
-        writes::claim(&mut *self.conn().await?, worker, limit, lease).await
+        // A unique violation is another replica's claim, committed while this one ran, of a job
+        // with the key of one this claim took (at most one job of a key runs): claim again,
+        // which sees that job running.
+        let pool = &self.pool;
+        again_on_conflict("claim", || async move {
+            writes::claim(&mut *pool.acquire().await?, worker, limit, lease).await
+        })
+        .await
     }
 
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> StoreResult<bool> {
@@ -213,20 +226,14 @@ impl Store for PgStore {
     async fn retry_dead_matching(&self, filter: &RetryFilter) -> StoreResult<Vec<i64>> {
         // A job of the same key queued by another transaction between the statements' look
         // and their write is a unique violation: look again.
-        for _ in 0..INGEST_ATTEMPTS {
-            let mut tx = self.pool.begin().await?;
-            match shared::retry_dead_matching(&mut tx, filter).await {
-                Ok(ids) => {
-                    tx.commit().await?;
-                    return Ok(ids);
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Unavailable(format!(
-            "re-drive hit a unique violation {INGEST_ATTEMPTS} times"
-        )))
+        let pool = &self.pool;
+        again_on_conflict("re-drive", || async move {
+            let mut tx = pool.begin().await?;
+            let ids = shared::retry_dead_matching(&mut tx, filter).await?;
+            tx.commit().await?;
+            Ok(ids)
+        })
+        .await
     }
 
     async fn record_attempt(&self, job_id: i64, attempt: &Attempt) -> StoreResult<()> {

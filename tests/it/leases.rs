@@ -690,3 +690,77 @@ async fn of_two_waiting_jobs_with_one_key_only_the_older_is_claimed() {
     })
     .await;
 }
+
+/// Two PostgreSQL replicas claiming in the same instant: one claims a retry the moment it comes
+/// due, while the other, whose statement began a moment before, still sees that retry waiting
+/// and a newer job of the same key free to run. The second claim must not start the newer job
+/// while the retry runs; it leaves it waiting, and it still claims the other work that is due.
+#[tokio::test]
+async fn postgres_replicas_claiming_at_once_do_not_start_two_jobs_of_one_key() {
+    let Some(url) = fresh_postgres_url().await else {
+        eprintln!("TEST_DATABASE_URL unset: PostgreSQL claim race test skipped");
+        return;
+    };
+    let s = store::connect(&url).await.expect("connect");
+    let run = enqueue_and_claim(&s, "g1").await;
+    let retry = JobOutcome::Retry {
+        error: "503".into(),
+        after: Duration::from_secs(60),
+    };
+    assert!(s.finish(&run.lease, retry).await.expect("finish"));
+    let newer = s.enqueue(vec![job("g1")]).await.expect("enqueue").remove(0);
+    let other = s.enqueue(vec![job("g2")]).await.expect("enqueue").remove(0);
+    assert_ne!(newer.id, run.id);
+
+    // The first replica's claim of the retry, made in its statement and not yet committed (the
+    // claim a replica makes, written out here so that it can be held open).
+    let mut first = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut first)
+        .await
+        .expect("begin");
+    sqlx::query(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = 'first',
+                lease_token = 'first-token'
+         WHERE id = $1",
+    )
+    .bind(run.id)
+    .execute(&mut first)
+    .await
+    .expect("first replica's claim");
+
+    // The second replica claims meanwhile; the first commits a moment later.
+    let second = {
+        let s = s.clone();
+        tokio::spawn(async move { s.claim("second", 4, Duration::from_secs(30)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query("COMMIT")
+        .execute(&mut first)
+        .await
+        .expect("commit");
+    let claimed: Vec<i64> = second
+        .await
+        .expect("join")
+        .expect("the second claim")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+
+    let running: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, dedupe_key FROM jobs WHERE state = 'running' ORDER BY id")
+            .fetch_all(&mut first)
+            .await
+            .expect("running");
+    assert!(
+        !claimed.contains(&newer.id),
+        "the newer job of g1 was started while its retry ran: {running:?}"
+    );
+    assert_eq!(claimed, vec![other.id], "the other key's job is claimed");
+    let g1: Vec<i64> = running
+        .iter()
+        .filter(|(_, key)| key == "g1")
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(g1, vec![run.id], "one job of g1 runs: {running:?}");
+}

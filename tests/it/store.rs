@@ -1017,3 +1017,47 @@ async fn a_job_of_days_ago_still_names_its_deliveries() {
     assert_eq!(ids(old).await, vec![2, 1]);
     assert_eq!(ids(new).await, vec![3]);
 }
+
+/// An installation upgraded past migration 0012 (at most one running job per dedupe key) that
+/// had two jobs of one key running keeps the oldest running; the other is put back, failed and
+/// due at once under no lease, and its worker's result then changes nothing.
+#[tokio::test]
+async fn two_running_jobs_of_one_key_are_made_one_by_the_upgrade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (url, pool) = crate::common::sqlite_before_migration(dir.path(), "0012").await;
+    let now = Utc::now().timestamp_millis();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, state, attempts, dedupe_key, payload, run_at, created_at,
+                           updated_at, lease_owner, lease_token, lease_expires_at)
+         VALUES (3, 'group.sync', 'running', 2, 'g', '{\"group_id\":\"g\"}', $1, $1, $1, 'a', 'ta', $2),
+                (5, 'group.sync', 'running', 1, 'g', '{\"group_id\":\"g\"}', $1, $1, $1, 'b', 'tb', $2),
+                (6, 'group.sync', 'running', 1, 'h', '{\"group_id\":\"h\"}', $1, $1, $1, 'b', 'th', $2)",
+    )
+    .bind(now)
+    .bind(now + 60_000)
+    .execute(&pool)
+    .await
+    .expect("old rows");
+    pool.close().await;
+
+    let s = store::connect(&url).await.expect("upgrade");
+    let state = |id: i64| {
+        let s = s.clone();
+        async move { s.get_job(id).await.expect("get").expect("job") }
+    };
+    assert_eq!(state(3).await.state, JobState::Running);
+    assert_eq!(state(6).await.state, JobState::Running, "another key's run");
+    let put_back = state(5).await;
+    assert_eq!(put_back.state, JobState::Failed, "{put_back:?}");
+    assert!(put_back.run_at.timestamp_millis() <= Utc::now().timestamp_millis());
+    let late = Lease {
+        job_id: 5,
+        token: "tb".into(),
+    };
+    let done = JobOutcome::Succeeded { result: json!({}) };
+    assert!(
+        !s.finish(&late, done).await.expect("finish"),
+        "the put-back run's result finds no lease"
+    );
+    assert_eq!(state(5).await.state, JobState::Failed);
+}
