@@ -858,11 +858,7 @@ async fn a_file_leaving_a_folder_while_it_is_listed_does_not_make_the_reconcile_
     assert_eq!(job["state"], "succeeded", "{job:#}");
     w.docspace.update_knobs(|k| k.latency_ms = 0);
     let jobs = w.settle(60).await;
-    let exported: std::collections::HashSet<String> = jobs
-        .iter()
-        .filter(|j| j["kind"] == "file.export")
-        .filter_map(|j| j["payload"]["file_id"].as_str().map(str::to_string))
-        .collect();
+    let exported = payload_ids(&jobs, "file.export", "file_id");
     let missed: Vec<i64> = ids
         .iter()
         .filter(|id| **id != gone && !exported.contains(&id.to_string()))

@@ -1317,11 +1317,7 @@ async fn a_group_deleted_while_the_list_is_read_does_not_make_the_reconcile_skip
     assert_eq!(job["state"], "succeeded", "{job:#}");
     w.docspace.update_knobs(|k| k.latency_ms = 0);
     let jobs = w.settle(60).await;
-    let synced: std::collections::HashSet<String> = jobs
-        .iter()
-        .filter(|j| j["kind"] == "group.sync")
-        .filter_map(|j| j["payload"]["group_id"].as_str().map(str::to_lowercase))
-        .collect();
+    let synced = payload_ids(&jobs, "group.sync", "group_id");
     let missed: Vec<String> = groups[1..]
         .iter()
         .map(|g| g.to_string())
