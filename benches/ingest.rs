@@ -8,8 +8,9 @@
 //! generator is a lean C program rather than a second Tokio runtime competing for the cores.
 //! Webhooks are distinct pre-signed `group.updated` deliveries over `--groups` groups; after the
 //! runs every delivery wrk saw acknowledged must be in the database. It also prints the bridge's
-//! CPU time per request of each target over all rounds, in all and by thread, read from `/proc`:
-//! on a machine shared with other load that figure moves far less than the rates do. And it
+//! CPU time and context switches per request of each target over all rounds, in all and by
+//! thread, read from `/proc`: on a machine shared with other load those figures move far less
+//! than the rates do, and the switches tell threads that sleep and wake per request. And it
 //! prints how busy the machine was in the middle of each run (all cores, the bridge's and wrk's
 //! share, idle and waiting on I/O), which tells a run bound by CPU from one bound by the commit's
 //! fsync.
@@ -228,12 +229,14 @@ fn cpu_ticks(stat: &str) -> Option<(String, u64)> {
     Some((stat[open + 1..close].to_string(), time(11) + time(12)))
 }
 
-/// CPU seconds by thread name.
-type ThreadCpu = std::collections::BTreeMap<String, f64>;
+/// By thread name: CPU seconds used and context switches made (voluntary and not).
+type ThreadCpu = std::collections::BTreeMap<String, [f64; 2]>;
 
 /// CPU seconds each thread name of process `pid` has used so far (`/proc/<pid>/task/*/stat`:
-/// user and system time). Read before and after a run, it tells what one request cost the
-/// bridge, a figure the machine's other load disturbs far less than a rate does.
+/// user and system time), and the context switches its threads have made
+/// (`/proc/<pid>/task/*/status`). Read before and after a run, they tell what one request cost
+/// the bridge, figures the machine's other load disturbs far less than a rate does; the switches
+/// tell a thread that sleeps and wakes per request from one that keeps running.
 fn thread_cpu(pid: u32) -> ThreadCpu {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
@@ -248,37 +251,53 @@ fn thread_cpu(pid: u32) -> ThreadCpu {
         let Some((name, used)) = cpu_ticks(&stat) else {
             continue;
         };
-        *out.entry(name).or_insert(0.0) += used as f64 / ticks;
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let switches: u64 = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        let entry = out.entry(name).or_insert([0.0; 2]);
+        entry[0] += used as f64 / ticks;
+        entry[1] += switches as f64;
     }
     out
 }
 
-/// Bridge CPU seconds by thread name, summed over the stretches between pairs of
-/// [`thread_cpu`] readings.
+/// Bridge CPU seconds and context switches by thread name, summed over the stretches between
+/// pairs of [`thread_cpu`] readings.
 #[derive(Default)]
 struct Cpu(ThreadCpu);
 
 impl Cpu {
     fn add(&mut self, before: &ThreadCpu, after: &ThreadCpu) {
-        for (name, t) in after {
-            let used = t - before.get(name).copied().unwrap_or(0.0);
-            if used > 0.0 {
-                *self.0.entry(name.clone()).or_insert(0.0) += used;
+        for (name, now) in after {
+            let then = before.get(name).copied().unwrap_or([0.0; 2]);
+            let entry = self.0.entry(name.clone()).or_insert([0.0; 2]);
+            for i in 0..2 {
+                entry[i] += (now[i] - then[i]).max(0.0);
             }
         }
     }
 
-    /// Microseconds per request of `requests`: in all and by thread name, busiest first.
-    fn per_request(&self, requests: u64) -> String {
-        let per = |secs: f64| secs * 1e6 / requests.max(1) as f64;
-        let mut by_thread: Vec<(&String, f64)> = self.0.iter().map(|(n, t)| (n, *t)).collect();
+    /// Microseconds per request of `requests` (`what` 0) or context switches per request
+    /// (`what` 1): in all and by thread name, largest first, threads with none left out.
+    fn per_request(&self, requests: u64, what: usize) -> String {
+        let scale = if what == 0 { 1e6 } else { 1.0 };
+        let per = |v: f64| v * scale / requests.max(1) as f64;
+        let mut by_thread: Vec<(&String, f64)> = self
+            .0
+            .iter()
+            .map(|(n, v)| (n, v[what]))
+            .filter(|(_, v)| *v > 0.0)
+            .collect();
         by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
         let total: f64 = by_thread.iter().map(|(_, d)| d).sum();
         let parts: Vec<String> = by_thread
             .iter()
-            .map(|(name, d)| format!("{name} {:.1}", per(*d)))
+            .map(|(name, d)| format!("{name} {:.2}", per(*d)))
             .collect();
-        format!("{:.1} µs ({})", per(total), parts.join(", "))
+        format!("{:.2} ({})", per(total), parts.join(", "))
     }
 }
 
@@ -546,10 +565,16 @@ async fn main() {
     println!(
         "deliveries stored: {stored}; acknowledged by the bridge: {acknowledged}; log lines written: {log_lines}"
     );
+    let health_requests = health.iter().map(|r| r.requests).sum();
     println!(
-        "bridge CPU per request over all rounds: GET /healthz {}; webhook {}",
-        cpu_health.per_request(health.iter().map(|r| r.requests).sum()),
-        cpu_ingest.per_request(sent)
+        "bridge CPU per request over all rounds, µs: GET /healthz {}; webhook {}",
+        cpu_health.per_request(health_requests, 0),
+        cpu_ingest.per_request(sent, 0)
+    );
+    println!(
+        "bridge context switches per request over all rounds: GET /healthz {}; webhook {}",
+        cpu_health.per_request(health_requests, 1),
+        cpu_ingest.per_request(sent, 1)
     );
     println!("deliveries per ingest transaction: {commit_size:.1} on average");
     assert!(
