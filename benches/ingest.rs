@@ -229,8 +229,15 @@ fn cpu_ticks(stat: &str) -> Option<(String, u64)> {
     Some((stat[open + 1..close].to_string(), time(11) + time(12)))
 }
 
-/// By thread name: CPU seconds used and context switches made (voluntary and not).
-type ThreadCpu = std::collections::BTreeMap<String, [f64; 2]>;
+/// What a thread name's threads have used: CPU seconds and context switches (voluntary and not).
+#[derive(Clone, Copy, Default)]
+struct Used {
+    cpu: f64,
+    switches: f64,
+}
+
+/// By thread name.
+type ThreadCpu = std::collections::BTreeMap<String, Used>;
 
 /// CPU seconds each thread name of process `pid` has used so far (`/proc/<pid>/task/*/stat`:
 /// user and system time), and the context switches its threads have made
@@ -257,9 +264,9 @@ fn thread_cpu(pid: u32) -> ThreadCpu {
             .filter(|l| l.contains("ctxt_switches:"))
             .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
             .sum();
-        let entry = out.entry(name).or_insert([0.0; 2]);
-        entry[0] += used as f64 / ticks;
-        entry[1] += switches as f64;
+        let entry = out.entry(name).or_default();
+        entry.cpu += used as f64 / ticks;
+        entry.switches += switches as f64;
     }
     out
 }
@@ -272,23 +279,21 @@ struct Cpu(ThreadCpu);
 impl Cpu {
     fn add(&mut self, before: &ThreadCpu, after: &ThreadCpu) {
         for (name, now) in after {
-            let then = before.get(name).copied().unwrap_or([0.0; 2]);
-            let entry = self.0.entry(name.clone()).or_insert([0.0; 2]);
-            for i in 0..2 {
-                entry[i] += (now[i] - then[i]).max(0.0);
-            }
+            let then = before.get(name).copied().unwrap_or_default();
+            let entry = self.0.entry(name.clone()).or_default();
+            entry.cpu += (now.cpu - then.cpu).max(0.0);
+            entry.switches += (now.switches - then.switches).max(0.0);
         }
     }
 
-    /// Microseconds per request of `requests` (`what` 0) or context switches per request
-    /// (`what` 1): in all and by thread name, largest first, threads with none left out.
-    fn per_request(&self, requests: u64, what: usize) -> String {
-        let scale = if what == 0 { 1e6 } else { 1.0 };
-        let per = |v: f64| v * scale / requests.max(1) as f64;
+    /// `figure` of what was used (CPU microseconds, say) per request of `requests`: in all and
+    /// by thread name, largest first, threads with none left out.
+    fn per_request(&self, requests: u64, figure: impl Fn(&Used) -> f64) -> String {
+        let per = |v: f64| v / requests.max(1) as f64;
         let mut by_thread: Vec<(&String, f64)> = self
             .0
             .iter()
-            .map(|(n, v)| (n, v[what]))
+            .map(|(n, used)| (n, figure(used)))
             .filter(|(_, v)| *v > 0.0)
             .collect();
         by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -566,15 +571,16 @@ async fn main() {
         "deliveries stored: {stored}; acknowledged by the bridge: {acknowledged}; log lines written: {log_lines}"
     );
     let health_requests = health.iter().map(|r| r.requests).sum();
+    let (cpu_us, switches) = (|u: &Used| u.cpu * 1e6, |u: &Used| u.switches);
     println!(
         "bridge CPU per request over all rounds, µs: GET /healthz {}; webhook {}",
-        cpu_health.per_request(health_requests, 0),
-        cpu_ingest.per_request(sent, 0)
+        cpu_health.per_request(health_requests, cpu_us),
+        cpu_ingest.per_request(sent, cpu_us)
     );
     println!(
         "bridge context switches per request over all rounds: GET /healthz {}; webhook {}",
-        cpu_health.per_request(health_requests, 1),
-        cpu_ingest.per_request(sent, 1)
+        cpu_health.per_request(health_requests, switches),
+        cpu_ingest.per_request(sent, switches)
     );
     println!("deliveries per ingest transaction: {commit_size:.1} on average");
     assert!(

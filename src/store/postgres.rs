@@ -179,9 +179,8 @@ impl Store for PgStore {
         // A unique violation is another replica's claim, committed while this one ran, of a job
         // with the key of one this claim took (at most one job of a key runs): claim again,
         // which sees that job running.
-        let pool = &self.pool;
         again_on_conflict("claim", || async move {
-            writes::claim(&mut *pool.acquire().await?, worker, limit, lease).await
+            writes::claim(&mut *self.conn().await?, worker, limit, lease).await
         })
         .await
     }

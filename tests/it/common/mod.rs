@@ -526,7 +526,6 @@ pub async fn wait_docspace_calls(docspace: &FakeDocSpace, route: &str, n: u64) {
     }
 }
 
-/// A queued `group.sync` job with dedupe key `key`, for the store tests.
 /// The `field` of the payload of every job of `kind` among `jobs` (as the API lists them),
 /// lowercased: group ids come in either case.
 pub fn payload_ids(jobs: &[Value], kind: &str, field: &str) -> std::collections::HashSet<String> {
@@ -536,6 +535,7 @@ pub fn payload_ids(jobs: &[Value], kind: &str, field: &str) -> std::collections:
         .collect()
 }
 
+/// A queued `group.sync` job with dedupe key `key`, for the store tests.
 pub fn job(key: &str) -> store::NewJob {
     store::NewJob::new(
         "group.sync",
