@@ -26,14 +26,12 @@ use crate::store::{DynStore, StoreError};
 pub fn describe_database(url: &str) -> String {
     let shown = crate::app::redact_url(url);
     let file = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .map(|p| p.split('?').next().unwrap_or(""))
-        .filter(|p| !p.is_empty() && *p != ":memory:");
+        .starts_with("sqlite:")
+        .then(|| crate::store::sqlite::file_of(url))
+        .flatten();
     match file {
         Some(path) => {
-            let path = std::path::Path::new(path);
-            let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            let abs = std::path::absolute(&path).unwrap_or(path);
             format!("{shown} ({})", abs.display())
         }
         None => shown,

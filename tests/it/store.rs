@@ -1061,3 +1061,44 @@ async fn two_running_jobs_of_one_key_are_made_one_by_the_upgrade() {
     );
     assert_eq!(state(5).await.state, JobState::Failed);
 }
+
+/// A path escaped in an `sqlite:` URL (a space as `%20`) names one file for every connection:
+/// webhooks, committed on a connection of their own, land in the database the API reads.
+#[tokio::test]
+async fn an_escaped_sqlite_path_holds_webhooks_where_the_api_reads_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("d x")).expect("mkdir");
+    let url = format!("sqlite://{}/d%20x/bridge.db", dir.path().display());
+    let s = store::connect(&url).await.expect("store opens");
+    let id = deliver_event(s.clone(), 1, "group.sync:escaped").await;
+    let job = s
+        .get_job(id)
+        .await
+        .expect("read")
+        .expect("the job is there");
+    assert_eq!(job.dedupe_key.as_deref(), Some("group.sync:escaped"));
+    assert!(dir.path().join("d x/bridge.db").exists());
+    assert!(
+        !dir.path().join("d%20x").exists(),
+        "a second database was made"
+    );
+}
+
+/// `mode=memory` makes an in-memory database of any path, which the connection that commits
+/// webhooks could not share: refused like `sqlite::memory:`.
+#[tokio::test]
+async fn an_in_memory_sqlite_database_is_refused_however_it_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bridge.db");
+    for url in [
+        "sqlite::memory:".to_string(),
+        format!("sqlite://{}?mode=memory", file.display()),
+    ] {
+        let refused = store::connect(&url).await.err().expect("refused");
+        assert!(
+            refused.to_string().contains("in-memory"),
+            "{url}: {refused}"
+        );
+    }
+    assert!(!file.exists(), "nothing was created");
+}
