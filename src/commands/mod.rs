@@ -25,11 +25,7 @@ use crate::store::{DynStore, StoreError};
 /// file it resolves to from here.
 pub fn describe_database(url: &str) -> String {
     let shown = crate::app::redact_url(url);
-    let file = url
-        .starts_with("sqlite:")
-        .then(|| crate::store::sqlite::file_of(url))
-        .flatten();
-    match file {
+    match crate::store::sqlite::file_of(url) {
         Some(path) => {
             let abs = std::path::absolute(&path).unwrap_or(path);
             format!("{shown} ({})", abs.display())

@@ -332,7 +332,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let Some(file) = sqlite_file(url, &opts) else {
+        let Some(file) = file_of(url) else {
             // Ingestion commits on a connection of its own, which would see another database.
             return Err(StoreError::Other(
                 "an in-memory SQLite database cannot be used; name a file".into(),
@@ -404,24 +404,19 @@ impl SqliteStore {
     }
 }
 
-/// The file an `sqlite:` URL names, as the store opens it; `None` for an in-memory database or
-/// a URL sqlx cannot read.
+/// The file an `sqlite:` URL names, as sqlx opens it (its path percent-decoded); `None` for
+/// another scheme, a URL sqlx cannot read, or an in-memory database: `sqlite::memory:`, or any
+/// path with `mode=memory`.
 pub fn file_of(url: &str) -> Option<std::path::PathBuf> {
-    let opts = SqliteConnectOptions::from_str(url).ok()?;
-    sqlite_file(url, &opts)
-}
-
-/// The file that `opts`, read from `url`, open (its path percent-decoded, as sqlx reads it);
-/// `None` for an in-memory database: `sqlite::memory:`, or any path with `mode=memory`.
-fn sqlite_file(url: &str, opts: &SqliteConnectOptions) -> Option<std::path::PathBuf> {
     let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     // sqlx keeps whether the database is in memory to itself; it reads these the same way.
     let in_memory = path == ":memory:"
         || url::form_urlencoded::parse(query.as_bytes())
             .any(|(key, value)| key == "mode" && value == "memory");
+    let opts = SqliteConnectOptions::from_str(url).ok()?;
     let file = opts.get_filename();
     (!in_memory && !file.as_os_str().is_empty()).then(|| file.to_path_buf())
 }
