@@ -259,6 +259,77 @@ async fn first_export_onto_a_taken_name_autorenames_and_keeps_that_path() {
 }
 
 #[tokio::test]
+async fn a_file_placed_by_hand_with_the_same_bytes_is_not_taken_over() {
+    let w = spawn_world(|_| {}).await;
+    let folder = room_folder(&w);
+    let id = w
+        .docspace
+        .create_file(folder, "Report.docx", 4000)
+        .expect("file");
+    // Someone put a copy of the same bytes where the export goes: Dropbox calls a plain `add`
+    // of identical bytes no conflict and answers with that person's file.
+    let theirs = "/DocSpace Export/Finance/2026/Report.docx";
+    let placed = w
+        .dropbox
+        .put_file(theirs, &w.docspace.content_bytes(id, 1, 0..4000))
+        .expect("put");
+
+    let job = export(&w, id, None, 30).await;
+    let path = succeeded(&job)["dropbox_path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    assert_eq!(path, "/DocSpace Export/Finance/2026/Report (1).docx");
+    assert_same_content(&w, &path, id, 1, 4000);
+
+    let v2 = w.docspace.new_version(id, 5000).expect("version");
+    let job = export(&w, id, None, 30).await;
+    assert_eq!(succeeded(&job)["dropbox_path"], path.as_str());
+    assert_same_content(&w, &path, id, v2, 5000);
+    let after = w.dropbox.file(theirs).expect("theirs is still there");
+    assert_eq!((after.rev, after.size), (placed.rev, 4000), "theirs untouched");
+}
+
+#[tokio::test]
+async fn two_files_with_the_same_bytes_keep_two_dropbox_files_when_a_commit_answer_is_lost() {
+    let w = spawn_world(|_| {}).await;
+    // Two rooms may share a title, so their files mirror to one path; empty files have the
+    // same bytes.
+    let first = w
+        .docspace
+        .create_file(w.docspace.create_room("Project"), "notes.txt", 0)
+        .expect("file");
+    let second = w
+        .docspace
+        .create_file(w.docspace.create_room("Project"), "notes.txt", 0)
+        .expect("file");
+    let path = "/DocSpace Export/Project/notes.txt";
+    let job = export(&w, first, None, 30).await;
+    assert_eq!(succeeded(&job)["dropbox_path"], path);
+
+    // The second file's commit lands, but neither its answer nor any repeat's arrives: the next
+    // attempt must find its own file, not the first file's identical bytes.
+    w.dropbox.fail_next(
+        "files/upload_session/finish_batch_v2",
+        Fault::ResponseLost { status: 504 },
+        5,
+    );
+    let job = export(&w, second, None, 60).await;
+    let renamed = "/DocSpace Export/Project/notes (1).txt";
+    assert_eq!(succeeded(&job)["dropbox_path"], renamed, "{job:#}");
+    let mut both = paths_with(&w, "notes");
+    both.sort();
+    assert_eq!(both, vec![renamed.to_string(), path.to_string()]);
+
+    // Each file's next version goes to its own Dropbox file.
+    let v2 = w.docspace.new_version(second, 100).expect("version");
+    let job = export(&w, second, None, 30).await;
+    assert_eq!(succeeded(&job)["dropbox_path"], renamed);
+    assert_same_content(&w, renamed, second, v2, 100);
+    assert_same_content(&w, path, first, 1, 0);
+}
+
+#[tokio::test]
 async fn a_presigned_url_on_a_foreign_origin_gets_no_authorization_header() {
     let w = spawn_world(|_| {}).await;
     w.docspace.update_knobs(|k| k.foreign_origin = true);

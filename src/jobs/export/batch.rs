@@ -37,7 +37,7 @@ struct Pending {
     reply: oneshot::Sender<Answer>,
     /// The file's export guard, held until the entry is answered: even when its export has
     /// gone away, no other export of the file starts while this commit may still land.
-    _guard: ExportGuard,
+    guard: ExportGuard,
 }
 
 #[derive(Default)]
@@ -100,7 +100,7 @@ impl Batcher {
             commit,
             attempts: 0,
             reply: tx,
-            _guard: guard,
+            guard,
         });
         rx.await
             .unwrap_or_else(|_| Err(JobError::retry("export commit batcher stopped")))
@@ -173,12 +173,12 @@ impl Batcher {
                             });
                         }
                         // The session is gone: a batch repeated after its first answer was
-                        // lost had already committed it. If our bytes are at the path, that
-                        // is the answer; otherwise the export starts again.
+                        // lost had already committed it. If our bytes are at the path, and
+                        // that file is no other export's, that is the answer; otherwise the
+                        // export starts again (a first export then finds its own file by its
+                        // intent, wherever autorename put it).
                         Err(e) if e.has_tag("lookup_failed") => {
-                            let in_place =
-                                file_holding(&client, &p.commit.path, &p.session.content_hash);
-                            let answer = match in_place.await.ok().flatten() {
+                            let answer = match in_place(&client, &p).await {
                                 Some(meta) => {
                                     tracing::info!(path = %p.commit.path, "commit answer was lost; the file is in place");
                                     Ok(meta)
@@ -205,6 +205,19 @@ impl Batcher {
                 }
             }
         }
+    }
+}
+
+/// The file at the entry's path, if it holds the entry's bytes and no other export's record
+/// names it (a failure to look counts as not in place: the export then starts again).
+async fn in_place(client: &DropboxClient, p: &Pending) -> Option<FileMetadata> {
+    let meta = file_holding(client, &p.commit.path, &p.session.content_hash)
+        .await
+        .ok()
+        .flatten()?;
+    match p.guard.held_by_another(&p.commit.path).await {
+        Ok(false) => Some(meta),
+        _ => None,
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use super::path;
 use crate::jobs::{JobContext, JobError};
 use crate::store::{DynStore, ExportIntent, ExportRecord};
 
@@ -81,6 +82,15 @@ impl ExportGuard {
     }
 
     /// The guard is still this export's (no other worker took it over after a lapse).
+    /// Another file's export record names `path` (as Dropbox compares paths): the file there is
+    /// that export's, however alike its bytes are to this one's.
+    pub(crate) async fn held_by_another(&self, path: &str) -> Result<bool, JobError> {
+        let records = self.inner.store.exports_under(path).await?;
+        Ok(records
+            .iter()
+            .any(|r| r.file_id != self.inner.file_id && path::same_path(&r.dropbox_path, path)))
+    }
+
     pub(crate) fn check(&self) -> Result<(), JobError> {
         if self.inner.lost.load(Ordering::Relaxed) {
             return Err(JobError::retry(format!(

@@ -175,7 +175,7 @@ async fn export_guarded(
         // lost, or its job went away): its file is ours, not a name to avoid.
         let intent = ctx.store.export_intent(&req.file_id).await?;
         if let Some(intent) = intent.filter(|i| here(&i.dropbox_path)) {
-            if let Some(record) = committed_earlier(ctx, &req.file_id, &intent).await? {
+            if let Some(record) = committed_earlier(ctx, guard, &req.file_id, &intent).await? {
                 ctx.store.put_export(&record).await?;
                 guard.forget_intent().await?;
                 tracing::info!(file_id = %record.file_id, path = %record.dropbox_path, "an earlier commit of this file was found and recorded");
@@ -224,8 +224,11 @@ async fn export_guarded(
                 docspace_version: info.version,
             })
             .await?;
+        // Strict: identical bytes already at the path (a copy someone placed, or another
+        // file's export) are a conflict too, not this file's to take over.
         CommitInfo {
             autorename: true,
+            strict_conflict: true,
             ..CommitInfo::new(&target, WriteMode::Add)
         }
     } else {
@@ -268,9 +271,11 @@ const AUTORENAME_LOOKS: u32 = 20;
 
 /// The file an earlier first-export commit left, found by its bytes: at the intended path, or
 /// where autorename put it (the first free `name (n).ext` then, so the search stops at the first
-/// name nothing holds now).
+/// name nothing holds now). A file another export is recorded at is passed over, whatever its
+/// bytes: two DocSpace files can hold the same bytes and aim at one path.
 async fn committed_earlier(
     ctx: &JobContext,
+    guard: &ExportGuard,
     file_id: &str,
     intent: &ExportIntent,
 ) -> Result<Option<ExportRecord>, JobError> {
@@ -284,7 +289,8 @@ async fn committed_earlier(
             Some(Metadata::File(f))
                 if f.content_hash
                     .as_deref()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(&intent.content_hash)) =>
+                    .is_some_and(|h| h.eq_ignore_ascii_case(&intent.content_hash))
+                    && !guard.held_by_another(&candidate).await? =>
             {
                 return Ok(Some(record_of(
                     file_id,
