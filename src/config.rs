@@ -488,6 +488,15 @@ impl Config {
             _ => Err("must be pretty or json".into()),
         });
 
+        if let (Some(g), Some(e)) = (&groups, &export) {
+            if folder_holds(&g.root, &e.root) || folder_holds(&e.root, &g.root) {
+                l.problem(format!(
+                    "EXPORT_ROOT ({}) and GROUPS_ROOT ({}) must not be one folder or one inside \
+                     the other: group folders are shared with their members",
+                    e.root, g.root
+                ));
+            }
+        }
         if let (Some(main), Some(Some(metrics))) = (listen, metrics_listen) {
             if main == metrics && main.port() != 0 {
                 l.problem("BRIDGE_METRICS_LISTEN must differ from BRIDGE_LISTEN");
@@ -1000,6 +1009,12 @@ fn dropbox_folder(s: &str) -> Result<String, String> {
         return Err("must not contain control characters (a line break, a tab)".into());
     }
     Ok(s.to_string())
+}
+
+/// `outer` is `inner` or one of its ancestors, as Dropbox compares paths (ignoring case).
+fn folder_holds(outer: &str, inner: &str) -> bool {
+    let (outer, inner) = (outer.to_lowercase(), inner.to_lowercase());
+    inner == outer || inner.starts_with(&format!("{outer}/"))
 }
 
 fn parse_bool(s: &str) -> Result<bool, String> {

@@ -1008,3 +1008,30 @@ async fn an_idle_timeout_no_longer_than_the_request_timeout_is_a_config_error() 
     let out = run_check(&env).await;
     assert!(!out.stderr.contains("config error"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_refuses_group_and_export_roots_that_hold_one_another() {
+    // A group named like an export folder would share exported files with its members; an
+    // export folder named like a group would put files in that group's shared folder.
+    for (groups, export) in [
+        ("/Shared", "/Shared"),
+        ("/Shared", "/shared/Export"),
+        ("/Team/Groups/x", "/team"),
+    ] {
+        let env = with(
+            offline_env(),
+            &[("GROUPS_ROOT", groups), ("EXPORT_ROOT", export)],
+        );
+        let out = run_check(&env).await;
+        assert_config_errors(&out, &["EXPORT_ROOT"]);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(out.stderr.contains("GROUPS_ROOT"), "{}", out.stderr);
+    }
+    // A common prefix of names is not a folder holding another.
+    let env = with(
+        offline_env(),
+        &[("GROUPS_ROOT", "/Docs"), ("EXPORT_ROOT", "/Docs Export")],
+    );
+    let out = run_check(&env).await;
+    assert!(!out.stderr.contains("config error"), "{}", out.all());
+}
