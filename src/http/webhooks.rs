@@ -559,20 +559,20 @@ async fn dropbox_delivery(
             format!("list_folder.accounts holds more than {MAX_NOTIFIED_ACCOUNTS} entries"),
         ));
     }
-    let mut seen = std::collections::HashSet::with_capacity(accounts.len());
-    let mut ids: Vec<String> = Vec::with_capacity(accounts.len());
+    let mut ids = Vec::with_capacity(accounts.len());
     for entry in accounts {
-        let id = match entry {
-            AccountEntry::Id(id) if !id.is_empty() => id,
+        match entry {
+            AccountEntry::Id(id) if !id.is_empty() => ids.push(id),
             _ => return Err(bad_body(log, "list_folder.accounts must hold account ids")),
-        };
-        if seen.insert(id.clone()) {
-            ids.push(id);
         }
     }
+    // Every `dropbox.changes` run reads the bridge's own account, whichever account queued it:
+    // one job (named after the first account) is all a notification needs.
     let jobs: Vec<NewJob> = ids
         .into_iter()
+        .next()
         .map(|a| DropboxChanges::for_account(a).to_new_job())
+        .into_iter()
         .collect();
     let n = jobs.len();
     let delivery = Delivery {

@@ -78,38 +78,56 @@ async fn notification_with_a_bad_signature_is_401_and_queues_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notification_for_two_accounts_runs_two_jobs_and_reads_only_the_bridges_own() {
+async fn notification_for_two_accounts_runs_one_job_that_reads_the_bridges_own() {
     let world = spawn_world(|_| {}).await;
     let me = owner(&world);
+    let other = "dbid:AAAsomeoneElse00000000000000000000000";
     let reply = world
         .dropbox_sender()
-        .notify(&[&me, "dbid:AAAsomeoneElse00000000000000000000000"])
+        .notify(&[other, &me])
         .await
         .expect("notification delivered");
     assert_eq!(reply.status, 200);
     let jobs = world.settle(30).await;
     let changes = jobs_of(&jobs, "dropbox.changes");
-    assert_eq!(changes.len(), 2, "{jobs:#?}");
-    assert!(
-        changes.iter().all(|j| j["state"] == "succeeded"),
-        "{jobs:#?}"
-    );
-    let mine = changes
-        .iter()
-        .find(|j| j["payload"]["account_id"] == me.as_str())
-        .expect("job for the bridge's account");
+    assert_eq!(changes.len(), 1, "{jobs:#?}");
+    let mine = changes[0];
+    assert_eq!(mine["state"], "succeeded", "{mine:#}");
+    assert_eq!(mine["payload"]["account_id"], other);
     assert_eq!(mine["result"]["account_id"], me.as_str());
-    let other = changes
-        .iter()
-        .find(|j| j["payload"]["account_id"] != me.as_str())
-        .expect("job for the other account");
-    assert_eq!(other["result"]["skipped"], "not the bridge's account");
     // Only the bridge's own account was listed: one cursor per watched root, roots created.
     let roots = mine["result"]["roots"].as_array().expect("roots");
     assert_eq!(roots.len(), 2, "{mine:#}");
     assert!(roots.iter().all(|r| r["cursor"] == "created"), "{mine:#}");
     assert!(world.dropbox.exists("/DocSpace Groups"));
     assert!(world.dropbox.exists("/DocSpace Export"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_poll_and_a_notification_never_page_the_cursor_at_once() {
+    let world = spawn_world(|c| c.queue.concurrency = 4).await;
+    world.dropbox.set_latency(std::time::Duration::from_millis(100));
+    let poll = world
+        .app
+        .store
+        .enqueue(vec![DropboxChanges::own_account().to_new_job()])
+        .await
+        .expect("enqueue")[0]
+        .id;
+    world.app.wait_running(poll, 20).await;
+    let reply = world
+        .dropbox_sender()
+        .notify(&[&owner(&world)])
+        .await
+        .expect("notification delivered");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let jobs = world.settle(30).await;
+    let ids: Vec<i64> = jobs_of(&jobs, "dropbox.changes")
+        .iter()
+        .filter_map(|j| j["id"].as_i64())
+        .collect();
+    assert_eq!(ids.len(), 2, "{jobs:#?}");
+    assert_eq!(world.app.assert_runs_apart(&ids).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -412,7 +412,7 @@ async fn a_replica_killed_mid_work_loses_nothing_and_nothing_is_done_twice() {
     // Every acknowledged delivery was committed, once.
     let keys: Vec<&str> = jobs.iter().map(|(k, _, _)| k.as_str()).collect();
     for (_, g) in &groups {
-        let key = format!("group.sync:{g}");
+        let key = format!("group:{g}");
         assert_eq!(
             keys.iter().filter(|k| **k == key).count(),
             2,

@@ -341,6 +341,31 @@ async fn deleted_group_with_revoke_removes_bridge_members_and_keeps_folder() {
 }
 
 #[tokio::test]
+async fn a_sync_and_a_delete_of_one_group_never_run_at_once() {
+    let w = spawn_world(|c| c.queue.concurrency = 4).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    // Every Dropbox call takes a while, so a run lasts long enough for the next job to start.
+    w.dropbox.set_latency(std::time::Duration::from_millis(100));
+    let g = w.docspace.delete_group(t.group).expect("delete");
+    group_webhook(&w, "group.deleted", &g).await;
+    let jobs = w.app.all_jobs().await;
+    let delete = jobs
+        .iter()
+        .find(|j| j["kind"] == "group.delete")
+        .and_then(|j| j["id"].as_i64())
+        .expect("group.delete job");
+    w.app.wait_running(delete, 20).await;
+    // An operator syncs the group while its deletion is applied.
+    let sync = w.sync_group(&t.group.to_string()).await;
+    assert_ne!(sync, delete, "a running job takes no more requests");
+    let jobs = w.settle(30).await;
+    assert_none_dead(&jobs);
+    assert_eq!(w.app.assert_runs_apart(&[delete, sync]).await, 2);
+    assert!(people(&folder(&w, "Marketing")).is_empty());
+}
+
+#[tokio::test]
 async fn deleted_group_with_keep_policy_changes_nothing_in_dropbox() {
     let w = spawn_world(|c| c.groups.on_deleted = OnGroupDeleted::Keep).await;
     let t = marketing(&w);

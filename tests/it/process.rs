@@ -189,7 +189,7 @@ async fn acknowledged_webhooks_survive_kill_9_exactly_once() {
     let _ = child.wait();
     for id in &acked {
         assert_eq!(
-            keys.get(&format!("group.sync:g{id}")),
+            keys.get(&format!("group:g{id}")),
             Some(&1),
             "acknowledged delivery {id} lost or doubled"
         );

@@ -42,7 +42,7 @@ async fn a_retry_request_abandoned_while_waiting_for_the_lock_does_not_wedge_lat
     assert_eq!(status, 200, "{body}");
     let jobs = app.all_jobs().await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
-    assert_eq!(jobs[0]["dedupe_key"], "group.sync:g-after");
+    assert_eq!(jobs[0]["dedupe_key"], "group:g-after");
     assert_eq!(jobs[0]["state"], "queued");
 
     // Single-statement writes land in the database, not in an abandoned transaction: a new

@@ -1062,6 +1062,66 @@ async fn two_running_jobs_of_one_key_are_made_one_by_the_upgrade() {
     assert_eq!(state(5).await.state, JobState::Failed);
 }
 
+/// An installation upgraded past migration 0013 gives `group.sync` and `group.delete` of a group
+/// one key, and every `dropbox.changes` job one key; where that would make two queued or two
+/// running jobs of a key, the newer waits as failed, and the claim runs them one at a time.
+#[tokio::test]
+async fn the_upgrade_gives_a_groups_sync_and_delete_one_key_and_runs_them_one_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (url, pool) = crate::common::sqlite_before_migration(dir.path(), "0013").await;
+    let now = Utc::now().timestamp_millis();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, state, attempts, dedupe_key, payload, run_at, created_at,
+                           updated_at, lease_owner, lease_token, lease_expires_at)
+         VALUES (1, 'group.sync', 'running', 1, 'group.sync:g', '{\"group_id\":\"g\"}', $1, $1, $1, 'a', 'ta', $2),
+                (2, 'group.delete', 'running', 1, 'group.delete:g', '{\"group_id\":\"g\"}', $1, $1, $1, 'b', 'tb', $2),
+                (3, 'group.sync', 'queued', 0, 'group.sync:g', '{\"group_id\":\"g\"}', $1, $1, $1, NULL, NULL, NULL),
+                (4, 'group.delete', 'queued', 0, 'group.delete:g', '{\"group_id\":\"g\"}', $1, $1, $1, NULL, NULL, NULL),
+                (5, 'dropbox.changes', 'queued', 0, 'dropbox.changes:self', '{}', $1, $1, $1, NULL, NULL, NULL),
+                (6, 'dropbox.changes', 'queued', 0, 'dropbox.changes:dbid:a', '{\"account_id\":\"dbid:a\"}', $1, $1, $1, NULL, NULL, NULL),
+                (7, 'group.delete', 'queued', 0, 'group.delete:h', '{\"group_id\":\"h\"}', $1, $1, $1, NULL, NULL, NULL),
+                (8, 'group.sync', 'succeeded', 1, 'group.sync:g', '{\"group_id\":\"g\"}', $1, $1, $1, NULL, NULL, NULL)",
+    )
+    .bind(now)
+    .bind(now + 60_000)
+    .execute(&pool)
+    .await
+    .expect("old rows");
+    pool.close().await;
+
+    let s = store::connect(&url).await.expect("upgrade");
+    let mut seen = Vec::new();
+    for id in 1..=8 {
+        let j = s.get_job(id).await.expect("get").expect("job");
+        seen.push((j.state, j.dedupe_key.unwrap_or_default()));
+    }
+    let key = |k: &str| k.to_string();
+    assert_eq!(
+        seen,
+        vec![
+            (JobState::Running, key("group:g")),
+            (JobState::Failed, key("group:g")),
+            (JobState::Queued, key("group:g")),
+            (JobState::Failed, key("group:g")),
+            (JobState::Queued, key("dropbox.changes")),
+            (JobState::Failed, key("dropbox.changes")),
+            (JobState::Queued, key("group:h")),
+            (JobState::Succeeded, key("group:g")),
+        ]
+    );
+    // While job 1 runs, no other job of `group:g` is claimed; of the change readings the
+    // oldest goes first.
+    let mut claimed: Vec<i64> = s
+        .claim("w", 10, std::time::Duration::from_secs(60))
+        .await
+        .expect("claim")
+        .iter()
+        .map(|c| c.job.id)
+        .collect();
+    claimed.sort();
+    assert_eq!(claimed, vec![5, 7]);
+}
+
 /// A path escaped in an `sqlite:` URL (a space as `%20`) names one file for every connection:
 /// webhooks, committed on a connection of their own, land in the database the API reads.
 #[tokio::test]

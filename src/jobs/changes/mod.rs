@@ -3,10 +3,10 @@
 //! creates, shares or uploads anything itself (apart from creating a missing watched root, see
 //! below); `group.sync` restores group folders, `file.export` re-exports files.
 //!
-//! - **Whose changes.** The bridge holds one Dropbox token, so it can only read its own account.
-//!   A job for `account_id: null` (the periodic poll) means that account; a notification naming
-//!   any other account is acknowledged and skipped with the result
-//!   `{"skipped": "not the bridge's account"}` (counted as `reaction="other_account"`).
+//! - **Whose changes.** The bridge holds one Dropbox token, so it can only read its own account,
+//!   and every run reads that account, whichever account the notification that queued it named
+//!   (a notification is only a hint to look). All `dropbox.changes` jobs therefore share one key:
+//!   two never page the same cursor at once.
 //! - **Cursor scope.** One cursor per (account, watched root), stored under the key
 //!   `"<account_id>|<root lower-case>"` in the cursor table. The watched roots are `GROUPS_ROOT`
 //!   and `EXPORT_ROOT` (one of them only when it lies inside the other). The common root `""`
@@ -43,13 +43,10 @@ const MAX_PAGES_PER_RUN: usize = 500;
 /// Ids listed in the result summary per reaction (the counts are always complete).
 const MAX_LISTED: usize = 50;
 
-/// Runs one `dropbox.changes` job for `requested` (`None`: the bridge's own account).
+/// Runs one `dropbox.changes` job, queued for `requested` (`None`: the periodic poll); it reads
+/// the bridge's own account either way.
 pub async fn run(ctx: &JobContext, requested: Option<&str>) -> Result<Value, JobError> {
     let me = ctx.dropbox.get_current_account().await?;
-    if let Some(other) = requested.filter(|a| *a != me.account_id) {
-        count("other_account", 1);
-        return Ok(json!({ "skipped": "not the bridge's account", "account_id": other }));
-    }
     let mut tally = Tally::default();
     let mut roots = Vec::new();
     for root in scope::watched_roots(&ctx.config.groups.root, &ctx.config.export.root) {

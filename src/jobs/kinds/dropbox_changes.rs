@@ -1,6 +1,7 @@
 //! `dropbox.changes`: read what changed in the bridge's Dropbox folders and enqueue the repairs.
-//! Enqueued by a Dropbox notification (one per account named) and the periodic poll; one per
-//! account while queued. The work is [`crate::jobs::changes`].
+//! Enqueued by a Dropbox notification (one per account named) and the periodic poll. Every such
+//! job reads the bridge's own account from its one stored cursor, so all share one key: one is
+//! queued at a time, and none runs while another does. The work is [`crate::jobs::changes`].
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -10,7 +11,8 @@ use crate::jobs::{changes, JobContext, JobError};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DropboxChanges {
-    /// The account a notification named; `None` (the periodic poll) is the bridge's own.
+    /// The account a notification named; `None` (the periodic poll) is the bridge's own. Shown
+    /// on the job; the run reads the bridge's own account whichever it names.
     #[serde(default, deserialize_with = "account_id")]
     pub account_id: Option<String>,
 }
@@ -45,11 +47,7 @@ impl JobKind for DropboxChanges {
     const NAME: &'static str = "dropbox.changes";
 
     fn dedupe_key(&self) -> String {
-        format!(
-            "{}:{}",
-            Self::NAME,
-            self.account_id.as_deref().unwrap_or("self")
-        )
+        Self::NAME.to_string()
     }
 
     async fn run(self, ctx: &JobContext) -> Result<Value, JobError> {

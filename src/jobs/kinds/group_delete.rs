@@ -1,5 +1,5 @@
 //! `group.delete`: apply `ON_GROUP_DELETED` to a group DocSpace deleted (never deleting the folder
-//! or its files). Enqueued by `group.deleted`; one per group while queued.
+//! or its files). Enqueued by `group.deleted`; it shares its key with `group.sync` of the group.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,7 +29,7 @@ impl JobKind for GroupDelete {
     const NAME: &'static str = "group.delete";
 
     fn dedupe_key(&self) -> String {
-        format!("{}:{}", Self::NAME, self.group_id)
+        super::group_sync::group_key(&self.group_id)
     }
 
     /// DocSpace is the truth: if the group still exists (a stale or replayed event) it is

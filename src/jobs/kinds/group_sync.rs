@@ -1,6 +1,7 @@
 //! `group.sync`: reconcile one group's Dropbox shared folder with its DocSpace members. Enqueued
 //! by `group.created` / `group.updated`, the API, `groups.sync_all` and change tracking; one per
-//! group while queued.
+//! group while queued, and never at the same time as a `group.delete` of that group (see
+//! [`group_key`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,11 +23,18 @@ impl GroupSync {
     }
 }
 
+/// The key of both `group.sync` and `group.delete` of a group: both reconcile the group, so
+/// they coalesce while one is queued, and a job of the key never runs while another does (two
+/// at once could both read the folder's members, and one forget a member the other just added).
+pub(super) fn group_key(group_id: &str) -> String {
+    format!("group:{group_id}")
+}
+
 impl JobKind for GroupSync {
     const NAME: &'static str = "group.sync";
 
     fn dedupe_key(&self) -> String {
-        format!("{}:{}", Self::NAME, self.group_id)
+        group_key(&self.group_id)
     }
 
     /// A group DocSpace no longer has is treated like `group.deleted`, so a late or missed

@@ -250,6 +250,51 @@ impl TestApp {
         }
     }
 
+    /// Waits until job `id` is running; panics after `secs`.
+    pub async fn wait_running(&self, id: i64, secs: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (_, v) = self
+                .api(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"), None)
+                .await;
+            if v["job"]["state"] == "running" {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} did not start: {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Panics when runs of two of the jobs `ids` overlapped in time (read from their attempt
+    /// histories); returns how many runs there were.
+    pub async fn assert_runs_apart(&self, ids: &[i64]) -> usize {
+        let at = |v: &Value| {
+            chrono::DateTime::parse_from_rfc3339(v.as_str().expect("instant")).expect("rfc3339")
+        };
+        let mut runs = Vec::new();
+        for id in ids {
+            let (_, v) = self
+                .api(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"), None)
+                .await;
+            for r in v["job"]["attempts_history"].as_array().expect("history") {
+                runs.push((at(&r["started_at"]), at(&r["finished_at"]), *id));
+            }
+        }
+        runs.sort();
+        for pair in runs.windows(2) {
+            assert!(
+                pair[0].1 <= pair[1].0,
+                "job {} ran while job {} did: {runs:?}",
+                pair[1].2,
+                pair[0].2
+            );
+        }
+        runs.len()
+    }
+
     /// The job once the queue is idle; panics unless `f` holds for it then.
     pub async fn wait_job(&self, id: i64, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
         self.wait_idle(secs).await;
