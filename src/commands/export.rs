@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::ExportArgs;
 use crate::config::Config;
 use crate::docspace::FileInfo;
-use crate::jobs::export::{self, Observer, Outcome};
+use crate::jobs::export::{self, Mode, Observer, Outcome};
 use crate::jobs::{FileExport, JobError};
 
 struct Bar(ProgressBar);
@@ -48,13 +48,17 @@ pub async fn run(config: Config, args: ExportArgs) -> ExitCode {
     let outcome = export::export(&ctx, &req, Some(observer)).await;
     bar.finish_and_clear();
     match outcome {
-        Ok(Outcome::Exported { record, first }) => {
+        Ok(Outcome::Exported { record, mode }) => {
             println!("exported DocSpace file {} to Dropbox", record.file_id);
             println!("path: {}", record.dropbox_path);
             println!("rev:  {}", record.rev);
             println!("size: {} bytes", record.size);
-            if !first {
-                println!("(new revision of the file exported earlier)");
+            match mode {
+                Mode::Add => {}
+                Mode::Overwrite => println!("(new revision of the file exported earlier)"),
+                Mode::Copy => {
+                    println!("(a copy: later versions still go to the file's own export, not here)")
+                }
             }
             ExitCode::SUCCESS
         }

@@ -106,7 +106,9 @@ async fn notification_for_two_accounts_runs_one_job_that_reads_the_bridges_own()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_periodic_poll_and_a_notification_never_page_the_cursor_at_once() {
     let world = spawn_world(|c| c.queue.concurrency = 4).await;
-    world.dropbox.set_latency(std::time::Duration::from_millis(100));
+    world
+        .dropbox
+        .set_latency(std::time::Duration::from_millis(100));
     let poll = world
         .app
         .store

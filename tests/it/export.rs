@@ -120,6 +120,35 @@ async fn manual_export_into_an_explicit_folder() {
 }
 
 #[tokio::test]
+async fn a_copy_into_an_explicit_folder_leaves_the_files_own_export_where_it_is() {
+    let w = spawn_world(|_| {}).await;
+    let folder = room_folder(&w);
+    let id = w
+        .docspace
+        .create_file(folder, "a.docx", 1000)
+        .expect("file");
+    let own = "/DocSpace Export/Finance/2026/a.docx";
+    let job = export(&w, id, None, 30).await;
+    assert_eq!(succeeded(&job)["dropbox_path"], own);
+
+    // A copy for someone, twice: the second finds its bytes there and adds no `a (1).docx`.
+    for _ in 0..2 {
+        let job = export(&w, id, Some(json!({"folder": "/For Ann"})), 30).await;
+        assert_eq!(succeeded(&job)["dropbox_path"], "/For Ann/a.docx");
+        assert_eq!(succeeded(&job)["mode"], "copy");
+    }
+    assert_eq!(paths_with(&w, "a ("), Vec::<String>::new());
+
+    // The next version goes to the file's own export, not over the copy.
+    let v2 = w.docspace.new_version(id, 2000).expect("version");
+    let job = export(&w, id, None, 30).await;
+    assert_eq!(succeeded(&job)["dropbox_path"], own);
+    assert_eq!(succeeded(&job)["mode"], "overwrite");
+    assert_same_content(&w, own, id, v2, 2000);
+    assert_same_content(&w, "/For Ann/a.docx", id, 1, 1000);
+}
+
+#[tokio::test]
 async fn non_ascii_and_emoji_titles_arrive_intact() {
     let w = spawn_world(|_| {}).await;
     let room = w.docspace.create_room("Финансы");
@@ -287,7 +316,11 @@ async fn a_file_placed_by_hand_with_the_same_bytes_is_not_taken_over() {
     assert_eq!(succeeded(&job)["dropbox_path"], path.as_str());
     assert_same_content(&w, &path, id, v2, 5000);
     let after = w.dropbox.file(theirs).expect("theirs is still there");
-    assert_eq!((after.rev, after.size), (placed.rev, 4000), "theirs untouched");
+    assert_eq!(
+        (after.rev, after.size),
+        (placed.rev, 4000),
+        "theirs untouched"
+    );
 }
 
 #[tokio::test]

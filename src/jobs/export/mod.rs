@@ -5,6 +5,8 @@
 //! ([`path`]), whether anything needs uploading (the stored mapping DocSpace file id → Dropbox
 //! path, rev, version, content hash), and how it is committed: `add` + autorename the first time,
 //! `overwrite` of the mapped file for later versions, always through the commit batcher (`batch`).
+//! A manual export into an explicit folder that the mapping is not in is a copy: it leaves the
+//! mapping alone, so later versions still go to the file's own export.
 //! One export of a file runs at a time across every replica (`guard`); a first export records
 //! where its commit goes before committing, so an attempt after a lost answer finds its own file.
 //! Who caused the event does not matter: the bridge never writes to DocSpace, so an event by the
@@ -51,6 +53,27 @@ pub(crate) struct Exports {
     threads: TransferThreads,
 }
 
+/// How an export's bytes were committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The file's first export (`add` + autorename, strict), now its mapping.
+    Add,
+    /// A new version over the mapped file.
+    Overwrite,
+    /// A copy into an explicit folder (`add` + autorename); the mapping is left as it was.
+    Copy,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Add => "add",
+            Mode::Overwrite => "overwrite",
+            Mode::Copy => "copy",
+        }
+    }
+}
+
 /// Follows an export as it runs (the CLI draws its progress bar from this).
 pub trait Observer: Send + Sync {
     /// The transfer is about to start.
@@ -63,11 +86,7 @@ pub trait Observer: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Bytes were uploaded and committed.
-    Exported {
-        record: ExportRecord,
-        /// `true` for the first export of the file (`add` + autorename).
-        first: bool,
-    },
+    Exported { record: ExportRecord, mode: Mode },
     /// This DocSpace version is already in Dropbox with the recorded content hash.
     Unchanged { record: ExportRecord },
     /// Nothing to do, and nothing will ever be: the reason.
@@ -87,9 +106,9 @@ impl Outcome {
             })
         };
         match self {
-            Outcome::Exported { record, first } => {
+            Outcome::Exported { record, mode } => {
                 let mut v = rec(record);
-                v["mode"] = json!(if *first { "add" } else { "overwrite" });
+                v["mode"] = json!(mode.as_str());
                 v
             }
             Outcome::Unchanged { record } => {
@@ -182,7 +201,7 @@ async fn export_guarded(
                 if record.docspace_version == info.version {
                     return Ok(Outcome::Exported {
                         record,
-                        first: true,
+                        mode: Mode::Add,
                     });
                 }
                 mapped = Some(record);
@@ -194,9 +213,10 @@ async fn export_guarded(
             return Ok(Outcome::Unchanged { record: r.clone() });
         }
     }
-    let (target, first) = match &mapped {
-        Some(r) => (r.dropbox_path.clone(), false),
-        None => (wanted, true),
+    let (target, mode) = match (&mapped, &req.folder) {
+        (Some(r), _) => (r.dropbox_path.clone(), Mode::Overwrite),
+        (None, None) => (wanted, Mode::Add),
+        (None, Some(_)) => (wanted, Mode::Copy),
     };
 
     let batcher = &ctx.exports.batcher;
@@ -214,26 +234,38 @@ async fn export_guarded(
         Err(TransferError::Job(e)) => return Err(e),
     };
     let session_hash = session.content_hash.clone();
-    let commit = if first {
-        // Recorded before the commit: whatever happens to its answer, the next attempt knows
-        // where these bytes went and does not add a second copy.
-        guard
-            .record_intent(&ExportIntent {
-                dropbox_path: target.clone(),
-                content_hash: session_hash.clone(),
-                docspace_version: info.version,
-            })
-            .await?;
-        // Strict: identical bytes already at the path (a copy someone placed, or another
-        // file's export) are a conflict too, not this file's to take over.
-        CommitInfo {
-            autorename: true,
-            strict_conflict: true,
-            ..CommitInfo::new(&target, WriteMode::Add)
+    let commit = match mode {
+        Mode::Add => {
+            // Recorded before the commit: whatever happens to its answer, the next attempt
+            // knows where these bytes went and does not add a second copy.
+            guard
+                .record_intent(&ExportIntent {
+                    dropbox_path: target.clone(),
+                    content_hash: session_hash.clone(),
+                    docspace_version: info.version,
+                })
+                .await?;
+            // Strict: identical bytes already at the path (a copy someone placed, or another
+            // file's export) are a conflict too, not this file's to take over.
+            CommitInfo {
+                autorename: true,
+                strict_conflict: true,
+                ..CommitInfo::new(&target, WriteMode::Add)
+            }
         }
-    } else {
-        guard.check()?;
-        CommitInfo::new(&target, WriteMode::Overwrite)
+        // Not strict: the same bytes already there (an earlier copy, or this one's lost
+        // answer) are the copy asked for, and Dropbox answers with that file.
+        Mode::Copy => {
+            guard.check()?;
+            CommitInfo {
+                autorename: true,
+                ..CommitInfo::new(&target, WriteMode::Add)
+            }
+        }
+        Mode::Overwrite => {
+            guard.check()?;
+            CommitInfo::new(&target, WriteMode::Overwrite)
+        }
     };
     let meta = batcher
         .commit(&ctx.dropbox, session, commit, guard.clone())
@@ -242,9 +274,11 @@ async fn export_guarded(
 
     // Keep our casing of the folders; the name is Dropbox's (autorename may have changed it).
     let record = record_of(&req.file_id, info.version, &target, &meta, session_hash);
-    guard.complete(&record).await?;
-    tracing::info!(file_id = %record.file_id, path = %record.dropbox_path, rev = %record.rev, size = record.size, "file exported");
-    Ok(Outcome::Exported { record, first })
+    if mode != Mode::Copy {
+        guard.complete(&record).await?;
+    }
+    tracing::info!(file_id = %record.file_id, path = %record.dropbox_path, rev = %record.rev, size = record.size, mode = mode.as_str(), "file exported");
+    Ok(Outcome::Exported { record, mode })
 }
 
 /// The export record of `meta`, committed for `target` (whose folder casing is kept).
