@@ -366,6 +366,64 @@ async fn a_sync_and_a_delete_of_one_group_never_run_at_once() {
 }
 
 #[tokio::test]
+async fn a_deletion_that_cannot_read_an_unmounted_folders_members_forgets_none_of_them() {
+    let w = spawn_world(|_| {}).await;
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    let sf = folder(&w, "Marketing").shared_folder_id;
+    // The folder is deleted by hand (unmounted), and Dropbox answers `unmounted` to every
+    // sharing call about it, its member list included.
+    assert!(w.dropbox.delete(&format!("{ROOT}/Marketing")));
+    w.dropbox
+        .set_access_error(&sf, Some(bridge_fakes::dropbox::AccessError::Unmounted));
+    let g = w.docspace.delete_group(t.group).expect("delete");
+    group_webhook(&w, "group.deleted", &g).await;
+    let jobs = w.app.all_jobs().await;
+    let delete = jobs
+        .iter()
+        .find(|j| j["kind"] == "group.delete")
+        .and_then(|j| j["id"].as_i64())
+        .expect("group.delete job");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let (_, v) = w
+            .app
+            .api(Method::GET, &format!("/api/v1/jobs/{delete}"), None)
+            .await;
+        if v["job"]["state"] != "queued" && v["job"]["state"] != "running" {
+            break v["job"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(failed["state"], "failed", "{failed:#}");
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unmounted")),
+        "{failed:#}"
+    );
+    let added = w
+        .app
+        .store
+        .added_members(&t.group.to_string())
+        .await
+        .expect("store");
+    assert_eq!(
+        added.len(),
+        2,
+        "the members it added are still known: {added:?}"
+    );
+
+    // Once Dropbox lets the folder be read again, a run revokes them.
+    w.dropbox.set_access_error(&sf, None);
+    w.dropbox.mount_by_hand(&sf).expect("mount");
+    sync_one(&w, t.group).await;
+    let m = w.dropbox.shared_folder(&sf).expect("folder");
+    assert!(people(&m).is_empty(), "{:?}", people(&m));
+}
+
+#[tokio::test]
 async fn deleted_group_with_keep_policy_changes_nothing_in_dropbox() {
     let w = spawn_world(|c| c.groups.on_deleted = OnGroupDeleted::Keep).await;
     let t = marketing(&w);

@@ -229,7 +229,7 @@ pub async fn plan_group(
         observe_folder(ctx, mapping.as_ref())
     );
     let Some(group) = group? else {
-        return Ok(plan_delete(ctx, group_id, mapping, added, observed?));
+        return plan_delete(ctx, group_id, mapping, added, observed?);
     };
     let (folder, members) = observed?;
     let obs = Observed {
@@ -255,24 +255,38 @@ fn plan_delete(
     group_id: &str,
     mapping: Option<GroupFolder>,
     added: BTreeSet<String>,
-    (_, members): (FolderState, BTreeMap<String, plan::FolderMember>),
-) -> GroupPlan {
+    (folder, members): (FolderState, BTreeMap<String, plan::FolderMember>),
+) -> Result<GroupPlan, JobError> {
     let policy = match ctx.config.groups.on_deleted {
         OnGroupDeleted::Revoke => "revoke",
         OnGroupDeleted::Keep => "keep",
     };
     let (mut remove, mut forget) = (Vec::new(), Vec::new());
+    // A readable folder always lists its owner: no members at all means Dropbox refused to list
+    // an unmounted folder's. Revoking then would take everyone added for gone and forget them
+    // while they keep their access, so it waits until the folder can be read.
+    if policy == "revoke"
+        && members.is_empty()
+        && matches!(folder, FolderState::Unmounted { .. })
+        && !added.is_empty()
+    {
+        return Err(JobError::retry(
+            "the group's shared folder is unmounted and Dropbox refuses to list its members: \
+             the members the bridge added are revoked once it can read them (mount the folder \
+             in Dropbox to do it now)",
+        ));
+    }
     if policy == "revoke" {
         // Nobody is wanted any more; only people the bridge added leave.
         (remove, forget) = plan::departures(&members, &added, &BTreeSet::new());
     }
-    GroupPlan::Delete(DeletePlan {
+    Ok(GroupPlan::Delete(DeletePlan {
         group_id: group_id.to_string(),
         mapping: mapping.as_ref().map(GroupFolderView::from),
         policy,
         remove,
         forget,
-    })
+    }))
 }
 
 /// Reconciles one group now (the body of `group.sync` and `group.delete`).
