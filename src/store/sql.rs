@@ -19,6 +19,10 @@ use super::{JobOutcome, JobRetention, JobState, StoreResult};
 /// `last_error` of a job that reached its last attempt with its worker lost each time.
 pub(super) const LOST_ON_EVERY_ATTEMPT: &str =
     "lease expired on every attempt: the worker running it was lost each time";
+/// `last_error` of a job whose last attempt lost its worker after an earlier run had failed, up
+/// to the error that run failed with.
+pub(super) const LOST_ON_THE_LAST_ATTEMPT: &str =
+    "lease expired on the last attempt: the worker running it was lost; an earlier run failed with: ";
 
 /// Column values for a finished run: (state, last_error, result JSON, ms until its next run).
 pub(super) fn outcome_columns(
@@ -558,8 +562,9 @@ macro_rules! shared_statements {
                 Ok(sqlx::query(concat!(
                     "UPDATE jobs SET
                             state = CASE WHEN attempts >= $2 THEN 'dead' ELSE 'failed' END,
-                            last_error = CASE WHEN attempts >= $2 THEN $3
-                                              ELSE COALESCE(last_error, 'lease expired') END,
+                            last_error = CASE WHEN attempts < $2 THEN COALESCE(last_error, 'lease expired')
+                                              WHEN last_error IS NULL OR last_error = 'lease expired' THEN $3
+                                              ELSE $6 || last_error END,
                             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
                             run_at = CASE WHEN attempts >= $2 THEN run_at
                                           WHEN attempts > 30 OR ($4 << CAST(attempts - 1 AS INTEGER)) > $5
@@ -573,6 +578,7 @@ macro_rules! shared_statements {
                 .bind($crate::store::sql::LOST_ON_EVERY_ATTEMPT)
                 .bind(millis(backoff.base))
                 .bind(millis(backoff.max))
+                .bind($crate::store::sql::LOST_ON_THE_LAST_ATTEMPT)
                 .execute(&mut *c)
                 .await?
                 .rows_affected())

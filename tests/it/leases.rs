@@ -205,6 +205,52 @@ async fn a_job_whose_runs_keep_losing_their_worker_is_dead_after_the_last_attemp
     .await;
 }
 
+/// A job that failed with an error of its own and then lost its worker on its last attempt is
+/// not said to have lost its worker on every attempt, and keeps the error it failed with.
+#[tokio::test]
+async fn a_job_dead_after_a_failure_and_a_lost_worker_says_both() {
+    each_store(|s, b| {
+        Box::pin(async move {
+            let j = s
+                .enqueue(vec![job("fails, then crashes")])
+                .await
+                .expect("enqueue")
+                .remove(0);
+            let first = s
+                .claim("w", 1, Duration::from_secs(30))
+                .await
+                .expect("claim")
+                .remove(0);
+            let failed = JobOutcome::Retry {
+                error: "403 Forbidden: no permission".into(),
+                after: Duration::ZERO,
+            };
+            assert!(s.finish(&first.lease, failed).await.expect("finish"), "{b}");
+            let second = s
+                .claim("w", 1, Duration::from_millis(50))
+                .await
+                .expect("claim")
+                .remove(0);
+            assert_eq!((second.id, second.attempts), (j.id, 2), "{b}");
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            s.requeue_expired(2, Backoff::default())
+                .await
+                .expect("requeue");
+            let dead = s.get_job(j.id).await.expect("get").expect("job");
+            assert_eq!(dead.state, JobState::Dead, "{b}");
+            assert_eq!(
+                dead.last_error.as_deref(),
+                Some(
+                    "lease expired on the last attempt: the worker running it was lost; \
+                     an earlier run failed with: 403 Forbidden: no permission"
+                ),
+                "{b}"
+            );
+        })
+    })
+    .await;
+}
+
 /// A job whose worker was lost was due again at once, so a job that brings down the process
 /// running it brought down the next replica straight away. It now waits the backoff of a failed
 /// run: `BRIDGE_BACKOFF_BASE` doubled per attempt after the first, at most `BRIDGE_BACKOFF_MAX`.
