@@ -93,8 +93,15 @@ async fn check_database(url: &str, report: &mut Report) {
             Ok(o) => o.read_only(true),
             Err(e) => return report.problem(format!("database: {url} is not usable: {e}")),
         };
-        let path = opts.get_filename().display().to_string();
-        if !opts.get_filename().exists() {
+        // The file the service opens, found as the service finds it.
+        let Some(file) = crate::store::sqlite::file_of(url) else {
+            return report.problem(format!(
+                "database: {url} is a SQLite database in memory, which the service refuses \
+                 (webhooks are committed on a connection of their own): name a file"
+            ));
+        };
+        let path = file.display().to_string();
+        if !file.exists() {
             report.ok(format!(
                 "database: SQLite {path} (not created yet; the service creates it on first start)"
             ));

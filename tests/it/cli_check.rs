@@ -1035,3 +1035,19 @@ async fn check_refuses_group_and_export_roots_that_hold_one_another() {
     let out = run_check(&env).await;
     assert!(!out.stderr.contains("config error"), "{}", out.all());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_an_in_memory_sqlite_database_cannot_be_used() {
+    // The service refuses to start on one; `check` says so rather than "not created yet".
+    for url in ["sqlite::memory:", "sqlite://bridge.db?mode=memory"] {
+        let env = with(offline_env(), &[("BRIDGE_DATABASE_URL", url)]);
+        let out = run_check(&env).await;
+        let database: Vec<&str> = problems(&out)
+            .into_iter()
+            .filter(|l| l.starts_with("problem: database:"))
+            .collect();
+        assert_eq!(database.len(), 1, "{url}: {}", out.all());
+        assert!(database[0].contains("in memory"), "{url}: {}", out.all());
+        assert!(!out.stdout.contains("not created yet"), "{}", out.all());
+    }
+}
