@@ -285,6 +285,25 @@ def main():
         )
         assert err.is_too_many_members()
 
+    @check("sharing/add_folder_member and share_folder: email_unverified, banned_member of the caller")
+    def _():
+        sfid = state["sfid"]
+        invite = lambda: dbx.sharing_add_folder_member(
+            sfid, [sharing.AddMember(sharing.MemberSelector.email("frank@example.com"), sharing.AccessLevel.viewer)]
+        )
+        control("POST", "knobs", {"account_email_unverified": True})
+        try:
+            assert expect_api_error(invite).is_email_unverified()
+            err = expect_api_error(lambda: dbx.sharing_share_folder("/Unverified share"))
+            assert err.is_email_unverified()
+        finally:
+            control("POST", "knobs", {"account_email_unverified": False})
+        control("POST", "knobs", {"account_banned": True})
+        try:
+            assert expect_api_error(invite).is_banned_member()
+        finally:
+            control("POST", "knobs", {"account_banned": False})
+
     @check("sharing/update_folder_member decodes MemberAccessLevelResult, member_error/not_a_member")
     def _():
         sfid = state["sfid"]

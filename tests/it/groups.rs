@@ -784,7 +784,7 @@ async fn per_member_permanent_error_does_not_block_other_members() {
     w.dropbox
         .set_member_error("user5@example.com", MemberError::CantShareOutsideTeam);
     w.dropbox
-        .set_member_error("user6@example.com", MemberError::EmailUnverified);
+        .set_member_error("user6@example.com", MemberError::TooManyInvitees);
 
     let job = sync_one(&w, g).await;
 
@@ -822,12 +822,66 @@ async fn per_member_permanent_error_does_not_block_other_members() {
     );
     assert_eq!(
         errors[3],
-        ("user6@example.com".into(), "email_unverified".into())
+        ("user6@example.com".into(), "too_many_invitees".into())
     );
     // Refused members are isolated by splitting the batch, not by one call per member; the
     // address Dropbox's pattern rejects is never sent.
     let calls = w.dropbox.calls("sharing/add_folder_member");
     assert!(calls <= 10, "{calls} add_folder_member calls");
+}
+
+/// `email_unverified` and `banned_member` from `add_folder_member` are about the bridge's own
+/// account (SPEC `AddFolderMemberError`): nobody can be invited, so the run fails with what to
+/// do, and no member is taken for refused.
+#[tokio::test]
+async fn an_account_dropbox_will_not_let_invite_fails_the_run_and_refuses_no_member() {
+    let w = spawn_world(|_| {}).await;
+    let ann = w.docspace.add_active_user("Ann", "A", "ann@example.com");
+    let g = w.docspace.create_group("Team", &[ann]).expect("group");
+    sync_one(&w, g).await;
+    let bob = w.docspace.add_active_user("Bob", "B", "bob@example.com");
+    w.docspace
+        .set_group_members(g, &[ann, bob])
+        .expect("members");
+    for (unverified, banned, says) in [(true, false, "verif"), (false, true, "banned")] {
+        w.dropbox.update_knobs(|k| {
+            k.account_email_unverified = unverified;
+            k.account_banned = banned;
+        });
+        let job = sync_job(&w, g).await;
+        assert_eq!(job["state"], "dead", "{job:#}");
+        let error = job["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains("bridge's Dropbox account"), "{job:#}");
+        assert!(error.contains(says), "{job:#}");
+        let refused = w
+            .app
+            .store
+            .member_refusals(&g.to_string(), Duration::from_secs(3600))
+            .await
+            .expect("store");
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+    // Nor can a folder be shared for a new group while the address is unverified.
+    w.dropbox.update_knobs(|k| {
+        k.account_email_unverified = true;
+        k.account_banned = false;
+    });
+    let new = w.docspace.create_group("New", &[ann]).expect("group");
+    let job = sync_job(&w, new).await;
+    assert_eq!(job["state"], "dead", "{job:#}");
+    let error = job["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("email_unverified"), "{job:#}");
+    assert!(error.contains("bridge's Dropbox account"), "{job:#}");
+    // Once the account may invite again, the next run invites Bob at once, with no window.
+    w.dropbox.update_knobs(|k| {
+        k.account_email_unverified = false;
+        k.account_banned = false;
+    });
+    sync_one(&w, g).await;
+    assert_eq!(
+        people(&folder(&w, "Team")),
+        strs(&["ann@example.com", "bob@example.com"])
+    );
 }
 
 fn errors_of(job: &Value) -> Vec<(String, String)> {
@@ -846,10 +900,10 @@ async fn a_member_dropbox_refused_is_asked_again_only_after_the_retry_window() {
     let bob = w.docspace.add_active_user("Bob", "B", "bob@example.com");
     let g = w.docspace.create_group("Team", &[ann, bob]).expect("group");
     w.dropbox
-        .set_member_error("bob@example.com", MemberError::EmailUnverified);
+        .set_member_error("bob@example.com", MemberError::CantShareOutsideTeam);
     let refusal = vec![(
         "\"bob@example.com\"".to_string(),
-        "\"email_unverified\"".to_string(),
+        "\"cant_share_outside_team\"".to_string(),
     )];
 
     let first = sync_one(&w, g).await;
@@ -861,7 +915,7 @@ async fn a_member_dropbox_refused_is_asked_again_only_after_the_retry_window() {
     assert_eq!(w.dropbox.calls("sharing/add_folder_member"), calls);
     assert_eq!(people(&folder(&w, "Team")), strs(&["ann@example.com"]));
 
-    // Bob verifies his address; once the window is over he is invited.
+    // Bob's account joins the team; once the window is over he is invited.
     w.dropbox.clear_member_error("bob@example.com");
     w.restart_with(|c| c.groups.refusal_retry = Duration::ZERO)
         .await;

@@ -97,6 +97,14 @@ pub struct Knobs {
     /// when the refresh token was authorised). A route needing another scope answers 401
     /// `missing_scope` with its `required_scope`. `None` (default) = every scope.
     pub granted_scopes: Option<Vec<String>>,
+    /// The app's account has not verified its email address: `add_folder_member` and
+    /// `share_folder` answer `email_unverified` ("This user's email address is not verified.
+    /// This functionality is only available on accounts with a verified email address", SPEC
+    /// `AddFolderMemberError`, `ShareFolderErrorBase`): about the caller, whoever is invited.
+    pub account_email_unverified: bool,
+    /// The app's account is banned from sharing: `add_folder_member` answers `banned_member`
+    /// ("The current user has been banned", SPEC `AddFolderMemberError`).
+    pub account_banned: bool,
 }
 
 impl Knobs {
@@ -127,6 +135,8 @@ impl Default for Knobs {
             list_folder_page_size: 2000,
             webhook_url: None,
             granted_scopes: None,
+            account_email_unverified: false,
+            account_banned: false,
         }
     }
 }
@@ -221,14 +231,10 @@ pub enum MemberError {
     InvalidEmail,
     /// `cant_share_outside_team`.
     CantShareOutsideTeam,
-    /// `email_unverified`.
-    EmailUnverified,
     /// `too_many_members` (carries a limit).
     TooManyMembers,
     /// `too_many_pending_invites` (carries a limit).
     TooManyPendingInvites,
-    /// `banned_member`.
-    BannedMember,
     /// `rate_limit` (the daily invite limit).
     RateLimit,
     /// `too_many_invitees`.

@@ -117,6 +117,9 @@ pub(crate) fn share_folder(call: &Call<'_>, arg: Value) -> ApiResult {
         )?,
     };
     let knobs = call.shared.knobs();
+    if knobs.account_email_unverified {
+        return Err(ApiError::route(json!({".tag": "email_unverified"})));
+    }
     let mut st = call.shared.state();
     let display = resolve(call, &st, "path", &a.path, PathPattern::WriteOrId)?.map_err(|_| {
         ApiError::route(json!({".tag": "bad_path", "bad_path": {".tag": "invalid_path"}}))
@@ -217,8 +220,16 @@ pub(crate) fn add_folder_member(call: &Call<'_>, arg: Value) -> ApiResult {
         };
         members.push((sel, access));
     }
+    let knobs = call.shared.knobs();
     let mut st = call.shared.state();
     check_nested(&st, &a.shared_folder_id)?;
+    // About the caller's own account, whoever the call invites.
+    if knobs.account_email_unverified {
+        return Err(ApiError::route(json!({".tag": "email_unverified"})));
+    }
+    if knobs.account_banned {
+        return Err(ApiError::route(json!({".tag": "banned_member"})));
+    }
     st.add_members(&a.shared_folder_id, &members, a.quiet)?;
     Ok(Value::Null)
 }

@@ -40,14 +40,12 @@ impl MemberError {
             MemberError::InvalidEmail => json!({".tag": "bad_member",
                 "bad_member": {".tag": "invalid_email", "invalid_email": email}}),
             MemberError::CantShareOutsideTeam => json!({".tag": "cant_share_outside_team"}),
-            MemberError::EmailUnverified => json!({".tag": "email_unverified"}),
             MemberError::TooManyMembers => {
                 json!({".tag": "too_many_members", "too_many_members": 1000})
             }
             MemberError::TooManyPendingInvites => {
                 json!({".tag": "too_many_pending_invites", "too_many_pending_invites": 1000})
             }
-            MemberError::BannedMember => json!({".tag": "banned_member"}),
             MemberError::RateLimit => json!({".tag": "rate_limit"}),
             MemberError::TooManyInvitees => json!({".tag": "too_many_invitees"}),
             MemberError::InsufficientPlan => json!({".tag": "insufficient_plan"}),

@@ -19,17 +19,39 @@ use crate::store::{GroupFolder, StoreError};
 /// the batch is split until the refused members are found.
 const MEMBER_TAGS: &[&str] = &[
     "bad_member",
-    "email_unverified",
     "cant_share_outside_team",
     "too_many_members",
     "too_many_pending_invites",
-    "banned_member",
     "rate_limit",
     "too_many_invitees",
 ];
 
+/// `add_folder_member` and `share_folder` errors about the bridge's own account (SPEC
+/// `AddFolderMemberError`, `ShareFolderErrorBase`: `email_unverified` "This user's email
+/// address is not verified…", `banned_member` "The current user has been banned"), whoever is
+/// invited: the run fails with what to do.
+const ACCOUNT_TAGS: &[(&str, &str)] = &[
+    (
+        "email_unverified",
+        "Dropbox lets no one be invited until the bridge's Dropbox account has verified its \
+         email address (https://www.dropbox.com/help/317); verify it, then sync the group",
+    ),
+    (
+        "banned_member",
+        "the bridge's Dropbox account has been banned from sharing; nobody can be invited with it",
+    ),
+];
+
 /// After one member is refused with these, nobody else can be invited to this folder now.
 const CAPACITY_TAGS: &[&str] = &["too_many_members", "rate_limit"];
+
+/// The run's end when `e` is about the bridge's own account (see [`ACCOUNT_TAGS`]).
+fn account_refusal(e: &DropboxError) -> Option<JobError> {
+    ACCOUNT_TAGS
+        .iter()
+        .find(|(tag, _)| e.has_tag(tag))
+        .map(|(_, why)| JobError::permanent(format!("{e}: {why}")))
+}
 
 pub async fn apply(ctx: &JobContext, plan: GroupPlan) -> Result<Report, JobError> {
     match plan {
@@ -172,7 +194,10 @@ async fn share_missing(
             report.moved_from = Some(old.to_string());
         }
     }
-    let (mut meta, mut fresh) = ctx.dropbox.share_folder_fresh(&path).await?;
+    let (mut meta, mut fresh) = match ctx.dropbox.share_folder_fresh(&path).await {
+        Ok(shared) => shared,
+        Err(e) => return Err(account_refusal(&e).unwrap_or_else(|| e.into())),
+    };
     if let Some(owner) = owner_of_share(ctx, &meta.shared_folder_id, &p.group_id).await? {
         // `share_folder` answers with the folder already shared at the path: someone else's.
         report.clash = Some(Clash {
@@ -543,6 +568,7 @@ async fn add_members(
     let quiet = ctx.config.groups.invite_quiet;
     let mut refused: Vec<MemberFailure> = Vec::new();
     let mut full: Option<String> = None;
+    let mut account_refused: Option<JobError> = None;
     let mut stack = vec![emails];
     while let Some(mut batch) = stack.pop() {
         if let Some(tag) = &full {
@@ -563,6 +589,14 @@ async fn add_members(
         };
         if err.is_shared_folder_gone() {
             return Err(JobError::retry(format!("{err}: shared folder vanished")));
+        }
+        if let Some(refusal) = account_refusal(&err) {
+            // Nobody left was invited: the members recorded before the call are not ours.
+            for email in stack.drain(..).flatten().chain(batch) {
+                ctx.store.record_member_removed(group_id, &email).await?;
+            }
+            account_refused = Some(refusal);
+            break;
         }
         if err.is_retryable() || !is_member_error(&err) {
             return Err(err.into());
@@ -601,7 +635,7 @@ async fn add_members(
         }
         report.errors.push(f);
     }
-    Ok(())
+    account_refused.map_or(Ok(()), Err)
 }
 
 /// A refusal about the member itself (address, team, verification), worth remembering; not
