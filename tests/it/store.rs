@@ -306,12 +306,12 @@ async fn mappings_and_cursors_round_trip() {
             s.record_member_refused("g1", "Bob@Example.com", "bad_member")
                 .await
                 .expect("refuse");
-            s.record_member_refused("g1", "bob@example.com", "email_unverified")
+            s.record_member_refused("g1", "bob@example.com", "cant_share_outside_team")
                 .await
                 .expect("refuse again");
             let bob = vec![(
                 "bob@example.com".to_string(),
-                "email_unverified".to_string(),
+                "cant_share_outside_team".to_string(),
             )];
             let day = Duration::from_secs(86_400);
             assert_eq!(s.member_refusals("g1", day).await.expect("list"), bob);

@@ -647,7 +647,7 @@ mod tests {
         let desired = set(&["ann@example.com", "bob@example.com"]);
         let refused: BTreeMap<String, String> = [(
             "bob@example.com".to_string(),
-            "email_unverified".to_string(),
+            "cant_share_outside_team".to_string(),
         )]
         .into();
         let c = member_changes(
@@ -662,7 +662,7 @@ mod tests {
             c.skipped,
             vec![MemberFailure {
                 email: "bob@example.com".into(),
-                tag: "email_unverified".into()
+                tag: "cant_share_outside_team".into()
             }]
         );
     }
