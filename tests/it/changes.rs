@@ -116,7 +116,10 @@ async fn the_periodic_poll_and_a_notification_never_page_the_cursor_at_once() {
         .await
         .expect("enqueue")[0]
         .id;
-    world.app.wait_running(poll, 20).await;
+    world
+        .app
+        .wait_until(poll, 20, |j| j["state"] == "running")
+        .await;
     let reply = world
         .dropbox_sender()
         .notify(&[&owner(&world)])

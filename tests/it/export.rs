@@ -1053,18 +1053,12 @@ async fn an_export_whose_guard_the_database_refuses_fails_alone() {
         assert_eq!(v["job"]["attempts"], 1, "{v:#}");
     }
     let (_, bad) = job_of.iter().find(|(f, _)| *f == refused).expect("refused");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let job = loop {
-        let (_, v) = w
-            .app
-            .api(Method::GET, &format!("/api/v1/jobs/{bad}"), None)
-            .await;
-        if v["job"]["attempts"].as_i64().unwrap_or(0) >= 1 && !v["job"]["last_error"].is_null() {
-            break v["job"].clone();
-        }
-        assert!(std::time::Instant::now() < deadline, "no attempt: {v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let job = w
+        .app
+        .wait_until(*bad, 30, |j| {
+            j["attempts"].as_i64().unwrap_or(0) >= 1 && !j["last_error"].is_null()
+        })
+        .await;
     assert_ne!(job["state"], "succeeded", "{job:#}");
     assert!(
         job["last_error"]

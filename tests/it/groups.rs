@@ -355,7 +355,9 @@ async fn a_sync_and_a_delete_of_one_group_never_run_at_once() {
         .find(|j| j["kind"] == "group.delete")
         .and_then(|j| j["id"].as_i64())
         .expect("group.delete job");
-    w.app.wait_running(delete, 20).await;
+    w.app
+        .wait_until(delete, 20, |j| j["state"] == "running")
+        .await;
     // An operator syncs the group while its deletion is applied.
     let sync = w.sync_group(&t.group.to_string()).await;
     assert_ne!(sync, delete, "a running job takes no more requests");
@@ -384,18 +386,12 @@ async fn a_deletion_that_cannot_read_an_unmounted_folders_members_forgets_none_o
         .find(|j| j["kind"] == "group.delete")
         .and_then(|j| j["id"].as_i64())
         .expect("group.delete job");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let failed = loop {
-        let (_, v) = w
-            .app
-            .api(Method::GET, &format!("/api/v1/jobs/{delete}"), None)
-            .await;
-        if v["job"]["state"] != "queued" && v["job"]["state"] != "running" {
-            break v["job"].clone();
-        }
-        assert!(std::time::Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let failed = w
+        .app
+        .wait_until(delete, 20, |j| {
+            j["state"] != "queued" && j["state"] != "running"
+        })
+        .await;
     assert_eq!(failed["state"], "failed", "{failed:#}");
     assert!(
         failed["last_error"]

@@ -234,35 +234,26 @@ impl TestApp {
     /// Job `id` once it has finished (succeeded or dead), without waiting for the jobs it
     /// enqueued; panics after `secs`.
     pub async fn wait_finished(&self, id: i64, secs: u64) -> Value {
+        self.wait_until(id, secs, |j| {
+            matches!(j["state"].as_str(), Some("succeeded") | Some("dead"))
+        })
+        .await
+    }
+
+    /// Job `id` as soon as `f` holds for it (polled every few milliseconds, without waiting for
+    /// the queue); panics after `secs`.
+    pub async fn wait_until(&self, id: i64, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
             let (_, v) = self
                 .api(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"), None)
                 .await;
-            if matches!(v["job"]["state"].as_str(), Some("succeeded") | Some("dead")) {
+            if f(&v["job"]) {
                 return v["job"].clone();
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "job {id} did not finish: {v}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Waits until job `id` is running; panics after `secs`.
-    pub async fn wait_running(&self, id: i64, secs: u64) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        loop {
-            let (_, v) = self
-                .api(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"), None)
-                .await;
-            if v["job"]["state"] == "running" {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "job {id} did not start: {v}"
+                "job {id} did not get there within {secs}s: {v}"
             );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
