@@ -1,5 +1,5 @@
 //! `dropbox.changes`: read what changed in the bridge's Dropbox folders and enqueue the repairs.
-//! Enqueued by a Dropbox notification (one per account named) and the periodic poll. Every such
+//! Enqueued by a Dropbox notification (one per notification) and the periodic poll. Every such
 //! job reads the bridge's own account from its one stored cursor, so all share one key: one is
 //! queued at a time, and none runs while another does. The work is [`crate::jobs::changes`].
 
