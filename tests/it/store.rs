@@ -1062,34 +1062,54 @@ async fn two_running_jobs_of_one_key_are_made_one_by_the_upgrade() {
     assert_eq!(state(5).await.state, JobState::Failed);
 }
 
-/// An installation upgraded past migration 0013 gives `group.sync` and `group.delete` of a group
-/// one key, and every `dropbox.changes` job one key; where that would make two queued or two
-/// running jobs of a key, the newer waits as failed, and the claim runs them one at a time.
+/// Jobs of an installation from before the shared group and change keys (SQLite 0013,
+/// PostgreSQL 0012), written with `$1` now and `$2` a lease end.
+const JOBS_BEFORE_SHARED_KEYS: &str =
+    "INSERT INTO jobs (id, kind, state, attempts, dedupe_key, payload, run_at, created_at,
+                       updated_at, lease_owner, lease_token, lease_expires_at)
+     VALUES (1, 'group.sync', 'running', 1, 'group.sync:g', '{\"group_id\":\"g\"}', $1, $1, $1, 'a', 'ta', $2),
+            (2, 'group.delete', 'running', 1, 'group.delete:g', '{\"group_id\":\"g\"}', $1, $1, $1, 'b', 'tb', $2),
+            (3, 'group.sync', 'queued', 0, 'group.sync:g', '{\"group_id\":\"g\"}', $1, $1, $1, NULL, NULL, NULL),
+            (4, 'group.delete', 'queued', 0, 'group.delete:g', '{\"group_id\":\"g\"}', $1, $1, $1, NULL, NULL, NULL),
+            (5, 'dropbox.changes', 'queued', 0, 'dropbox.changes:self', '{}', $1, $1, $1, NULL, NULL, NULL),
+            (6, 'dropbox.changes', 'queued', 0, 'dropbox.changes:dbid:a', '{\"account_id\":\"dbid:a\"}', $1, $1, $1, NULL, NULL, NULL),
+            (7, 'group.delete', 'queued', 0, 'group.delete:h', '{\"group_id\":\"h\"}', $1, $1, $1, NULL, NULL, NULL),
+            (8, 'group.sync', 'succeeded', 1, 'group.sync:g', '{\"group_id\":\"g\"}', $1, $1, $1, NULL, NULL, NULL)";
+
+/// An installation upgraded past the shared keys gives `group.sync` and `group.delete` of a
+/// group one key, and every `dropbox.changes` job one key; where that would make two queued or
+/// two running jobs of a key, the newer waits as failed, and the claim runs them one at a time.
+/// On SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set.
 #[tokio::test]
 async fn the_upgrade_gives_a_groups_sync_and_delete_one_key_and_runs_them_one_at_a_time() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (url, pool) = crate::common::sqlite_before_migration(dir.path(), "0013").await;
     let now = Utc::now().timestamp_millis();
-    sqlx::query(
-        "INSERT INTO jobs (id, kind, state, attempts, dedupe_key, payload, run_at, created_at,
-                           updated_at, lease_owner, lease_token, lease_expires_at)
-         VALUES (1, 'group.sync', 'running', 1, 'group.sync:g', '{\"group_id\":\"g\"}', $1, $1, $1, 'a', 'ta', $2),
-                (2, 'group.delete', 'running', 1, 'group.delete:g', '{\"group_id\":\"g\"}', $1, $1, $1, 'b', 'tb', $2),
-                (3, 'group.sync', 'queued', 0, 'group.sync:g', '{\"group_id\":\"g\"}', $1, $1, $1, NULL, NULL, NULL),
-                (4, 'group.delete', 'queued', 0, 'group.delete:g', '{\"group_id\":\"g\"}', $1, $1, $1, NULL, NULL, NULL),
-                (5, 'dropbox.changes', 'queued', 0, 'dropbox.changes:self', '{}', $1, $1, $1, NULL, NULL, NULL),
-                (6, 'dropbox.changes', 'queued', 0, 'dropbox.changes:dbid:a', '{\"account_id\":\"dbid:a\"}', $1, $1, $1, NULL, NULL, NULL),
-                (7, 'group.delete', 'queued', 0, 'group.delete:h', '{\"group_id\":\"h\"}', $1, $1, $1, NULL, NULL, NULL),
-                (8, 'group.sync', 'succeeded', 1, 'group.sync:g', '{\"group_id\":\"g\"}', $1, $1, $1, NULL, NULL, NULL)",
-    )
-    .bind(now)
-    .bind(now + 60_000)
-    .execute(&pool)
-    .await
-    .expect("old rows");
+    let (url, pool) = crate::common::sqlite_before_migration(dir.path(), "0013").await;
+    sqlx::query(JOBS_BEFORE_SHARED_KEYS)
+        .bind(now)
+        .bind(now + 60_000)
+        .execute(&pool)
+        .await
+        .expect("old rows");
     pool.close().await;
+    let mut urls = vec![url];
+    if let Some((url, pool)) = crate::common::postgres_before_migration(dir.path(), "0012").await {
+        sqlx::query(JOBS_BEFORE_SHARED_KEYS)
+            .bind(now)
+            .bind(now + 60_000)
+            .execute(&pool)
+            .await
+            .expect("old rows");
+        pool.close().await;
+        urls.push(url);
+    }
+    for url in urls {
+        upgraded_keys_run_one_at_a_time(&url).await;
+    }
+}
 
-    let s = store::connect(&url).await.expect("upgrade");
+async fn upgraded_keys_run_one_at_a_time(url: &str) {
+    let s = store::connect(url).await.expect("upgrade");
     let mut seen = Vec::new();
     for id in 1..=8 {
         let j = s.get_job(id).await.expect("get").expect("job");
@@ -1107,7 +1127,8 @@ async fn the_upgrade_gives_a_groups_sync_and_delete_one_key_and_runs_them_one_at
             (JobState::Failed, key("dropbox.changes")),
             (JobState::Queued, key("group:h")),
             (JobState::Succeeded, key("group:g")),
-        ]
+        ],
+        "{url}"
     );
     // While job 1 runs, no other job of `group:g` is claimed; of the change readings the
     // oldest goes first.
@@ -1119,7 +1140,7 @@ async fn the_upgrade_gives_a_groups_sync_and_delete_one_key_and_runs_them_one_at
         .map(|c| c.job.id)
         .collect();
     claimed.sort();
-    assert_eq!(claimed, vec![5, 7]);
+    assert_eq!(claimed, vec![5, 7], "{url}");
 }
 
 /// A path escaped in an `sqlite:` URL (a space as `%20`) names one file for every connection:

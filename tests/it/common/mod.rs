@@ -336,20 +336,7 @@ pub async fn sqlite_before_migration(
     before: &str,
 ) -> (String, sqlx::SqlitePool) {
     let url = format!("sqlite://{}", dir.join("old.db").display());
-    let old = dir.join("old-migrations");
-    std::fs::create_dir(&old).expect("dir");
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
-        .expect("migrations")
-    {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name < before {
-            std::fs::copy(&path, old.join(name)).expect("copy");
-        }
-    }
+    let old = migrations_before(dir, "sqlite", before);
     let opts = url
         .parse::<sqlx::sqlite::SqliteConnectOptions>()
         .expect("url")
@@ -362,6 +349,44 @@ pub async fn sqlite_before_migration(
         .await
         .expect("old schema");
     (url, pool)
+}
+
+/// A fresh PostgreSQL database (when `TEST_DATABASE_URL` is set) with the schema as it was
+/// before migration `before`: its URL, and a pool on it for writing the rows of that schema.
+pub async fn postgres_before_migration(
+    dir: &std::path::Path,
+    before: &str,
+) -> Option<(String, sqlx::PgPool)> {
+    let url = fresh_postgres_url().await?;
+    let old = migrations_before(dir, "postgres", before);
+    let pool = sqlx::PgPool::connect(&url).await.expect("pool");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("migrator")
+        .run(&pool)
+        .await
+        .expect("old schema");
+    Some((url, pool))
+}
+
+/// A folder in `dir` holding `engine`'s migrations numbered below `before`.
+fn migrations_before(dir: &std::path::Path, engine: &str, before: &str) -> std::path::PathBuf {
+    let old = dir.join(format!("{engine}-migrations-before-{before}"));
+    std::fs::create_dir(&old).expect("dir");
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(engine);
+    for entry in std::fs::read_dir(all).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name < before {
+            std::fs::copy(&path, old.join(name)).expect("copy");
+        }
+    }
+    old
 }
 
 /// The store URLs a backend-independent test runs against: SQLite always, PostgreSQL when
