@@ -473,7 +473,18 @@ async fn ingest_through(queue: &IngestQueue, d: Delivery) -> StoreResult<Deliver
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
     queue.send((d, reply)).await.map_err(gone)?;
-    answer.await.map_err(gone)?
+    answer.await.map_err(|_| {
+        StoreError::Unavailable("the batch holding the delivery ended without an answer".into())
+    })?
+}
+
+/// What a caught panic said (its message when it is text), for the callers of the batch it failed.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
 }
 
 /// Moves what else is waiting on `rx` into `batch`, up to `max` items in all.

@@ -17,12 +17,14 @@
 //! transaction nobody will end.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
+use futures::FutureExt as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -201,7 +203,15 @@ async fn write_batches(conn: Arc<Mutex<SqliteConnection>>, mut rx: mpsc::Unbound
             }
         }
         let mut settles = Vec::with_capacity(batch.len());
-        let result = commit_batch(&mut c, batch, &mut settles).await;
+        // A panic fails this batch alone (the writes it had not reached hear that their batch
+        // failed before them): were it to end this task, every later write would fail until the
+        // process restarted. sqlx rolls the transaction it left open back before the next one.
+        let result = AssertUnwindSafe(commit_batch(&mut c, batch, &mut settles))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(format!("a write failed: {}", super::panic_text(&*panic)).into())
+            });
         drop(c);
         metrics::histogram!("bridge_store_write_batch_size").record(settles.len() as f64);
         let result = result.map_err(|e| {
@@ -451,6 +461,11 @@ impl Store for SqliteStore {
         if self.ingest_tx.is_closed() {
             return Err(StoreError::Unavailable(
                 "webhook ingestion has stopped".into(),
+            ));
+        }
+        if self.writer.ops.is_closed() {
+            return Err(StoreError::Unavailable(
+                "the database writer has stopped".into(),
             ));
         }
         self.probe_writer().await
@@ -764,5 +779,38 @@ impl Store for SqliteStore {
                 Box::pin(async move { shared::put_cursor(c, &account_id, &cursor).await })
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_that_panics_fails_its_batch_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bridge.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let failed = store
+            .writer
+            .direct(|_| -> StoreResult<()> { panic!("boom") })
+            .await;
+        assert!(
+            matches!(failed, Err(StoreError::Unavailable(_))),
+            "{failed:?}"
+        );
+        // Writes after it still run, and readiness holds.
+        let count = store
+            .writer
+            .direct(|c| {
+                c.execute(
+                    "INSERT INTO deliveries (source, received_at) VALUES ('test', 0)",
+                    [],
+                )
+                .map_err(|e| StoreError::Other(e.to_string()))
+            })
+            .await;
+        assert!(matches!(count, Ok(1)), "{count:?}");
+        store.ping().await.unwrap();
     }
 }

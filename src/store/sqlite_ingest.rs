@@ -42,7 +42,7 @@ pub(super) fn start<T: Send + 'static>(
     let (tx, rx) = mpsc::channel(4096);
     std::thread::Builder::new()
         .name("sqlite-ingest".into())
-        .spawn(move || run(conn, rx, writer_lock))
+        .spawn(move || run(conn, rx, writer_lock, commit))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the ingest thread: {e}")))?;
     Ok(tx)
 }
@@ -61,10 +61,14 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("database: {e}"))
 }
 
+/// Commits a batch of deliveries on a connection ([`commit`], or a stand-in in tests).
+type Commit = fn(&mut Connection, &[&Delivery]) -> rusqlite::Result<Vec<DeliveryOutcome>>;
+
 fn run<T>(
     mut conn: Connection,
     mut rx: mpsc::Receiver<(Delivery, IngestReply)>,
     writer_lock: Arc<Mutex<T>>,
+    commit: Commit,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
@@ -76,7 +80,20 @@ fn run<T>(
         // without).
         let held = writer_lock.blocking_lock();
         take_pending(&mut rx, &mut batch, MAX_BATCH);
-        let result = commit(&mut conn, batch.iter().map(|(d, _)| d));
+        let deliveries: Vec<&Delivery> = batch.iter().map(|(d, _)| d).collect();
+        // A panic fails this batch alone: were it to end the thread, every later webhook and
+        // enqueue would fail until the process restarted. The transaction it left open (if
+        // unwinding did not roll it back) is rolled back before the next batch.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            commit(&mut conn, &deliveries).map_err(|e| format!("database: {e}"))
+        }))
+        .unwrap_or_else(|panic| {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(format!("the commit failed: {}", super::panic_text(&*panic)))
+        });
+        drop(deliveries);
         drop(held);
         metrics::histogram!("bridge_store_group_commit_size").record(batch.len() as f64);
         match result {
@@ -85,9 +102,8 @@ fn run<T>(
                     let _ = reply.send(Ok(out));
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, deliveries = batch.len(), "webhook batch not committed");
-                let msg = format!("database: {e}");
+            Err(msg) => {
+                tracing::warn!(error = %msg, deliveries = batch.len(), "webhook batch not committed");
                 for (_, reply) in batch {
                     let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
                 }
@@ -97,12 +113,10 @@ fn run<T>(
 }
 
 /// One transaction for the whole batch: every delivery in it is kept, or none is.
-fn commit<'a>(
-    conn: &mut Connection,
-    batch: impl Iterator<Item = &'a Delivery>,
-) -> rusqlite::Result<Vec<DeliveryOutcome>> {
+fn commit(conn: &mut Connection, batch: &[&Delivery]) -> rusqlite::Result<Vec<DeliveryOutcome>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let outs = batch
+        .iter()
         .map(|d| ingest_one(&tx, d))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     tx.commit()?;
@@ -195,4 +209,54 @@ pub(super) fn queue_job(
 /// A job row that does not make a [`Job`].
 fn unreadable(e: StoreError) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ingest_through;
+
+    /// Commits nothing; opens a transaction and panics inside it for a delivery named `panic`.
+    fn flaky(c: &mut Connection, batch: &[&Delivery]) -> rusqlite::Result<Vec<DeliveryOutcome>> {
+        c.execute_batch("BEGIN IMMEDIATE")?;
+        if batch
+            .iter()
+            .any(|d| d.delivery_id.as_deref() == Some("panic"))
+        {
+            panic!("boom");
+        }
+        c.execute_batch("COMMIT")?;
+        Ok(batch.iter().map(|_| DeliveryOutcome::duplicate()).collect())
+    }
+
+    fn delivery(id: &str) -> Delivery {
+        Delivery {
+            delivery_id: Some(id.into()),
+            ..Delivery::default()
+        }
+    }
+
+    #[test]
+    fn a_batch_whose_commit_panics_fails_alone_and_the_thread_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("ingest.db")).unwrap();
+        let (tx, rx) = mpsc::channel(8);
+        let thread = std::thread::spawn(move || run(conn, rx, Arc::new(Mutex::new(())), flaky));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let failed = ingest_through(&tx, delivery("panic")).await;
+            assert!(
+                matches!(&failed, Err(StoreError::Unavailable(m)) if m.contains("boom")),
+                "{failed:?}"
+            );
+            // The thread is still there, and the transaction the panic left open is gone (a
+            // second BEGIN inside it would fail).
+            let next = ingest_through(&tx, delivery("next")).await;
+            assert!(matches!(&next, Ok(out) if out.duplicate), "{next:?}");
+        });
+        drop(tx);
+        thread.join().unwrap();
+    }
 }
