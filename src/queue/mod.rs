@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -171,23 +171,25 @@ pub async fn run_workers(
         // Read before claiming: whatever was enqueued before the ask, this claim sees.
         let ask = idle.pending();
 
-        let free = permits.available_permits();
-        let mut claimed = Vec::new();
         // The leases are measured from before the request left (see `lease`).
         let sent = tokio::time::Instant::now();
-        if free > 0 {
-            let claim = store.claim(&worker_id, free as u32, settings.lease);
-            match bounded(&settings, &shutdown, claim).await {
-                Some(Ok(jobs)) => claimed = jobs,
-                Some(Err(e)) => tracing::warn!(error = %e, "claiming jobs failed"),
-                None => {}
+        let claimed = claim_for_free_slots(&permits, settings.concurrency, |n| {
+            let claim = store.claim(&worker_id, n, settings.lease);
+            let (settings, shutdown) = (&settings, &shutdown);
+            async move {
+                match bounded(settings, shutdown, claim).await {
+                    Some(Ok(jobs)) => jobs,
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "claiming jobs failed");
+                        Vec::new()
+                    }
+                    None => Vec::new(),
+                }
             }
-        }
+        })
+        .await;
         let got = claimed.len();
-        for job in claimed {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
+        for (job, permit) in claimed {
             running.lock().unwrap_or_else(|p| p.into_inner()).insert(
                 job.lease.job_id,
                 RunningJob {
@@ -278,6 +280,30 @@ pub async fn run_workers(
         }
     }
     tracing::info!("workers stopped");
+}
+
+/// Takes every free worker slot (at most `most`), claims at most that many jobs with `claim`,
+/// and pairs each job it returns with a slot; the slots left over are given back. The slots are
+/// taken before the claim: a slot lent by a run that waits on a provider (`slot::wait`) could
+/// otherwise be taken back while the claim is in flight, and a job claimed for it would wait, its
+/// lease not renewed, for as long as every other run lasts.
+async fn claim_for_free_slots<T, F, Fut>(
+    permits: &Arc<Semaphore>,
+    most: usize,
+    claim: F,
+) -> Vec<(T, OwnedSemaphorePermit)>
+where
+    F: FnOnce(u32) -> Fut,
+    Fut: std::future::Future<Output = Vec<T>>,
+{
+    let free: Vec<_> = std::iter::from_fn(|| permits.clone().try_acquire_owned().ok())
+        .take(most)
+        .collect();
+    if free.is_empty() {
+        return Vec::new();
+    }
+    let jobs = claim(free.len() as u32).await;
+    jobs.into_iter().zip(free).collect()
 }
 
 /// A store call of the claim loop, given up after a lease's length (a database that stopped
@@ -399,4 +425,40 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "bridge".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_taken_back_during_the_claim_leaves_no_claimed_job_waiting() {
+        let permits = Arc::new(Semaphore::new(2));
+        // One run holds a slot for a long time; the other slot is free, lent by a run that
+        // waits on a provider.
+        let long_run = permits.clone().acquire_owned().await.unwrap();
+        let claim = claim_for_free_slots(&permits, 2, |n| {
+            let pool = permits.clone();
+            async move {
+                assert_eq!(n, 1, "one slot is free");
+                // The lending run's pause ends while the claim is in flight.
+                let back = tokio::spawn(async move { pool.acquire_owned().await.unwrap() });
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                vec![back]
+            }
+        });
+        let claimed = tokio::time::timeout(Duration::from_secs(60), claim)
+            .await
+            .expect("a claimed job never waits for a slot");
+        assert_eq!(claimed.len(), 1);
+        let (back, slot) = claimed.into_iter().next().unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(
+            !back.is_finished(),
+            "the lending run waits for a slot behind the claimed job"
+        );
+        drop(slot);
+        let _slot_back = back.await.unwrap();
+        drop(long_run);
+    }
 }
