@@ -203,7 +203,7 @@ impl std::io::Write for LogWriter {
 // --- metrics ---------------------------------------------------------------------------------
 
 /// Outcomes of `bridge_deliveries_total`, each counted from 0 for both sources.
-pub const DELIVERY_OUTCOMES: [&str; 9] = [
+pub const DELIVERY_OUTCOMES: [&str; 10] = [
     "accepted",
     "duplicate",
     "ignored",
@@ -213,6 +213,7 @@ pub const DELIVERY_OUTCOMES: [&str; 9] = [
     "timeout",
     "internal",
     "abandoned",
+    "overloaded",
 ];
 const DELIVERY_SOURCES: [&str; 2] = ["docspace", "dropbox"];
 

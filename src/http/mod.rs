@@ -154,9 +154,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(in_flight, shed_load))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
+            // One line per request: the access line. tower-http would add an `error` line for
+            // every 5xx answer (a shed request, a probe while the database is down).
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_response(access_log),
+                .on_response(access_log)
+                .on_failure(()),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
@@ -313,12 +316,18 @@ async fn shed_load(
         }
         Err(_) => {
             metrics::counter!("bridge_http_requests_shed_total").increment(1);
-            error::ApiError::new(
+            let mut resp = error::ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded",
                 "too many requests in flight; retry later",
             )
-            .into_response()
+            .into_response();
+            // A webhook turned away is still a delivery: counted, and named on its access line.
+            if let Some(source) = webhooks::delivery_source(req.method(), req.uri().path()) {
+                resp.extensions_mut()
+                    .insert(webhooks::DeliveryLog::overloaded(source));
+            }
+            resp
         }
     }
 }

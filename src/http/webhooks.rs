@@ -68,6 +68,12 @@ impl DeliveryLog {
         Self::cut_short(source, "abandoned", event)
     }
 
+    /// The record of a delivery turned away unread because `BRIDGE_MAX_REQUESTS` requests were
+    /// in flight (answered 503), counted here as `overloaded`.
+    pub fn overloaded(source: &'static str) -> Self {
+        Self::cut_short(source, "overloaded", &EventSeen::default())
+    }
+
     /// A delivery the handler did not finish, counted as `outcome`, with the event it had read.
     fn cut_short(source: &'static str, outcome: &'static str, event: &EventSeen) -> Self {
         let mut log = Self::new(source);
@@ -152,9 +158,34 @@ async fn read_limited(
         let e = e.into_inner();
         if over_limit(e.as_ref()) {
             too_large(log)
+        } else if cut_off(e.as_ref()) {
+            // Nobody reads this answer: the sender is gone and sends the delivery again.
+            log.count("abandoned");
+            ApiError::bad_request(
+                "body_incomplete",
+                format!("the body could not be read: {e}"),
+            )
         } else {
             bad_body(log, format!("the body could not be read: {e}"))
         }
+    })
+}
+
+/// Whether reading a body failed because the client closed or lost the connection before the
+/// body was complete (as opposed to sending one that is malformed).
+fn cut_off(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|e| {
+        e.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+            || e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                )
+            })
     })
 }
 

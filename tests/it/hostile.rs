@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{sample, scrape, spawn_app};
+use crate::common::{docspace_event, sample, scrape, spawn_app};
 
 /// Reads until the peer closes the connection; `None` if it stays open for `limit`.
 async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
@@ -123,6 +123,13 @@ async fn with_the_request_cap_reached_a_new_request_is_shed_with_503_but_not_the
     assert!(resp.headers().get("retry-after").is_some());
     let body: Value = resp.json().await.expect("json error");
     assert_eq!(body["error"]["code"], "overloaded");
+    // A webhook turned away is a delivery too: counted as `overloaded`.
+    let series = r#"bridge_deliveries_total{source="docspace",outcome="overloaded"}"#;
+    let before = sample(&scrape(&app.url).await, series).expect("series from 0");
+    let event = docspace_event(880_001, "group.updated", json!({ "id": "g-shed" }));
+    assert_eq!(app.post_docspace(&event, None).await.status(), 503);
+    let after = sample(&scrape(&app.url).await, series).expect("series");
+    assert_eq!(after - before, 1.0, "one shed delivery counted");
     for probe in ["/healthz", "/readyz", "/metrics"] {
         let resp = app
             .http

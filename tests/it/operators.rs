@@ -243,6 +243,7 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     env.insert("BRIDGE_LISTEN".into(), format!("127.0.0.1:{port}"));
     env.insert("BRIDGE_WORKERS".into(), "false".into());
     env.insert("BRIDGE_REQUEST_TIMEOUT".into(), "1s".into());
+    env.insert("BRIDGE_MAX_REQUESTS".into(), "1".into());
     let database_url = format!("sqlite://{}", dir.path().join("bridge.db").display());
     env.insert("BRIDGE_DATABASE_URL".into(), database_url.clone());
     let log = dir.path().join("stderr.log");
@@ -345,11 +346,61 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     drop(stream);
     tokio::time::sleep(Duration::from_millis(300)).await;
     blocker.release().await;
+    // A sender that hangs up halfway through its body has abandoned its delivery; the body is not
+    // a bad request.
+    let cut = docspace_event(777_005, "group.updated", json!({ "id": "g-log" }));
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /webhooks/docspace HTTP/1.1\r\nhost: x\r\nx-request-id: req-cut-off\r\n\
+         x-docspace-signature-256: {}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        docspace_signature_upper(&cut),
+        cut.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
+        .await
+        .expect("send head");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &cut[..cut.len() / 2])
+        .await
+        .expect("send half the body");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // While that request holds the only slot (BRIDGE_MAX_REQUESTS), a delivery is turned away:
+    // its line names it, and it is the one line of its request (no error line besides).
+    let shed = docspace_event(777_006, "group.updated", json!({ "id": "g-log" }));
+    let resp = http
+        .post(format!("{base}/webhooks/docspace"))
+        .header("x-request-id", "req-shed")
+        .header("x-docspace-signature-256", docspace_signature_upper(&shed))
+        .body(shed)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 503);
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let metrics = scrape(&base).await;
     assert_eq!(
         sample(
             &metrics,
             r#"bridge_deliveries_total{source="docspace",outcome="abandoned"}"#
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"bridge_deliveries_total{source="docspace",outcome="bad_request"}"#
+        ),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"bridge_deliveries_total{source="docspace",outcome="overloaded"}"#
         ),
         Some(1.0),
         "{metrics}"
@@ -408,6 +459,17 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     assert_eq!(abandoned[0]["delivery"], "abandoned", "{text}");
     assert_eq!(abandoned[0]["event_id"], "777004", "{text}");
     assert_eq!(abandoned[0]["level"], "INFO", "{text}");
+    let cut = lines_of("req-cut-off");
+    assert_eq!(cut.len(), 1, "{text}");
+    assert_eq!(cut[0]["delivery"], "abandoned", "{text}");
+    let shed = lines_of("req-shed");
+    assert_eq!(shed.len(), 1, "{text}");
+    assert_eq!(shed[0]["status"], 503, "{text}");
+    assert_eq!(shed[0]["delivery"], "overloaded", "{text}");
+    assert!(
+        !text.lines().any(|l| l.contains(r#""level":"ERROR""#)),
+        "{text}"
+    );
 }
 
 // --- runs and re-drives --------------------------------------------------------------------
