@@ -135,7 +135,9 @@ pub async fn run_workers(
     // Told when a run lends its slot out while it waits on a provider (`provider::slot`).
     let lent = Arc::new(Notify::new());
     // Every job this process runs, for releasing them at shutdown.
-    let running: Arc<Mutex<HashMap<i64, RunningJob>>> = Arc::default();
+    // By lease token, not job id: a run that lost its lease may still be recording that when
+    // this process claims the same job again, and its end must not forget the new run.
+    let running: Arc<Mutex<HashMap<String, RunningJob>>> = Arc::default();
     let mut tasks = JoinSet::new();
     let mut last_reap = Instant::now() - settings.lease;
 
@@ -191,7 +193,7 @@ pub async fn run_workers(
         let got = claimed.len();
         for (job, permit) in claimed {
             running.lock().unwrap_or_else(|p| p.into_inner()).insert(
-                job.lease.job_id,
+                job.lease.token.clone(),
                 RunningJob {
                     lease: job.lease.clone(),
                     attempt: job.attempts,
@@ -206,12 +208,12 @@ pub async fn run_workers(
             let clock = LeaseClock::granted(sent, settings.lease);
             let slot = Slot::new(permits.clone(), permit, lent.clone());
             tasks.spawn(async move {
-                let id = job.lease.job_id;
+                let token = job.lease.token.clone();
                 slot::hold(slot, run_one(store, ctx, settings, job, clock, worker)).await;
                 running
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id);
+                    .remove(&token);
             });
         }
         if got > 0 && permits.available_permits() > 0 {
