@@ -281,6 +281,15 @@ pub async fn run_workers(
             tracing::warn!(job = job.lease.job_id, error = %e, "could not release job; its lease will expire");
         }
     }
+    // Every run is over: a job this worker still holds was claimed by a claim it gave up on
+    // (shutdown began while it was in flight), which committed all the same.
+    match store.release_all(&worker_id).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "released jobs claimed as the workers stopped"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release the jobs of a claim given up on; their leases will expire")
+        }
+    }
     tracing::info!("workers stopped");
 }
 

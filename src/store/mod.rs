@@ -558,6 +558,11 @@ pub trait Store: Send + Sync + 'static {
     /// happens unless `lease` is still the job's current claim.
     async fn release(&self, lease: &Lease) -> StoreResult<()>;
 
+    /// Gives back every job `worker` still holds, without counting their attempts (the end of a
+    /// graceful shutdown, once its runs are over: what is left was claimed by a claim it gave up
+    /// on, which may still have committed). The number of jobs given back.
+    async fn release_all(&self, worker: &str) -> StoreResult<u64>;
+
     /// Returns jobs whose lease expired (by the database's clock) to the queue, due at once;
     /// the number returned. The lost run counts as an attempt: a job that has had
     /// `max_attempts` of them is `dead` instead.

@@ -210,6 +210,10 @@ impl Store for PgStore {
         shared::release(&mut *self.conn().await?, lease).await
     }
 
+    async fn release_all(&self, worker: &str) -> StoreResult<u64> {
+        shared::release_all(&mut *self.conn().await?, worker).await
+    }
+
     async fn requeue_expired(&self, max_attempts: u32, backoff: Backoff) -> StoreResult<u64> {
         shared::requeue_expired(&mut *self.conn().await?, max_attempts, backoff).await
     }

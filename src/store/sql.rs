@@ -549,6 +549,21 @@ macro_rules! shared_statements {
                 Ok(())
             }
 
+            pub(crate) async fn release_all(c: &mut Conn, worker: &str) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "UPDATE jobs SET state = 'failed',
+                            attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                            updated_at = $1
+                     WHERE state = 'running' AND lease_owner = $2",
+                )
+                .bind(now_ms())
+                .bind(worker)
+                .execute(&mut *c)
+                .await?
+                .rows_affected())
+            }
+
             pub(crate) async fn requeue_expired(
                 c: &mut Conn,
                 max_attempts: u32,

@@ -530,6 +530,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn release_all(&self, worker: &str) -> StoreResult<u64> {
+        let worker = worker.to_string();
+        self.writer
+            .run(move |c| Box::pin(async move { shared::release_all(c, &worker).await }))
+            .await
+    }
+
     async fn requeue_expired(&self, max_attempts: u32, backoff: Backoff) -> StoreResult<u64> {
         self.writer
             .run(move |c| Box::pin(shared::requeue_expired(c, max_attempts, backoff)))

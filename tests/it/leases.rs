@@ -810,3 +810,47 @@ async fn postgres_replicas_claiming_at_once_do_not_start_two_jobs_of_one_key() {
         .collect();
     assert_eq!(g1, vec![run.id], "one job of g1 runs: {running:?}");
 }
+
+/// A claim still in flight when the workers stop may commit after they gave up on it (SQLite
+/// runs a queued write whether or not its caller still waits). The jobs it claimed would be
+/// `running` under a lease nobody holds until it expired, and then counted as a lost attempt;
+/// the stopping workers give back whatever they still hold.
+#[tokio::test]
+async fn a_claim_that_commits_after_the_workers_stopped_leaves_no_job_running() {
+    let mut app = spawn_app(|c| c.queue.shutdown_grace = Duration::ZERO).await;
+    let url = app.config.database_url.clone();
+    let mut c = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("connect");
+    let now = chrono::Utc::now().timestamp_millis();
+    // Due in 1.5 s: not claimed before the write lock below is held.
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, state, attempts, dedupe_key, payload, run_at, created_at, updated_at)
+         VALUES ('group.sync', 'queued', 0, 'group:g-late', '{\"group_id\":\"g-late\"}', $1, $2, $2)
+         RETURNING id",
+    )
+    .bind(now + 1500)
+    .bind(now)
+    .fetch_one(&mut c)
+    .await
+    .expect("insert");
+    c.close().await.expect("close");
+    // The next claim waits for the write lock; by the time it gets it, the job is due.
+    let lock = WriteLock::at(&url).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let stopping = tokio::spawn(async move {
+        app.stop().await;
+        app
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.release().await;
+    let app = stopping.await.expect("stopped");
+    // The claim's write, no longer waited for, runs once SQLite's busy wait sees the lock free.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let job = app.store.get_job(id).await.expect("read").expect("job");
+    assert_ne!(job.state, JobState::Running, "{job:?}");
+    assert_eq!(
+        job.attempts, 0,
+        "an attempt never run is not counted: {job:?}"
+    );
+}
