@@ -724,6 +724,44 @@ async fn a_rename_whose_move_failed_keeps_its_folder_from_a_new_group_of_the_old
     assert_eq!(mapping(&w, newcomer).await.path, theirs.path);
 }
 
+/// Dropbox shared a new group's folder but the answer never came back, so the bridge did not
+/// learn the folder's id. Renamed before the next run, the group gets that folder moved to its
+/// new name, not a second shared folder beside an orphan at the old one.
+#[tokio::test]
+async fn a_share_whose_answer_was_lost_is_moved_on_rename_not_shared_twice() {
+    let w = spawn_world(|c| c.queue.max_attempts = 1).await;
+    let t = marketing(&w);
+    w.dropbox.fail_next(
+        "sharing/share_folder",
+        Fault::ResponseLost { status: 503 },
+        50,
+    );
+    let failed = sync_job(&w, t.group).await;
+    assert_eq!(failed["state"], "dead", "{failed:#}");
+    assert_eq!(w.dropbox.shared_folders().len(), 1, "shared all the same");
+    let shared = folder(&w, "Marketing");
+
+    w.docspace.rename_group(t.group, "Brand").expect("rename");
+    w.dropbox.clear_faults();
+    sync_one(&w, t.group).await;
+    assert_eq!(
+        w.dropbox.shared_folders().len(),
+        1,
+        "no second shared folder: {:?}",
+        w.dropbox.paths()
+    );
+    let renamed = folder(&w, "Brand");
+    assert_eq!(renamed.shared_folder_id, shared.shared_folder_id);
+    assert_eq!(
+        mapping(&w, t.group).await.shared_folder_id,
+        Some(shared.shared_folder_id.clone())
+    );
+    assert_eq!(
+        people(&renamed),
+        strs(&["ann.lee@example.com", "bob@example.com"])
+    );
+}
+
 #[tokio::test]
 async fn a_folder_moved_by_hand_onto_another_groups_name_is_not_taken_over() {
     let w = spawn_world(|_| {}).await;

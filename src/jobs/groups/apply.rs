@@ -189,7 +189,7 @@ async fn share_missing(
         Some(_) => destination(ctx, obs, p, report).await?,
     };
     if let Some(old) = obs.mapping.as_ref().map(|m| m.path.as_str()) {
-        if !plan::same_place(old, &path) && unshared_folder_at(ctx, old).await? {
+        if !plan::same_place(old, &path) && movable_folder_at(ctx, old, &p.group_id).await? {
             move_folder(ctx, old, &path).await?;
             report.moved_from = Some(old.to_string());
         }
@@ -436,12 +436,18 @@ async fn put_mapping(ctx: &JobContext, m: &GroupFolder) -> Result<(), JobError> 
 }
 
 /// Whether a plain (not shared) folder sits at `path`: the group's folder after an unshare.
-async fn unshared_folder_at(ctx: &JobContext, path: &str) -> Result<bool, JobError> {
-    Ok(matches!(
-        ctx.dropbox.get_metadata(path, false).await?,
-        Some(Metadata::Folder(f))
-            if f.sharing_info.as_ref().and_then(|s| s.shared_folder_id.as_ref()).is_none()
-    ))
+/// Whether the folder at `path` (where the group's folder was left) is to follow the group to
+/// its new path: a folder that is not shared, or one shared and no other group's (a share whose
+/// answer was lost: Dropbox shared it, the bridge never learnt its id). Sharing a new folder at
+/// the new path instead would leave that one behind, shared, as nobody's.
+async fn movable_folder_at(ctx: &JobContext, path: &str, group_id: &str) -> Result<bool, JobError> {
+    let Some(Metadata::Folder(f)) = ctx.dropbox.get_metadata(path, false).await? else {
+        return Ok(false);
+    };
+    match f.sharing_info.and_then(|s| s.shared_folder_id) {
+        None => Ok(true),
+        Some(id) => Ok(owner_of_share(ctx, &id, group_id).await?.is_none()),
+    }
 }
 
 async fn move_folder(ctx: &JobContext, from: &str, to: &str) -> Result<(), JobError> {
