@@ -362,6 +362,58 @@ async fn two_files_with_the_same_bytes_keep_two_dropbox_files_when_a_commit_answ
     assert_same_content(&w, path, first, 1, 0);
 }
 
+/// The same, with both first commits in one batch whose answer is lost: when the batch is
+/// repeated, each entry looks for its bytes at the path it asked for, and both find the one file
+/// there before either is recorded. Only one of them may take it.
+#[tokio::test]
+async fn two_files_with_the_same_bytes_in_one_lost_batch_keep_two_dropbox_files() {
+    let w = spawn_world(|_| {}).await;
+    let first = w
+        .docspace
+        .create_file(w.docspace.create_room("Project"), "notes.txt", 0)
+        .expect("file");
+    let second = w
+        .docspace
+        .create_file(w.docspace.create_room("Project"), "notes.txt", 0)
+        .expect("file");
+    w.dropbox.fail_next(
+        "files/upload_session/finish_batch_v2",
+        Fault::ResponseLost { status: 504 },
+        1,
+    );
+    // Both queued at once (straight into the store, no wake-up): one claim takes both, their
+    // uploads run together, and their commits share one batch.
+    let jobs = w
+        .app
+        .store
+        .enqueue(
+            [first, second]
+                .map(|id| FileExport::manual(id.to_string(), None).to_new_job())
+                .to_vec(),
+        )
+        .await
+        .expect("enqueue");
+    w.app.wait_idle(60).await;
+    let a = w.app.wait_finished(jobs[0].id, 30).await;
+    let b = w.app.wait_finished(jobs[1].id, 30).await;
+    let (a, b) = (succeeded(&a), succeeded(&b));
+    assert_ne!(a["dropbox_path"], b["dropbox_path"], "{a:#} {b:#}");
+    assert_eq!(
+        w.dropbox.calls("files/upload_session/finish_batch_v2"),
+        2,
+        "one batch for both, then its repeat"
+    );
+    let mut both = paths_with(&w, "notes");
+    both.sort();
+    assert_eq!(
+        both,
+        vec![
+            "/DocSpace Export/Project/notes (1).txt".to_string(),
+            "/DocSpace Export/Project/notes.txt".to_string()
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_presigned_url_on_a_foreign_origin_gets_no_authorization_header() {
     let w = spawn_world(|_| {}).await;

@@ -11,6 +11,7 @@
 //! is gone because a repeated batch had already committed it is answered with the file in place.
 //! Each entry holds its file's export guard until it is answered, even when its export went away.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use super::file_holding;
 use super::guard::ExportGuard;
 use crate::dropbox::{CommitInfo, DropboxClient, FileMetadata, UploadedSession, MAX_BATCH};
 use crate::jobs::JobError;
+use crate::store::path_key;
 
 /// How long a batch stays open for more entries after its first one arrives.
 const WINDOW: Duration = Duration::from_millis(100);
@@ -163,6 +165,11 @@ impl Batcher {
         match client.finish_sessions(entries).await {
             Ok(results) => {
                 let mut again = Vec::new();
+                // Paths an entry of this batch was answered with because its bytes were in
+                // place: two entries with the same bytes aimed at one path (Dropbox put one of
+                // them beside it) would otherwise both take the one file there, neither being
+                // recorded yet.
+                let mut taken: HashSet<String> = HashSet::new();
                 for (p, r) in batch.into_iter().zip(results) {
                     match r {
                         Err(e) if e.is_retryable() && p.attempts < ENTRY_RETRIES => {
@@ -178,7 +185,11 @@ impl Batcher {
                         // export starts again (a first export then finds its own file by its
                         // intent, wherever autorename put it).
                         Err(e) if e.has_tag("lookup_failed") => {
-                            let answer = match in_place(&client, &p).await {
+                            let found = match in_place(&client, &p).await {
+                                Some(meta) if taken.insert(path_key(&p.commit.path)) => Some(meta),
+                                _ => None,
+                            };
+                            let answer = match found {
                                 Some(meta) => {
                                     tracing::info!(path = %p.commit.path, "commit answer was lost; the file is in place");
                                     Ok(meta)
