@@ -640,6 +640,16 @@ pub trait Store: Send + Sync + 'static {
     /// (one commit for a whole invitation call, not one per member).
     async fn record_members_added(&self, group_id: &str, emails: &[String]) -> StoreResult<()>;
     async fn record_member_removed(&self, group_id: &str, email: &str) -> StoreResult<()>;
+    /// The Dropbox accounts of the members the bridge added to the group's folder, where known
+    /// ([`Store::record_member_accounts`]): recorded e-mail → account id.
+    async fn member_accounts(&self, group_id: &str) -> StoreResult<BTreeMap<String, String>>;
+    /// Remembers the Dropbox account each member the bridge added was listed under, as
+    /// (recorded e-mail, account id), all in one transaction.
+    async fn record_member_accounts(
+        &self,
+        group_id: &str,
+        accounts: &[(String, String)],
+    ) -> StoreResult<()>;
     /// Remembers that Dropbox refused to have `email` invited to the group's folder, and why.
     /// [`Store::record_members_added`] forgets it again.
     async fn record_member_refused(

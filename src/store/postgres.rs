@@ -334,6 +334,21 @@ impl Store for PgStore {
         shared::member_refusals(&mut *self.conn().await?, group_id, max_age).await
     }
 
+    async fn member_accounts(&self, group_id: &str) -> StoreResult<BTreeMap<String, String>> {
+        shared::member_accounts(&mut *self.conn().await?, group_id).await
+    }
+
+    async fn record_member_accounts(
+        &self,
+        group_id: &str,
+        accounts: &[(String, String)],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        shared::record_member_accounts(&mut tx, group_id, accounts).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn record_member_removed(&self, group_id: &str, email: &str) -> StoreResult<()> {
         shared::record_member_removed(&mut *self.conn().await?, group_id, email).await
     }

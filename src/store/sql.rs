@@ -815,6 +815,44 @@ macro_rules! shared_statements {
                     .collect()
             }
 
+            /// The Dropbox accounts of the members the bridge added to the group's folder, where
+            /// known: e-mail (as recorded) → account id.
+            pub(crate) async fn member_accounts(
+                c: &mut Conn,
+                group_id: &str,
+            ) -> StoreResult<std::collections::BTreeMap<String, String>> {
+                let rows = sqlx::query(
+                    "SELECT email, account_id FROM group_members_added
+                     WHERE group_id = $1 AND account_id IS NOT NULL",
+                )
+                .bind(group_id)
+                .fetch_all(&mut *c)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("email")?, r.try_get("account_id")?)))
+                    .collect()
+            }
+
+            /// Remembers the Dropbox account each (e-mail, account id) member was listed under.
+            pub(crate) async fn record_member_accounts(
+                c: &mut Conn,
+                group_id: &str,
+                accounts: &[(String, String)],
+            ) -> StoreResult<()> {
+                for (email, account_id) in accounts {
+                    sqlx::query(
+                        "UPDATE group_members_added SET account_id = $3
+                         WHERE group_id = $1 AND email = $2",
+                    )
+                    .bind(group_id)
+                    .bind(email.to_lowercase())
+                    .bind(account_id)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                Ok(())
+            }
+
             /// Two statements per member: run it in a transaction, so that the two tables
             /// cannot disagree after a crash.
             pub(crate) async fn record_members_added(

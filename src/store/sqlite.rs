@@ -672,6 +672,25 @@ impl Store for SqliteStore {
         shared::member_refusals(&mut *self.read.acquire().await?, group_id, max_age).await
     }
 
+    async fn member_accounts(&self, group_id: &str) -> StoreResult<BTreeMap<String, String>> {
+        shared::member_accounts(&mut *self.read.acquire().await?, group_id).await
+    }
+
+    async fn record_member_accounts(
+        &self,
+        group_id: &str,
+        accounts: &[(String, String)],
+    ) -> StoreResult<()> {
+        let (group_id, accounts) = (group_id.to_string(), accounts.to_vec());
+        self.writer
+            .run(move |c| {
+                Box::pin(
+                    async move { shared::record_member_accounts(c, &group_id, &accounts).await },
+                )
+            })
+            .await
+    }
+
     async fn record_member_removed(&self, group_id: &str, email: &str) -> StoreResult<()> {
         let (group_id, email) = (group_id.to_string(), email.to_string());
         self.writer

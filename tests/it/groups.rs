@@ -724,6 +724,46 @@ async fn a_rename_whose_move_failed_keeps_its_folder_from_a_new_group_of_the_old
     assert_eq!(mapping(&w, newcomer).await.path, theirs.path);
 }
 
+/// Dropbox lets people change the email of their account; a folder then lists the member under
+/// the new address. The bridge knows the account it invited (from a reconcile that saw it under
+/// the address it was invited with): still in the group, the member is left alone; once out of
+/// it, the account is removed from the folder.
+#[tokio::test]
+async fn a_member_who_changed_their_dropbox_email_is_removed_once_out_of_the_group() {
+    let w = spawn_world(|_| {}).await;
+    w.dropbox.add_user_auto("ann.lee@example.com");
+    w.dropbox.add_user_auto("bob@example.com");
+    let t = marketing(&w);
+    sync_one(&w, t.group).await;
+    // The next reconcile (a periodic one, say) sees who accepted.
+    sync_one(&w, t.group).await;
+    assert!(w
+        .dropbox
+        .change_user_email("bob@example.com", "robert@elsewhere.org"));
+
+    w.dropbox.reset_counters();
+    sync_one(&w, t.group).await;
+    assert_eq!(
+        w.dropbox.total_write_calls(),
+        0,
+        "nobody invited again under the old address"
+    );
+    assert_eq!(
+        people(&folder(&w, "Marketing")),
+        strs(&["ann.lee@example.com", "robert@elsewhere.org"])
+    );
+
+    w.docspace
+        .remove_group_member(t.group, t.bob)
+        .expect("remove");
+    let job = sync_one(&w, t.group).await;
+    assert_eq!(
+        people(&folder(&w, "Marketing")),
+        strs(&["ann.lee@example.com"]),
+        "{job:#}"
+    );
+}
+
 /// Dropbox shared a new group's folder but the answer never came back, so the bridge did not
 /// learn the folder's id. Renamed before the next run, the group gets that folder moved to its
 /// new name, not a second shared folder beside an orphan at the old one.

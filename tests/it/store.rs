@@ -297,10 +297,20 @@ async fn mappings_and_cursors_round_trip() {
                 s.added_members("g1").await.expect("list"),
                 vec!["a@example.com".to_string()]
             );
+            // The account a member was listed under is kept with them, and goes with them.
+            assert!(s.member_accounts("g1").await.expect("accounts").is_empty());
+            s.record_member_accounts("g1", &[("A@example.com".into(), "dbid:a".into())])
+                .await
+                .expect("account");
+            assert_eq!(
+                s.member_accounts("g1").await.expect("accounts"),
+                [("a@example.com".to_string(), "dbid:a".to_string())].into()
+            );
             s.record_member_removed("g1", "A@EXAMPLE.COM")
                 .await
                 .expect("rm");
             assert!(s.added_members("g1").await.expect("list").is_empty());
+            assert!(s.member_accounts("g1").await.expect("accounts").is_empty());
 
             // Refusals: kept per group, newest tag wins, filtered by age, forgotten on add.
             s.record_member_refused("g1", "Bob@Example.com", "bad_member")

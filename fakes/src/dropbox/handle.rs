@@ -468,6 +468,12 @@ impl FakeDropboxHandle {
         self.shared.state().add_user(email, account_id, &name);
     }
 
+    /// The owner of the account with e-mail `old` changes it to `new` (the account keeps its id;
+    /// its folders list it under `new`). False when no account has `old`.
+    pub fn change_user_email(&self, old: &str, new: &str) -> bool {
+        self.shared.state().change_user_email(old, new)
+    }
+
     /// Registers a Dropbox account with a derived `dbid:` id; returns it.
     pub fn add_user_auto(&self, email: &str) -> String {
         let id = super::state::account_id_for(email);

@@ -469,6 +469,27 @@ impl State {
         self.users.values().find(|a| a.account_id == account_id)
     }
 
+    /// The account's owner changes its e-mail address (Dropbox lets them): the account keeps
+    /// its id and its folders, which list it under the new address from then on. False when no
+    /// account has `old`.
+    pub fn change_user_email(&mut self, old: &str, new: &str) -> bool {
+        let Some(mut account) = self.users.remove(&old.to_lowercase()) else {
+            return false;
+        };
+        account.email = new.to_string();
+        for sf in self.shared.values_mut() {
+            for m in sf
+                .members
+                .iter_mut()
+                .filter(|m| m.account_id == account.account_id)
+            {
+                m.email = new.to_string();
+            }
+        }
+        self.users.insert(new.to_lowercase(), account);
+        true
+    }
+
     pub fn add_user(&mut self, email: &str, account_id: &str, display_name: &str) {
         self.users.insert(
             email.to_lowercase(),

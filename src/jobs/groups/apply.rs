@@ -151,7 +151,14 @@ async fn apply_sync(ctx: &JobContext, obs: Observed, p: Plan) -> Result<Report, 
     report.folder = Some(path);
     report.shared_folder_id = Some(sf.clone());
 
-    // 3. Members, from what the folder holds now.
+    // 3. Members, from what the folder holds now. The accounts of members listed under the
+    //    address they were invited with are remembered: should an account's owner change its
+    //    email, it is still known as that member (and removed once they leave the group).
+    let members = plan::with_known_accounts(members, &obs.accounts);
+    let learnt = plan::accounts_to_learn(&members, &obs.added, &obs.accounts);
+    if !learnt.is_empty() {
+        ctx.store.record_member_accounts(&g.id, &learnt).await?;
+    }
     let access = AccessLevel::from(ctx.config.groups.member_access);
     let changes = plan::member_changes(
         &plan::desired_emails(&obs.group),

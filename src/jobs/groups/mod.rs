@@ -213,6 +213,20 @@ async fn added_set(ctx: &JobContext, group_id: &str) -> Result<BTreeSet<String>,
         .collect())
 }
 
+/// The Dropbox accounts of the members the bridge added, by lower-cased email, where known.
+async fn known_accounts(
+    ctx: &JobContext,
+    group_id: &str,
+) -> Result<BTreeMap<String, String>, JobError> {
+    Ok(ctx
+        .store
+        .member_accounts(group_id)
+        .await?
+        .into_iter()
+        .map(|(e, a)| (e.to_lowercase(), a))
+        .collect())
+}
+
 /// Reads DocSpace, Dropbox and the store (no write anywhere) and plans one group.
 /// `taken(path)`: whether another group's mapping owns `path`; jobs pass `|_| false` and let
 /// the store's unique path decide when they claim it.
@@ -223,21 +237,24 @@ pub async fn plan_group(
 ) -> Result<GroupPlan, JobError> {
     let mapping = ctx.store.group_folder(group_id).await?;
     let added = added_set(ctx, group_id).await?;
+    let accounts = known_accounts(ctx, group_id).await?;
     // DocSpace and Dropbox are read at the same time: most runs change nothing.
     let (group, observed) = tokio::join!(
         ctx.docspace.group_with_members(group_id),
         observe_folder(ctx, mapping.as_ref())
     );
-    let Some(group) = group? else {
-        return plan_delete(ctx, group_id, mapping, added, observed?);
-    };
     let (folder, members) = observed?;
+    let members = plan::with_known_accounts(members, &accounts);
+    let Some(group) = group? else {
+        return plan_delete(ctx, group_id, mapping, added, (folder, members));
+    };
     let obs = Observed {
         group,
         mapping,
         folder,
         members,
         added,
+        accounts,
         refused: ctx
             .store
             .member_refusals(group_id, ctx.config.groups.refusal_retry)

@@ -62,6 +62,8 @@ pub struct Observed {
     pub members: BTreeMap<String, FolderMember>,
     /// Lower-cased emails the bridge invited earlier and has not removed since.
     pub added: BTreeSet<String>,
+    /// Of those, the ones whose Dropbox account is known: email → account id.
+    pub accounts: BTreeMap<String, String>,
     /// Lower-cased email → tag of members Dropbox refused for good recently
     /// (`BRIDGE_REFUSAL_RETRY`): reported, not invited again yet.
     pub refused: BTreeMap<String, String>,
@@ -402,6 +404,43 @@ pub fn access_tag(level: AccessLevel) -> &'static str {
     }
 }
 
+/// `members` with each member the bridge added also listed under the email it was added with,
+/// when the folder lists its Dropbox account (`accounts`: added email → account id) under another
+/// address: the account's owner changed its email. The member is then still in the folder as
+/// far as the plan goes (not invited again while wanted, removed by account once not).
+pub fn with_known_accounts(
+    mut members: BTreeMap<String, FolderMember>,
+    accounts: &BTreeMap<String, String>,
+) -> BTreeMap<String, FolderMember> {
+    for (email, account) in accounts {
+        if members.contains_key(email) {
+            continue;
+        }
+        let listed = members
+            .values()
+            .find(|m| m.account_id.as_deref() == Some(account.as_str()))
+            .cloned();
+        if let Some(m) = listed {
+            members.insert(email.clone(), m);
+        }
+    }
+    members
+}
+
+/// Accounts to remember: members the bridge added, whose account is not known yet, that the
+/// folder lists as users under the email they were added with. (email, account id).
+pub fn accounts_to_learn(
+    members: &BTreeMap<String, FolderMember>,
+    added: &BTreeSet<String>,
+    accounts: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    added
+        .iter()
+        .filter(|email| !accounts.contains_key(*email))
+        .filter_map(|email| Some((email.clone(), members.get(email)?.account_id.clone()?)))
+        .collect()
+}
+
 /// Members to remove (the bridge added them, they are in the folder, they are not wanted; never
 /// the owner, never inherited access) and records to forget (added earlier, gone from the folder).
 pub fn departures(
@@ -458,6 +497,7 @@ mod tests {
             folder: FolderState::Missing,
             members: BTreeMap::new(),
             added: BTreeSet::new(),
+            accounts: BTreeMap::new(),
             refused: BTreeMap::new(),
         }
     }
