@@ -442,6 +442,10 @@ pub struct ExportIntent {
     /// Dropbox content hash of the bytes being committed.
     pub content_hash: String,
     pub docspace_version: i64,
+    /// The `client_modified` timestamp the commit carries (`%Y-%m-%dT%H:%M:%SZ`): a file found
+    /// with the intent's bytes is the commit's only if it carries it too. `None` for an intent
+    /// recorded by an older build.
+    pub stamp: Option<String>,
 }
 
 /// A group folder with the number of members the bridge invited to it and has not removed since

@@ -259,12 +259,13 @@ pub(crate) const PUT_EXPORT: &str =
 pub(crate) const END_EXPORT_GUARD: &str =
     "DELETE FROM export_guards WHERE file_id = $1 AND holder = $2";
 
-/// Sets (or, all NULL, clears) the intent of file `$5`'s export guard held by `$6`: `$1` target
-/// path, `$2` content hash, `$3` DocSpace version, `$4` now (ms).
+/// Sets (or, all NULL, clears) the intent of file `$6`'s export guard held by `$7`: `$1` target
+/// path, `$2` content hash, `$3` DocSpace version, `$4` the commit's `client_modified`, `$5` now
+/// (ms). (SQLite numbers `$n` parameters in the order they first appear: keep them in order.)
 pub(crate) const SET_EXPORT_INTENT: &str =
     "UPDATE export_guards SET target_path = $1, target_hash = $2, target_version = $3,
-         updated_at = $4
-     WHERE file_id = $5 AND holder = $6";
+         target_stamp = $4, updated_at = $5
+     WHERE file_id = $6 AND holder = $7";
 
 /// Where the queued job with dedupe key `$1` is read from ([`QUEUED_JOB`], [`QUEUED_JOB_ID`]).
 macro_rules! queued_by_key {
@@ -1007,7 +1008,7 @@ macro_rules! shared_statements {
                 file_id: &str,
             ) -> StoreResult<Option<ExportIntent>> {
                 let row = sqlx::query(
-                    "SELECT target_path, target_hash, target_version FROM export_guards
+                    "SELECT target_path, target_hash, target_version, target_stamp FROM export_guards
                      WHERE file_id = $1 AND target_path IS NOT NULL",
                 )
                 .bind(file_id)
@@ -1018,6 +1019,7 @@ macro_rules! shared_statements {
                     dropbox_path: r.try_get("target_path")?,
                     content_hash: r.try_get::<Option<String>, _>("target_hash")?.unwrap_or_default(),
                     docspace_version: r.try_get::<Option<i64>, _>("target_version")?.unwrap_or(0),
+                    stamp: r.try_get("target_stamp")?,
                 }))
             }
 

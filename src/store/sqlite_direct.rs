@@ -153,6 +153,7 @@ pub(super) fn set_export_intent(
         intent.map(|i| i.dropbox_path.as_str()),
         intent.map(|i| i.content_hash.as_str()),
         intent.map(|i| i.docspace_version),
+        intent.and_then(|i| i.stamp.as_deref()),
         now_ms(),
         file_id,
         holder

@@ -323,6 +323,58 @@ async fn a_file_placed_by_hand_with_the_same_bytes_is_not_taken_over() {
     );
 }
 
+/// A copy of the same bytes placed by hand where a first export goes, as an upload from a
+/// desktop or the web carries it (with its own file's modification time), and the export's commit
+/// answers lost: `lost` answers (one: the repeated batch finds the session used; five: the job
+/// tries again). The export finds its own file beside theirs, and never takes theirs over.
+async fn a_copy_placed_by_hand_is_not_taken_for_a_lost_first_commit(lost: u32) {
+    let w = spawn_world(|_| {}).await;
+    let folder = room_folder(&w);
+    let id = w
+        .docspace
+        .create_file(folder, "Report.docx", 4000)
+        .expect("file");
+    let theirs = "/DocSpace Export/Finance/2026/Report.docx";
+    let placed = w
+        .dropbox
+        .put_file_modified(
+            theirs,
+            &w.docspace.content_bytes(id, 1, 0..4000),
+            Some("2026-11-30T09:15:00Z"),
+        )
+        .expect("put");
+    w.dropbox.fail_next(
+        "files/upload_session/finish_batch_v2",
+        Fault::ResponseLost { status: 504 },
+        lost,
+    );
+    let job = export(&w, id, None, 60).await;
+    let ours = "/DocSpace Export/Finance/2026/Report (1).docx";
+    assert_eq!(succeeded(&job)["dropbox_path"], ours, "{job:#}");
+    assert_eq!(paths_with(&w, "Report").len(), 2, "{:?}", w.dropbox.paths());
+
+    let v2 = w.docspace.new_version(id, 5000).expect("version");
+    let job = export(&w, id, None, 30).await;
+    assert_eq!(succeeded(&job)["dropbox_path"], ours);
+    assert_same_content(&w, ours, id, v2, 5000);
+    let after = w.dropbox.file(theirs).expect("theirs is still there");
+    assert_eq!(
+        (after.rev, after.size),
+        (placed.rev, 4000),
+        "theirs untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_copy_placed_by_hand_is_not_taken_when_a_batch_answer_is_lost() {
+    a_copy_placed_by_hand_is_not_taken_for_a_lost_first_commit(1).await;
+}
+
+#[tokio::test]
+async fn a_copy_placed_by_hand_is_not_taken_when_every_answer_of_a_first_export_is_lost() {
+    a_copy_placed_by_hand_is_not_taken_for_a_lost_first_commit(5).await;
+}
+
 #[tokio::test]
 async fn two_files_with_the_same_bytes_keep_two_dropbox_files_when_a_commit_answer_is_lost() {
     let w = spawn_world(|_| {}).await;

@@ -500,6 +500,7 @@ async fn export_guards_let_one_export_of_a_file_run_at_a_time() {
                 dropbox_path: "/E/a.txt".into(),
                 content_hash: "abc".into(),
                 docspace_version: 3,
+                stamp: Some("2026-12-05T10:00:00Z".into()),
             };
             assert!(!s
                 .set_export_intent("f1", "b", Some(&intent))

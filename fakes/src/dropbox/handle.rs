@@ -349,11 +349,25 @@ impl FakeDropboxHandle {
 
     /// Writes a file with these bytes (only size and hash are kept), overwriting.
     pub fn put_file(&self, path: &str, content: &[u8]) -> Result<FileInfo, String> {
+        self.put_file_modified(path, content, None)
+    }
+
+    /// [`Self::put_file`] with the `client_modified` a desktop or web upload sends (the local
+    /// file's modification time, `%Y-%m-%dT%H:%M:%SZ`); `None`: the time of the write.
+    pub fn put_file_modified(
+        &self,
+        path: &str,
+        content: &[u8],
+        client_modified: Option<&str>,
+    ) -> Result<FileInfo, String> {
         let mut st = self.shared.state();
         let display = Self::display_for(&st, path)?;
         st.commit_file(
             &display,
-            &Commit::default(),
+            &Commit {
+                client_modified: client_modified.map(str::to_string),
+                ..Commit::default()
+            },
             content.len() as u64,
             &content_hash(content),
         )

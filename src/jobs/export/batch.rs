@@ -18,8 +18,8 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use super::file_holding;
 use super::guard::ExportGuard;
+use super::{carries_stamp, file_holding};
 use crate::dropbox::{CommitInfo, DropboxClient, FileMetadata, UploadedSession, MAX_BATCH};
 use crate::jobs::JobError;
 use crate::store::path_key;
@@ -225,7 +225,8 @@ async fn in_place(client: &DropboxClient, p: &Pending) -> Option<FileMetadata> {
     let meta = file_holding(client, &p.commit.path, &p.session.content_hash)
         .await
         .ok()
-        .flatten()?;
+        .flatten()
+        .filter(|m| carries_stamp(m, p.commit.client_modified.as_deref()))?;
     match p.guard.held_by_another(&p.commit.path).await {
         Ok(false) => Some(meta),
         _ => None,

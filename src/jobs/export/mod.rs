@@ -236,6 +236,10 @@ async fn export_guarded(
     let session_hash = session.content_hash.clone();
     let commit = match mode {
         Mode::Add => {
+            // The commit carries the time it was decided on as its `client_modified`, which the
+            // intent keeps: a file found later with these bytes is this commit's only if it
+            // carries that time too, not a copy someone uploaded (which carries their file's).
+            let stamp = chrono::Utc::now().format(STAMP_FORMAT).to_string();
             // Recorded before the commit: whatever happens to its answer, the next attempt
             // knows where these bytes went and does not add a second copy.
             guard
@@ -243,6 +247,7 @@ async fn export_guarded(
                     dropbox_path: target.clone(),
                     content_hash: session_hash.clone(),
                     docspace_version: info.version,
+                    stamp: Some(stamp.clone()),
                 })
                 .await?;
             // Strict: identical bytes already at the path (a copy someone placed, or another
@@ -250,6 +255,7 @@ async fn export_guarded(
             CommitInfo {
                 autorename: true,
                 strict_conflict: true,
+                client_modified: Some(stamp),
                 ..CommitInfo::new(&target, WriteMode::Add)
             }
         }
@@ -300,6 +306,15 @@ fn record_of(
     }
 }
 
+/// How Dropbox writes `client_modified` (whole seconds, UTC).
+const STAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// Whether `f` carries the `client_modified` a commit was sent with (any, when it was sent
+/// without one).
+pub(crate) fn carries_stamp(f: &FileMetadata, stamp: Option<&str>) -> bool {
+    stamp.is_none_or(|s| f.client_modified == s)
+}
+
 /// Most autorenamed names (`name (1).ext`, …) looked at for an earlier commit.
 const AUTORENAME_LOOKS: u32 = 20;
 
@@ -324,6 +339,7 @@ async fn committed_earlier(
                 if f.content_hash
                     .as_deref()
                     .is_some_and(|h| h.eq_ignore_ascii_case(&intent.content_hash))
+                    && carries_stamp(&f, intent.stamp.as_deref())
                     && !guard.held_by_another(&candidate).await? =>
             {
                 return Ok(Some(record_of(

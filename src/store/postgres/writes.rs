@@ -140,6 +140,7 @@ pub(super) async fn set_export_intent(
         .bind(intent.map(|i| i.dropbox_path.as_str()))
         .bind(intent.map(|i| i.content_hash.as_str()))
         .bind(intent.map(|i| i.docspace_version))
+        .bind(intent.and_then(|i| i.stamp.as_deref()))
         .bind(now_ms())
         .bind(file_id)
         .bind(holder)
