@@ -343,11 +343,7 @@ async fn a_copy_placed_by_hand_is_not_taken_for_a_lost_first_commit(lost: u32) {
             Some("2026-11-30T09:15:00Z"),
         )
         .expect("put");
-    w.dropbox.fail_next(
-        "files/upload_session/finish_batch_v2",
-        Fault::ResponseLost { status: 504 },
-        lost,
-    );
+    lose_commit_answers(&w, lost);
     let job = export(&w, id, None, 60).await;
     let ours = "/DocSpace Export/Finance/2026/Report (1).docx";
     assert_eq!(succeeded(&job)["dropbox_path"], ours, "{job:#}");
@@ -375,30 +371,37 @@ async fn a_copy_placed_by_hand_is_not_taken_when_every_answer_of_a_first_export_
     a_copy_placed_by_hand_is_not_taken_for_a_lost_first_commit(5).await;
 }
 
+/// Two rooms titled "Project", each with an empty `notes.txt`: two DocSpace files whose exports
+/// aim at one path with the same bytes (rooms may share a title; empty files share their bytes).
+fn two_rooms_with_empty_notes(w: &World) -> (i64, i64) {
+    let notes = || {
+        w.docspace
+            .create_file(w.docspace.create_room("Project"), "notes.txt", 0)
+            .expect("file")
+    };
+    (notes(), notes())
+}
+
+/// The next `n` export batch commits land in Dropbox, but their answers are lost on the way back.
+fn lose_commit_answers(w: &World, n: u32) {
+    w.dropbox.fail_next(
+        "files/upload_session/finish_batch_v2",
+        Fault::ResponseLost { status: 504 },
+        n,
+    );
+}
+
 #[tokio::test]
 async fn two_files_with_the_same_bytes_keep_two_dropbox_files_when_a_commit_answer_is_lost() {
     let w = spawn_world(|_| {}).await;
-    // Two rooms may share a title, so their files mirror to one path; empty files have the
-    // same bytes.
-    let first = w
-        .docspace
-        .create_file(w.docspace.create_room("Project"), "notes.txt", 0)
-        .expect("file");
-    let second = w
-        .docspace
-        .create_file(w.docspace.create_room("Project"), "notes.txt", 0)
-        .expect("file");
+    let (first, second) = two_rooms_with_empty_notes(&w);
     let path = "/DocSpace Export/Project/notes.txt";
     let job = export(&w, first, None, 30).await;
     assert_eq!(succeeded(&job)["dropbox_path"], path);
 
     // The second file's commit lands, but neither its answer nor any repeat's arrives: the next
     // attempt must find its own file, not the first file's identical bytes.
-    w.dropbox.fail_next(
-        "files/upload_session/finish_batch_v2",
-        Fault::ResponseLost { status: 504 },
-        5,
-    );
+    lose_commit_answers(&w, 5);
     let job = export(&w, second, None, 60).await;
     let renamed = "/DocSpace Export/Project/notes (1).txt";
     assert_eq!(succeeded(&job)["dropbox_path"], renamed, "{job:#}");
@@ -420,19 +423,8 @@ async fn two_files_with_the_same_bytes_keep_two_dropbox_files_when_a_commit_answ
 #[tokio::test]
 async fn two_files_with_the_same_bytes_in_one_lost_batch_keep_two_dropbox_files() {
     let w = spawn_world(|_| {}).await;
-    let first = w
-        .docspace
-        .create_file(w.docspace.create_room("Project"), "notes.txt", 0)
-        .expect("file");
-    let second = w
-        .docspace
-        .create_file(w.docspace.create_room("Project"), "notes.txt", 0)
-        .expect("file");
-    w.dropbox.fail_next(
-        "files/upload_session/finish_batch_v2",
-        Fault::ResponseLost { status: 504 },
-        1,
-    );
+    let (first, second) = two_rooms_with_empty_notes(&w);
+    lose_commit_answers(&w, 1);
     // Both queued at once (straight into the store, no wake-up): one claim takes both, their
     // uploads run together, and their commits share one batch.
     let jobs = w
@@ -637,11 +629,7 @@ async fn a_commit_whose_answer_was_lost_leaves_one_file_not_a_renamed_copy() {
         .create_file(folder, "ledger.xlsx", 9 * MIB)
         .expect("file");
     // Dropbox commits the first export (mode add + autorename), but the answer never arrives.
-    w.dropbox.fail_next(
-        "files/upload_session/finish_batch_v2",
-        Fault::ResponseLost { status: 504 },
-        1,
-    );
+    lose_commit_answers(&w, 1);
     let job = export(&w, id, None, 60).await;
     succeeded(&job);
     let path = "/DocSpace Export/Finance/2026/ledger.xlsx";
@@ -823,11 +811,7 @@ async fn a_first_commit_whose_answers_were_all_lost_is_recognised_not_copied() {
         .expect("file");
     // Dropbox commits the first batch; that answer and the answers to every repeat of the
     // batch are lost, so the attempt ends with an error and records nothing.
-    w.dropbox.fail_next(
-        "files/upload_session/finish_batch_v2",
-        Fault::ResponseLost { status: 504 },
-        5,
-    );
+    lose_commit_answers(&w, 5);
     let job = export(&w, id, None, 60).await;
     let path = "/DocSpace Export/Finance/2026/ledger.xlsx";
     assert_eq!(succeeded(&job)["dropbox_path"], path);
