@@ -450,9 +450,16 @@ pub fn departures(
 ) -> (Vec<Removal>, Vec<String>) {
     let mut remove = Vec::new();
     let mut forget = Vec::new();
+    // Accounts in the folder under an address that is wanted: one the bridge knows under an
+    // older address (see `with_known_accounts`) is the same person, still wanted, and stays.
+    let wanted: BTreeSet<&str> = desired
+        .iter()
+        .filter_map(|e| members.get(e)?.account_id.as_deref())
+        .collect();
     for email in added.difference(desired) {
         match members.get(email) {
             Some(m) if m.access == AccessLevel::Owner || m.inherited => {}
+            Some(m) if m.account_id.as_deref().is_some_and(|a| wanted.contains(a)) => {}
             Some(m) => remove.push(Removal {
                 email: email.clone(),
                 account_id: m.account_id.clone(),
@@ -502,9 +509,10 @@ mod tests {
         }
     }
 
-    fn member(access: AccessLevel) -> FolderMember {
+    /// A folder user with an account of their own.
+    fn member(email: &str, access: AccessLevel) -> FolderMember {
         FolderMember {
-            account_id: Some("dbid:x".into()),
+            account_id: Some(format!("dbid:{email}")),
             access,
             inherited: false,
         }
@@ -544,10 +552,12 @@ mod tests {
             active: true,
         });
         for e in ["stay@example.com", "left@example.com", "hand@example.com"] {
-            o.members.insert(e.into(), member(AccessLevel::Editor));
+            o.members.insert(e.into(), member(e, AccessLevel::Editor));
         }
-        o.members
-            .insert("owner@example.com".into(), member(AccessLevel::Owner));
+        o.members.insert(
+            "owner@example.com".into(),
+            member("owner@example.com", AccessLevel::Owner),
+        );
         o.added = [
             "stay@example.com",
             "left@example.com",
@@ -581,6 +591,31 @@ mod tests {
             access,
             inherited,
         }
+    }
+
+    /// Bob was invited as bob@; his Dropbox account now shows bob@new. Out of the group, the
+    /// account leaves; still wanted under bob@new (his DocSpace address changed too), it stays,
+    /// and his record stays for when he leaves.
+    #[test]
+    fn an_account_listed_under_a_new_address_leaves_only_when_no_longer_wanted() {
+        let mut listed = BTreeMap::new();
+        listed.insert(
+            "bob@new.example".to_string(),
+            at(AccessLevel::Editor, Some("dbid:bob"), false),
+        );
+        let accounts: BTreeMap<String, String> =
+            [("bob@example.com".to_string(), "dbid:bob".to_string())].into();
+        let members = with_known_accounts(listed, &accounts);
+        let added = set(&["bob@example.com"]);
+
+        let (remove, forget) = departures(&members, &added, &set(&[]));
+        assert_eq!(remove.len(), 1);
+        assert_eq!(remove[0].account_id.as_deref(), Some("dbid:bob"));
+        assert!(forget.is_empty());
+
+        let (remove, forget) = departures(&members, &added, &set(&["bob@new.example"]));
+        assert!(remove.is_empty(), "{remove:?}");
+        assert!(forget.is_empty(), "{forget:?}");
     }
 
     #[test]
