@@ -442,7 +442,6 @@ async fn put_mapping(ctx: &JobContext, m: &GroupFolder) -> Result<(), JobError> 
     }
 }
 
-/// Whether a plain (not shared) folder sits at `path`: the group's folder after an unshare.
 /// Whether the folder at `path` (where the group's folder was left) is to follow the group to
 /// its new path: a folder that is not shared, or one shared and no other group's (a share whose
 /// answer was lost: Dropbox shared it, the bridge never learnt its id). Sharing a new folder at
