@@ -174,7 +174,7 @@ async fn read_limited(
 /// Whether reading a body failed because the client closed or lost the connection before the
 /// body was complete (as opposed to sending one that is malformed).
 fn cut_off(e: &(dyn std::error::Error + 'static)) -> bool {
-    std::iter::successors(Some(e), |e| e.source()).any(|e| {
+    causes(e).any(|e| {
         e.downcast_ref::<hyper::Error>()
             .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled())
             || e.downcast_ref::<std::io::Error>().is_some_and(|io| {
@@ -189,10 +189,16 @@ fn cut_off(e: &(dyn std::error::Error + 'static)) -> bool {
     })
 }
 
+/// An error and every error it was caused by.
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source())
+}
+
 /// Whether reading a body failed because it outgrew its limit.
 fn over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
-    std::iter::successors(Some(e), |e| e.source())
-        .any(|e| e.is::<http_body_util::LengthLimitError>())
+    causes(e).any(|e| e.is::<http_body_util::LengthLimitError>())
 }
 
 /// The answer to a delivery whose jobs are committed: `{"status": "accepted", "job_ids": [...]}`,

@@ -86,6 +86,18 @@ pub(super) fn millis(d: std::time::Duration) -> i64 {
 /// The columns a job is read from, in this order (`job_from_row`, a claim's, the
 /// ingest thread's `job_of`). Never `*`: on SQLite that would also compute the generated
 /// `group_id` and `file_id` columns, a JSON parse of the payload each, for every row read.
+/// Gives running jobs back without counting their attempt (`$1` now, ms); the caller adds the
+/// `WHERE` naming which ([`Store::release`](crate::store::Store::release), `release_all`).
+macro_rules! release_jobs {
+    () => {
+        "UPDATE jobs SET state = 'failed',
+                attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                updated_at = $1
+         WHERE state = 'running' AND "
+    };
+}
+
 macro_rules! job_columns {
     () => {
         "id, kind, state, attempts, dedupe_key, payload, last_error, result, run_at, created_at, updated_at, lease_token"
@@ -535,13 +547,7 @@ macro_rules! shared_statements {
             }
 
             pub(crate) async fn release(c: &mut Conn, lease: &Lease) -> StoreResult<()> {
-                sqlx::query(
-                    "UPDATE jobs SET state = 'failed',
-                            attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
-                            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-                            updated_at = $1
-                     WHERE id = $2 AND state = 'running' AND lease_token = $3",
-                )
+                sqlx::query(concat!($crate::store::sql::release_jobs!(), "id = $2 AND lease_token = $3"))
                 .bind(now_ms())
                 .bind(lease.job_id)
                 .bind(&lease.token)
@@ -551,13 +557,7 @@ macro_rules! shared_statements {
             }
 
             pub(crate) async fn release_all(c: &mut Conn, worker: &str) -> StoreResult<u64> {
-                Ok(sqlx::query(
-                    "UPDATE jobs SET state = 'failed',
-                            attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
-                            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-                            updated_at = $1
-                     WHERE state = 'running' AND lease_owner = $2",
-                )
+                Ok(sqlx::query(concat!($crate::store::sql::release_jobs!(), "lease_owner = $2"))
                 .bind(now_ms())
                 .bind(worker)
                 .execute(&mut *c)
@@ -1093,4 +1093,5 @@ macro_rules! shared_statements {
     };
 }
 pub(crate) use job_columns;
+pub(crate) use release_jobs;
 pub(crate) use shared_statements;

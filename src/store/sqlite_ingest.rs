@@ -62,7 +62,8 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
 }
 
 /// Commits a batch of deliveries on a connection ([`commit`], or a stand-in in tests).
-type Commit = fn(&mut Connection, &[&Delivery]) -> rusqlite::Result<Vec<DeliveryOutcome>>;
+type Commit =
+    fn(&mut Connection, &[(Delivery, IngestReply)]) -> rusqlite::Result<Vec<DeliveryOutcome>>;
 
 fn run<T>(
     mut conn: Connection,
@@ -80,12 +81,11 @@ fn run<T>(
         // without).
         let held = writer_lock.blocking_lock();
         take_pending(&mut rx, &mut batch, MAX_BATCH);
-        let deliveries: Vec<&Delivery> = batch.iter().map(|(d, _)| d).collect();
         // A panic fails this batch alone: were it to end the thread, every later webhook and
         // enqueue would fail until the process restarted. The transaction it left open (if
         // unwinding did not roll it back) is rolled back before the next batch.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            commit(&mut conn, &deliveries).map_err(|e| format!("database: {e}"))
+            commit(&mut conn, &batch).map_err(|e| format!("database: {e}"))
         }))
         .unwrap_or_else(|panic| {
             if !conn.is_autocommit() {
@@ -93,7 +93,6 @@ fn run<T>(
             }
             Err(format!("the commit failed: {}", super::panic_text(&*panic)))
         });
-        drop(deliveries);
         drop(held);
         metrics::histogram!("bridge_store_group_commit_size").record(batch.len() as f64);
         match result {
@@ -113,11 +112,14 @@ fn run<T>(
 }
 
 /// One transaction for the whole batch: every delivery in it is kept, or none is.
-fn commit(conn: &mut Connection, batch: &[&Delivery]) -> rusqlite::Result<Vec<DeliveryOutcome>> {
+fn commit(
+    conn: &mut Connection,
+    batch: &[(Delivery, IngestReply)],
+) -> rusqlite::Result<Vec<DeliveryOutcome>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let outs = batch
         .iter()
-        .map(|d| ingest_one(&tx, d))
+        .map(|(d, _)| ingest_one(&tx, d))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     tx.commit()?;
     Ok(outs)
@@ -217,11 +219,14 @@ mod tests {
     use crate::store::ingest_through;
 
     /// Commits nothing; opens a transaction and panics inside it for a delivery named `panic`.
-    fn flaky(c: &mut Connection, batch: &[&Delivery]) -> rusqlite::Result<Vec<DeliveryOutcome>> {
+    fn flaky(
+        c: &mut Connection,
+        batch: &[(Delivery, IngestReply)],
+    ) -> rusqlite::Result<Vec<DeliveryOutcome>> {
         c.execute_batch("BEGIN IMMEDIATE")?;
         if batch
             .iter()
-            .any(|d| d.delivery_id.as_deref() == Some("panic"))
+            .any(|(d, _)| d.delivery_id.as_deref() == Some("panic"))
         {
             panic!("boom");
         }

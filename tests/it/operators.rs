@@ -326,22 +326,7 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     // A client that hangs up while its delivery is being committed gets no answer, but the
     // delivery still has its line and its count.
     let abandoned = docspace_event(777_004, "group.updated", json!({ "id": "g-log" }));
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let head = format!(
-        "POST /webhooks/docspace HTTP/1.1\r\nhost: x\r\nx-request-id: req-abandoned\r\n\
-         x-docspace-signature-256: {}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n\r\n",
-        docspace_signature_upper(&abandoned),
-        abandoned.len()
-    );
-    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
-        .await
-        .expect("send head");
-    tokio::io::AsyncWriteExt::write_all(&mut stream, &abandoned)
-        .await
-        .expect("send body");
+    let stream = raw_webhook(port, "req-abandoned", &abandoned, abandoned.len()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(stream);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -349,22 +334,7 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
     // A sender that hangs up halfway through its body has abandoned its delivery; the body is not
     // a bad request.
     let cut = docspace_event(777_005, "group.updated", json!({ "id": "g-log" }));
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let head = format!(
-        "POST /webhooks/docspace HTTP/1.1\r\nhost: x\r\nx-request-id: req-cut-off\r\n\
-         x-docspace-signature-256: {}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n\r\n",
-        docspace_signature_upper(&cut),
-        cut.len()
-    );
-    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
-        .await
-        .expect("send head");
-    tokio::io::AsyncWriteExt::write_all(&mut stream, &cut[..cut.len() / 2])
-        .await
-        .expect("send half the body");
+    let stream = raw_webhook(port, "req-cut-off", &cut, cut.len() / 2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // While that request holds the only slot (BRIDGE_MAX_REQUESTS), a delivery is turned away:
     // its line names it, and it is the one line of its request (no error line besides).
@@ -470,6 +440,30 @@ async fn the_access_line_of_a_delivery_names_its_event_outcome_and_jobs() {
         !text.lines().any(|l| l.contains(r#""level":"ERROR""#)),
         "{text}"
     );
+}
+
+/// A signed DocSpace webhook sent by hand on a connection of its own to the bridge on `port`, with
+/// its full `content-length` but only the first `sent` bytes of `body`; the open connection.
+async fn raw_webhook(
+    port: u16,
+    request_id: &str,
+    body: &[u8],
+    sent: usize,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /webhooks/docspace HTTP/1.1\r\nhost: x\r\nx-request-id: {request_id}\r\n\
+         x-docspace-signature-256: {}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        docspace_signature_upper(body),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    stream.write_all(&body[..sent]).await.expect("send body");
+    stream
 }
 
 // --- runs and re-drives --------------------------------------------------------------------
